@@ -1,0 +1,54 @@
+// apps/main.c — `ugains <command> [options]`: dispatch to the subcommands.
+#include <stdio.h>
+#include <string.h>
+
+#include "apps/cli.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"pack", cmd_pack, "convert a SAM or RbA checkpoint (.pth/.ckpt/.pkl) to safetensors"},
+    {"inspect", cmd_inspect, "show the arch, config and tensors of a weights file"},
+    {"bench", cmd_bench, "time kernels and models (ops|sam|rba|run)"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ugains <command> [options]\n"
+            "\n"
+            "UGainS (Uncertainty Guided Anomaly Instance Segmentation) inference in C.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f,
+            "\n"
+            "options:\n"
+            "  -h, --help     show this help (ugains <command> --help for a command's options)\n"
+            "  -V, --version  show the version\n"
+            "\n"
+            "Threads: --threads N on each command, or UGAINS_THREADS; default all cores.\n"
+            "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+        printf("ugains %s\n", UGAINS_VERSION);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    cli_error("unknown command '%s' (see ugains --help)", cmd);
+    return CLI_USAGE;
+}

@@ -1,0 +1,44 @@
+// bench/bench.h — timing harness for `ugains bench`. Every figure in docs/PERFORMANCE.md
+// comes from here: wall-clock ms (median of repeated runs), GFLOP/s or GB/s, and % of the
+// FMA peak this machine reaches in bench/peak.c.
+#ifndef UG_BENCH_H
+#define UG_BENCH_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "engine/ctx.h"
+
+typedef struct ug_bench {
+    ug_ctx *ctx;
+    double peak_gflops; // measured f32 FMA peak with ctx->nthreads threads
+    bool quick;         // fewer repetitions (smoke runs)
+    const char *filter; // run only entries whose name contains this (NULL = all)
+    FILE *out;
+} ug_bench;
+
+typedef void (*bench_fn)(void *arg);
+
+// Median wall time in ms of fn(arg): one warm-up call, then repeated until `min_ms` of total
+// time has passed (at least 3 runs, at most 100; quick mode: 1 run after warm-up).
+double bench_time_ms(const ug_bench *b, bench_fn fn, void *arg, double min_ms);
+
+// One table row. flops (or bytes) may be 0 when not meaningful.
+void bench_header(ug_bench *b);
+void bench_row(ug_bench *b, const char *op, const char *shape, double ms, double flops, double bytes);
+
+// f32 FMA throughput of this machine on ctx->nthreads threads (AVX-512 when the CPU has it).
+double bench_measure_peak_gflops(ug_ctx *ctx);
+
+// Per-op-family entries of `ugains bench ops` (bench/bench_<op>.c), run in this order.
+void bench_peak(ug_bench *b);
+void bench_gemm(ug_bench *b);      // bench/bench_gemm.c
+void bench_conv(ug_bench *b);      // bench/bench_conv.c: conv2d, conv_transpose2x2
+void bench_norm(ug_bench *b);      // bench/bench_norm.c: layernorm(2d), groupnorm, activations, softmax
+void bench_attention(ug_bench *b); // bench/bench_attention.c
+void bench_resample(ug_bench *b);  // bench/bench_resample.c: resizes, grid sample, data movement
+
+// `ugains bench ops`: the peak row, then every entry above (filtered by name).
+void bench_ops_run(ug_bench *b);
+
+#endif

@@ -1,0 +1,38 @@
+// engine/error.h — status codes and error messages with context.
+//
+// Functions that can fail return a ug_status and fill a ug_err with one line that names
+// the thing (a file, a tensor) and the problem. Nothing below apps/ prints or exits.
+#ifndef UG_ERROR_H
+#define UG_ERROR_H
+
+typedef enum ug_status {
+    UG_OK = 0,
+    UG_ERR_IO,          // open/read/write/rename failed
+    UG_ERR_FORMAT,      // a file's content is malformed or truncated
+    UG_ERR_UNSUPPORTED, // well-formed but outside what we handle (a dtype, a layout)
+    UG_ERR_ARG,         // a caller's argument is invalid (bad size, NaN, wrong arch)
+    UG_ERR_NOMEM,       // allocation failed or a size is absurd
+    UG_ERR_INTERNAL,
+} ug_status;
+
+enum { UG_ERR_MSG_MAX = 1024 };
+
+typedef struct ug_err {
+    ug_status code;
+    char msg[UG_ERR_MSG_MAX];
+} ug_err;
+
+// Sets err (if non-NULL) to code + printf-style message; returns code so callers can write
+//   return ug_errf(err, UG_ERR_FORMAT, "%s: truncated header", path);
+ug_status ug_errf(ug_err *err, ug_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+// Prepends context to an existing message: "sam.safetensors: " + old message.
+void ug_err_prefix(ug_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+// Clears err to UG_OK with an empty message.
+void ug_err_clear(ug_err *err);
+
+const char *ug_status_name(ug_status s);
+
+#endif

@@ -1,0 +1,134 @@
+// tests/helpers.c — see helpers.h.
+#define _GNU_SOURCE
+#include "tests/helpers.h"
+
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+test_rng test_rng_seed(uint64_t seed) {
+    test_rng r = {seed * 0x9E3779B97F4A7C15ull + 1};
+    return r;
+}
+
+uint64_t test_rng_u64(test_rng *r) {
+    uint64_t z = (r->s += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
+float test_rng_uniform(test_rng *r, float lo, float hi) {
+    double u = (double)(test_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(lo + (hi - lo) * u);
+}
+
+float test_rng_normal(test_rng *r) {
+    double u1 = ((double)(test_rng_u64(r) >> 11) + 1.0) * (1.0 / 9007199254740993.0);
+    double u2 = (double)(test_rng_u64(r) >> 11) * (1.0 / 9007199254740992.0);
+    return (float)(sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+}
+
+void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed) {
+    test_rng r = test_rng_seed(seed);
+    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(&r, lo, hi);
+}
+
+void test_fill_normal(float *x, size_t n, float std, uint64_t seed) {
+    test_rng r = test_rng_seed(seed);
+    for (size_t i = 0; i < n; i++) x[i] = std * test_rng_normal(&r);
+}
+
+double test_assert_close(const float *got, const float *want, size_t n, double atol, double rtol,
+                         const char *what) {
+    double max_err = 0.0, worst_excess = 0.0;
+    size_t worst = 0;
+    bool bad = false;
+    for (size_t i = 0; i < n; i++) {
+        double g = got[i], w = want[i];
+        double err = fabs(g - w);
+        if (isnan(w) && isnan(g)) continue;
+        if (isnan(err) || isinf(err)) err = INFINITY;
+        if (err > max_err) max_err = err;
+        double excess = err - (atol + rtol * fabs(w));
+        if (excess > 0 && (!bad || excess > worst_excess)) {
+            bad = true;
+            worst_excess = excess;
+            worst = i;
+        }
+    }
+    ck_assert_msg(!bad, "%s: %zu elements, worst at %zu: got %.9g want %.9g (atol %g rtol %g, max abs err %g)",
+                  what, n, worst, (double)got[worst], (double)want[worst], atol, rtol, max_err);
+    return max_err;
+}
+
+char *test_golden_path(const char *rel) {
+    const char *root = getenv("UGAINS_GOLDEN");
+    if (!root || !*root) root = "../shared/golden";
+    size_t n = strlen(root) + strlen(rel) + 2;
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, n, "%s/%s", root, rel);
+    return p;
+}
+
+bool test_golden_available(void) {
+    char *p = test_golden_path("README.md");
+    bool ok = access(p, R_OK) == 0;
+    free(p);
+    return ok;
+}
+
+char *test_tmpdir(void) {
+    const char *base = getenv("TMPDIR");
+    if (!base || !*base) base = "/tmp";
+    size_t n = strlen(base) + 32;
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, n, "%s/ugains-test-XXXXXX", base);
+    ck_assert_msg(mkdtemp(p) != NULL, "mkdtemp failed under %s", base);
+    return p;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
+    (void)sb; (void)flag; (void)ftw;
+    return remove(path);
+}
+
+void test_rmtree(const char *path) {
+    if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void test_write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    ck_assert_msg(fwrite(data, 1, n, f) == n, "short write to %s", path);
+    fclose(f);
+}
+
+void *test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long size = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (buf && fread(buf, 1, (size_t)size, f) != (size_t)size) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) *n = (size_t)size;
+    return buf;
+}
+
+int test_run_suite(Suite *s) {
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,42 @@
+// tests/helpers.h — shared test utilities: seeded random data, tolerance checks that say
+// where they failed, golden-file paths, temporary directories, running a Check suite.
+#ifndef UG_TEST_HELPERS_H
+#define UG_TEST_HELPERS_H
+
+#include <check.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+// Deterministic PRNG (splitmix64) so every failure reproduces.
+typedef struct test_rng {
+    uint64_t s;
+} test_rng;
+test_rng test_rng_seed(uint64_t seed);
+uint64_t test_rng_u64(test_rng *r);
+float test_rng_uniform(test_rng *r, float lo, float hi);
+float test_rng_normal(test_rng *r); // mean 0, std 1
+void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed);
+void test_fill_normal(float *x, size_t n, float std, uint64_t seed);
+
+// Max |got - want| > atol + rtol * |want| anywhere -> Check failure naming `what`, the worst
+// index and both values. NaN in got where want is finite fails too. Returns max abs error.
+double test_assert_close(const float *got, const float *want, size_t n, double atol, double rtol,
+                         const char *what);
+
+// Absolute path (malloc'ed) of a file under the golden set: $UGAINS_GOLDEN or ../shared/golden.
+char *test_golden_path(const char *rel);
+bool test_golden_available(void);
+
+// mkdtemp under $TMPDIR or /tmp; remove recursively afterwards.
+char *test_tmpdir(void);
+void test_rmtree(const char *path);
+// Writes bytes to path (aborts the test on failure).
+void test_write_file(const char *path, const void *data, size_t n);
+// Reads a whole file (malloc'ed); *n gets the size. NULL if it cannot be read.
+void *test_read_file(const char *path, size_t *n);
+
+// Runs a suite with CK_NORMAL output; returns the process exit status.
+int test_run_suite(Suite *s);
+
+#endif
