@@ -1,0 +1,34 @@
+// ops/gemm.h — matrix multiply, the op that carries almost all of the flops.
+//
+//   C[b] = alpha * A[b] @ B[b] + beta * C[b] + bias      A [M, K], B [K, N], C [M, N]
+//
+// Tensor form: A is [M, K] or [Bt, M, K]; B is [K, N] or [Bt, K, N] (a 2-D B, or a batch
+// stride of 0, is shared by every batch); C is [M, N] or [Bt, M, N]. A and B may be any
+// strided view whose last or second-to-last stride is 1, so a transposed operand is just
+// ug_view_transpose (no copy). A and C are F32; B is F32, BF16 or F16 (weights keep their
+// packed dtype and are widened while packing). bias is NULL or F32 [N]. beta == 0 means C is
+// not read (it may hold garbage, even NaN).
+#ifndef UG_OPS_GEMM_H
+#define UG_OPS_GEMM_H
+
+#include <stdint.h>
+
+#include "engine/ctx.h"
+#include "engine/tensor.h"
+
+// Reference: plain loops, double accumulation. Row-major with explicit element strides:
+// A(m, k) = A[m * rsa + k * csa], B(k, n) = B[k * rsb + n * csb], C(m, n) = C[m * ldc + n].
+// B is F32 here; tests widen BF16/F16 weights first.
+void gemm_ref(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa, int64_t csa,
+              const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t ldc,
+              const float *bias);
+
+// Fast kernel: same contract on tensors, threaded over the pool, AVX-512 or AVX2+FMA.
+void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *B,
+                const ug_tensor *bias, float alpha, float beta);
+
+// PyTorch nn.Linear: y [..., out] = x [..., in] @ W^T + b, W [out, in] (any dtype above),
+// b NULL or [out]. x and y are contiguous in their last dim; leading dims are flattened.
+void linear_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *W, const ug_tensor *b);
+
+#endif
