@@ -1,10 +1,30 @@
 // ops/gemm.c — see gemm.h.
-// First version: the reference loops behind the tensor interface, so that everything built
-// on matmul_cpu can be written and tested; the blocked SIMD kernel replaces the body.
+//
+// The fast path is a GotoBLAS/BLIS-style packed GEMM:
+//   for each NC-wide column panel of B (jc) and KC-deep slab of K (pc):
+//     pack B[pc:pc+kc, jc:jc+nc] into NR-wide slivers (kc x NR each, widened to f32)  shared
+//     for each MC-tall row block of A (ic):                                         per thread
+//       pack A[ic:ic+mc, pc:pc+kc] into MR-tall slivers (kc x MR each)
+//       for each B sliver (jr), for each A sliver (ir): micro-kernel on an MR x NR tile of C
+// The B sliver (kc x NR) stays in L1 while the A slivers stream from L2; the packed B panel
+// is read from L2/L3. Packing makes every operand layout (transposed views, BF16/F16
+// weights) one contiguous, aligned format, and zero-pads the edges so that the micro-kernel
+// always runs a full tile and only its store is masked.
+//
+// Threads: with one GEMM, the B panel is packed by all threads (one parallel_for), then the
+// (row block x column chunk) tasks of the panel are spread over the pool (a second one); row
+// blocks are cut so there are enough tasks for every thread even when M is small. Many small
+// batched GEMMs run one per thread instead.
 #include "ops/gemm.h"
 
 #include <assert.h>
+#include <immintrin.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "engine/cpu.h"
+#include "ops/gemm_internal.h"
 
 void gemm_ref(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa, int64_t csa,
               const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t ldc,
@@ -21,39 +41,446 @@ void gemm_ref(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
     }
 }
 
-static float load_weight(const ug_tensor *B, const void *p) {
-    switch (B->dtype) {
-    case UG_BF16: return ug_bf16_to_f32(*(const uint16_t *)p);
-    case UG_F16: return ug_f16_to_f32(*(const uint16_t *)p);
-    default: return *(const float *)p;
+// ---------------------------------------------------------------------------------------------
+// AVX2 + FMA micro-kernel, 6 x 16: 12 ymm accumulators + 2 for the B row + 1 broadcast = 15 of
+// the 16 registers; 12 independent FMA chains cover latency x pipes.
+
+enum { AVX2_MR = 6, AVX2_NR = 16, AVX2_NV = AVX2_NR / 8 };
+
+static void gemm_micro_avx2(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, int nr,
+                            float alpha, float beta, const float *bias) {
+    __m256 acc[AVX2_MR][AVX2_NV];
+#pragma GCC unroll 8
+    for (int i = 0; i < AVX2_MR; i++)
+#pragma GCC unroll 4
+        for (int v = 0; v < AVX2_NV; v++) acc[i][v] = _mm256_setzero_ps();
+
+#pragma GCC unroll 8
+    for (int i = 0; i < AVX2_MR; i++)
+        if (i < mr) {
+            _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
+            _mm_prefetch((const char *)(c + i * ldc + AVX2_NR - 1), _MM_HINT_T0);
+        }
+
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < kc; k++) {
+        __m256 bv[AVX2_NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < AVX2_NV; v++) bv[v] = _mm256_load_ps(b + 8 * v);
+#pragma GCC unroll 8
+        for (int i = 0; i < AVX2_MR; i++) {
+            __m256 av = _mm256_broadcast_ss(a + i);
+#pragma GCC unroll 4
+            for (int v = 0; v < AVX2_NV; v++) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+        }
+        a += AVX2_MR;
+        b += AVX2_NR;
+    }
+
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i mask[AVX2_NV];
+    __m256 vbias[AVX2_NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < AVX2_NV; v++) {
+        mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8 * v), lane);
+        vbias[v] = bias ? _mm256_maskload_ps(bias + 8 * v, mask[v]) : _mm256_setzero_ps();
+    }
+    const __m256 valpha = _mm256_set1_ps(alpha), vbeta = _mm256_set1_ps(beta);
+    bool full = nr == AVX2_NR;
+#pragma GCC unroll 8
+    for (int i = 0; i < AVX2_MR; i++) {
+        if (i >= mr) break;
+        float *ci = c + i * ldc;
+#pragma GCC unroll 4
+        for (int v = 0; v < AVX2_NV; v++) {
+            __m256 x = _mm256_fmadd_ps(acc[i][v], valpha, vbias[v]);
+            if (full) {
+                if (beta != 0.0f) x = _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(ci + 8 * v), x);
+                _mm256_storeu_ps(ci + 8 * v, x);
+            } else {
+                if (beta != 0.0f) x = _mm256_fmadd_ps(vbeta, _mm256_maskload_ps(ci + 8 * v, mask[v]), x);
+                _mm256_maskstore_ps(ci + 8 * v, mask[v], x);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing. Every packed sliver is `w` values wide (MR for A, NR for B) and kc deep:
+//   out[k * w + r] = X(r, k) for r < rows, 0 for rows <= r < w.
+// Three source layouts: "k-contiguous" (X(r, k) = src[r * ld + k]: row-major A, transposed B
+// such as nn.Linear weights), "r-contiguous" (X(r, k) = src[k * ld + r]: transposed A,
+// row-major B) and any other strides (scalar). Sources are F32, BF16 or F16.
+
+static inline float load1(const void *p, int64_t i, ug_dtype dt) {
+    switch (dt) {
+    case UG_BF16: return ug_bf16_to_f32(((const uint16_t *)p)[i]);
+    case UG_F16: return ug_f16_to_f32(((const uint16_t *)p)[i]);
+    default: return ((const float *)p)[i];
+    }
+}
+
+// 8 consecutive elements widened to f32 (BF16 is the top half of an f32; F16 via F16C).
+static inline __m256 load8(const void *p, int64_t i, ug_dtype dt) {
+    switch (dt) {
+    case UG_BF16: {
+        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+    }
+    case UG_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    default: return _mm256_loadu_ps((const float *)p + i);
+    }
+}
+
+static inline void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+static inline __m256i lanes_below(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// X(r, k) = src[r * ld + k]: 8 rows x 8 k at a time, transposed in registers.
+static inline void pack_kcontig(float *out, int w, const void *src, int64_t ld, ug_dtype dt, int rows,
+                                int64_t kc) {
+    for (int g = 0; g < w; g += 8) {
+        int nst = w - g < 8 ? w - g : 8; // lanes stored
+        int nld = rows - g < nst ? rows - g : nst; // lanes holding data
+        if (nld < 0) nld = 0;
+        __m256i smask = lanes_below(nst);
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) r[j] = j < nld ? load8(src, (g + j) * ld + k, dt) : _mm256_setzero_ps();
+            transpose8(r);
+            if (nst == 8)
+                for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + (k + j) * w + g, r[j]);
+            else
+                for (int j = 0; j < 8; j++) _mm256_maskstore_ps(out + (k + j) * w + g, smask, r[j]);
+        }
+        for (; k < kc; k++)
+            for (int j = 0; j < nst; j++) out[k * w + g + j] = j < nld ? load1(src, (g + j) * ld + k, dt) : 0.0f;
+    }
+}
+
+// X(r, k) = src[k * ld + r]: rows are contiguous already; copy (and widen) k by k.
+static inline void pack_rcontig(float *out, int w, const void *src, int64_t ld, ug_dtype dt, int rows,
+                                int64_t kc) {
+    for (int64_t k = 0; k < kc; k++) {
+        float *o = out + k * w;
+        int r = 0;
+        for (; r + 8 <= rows; r += 8) _mm256_storeu_ps(o + r, load8(src, k * ld + r, dt));
+        for (; r < rows; r++) o[r] = load1(src, k * ld + r, dt);
+        for (; r < w; r++) o[r] = 0.0f;
+    }
+}
+
+static void pack_strided(float *out, int w, const void *src, int64_t rs, int64_t ks, ug_dtype dt, int rows,
+                         int64_t kc) {
+    for (int64_t k = 0; k < kc; k++)
+        for (int r = 0; r < w; r++) out[k * w + r] = r < rows ? load1(src, r * rs + k * ks, dt) : 0.0f;
+}
+
+// One sliver of X with X(r, k) = src[r * rs + k * ks], rows < w, kc deep.
+static void pack_sliver(float *out, int w, const void *src, int64_t rs, int64_t ks, ug_dtype dt, int rows,
+                        int64_t kc) {
+    if (ks == 1 || kc == 1) {
+        switch (dt) { // one instance per dtype so the loads inline without a branch
+        case UG_BF16: pack_kcontig(out, w, src, rs, UG_BF16, rows, kc); break;
+        case UG_F16: pack_kcontig(out, w, src, rs, UG_F16, rows, kc); break;
+        default: pack_kcontig(out, w, src, rs, UG_F32, rows, kc); break;
+        }
+    } else if (rs == 1 || rows == 1) {
+        switch (dt) {
+        case UG_BF16: pack_rcontig(out, w, src, ks, UG_BF16, rows, kc); break;
+        case UG_F16: pack_rcontig(out, w, src, ks, UG_F16, rows, kc); break;
+        default: pack_rcontig(out, w, src, ks, UG_F32, rows, kc); break;
+        }
+    } else {
+        pack_strided(out, w, src, rs, ks, dt, rows, kc);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Blocking and dispatch.
+
+typedef struct gemm_arch {
+    int mr, nr;
+    int64_t kc, mc, nc; // cache blocks: kc x nr B sliver in L1, mc x kc A block in L2
+    gemm_micro_fn micro;
+} gemm_arch;
+
+static const gemm_arch arch_avx512 = {GEMM_AVX512_MR, GEMM_AVX512_NR, 256, 20 * GEMM_AVX512_MR,
+                                      64 * GEMM_AVX512_NR, gemm_micro_avx512};
+static const gemm_arch arch_avx2 = {AVX2_MR, AVX2_NR, 256, 40 * AVX2_MR, 128 * AVX2_NR, gemm_micro_avx2};
+
+static const gemm_arch *gemm_pick_arch(void) { return ug_cpu_use_avx512() ? &arch_avx512 : &arch_avx2; }
+
+// A GEMM on raw pointers, the tensor form's common denominator.
+typedef struct gemm_problem {
+    int64_t M, N, K;
+    float alpha, beta;
+    const float *A;
+    int64_t rsa, csa;
+    const void *B;
+    ug_dtype bdt;
+    int64_t rsb, csb;
+    float *C;
+    int64_t ldc;
+    const float *bias;
+} gemm_problem;
+
+static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
+// Scratch floats: packed B panel + packed A block (+ 16 floats so the A block stays aligned).
+static size_t scratch_bytes(const gemm_arch *ar, int64_t M, int64_t N, int64_t K) {
+    int64_t kc = min64(K, ar->kc);
+    int64_t nc = min64(ceil_div(N, ar->nr) * ar->nr, ar->nc);
+    int64_t mc = min64(ceil_div(M, ar->mr) * ar->mr, ar->mc);
+    return (size_t)(kc * nc + kc * mc + 16) * sizeof(float);
+}
+
+// Packs B slivers [s0, s1) of the panel (pc, jc) into bp (each kc x NR).
+static void pack_b_slivers(const gemm_arch *ar, const gemm_problem *p, float *bp, int64_t pc, int64_t kc,
+                           int64_t jc, int64_t nc, int64_t s0, int64_t s1) {
+    size_t esz = ug_dtype_size(p->bdt);
+    for (int64_t s = s0; s < s1; s++) {
+        int64_t j = jc + s * ar->nr;
+        int rows = (int)min64(ar->nr, jc + nc - j);
+        const char *src = (const char *)p->B + (pc * p->rsb + j * p->csb) * (int64_t)esz;
+        pack_sliver(bp + s * kc * ar->nr, ar->nr, src, p->csb, p->rsb, p->bdt, rows, kc);
+    }
+}
+
+// Packs rows [i0, i0 + mc) of A, columns [pc, pc + kc), into MR slivers.
+static void pack_a_block(const gemm_arch *ar, const gemm_problem *p, float *ap, int64_t i0, int64_t mc,
+                         int64_t pc, int64_t kc) {
+    for (int64_t i = 0; i < mc; i += ar->mr) {
+        int rows = (int)min64(ar->mr, mc - i);
+        const float *src = p->A + (i0 + i) * p->rsa + pc * p->csa;
+        pack_sliver(ap + i * kc, ar->mr, src, p->rsa, p->csa, UG_F32, rows, kc);
+    }
+}
+
+// C[i0:i0+mc, jc + s0*NR : jc + min(s1*NR, nc)] from packed A block ap and B panel bp.
+static void macro_kernel(const gemm_arch *ar, const gemm_problem *p, const float *ap, const float *bp,
+                         int64_t i0, int64_t mc, int64_t jc, int64_t nc, int64_t s0, int64_t s1, int64_t pc,
+                         int64_t kc) {
+    // Only the first K slab applies beta and the bias; later slabs accumulate into C.
+    float beta = pc == 0 ? p->beta : 1.0f;
+    for (int64_t s = s0; s < s1; s++) {
+        int64_t j = jc + s * ar->nr;
+        int nr = (int)min64(ar->nr, jc + nc - j);
+        const float *bias = pc == 0 && p->bias ? p->bias + j : NULL;
+        const float *bs = bp + s * kc * ar->nr;
+        for (int64_t i = 0; i < mc; i += ar->mr) {
+            int mr = (int)min64(ar->mr, mc - i);
+            ar->micro(kc, ap + i * kc, bs, p->C + (i0 + i) * p->ldc + j, p->ldc, mr, nr, p->alpha, beta, bias);
+        }
+    }
+}
+
+// K == 0: C = beta * C + bias (no products to sum).
+static void gemm_k0(const gemm_problem *p) {
+    for (int64_t m = 0; m < p->M; m++)
+        for (int64_t n = 0; n < p->N; n++) {
+            float *c = p->C + m * p->ldc + n;
+            *c = (p->beta != 0.0f ? p->beta * *c : 0.0f) + (p->bias ? p->bias[n] : 0.0f);
+        }
+}
+
+// Whole GEMM on the calling thread with `buf` (scratch_bytes) as packing space.
+static void gemm_serial(const gemm_arch *ar, const gemm_problem *p, float *buf) {
+    if (p->M <= 0 || p->N <= 0) return;
+    if (p->K <= 0) {
+        gemm_k0(p);
+        return;
+    }
+    int64_t ncmax = min64(ceil_div(p->N, ar->nr) * ar->nr, ar->nc);
+    int64_t kcmax = min64(p->K, ar->kc);
+    float *bp = buf, *ap = buf + ((kcmax * ncmax + 15) & ~(int64_t)15);
+    for (int64_t jc = 0; jc < p->N; jc += ar->nc) {
+        int64_t nc = min64(ar->nc, p->N - jc), ns = ceil_div(nc, ar->nr);
+        for (int64_t pc = 0; pc < p->K; pc += ar->kc) {
+            int64_t kc = min64(ar->kc, p->K - pc);
+            pack_b_slivers(ar, p, bp, pc, kc, jc, nc, 0, ns);
+            for (int64_t ic = 0; ic < p->M; ic += ar->mc) {
+                int64_t mc = min64(ar->mc, p->M - ic);
+                pack_a_block(ar, p, ap, ic, mc, pc, kc);
+                macro_kernel(ar, p, ap, bp, ic, mc, jc, nc, 0, ns, pc, kc);
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threaded GEMM: per (jc, pc) panel, phase 1 packs B slivers in parallel into the shared panel,
+// phase 2 runs (row block, sliver chunk) tasks; each thread packs the A blocks it needs.
+
+typedef struct gemm_par {
+    const gemm_arch *ar;
+    const gemm_problem *p;
+    float *bp;               // shared packed B panel
+    float *ap[UG_MAX_THREADS]; // per-thread packed A block
+    int64_t jc, nc, ns, pc, kc;
+    int64_t nib, mslivers; // row blocks, and MR slivers of M they split
+    int64_t nj;            // sliver chunks per row block
+} gemm_par;
+
+static void par_pack_b(void *arg, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    gemm_par *g = arg;
+    pack_b_slivers(g->ar, g->p, g->bp, g->pc, g->kc, g->jc, g->nc, begin, end);
+}
+
+static void par_compute(void *arg, int64_t begin, int64_t end, int thread) {
+    gemm_par *g = arg;
+    const gemm_arch *ar = g->ar;
+    int64_t packed = -1; // row block whose A is in ap[thread]
+    for (int64_t t = begin; t < end; t++) {
+        int64_t ib = t / g->nj, jb = t % g->nj;
+        // Row blocks get whole MR slivers, as evenly as possible.
+        int64_t i0 = ib * g->mslivers / g->nib * ar->mr, i1 = min64((ib + 1) * g->mslivers / g->nib * ar->mr, g->p->M);
+        if (packed != ib) {
+            pack_a_block(ar, g->p, g->ap[thread], i0, i1 - i0, g->pc, g->kc);
+            packed = ib;
+        }
+        int64_t s0 = jb * g->ns / g->nj, s1 = (jb + 1) * g->ns / g->nj;
+        macro_kernel(ar, g->p, g->ap[thread], g->bp, i0, i1 - i0, g->jc, g->nc, s0, s1, g->pc, g->kc);
+    }
+}
+
+static void gemm_parallel(ug_ctx *ctx, const gemm_arch *ar, const gemm_problem *p) {
+    if (p->M <= 0 || p->N <= 0) return;
+    if (p->K <= 0) {
+        gemm_k0(p);
+        return;
+    }
+    int nth = ctx->pool ? ctx->nthreads : 1;
+    gemm_par g = {.ar = ar, .p = p};
+    int64_t ncmax = min64(ceil_div(p->N, ar->nr) * ar->nr, ar->nc);
+    int64_t kcmax = min64(p->K, ar->kc);
+    int64_t bfloats = (kcmax * ncmax + 15) & ~(int64_t)15;
+    size_t abytes = (size_t)(kcmax * min64(ceil_div(p->M, ar->mr) * ar->mr, ar->mc)) * sizeof(float);
+    // Scratch is taken here, on the calling thread, before any parallel region.
+    float *buf0 = ug_ctx_scratch(ctx, 0, (size_t)bfloats * sizeof(float) + abytes);
+    g.bp = buf0;
+    g.ap[0] = buf0 + bfloats;
+    for (int t = 1; t < nth; t++) g.ap[t] = ug_ctx_scratch(ctx, t, abytes);
+
+    g.mslivers = ceil_div(p->M, ar->mr);
+    g.nib = ceil_div(p->M, ar->mc);
+    for (int64_t jc = 0; jc < p->N; jc += ar->nc) {
+        g.jc = jc;
+        g.nc = min64(ar->nc, p->N - jc);
+        g.ns = ceil_div(g.nc, ar->nr);
+        // Enough tasks that every thread stays busy to the end (about 4 per thread).
+        g.nj = g.nib >= 4 * nth ? 1 : min64(g.ns, ceil_div(4 * nth, g.nib));
+        for (int64_t pc = 0; pc < p->K; pc += ar->kc) {
+            g.pc = pc;
+            g.kc = min64(ar->kc, p->K - pc);
+            ug_parallel_for(ctx->pool, g.ns, 1, par_pack_b, &g);
+            ug_parallel_for(ctx->pool, g.nib * g.nj, 1, par_compute, &g);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public entry points.
+
+void gemm_cpu(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+              int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta, float *C,
+              int64_t ldc, const float *bias) {
+    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias};
+    gemm_parallel(ctx, gemm_pick_arch(), &p);
+}
+
+void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
+                     int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta,
+                     float *C, int64_t ldc, const float *bias) {
+    const gemm_arch *ar = gemm_pick_arch();
+    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias};
+    gemm_serial(ar, &p, ug_ctx_scratch(ctx, thread, scratch_bytes(ar, M, N, K)));
+}
+
+// Batched tensor GEMM where each thread runs whole GEMMs (small matrices, many batches).
+typedef struct gemm_batch {
+    ug_ctx *ctx;
+    const gemm_arch *ar;
+    gemm_problem base; // batch 0
+    int64_t sa, sb, sc; // batch strides in elements (sb may be 0: shared B)
+    size_t bytes;
+} gemm_batch;
+
+static void batch_worker(void *arg, int64_t begin, int64_t end, int thread) {
+    gemm_batch *g = arg;
+    float *buf = ug_ctx_scratch(g->ctx, thread, g->bytes);
+    size_t esz = ug_dtype_size(g->base.bdt);
+    for (int64_t b = begin; b < end; b++) {
+        gemm_problem p = g->base;
+        p.A += b * g->sa;
+        p.B = (const char *)p.B + b * g->sb * (int64_t)esz;
+        p.C += b * g->sc;
+        gemm_serial(g->ar, &p, buf);
     }
 }
 
 void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *B,
                 const ug_tensor *bias, float alpha, float beta) {
-    (void)ctx;
+    assert(A->dtype == UG_F32 && C->dtype == UG_F32);
+    assert(B->dtype == UG_F32 || B->dtype == UG_BF16 || B->dtype == UG_F16);
+    assert(!bias || bias->dtype == UG_F32);
     int batched = C->ndim == 3;
     int64_t Bt = batched ? C->shape[0] : 1;
     int64_t M = C->shape[C->ndim - 2], N = C->shape[C->ndim - 1], K = A->shape[A->ndim - 1];
+    assert(A->shape[A->ndim - 2] == M && B->shape[B->ndim - 2] == K && B->shape[B->ndim - 1] == N);
+    const gemm_arch *ar = gemm_pick_arch();
+    gemm_problem p = {M, N, K, alpha, beta, A->data, A->stride[A->ndim - 2], A->stride[A->ndim - 1],
+                      B->data, B->dtype, B->stride[B->ndim - 2], B->stride[B->ndim - 1],
+                      C->data, C->stride[C->ndim - 2], bias ? bias->data : NULL};
+    int64_t sa = A->ndim == 3 ? A->stride[0] : 0, sb = B->ndim == 3 ? B->stride[0] : 0;
+    int64_t sc = batched ? C->stride[0] : 0;
+    if (Bt == 1) {
+        gemm_parallel(ctx, ar, &p);
+        return;
+    }
+    // Shared B with batches of A and C laid out as one taller matrix: one GEMM of Bt * M rows.
+    if (sb == 0 && sa == M * p.rsa && sc == M * p.ldc) {
+        p.M = Bt * M;
+        gemm_parallel(ctx, ar, &p);
+        return;
+    }
+    // Many small GEMMs: one per thread at a time, no synchronisation between them.
+    int nth = ctx->pool ? ctx->nthreads : 1;
+    double flops = 2.0 * (double)M * (double)N * (double)K;
+    if (Bt >= 2 * nth || flops < 4e6) {
+        gemm_batch g = {ctx, ar, p, sa, sb, sc, scratch_bytes(ar, M, N, K)};
+        ug_parallel_for(ctx->pool, Bt, 1, batch_worker, &g);
+        return;
+    }
     size_t esz = ug_dtype_size(B->dtype);
     for (int64_t b = 0; b < Bt; b++) {
-        const float *a = (const float *)A->data + (A->ndim == 3 ? b * A->stride[0] : 0);
-        const char *w = (const char *)B->data + (B->ndim == 3 ? b * B->stride[0] : 0) * (int64_t)esz;
-        float *c = (float *)C->data + (batched ? b * C->stride[0] : 0);
-        int64_t rsa = A->stride[A->ndim - 2], csa = A->stride[A->ndim - 1];
-        int64_t rsb = B->stride[B->ndim - 2], csb = B->stride[B->ndim - 1];
-        int64_t ldc = C->stride[C->ndim - 2];
-        for (int64_t m = 0; m < M; m++) {
-            for (int64_t n = 0; n < N; n++) {
-                float acc = 0.0f;
-                for (int64_t k = 0; k < K; k++)
-                    acc += a[m * rsa + k * csa] * load_weight(B, w + (k * rsb + n * csb) * (int64_t)esz);
-                float v = alpha * acc;
-                if (beta != 0.0f) v += beta * c[m * ldc + n];
-                if (bias) v += ((const float *)bias->data)[n];
-                c[m * ldc + n] = v;
-            }
-        }
+        gemm_problem pb = p;
+        pb.A += b * sa;
+        pb.B = (const char *)p.B + b * sb * (int64_t)esz;
+        pb.C += b * sc;
+        gemm_parallel(ctx, ar, &pb);
     }
 }
 
