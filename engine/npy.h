@@ -1,9 +1,14 @@
 // engine/npy.h — NumPy .npy files (format 1.0/2.0/3.0, little-endian, C order).
 //
-// Read: F32, F64 (converted to F32), U8, I32, I64, BOOL (|b1). Fortran order, big-endian
-// data, object arrays, bad or truncated headers and data shorter than the shape are errors
-// naming the file. Write: F32, U8, I32, I64, BOOL from any (strided) CPU tensor, as format 1.0;
-// the file appears complete or not at all (written to a temporary name, then renamed).
+// Read: '<f4' -> F32, '<f8' -> F32 (rounded), '|u1' (or '<u1') -> U8, '<i4' -> I32, '<i8' -> I64,
+// '|b1' -> BOOL (any non-zero byte reads as 1). Shapes of 0 to UG_MAX_DIMS dims, `()` being a
+// scalar. Anything else — other dtypes, big-endian data, fortran_order True, structured or
+// object arrays, missing/unknown/duplicate header keys, a header running past the file, data
+// shorter or longer than the shape says, shapes whose size overflows — is a one-line error
+// naming the file.
+// Write: F32, U8, I32, I64, BOOL from any (strided) CPU tensor, as format 1.0 with the header
+// padded to 64 bytes like numpy; the file appears complete or not at all (written to a
+// temporary name, then renamed).
 #ifndef UG_NPY_H
 #define UG_NPY_H
 
