@@ -122,6 +122,44 @@ static void run_copy(void *y, int64_t ys, const void *x, int64_t xs, int64_t n, 
     }
 }
 
+// In-register transpose of 8 rows of 8 floats.
+static inline void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
+    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
+    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
+    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
+    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+// 4-byte elements: y[i * ysi + j] = x[i + j * xsj] for i < ni, j < nj, by 8 x 8 register blocks.
+static void transpose_tile4(float *y, int64_t ysi, const float *x, int64_t xsj, int64_t ni, int64_t nj) {
+    int64_t i = 0;
+    for (; i + 8 <= ni; i += 8) {
+        int64_t j = 0;
+        for (; j + 8 <= nj; j += 8) {
+            __m256 r[8];
+            for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(x + (j + k) * xsj + i);
+            transpose8(r);
+            for (int k = 0; k < 8; k++) _mm256_storeu_ps(y + (i + k) * ysi + j, r[k]);
+        }
+        for (; j < nj; j++)
+            for (int k = 0; k < 8; k++) y[(i + k) * ysi + j] = x[j * xsj + i + k];
+    }
+    for (; i < ni; i++)
+        for (int64_t j = 0; j < nj; j++) y[i * ysi + j] = x[i + j * xsj];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Copy plan: dims sorted by y stride (outermost first), size-1 dims dropped, contiguous
 // neighbours merged. Work items are row chunks, or tiles when x's stride-1 dim (tdim) is not
@@ -240,6 +278,11 @@ static void copy_items(void *arg, int64_t begin, int64_t end, int thread) {
             int64_t i0 = (t / p->tiles_l) * TILE, j0 = (t % p->tiles_l) * TILE;
             int64_t ni = p->shape[p->tdim] - i0 < TILE ? p->shape[p->tdim] - i0 : TILE;
             int64_t nj = p->shape[last] - j0 < TILE ? p->shape[last] - j0 : TILE;
+            if (p->ydt == p->xdt && p->yes == 4 && p->ys[last] == 1) {
+                int64_t a = yo + i0 * p->ys[p->tdim] + j0, b = xo + i0 + j0 * p->xs[last];
+                transpose_tile4((float *)p->yd + a, p->ys[p->tdim], (const float *)p->xd + b, p->xs[last], ni, nj);
+                continue;
+            }
             for (int64_t i = i0; i < i0 + ni; i++) {
                 int64_t a = yo + i * p->ys[p->tdim] + j0 * p->ys[last];
                 int64_t b = xo + i * p->xs[p->tdim] + j0 * p->xs[last];
