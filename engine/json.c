@@ -401,7 +401,7 @@ static ug_status parse_number(parser *p, ug_json *v) {
     return UG_OK;
 }
 
-static ug_status parse_literal(parser *p, const char *word, ug_json *v) {
+static ug_status parse_literal(parser *p, const char *word) {
     size_t n = strlen(word);
     if (p->n - p->pos < n || memcmp(p->s + p->pos, word, n) != 0)
         return fail(p, p->pos, UG_ERR_FORMAT, "invalid literal (expected %s)", word);
@@ -428,6 +428,7 @@ static ug_status dup_key(parser *p, const ug_json *m) {
 // temporary open-addressing table for big ones (a safetensors header has thousands).
 static ug_status check_unique_keys(parser *p, size_t base) {
     size_t n = p->top - base;
+    if (n < 2) return UG_OK; // also keeps NULL + 0 off the (possibly unallocated) stack
     const ug_json *m = p->stack + base;
     if (n <= 16) {
         for (size_t i = 1; i < n; i++)
@@ -553,13 +554,13 @@ static ug_status parse_value(parser *p, int depth, ug_json *v) {
     case 't':
         v->type = UG_JSON_BOOL;
         v->boolean = true;
-        return parse_literal(p, "true", v);
+        return parse_literal(p, "true");
     case 'f':
         v->type = UG_JSON_BOOL;
-        return parse_literal(p, "false", v);
+        return parse_literal(p, "false");
     case 'n':
         v->type = UG_JSON_NULL;
-        return parse_literal(p, "null", v);
+        return parse_literal(p, "null");
     default:
         if (p->s[p->pos] == '-' || is_digit(p->s[p->pos])) return parse_number(p, v);
         return fail(p, p->pos, UG_ERR_FORMAT, "unexpected %s, expected a value", describe_at(p, buf, sizeof buf));
