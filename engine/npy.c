@@ -29,7 +29,9 @@ typedef struct npy_header {
     int item;         // bytes per element in the file
     bool f64;         // '<f8' data, rounded to F32
     bool boolean;     // '|b1' data, normalised to 0/1
-    int ndim;
+    int file_ndim;    // the file's shape
+    int64_t file_shape[UG_NPY_MAX_DIMS];
+    int ndim;         // the tensor's: the file's, or with leading dims merged (folded reads)
     int64_t shape[UG_MAX_DIMS];
     int64_t numel;
     uint64_t nbytes;  // numel * item, bytes of data in the file
@@ -71,7 +73,8 @@ static ug_status parse_str(npy_parser *ps, const char **s, size_t *n) {
     char q = *ps->p++;
     const char *start = ps->p;
     while (ps->p < ps->end && *ps->p != q) {
-        if (*ps->p == '\\' || *ps->p == '\n') return bad_header(ps, "unsupported string literal");
+        if (*ps->p == '\n') return bad_header(ps, "unterminated string");
+        if (*ps->p == '\\') return bad_header(ps, "escapes in strings are not supported");
         ps->p++;
     }
     if (ps->p >= ps->end) return bad_header(ps, "unterminated string");
@@ -94,12 +97,12 @@ static bool word(npy_parser *ps, const char *w) {
 // (), (5,), (3, 4) and Python 2's (3L, 4L). A one-element tuple needs its comma: (5) is an int.
 static ug_status parse_shape(npy_parser *ps, npy_header *h) {
     if (!eat(ps, '(')) return bad_header(ps, "'shape' is not a tuple");
-    h->ndim = 0;
+    h->file_ndim = 0;
     bool comma = false;
     for (;;) {
         skip_ws(ps);
         if (eat(ps, ')')) break;
-        if (h->ndim > 0 && !comma) return bad_header(ps, "expected ',' or ')' in 'shape'");
+        if (h->file_ndim > 0 && !comma) return bad_header(ps, "expected ',' or ')' in 'shape'");
         if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9')
             return bad_header(ps, "'shape' holds something other than non-negative integers");
         int64_t v = 0;
@@ -108,13 +111,12 @@ static ug_status parse_shape(npy_parser *ps, npy_header *h) {
             v = v * 10 + (*ps->p++ - '0');
         }
         if (ps->p < ps->end && *ps->p == 'L') ps->p++;
-        if (h->ndim == UG_MAX_DIMS)
-            return ug_errf(ps->err, UG_ERR_UNSUPPORTED, "%s: .npy arrays of more than %d dimensions are not supported",
-                           ps->name, UG_MAX_DIMS);
-        h->shape[h->ndim++] = v;
+        if (h->file_ndim == UG_NPY_MAX_DIMS)
+            return bad_header(ps, "more than 64 dimensions");
+        h->file_shape[h->file_ndim++] = v;
         comma = eat(ps, ',');
     }
-    if (h->ndim == 1 && !comma) return bad_header(ps, "'shape' (n) is not a tuple (write (n,))");
+    if (h->file_ndim == 1 && !comma) return bad_header(ps, "'shape' (n) is not a tuple (write (n,))");
     return UG_OK;
 }
 
@@ -224,22 +226,44 @@ static ug_status parse_prefix(const unsigned char *p, size_t n, const char *name
     return UG_OK;
 }
 
-// Element count and data size, with overflow checks: shapes come from the file.
-static ug_status header_sizes(npy_header *h, const char *name, ug_err *err) {
+// "(1, 32, 4, 1, 4, 2)" for messages, cut short with "..." if it does not fit.
+static const char *shape_text(const npy_header *h, char *buf, size_t n) {
+    size_t used = (size_t)snprintf(buf, n, "(");
+    for (int d = 0; d < h->file_ndim && used < n; d++)
+        used += (size_t)snprintf(buf + used, n - used, d ? ", %lld" : "%lld", (long long)h->file_shape[d]);
+    if (used < n) snprintf(buf + used, n - used, h->file_ndim == 1 ? ",)" : ")");
+    if (used >= n && n > 4) memcpy(buf + n - 4, "...", 4);
+    return buf;
+}
+
+// Element count and data size with overflow checks (shapes come from the file), and the
+// tensor's shape: more than UG_MAX_DIMS dims are an error, or with `fold` merged into the
+// leading one (C order makes that a reshape).
+static ug_status header_sizes(npy_header *h, bool fold, const char *name, ug_err *err) {
+    char text[128];
     int64_t numel = 1;
-    for (int d = 0; d < h->ndim; d++) {
-        if (h->shape[d] != 0 && numel > (INT64_MAX / 8) / h->shape[d])
-            return ug_errf(err, UG_ERR_FORMAT, "%s: .npy shape is absurd (dimension %d is %lld)", name,
-                           d, (long long)h->shape[d]);
-        numel *= h->shape[d];
+    for (int d = 0; d < h->file_ndim; d++) {
+        if (h->file_shape[d] != 0 && numel > (INT64_MAX / 8) / h->file_shape[d])
+            return ug_errf(err, UG_ERR_FORMAT, "%s: .npy shape %s is absurd", name,
+                           shape_text(h, text, sizeof text));
+        numel *= h->file_shape[d];
     }
     h->numel = numel;
     h->nbytes = (uint64_t)numel * (uint64_t)h->item;
+    int extra = h->file_ndim - UG_MAX_DIMS;
+    if (extra > 0 && !fold)
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "%s: .npy shape %s has more than %d dimensions (ug_npy_read_folded reads it)",
+                       name, shape_text(h, text, sizeof text), UG_MAX_DIMS);
+    if (extra < 0) extra = 0;
+    h->ndim = h->file_ndim - extra;
+    for (int d = 0; d < h->ndim; d++) h->shape[d] = h->file_shape[d + extra];
+    for (int d = 0; d < extra; d++) h->shape[0] *= h->file_shape[d];
     return UG_OK;
 }
 
-static ug_status parse_all(const unsigned char *p, size_t n, uint64_t file_size, const char *name,
-                           npy_header *h, ug_err *err) {
+static ug_status parse_all(const unsigned char *p, size_t n, uint64_t file_size, bool fold,
+                           const char *name, npy_header *h, ug_err *err) {
     memset(h, 0, sizeof *h);
     size_t hdr_off;
     ug_status st = parse_prefix(p, n, name, &hdr_off, h, err);
@@ -249,19 +273,23 @@ static ug_status parse_all(const unsigned char *p, size_t n, uint64_t file_size,
                        name, h->data_off - hdr_off);
     st = parse_dict((const char *)p + hdr_off, h->data_off - hdr_off, name, h, err);
     if (st != UG_OK) return st;
-    st = header_sizes(h, name, err);
+    st = header_sizes(h, fold, name, err);
     if (st != UG_OK) return st;
     uint64_t have = file_size - h->data_off;
     if (have != h->nbytes) {
-        char shape[96];
-        ug_tensor tmp = {.ndim = h->ndim};
-        memcpy(tmp.shape, h->shape, sizeof h->shape);
-        ug_shape_str(&tmp, shape, sizeof shape);
+        char text[128];
         return ug_errf(err, UG_ERR_FORMAT, "%s: .npy data is %llu bytes, shape %s needs %llu%s", name,
-                       (unsigned long long)have, shape, (unsigned long long)h->nbytes,
+                       (unsigned long long)have, shape_text(h, text, sizeof text),
+                       (unsigned long long)h->nbytes,
                        have < h->nbytes ? " (truncated)" : " (trailing bytes)");
     }
     return UG_OK;
+}
+
+static void report_shape(const npy_header *h, ug_npy_shape *shape) {
+    if (!shape) return;
+    shape->ndim = h->file_ndim;
+    memcpy(shape->shape, h->file_shape, sizeof shape->shape);
 }
 
 // Converts `count` file elements at src into the tensor's dtype at dst.
@@ -289,11 +317,13 @@ static ug_status new_tensor(const npy_header *h, const char *name, ug_tensor *ou
     return st;
 }
 
-ug_status ug_npy_parse(const void *data, size_t size, const char *name, ug_tensor *out, ug_err *err) {
+static ug_status parse_mem(const void *data, size_t size, const char *name, bool fold,
+                           ug_tensor *out, ug_npy_shape *shape, ug_err *err) {
     memset(out, 0, sizeof *out);
     npy_header h;
-    ug_status st = parse_all(data, size, size, name, &h, err);
+    ug_status st = parse_all(data, size, size, fold, name, &h, err);
     if (st != UG_OK) return st;
+    report_shape(&h, shape);
     st = new_tensor(&h, name, out, err);
     if (st != UG_OK) return st;
     convert_data(&h, out->data, (const unsigned char *)data + h.data_off, h.numel);
@@ -302,7 +332,8 @@ ug_status ug_npy_parse(const void *data, size_t size, const char *name, ug_tenso
 
 // Reads the header, then the data straight into the tensor (through a bounded buffer when it
 // must be converted), so a large file is never held twice.
-ug_status ug_npy_read(const char *path, ug_tensor *out, ug_err *err) {
+static ug_status read_file(const char *path, bool fold, ug_tensor *out, ug_npy_shape *shape,
+                           ug_err *err) {
     memset(out, 0, sizeof *out);
     ug_status st = UG_OK;
     unsigned char *buf = NULL;
@@ -335,8 +366,9 @@ ug_status ug_npy_read(const char *path, ug_tensor *out, ug_err *err) {
         st = ug_errf(err, UG_ERR_IO, "%s: short read", path);
         goto done;
     }
-    st = parse_all(buf, h.data_off, file_size, path, &h, err);
+    st = parse_all(buf, h.data_off, file_size, fold, path, &h, err);
     if (st != UG_OK) goto done;
+    report_shape(&h, shape);
     if (fseek(f, (long)h.data_off, SEEK_SET) != 0) {
         st = ug_errf(err, UG_ERR_IO, "%s: seek failed: %s", path, strerror(errno));
         goto done;
@@ -371,6 +403,23 @@ done:
     free(buf);
     fclose(f);
     return st;
+}
+
+ug_status ug_npy_parse(const void *data, size_t size, const char *name, ug_tensor *out, ug_err *err) {
+    return parse_mem(data, size, name, false, out, NULL, err);
+}
+
+ug_status ug_npy_read(const char *path, ug_tensor *out, ug_err *err) {
+    return read_file(path, false, out, NULL, err);
+}
+
+ug_status ug_npy_parse_folded(const void *data, size_t size, const char *name, ug_tensor *out,
+                              ug_npy_shape *shape, ug_err *err) {
+    return parse_mem(data, size, name, true, out, shape, err);
+}
+
+ug_status ug_npy_read_folded(const char *path, ug_tensor *out, ug_npy_shape *shape, ug_err *err) {
+    return read_file(path, true, out, shape, err);
 }
 
 // ---------------------------------------------------------------------------------------------
