@@ -248,12 +248,23 @@ typedef struct gemm_problem {
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 
-// Scratch floats: packed B panel + packed A block (+ 16 floats so the A block stays aligned).
-static size_t scratch_bytes(const gemm_arch *ar, int64_t M, int64_t N, int64_t K) {
-    int64_t kc = min64(K, ar->kc);
-    int64_t nc = min64(ceil_div(N, ar->nr) * ar->nr, ar->nc);
-    int64_t mc = min64(ceil_div(M, ar->mr) * ar->mr, ar->mc);
-    return (size_t)(kc * nc + kc * mc + 16) * sizeof(float);
+// Block sizes of one problem: K and N are cut into equal slabs / panels (no thin leftover),
+// kc a multiple of 8 (the packing transposes 8 x 8), nc of NR; mc bounds a row block.
+typedef struct gemm_blocks {
+    int64_t kc, nc, mc;
+    int64_t bfloats, afloats; // packed B panel (rounded to 64 bytes) and packed A block
+} gemm_blocks;
+
+static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+static gemm_blocks gemm_blocking(const gemm_arch *ar, int64_t M, int64_t N, int64_t K) {
+    gemm_blocks b;
+    b.kc = K < 1 ? 1 : min64(K, round_up(ceil_div(K, ceil_div(K, ar->kc)), 8));
+    b.nc = N < 1 ? ar->nr : round_up(ceil_div(N, ceil_div(N, ar->nc)), ar->nr);
+    b.mc = M < 1 ? ar->mr : min64(round_up(M, ar->mr), ar->mc);
+    b.bfloats = round_up(b.kc * b.nc, 16);
+    b.afloats = b.kc * b.mc;
+    return b;
 }
 
 // Packs B slivers [s0, s1) of the panel (pc, jc) into bp (each kc x NR).
@@ -305,23 +316,21 @@ static void gemm_k0(const gemm_problem *p) {
         }
 }
 
-// Whole GEMM on the calling thread with `buf` (scratch_bytes) as packing space.
-static void gemm_serial(const gemm_arch *ar, const gemm_problem *p, float *buf) {
+// Whole GEMM on the calling thread with `buf` (bfloats + afloats) as packing space.
+static void gemm_serial(const gemm_arch *ar, const gemm_problem *p, const gemm_blocks *bl, float *buf) {
     if (p->M <= 0 || p->N <= 0) return;
     if (p->K <= 0) {
         gemm_k0(p);
         return;
     }
-    int64_t ncmax = min64(ceil_div(p->N, ar->nr) * ar->nr, ar->nc);
-    int64_t kcmax = min64(p->K, ar->kc);
-    float *bp = buf, *ap = buf + ((kcmax * ncmax + 15) & ~(int64_t)15);
-    for (int64_t jc = 0; jc < p->N; jc += ar->nc) {
-        int64_t nc = min64(ar->nc, p->N - jc), ns = ceil_div(nc, ar->nr);
-        for (int64_t pc = 0; pc < p->K; pc += ar->kc) {
-            int64_t kc = min64(ar->kc, p->K - pc);
+    float *bp = buf, *ap = buf + bl->bfloats;
+    for (int64_t jc = 0; jc < p->N; jc += bl->nc) {
+        int64_t nc = min64(bl->nc, p->N - jc), ns = ceil_div(nc, ar->nr);
+        for (int64_t pc = 0; pc < p->K; pc += bl->kc) {
+            int64_t kc = min64(bl->kc, p->K - pc);
             pack_b_slivers(ar, p, bp, pc, kc, jc, nc, 0, ns);
-            for (int64_t ic = 0; ic < p->M; ic += ar->mc) {
-                int64_t mc = min64(ar->mc, p->M - ic);
+            for (int64_t ic = 0; ic < p->M; ic += bl->mc) {
+                int64_t mc = min64(bl->mc, p->M - ic);
                 pack_a_block(ar, p, ap, ic, mc, pc, kc);
                 macro_kernel(ar, p, ap, bp, ic, mc, jc, nc, 0, ns, pc, kc);
             }
@@ -373,28 +382,37 @@ static void gemm_parallel(ug_ctx *ctx, const gemm_arch *ar, const gemm_problem *
         return;
     }
     int nth = ctx->pool ? ctx->nthreads : 1;
-    gemm_par g = {.ar = ar, .p = p};
-    int64_t ncmax = min64(ceil_div(p->N, ar->nr) * ar->nr, ar->nc);
-    int64_t kcmax = min64(p->K, ar->kc);
-    int64_t bfloats = (kcmax * ncmax + 15) & ~(int64_t)15;
-    size_t abytes = (size_t)(kcmax * min64(ceil_div(p->M, ar->mr) * ar->mr, ar->mc)) * sizeof(float);
+    gemm_blocks bl = gemm_blocking(ar, p->M, p->N, p->K);
     // Scratch is taken here, on the calling thread, before any parallel region.
-    float *buf0 = ug_ctx_scratch(ctx, 0, (size_t)bfloats * sizeof(float) + abytes);
+    float *buf0 = ug_ctx_scratch(ctx, 0, (size_t)(bl.bfloats + bl.afloats) * sizeof(float));
+    // Below ~0.2 MFLOP waking the pool costs more than it saves.
+    if (nth == 1 || 2.0 * (double)p->M * (double)p->N * (double)p->K < 2e5) {
+        gemm_serial(ar, p, &bl, buf0);
+        return;
+    }
+    gemm_par g = {.ar = ar, .p = p};
     g.bp = buf0;
-    g.ap[0] = buf0 + bfloats;
-    for (int t = 1; t < nth; t++) g.ap[t] = ug_ctx_scratch(ctx, t, abytes);
+    g.ap[0] = buf0 + bl.bfloats;
+    for (int t = 1; t < nth; t++) g.ap[t] = ug_ctx_scratch(ctx, t, (size_t)bl.afloats * sizeof(float));
 
+    // Row blocks of at most mc rows, as many as a multiple of the thread count when there are
+    // enough MR slivers, so that every thread gets the same number of equal blocks; a few per
+    // thread so that a thread slowed down by the OS is made up for by the others.
     g.mslivers = ceil_div(p->M, ar->mr);
-    g.nib = ceil_div(p->M, ar->mc);
-    for (int64_t jc = 0; jc < p->N; jc += ar->nc) {
+    g.nib = ceil_div(p->M, bl.mc);
+    int64_t want = min64(4 * nth, ceil_div(g.mslivers, 4)); // a few blocks a thread, >= 4 slivers each
+    if (g.nib < want) g.nib = want;
+    g.nib = min64(round_up(g.nib, nth), g.mslivers);
+    for (int64_t jc = 0; jc < p->N; jc += bl.nc) {
         g.jc = jc;
-        g.nc = min64(ar->nc, p->N - jc);
+        g.nc = min64(bl.nc, p->N - jc);
         g.ns = ceil_div(g.nc, ar->nr);
-        // Enough tasks that every thread stays busy to the end (about 4 per thread).
-        g.nj = g.nib >= 4 * nth ? 1 : min64(g.ns, ceil_div(4 * nth, g.nib));
-        for (int64_t pc = 0; pc < p->K; pc += ar->kc) {
+        // Row blocks that do not split evenly over the threads (M of a few slivers): cut the
+        // panel's slivers into chunks too, about 4 tasks a thread.
+        g.nj = g.nib % nth == 0 ? 1 : min64(g.ns, ceil_div(4 * nth, g.nib));
+        for (int64_t pc = 0; pc < p->K; pc += bl.kc) {
             g.pc = pc;
-            g.kc = min64(ar->kc, p->K - pc);
+            g.kc = min64(bl.kc, p->K - pc);
             ug_parallel_for(ctx->pool, g.ns, 1, par_pack_b, &g);
             ug_parallel_for(ctx->pool, g.nib * g.nj, 1, par_compute, &g);
         }
@@ -416,7 +434,8 @@ void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, f
                      float *C, int64_t ldc, const float *bias) {
     const gemm_arch *ar = gemm_pick_arch();
     gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias};
-    gemm_serial(ar, &p, ug_ctx_scratch(ctx, thread, scratch_bytes(ar, M, N, K)));
+    gemm_blocks bl = gemm_blocking(ar, M, N, K);
+    gemm_serial(ar, &p, &bl, ug_ctx_scratch(ctx, thread, (size_t)(bl.bfloats + bl.afloats) * sizeof(float)));
 }
 
 // Batched tensor GEMM where each thread runs whole GEMMs (small matrices, many batches).
@@ -425,19 +444,19 @@ typedef struct gemm_batch {
     const gemm_arch *ar;
     gemm_problem base; // batch 0
     int64_t sa, sb, sc; // batch strides in elements (sb may be 0: shared B)
-    size_t bytes;
+    gemm_blocks bl;
 } gemm_batch;
 
 static void batch_worker(void *arg, int64_t begin, int64_t end, int thread) {
     gemm_batch *g = arg;
-    float *buf = ug_ctx_scratch(g->ctx, thread, g->bytes);
+    float *buf = ug_ctx_scratch(g->ctx, thread, (size_t)(g->bl.bfloats + g->bl.afloats) * sizeof(float));
     size_t esz = ug_dtype_size(g->base.bdt);
     for (int64_t b = begin; b < end; b++) {
         gemm_problem p = g->base;
         p.A += b * g->sa;
         p.B = (const char *)p.B + b * g->sb * (int64_t)esz;
         p.C += b * g->sc;
-        gemm_serial(g->ar, &p, buf);
+        gemm_serial(g->ar, &p, &g->bl, buf);
     }
 }
 
@@ -470,7 +489,7 @@ void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *
     int nth = ctx->pool ? ctx->nthreads : 1;
     double flops = 2.0 * (double)M * (double)N * (double)K;
     if (Bt >= 2 * nth || flops < 4e6) {
-        gemm_batch g = {ctx, ar, p, sa, sb, sc, scratch_bytes(ar, M, N, K)};
+        gemm_batch g = {ctx, ar, p, sa, sb, sc, gemm_blocking(ar, M, N, K)};
         ug_parallel_for(ctx->pool, Bt, 1, batch_worker, &g);
         return;
     }
