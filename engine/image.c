@@ -95,6 +95,17 @@ static void png_read_mem(png_structp png, png_bytep dst, size_t n) {
 // Fills j->out; all resources stay in j for the caller to release.
 static ug_status png_decode_job(png_job *j, const char *name, png_want want, int64_t max_pixels,
                                 ug_err *err) {
+    // The size check comes first, from IHDR's raw bytes: png_read_info goes on to read every
+    // chunk up to the pixel data, which a refused image should not cost.
+    if (j->size >= 24 && memcmp(j->data + 12, "IHDR", 4) == 0) {
+        const unsigned char *d = j->data + 16;
+        uint32_t w = (uint32_t)d[0] << 24 | (uint32_t)d[1] << 16 | (uint32_t)d[2] << 8 | d[3];
+        uint32_t h = (uint32_t)d[4] << 24 | (uint32_t)d[5] << 16 | (uint32_t)d[6] << 8 | d[7];
+        if (w > 0 && h > 0) {
+            ug_status st = check_pixels(w, h, max_pixels, name, "PNG", err);
+            if (st != UG_OK) return st;
+        }
+    }
     if (setjmp(j->jmp)) return ug_errf(err, UG_ERR_FORMAT, "%s: bad PNG: %s", name, j->msg);
     j->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, j, png_on_error, png_on_warning);
     if (!j->png) return ug_errf(err, UG_ERR_NOMEM, "%s: cannot create a PNG reader", name);
@@ -216,12 +227,14 @@ static void jpeg_on_error(j_common_ptr c) {
 
 static void jpeg_on_output(j_common_ptr c) { (void)c; }
 
-// Warnings (level -1) are ignored — many real JPEGs have extraneous bytes — except running
-// out of data, which libjpeg papers over with a fake EOI and grey rows.
+// Warnings (level -1) are ignored — many real JPEGs have extraneous bytes between markers —
+// except the two that mean pixels are missing, which libjpeg papers over with grey rows: the
+// file ends early (JWRN_JPEG_EOF) or a scan's data stops before its last block
+// (JWRN_HIT_MARKER, a cut file that still ends in an EOI marker).
 static void jpeg_on_emit(j_common_ptr c, int level) {
     if (level == -1) {
         c->err->num_warnings++;
-        if (c->err->msg_code == JWRN_JPEG_EOF) jpeg_on_error(c);
+        if (c->err->msg_code == JWRN_JPEG_EOF || c->err->msg_code == JWRN_HIT_MARKER) jpeg_on_error(c);
     }
 }
 

@@ -15,7 +15,8 @@
 //                  accepted only when every pixel has R == G == B (a gray image saved as RGB);
 //                  otherwise the read fails naming the first coloured pixel: a luma conversion
 //                  would silently turn colours into wrong labels.
-// JPEG: CMYK/YCCK is refused; truncated data ("premature end of JPEG file") is an error, as are
+// JPEG: CMYK/YCCK is refused; missing data ("premature end of JPEG file" or "... of data
+// segment", which libjpeg would fill with grey) is an error, as are
 // more than 500 progressive scans (a known decoder denial of service).
 #ifndef UG_IMAGE_H
 #define UG_IMAGE_H
