@@ -61,8 +61,10 @@ enum { S_R = 8, S_C = 2, PV_R = 4, PV_C = 6 };
 #define ATTN_RUN attention_run_avx2
 enum { S_R = 6, S_C = 2, PV_R = 3, PV_C = 4 };
 #endif
-// Tile sizes: a tile's Qs, K^T, V, S and O together stay within L2 (~200 KB for D = 80).
-enum { QT_MAX = 64, KT_MAX = 128, ROWS_MAX = 8 };
+// Tile sizes: a tile's Qs, K^T, S and O stay within L2 (~300 KB for D = 80). Measured on
+// Zen (AVX-512, one thread): 128 x 256 is within a few % of the best of 32..128 x 128..512
+// for every bench shape; a 12 x 12 Swin window's 144 keys fit one key tile.
+enum { QT_MAX = 128, KT_MAX = 256, ROWS_MAX = 8 };
 
 static int64_t attn_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
@@ -124,12 +126,42 @@ static void attn_s_tile(int64_t nq, const float *Qs, int64_t D, const float *Kt,
 // O[r, 0 .. C*VL) += sum_{j < nk} P[r, j] V[j, 0 .. C*VL) for r < R.
 UG_INLINE void attn_pv_block(int R, int C, const float *P, int64_t ldp, const float *V, int64_t ldv,
                              int64_t nk, float *O, int64_t ldo) {
-    vf acc[ROWS_MAX][PV_C];
+    // Few accumulators (small Dv and few rows) cannot hide the FMA latency: then even and odd
+    // keys go to two sets, summed at the end.
+    const int dual = R * C <= 8;
+    vf acc[ROWS_MAX][PV_C], acc2[ROWS_MAX][PV_C];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int c = 0; c < C; c++) acc[r][c] = vf_load(O + r * ldo + c * VL);
-    for (int64_t j = 0; j < nk; j++) {
+        for (int c = 0; c < C; c++) {
+            acc[r][c] = vf_load(O + r * ldo + c * VL);
+            acc2[r][c] = vf_zero();
+        }
+    int64_t j = 0;
+    if (dual) {
+        for (; j + 2 <= nk; j += 2) {
+            vf v0[PV_C], v1[PV_C];
+#pragma GCC unroll 8
+            for (int c = 0; c < C; c++) {
+                v0[c] = vf_load(V + j * ldv + c * VL);
+                v1[c] = vf_load(V + (j + 1) * ldv + c * VL);
+            }
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++) {
+                vf p0 = vf_set1(P[r * ldp + j]), p1 = vf_set1(P[r * ldp + j + 1]);
+#pragma GCC unroll 8
+                for (int c = 0; c < C; c++) {
+                    acc[r][c] = vf_fma(p0, v0[c], acc[r][c]);
+                    acc2[r][c] = vf_fma(p1, v1[c], acc2[r][c]);
+                }
+            }
+        }
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+            for (int c = 0; c < C; c++) acc[r][c] = vf_add(acc[r][c], acc2[r][c]);
+    }
+    for (; j < nk; j++) {
         vf vv[PV_C];
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++) vv[c] = vf_load(V + j * ldv + c * VL);
@@ -188,6 +220,45 @@ static void attn_pv_tile(int64_t nq, const float *P, int64_t ldp, const float *V
     default:
         break;
     }
+}
+
+// dst[i, 0 .. 8) = src[0 .. 8, i] for i < 8: an 8 x 8 transpose in AVX registers (both ISAs).
+UG_INLINE void attn_transpose8(const float *src, int64_t lds, float *dst, int64_t ldd) {
+    __m256 r[8], t[8], u[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+#pragma GCC unroll 4
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     // a(i,0) a(i+1,0) a(i,1) a(i+1,1) | cols 4, 5
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]); // cols 2, 3 | 6, 7
+    }
+#pragma GCC unroll 2
+    for (int i = 0; i < 8; i += 4) {
+        u[i] = _mm256_shuffle_ps(t[i], t[i + 2], 0x44);     // col 0 of rows i..i+3 | col 4
+        u[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], 0xee); // col 1 | col 5
+        u[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+        u[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], 0xee);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        _mm256_storeu_ps(dst + i * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x20));
+        _mm256_storeu_ps(dst + (i + 4) * ldd, _mm256_permute2f128_ps(u[i], u[i + 4], 0x31));
+    }
+}
+
+// Kt [D, ldkt] = K^T of nk key rows (row stride ldk); keys nk .. ncp read 0.
+static void attn_pack_kt(float *Kt, int64_t ldkt, const float *k, int64_t ldk, int64_t nk, int64_t ncp, int64_t D) {
+    int64_t j = 0;
+    for (; j + 8 <= nk; j += 8) {
+        int64_t d = 0;
+        for (; d + 8 <= D; d += 8) attn_transpose8(k + j * ldk + d, ldk, Kt + d * ldkt + j, ldkt);
+        for (; d < D; d++)
+            for (int64_t jj = j; jj < j + 8; jj++) Kt[d * ldkt + jj] = k[jj * ldk + d];
+    }
+    for (; j < nk; j++)
+        for (int64_t d = 0; d < D; d++) Kt[d * ldkt + j] = k[j * ldk + d];
+    for (int64_t d = 0; d < D; d++)
+        for (int64_t jj = nk; jj < ncp; jj++) Kt[d * ldkt + jj] = 0;
 }
 
 // s[0 .. n) += t[0 .. n) (t with element stride st: 1, 0 = one value, or anything else).
@@ -309,13 +380,7 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
         for (int64_t j0 = 0; j0 < p->Nk; j0 += T->kt) {
             int64_t nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
             int64_t ncp = attn_round_up(nk, VL);
-            // K^T: rows of k are contiguous, columns of Kt are keys; padding keys read 0.
-            for (int64_t j = 0; j < nk; j++) {
-                const float *kr = k + (j0 + j) * p->sk[2];
-                for (int64_t d = 0; d < D; d++) Kt[d * ldkt + j] = kr[d];
-            }
-            for (int64_t d = 0; d < D; d++)
-                for (int64_t j = nk; j < ncp; j++) Kt[d * ldkt + j] = 0;
+            attn_pack_kt(Kt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, ncp, D);
             const float *V = v + j0 * p->sv[2];
             int64_t ldv = p->sv[2];
             if (T->pack_v) {
@@ -372,10 +437,16 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
 
 void ATTN_RUN(const attn_plan *p) {
     attn_tiles T = {.p = p};
-    // As few tiles as the maxima allow, of equal size, so a 196-token window is 4 x 49 rows
-    // and 1 x 196 keys rather than 64 + 64 + 64 + 4 and 128 + 68.
+    // As few tiles as the maxima allow, of equal size: a 196-token window is 2 x 98 query
+    // rows and one tile of 196 keys rather than 128 + 68 of each.
     T.nqt = (p->Nq + QT_MAX - 1) / QT_MAX;
     T.qt = (p->Nq + T.nqt - 1) / T.nqt;
+    // Few heads and queries (Mask2Former: 8 heads x 100 queries): smaller query tiles, so
+    // every thread gets a few tasks.
+    while (p->B * p->H * T.nqt < 4 * (int64_t)p->ctx->nthreads && T.qt > 16) {
+        T.nqt *= 2;
+        T.qt = (p->Nq + T.nqt - 1) / T.nqt;
+    }
     T.nkt = (p->Nk + KT_MAX - 1) / KT_MAX;
     T.kt = (p->Nk + T.nkt - 1) / T.nkt;
     T.ldkt = attn_round_up(T.kt, S_C * VL);

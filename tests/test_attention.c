@@ -192,7 +192,7 @@ END_TEST
 
 START_TEST(bias_broadcasts) {
     // Swin window attention: windows as batch (B = nW = 4), rel-pos bias [H, Nq, Nk] and the
-    // shift mask [nW, 1, Nq, Nk] of -100 / 0; with Nq = Nk = 144 the keys span two tiles.
+    // shift mask [nW, 1, Nq, Nk] of -100 / 0 (12 x 12 windows of 144 tokens).
     const int64_t B = 4, H = 3, N = 144, D = 32;
     qkv t;
     qkv_new(&t, B, H, N, N, D, D, 11);
@@ -228,7 +228,7 @@ START_TEST(bias_broadcasts) {
 END_TEST
 
 START_TEST(masks_and_fully_masked_rows) {
-    // Mask2Former masked cross-attention: 8 heads... here H = 2, 33 queries over 300 keys,
+    // Mask2Former-like masked cross-attention: H = 2, 33 queries over 300 keys (two tiles),
     // a [B, H, Nq, Nk] mask with ~half the keys masked, some rows fully masked (zeros), and
     // one row where only the last key tile is open.
     const int64_t B = 2, H = 2, Nq = 33, Nk = 300, D = 32;
@@ -275,10 +275,11 @@ START_TEST(masks_and_fully_masked_rows) {
 END_TEST
 
 START_TEST(sam_relative_positions) {
-    // SAM decomposed relative positions: keys on a kh x kw grid. A 14 x 14 window (196 keys,
-    // two key tiles whose boundary falls inside a grid row), a 7 x 9 grid, and rel terms
-    // shared over the batch ([1, H, Nq, k]) together with a bias.
-    const int64_t grids[][2] = {{14, 14}, {7, 9}, {1, 5}, {5, 1}};
+    // SAM decomposed relative positions: keys on a kh x kw grid. A 14 x 14 window, a 17 x 19
+    // grid (323 keys: two key tiles of 162 whose boundary falls inside a grid row), 7 x 9,
+    // degenerate 1 x 5 and 5 x 1, and rel terms shared over the batch ([1, H, Nq, k]) together
+    // with a bias.
+    const int64_t grids[][2] = {{14, 14}, {17, 19}, {7, 9}, {1, 5}, {5, 1}};
     for (size_t g = 0; g < sizeof grids / sizeof grids[0]; g++) {
         int64_t kh = grids[g][0], kw = grids[g][1], N = kh * kw, B = 2, H = 2, D = 80;
         qkv t;
