@@ -1,0 +1,921 @@
+// weights-tools/arch.c — see arch.h. Module layouts follow segment-anything
+// (segment_anything/modeling/*.py, build_sam.py) and Mask2Former (modeling/backbone/swin.py,
+// pixel_decoder/msdeformattn.py, transformer_decoder/mask2former_transformer_decoder.py).
+#include "weights-tools/arch.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/json.h"
+
+enum { MAX_LIST = 64, NAME_MAX_ = 256 };
+
+// ---- config: a struct per arch described by a table, so --set and JSON output are generic --
+
+typedef enum { F_INT, F_NUM, F_BOOL, F_STR, F_INTS, F_NUMS, F_STRS } ftype;
+
+typedef struct field {
+    const char *key;
+    ftype type;
+    size_t off;   // offset of the value (or array) in the config struct
+    size_t n_off; // offset of the int count for arrays
+} field;
+
+typedef struct sam_cfg {
+    int64_t img_size, patch_size, in_chans, enc_embed, enc_depth, enc_heads, enc_window;
+    double enc_mlp_ratio, enc_ln_eps;
+    bool enc_qkv_bias, enc_abs_pos, enc_rel_pos;
+    int64_t enc_global[MAX_LIST];
+    int n_global;
+    int64_t emb_size[MAX_LIST];
+    int n_emb_size;
+    int64_t prompt_dim, mask_in_chans;
+    int64_t dec_depth, dec_dim, dec_mlp, dec_heads, dec_downsample, dec_multimask, dec_iou_depth, dec_iou_hidden;
+    double pixel_mean[MAX_LIST], pixel_std[MAX_LIST], mask_threshold;
+    int n_mean, n_std;
+} sam_cfg;
+
+#define S_(k, t, f) {k, t, offsetof(sam_cfg, f), 0}
+#define SA_(k, t, f, n) {k, t, offsetof(sam_cfg, f), offsetof(sam_cfg, n)}
+static const field sam_fields[] = {
+    S_("decoder_attention_downsample_rate", F_INT, dec_downsample),
+    S_("decoder_iou_head_depth", F_INT, dec_iou_depth),
+    S_("decoder_iou_head_hidden_dim", F_INT, dec_iou_hidden),
+    S_("decoder_num_multimask_outputs", F_INT, dec_multimask),
+    S_("decoder_transformer_depth", F_INT, dec_depth),
+    S_("decoder_transformer_embedding_dim", F_INT, dec_dim),
+    S_("decoder_transformer_mlp_dim", F_INT, dec_mlp),
+    S_("decoder_transformer_num_heads", F_INT, dec_heads),
+    S_("encoder_depth", F_INT, enc_depth),
+    S_("encoder_embed_dim", F_INT, enc_embed),
+    SA_("encoder_global_attn_indexes", F_INTS, enc_global, n_global),
+    S_("encoder_layernorm_eps", F_NUM, enc_ln_eps),
+    S_("encoder_mlp_ratio", F_NUM, enc_mlp_ratio),
+    S_("encoder_num_heads", F_INT, enc_heads),
+    S_("encoder_qkv_bias", F_BOOL, enc_qkv_bias),
+    S_("encoder_use_abs_pos", F_BOOL, enc_abs_pos),
+    S_("encoder_use_rel_pos", F_BOOL, enc_rel_pos),
+    S_("encoder_window_size", F_INT, enc_window),
+    SA_("image_embedding_size", F_INTS, emb_size, n_emb_size),
+    S_("img_size", F_INT, img_size),
+    S_("in_chans", F_INT, in_chans),
+    S_("mask_in_chans", F_INT, mask_in_chans),
+    S_("mask_threshold", F_NUM, mask_threshold),
+    S_("patch_size", F_INT, patch_size),
+    SA_("pixel_mean", F_NUMS, pixel_mean, n_mean),
+    SA_("pixel_std", F_NUMS, pixel_std, n_std),
+    S_("prompt_embed_dim", F_INT, prompt_dim),
+};
+
+typedef struct rba_cfg {
+    int64_t dec_ffn, dec_hidden, dec_mask_dim, dec_heads, dec_classes, dec_levels, dec_queries, dec_layers;
+    bool dec_pre_norm, dec_enforce_proj;
+    double mean[MAX_LIST], std[MAX_LIST];
+    int n_mean, n_std;
+    int64_t pd_stride, pd_conv_dim, pd_points, pd_gn_groups, pd_mask_dim, pd_ffn, pd_enc_layers, pd_heads;
+    char pd_norm[32];
+    char pd_in[MAX_LIST][32];
+    int n_pd_in;
+    bool swin_ape, swin_patch_norm, swin_qkv_bias;
+    int64_t swin_depths[MAX_LIST], swin_heads[MAX_LIST];
+    int n_depths, n_heads;
+    int64_t swin_embed, swin_patch, swin_window;
+    double swin_ln_eps, swin_mlp_ratio;
+} rba_cfg;
+
+#define R_(k, t, f) {k, t, offsetof(rba_cfg, f), 0}
+#define RA_(k, t, f, n) {k, t, offsetof(rba_cfg, f), offsetof(rba_cfg, n)}
+static const field rba_fields[] = {
+    R_("decoder_dec_layers", F_INT, dec_layers),
+    R_("decoder_dim_feedforward", F_INT, dec_ffn),
+    R_("decoder_enforce_input_project", F_BOOL, dec_enforce_proj),
+    R_("decoder_hidden_dim", F_INT, dec_hidden),
+    R_("decoder_mask_dim", F_INT, dec_mask_dim),
+    R_("decoder_nheads", F_INT, dec_heads),
+    R_("decoder_num_classes", F_INT, dec_classes),
+    R_("decoder_num_feature_levels", F_INT, dec_levels),
+    R_("decoder_num_queries", F_INT, dec_queries),
+    R_("decoder_pre_norm", F_BOOL, dec_pre_norm),
+    RA_("imagenet_mean", F_NUMS, mean, n_mean),
+    RA_("imagenet_std", F_NUMS, std, n_std),
+    R_("pixel_decoder_common_stride", F_INT, pd_stride),
+    R_("pixel_decoder_conv_dim", F_INT, pd_conv_dim),
+    R_("pixel_decoder_deform_n_points", F_INT, pd_points),
+    R_("pixel_decoder_gn_groups", F_INT, pd_gn_groups),
+    R_("pixel_decoder_mask_dim", F_INT, pd_mask_dim),
+    R_("pixel_decoder_norm", F_STR, pd_norm),
+    R_("pixel_decoder_transformer_dim_feedforward", F_INT, pd_ffn),
+    R_("pixel_decoder_transformer_enc_layers", F_INT, pd_enc_layers),
+    RA_("pixel_decoder_transformer_in_features", F_STRS, pd_in, n_pd_in),
+    R_("pixel_decoder_transformer_nheads", F_INT, pd_heads),
+    R_("swin_ape", F_BOOL, swin_ape),
+    RA_("swin_depths", F_INTS, swin_depths, n_depths),
+    R_("swin_embed_dim", F_INT, swin_embed),
+    R_("swin_layernorm_eps", F_NUM, swin_ln_eps),
+    R_("swin_mlp_ratio", F_NUM, swin_mlp_ratio),
+    RA_("swin_num_heads", F_INTS, swin_heads, n_heads),
+    R_("swin_patch_norm", F_BOOL, swin_patch_norm),
+    R_("swin_patch_size", F_INT, swin_patch),
+    R_("swin_qkv_bias", F_BOOL, swin_qkv_bias),
+    R_("swin_window_size", F_INT, swin_window),
+};
+
+static const field *find_field(const field *fs, size_t n, const char *key, size_t klen) {
+    for (size_t i = 0; i < n; i++)
+        if (strlen(fs[i].key) == klen && !strncmp(fs[i].key, key, klen)) return &fs[i];
+    return NULL;
+}
+
+// Applies one "key=value" to cfg. Returns the field so the caller can note what was set.
+static ug_status cfg_set(const field *fs, size_t nf, void *cfg, const char *kv, const field **which, ug_err *err) {
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) return ug_errf(err, UG_ERR_ARG, "--set '%s': expected key=value", kv);
+    const field *f = find_field(fs, nf, kv, (size_t)(eq - kv));
+    if (!f) return ug_errf(err, UG_ERR_ARG, "--set '%s': unknown config key '%.*s' for this architecture", kv, (int)(eq - kv), kv);
+    *which = f;
+    const char *val = eq + 1;
+    char *base = cfg;
+    ug_json_doc *doc = NULL;
+    ug_err jerr;
+    const ug_json *v = NULL;
+    if (ug_json_parse(&doc, val, strlen(val), "--set", &jerr) == UG_OK) v = ug_json_root(doc);
+    ug_status st = UG_OK;
+    switch (f->type) {
+    case F_INT:
+        if (!v || v->type != UG_JSON_NUMBER || !v->is_int || v->integer < 0 || v->integer > (1 << 30))
+            st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a non-negative integer, got '%s'", f->key, val);
+        else *(int64_t *)(base + f->off) = v->integer;
+        break;
+    case F_NUM:
+        if (!v || v->type != UG_JSON_NUMBER) st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a number, got '%s'", f->key, val);
+        else *(double *)(base + f->off) = v->number;
+        break;
+    case F_BOOL:
+        if (!v || v->type != UG_JSON_BOOL) st = ug_errf(err, UG_ERR_ARG, "--set %s: expected true or false, got '%s'", f->key, val);
+        else *(bool *)(base + f->off) = v->boolean;
+        break;
+    case F_STR: {
+        const char *s = v && v->type == UG_JSON_STRING ? v->str : val;
+        if (strlen(s) >= 32 || !*s) st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a short string, got '%s'", f->key, val);
+        else snprintf(base + f->off, 32, "%s", s);
+        break;
+    }
+    case F_INTS:
+    case F_NUMS:
+    case F_STRS:
+        if (!v || v->type != UG_JSON_ARRAY || v->len > MAX_LIST) {
+            st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a JSON array (at most %d items), got '%s'", f->key, MAX_LIST, val);
+            break;
+        }
+        for (size_t i = 0; i < v->len && !st; i++) {
+            const ug_json *it = &v->items[i];
+            if (f->type == F_INTS) {
+                if (it->type != UG_JSON_NUMBER || !it->is_int || it->integer < 0 || it->integer > (1 << 30))
+                    st = ug_errf(err, UG_ERR_ARG, "--set %s: item %zu is not a non-negative integer", f->key, i);
+                else ((int64_t *)(base + f->off))[i] = it->integer;
+            } else if (f->type == F_NUMS) {
+                if (it->type != UG_JSON_NUMBER) st = ug_errf(err, UG_ERR_ARG, "--set %s: item %zu is not a number", f->key, i);
+                else ((double *)(base + f->off))[i] = it->number;
+            } else {
+                if (it->type != UG_JSON_STRING || strlen(it->str) >= 32)
+                    st = ug_errf(err, UG_ERR_ARG, "--set %s: item %zu is not a short string", f->key, i);
+                else snprintf(base + f->off + 32 * i, 32, "%s", it->str);
+            }
+        }
+        if (!st) *(int *)(base + f->n_off) = (int)v->len;
+        break;
+    }
+    ug_json_free(doc);
+    return st;
+}
+
+static ug_status cfg_json(const field *fs, size_t nf, const void *cfg, char **out, ug_err *err) {
+    const char *base = cfg;
+    ug_json_writer w;
+    ug_jw_init(&w, 0);
+    ug_jw_object_begin(&w);
+    for (size_t i = 0; i < nf; i++) {
+        const field *f = &fs[i];
+        ug_jw_key(&w, f->key);
+        int n = f->n_off ? *(const int *)(base + f->n_off) : 0;
+        switch (f->type) {
+        case F_INT: ug_jw_int(&w, *(const int64_t *)(base + f->off)); break;
+        case F_NUM: ug_jw_number(&w, *(const double *)(base + f->off)); break;
+        case F_BOOL: ug_jw_bool(&w, *(const bool *)(base + f->off)); break;
+        case F_STR: ug_jw_string(&w, base + f->off); break;
+        case F_INTS:
+        case F_NUMS:
+        case F_STRS:
+            ug_jw_array_begin(&w);
+            for (int k = 0; k < n; k++) {
+                if (f->type == F_INTS) ug_jw_int(&w, ((const int64_t *)(base + f->off))[k]);
+                else if (f->type == F_NUMS) ug_jw_number(&w, ((const double *)(base + f->off))[k]);
+                else ug_jw_string(&w, base + f->off + 32 * (size_t)k);
+            }
+            ug_jw_array_end(&w);
+            break;
+        }
+    }
+    ug_jw_object_end(&w);
+    return ug_jw_finish(&w, out, NULL, err);
+}
+
+// ---- the list of expected tensors ----------------------------------------------------------
+
+typedef struct builder {
+    ug_arch_plan *plan;
+    ug_status st;
+} builder;
+
+static void add(builder *b, bool is_int, int ndim, const int64_t *shape, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void add(builder *b, bool is_int, int ndim, const int64_t *shape, const char *fmt, ...) {
+    if (b->st) return;
+    ug_arch_plan *p = b->plan;
+    if (p->n == p->cap) {
+        int cap = p->cap ? 2 * p->cap : 256;
+        ug_arch_item *it = realloc(p->items, (size_t)cap * sizeof *it);
+        if (!it) {
+            b->st = UG_ERR_NOMEM;
+            return;
+        }
+        p->items = it;
+        p->cap = cap;
+    }
+    char name[NAME_MAX_];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(name, sizeof name, fmt, ap);
+    va_end(ap);
+    ug_arch_item *it = &p->items[p->n];
+    memset(it, 0, sizeof *it);
+    if (!(it->name = strdup(name))) {
+        b->st = UG_ERR_NOMEM;
+        return;
+    }
+    it->is_int = is_int;
+    it->ndim = ndim;
+    memcpy(it->shape, shape, (size_t)ndim * sizeof *shape);
+    p->n++;
+}
+
+// Float tensors of 1, 2 or 4 dims.
+static void f1(builder *b, int64_t a, const char *name) { add(b, false, UG_DIMS(a), "%s", name); }
+static void f2(builder *b, int64_t a, int64_t c, const char *name) { add(b, false, UG_DIMS(a, c), "%s", name); }
+static void f4(builder *b, int64_t a, int64_t c, int64_t d, int64_t e, const char *name) {
+    add(b, false, UG_DIMS(a, c, d, e), "%s", name);
+}
+
+// prefix + suffix into buf (NAME_MAX_ bytes, truncating; real names are far shorter).
+static const char *cat(char *buf, const char *prefix, const char *suffix) {
+    size_t na = strnlen(prefix, NAME_MAX_ - 1), nb = strnlen(suffix, NAME_MAX_ - 1 - na);
+    memmove(buf, prefix, na);
+    memcpy(buf + na, suffix, nb);
+    buf[na + nb] = '\0';
+    return buf;
+}
+
+// weight [out, in] + bias [out]
+static void linear(builder *b, const char *p, int64_t out, int64_t in, bool bias) {
+    char n[NAME_MAX_];
+    f2(b, out, in, cat(n, p, ".weight"));
+    if (bias) f1(b, out, cat(n, p, ".bias"));
+}
+
+static void norm(builder *b, const char *p, int64_t c) {
+    char n[NAME_MAX_];
+    f1(b, c, cat(n, p, ".weight"));
+    f1(b, c, cat(n, p, ".bias"));
+}
+
+static void sam_expected(builder *b, const sam_cfg *c) {
+    char p[NAME_MAX_], n[NAME_MAX_];
+    int64_t E = c->enc_embed, G = c->patch_size ? c->img_size / c->patch_size : 0, P = c->patch_size;
+    int64_t hd = c->enc_heads ? E / c->enc_heads : 0, hid = (int64_t)((double)E * c->enc_mlp_ratio);
+    int64_t D = c->prompt_dim, mc = c->mask_in_chans, Dd = c->dec_dim, M = c->dec_mlp;
+    int64_t Dc = c->dec_downsample ? Dd / c->dec_downsample : 0, H = c->dec_iou_hidden, nm = c->dec_multimask + 1;
+    if (c->enc_abs_pos) f4(b, 1, G, G, E, "image_encoder.pos_embed");
+    f4(b, E, c->in_chans, P, P, "image_encoder.patch_embed.proj.weight");
+    f1(b, E, "image_encoder.patch_embed.proj.bias");
+    for (int64_t i = 0; i < c->enc_depth; i++) {
+        bool global = false;
+        for (int k = 0; k < c->n_global; k++) global |= c->enc_global[k] == i;
+        int64_t S = global ? G : c->enc_window;
+        snprintf(p, sizeof p, "image_encoder.blocks.%lld", (long long)i);
+        norm(b, cat(n, p, ".norm1"), E);
+        if (c->enc_rel_pos) {
+            f2(b, 2 * S - 1, hd, cat(n, p, ".attn.rel_pos_h"));
+            f2(b, 2 * S - 1, hd, cat(n, p, ".attn.rel_pos_w"));
+        }
+        linear(b, cat(n, p, ".attn.qkv"), 3 * E, E, c->enc_qkv_bias);
+        linear(b, cat(n, p, ".attn.proj"), E, E, true);
+        norm(b, cat(n, p, ".norm2"), E);
+        linear(b, cat(n, p, ".mlp.lin1"), hid, E, true);
+        linear(b, cat(n, p, ".mlp.lin2"), E, hid, true);
+    }
+    f4(b, D, E, 1, 1, "image_encoder.neck.0.weight");
+    norm(b, "image_encoder.neck.1", D);
+    f4(b, D, D, 3, 3, "image_encoder.neck.2.weight");
+    norm(b, "image_encoder.neck.3", D);
+
+    f2(b, 2, D / 2, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
+    for (int i = 0; i < 4; i++) add(b, false, UG_DIMS(1, D), "prompt_encoder.point_embeddings.%d.weight", i);
+    f2(b, 1, D, "prompt_encoder.not_a_point_embed.weight");
+    f4(b, mc / 4, 1, 2, 2, "prompt_encoder.mask_downscaling.0.weight");
+    f1(b, mc / 4, "prompt_encoder.mask_downscaling.0.bias");
+    norm(b, "prompt_encoder.mask_downscaling.1", mc / 4);
+    f4(b, mc, mc / 4, 2, 2, "prompt_encoder.mask_downscaling.3.weight");
+    f1(b, mc, "prompt_encoder.mask_downscaling.3.bias");
+    norm(b, "prompt_encoder.mask_downscaling.4", mc);
+    f4(b, D, mc, 1, 1, "prompt_encoder.mask_downscaling.6.weight");
+    f1(b, D, "prompt_encoder.mask_downscaling.6.bias");
+    f2(b, 1, D, "prompt_encoder.no_mask_embed.weight");
+
+    static const char *const qkvo[] = {".q_proj", ".k_proj", ".v_proj"};
+    for (int64_t l = 0; l <= c->dec_depth; l++) {
+        // Layers 0..depth-1, then the final token-to-image attention (l == depth).
+        bool last = l == c->dec_depth;
+        const char *blocks[] = {".self_attn", ".cross_attn_token_to_image", ".cross_attn_image_to_token"};
+        if (last) snprintf(p, sizeof p, "mask_decoder.transformer");
+        else snprintf(p, sizeof p, "mask_decoder.transformer.layers.%lld", (long long)l);
+        for (int k = 0; k < 3; k++) {
+            if (last && k != 1) continue;
+            char a[NAME_MAX_];
+            cat(a, p, last ? ".final_attn_token_to_image" : blocks[k]);
+            int64_t inner = k == 0 ? Dd : Dc;
+            for (int q = 0; q < 3; q++) linear(b, cat(n, a, qkvo[q]), inner, Dd, true);
+            linear(b, cat(n, a, ".out_proj"), Dd, inner, true);
+            if (last) {
+                norm(b, "mask_decoder.transformer.norm_final_attn", Dd);
+            } else if (k == 0) {
+                norm(b, cat(n, p, ".norm1"), Dd);
+            } else if (k == 1) {
+                norm(b, cat(n, p, ".norm2"), Dd);
+                linear(b, cat(n, p, ".mlp.lin1"), M, Dd, true);
+                linear(b, cat(n, p, ".mlp.lin2"), Dd, M, true);
+                norm(b, cat(n, p, ".norm3"), Dd);
+                norm(b, cat(n, p, ".norm4"), Dd);
+            }
+        }
+    }
+    f2(b, 1, Dd, "mask_decoder.iou_token.weight");
+    f2(b, nm, Dd, "mask_decoder.mask_tokens.weight");
+    f4(b, Dd, Dd / 4, 2, 2, "mask_decoder.output_upscaling.0.weight");
+    f1(b, Dd / 4, "mask_decoder.output_upscaling.0.bias");
+    norm(b, "mask_decoder.output_upscaling.1", Dd / 4);
+    f4(b, Dd / 4, Dd / 8, 2, 2, "mask_decoder.output_upscaling.3.weight");
+    f1(b, Dd / 8, "mask_decoder.output_upscaling.3.bias");
+    for (int64_t i = 0; i < nm; i++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(p, sizeof p, "mask_decoder.output_hypernetworks_mlps.%lld.layers.%d", (long long)i, k);
+            linear(b, p, k == 2 ? Dd / 8 : Dd, Dd, true);
+        }
+    for (int64_t k = 0; k < c->dec_iou_depth; k++) {
+        snprintf(p, sizeof p, "mask_decoder.iou_prediction_head.layers.%lld", (long long)k);
+        linear(b, p, k == c->dec_iou_depth - 1 ? nm : H, k == 0 ? Dd : H, true);
+    }
+}
+
+// Channels of res2..res5 for a Swin with embed dim E: E, 2E, 4E, 8E.
+static int64_t res_channels(const rba_cfg *c, const char *res) {
+    int k = res[0] == 'r' && res[1] == 'e' && res[2] == 's' && res[3] >= '2' && res[3] <= '5' && !res[4] ? res[3] - '2' : -1;
+    return k < 0 ? 0 : c->swin_embed << k;
+}
+
+static void rba_expected(builder *b, const rba_cfg *c) {
+    char p[NAME_MAX_], n[NAME_MAX_];
+    int64_t E = c->swin_embed, w = c->swin_window;
+    f4(b, E, 3, c->swin_patch, c->swin_patch, "backbone.patch_embed.proj.weight");
+    f1(b, E, "backbone.patch_embed.proj.bias");
+    if (c->swin_patch_norm) norm(b, "backbone.patch_embed.norm", E);
+    for (int s = 0; s < c->n_depths; s++) {
+        int64_t C = E << s, heads = s < c->n_heads ? c->swin_heads[s] : 0, hid = (int64_t)((double)C * c->swin_mlp_ratio);
+        for (int64_t j = 0; j < c->swin_depths[s]; j++) {
+            snprintf(p, sizeof p, "backbone.layers.%d.blocks.%lld", s, (long long)j);
+            norm(b, cat(n, p, ".norm1"), C);
+            f2(b, (2 * w - 1) * (2 * w - 1), heads, cat(n, p, ".attn.relative_position_bias_table"));
+            linear(b, cat(n, p, ".attn.qkv"), 3 * C, C, c->swin_qkv_bias);
+            linear(b, cat(n, p, ".attn.proj"), C, C, true);
+            norm(b, cat(n, p, ".norm2"), C);
+            linear(b, cat(n, p, ".mlp.fc1"), hid, C, true);
+            linear(b, cat(n, p, ".mlp.fc2"), C, hid, true);
+        }
+        if (s + 1 < c->n_depths) {
+            snprintf(p, sizeof p, "backbone.layers.%d.downsample", s);
+            linear(b, cat(n, p, ".reduction"), 2 * C, 4 * C, false);
+            norm(b, cat(n, p, ".norm"), 4 * C);
+        }
+    }
+    for (int s = 0; s < c->n_depths; s++) {
+        snprintf(p, sizeof p, "backbone.norm%d", s);
+        norm(b, p, E << s);
+    }
+
+    int64_t C = c->pd_conv_dim, L = c->n_pd_in, h = c->pd_heads, pts = c->pd_points, F = c->pd_ffn;
+    // input_proj runs from the coarsest transformer feature to the finest.
+    for (int64_t l = 0; l < L; l++) {
+        snprintf(p, sizeof p, "pixel_decoder.input_proj.%lld", (long long)l);
+        f4(b, C, res_channels(c, c->pd_in[L - 1 - l]), 1, 1, cat(n, p, ".0.weight"));
+        f1(b, C, cat(n, p, ".0.bias"));
+        norm(b, cat(n, p, ".1"), C);
+    }
+    f2(b, L, C, "pixel_decoder.transformer.level_embed");
+    for (int64_t i = 0; i < c->pd_enc_layers; i++) {
+        snprintf(p, sizeof p, "pixel_decoder.transformer.encoder.layers.%lld", (long long)i);
+        linear(b, cat(n, p, ".self_attn.sampling_offsets"), h * L * pts * 2, C, true);
+        linear(b, cat(n, p, ".self_attn.attention_weights"), h * L * pts, C, true);
+        linear(b, cat(n, p, ".self_attn.value_proj"), C, C, true);
+        linear(b, cat(n, p, ".self_attn.output_proj"), C, C, true);
+        norm(b, cat(n, p, ".norm1"), C);
+        linear(b, cat(n, p, ".linear1"), F, C, true);
+        linear(b, cat(n, p, ".linear2"), C, F, true);
+        norm(b, cat(n, p, ".norm2"), C);
+    }
+    f4(b, c->pd_mask_dim, C, 1, 1, "pixel_decoder.mask_features.weight");
+    f1(b, c->pd_mask_dim, "pixel_decoder.mask_features.bias");
+    // FPN levels between the finest transformer feature and the common stride: res2.. upward.
+    int64_t min_stride = 4;
+    if (L > 0) min_stride = (int64_t)4 << (c->pd_in[0][3] - '2');
+    int nfpn = 0;
+    for (int64_t s = min_stride; s > c->pd_stride && c->pd_stride > 0; s /= 2) nfpn++;
+    for (int k = 1; k <= nfpn; k++) {
+        char res[16];
+        snprintf(res, sizeof res, "res%d", k + 1);
+        snprintf(p, sizeof p, "pixel_decoder.adapter_%d", k);
+        f4(b, C, res_channels(c, res), 1, 1, cat(n, p, ".weight"));
+        norm(b, cat(n, p, ".norm"), C);
+        snprintf(p, sizeof p, "pixel_decoder.layer_%d", k);
+        f4(b, C, C, 3, 3, cat(n, p, ".weight"));
+        norm(b, cat(n, p, ".norm"), C);
+    }
+
+    int64_t hd = c->dec_hidden, Fd = c->dec_ffn;
+    static const char *const attn[] = {"transformer_self_attention_layers.%lld.self_attn",
+                                       "transformer_cross_attention_layers.%lld.multihead_attn"};
+    for (int k = 0; k < 2; k++)
+        for (int64_t i = 0; i < c->dec_layers; i++) {
+            char a[NAME_MAX_];
+            snprintf(a, sizeof a, "predictor.");
+            snprintf(a + 10, sizeof a - 10, attn[k], (long long)i);
+            f2(b, 3 * hd, hd, cat(n, a, ".in_proj_weight"));
+            f1(b, 3 * hd, cat(n, a, ".in_proj_bias"));
+            linear(b, cat(n, a, ".out_proj"), hd, hd, true);
+            *strrchr(a, '.') = '\0';
+            norm(b, cat(n, a, ".norm"), hd);
+        }
+    for (int64_t i = 0; i < c->dec_layers; i++) {
+        snprintf(p, sizeof p, "predictor.transformer_ffn_layers.%lld", (long long)i);
+        linear(b, cat(n, p, ".linear1"), Fd, hd, true);
+        linear(b, cat(n, p, ".linear2"), hd, Fd, true);
+        norm(b, cat(n, p, ".norm"), hd);
+    }
+    norm(b, "predictor.decoder_norm", hd);
+    f2(b, c->dec_queries, hd, "predictor.query_feat.weight");
+    f2(b, c->dec_queries, hd, "predictor.query_embed.weight");
+    f2(b, c->dec_levels, hd, "predictor.level_embed.weight");
+    linear(b, "predictor.class_embed", c->dec_classes + 1, hd, true);
+    linear(b, "predictor.mask_embed.layers.0", hd, hd, true);
+    linear(b, "predictor.mask_embed.layers.1", hd, hd, true);
+    linear(b, "predictor.mask_embed.layers.2", c->dec_mask_dim, hd, true);
+}
+
+// ---- normalised view of the checkpoint -------------------------------------------------------
+
+typedef struct named {
+    char *name; // normalised
+    const ug_ckpt_tensor *t;
+    bool used;
+} named;
+
+typedef struct view {
+    named *v;
+    int n;
+} view;
+
+static int cmp_named(const void *a, const void *b) { return strcmp(((const named *)a)->name, ((const named *)b)->name); }
+
+static named *vfind(const view *v, const char *name) {
+    named key = {.name = (char *)name};
+    return bsearch(&key, v->v, (size_t)v->n, sizeof *v->v, cmp_named);
+}
+
+static int64_t dim_of(const view *v, const char *name, int d) {
+    named *x = vfind(v, name);
+    if (!x || x->t->problem || d >= x->t->ndim) return 0;
+    return x->t->shape[d];
+}
+
+static int count_of(const view *v, const char *fmt) {
+    char name[NAME_MAX_];
+    int i = 0;
+    for (;; i++) {
+        snprintf(name, sizeof name, fmt, i);
+        if (!vfind(v, name)) return i;
+    }
+}
+
+static bool starts(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
+
+static void plan_note(ug_arch_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void plan_note(ug_arch_plan *p, const char *fmt, ...) {
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    char **n = realloc(p->notes, (size_t)(p->nnotes + 1) * sizeof *n);
+    if (!n) return;
+    p->notes = n;
+    if ((n[p->nnotes] = strdup(buf))) p->nnotes++;
+}
+
+// Maps checkpoint names to normalised names; unmapped entries get name NULL.
+static ug_status make_view(const ug_ckpt *c, bool rba, view *v, ug_err *err) {
+    int n = ug_ckpt_count(c);
+    v->v = calloc((size_t)(n ? n : 1), sizeof *v->v);
+    if (!v->v) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
+    bool d2 = false;
+    for (int i = 0; i < n; i++) d2 |= starts(ug_ckpt_at(c, i)->name, "sem_seg_head.pixel_decoder.");
+    v->n = 0;
+    for (int i = 0; i < n; i++) {
+        const ug_ckpt_tensor *t = ug_ckpt_at(c, i);
+        const char *src = t->name, *rest = NULL, *prefix = NULL;
+        if (!rba) {
+            if (starts(src, "image_encoder.") || starts(src, "prompt_encoder.") || starts(src, "mask_decoder.")) prefix = "", rest = src;
+        } else if (starts(src, "backbone.")) {
+            prefix = "", rest = src;
+        } else if (d2 && starts(src, "sem_seg_head.pixel_decoder.")) {
+            prefix = "pixel_decoder.", rest = src + strlen("sem_seg_head.pixel_decoder.");
+        } else if (d2 && starts(src, "sem_seg_head.predictor.")) {
+            prefix = "predictor.", rest = src + strlen("sem_seg_head.predictor.");
+        } else if (!d2 && starts(src, "pixel_decoder.")) {
+            prefix = "", rest = src;
+        } else if (!d2 && starts(src, "sem_seg_head.")) {
+            prefix = "predictor.", rest = src + strlen("sem_seg_head.");
+        }
+        if (!rest) continue;
+        size_t len = strlen(prefix) + strlen(rest) + 1;
+        char *name = malloc(len);
+        if (!name) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
+        snprintf(name, len, "%s%s", prefix, rest);
+        v->v[v->n].name = name;
+        v->v[v->n].t = t;
+        v->n++;
+    }
+    qsort(v->v, (size_t)v->n, sizeof *v->v, cmp_named);
+    return UG_OK;
+}
+
+static void view_free(view *v) {
+    for (int i = 0; i < v->n; i++) free(v->v[i].name);
+    free(v->v);
+}
+
+// ---- inference -----------------------------------------------------------------------------
+
+static void sam_infer(const view *v, sam_cfg *c) {
+    memset(c, 0, sizeof *c);
+    int64_t G = dim_of(v, "image_encoder.pos_embed", 1);
+    c->enc_embed = dim_of(v, "image_encoder.pos_embed", 3);
+    c->patch_size = dim_of(v, "image_encoder.patch_embed.proj.weight", 2);
+    c->in_chans = dim_of(v, "image_encoder.patch_embed.proj.weight", 1);
+    c->img_size = G * c->patch_size;
+    c->enc_depth = count_of(v, "image_encoder.blocks.%d.norm1.weight");
+    int64_t hd = dim_of(v, "image_encoder.blocks.0.attn.rel_pos_h", 1);
+    c->enc_heads = hd ? c->enc_embed / hd : 0;
+    for (int64_t i = 0; i < c->enc_depth && c->n_global < MAX_LIST; i++) {
+        char name[NAME_MAX_];
+        snprintf(name, sizeof name, "image_encoder.blocks.%lld.attn.rel_pos_h", (long long)i);
+        int64_t S = (dim_of(v, name, 0) + 1) / 2;
+        if (S == G) c->enc_global[c->n_global++] = i;
+        else if (!c->enc_window) c->enc_window = S;
+    }
+    c->enc_mlp_ratio = c->enc_embed ? (double)dim_of(v, "image_encoder.blocks.0.mlp.lin1.weight", 0) / (double)c->enc_embed : 0;
+    c->enc_ln_eps = 1e-6;
+    c->enc_qkv_bias = vfind(v, "image_encoder.blocks.0.attn.qkv.bias") != NULL;
+    c->enc_abs_pos = c->enc_rel_pos = true;
+    c->n_emb_size = 2;
+    c->prompt_dim = dim_of(v, "image_encoder.neck.0.weight", 0);
+    c->mask_in_chans = dim_of(v, "prompt_encoder.mask_downscaling.3.weight", 0);
+    c->dec_depth = count_of(v, "mask_decoder.transformer.layers.%d.norm1.weight");
+    c->dec_dim = dim_of(v, "mask_decoder.transformer.layers.0.self_attn.q_proj.weight", 0);
+    c->dec_mlp = dim_of(v, "mask_decoder.transformer.layers.0.mlp.lin1.weight", 0);
+    int64_t inner = dim_of(v, "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight", 0);
+    c->dec_downsample = inner ? c->dec_dim / inner : 0;
+    c->dec_heads = 8; // preset: not visible in shapes (every released SAM uses 8)
+    c->dec_multimask = dim_of(v, "mask_decoder.mask_tokens.weight", 0) - 1;
+    c->dec_iou_depth = count_of(v, "mask_decoder.iou_prediction_head.layers.%d.weight");
+    c->dec_iou_hidden = dim_of(v, "mask_decoder.iou_prediction_head.layers.0.weight", 0);
+    static const double mean[3] = {123.675, 116.28, 103.53}, stdv[3] = {58.395, 57.12, 57.375};
+    memcpy(c->pixel_mean, mean, sizeof mean);
+    memcpy(c->pixel_std, stdv, sizeof stdv);
+    c->n_mean = c->n_std = 3;
+    c->mask_threshold = 0.0;
+}
+
+static void rba_infer(const view *v, rba_cfg *c) {
+    memset(c, 0, sizeof *c);
+    char name[NAME_MAX_];
+    c->swin_embed = dim_of(v, "backbone.patch_embed.proj.weight", 0);
+    c->swin_patch = dim_of(v, "backbone.patch_embed.proj.weight", 2);
+    c->swin_patch_norm = vfind(v, "backbone.patch_embed.norm.weight") != NULL;
+    c->swin_ape = vfind(v, "backbone.absolute_pos_embed") != NULL;
+    c->n_depths = c->n_heads = count_of(v, "backbone.layers.%d.blocks.0.norm1.weight");
+    for (int s = 0; s < c->n_depths && s < MAX_LIST; s++) {
+        snprintf(name, sizeof name, "backbone.layers.%d.blocks.%%d.norm1.weight", s);
+        c->swin_depths[s] = count_of(v, name);
+        snprintf(name, sizeof name, "backbone.layers.%d.blocks.0.attn.relative_position_bias_table", s);
+        c->swin_heads[s] = dim_of(v, name, 1);
+        if (s == 0) {
+            int64_t rows = dim_of(v, name, 0), side = (int64_t)llround(sqrt((double)rows));
+            c->swin_window = side * side == rows ? (side + 1) / 2 : 0;
+        }
+    }
+    c->swin_mlp_ratio = c->swin_embed ? (double)dim_of(v, "backbone.layers.0.blocks.0.mlp.fc1.weight", 0) / (double)c->swin_embed : 0;
+    c->swin_qkv_bias = vfind(v, "backbone.layers.0.blocks.0.attn.qkv.bias") != NULL;
+    c->swin_ln_eps = 1e-5;
+
+    c->pd_conv_dim = dim_of(v, "pixel_decoder.input_proj.0.0.weight", 0);
+    int L = count_of(v, "pixel_decoder.input_proj.%d.0.weight");
+    if (L > 4) L = 4;
+    c->n_pd_in = L;
+    for (int l = 0; l < L; l++) snprintf(c->pd_in[l], 32, "res%d", 5 - L + 1 + l);
+    c->pd_enc_layers = count_of(v, "pixel_decoder.transformer.encoder.layers.%d.self_attn.value_proj.weight");
+    c->pd_ffn = dim_of(v, "pixel_decoder.transformer.encoder.layers.0.linear1.weight", 0);
+    c->pd_mask_dim = dim_of(v, "pixel_decoder.mask_features.weight", 0);
+    c->pd_heads = 8; // preset: heads x points is all the shapes reveal
+    c->pd_stride = 4;
+    c->pd_gn_groups = 32;
+    snprintf(c->pd_norm, sizeof c->pd_norm, "GN");
+
+    c->dec_hidden = dim_of(v, "predictor.query_feat.weight", 1);
+    c->dec_queries = dim_of(v, "predictor.query_feat.weight", 0);
+    c->dec_classes = dim_of(v, "predictor.class_embed.weight", 0) - 1;
+    c->dec_ffn = dim_of(v, "predictor.transformer_ffn_layers.0.linear1.weight", 0);
+    c->dec_layers = count_of(v, "predictor.transformer_self_attention_layers.%d.self_attn.in_proj_weight");
+    c->dec_mask_dim = dim_of(v, "predictor.mask_embed.layers.2.weight", 0);
+    c->dec_levels = dim_of(v, "predictor.level_embed.weight", 0);
+    c->dec_heads = 8; // preset
+    static const double mean[3] = {0.485, 0.456, 0.406}, stdv[3] = {0.229, 0.224, 0.225};
+    memcpy(c->mean, mean, sizeof mean);
+    memcpy(c->std, stdv, sizeof stdv);
+    c->n_mean = c->n_std = 3;
+}
+
+// ---- checks --------------------------------------------------------------------------------
+
+static void shape_str(int ndim, const int64_t *s, char *buf, size_t n) {
+    size_t k = 0;
+    k += (size_t)snprintf(buf, n, "[");
+    for (int d = 0; d < ndim && k < n; d++) k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? "," : "", (long long)s[d]);
+    if (k < n) snprintf(buf + k, n - k, "]");
+}
+
+typedef struct listbuf {
+    char text[700];
+    int count;
+} listbuf;
+
+static void list_add(listbuf *l, const char *item) {
+    l->count++;
+    size_t k = strlen(l->text);
+    if (k + strlen(item) + 8 >= sizeof l->text) {
+        if (!strstr(l->text, ", ...")) snprintf(l->text + k, sizeof l->text - k, ", ...");
+        return;
+    }
+    snprintf(l->text + k, sizeof l->text - k, "%s%s", k ? ", " : "", item);
+}
+
+// Matches every expected item to the checkpoint; one error lists all problems.
+static ug_status match(ug_arch_plan *p, const view *v, const char *path, ug_err *err) {
+    listbuf missing = {{0}, 0}, bad = {{0}, 0}, notensor = {{0}, 0};
+    for (int i = 0; i < p->n; i++) {
+        ug_arch_item *it = &p->items[i];
+        named *x = vfind(v, it->name);
+        if (!x) {
+            list_add(&missing, it->name);
+            continue;
+        }
+        x->used = true;
+        it->src = x->t;
+        char a[96], b[96], item[600];
+        if (x->t->problem) {
+            snprintf(item, sizeof item, "%s is %s", x->t->name, x->t->problem);
+            list_add(&notensor, item);
+            continue;
+        }
+        bool is_int = x->t->dtype == UG_I64 || x->t->dtype == UG_I32 || x->t->dtype == UG_U8 || x->t->dtype == UG_BOOL;
+        bool same = x->t->ndim == it->ndim && !memcmp(x->t->shape, it->shape, (size_t)it->ndim * sizeof *it->shape);
+        if (!same || is_int != it->is_int) {
+            shape_str(x->t->ndim, x->t->shape, a, sizeof a);
+            shape_str(it->ndim, it->shape, b, sizeof b);
+            snprintf(item, sizeof item, "%s %s %s, expected %s%s", it->name, ug_dtype_name(x->t->dtype), a, b,
+                     it->is_int ? " integer" : " float");
+            list_add(&bad, item);
+        }
+    }
+    if (!missing.count && !bad.count && !notensor.count) return UG_OK;
+    char msg[UG_ERR_MSG_MAX];
+    size_t k = (size_t)snprintf(msg, sizeof msg, "%s: not a complete %s checkpoint:", path, p->arch);
+    if (notensor.count && k < sizeof msg)
+        k += (size_t)snprintf(msg + k, sizeof msg - k, " %d needed entries are not tensors (%s);", notensor.count, notensor.text);
+    if (missing.count && k < sizeof msg)
+        k += (size_t)snprintf(msg + k, sizeof msg - k, " %d tensors missing (%s);", missing.count, missing.text);
+    if (bad.count && k < sizeof msg) snprintf(msg + k, sizeof msg - k, " %d mis-shaped (%s)", bad.count, bad.text);
+    return ug_errf(err, UG_ERR_FORMAT, "%s", msg);
+}
+
+// relative_position_index [w*w, w*w] int64 must equal (dy + w-1) * (2w-1) + (dx + w-1).
+static ug_status check_rel_index(ug_ckpt *ck, const named *x, int64_t w, ug_err *err) {
+    const ug_ckpt_tensor *t = x->t;
+    int64_t n = w * w;
+    if (t->problem) return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' is %s", ug_ckpt_path(ck), t->name, t->problem);
+    if (t->dtype != UG_I64 || t->ndim != 2 || t->shape[0] != n || t->shape[1] != n)
+        return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' should be int64 [%lld,%lld] for window %lld", ug_ckpt_path(ck), t->name,
+                       (long long)n, (long long)n, (long long)w);
+    int64_t *idx = malloc(t->nbytes ? t->nbytes : 1);
+    if (!idx) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
+    ug_status st = ug_ckpt_read(ck, t, idx, err);
+    for (int64_t q = 0; q < n && !st; q++)
+        for (int64_t k = 0; k < n; k++) {
+            int64_t dy = q / w - k / w, dx = q % w - k % w;
+            int64_t want = (dy + w - 1) * (2 * w - 1) + (dx + w - 1);
+            if (idx[q * n + k] != want) {
+                st = ug_errf(err, UG_ERR_FORMAT, "%s: '%s'[%lld, %lld] = %lld, but the Swin formula gives %lld", ug_ckpt_path(ck), t->name,
+                             (long long)q, (long long)k, (long long)idx[q * n + k], (long long)want);
+                break;
+            }
+        }
+    free(idx);
+    return st;
+}
+
+static ug_status check_sam(const sam_cfg *c, const char *path, ug_err *err) {
+    if (!c->enc_embed || !c->patch_size || !c->enc_heads || c->enc_embed % c->enc_heads || !c->enc_depth || !c->prompt_dim ||
+        !c->dec_dim || !c->dec_heads || c->dec_dim % c->dec_heads || !c->dec_downsample || c->dec_dim % c->dec_downsample ||
+        c->img_size % c->patch_size)
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "%s: inconsistent SAM sizes (embed %lld, heads %lld, depth %lld, patch %lld, image %lld, decoder dim %lld, "
+                       "decoder heads %lld)",
+                       path, (long long)c->enc_embed, (long long)c->enc_heads, (long long)c->enc_depth, (long long)c->patch_size,
+                       (long long)c->img_size, (long long)c->dec_dim, (long long)c->dec_heads);
+    return UG_OK;
+}
+
+static ug_status check_rba(rba_cfg *c, bool points_set, const view *v, const char *path, ug_err *err) {
+    if (c->swin_ape) return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: Swin with an absolute position embedding is not supported", path);
+    if (vfind(v, "predictor.input_proj.0.weight"))
+        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: a decoder with input projections (enforce_input_project) is not supported", path);
+    if (c->n_depths != 4 || c->n_heads != 4 || !c->swin_embed || !c->swin_window)
+        return ug_errf(err, UG_ERR_FORMAT, "%s: expected a 4-stage Swin backbone (found %d stages, embed %lld, window %lld)", path,
+                       c->n_depths, (long long)c->swin_embed, (long long)c->swin_window);
+    for (int l = 0; l < c->n_pd_in; l++)
+        if (!res_channels(c, c->pd_in[l]))
+            return ug_errf(err, UG_ERR_ARG, "%s: pixel decoder input feature '%s' is not one of res2..res5", path, c->pd_in[l]);
+    if (!c->pd_heads || !c->pd_conv_dim || c->pd_conv_dim % c->pd_heads || !c->dec_heads || !c->dec_hidden ||
+        c->dec_hidden % c->dec_heads)
+        return ug_errf(err, UG_ERR_FORMAT, "%s: inconsistent sizes (pixel decoder width %lld with %lld heads, decoder width %lld with %lld heads)",
+                       path, (long long)c->pd_conv_dim, (long long)c->pd_heads, (long long)c->dec_hidden, (long long)c->dec_heads);
+    if (!points_set) {
+        int64_t rows = dim_of(v, "pixel_decoder.transformer.encoder.layers.0.self_attn.attention_weights.weight", 0);
+        int64_t per = c->pd_heads * c->n_pd_in;
+        if (rows && per && rows % per)
+            return ug_errf(err, UG_ERR_FORMAT,
+                           "%s: attention_weights has %lld rows, not a multiple of %lld heads x %d levels (set the head count with "
+                           "--set pixel_decoder_transformer_nheads=N)",
+                           path, (long long)rows, (long long)c->pd_heads, c->n_pd_in);
+        c->pd_points = per ? rows / per : 0;
+    }
+    return UG_OK;
+}
+
+// ---- the plan ------------------------------------------------------------------------------
+
+void ug_arch_plan_free(ug_arch_plan *p) {
+    for (int i = 0; i < p->n; i++) free(p->items[i].name);
+    free(p->items);
+    for (int i = 0; i < p->nnotes; i++) free(p->notes[i]);
+    free(p->notes);
+    free(p->config_json);
+    memset(p, 0, sizeof *p);
+}
+
+static ug_status apply_sets(const field *fs, size_t nf, void *cfg, const char *const *set, int nset, ug_arch_plan *p,
+                            bool *points_set, ug_err *err) {
+    for (int i = 0; i < nset; i++) {
+        const field *f;
+        ug_status st = cfg_set(fs, nf, cfg, set[i], &f, err);
+        if (st) return st;
+        if (points_set && !strcmp(f->key, "pixel_decoder_deform_n_points")) *points_set = true;
+        plan_note(p, "config %s set from the command line", set[i]);
+    }
+    return UG_OK;
+}
+
+ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *set, int nset, ug_arch_plan *p, ug_err *err) {
+    memset(p, 0, sizeof *p);
+    const char *path = ug_ckpt_path(ck);
+    bool has_sam = false, has_rba = false;
+    for (int i = 0; i < ug_ckpt_count(ck); i++) {
+        const char *n = ug_ckpt_at(ck, i)->name;
+        has_sam |= starts(n, "image_encoder.");
+        has_rba |= starts(n, "backbone.layers.");
+    }
+    bool rba;
+    if (!arch || !strcmp(arch, "auto")) {
+        if (has_sam == has_rba)
+            return ug_errf(err, UG_ERR_FORMAT, "%s: cannot tell the architecture (%s); use --arch sam|rba", path,
+                           has_sam ? "both image_encoder.* and backbone.layers.* keys" : "no image_encoder.* (SAM) or backbone.layers.* (RbA) keys");
+        rba = has_rba;
+    } else if (!strcmp(arch, "sam") || !strcmp(arch, "rba")) {
+        rba = !strcmp(arch, "rba");
+    } else {
+        return ug_errf(err, UG_ERR_ARG, "unknown architecture '%s' (auto, sam or rba)", arch);
+    }
+    snprintf(p->arch, sizeof p->arch, "%s", rba ? "rba" : "sam");
+    view v = {0};
+    ug_status st = make_view(ck, rba, &v, err);
+    builder b = {p, UG_OK};
+    if (!st && !rba) {
+        sam_cfg c;
+        sam_infer(&v, &c);
+        if (!(st = apply_sets(sam_fields, sizeof sam_fields / sizeof sam_fields[0], &c, set, nset, p, NULL, err))) {
+            c.emb_size[0] = c.emb_size[1] = c.patch_size ? c.img_size / c.patch_size : 0;
+            if (!(st = check_sam(&c, path, err))) {
+                sam_expected(&b, &c);
+                st = b.st ? ug_errf(err, b.st, "out of memory") : cfg_json(sam_fields, sizeof sam_fields / sizeof sam_fields[0], &c, &p->config_json, err);
+            }
+        }
+    } else if (!st) {
+        rba_cfg c;
+        bool points_set = false;
+        rba_infer(&v, &c);
+        if (!(st = apply_sets(rba_fields, sizeof rba_fields / sizeof rba_fields[0], &c, set, nset, p, &points_set, err)) &&
+            !(st = check_rba(&c, points_set, &v, path, err))) {
+            rba_expected(&b, &c);
+            st = b.st ? ug_errf(err, b.st, "out of memory") : cfg_json(rba_fields, sizeof rba_fields / sizeof rba_fields[0], &c, &p->config_json, err);
+            // Buffers derivable from the config: verified, then dropped.
+            int checked = 0;
+            for (int i = 0; i < v.n && !st; i++) {
+                size_t len = strlen(v.v[i].name), sl = strlen(".attn.relative_position_index");
+                if (starts(v.v[i].name, "backbone.layers.") && len > sl && !strcmp(v.v[i].name + len - sl, ".attn.relative_position_index")) {
+                    st = check_rel_index(ck, &v.v[i], c.swin_window, err);
+                    v.v[i].used = true;
+                    checked++;
+                }
+            }
+            if (checked && !st) plan_note(p, "dropped %d relative_position_index buffers (checked against the Swin formula; recomputed at load)", checked);
+        }
+    }
+    if (!st) st = match(p, &v, path, err);
+    if (!st) {
+        listbuf extra = {{0}, 0};
+        for (int i = 0; i < v.n; i++)
+            if (!v.v[i].used) list_add(&extra, v.v[i].t->name);
+        if (extra.count) plan_note(p, "ignored %d tensors the model does not use: %s", extra.count, extra.text);
+        listbuf dropped = {{0}, 0};
+        for (int i = 0; i < ug_ckpt_count(ck); i++) {
+            const char *n = ug_ckpt_at(ck, i)->name;
+            bool mapped = false;
+            for (int k = 0; k < v.n && !mapped; k++) mapped = v.v[k].t == ug_ckpt_at(ck, i);
+            if (!mapped) list_add(&dropped, n);
+        }
+        if (dropped.count) plan_note(p, "dropped %d entries outside the model (training-only): %s", dropped.count, dropped.text);
+    }
+    view_free(&v);
+    if (st) ug_arch_plan_free(p);
+    return st;
+}
+
+ug_status ug_arch_sam_official(const char *variant, ug_arch_plan *p, ug_err *err) {
+    memset(p, 0, sizeof *p);
+    static const struct {
+        const char *name;
+        int64_t embed, depth, heads, global[4];
+    } presets[] = {
+        {"vit_b", 768, 12, 12, {2, 5, 8, 11}},
+        {"vit_l", 1024, 24, 16, {5, 11, 17, 23}},
+        {"vit_h", 1280, 32, 16, {7, 15, 23, 31}},
+    };
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        if (strcmp(presets[i].name, variant)) continue;
+        sam_cfg c = {.img_size = 1024, .patch_size = 16, .in_chans = 3, .enc_embed = presets[i].embed,
+                     .enc_depth = presets[i].depth, .enc_heads = presets[i].heads, .enc_window = 14, .enc_mlp_ratio = 4.0,
+                     .enc_qkv_bias = true, .enc_abs_pos = true, .enc_rel_pos = true, .n_global = 4, .prompt_dim = 256,
+                     .mask_in_chans = 16, .dec_depth = 2, .dec_dim = 256, .dec_mlp = 2048, .dec_heads = 8,
+                     .dec_downsample = 2, .dec_multimask = 3, .dec_iou_depth = 3, .dec_iou_hidden = 256};
+        memcpy(c.enc_global, presets[i].global, sizeof presets[i].global);
+        snprintf(p->arch, sizeof p->arch, "sam");
+        builder b = {p, UG_OK};
+        sam_expected(&b, &c);
+        if (b.st) {
+            ug_arch_plan_free(p);
+            return ug_errf(err, b.st, "out of memory");
+        }
+        return UG_OK;
+    }
+    return ug_errf(err, UG_ERR_ARG, "unknown SAM variant '%s' (vit_b, vit_l, vit_h)", variant);
+}
