@@ -444,10 +444,10 @@ void ATTN_RUN(const attn_plan *p) {
     // Few heads and queries (Mask2Former: 8 heads x 100 queries): smaller query tiles, so
     // every thread gets a few tasks.
     while (p->B * p->H * T.nqt < 4 * (int64_t)p->ctx->nthreads && T.qt > 16) {
-        T.nqt *= 2;
-        T.qt = (p->Nq + T.nqt - 1) / T.nqt;
+        T.qt = (p->Nq + 2 * T.nqt - 1) / (2 * T.nqt);
+        T.nqt = (p->Nq + T.qt - 1) / T.qt; // no empty tile at the end
     }
-    T.nkt = (p->Nk + KT_MAX - 1) / KT_MAX;
+    T.nkt = p->Nk > 0 ? (p->Nk + KT_MAX - 1) / KT_MAX : 1; // no keys: l = 0, zeros out
     T.kt = (p->Nk + T.nkt - 1) / T.nkt;
     T.ldkt = attn_round_up(T.kt, S_C * VL);
     T.dvp = attn_round_up(p->Dv, VL);

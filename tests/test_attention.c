@@ -330,6 +330,12 @@ START_TEST(single_thread_and_shapes_rejected) {
     check(&one, &t.out, &t.q, &t.k, &t.v, NULL, 0.2f, "one thread");
     ug_ctx_free(&one);
 
+    // No keys at all: every row is "fully masked" -> zeros.
+    qkv e;
+    qkv_new(&e, 1, 2, 5, 0, 8, 8, 82);
+    check(&g_ctx, &e.out, &e.q, &e.k, &e.v, NULL, 0.2f, "Nk = 0");
+    qkv_free(&e);
+
     ug_tensor kbad = ug_view_slice(&t.k, 3, 0, 23); // D mismatch
     ck_assert_int_eq(attention_check(&t.out, &t.q, &kbad, &t.v, NULL, &err), UG_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "attention: k") != NULL, "%s", err.msg);
