@@ -2,6 +2,7 @@
 //
 // Writers create `<path>.tmp.XXXXXX` in the destination's directory, write it, and rename it
 // over `path` on commit, so a reader (or a crash mid-write) never sees a half-written file.
+// There is no fsync: outputs are reproducible, so surviving a power cut is not worth its cost.
 #ifndef UG_FILEIO_H
 #define UG_FILEIO_H
 

@@ -49,8 +49,8 @@ static ug_status check_pixels(uint64_t w, uint64_t h, int64_t max_pixels, const 
     if (w == 0 || h == 0)
         return ug_errf(err, UG_ERR_FORMAT, "%s: %s has zero size %llux%llu", name, kind,
                        (unsigned long long)w, (unsigned long long)h);
-    // w, h < 2^32 each, so the product fits in 64 bits.
-    if ((int64_t)(w * h) > max_pixels)
+    // w, h < 2^32 each, so the product fits in 64 bits (unsigned: it may not fit in int64_t).
+    if (max_pixels < 0 || w * h > (uint64_t)max_pixels)
         return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: %s of %llux%llu pixels is over the %lld-pixel limit",
                        name, kind, (unsigned long long)w, (unsigned long long)h,
                        (long long)max_pixels);

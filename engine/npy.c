@@ -443,7 +443,7 @@ ug_status ug_npy_write(const char *path, const ug_tensor *t, ug_err *err) {
         return ug_errf(err, UG_ERR_ARG, "%s: bad tensor rank %d", path, t->ndim);
 
     // numpy's spelling, padded with spaces and a newline so the data starts 64-byte aligned.
-    char hdr[256];
+    char hdr[512]; // ~60 bytes of keys + up to 5 x 21 digits + 63 of padding
     int n = snprintf(hdr, sizeof hdr, "{'descr': '%s', 'fortran_order': False, 'shape': (", descr);
     for (int d = 0; d < t->ndim; d++)
         n += snprintf(hdr + n, sizeof hdr - (size_t)n, d ? ", %lld" : "%lld", (long long)t->shape[d]);
