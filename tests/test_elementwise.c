@@ -1,0 +1,153 @@
+// tests/test_elementwise.c — add / mul / scale_add over contiguous, strided and broadcast
+// views against the references on materialised arrays.
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ctx.h"
+#include "ops/elementwise.h"
+#include "tests/helpers.h"
+
+static ug_ctx ctx;
+
+static void setup(void) {
+    ug_err err;
+    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
+}
+
+static void teardown(void) { ug_ctx_free(&ctx); }
+
+// Copies any strided F32 view into a contiguous array (the materialised broadcast).
+static void materialise(float *dst, const ug_tensor *t) {
+    int64_t n = ug_tensor_numel(t), idx[UG_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        dst[i] = *(const float *)ug_tensor_ptr(t, idx);
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < t->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+static float *rnd(int64_t n, uint64_t seed) {
+    float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
+    test_fill_normal(x, (size_t)n, 1.0f, seed);
+    return x;
+}
+
+static const int64_t odd[] = {1, 3, 17, 33, 127};
+
+// add and mul: the kernel rounds each element exactly like the reference, so the tolerance
+// is 0.
+START_TEST(add_mul_contiguous_and_in_place) {
+    for (int s = 0; s < 5; s++) {
+        for (int s2 = 0; s2 < 5; s2++) {
+            int64_t R = odd[s], C = odd[s2] * 129, n = R * C; // up to 127 x 16383: several blocks
+            float *a = rnd(n, 10 + s), *b = rnd(n, 20 + s2), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+            ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(R, C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(R, C));
+            ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(R, C));
+            add_ref(want, a, b, n);
+            add_cpu(&ctx, &ty, &ta, &tb);
+            test_assert_close(got, want, (size_t)n, 0, 0, "add");
+            mul_ref(want, a, b, n);
+            mul_cpu(&ctx, &ty, &ta, &tb);
+            test_assert_close(got, want, (size_t)n, 0, 0, "mul");
+            add_ref(want, a, b, n);
+            add_cpu(&ctx, &ta, &ta, &tb); // y = a, in place
+            test_assert_close(a, want, (size_t)n, 0, 0, "add in place");
+            free(a), free(b), free(want), free(got);
+        }
+    }
+}
+END_TEST
+
+// b broadcast through stride-0 views: per-channel [C] over [B, C, H, W], a row [W] over
+// every (b, c, h), a scalar over everything; and a per-pixel map [H, W] over channels.
+START_TEST(add_broadcast_views) {
+    for (int s = 0; s < 5; s++) {
+        int64_t B = 2, C = odd[s], H = odd[(s + 2) % 5], W = odd[(s + 3) % 5], n = B * C * H * W;
+        float *a = rnd(n, 100 + s), *full = malloc((size_t)n * 4), *want = malloc((size_t)n * 4),
+              *got = malloc((size_t)n * 4);
+        float *bc = rnd(C, 200 + s), *bw = rnd(W, 300 + s), *bs = rnd(1, 400 + s), *bhw = rnd(H * W, 500 + s);
+        ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(B, C, H, W));
+        ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
+
+        ug_tensor t = ug_tensor_wrap(bc, UG_F32, UG_DIMS(C)); // [C] -> [B, C, H, W]
+        t = ug_view_expand_dim(&t, 0, B);
+        t = ug_view_expand_dim(&t, 2, H);
+        t = ug_view_expand_dim(&t, 3, W);
+        ug_tensor views[4];
+        views[0] = t;
+        t = ug_tensor_wrap(bw, UG_F32, UG_DIMS(W)); // [W] -> [B, C, H, W]
+        t = ug_view_expand_dim(&t, 0, B);
+        t = ug_view_expand_dim(&t, 1, C);
+        views[1] = ug_view_expand_dim(&t, 2, H);
+        t = ug_tensor_wrap(bs, UG_F32, UG_DIMS(1, 1, 1, 1)); // scalar: size-1 dims with stride 0
+        for (int d = 0; d < 4; d++) t.stride[d] = 0;
+        t.shape[0] = B, t.shape[1] = C, t.shape[2] = H, t.shape[3] = W;
+        views[2] = t;
+        t = ug_tensor_wrap(bhw, UG_F32, UG_DIMS(H, W)); // [H, W] -> [B, C, H, W]
+        t = ug_view_expand_dim(&t, 0, B);
+        views[3] = ug_view_expand_dim(&t, 1, C);
+        for (int v = 0; v < 4; v++) {
+            materialise(full, &views[v]);
+            add_ref(want, a, full, n);
+            add_cpu(&ctx, &ty, &ta, &views[v]);
+            test_assert_close(got, want, (size_t)n, 0, 0, "add broadcast");
+            mul_ref(want, a, full, n);
+            mul_cpu(&ctx, &ty, &ta, &views[v]);
+            test_assert_close(got, want, (size_t)n, 0, 0, "mul broadcast");
+        }
+        free(a), free(full), free(want), free(got), free(bc), free(bw), free(bs), free(bhw);
+    }
+}
+END_TEST
+
+// Non-contiguous a and y: a transposed (permuted) view, y written through a slice.
+START_TEST(add_strided_views) {
+    int64_t H = 17, W = 33, n = H * W;
+    float *a = rnd(n, 600), *b = rnd(n, 601), *y = calloc((size_t)(2 * n), 4);
+    float *at = malloc((size_t)n * 4), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+    ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(H, W));
+    ug_tensor tat = ug_view_transpose(&ta, 0, 1); // [W, H]
+    ug_tensor tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(W, H));
+    ug_tensor tyy = ug_tensor_wrap(y, UG_F32, UG_DIMS(W, 2 * H));
+    ug_tensor ty = ug_view_slice(&tyy, 1, H, H); // right half of each row
+    materialise(at, &tat);
+    add_ref(want, at, b, n);
+    add_cpu(&ctx, &ty, &tat, &tb);
+    materialise(got, &ty);
+    test_assert_close(got, want, (size_t)n, 0, 0, "add strided");
+    for (int64_t r = 0; r < W; r++)
+        for (int64_t c = 0; c < H; c++) ck_assert_float_eq(y[r * 2 * H + c], 0.0f); // left half untouched
+    free(a), free(b), free(y), free(at), free(want), free(got);
+}
+END_TEST
+
+// scale_add: one fma against the double reference: at most 1 ulp apart (rtol 1.2e-7);
+// atol 1e-7 covers results near 0 where alpha x and beta cancel.
+START_TEST(scale_add_matches_ref) {
+    for (int s = 0; s < 5; s++) {
+        int64_t n = odd[s] * 1001;
+        float *x = rnd(n, 700 + s), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+        ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(n)), ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(n));
+        scale_add_ref(want, x, 0.125f * (float)(s + 1), -0.3f, n);
+        scale_add_cpu(&ctx, &ty, &tx, 0.125f * (float)(s + 1), -0.3f);
+        test_assert_close(got, want, (size_t)n, 1e-7, 1.2e-7, "scale_add");
+        scale_add_cpu(&ctx, &tx, &tx, 0.125f * (float)(s + 1), -0.3f);
+        test_assert_close(x, want, (size_t)n, 1e-7, 1.2e-7, "scale_add in place");
+        free(x), free(want), free(got);
+    }
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("elementwise");
+    TCase *tc = tcase_create("elementwise");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, add_mul_contiguous_and_in_place);
+    tcase_add_test(tc, add_broadcast_views);
+    tcase_add_test(tc, add_strided_views);
+    tcase_add_test(tc, scale_add_matches_ref);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
