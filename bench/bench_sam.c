@@ -1,0 +1,382 @@
+// bench/bench_sam.c — `ugains bench sam`: per-stage time of the whole SAM forward pass at the
+// official sizes (vit_b / vit_l / vit_h, or sam_tiny) with random weights made in memory, so
+// no checkpoint is needed. Prints one row per stage (ms, GFLOP/s, % of peak), the activation
+// arena's peak and the process's peak RSS.
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench/bench.h"
+#include "engine/safetensors.h"
+#include "engine/timer.h"
+#include "models/sam.h"
+
+int bench_sam_main(int argc, char **argv);
+
+typedef struct preset {
+    const char *name;
+    int img, embed, depth, heads, window, global[4], prompt, mask_in, dec_mlp, dec_heads, iou_hidden;
+} preset;
+
+static const preset presets[] = {
+    {"tiny", 256, 96, 4, 3, 6, {1, 3, -1, -1}, 64, 16, 128, 4, 64},
+    {"vit_b", 1024, 768, 12, 12, 14, {2, 5, 8, 11}, 256, 16, 2048, 8, 256},
+    {"vit_l", 1024, 1024, 24, 16, 14, {5, 11, 17, 23}, 256, 16, 2048, 8, 256},
+    {"vit_h", 1024, 1280, 32, 16, 14, {7, 15, 23, 31}, 256, 16, 2048, 8, 256},
+};
+
+static void config_json(char *buf, size_t n, const preset *p) {
+    char glob[64] = "";
+    size_t k = 0;
+    for (int i = 0; i < 4 && p->global[i] >= 0; i++)
+        k += (size_t)snprintf(glob + k, sizeof glob - k, "%s%d", i ? ", " : "", p->global[i]);
+    snprintf(buf, n,
+             "{\"decoder_attention_downsample_rate\": 2, \"decoder_iou_head_depth\": 3,"
+             " \"decoder_iou_head_hidden_dim\": %d, \"decoder_num_multimask_outputs\": 3,"
+             " \"decoder_transformer_depth\": 2, \"decoder_transformer_embedding_dim\": %d,"
+             " \"decoder_transformer_mlp_dim\": %d, \"decoder_transformer_num_heads\": %d,"
+             " \"encoder_depth\": %d, \"encoder_embed_dim\": %d, \"encoder_global_attn_indexes\": [%s],"
+             " \"encoder_mlp_ratio\": 4.0, \"encoder_num_heads\": %d, \"encoder_window_size\": %d,"
+             " \"image_embedding_size\": [%d, %d], \"img_size\": %d, \"in_chans\": 3,"
+             " \"mask_in_chans\": %d, \"patch_size\": 16, \"prompt_embed_dim\": %d}",
+             p->iou_hidden, p->prompt, p->dec_mlp, p->dec_heads, p->depth, p->embed, glob, p->heads, p->window,
+             p->img / 16, p->img / 16, p->img, p->mask_in, p->prompt);
+}
+
+// The parameter list of a SAM (the official names, as models/sam.c loads them).
+typedef struct plist {
+    char (*name)[128];
+    int64_t (*shape)[4];
+    int *ndim;
+    int n, cap;
+} plist;
+
+static void add(plist *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...)
+    __attribute__((format(printf, 7, 8)));
+static void add(plist *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...) {
+    if (l->n == l->cap) {
+        l->cap = l->cap ? 2 * l->cap : 256;
+        l->name = realloc(l->name, (size_t)l->cap * sizeof *l->name);
+        l->shape = realloc(l->shape, (size_t)l->cap * sizeof *l->shape);
+        l->ndim = realloc(l->ndim, (size_t)l->cap * sizeof *l->ndim);
+        if (!l->name || !l->shape || !l->ndim) abort();
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->name[l->n], sizeof l->name[0], fmt, ap);
+    va_end(ap);
+    int64_t s[4] = {a, b, c, d};
+    memcpy(l->shape[l->n], s, sizeof s);
+    l->ndim[l->n++] = ndim;
+}
+
+static void add_lin(plist *l, int64_t out, int64_t in, const char *pre) {
+    add(l, 2, out, in, 0, 0, "%s.weight", pre);
+    add(l, 1, out, 0, 0, 0, "%s.bias", pre);
+}
+
+static void param_list(plist *l, const preset *p) {
+    int64_t E = p->embed, C = p->prompt, g = p->img / 16, hd = E / p->heads, mic = p->mask_in, in = C / 2;
+    char pre[160];
+    add(l, 4, 1, g, g, E, "image_encoder.pos_embed");
+    add(l, 4, E, 3, 16, 16, "image_encoder.patch_embed.proj.weight");
+    add(l, 1, E, 0, 0, 0, "image_encoder.patch_embed.proj.bias");
+    for (int i = 0; i < p->depth; i++) {
+        bool glob = false;
+        for (int k = 0; k < 4; k++) glob |= p->global[k] == i;
+        int64_t S = glob ? g : p->window;
+        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.weight", i);
+        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.bias", i);
+        add(l, 2, 2 * S - 1, hd, 0, 0, "image_encoder.blocks.%d.attn.rel_pos_h", i);
+        add(l, 2, 2 * S - 1, hd, 0, 0, "image_encoder.blocks.%d.attn.rel_pos_w", i);
+        snprintf(pre, sizeof pre, "image_encoder.blocks.%d.attn.qkv", i);
+        add_lin(l, 3 * E, E, pre);
+        snprintf(pre, sizeof pre, "image_encoder.blocks.%d.attn.proj", i);
+        add_lin(l, E, E, pre);
+        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm2.weight", i);
+        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm2.bias", i);
+        snprintf(pre, sizeof pre, "image_encoder.blocks.%d.mlp.lin1", i);
+        add_lin(l, 4 * E, E, pre);
+        snprintf(pre, sizeof pre, "image_encoder.blocks.%d.mlp.lin2", i);
+        add_lin(l, E, 4 * E, pre);
+    }
+    add(l, 4, C, E, 1, 1, "image_encoder.neck.0.weight");
+    add(l, 1, C, 0, 0, 0, "image_encoder.neck.1.weight");
+    add(l, 1, C, 0, 0, 0, "image_encoder.neck.1.bias");
+    add(l, 4, C, C, 3, 3, "image_encoder.neck.2.weight");
+    add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.weight");
+    add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.bias");
+    add(l, 2, 2, C / 2, 0, 0, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
+    for (int i = 0; i < 4; i++) add(l, 2, 1, C, 0, 0, "prompt_encoder.point_embeddings.%d.weight", i);
+    add(l, 2, 1, C, 0, 0, "prompt_encoder.not_a_point_embed.weight");
+    add(l, 4, mic / 4, 1, 2, 2, "prompt_encoder.mask_downscaling.0.weight");
+    add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.0.bias");
+    add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.1.weight");
+    add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.1.bias");
+    add(l, 4, mic, mic / 4, 2, 2, "prompt_encoder.mask_downscaling.3.weight");
+    add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.3.bias");
+    add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.4.weight");
+    add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.4.bias");
+    add(l, 4, C, mic, 1, 1, "prompt_encoder.mask_downscaling.6.weight");
+    add(l, 1, C, 0, 0, 0, "prompt_encoder.mask_downscaling.6.bias");
+    add(l, 2, 1, C, 0, 0, "prompt_encoder.no_mask_embed.weight");
+    static const char *attn[3] = {"self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token"};
+    static const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
+    for (int i = 0; i < 3; i++) { // depth 2 layers + the final attention
+        for (int a = 0; a < 3; a++) {
+            if (i == 2 && a != 1) continue;
+            int64_t inner = a == 0 ? C : in;
+            for (int q = 0; q < 3; q++) {
+                if (i < 2)
+                    snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.%s.%s", i, attn[a], proj[q]);
+                else
+                    snprintf(pre, sizeof pre, "mask_decoder.transformer.final_attn_token_to_image.%s", proj[q]);
+                add_lin(l, inner, C, pre);
+            }
+            if (i < 2)
+                snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.%s.out_proj", i, attn[a]);
+            else
+                snprintf(pre, sizeof pre, "mask_decoder.transformer.final_attn_token_to_image.out_proj");
+            add_lin(l, C, inner, pre);
+        }
+        if (i == 2) break;
+        for (int k = 1; k <= 4; k++) {
+            add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.layers.%d.norm%d.weight", i, k);
+            add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.layers.%d.norm%d.bias", i, k);
+        }
+        snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.mlp.lin1", i);
+        add_lin(l, p->dec_mlp, C, pre);
+        snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.mlp.lin2", i);
+        add_lin(l, C, p->dec_mlp, pre);
+    }
+    add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.norm_final_attn.weight");
+    add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.norm_final_attn.bias");
+    add(l, 2, 1, C, 0, 0, "mask_decoder.iou_token.weight");
+    add(l, 2, 4, C, 0, 0, "mask_decoder.mask_tokens.weight");
+    add(l, 4, C, C / 4, 2, 2, "mask_decoder.output_upscaling.0.weight");
+    add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.0.bias");
+    add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.1.weight");
+    add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.1.bias");
+    add(l, 4, C / 4, C / 8, 2, 2, "mask_decoder.output_upscaling.3.weight");
+    add(l, 1, C / 8, 0, 0, 0, "mask_decoder.output_upscaling.3.bias");
+    for (int i = 0; i < 4; i++)
+        for (int k = 0; k < 3; k++) {
+            snprintf(pre, sizeof pre, "mask_decoder.output_hypernetworks_mlps.%d.layers.%d", i, k);
+            add_lin(l, k == 2 ? C / 8 : C, C, pre);
+        }
+    for (int k = 0; k < 3; k++) {
+        snprintf(pre, sizeof pre, "mask_decoder.iou_prediction_head.layers.%d", k);
+        add_lin(l, k == 2 ? 4 : p->iou_hidden, k == 0 ? C : p->iou_hidden, pre);
+    }
+}
+
+// A safetensors image in memory: header (padded so the data starts 64-byte aligned) and
+// random F32 data, U(-a, a) with a = 1/sqrt(fan_in) (norm weights 1, biases small), so the
+// activations stay in a realistic range.
+static unsigned char *make_file(const plist *l, const char *config, size_t *size) {
+    size_t cap = 4096 + (size_t)l->n * 200 + strlen(config) * 2, k = 0;
+    char *hdr = malloc(cap);
+    if (!hdr) return NULL;
+    k += (size_t)snprintf(hdr + k, cap - k, "{\"__metadata__\": {\"arch\": \"sam\", \"config\": \"");
+    for (const char *c = config; *c; c++) {
+        if (*c == '"') hdr[k++] = '\\';
+        hdr[k++] = *c;
+    }
+    k += (size_t)snprintf(hdr + k, cap - k, "\"}");
+    size_t off = 0;
+    for (int i = 0; i < l->n; i++) {
+        int64_t numel = 1;
+        k += (size_t)snprintf(hdr + k, cap - k, ", \"%s\": {\"dtype\": \"F32\", \"shape\": [", l->name[i]);
+        for (int d = 0; d < l->ndim[i]; d++) {
+            k += (size_t)snprintf(hdr + k, cap - k, "%s%lld", d ? ", " : "", (long long)l->shape[i][d]);
+            numel *= l->shape[i][d];
+        }
+        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off, off + (size_t)numel * 4);
+        off += (size_t)numel * 4;
+    }
+    k += (size_t)snprintf(hdr + k, cap - k, "}");
+    size_t hlen = ((8 + k + 63) & ~(size_t)63) - 8;
+    *size = 8 + hlen + off;
+    unsigned char *buf = aligned_alloc(64, (*size + 63) & ~(size_t)63);
+    if (!buf) {
+        free(hdr);
+        return NULL;
+    }
+    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
+    memcpy(buf + 8, hdr, k);
+    memset(buf + 8 + k, ' ', hlen - k);
+    free(hdr);
+    float *data = (float *)(buf + 8 + hlen);
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < l->n; i++) {
+        int64_t numel = 1;
+        for (int d = 0; d < l->ndim[i]; d++) numel *= l->shape[i][d];
+        int64_t fan_in = l->ndim[i] >= 2 ? numel / l->shape[i][0] : 1;
+        bool norm_w = l->ndim[i] == 1 && strstr(l->name[i], "norm") && strstr(l->name[i], ".weight");
+        float a = l->ndim[i] == 1 ? 0.02f : 1.0f / sqrtf((float)fan_in);
+        for (int64_t j = 0; j < numel; j++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            float u = (float)((s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
+            data[j] = norm_w ? 1.0f + 0.02f * u : a * u;
+        }
+        data += numel;
+    }
+    return buf;
+}
+
+static double encoder_flops(const sam_config *c) {
+    double g = c->embed_h, N = g * g, E = c->enc_embed_dim, f = 2.0 * N * 3 * 256 * E;
+    for (int i = 0; i < c->enc_depth; i++) {
+        bool glob = false;
+        for (int k = 0; k < c->n_global; k++) glob |= c->enc_global_attn_indexes[k] == i;
+        double ws = c->enc_window_size, keys = glob ? N : ws * ws, tokens = glob ? N : ceil(g / ws) * ceil(g / ws) * ws * ws;
+        f += 2.0 * tokens * E * 4 * E + 2.0 * N * E * 8 * E + 4.0 * tokens * keys * E;
+    }
+    return f + 2.0 * N * E * c->prompt_embed_dim + 2.0 * N * 9 * c->prompt_embed_dim * c->prompt_embed_dim;
+}
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ugains bench sam [--model tiny|vit_b|vit_l|vit_h] [--prompts N] [--image HxW]\n"
+               "                        [--threads N]\n"
+               "\n"
+               "Times preprocessing, the image encoder, the prompt encoder, the mask decoder (N\n"
+               "single-point prompts in one batch, multimask) and postprocessing with random\n"
+               "weights at the given model's sizes; prints the arena and process memory peaks.\n");
+}
+
+int bench_sam_main(int argc, char **argv) {
+    const char *model = "vit_b";
+    int nprompts = 50, threads = 0, H = 1024, W = 2048;
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
+                                         {"image", required_argument, 0, 'i'}, {"threads", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm': model = optarg; break;
+        case 'p': nprompts = atoi(optarg); break;
+        case 'i':
+            if (sscanf(optarg, "%dx%d", &H, &W) != 2 || H < 1 || W < 1) {
+                fprintf(stderr, "ugains: bench sam: --image wants HxW, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 't': threads = atoi(optarg); break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    const preset *p = NULL;
+    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
+        if (!strcmp(presets[i].name, model)) p = &presets[i];
+    if (!p || nprompts < 1) {
+        fprintf(stderr, "ugains: bench sam: unknown model '%s' or bad prompt count\n", model);
+        return 2;
+    }
+    ug_err err;
+    ug_ctx ctx;
+    if (ug_ctx_init(&ctx, threads, &err) != UG_OK) {
+        fprintf(stderr, "ugains: %s\n", err.msg);
+        return 1;
+    }
+    char config[2048];
+    config_json(config, sizeof config, p);
+    plist l = {0};
+    param_list(&l, p);
+    size_t size = 0;
+    unsigned char *file = make_file(&l, config, &size);
+    ug_st_file *st = NULL;
+    sam_model *m = NULL;
+    ug_tensor img = {0}, input = {0}, emb = {0}, sparse = {0}, dense = {0}, low = {0}, iou = {0}, masks = {0};
+    int rc = 1;
+    if (!file) {
+        fprintf(stderr, "ugains: bench sam: cannot allocate %zu bytes of weights\n", size);
+        goto done;
+    }
+    if (ug_st_open_memory(&st, file, size, model, &err) != UG_OK) {
+        fprintf(stderr, "ugains: %s\n", err.msg);
+        goto done;
+    }
+    ug_st_file *owned = st;
+    st = NULL; // the model owns it from here, even when loading fails
+    if (sam_load_st(&m, owned, true, model, &err) != UG_OK) goto fail;
+    ug_bench b = {.ctx = &ctx, .quick = true, .out = stdout};
+    b.peak_gflops = bench_measure_peak_gflops(&ctx);
+    printf("sam %s, weights %.1f MB, image %dx%d, %d prompts, %d threads\n", model, size / 1e6, H, W, nprompts,
+           ctx.nthreads);
+    bench_header(&b);
+    if (ug_tensor_new(&img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail;
+    uint8_t *px = img.data;
+    for (int64_t i = 0; i < (int64_t)H * W * 3; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    int input_hw[2], orig_hw[2] = {H, W};
+    char shape[64];
+    double t0 = ug_now_ms();
+    if (sam_preprocess_u8(&ctx, m, &img, &input, input_hw, &err) != UG_OK) goto fail;
+    snprintf(shape, sizeof shape, "%dx%d -> %dx%d", H, W, input_hw[0], input_hw[1]);
+    bench_row(&b, "sam.preprocess_u8", shape, ug_now_ms() - t0, 0, 0);
+
+    t0 = ug_now_ms();
+    if (sam_encode_image(&ctx, m, &input, &emb, NULL, &err) != UG_OK) goto fail;
+    snprintf(shape, sizeof shape, "[1,3,%d,%d]", p->img, p->img);
+    bench_row(&b, "sam.image_encoder", shape, ug_now_ms() - t0, encoder_flops(&m->cfg), 0);
+    size_t enc_peak = ctx.arena.peak;
+
+    float *xy = malloc((size_t)nprompts * 2 * sizeof(float));
+    int *labels = malloc((size_t)nprompts * sizeof(int));
+    if (!xy || !labels) {
+        free(xy);
+        free(labels);
+        goto fail;
+    }
+    for (int i = 0; i < nprompts; i++) {
+        xy[2 * i] = (float)((i * 37) % W);
+        xy[2 * i + 1] = (float)((i * 53) % H);
+        labels[i] = 1;
+    }
+    sam_apply_coords(orig_hw, input_hw, xy, nprompts);
+    sam_prompts pr = {nprompts, 1, xy, labels, NULL, NULL};
+    t0 = ug_now_ms();
+    ug_status s = sam_encode_prompts(&ctx, m, &pr, &sparse, &dense, &err);
+    free(xy);
+    free(labels);
+    if (s != UG_OK) goto fail;
+    snprintf(shape, sizeof shape, "%d points", nprompts);
+    bench_row(&b, "sam.prompt_encoder", shape, ug_now_ms() - t0, 0, 0);
+
+    t0 = ug_now_ms();
+    if (sam_decode_masks(&ctx, m, &emb, &sparse, &dense, true, &low, &iou, NULL, &err) != UG_OK) goto fail;
+    snprintf(shape, sizeof shape, "%d prompts x 3 masks", nprompts);
+    bench_row(&b, "sam.mask_decoder", shape, ug_now_ms() - t0, 0, 0);
+
+    t0 = ug_now_ms();
+    if (sam_postprocess_masks(&ctx, m, &low, input_hw, orig_hw, &masks, &err) != UG_OK) goto fail;
+    snprintf(shape, sizeof shape, "[%d,3,%d,%d]", nprompts, H, W);
+    bench_row(&b, "sam.postprocess", shape, ug_now_ms() - t0, 0, (double)nprompts * 3 * H * W * 4);
+    printf("activation arena peak: encoder %.1f MB, overall %.1f MB; process peak RSS %.1f MB\n", enc_peak / 1e6,
+           ctx.arena.peak / 1e6, ug_peak_rss_bytes() / 1e6);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "ugains: %s\n", err.msg);
+done:
+    ug_tensor_free(&img);
+    ug_tensor_free(&input);
+    ug_tensor_free(&emb);
+    ug_tensor_free(&sparse);
+    ug_tensor_free(&dense);
+    ug_tensor_free(&low);
+    ug_tensor_free(&iou);
+    ug_tensor_free(&masks);
+    sam_free(m);
+    ug_st_close(st);
+    free(file);
+    free(l.name);
+    free(l.shape);
+    free(l.ndim);
+    ug_ctx_free(&ctx);
+    return rc;
+}

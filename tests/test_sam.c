@@ -1,0 +1,488 @@
+// tests/test_sam.c — SAM against golden/sam_tiny (every tensor the official SamPredictor
+// produced) and golden/pipeline_tiny (the UGainS float input path and a batch of 8 prompts),
+// plus get_rel_pos, the config parser and the weight checks.
+//
+// Tolerance for every float tensor: 1e-4 absolute + 1e-4 relative (golden/README.md: ten
+// times the largest float32-vs-float64 gap of the official model). Preprocessing outputs are
+// exact operations on the same floats and are held to 1e-6.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/npy.h"
+#include "engine/safetensors.h"
+#include "models/sam.h"
+#include "tests/helpers.h"
+#include "weights-tools/packer.h"
+
+#define ATOL 1e-4
+#define RTOL 1e-4
+
+// The golden checkpoint packed by the real packer, as `ugains pack` would, in F32. The
+// decoder's head count is invisible in the weights (the packer presets the released 8);
+// sam_tiny uses 4, as its config.json says.
+static ug_status sam_test_pack(const char *pth, const char *out, ug_err *err) {
+    static const char *const set[] = {"decoder_transformer_num_heads=4"};
+    ug_pack_opts opts = {.arch = "sam", .dtype = UG_F32, .set = set, .nset = 1};
+    ug_pack_stats stats;
+    return ug_pack(pth, out, &opts, &stats, err);
+}
+
+static ug_ctx g_ctx;
+static sam_model *g_model;
+static char *g_tmp;
+
+// Packing and loading happen once in the parent (unchecked fixture); the thread pool is made
+// per test in the forked child (checked fixture), since threads do not survive fork().
+static void setup_ctx(void) {
+    ug_err err;
+    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
+}
+
+static void teardown_ctx(void) { ug_ctx_free(&g_ctx); }
+
+static void setup(void) {
+    ug_err err;
+    if (!test_golden_available()) return;
+    g_tmp = test_tmpdir();
+    char path[1024];
+    snprintf(path, sizeof path, "%s/sam_tiny.safetensors", g_tmp);
+    char *pth = test_golden_path("sam_tiny/sam_tiny.pth");
+    ug_status st = sam_test_pack(pth, path, &err);
+    free(pth);
+    if (st == UG_OK) st = sam_load(&g_model, path, &err);
+    if (st != UG_OK) {
+        fprintf(stderr, "test_sam: %s\n", err.msg);
+        g_model = NULL;
+    }
+}
+
+static void teardown(void) {
+    sam_free(g_model);
+    g_model = NULL;
+    if (g_tmp) test_rmtree(g_tmp);
+    free(g_tmp);
+    g_tmp = NULL;
+}
+
+// A golden tensor (aborts the test when missing).
+static ug_tensor golden(const char *rel) {
+    char *p = test_golden_path(rel);
+    ug_tensor t;
+    ug_err err;
+    ug_status st = ug_npy_read(p, &t, &err);
+    ck_assert_msg(st == UG_OK, "%s: %s", rel, err.msg);
+    free(p);
+    return t;
+}
+
+static void check_golden(const ug_tensor *got, const char *rel, double atol, double rtol) {
+    ug_tensor want = golden(rel);
+    ck_assert_msg(ug_tensor_numel(got) == ug_tensor_numel(&want), "%s: %lld elements, golden has %lld", rel,
+                  (long long)ug_tensor_numel(got), (long long)ug_tensor_numel(&want));
+    test_assert_close(got->data, want.data, (size_t)ug_tensor_numel(&want), atol, rtol, rel);
+    ug_tensor_free(&want);
+}
+
+#define REQUIRE_MODEL()                                                                                    \
+    do {                                                                                                   \
+        ck_assert_msg(test_golden_available(), "golden set missing");                                    \
+        ck_assert_msg(g_model != NULL, "sam_tiny could not be packed and loaded (see stderr)");          \
+    } while (0)
+
+// ---- pieces without the golden set ----
+
+START_TEST(rel_pos_identity_and_interpolation) {
+    // L == 2 * max - 1: R[i][j] = table[i - j + k - 1].
+    float table[5 * 2], R[3 * 3 * 2], tmp[5 * 2];
+    for (int i = 0; i < 10; i++) table[i] = (float)i;
+    sam_get_rel_pos(R, 3, 3, table, 5, 2, tmp);
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++)
+            for (int d = 0; d < 2; d++) ck_assert_float_eq(R[(i * 3 + j) * 2 + d], table[(i - j + 2) * 2 + d]);
+
+    // A 3-row table stretched to 5 rows (F.interpolate linear, align_corners=False):
+    // source positions 0 (clamped), 0.4, 1.0, 1.6, 2.2 (i1 clamped) -> t0, 0.6 t0 + 0.4 t1, t1,
+    // 0.4 t1 + 0.6 t2, t2.
+    float t3[3] = {1.0f, 2.0f, 4.0f}, R5[3 * 3], tmp5[5];
+    sam_get_rel_pos(R5, 3, 3, t3, 3, 1, tmp5);
+    const float want[5] = {1.0f, 1.4f, 2.0f, 3.2f, 4.0f};
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) ck_assert_float_eq_tol(R5[i * 3 + j], want[i - j + 2], 1e-6f);
+
+    // q_size != k_size: q 2, k 4 -> index 2i - j + 3 into 7 rows.
+    float t7[7], R24[2 * 4];
+    for (int i = 0; i < 7; i++) t7[i] = (float)(10 * i);
+    sam_get_rel_pos(R24, 2, 4, t7, 7, 1, NULL);
+    for (int i = 0; i < 2; i++)
+        for (int j = 0; j < 4; j++) ck_assert_float_eq(R24[i * 4 + j], t7[2 * i - j + 3]);
+}
+END_TEST
+
+static const char *tiny_config =
+    "{\"decoder_attention_downsample_rate\": 2, \"decoder_iou_head_depth\": 3, \"decoder_iou_head_hidden_dim\": 64,"
+    " \"decoder_num_multimask_outputs\": 3, \"decoder_transformer_depth\": 2, \"decoder_transformer_embedding_dim\": 64,"
+    " \"decoder_transformer_mlp_dim\": 128, \"decoder_transformer_num_heads\": 4, \"encoder_depth\": 4,"
+    " \"encoder_embed_dim\": 96, \"encoder_global_attn_indexes\": [1, 3], \"encoder_mlp_ratio\": 4.0,"
+    " \"encoder_num_heads\": 3, \"encoder_window_size\": 6, \"image_embedding_size\": [16, 16], \"img_size\": 256,"
+    " \"in_chans\": 3, \"mask_in_chans\": 16, \"patch_size\": 16, \"prompt_embed_dim\": 64}";
+
+// The tiny config with one substring replaced; parsing must fail with a message holding `why`.
+static void config_fails(const char *from, const char *to, const char *why) {
+    char buf[2048];
+    const char *p = strstr(tiny_config, from);
+    ck_assert_ptr_nonnull(p);
+    snprintf(buf, sizeof buf, "%.*s%s%s", (int)(p - tiny_config), tiny_config, to, p + strlen(from));
+    sam_config c;
+    ug_err err;
+    ck_assert_int_ne(sam_config_parse(&c, buf, &err), UG_OK);
+    ck_assert_msg(strstr(err.msg, why) != NULL, "%s", err.msg);
+}
+
+START_TEST(config_parse) {
+    sam_config c;
+    ug_err err;
+    ck_assert_int_eq(sam_config_parse(&c, tiny_config, &err), UG_OK);
+    ck_assert_int_eq(c.enc_depth, 4);
+    ck_assert_int_eq(c.n_global, 2);
+    ck_assert_int_eq(c.enc_global_attn_indexes[1], 3);
+    ck_assert_int_eq(c.embed_h, 16);
+    ck_assert(c.enc_use_rel_pos && c.enc_use_abs_pos && c.enc_qkv_bias); // official defaults
+    ck_assert_float_eq(c.pixel_std[2], 57.375f);
+    ck_assert(fabs(c.enc_ln_eps - 1e-6) < 1e-12);
+
+    config_fails("[1, 3]", "[1, 9]", "block 9 does not exist");
+    config_fails("\"encoder_num_heads\": 3", "\"encoder_num_heads\": 5", "not divisible by encoder_num_heads 5");
+    config_fails("\"patch_size\": 16, ", "", "patch_size");
+    config_fails("\"img_size\": 256", "\"img_size\": 250", "does not give image_embedding_size");
+    config_fails("\"encoder_depth\": 4", "\"encoder_depth\": -4", "encoder_depth");
+    config_fails("\"in_chans\": 3", "\"in_chans\": \"3\"", "in_chans");
+}
+END_TEST
+
+// A one-tensor safetensors image in memory: F16 [2, 3] holding 0.5 * i.
+START_TEST(weights_shape_check_and_widening) {
+    const char hdr[] = "{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}}";
+    size_t hlen = sizeof hdr - 1;
+    unsigned char buf[256] = {0};
+    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)(hlen >> (8 * b));
+    memcpy(buf + 8, hdr, hlen);
+    uint16_t *data = (uint16_t *)(buf + 8 + hlen);
+    for (int i = 0; i < 6; i++) {
+        uint16_t h = ug_f32_to_f16(0.5f * (float)i);
+        memcpy(data + i, &h, 2);
+    }
+    ug_st_file *st;
+    ug_err err;
+    ck_assert_int_eq(ug_st_open_memory(&st, buf, 8 + hlen + 12, "mem.safetensors", &err), UG_OK);
+    ug_weights w;
+    ug_weights_init(&w, st, "mem.safetensors");
+    ug_tensor t;
+    ck_assert_int_eq(ug_weights_get(&w, &t, "w", UG_DIMS(3, 2), &err), UG_ERR_FORMAT);
+    ck_assert_str_eq(err.msg, "mem.safetensors: tensor w has shape [2,3], expected [3,2]");
+    ck_assert_int_eq(ug_weights_get(&w, &t, "nope", UG_DIMS(2, 3), &err), UG_ERR_FORMAT);
+    ck_assert_str_eq(err.msg, "mem.safetensors: tensor nope is missing");
+    ck_assert_int_eq(ug_weights_get(&w, &t, "w", UG_DIMS(2, 3), &err), UG_OK);
+    ck_assert_int_eq(t.dtype, UG_F16);
+    ck_assert_int_eq(ug_weights_get_f32(&w, &t, "w", UG_DIMS(2, 3), &err), UG_OK);
+    ck_assert_int_eq(t.dtype, UG_F32);
+    for (int i = 0; i < 6; i++) ck_assert_float_eq(((float *)t.data)[i], 0.5f * (float)i);
+    ug_weights_release(&w);
+    ug_st_close(st);
+}
+END_TEST
+
+// ---- sam_tiny golden ----
+
+static void trace_check(void *user, const char *name, const ug_tensor *t) {
+    int *seen = user;
+    char rel[128];
+    if (!strcmp(name, "patch_embed_plus_pos"))
+        snprintf(rel, sizeof rel, "sam_tiny/enc_patch_embed_plus_pos.npy");
+    else if (!strncmp(name, "block", 5))
+        snprintf(rel, sizeof rel, "sam_tiny/enc_%s.npy", name);
+    else
+        snprintf(rel, sizeof rel, "sam_tiny/p0-%s.npy", name);
+    check_golden(t, rel, ATOL, RTOL);
+    (*seen)++;
+}
+
+static ug_tensor input_image(void) {
+    ug_tensor img = golden("sam_tiny/input_image_uint8.npy");
+    ck_assert_int_eq(img.dtype, UG_U8);
+    return img;
+}
+
+START_TEST(preprocess_predictor) {
+    REQUIRE_MODEL();
+    ug_tensor img = input_image(), input;
+    int hw[2];
+    ug_err err;
+    ck_assert_int_eq(sam_preprocess_u8(&g_ctx, g_model, &img, &input, hw, &err), UG_OK);
+    ck_assert_int_eq(hw[0], 154);
+    ck_assert_int_eq(hw[1], 256);
+    check_golden(&input, "sam_tiny/input_preprocessed.npy", 1e-6, 0);
+    ug_tensor_free(&input);
+    ug_tensor_free(&img);
+}
+END_TEST
+
+START_TEST(image_encoder_golden) {
+    REQUIRE_MODEL();
+    ug_tensor input = golden("sam_tiny/input_preprocessed.npy"), emb;
+    ug_err err;
+    int seen = 0;
+    sam_trace tr = {trace_check, &seen};
+    ck_assert_int_eq(sam_encode_image(&g_ctx, g_model, &input, &emb, &tr, &err), UG_OK);
+    ck_assert_int_eq(seen, 5); // patch embed + 4 blocks
+    check_golden(&emb, "sam_tiny/image_embeddings.npy", ATOL, RTOL);
+    ck_assert_int_eq(g_ctx.arena.used, 0); // every activation released
+    ug_tensor_free(&emb);
+    ug_tensor_free(&input);
+
+    // An input the encoder cannot take is an error naming it.
+    ug_tensor bad;
+    ck_assert_int_eq(ug_tensor_new(&bad, UG_F32, UG_DIMS(1, 3, 250, 256), &err), UG_OK);
+    ck_assert_int_eq(sam_encode_image(&g_ctx, g_model, &bad, &emb, NULL, &err), UG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "patch size") != NULL, "%s", err.msg);
+    ug_tensor_free(&bad);
+}
+END_TEST
+
+typedef struct prompt_case {
+    const char *name;
+    int n_points;
+    float xy[3][2];
+    int labels[3];
+    bool box;
+    float bx[4];
+    bool mask, masks_multi, masks_single;
+} prompt_case;
+
+static const prompt_case cases[] = {
+    {"p0", 1, {{37.0f, 41.0f}}, {1}, false, {0}, false, true, true},
+    {"p1", 1, {{120.5f, 30.25f}}, {1}, false, {0}, false, false, false},
+    {"p2", 1, {{80.0f, 70.0f}}, {1}, false, {0}, false, false, false},
+    {"p3", 1, {{0.0f, 0.0f}}, {1}, false, {0}, false, false, false},
+    {"p4", 1, {{159.0f, 95.0f}}, {1}, false, {0}, false, false, false},
+    {"p5", 1, {{12.7f, 88.3f}}, {1}, false, {0}, false, false, false},
+    {"multi", 3, {{40.0f, 40.0f}, {110.0f, 60.0f}, {75.0f, 20.0f}}, {1, 1, 0}, false, {0}, false, false, false},
+    {"box", 0, {{0}}, {0}, true, {30.0f, 20.0f, 120.0f, 80.0f}, false, true, false},
+    {"box_point", 1, {{115.0f, 30.0f}}, {1}, true, {90.0f, 10.0f, 140.0f, 50.0f}, false, false, false},
+    {"mask", 1, {{37.0f, 41.0f}}, {1}, false, {0}, true, true, false},
+};
+static const int orig_hw[2] = {96, 160}, input_hw[2] = {154, 256};
+
+static void run_case(const prompt_case *pc) {
+    ug_err err;
+    char rel[128];
+    float xy[6], bx[4];
+    memcpy(xy, pc->xy, sizeof xy);
+    memcpy(bx, pc->bx, sizeof bx);
+    sam_apply_coords(orig_hw, input_hw, xy, pc->n_points);
+    if (pc->n_points) {
+        ug_tensor t = ug_tensor_wrap(xy, UG_F32, UG_DIMS(pc->n_points, 2));
+        snprintf(rel, sizeof rel, "sam_tiny/%s-point_coords_model.npy", pc->name);
+        check_golden(&t, rel, 0, 0);
+    }
+    if (pc->box) {
+        sam_apply_coords(orig_hw, input_hw, bx, 2);
+        ug_tensor t = ug_tensor_wrap(bx, UG_F32, UG_DIMS(4));
+        snprintf(rel, sizeof rel, "sam_tiny/%s-box_model.npy", pc->name);
+        check_golden(&t, rel, 0, 0);
+    }
+    ug_tensor mask = {0};
+    if (pc->mask) mask = golden("sam_tiny/mask-mask_input.npy");
+    sam_prompts p = {1, pc->n_points, xy, pc->labels, pc->box ? bx : NULL, pc->mask ? &mask : NULL};
+    ug_tensor sparse, dense;
+    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
+    snprintf(rel, sizeof rel, "sam_tiny/%s-sparse_embeddings.npy", pc->name);
+    check_golden(&sparse, rel, ATOL, RTOL);
+    check_golden(&dense, pc->mask ? "sam_tiny/mask-dense_embeddings.npy" : "sam_tiny/no_mask_dense_embeddings.npy",
+                 ATOL, RTOL);
+
+    ug_tensor emb = golden("sam_tiny/image_embeddings.npy");
+    for (int multi = 1; multi >= 0; multi--) {
+        const char *kind = multi ? "multi" : "single";
+        ug_tensor low, iou, masks;
+        int seen = 0;
+        sam_trace tr = {trace_check, &seen};
+        bool traced = !strcmp(pc->name, "p0") && multi;
+        ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, multi, &low, &iou,
+                                          traced ? &tr : NULL, &err),
+                         UG_OK);
+        if (traced) ck_assert_int_eq(seen, 3);
+        snprintf(rel, sizeof rel, "sam_tiny/%s-low_res_masks_%s.npy", pc->name, kind);
+        check_golden(&low, rel, ATOL, RTOL);
+        snprintf(rel, sizeof rel, "sam_tiny/%s-iou_predictions_%s.npy", pc->name, kind);
+        check_golden(&iou, rel, ATOL, RTOL);
+        if (multi ? pc->masks_multi : pc->masks_single) {
+            ck_assert_int_eq(sam_postprocess_masks(&g_ctx, g_model, &low, input_hw, orig_hw, &masks, &err), UG_OK);
+            snprintf(rel, sizeof rel, "sam_tiny/%s-masks_%s.npy", pc->name, kind);
+            check_golden(&masks, rel, ATOL, RTOL);
+            ug_tensor_free(&masks);
+        }
+        ug_tensor_free(&low);
+        ug_tensor_free(&iou);
+    }
+    ug_tensor_free(&emb);
+    ug_tensor_free(&sparse);
+    ug_tensor_free(&dense);
+    ug_tensor_free(&mask);
+    ck_assert_int_eq(g_ctx.arena.used, 0);
+}
+
+START_TEST(prompt_cases_golden) {
+    REQUIRE_MODEL();
+    run_case(&cases[_i]);
+}
+END_TEST
+
+START_TEST(dense_pe_golden) {
+    REQUIRE_MODEL();
+    ug_tensor pe;
+    ug_err err;
+    ck_assert_int_eq(sam_dense_pe(g_model, &pe, &err), UG_OK);
+    check_golden(&pe, "sam_tiny/dense_pe.npy", ATOL, RTOL);
+    ug_tensor_free(&pe);
+}
+END_TEST
+
+// The six single-point cases as ONE batch of prompts: each row must equal its own golden.
+START_TEST(batch_of_prompts_golden) {
+    REQUIRE_MODEL();
+    ug_err err;
+    float xy[6 * 2];
+    int labels[6] = {1, 1, 1, 1, 1, 1};
+    for (int i = 0; i < 6; i++) memcpy(xy + 2 * i, cases[i].xy[0], 2 * sizeof(float));
+    sam_apply_coords(orig_hw, input_hw, xy, 6);
+    sam_prompts p = {6, 1, xy, labels, NULL, NULL};
+    ug_tensor sparse, dense, low, iou, emb = golden("sam_tiny/image_embeddings.npy");
+    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
+    ck_assert_int_eq(dense.shape[0], 1); // no mask prompt: one dense map shared by the batch
+    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
+    ck_assert_int_eq(low.shape[0], 6);
+    ck_assert_int_eq(low.shape[1], 3);
+    for (int i = 0; i < 6; i++) {
+        char rel[128];
+        ug_tensor row = ug_view_slice(&low, 0, i, 1), irow = ug_view_slice(&iou, 0, i, 1);
+        snprintf(rel, sizeof rel, "sam_tiny/%s-low_res_masks_multi.npy", cases[i].name);
+        check_golden(&row, rel, ATOL, RTOL);
+        snprintf(rel, sizeof rel, "sam_tiny/%s-iou_predictions_multi.npy", cases[i].name);
+        check_golden(&irow, rel, ATOL, RTOL);
+    }
+    ug_tensor_free(&low);
+    ug_tensor_free(&iou);
+
+    // A dense batch that fits neither 1 nor N prompts is refused.
+    ug_tensor dense3;
+    ck_assert_int_eq(ug_tensor_new(&dense3, UG_F32, UG_DIMS(3, 64, 16, 16), &err), UG_OK);
+    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense3, true, &low, &iou, NULL, &err),
+                     UG_ERR_ARG);
+    ug_tensor_free(&dense3);
+    ug_tensor_free(&sparse);
+    ug_tensor_free(&dense);
+    ug_tensor_free(&emb);
+}
+END_TEST
+
+// UGainS path (pipeline_tiny): normalised float image -> bilinear resize + pad -> encoder ->
+// 8 single-point prompts, repeated to 20 so the decoder runs more than one chunk.
+START_TEST(ugains_float_path_golden) {
+    REQUIRE_MODEL();
+    ug_err err;
+    ug_tensor img = golden("pipeline_tiny/sam_input_normalized.npy"), input, emb;
+    int hw[2];
+    ck_assert_int_eq(sam_preprocess_f32(&g_ctx, g_model, &img, &input, hw, &err), UG_OK);
+    ck_assert_int_eq(hw[0], 154);
+    ck_assert_int_eq(hw[1], 256);
+    ug_tensor crop = ug_view_slice(&input, 2, 0, hw[0]), resized;
+    crop = ug_view_slice(&crop, 3, 0, hw[1]);
+    ck_assert_int_eq(ug_tensor_new(&resized, UG_F32, UG_DIMS(1, 3, 154, 256), &err), UG_OK);
+    float *rd = resized.data;
+    for (int c = 0; c < 3; c++)
+        for (int y = 0; y < 154; y++)
+            for (int x = 0; x < 256; x++) rd[(c * 154 + y) * 256 + x] = *(float *)ug_tensor_ptr(&crop, (int64_t[]){0, c, y, x});
+    check_golden(&resized, "pipeline_tiny/sam_input_resized.npy", 1e-6, 1e-6);
+    const float *id = input.data;
+    ck_assert_float_eq(id[(2 * 256 + 200) * 256 + 17], 0.0f); // zero padding below the image
+
+    ck_assert_int_eq(sam_encode_image(&g_ctx, g_model, &input, &emb, NULL, &err), UG_OK);
+    check_golden(&emb, "pipeline_tiny/image_embeddings.npy", ATOL, RTOL);
+
+    ug_tensor pts = golden("pipeline_tiny/sam_points_model.npy"); // [8, 1, 2]
+    enum { N = 20 };
+    float xy[N * 2];
+    int labels[N];
+    for (int i = 0; i < N; i++) {
+        memcpy(xy + 2 * i, (float *)pts.data + 2 * (i % 8), 2 * sizeof(float));
+        labels[i] = 1;
+    }
+    sam_prompts p = {N, 1, xy, labels, NULL, NULL};
+    ug_tensor sparse, dense, low, iou;
+    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
+    ug_tensor first8 = ug_view_slice(&sparse, 0, 0, 8);
+    check_golden(&first8, "pipeline_tiny/sam_sparse_embeddings.npy", ATOL, RTOL);
+    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
+    for (int i = 0; i < N; i += 8) {
+        int k = N - i < 8 ? N - i : 8;
+        ug_tensor want_low = golden("pipeline_tiny/sam_low_res_masks.npy"), want_iou = golden("pipeline_tiny/sam_iou_predictions.npy");
+        test_assert_close((float *)low.data + (int64_t)i * 3 * 64 * 64, want_low.data, (size_t)k * 3 * 64 * 64, ATOL,
+                          RTOL, "pipeline_tiny/sam_low_res_masks.npy");
+        test_assert_close((float *)iou.data + i * 3, want_iou.data, (size_t)k * 3, ATOL, RTOL,
+                          "pipeline_tiny/sam_iou_predictions.npy");
+        ug_tensor_free(&want_low);
+        ug_tensor_free(&want_iou);
+    }
+    ug_tensor_free(&low);
+    ug_tensor_free(&iou);
+    ug_tensor_free(&sparse);
+    ug_tensor_free(&dense);
+    ug_tensor_free(&pts);
+    ug_tensor_free(&emb);
+    ug_tensor_free(&resized);
+    ug_tensor_free(&input);
+    ug_tensor_free(&img);
+}
+END_TEST
+
+START_TEST(prompt_errors) {
+    REQUIRE_MODEL();
+    ug_err err;
+    ug_tensor sparse, dense, bad;
+    float xy[2] = {1, 2};
+    int label = 1;
+    ck_assert_int_eq(ug_tensor_new(&bad, UG_F32, UG_DIMS(1, 1, 32, 32), &err), UG_OK);
+    sam_prompts p = {1, 1, xy, &label, NULL, &bad};
+    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_ERR_ARG);
+    ck_assert_msg(strstr(err.msg, "mask input") && strstr(err.msg, "[1,1,64,64]"), "%s", err.msg);
+    sam_prompts none = {0, 0, NULL, NULL, NULL, NULL};
+    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &none, &sparse, &dense, &err), UG_ERR_ARG);
+    ug_tensor_free(&bad);
+}
+END_TEST
+
+static Suite *sam_suite(void) {
+    Suite *s = suite_create("sam");
+    TCase *unit = tcase_create("unit");
+    tcase_add_test(unit, rel_pos_identity_and_interpolation);
+    tcase_add_test(unit, config_parse);
+    tcase_add_test(unit, weights_shape_check_and_widening);
+    suite_add_tcase(s, unit);
+    TCase *g = tcase_create("golden");
+    tcase_add_unchecked_fixture(g, setup, teardown);
+    tcase_add_checked_fixture(g, setup_ctx, teardown_ctx);
+    tcase_set_timeout(g, 60);
+    tcase_add_test(g, preprocess_predictor);
+    tcase_add_test(g, image_encoder_golden);
+    tcase_add_test(g, dense_pe_golden);
+    tcase_add_loop_test(g, prompt_cases_golden, 0, (int)(sizeof cases / sizeof *cases));
+    tcase_add_test(g, batch_of_prompts_golden);
+    tcase_add_test(g, ugains_float_path_golden);
+    tcase_add_test(g, prompt_errors);
+    suite_add_tcase(s, g);
+    return s;
+}
+
+int main(void) { return test_run_suite(sam_suite()); }
