@@ -1,8 +1,8 @@
 // models/sam_internal.h — helpers shared by the three SAM blocks (not a public API).
 //
 // The SAM blocks need row LayerNorm, GELU/ReLU, nn.Linear and multi-head attention with
-// optional decomposed relative positions. They are reached through these few functions so
-// the model files read like the official forward passes.
+// optional decomposed relative positions: thin wrappers over the ops/ kernels on raw rows,
+// so the model files read like the official forward passes.
 #ifndef UG_MODELS_SAM_INTERNAL_H
 #define UG_MODELS_SAM_INTERNAL_H
 
