@@ -1,6 +1,7 @@
 // models/weights.c — see weights.h.
 #include "models/weights.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,11 @@ ug_status ug_weights_get(ug_weights *w, ug_tensor *out, const char *key, int ndi
     if (e->dtype != UG_F32 && e->dtype != UG_BF16 && e->dtype != UG_F16)
         return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: tensor %s has dtype %s, expected F32, BF16 or F16",
                        w->name, key, ug_dtype_name(e->dtype));
+    // Kernels read the mapping through typed pointers: refuse data that is not aligned to its
+    // element size (packed files align every tensor to 64 bytes).
+    if ((uintptr_t)e->data % ug_dtype_size(e->dtype))
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor %s is not aligned to its %zu-byte elements", w->name, key,
+                       ug_dtype_size(e->dtype));
     *out = ug_tensor_wrap((void *)e->data, e->dtype, ndim, shape);
     return UG_OK;
 }

@@ -161,17 +161,18 @@ START_TEST(config_parse) {
 }
 END_TEST
 
-// A one-tensor safetensors image in memory: F16 [2, 3] holding 0.5 * i.
+// A one-tensor safetensors image in memory: F16 [2, 3] holding 0.5 * i, the header padded
+// with spaces so the data is 8-byte aligned.
 START_TEST(weights_shape_check_and_widening) {
-    const char hdr[] = "{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}}";
-    size_t hlen = sizeof hdr - 1;
-    unsigned char buf[256] = {0};
+    char hdr[64] = "{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}}";
+    size_t hlen = strlen(hdr);
+    while (hlen % 8) hdr[hlen++] = ' ';
+    _Alignas(64) unsigned char buf[128] = {0};
     for (int b = 0; b < 8; b++) buf[b] = (unsigned char)(hlen >> (8 * b));
     memcpy(buf + 8, hdr, hlen);
-    uint16_t *data = (uint16_t *)(buf + 8 + hlen);
     for (int i = 0; i < 6; i++) {
         uint16_t h = ug_f32_to_f16(0.5f * (float)i);
-        memcpy(data + i, &h, 2);
+        memcpy(buf + 8 + hlen + 2 * i, &h, 2);
     }
     ug_st_file *st;
     ug_err err;
