@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/sam.h"
+#include "models/sam_internal.h"
 
 typedef struct loader {
     sam_model *m;
@@ -211,6 +211,11 @@ ug_status sam_load_st(sam_model **out, ug_st_file *st, bool take_ownership, cons
     load_prompt_encoder(&L);
     load_mask_decoder(&L);
     if (L.st != UG_OK) goto fail;
+    const sam_config *c = &m->cfg;
+    if ((L.st = ug_tensor_new(&m->dense_pe, UG_F32, UG_DIMS(1, c->prompt_embed_dim, c->embed_h, c->embed_w), err)) !=
+        UG_OK)
+        goto fail;
+    sam_dense_pe_fill(m, m->dense_pe.data);
     *out = m;
     return UG_OK;
 fail:
@@ -229,6 +234,7 @@ ug_status sam_load(sam_model **m, const char *path, ug_err *err) {
 
 void sam_free(sam_model *m) {
     if (!m) return;
+    ug_tensor_free(&m->dense_pe);
     ug_weights_release(&m->w);
     if (m->own_st) ug_st_close(m->st);
     free(m->blocks);

@@ -99,6 +99,7 @@ typedef struct sam_model {
     ug_tensor pe_gauss;           // F32 [2, C/2]
     ug_tensor point_embed[4];     // F32 [1, C]: negative, positive, box corner 0, box corner 1
     ug_tensor not_a_point, no_mask; // F32 [1, C]
+    ug_tensor dense_pe;           // owned F32 [1, C, h, w]: get_dense_pe, computed at load
     sam_linear md0, md3, md6;     // mask downscaling convs, flattened [out, in * kh * kw]
     sam_norm md1, md4;
     // mask decoder

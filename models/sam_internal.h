@@ -26,6 +26,9 @@ void sam_linear_fwd(ug_ctx *ctx, float *y, const float *x, int64_t rows, const s
 void sam_mha(ug_ctx *ctx, ug_tensor *o, const ug_tensor *q, const ug_tensor *k, const ug_tensor *v,
              float scale, const float *rel_h, const float *rel_w, int kh, int kw);
 
+// get_dense_pe into pe [C, h, w] (done once at load; sam_dense_pe hands out copies).
+void sam_dense_pe_fill(const sam_model *m, float *pe);
+
 // F32 scratch tensor from ctx->arena (zero-filled).
 ug_status sam_arena_f32(ug_ctx *ctx, ug_tensor *t, int ndim, const int64_t *shape, ug_err *err);
 

@@ -321,21 +321,18 @@ ug_status sam_decode_masks(ug_ctx *ctx, const sam_model *m, const ug_tensor *ima
     int64_t K = h * w;
     if ((st = ug_tensor_new(low_res, UG_F32, UG_DIMS(N, M, 4 * h, 4 * w), err)) != UG_OK) return st;
     if ((st = ug_tensor_new(iou, UG_F32, UG_DIMS(N, M), err)) != UG_OK) goto fail;
-    ug_tensor pe;
-    if ((st = sam_dense_pe(m, &pe, err)) != UG_OK) goto fail;
     int64_t chunk = (trace && trace->fn) ? N : DEC_CHUNK; // traces show the whole batch at once
     for (int64_t n0 = 0; n0 < N; n0 += chunk) {
         int64_t B = N - n0 < chunk ? N - n0 : chunk;
         dec_state s = {ctx, m, B, 0, K, C, err};
         ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
         int64_t Bd = dense->shape[0];
-        st = decode_chunk(&s, image_emb->data, pe.data, (const float *)sparse->data + n0 * T * C, T,
+        st = decode_chunk(&s, image_emb->data, m->dense_pe.data, (const float *)sparse->data + n0 * T * C, T,
                           (const float *)dense->data + (Bd == 1 ? 0 : n0 * C * K), Bd == 1 ? 1 : B, first, M,
                           (float *)low_res->data + n0 * M * 16 * K, (float *)iou->data + n0 * M, trace);
         ug_arena_release(&ctx->arena, mark);
         if (st != UG_OK) break;
     }
-    ug_tensor_free(&pe);
     if (st == UG_OK) return UG_OK;
 fail:
     ug_tensor_free(low_res);

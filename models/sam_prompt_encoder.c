@@ -29,16 +29,18 @@ static void add_row(float *y, const ug_tensor *e, int64_t C) {
     for (int64_t c = 0; c < C; c++) y[c] += ed[c];
 }
 
-ug_status sam_dense_pe(const sam_model *m, ug_tensor *pe, ug_err *err) {
-    int64_t C = m->cfg.prompt_embed_dim, h = m->cfg.embed_h, w = m->cfg.embed_w;
-    ug_status st = ug_tensor_new(pe, UG_F32, UG_DIMS(1, C, h, w), err);
-    if (st != UG_OK) return st;
-    float *pd = pe->data;
+void sam_dense_pe_fill(const sam_model *m, float *pe) {
+    int64_t h = m->cfg.embed_h, w = m->cfg.embed_w;
     // grid.cumsum - 0.5 is exactly (index + 0.5); divided by the grid size in float32.
     for (int64_t y = 0; y < h; y++)
         for (int64_t x = 0; x < w; x++)
-            pe_encode(m, pd + y * w + x, h * w, ((float)x + 0.5f) / (float)w, ((float)y + 0.5f) / (float)h);
-    return UG_OK;
+            pe_encode(m, pe + y * w + x, h * w, ((float)x + 0.5f) / (float)w, ((float)y + 0.5f) / (float)h);
+}
+
+ug_status sam_dense_pe(const sam_model *m, ug_tensor *pe, ug_err *err) {
+    ug_status st = ug_tensor_new(pe, UG_F32, UG_DIMS(1, m->cfg.prompt_embed_dim, m->cfg.embed_h, m->cfg.embed_w), err);
+    if (st == UG_OK) memcpy(pe->data, m->dense_pe.data, ug_tensor_nbytes(pe));
+    return st;
 }
 
 // Space-to-depth of a [H, W, Ci] map into rows [(H/2) * (W/2), Ci * 4] in (ci, ky, kx) order,
