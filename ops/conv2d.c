@@ -1,0 +1,209 @@
+// ops/conv2d.c — convolution: reference, im2col tiles + matmul_cpu (see conv2d.h).
+#include "ops/conv2d.h"
+
+#include <assert.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "engine/pool.h"
+#include "ops/conv_common.h"
+#include "ops/gemm.h"
+
+int64_t conv2d_out_size(int64_t in, int64_t k, int stride, int pad) {
+    int64_t span = in + 2 * (int64_t)pad - k;
+    return span < 0 ? 0 : span / stride + 1;
+}
+
+void conv2d_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t Cin, int64_t H,
+                int64_t W, int64_t Cout, int kh, int kw, int stride, int pad_top, int pad_left, int64_t Ho,
+                int64_t Wo) {
+    for (int64_t n = 0; n < B; n++) {
+        for (int64_t o = 0; o < Cout; o++) {
+            for (int64_t oy = 0; oy < Ho; oy++) {
+                for (int64_t ox = 0; ox < Wo; ox++) {
+                    double acc = b ? b[o] : 0.0;
+                    for (int64_t c = 0; c < Cin; c++) {
+                        for (int ky = 0; ky < kh; ky++) {
+                            int64_t iy = oy * stride - pad_top + ky;
+                            if (iy < 0 || iy >= H) continue;
+                            for (int kx = 0; kx < kw; kx++) {
+                                int64_t ix = ox * stride - pad_left + kx;
+                                if (ix < 0 || ix >= W) continue;
+                                acc += (double)x[((n * Cin + c) * H + iy) * W + ix] *
+                                       (double)w[((o * Cin + c) * kh + ky) * kw + kx];
+                            }
+                        }
+                    }
+                    y[((n * Cout + o) * Ho + oy) * Wo + ox] = (float)acc;
+                }
+            }
+        }
+    }
+}
+
+// ---- im2col of a tile of output rows [oy0, oy0 + rows): col[k, (oy - oy0) * Wo + ox] with
+// k = (c, ky, kx) in the weight's order, so W [Cout, K] @ col [K, rows * Wo] is the tile.
+
+typedef struct {
+    float *col;
+    const float *x;              // image b
+    int64_t sxc, sxh, sxw;       // its strides
+    int64_t H, W, Ho, Wo, K;
+    int kh, kw, stride, pt, pl;
+    int64_t oy0, rows;
+} im2col_job;
+
+static void im2col_range(void *arg, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    const im2col_job *j = arg;
+    int64_t Wo = j->Wo, s = j->stride, Nt = j->rows * Wo;
+    for (int64_t it = begin; it < end; it++) {
+        // Consecutive items share an output row and walk kx fastest, so neighbouring items
+        // read the same input rows.
+        int64_t oyl = it / j->K, k = it % j->K;
+        int64_t c = k / (j->kh * j->kw), ky = (k / j->kw) % j->kh, kx = k % j->kw;
+        float *dst = j->col + k * Nt + oyl * Wo;
+        int64_t iy = (j->oy0 + oyl) * s - j->pt + ky;
+        if (iy < 0 || iy >= j->H) {
+            memset(dst, 0, (size_t)Wo * sizeof(float));
+            continue;
+        }
+        // Output columns whose tap ix = ox * s - pl + kx lies inside [0, W).
+        int64_t lo_num = j->pl - kx, hi_num = j->W - 1 + j->pl - kx;
+        int64_t lo = lo_num > 0 ? (lo_num + s - 1) / s : 0;
+        int64_t hi = hi_num < 0 ? 0 : hi_num / s + 1;
+        if (hi > Wo) hi = Wo;
+        if (lo > hi) lo = hi;
+        if (lo > 0) memset(dst, 0, (size_t)lo * sizeof(float));
+        if (hi < Wo) memset(dst + hi, 0, (size_t)(Wo - hi) * sizeof(float));
+        const float *src = j->x + c * j->sxc + iy * j->sxh + (lo * s - j->pl + kx) * j->sxw;
+        int64_t step = s * j->sxw;
+        if (step == 1) {
+            memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(float));
+        } else {
+            for (int64_t ox = lo; ox < hi; ox++, src += step) dst[ox] = *src;
+        }
+    }
+}
+
+// ---- bias for the NCHW orientation: one value per row of the [Cout, N] output.
+
+typedef struct {
+    float *y;
+    int64_t syc, n;
+    const float *bias;
+} rowbias_job;
+
+static void rowbias_range(void *arg, int64_t begin, int64_t end, int thread) {
+    (void)thread;
+    const rowbias_job *j = arg;
+    for (int64_t o = begin; o < end; o++) {
+        float *r = j->y + o * j->syc, v = j->bias[o];
+        for (int64_t i = 0; i < j->n; i++) r[i] += v;
+    }
+}
+
+static void add_row_bias(ug_ctx *ctx, float *y, int64_t rows, int64_t n, int64_t syc, const float *bias) {
+    rowbias_job j = {y, syc, n, bias};
+    ug_parallel_for(ctx->pool, rows, 1 + 16384 / (n ? n : 1), rowbias_range, &j);
+}
+
+// One GEMM producing output pixels [p0, p0 + n) of image b from the operand X [K, n] (an
+// im2col tile or the input itself, given with strides (sxk, sxn)).
+typedef struct {
+    ug_ctx *ctx;
+    bool nchw;           // pixel stride of y is 1 (else channel stride is 1)
+    int64_t Cout, K;
+    const ug_tensor *w;  // [Cout, K] in its dtype (channels-last orientation)
+    const float *wf;     // [Cout, K] F32 (NCHW orientation)
+    const float *bias;   // F32 [Cout] or NULL
+    int64_t syc, syp;    // y strides of the channel and flattened pixel dims
+} conv_gemm;
+
+static void conv_gemm_run(const conv_gemm *g, float *yb, int64_t p0, int64_t n, const float *X, int64_t sxk,
+                          int64_t sxn) {
+    if (g->nchw) {
+        // y[b][:, p0:p0+n] [Cout, n] = W [Cout, K] @ X [K, n]
+        ug_tensor C = conv_view2(yb + p0, UG_F32, g->Cout, n, g->syc, 1);
+        ug_tensor A = conv_view2((void *)g->wf, UG_F32, g->Cout, g->K, g->K, 1);
+        ug_tensor Bm = conv_view2((void *)X, UG_F32, g->K, n, sxk, sxn);
+        matmul_cpu(g->ctx, &C, &A, &Bm, NULL, 1.0f, 0.0f);
+        if (g->bias) add_row_bias(g->ctx, yb + p0, g->Cout, n, g->syc, g->bias);
+    } else {
+        // y[b]^T [n, Cout] = X^T [n, K] @ W^T [K, Cout], the weight in its packed dtype.
+        ug_tensor C = conv_view2(yb + p0 * g->syp, UG_F32, n, g->Cout, g->syp, 1);
+        ug_tensor A = conv_view2((void *)X, UG_F32, n, g->K, sxn, sxk);
+        ug_tensor Bm = conv_view2(g->w->data, g->w->dtype, g->K, g->Cout, 1, g->K);
+        ug_tensor bias = conv_view2((void *)g->bias, UG_F32, 1, g->Cout, g->Cout, 1);
+        bias.ndim = 1;
+        bias.shape[0] = g->Cout, bias.stride[0] = 1;
+        matmul_cpu(g->ctx, &C, &A, &Bm, g->bias ? &bias : NULL, 1.0f, 0.0f);
+    }
+}
+
+enum { CONV_COL_FLOATS = 2 << 20 }; // im2col tile budget: 8 MB
+
+void conv2d_cpu_ex(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                   int stride, int pad_top, int pad_left) {
+    assert(x->ndim == 4 && y->ndim == 4 && w->ndim == 4);
+    assert(x->dtype == UG_F32 && y->dtype == UG_F32);
+    assert(w->dtype == UG_F32 || w->dtype == UG_BF16 || w->dtype == UG_F16);
+    assert(ug_tensor_is_contiguous(w) && stride >= 1 && pad_top >= 0 && pad_left >= 0);
+    int64_t B = x->shape[0], Cin = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t Cout = w->shape[0], kh = w->shape[2], kw = w->shape[3];
+    int64_t Ho = y->shape[2], Wo = y->shape[3], HWo = Ho * Wo, K = Cin * kh * kw;
+    assert(w->shape[1] == Cin && y->shape[0] == B && y->shape[1] == Cout);
+    assert(!b || (ug_tensor_numel(b) == Cout && ug_tensor_is_contiguous(b)));
+    if (B == 0 || Cout == 0 || HWo == 0) return;
+    // y[b] as [Cout, Ho * Wo]: (Ho, Wo) must flatten into one pixel dim.
+    assert(Ho == 1 || y->stride[2] == Wo * y->stride[3]);
+    int64_t syp = Wo == 1 ? y->stride[2] : y->stride[3];
+    conv_gemm g = {ctx, syp == 1, Cout, K, w, NULL, NULL, y->stride[1], syp};
+    assert(g.nchw || y->stride[1] == 1);
+
+    float *wtmp = NULL, *btmp = NULL;
+    if (g.nchw && w->dtype != UG_F32) {
+        wtmp = conv_alloc((size_t)(Cout * K) * sizeof(float), "widened conv weights"); // [Cout, K]
+        conv_widen(wtmp, w, Cout * K);
+    }
+    g.wf = wtmp ? wtmp : w->data;
+    g.bias = conv_bias_f32(b, Cout, &btmp);
+
+    // 1x1 / stride 1 / no padding over the whole image: x[b] itself is the GEMM operand when
+    // its pixels flatten and either the pixel or the channel stride is 1.
+    int64_t sxp = W == 1 ? x->stride[2] : x->stride[3];
+    bool direct = kh == 1 && kw == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && Ho == H && Wo == W &&
+                  (H == 1 || x->stride[2] == W * x->stride[3]) && (sxp == 1 || x->stride[1] == 1);
+    if (direct) {
+        for (int64_t n = 0; n < B; n++)
+            conv_gemm_run(&g, (float *)y->data + n * y->stride[0], 0, HWo,
+                          (const float *)x->data + n * x->stride[0], x->stride[1], sxp);
+    } else {
+        int64_t rows = CONV_COL_FLOATS / (K * Wo);
+        if (rows < 1) rows = 1;
+        if (rows > Ho) rows = Ho;
+        float *col = conv_alloc((size_t)(K * rows * Wo) * sizeof(float), "the im2col tile"); // [K, rows * Wo]
+        im2col_job j = {col, NULL, x->stride[1], x->stride[2], x->stride[3], H, W, Ho, Wo, K,
+                        (int)kh, (int)kw, stride, pad_top, pad_left, 0, 0};
+        for (int64_t n = 0; n < B; n++) {
+            j.x = (const float *)x->data + n * x->stride[0];
+            for (int64_t oy0 = 0; oy0 < Ho; oy0 += rows) {
+                j.oy0 = oy0;
+                j.rows = Ho - oy0 < rows ? Ho - oy0 : rows;
+                ug_parallel_for(ctx->pool, j.rows * K, 1 + 2048 / Wo, im2col_range, &j);
+                int64_t nt = j.rows * Wo;
+                conv_gemm_run(&g, (float *)y->data + n * y->stride[0], oy0 * Wo, nt, col, nt, 1);
+            }
+        }
+        free(col);
+    }
+    free(wtmp);
+    free(btmp);
+}
+
+void conv2d_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                int stride, int pad) {
+    assert(y->shape[2] == conv2d_out_size(x->shape[2], w->shape[2], stride, pad));
+    assert(y->shape[3] == conv2d_out_size(x->shape[3], w->shape[3], stride, pad));
+    conv2d_cpu_ex(ctx, y, x, w, b, stride, pad, pad);
+}

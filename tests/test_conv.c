@@ -1,0 +1,297 @@
+// tests/test_conv.c — conv2d (1x1, 3x3, patchify 4x4/s4 and 16x16/s16, strided, odd kernels,
+// BF16/F16 weights, channels-last views, Swin-style bottom/right padding, tiled im2col) and
+// the 2x2/s2 transposed convolution, fast kernels against the double references.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/ctx.h"
+#include "ops/conv2d.h"
+#include "ops/conv_transpose.h"
+#include "tests/helpers.h"
+
+static ug_ctx ctx;
+
+static void setup(void) {
+    ug_err err;
+    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
+}
+
+static void teardown(void) { ug_ctx_free(&ctx); }
+
+// Inputs N(0, 1), weights N(0, 1/K) so outputs are O(1). The fast path sums K <= 1143
+// products in float (in the GEMM's order): error ~ sqrt(K) * 6e-8 * O(1) ~ 2e-6. Tolerance
+// atol 2e-5 + rtol 2e-5, ten times that; a wrong tap, stride or padding moves outputs by O(0.1).
+static const double ATOL = 2e-5, RTOL = 2e-5;
+
+static float *rnd(int64_t n, float std, uint64_t seed) {
+    float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
+    test_fill_normal(x, (size_t)n, std, seed);
+    return x;
+}
+
+// Rounds F32 values to dt in place and returns the 16-bit copy (BF16/F16 weights).
+static uint16_t *to_half(float *v, int64_t n, ug_dtype dt) {
+    uint16_t *h = malloc((size_t)n * 2);
+    for (int64_t i = 0; i < n; i++) {
+        h[i] = dt == UG_BF16 ? ug_f32_to_bf16(v[i]) : ug_f32_to_f16(v[i]);
+        v[i] = dt == UG_BF16 ? ug_bf16_to_f32(h[i]) : ug_f16_to_f32(h[i]);
+    }
+    return h;
+}
+
+typedef struct {
+    int64_t B, Cin, H, W, Cout;
+    int kh, kw, stride, pad;
+} conv_case;
+
+// layout: 0 NCHW in and out; 1 channels-last output view; 2 channels-last input view;
+// 3 both. wdt: weight (and bias) dtype.
+static void run_conv(const conv_case *cs, ug_dtype wdt, int layout, bool bias, uint64_t seed) {
+    int64_t Ho = conv2d_out_size(cs->H, cs->kh, cs->stride, cs->pad);
+    int64_t Wo = conv2d_out_size(cs->W, cs->kw, cs->stride, cs->pad);
+    int64_t K = cs->Cin * cs->kh * cs->kw;
+    int64_t nx = cs->B * cs->Cin * cs->H * cs->W, nw = cs->Cout * K, ny = cs->B * cs->Cout * Ho * Wo;
+    float *x = rnd(nx, 1.0f, seed), *w = rnd(nw, 1.0f / sqrtf((float)K), seed + 1);
+    float *b = rnd(cs->Cout, 0.5f, seed + 2);
+    float *want = malloc((size_t)(ny ? ny : 1) * 4), *got = malloc((size_t)(ny ? ny : 1) * 4);
+    void *wdata = w, *bdata = b;
+    if (wdt != UG_F32) {
+        wdata = to_half(w, nw, wdt);
+        bdata = to_half(b, cs->Cout, wdt);
+    }
+    conv2d_ref(want, x, w, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout, cs->kh, cs->kw, cs->stride,
+               cs->pad, cs->pad, Ho, Wo);
+
+    ug_tensor tw = ug_tensor_wrap(wdata, wdt, UG_DIMS(cs->Cout, cs->Cin, cs->kh, cs->kw));
+    ug_tensor tb = ug_tensor_wrap(bdata, wdt, UG_DIMS(cs->Cout));
+    // Input: NCHW, or an NHWC buffer seen through a permuted view.
+    float *xin = x;
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(cs->B, cs->Cin, cs->H, cs->W));
+    if (layout & 2) {
+        xin = malloc((size_t)nx * 4); // [B, H, W, Cin]
+        for (int64_t n = 0; n < cs->B; n++)
+            for (int64_t c = 0; c < cs->Cin; c++)
+                for (int64_t p = 0; p < cs->H * cs->W; p++)
+                    xin[(n * cs->H * cs->W + p) * cs->Cin + c] = x[(n * cs->Cin + c) * cs->H * cs->W + p];
+        ug_tensor t = ug_tensor_wrap(xin, UG_F32, UG_DIMS(cs->B, cs->H, cs->W, cs->Cin));
+        tx = ug_view_permute(&t, (int[]){0, 3, 1, 2});
+    }
+    float *yout = got;
+    ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(cs->B, cs->Cout, Ho, Wo));
+    if (layout & 1) {
+        yout = malloc((size_t)(ny ? ny : 1) * 4); // [B, Ho, Wo, Cout]
+        ug_tensor t = ug_tensor_wrap(yout, UG_F32, UG_DIMS(cs->B, Ho, Wo, cs->Cout));
+        ty = ug_view_permute(&t, (int[]){0, 3, 1, 2});
+    }
+    conv2d_cpu(&ctx, &ty, &tx, &tw, bias ? &tb : NULL, cs->stride, cs->pad);
+    if (layout & 1) {
+        for (int64_t n = 0; n < cs->B; n++)
+            for (int64_t o = 0; o < cs->Cout; o++)
+                for (int64_t p = 0; p < Ho * Wo; p++)
+                    got[(n * cs->Cout + o) * Ho * Wo + p] = yout[(n * Ho * Wo + p) * cs->Cout + o];
+        free(yout);
+    }
+    char what[160];
+    snprintf(what, sizeof what, "conv2d B%lld Cin%lld %lldx%lld Cout%lld k%dx%d s%d p%d %s layout%d%s",
+             (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout, cs->kh,
+             cs->kw, cs->stride, cs->pad, ug_dtype_name(wdt), layout, bias ? " bias" : "");
+    test_assert_close(got, want, (size_t)ny, ATOL, RTOL, what);
+    if (xin != x) free(xin);
+    if (wdata != w) free(wdata), free(bdata);
+    free(x), free(w), free(b), free(want), free(got);
+}
+
+static const conv_case cases[] = {
+    // 1x1 (the direct GEMM path), including a 1x1 image and one channel.
+    {2, 17, 9, 13, 33, 1, 1, 1, 0},
+    {1, 127, 5, 7, 3, 1, 1, 1, 0},
+    {1, 1, 1, 1, 1, 1, 1, 1, 0},
+    {1, 3, 17, 17, 5, 1, 1, 2, 0}, // 1x1 stride 2: through im2col
+    {1, 3, 6, 5, 4, 1, 1, 1, 1},   // 1x1 with padding: a zero border
+    // 3x3 pad 1 (pixel-decoder output convs, SAM neck).
+    {2, 3, 17, 33, 17, 3, 3, 1, 1},
+    {1, 33, 9, 9, 127, 3, 3, 1, 1},
+    {1, 1, 1, 1, 1, 3, 3, 1, 1},
+    {1, 17, 33, 17, 3, 3, 3, 2, 1},
+    {1, 5, 3, 4, 2, 3, 3, 1, 0},
+    // Patchify: Swin 4x4/s4 and SAM 16x16/s16 on sizes that are not multiples of the stride.
+    {1, 3, 35, 70, 17, 4, 4, 4, 0},
+    {2, 3, 67, 50, 33, 16, 16, 16, 0},
+    {1, 3, 16, 16, 127, 16, 16, 16, 0},
+    // SAM mask downscaling 2x2/s2, odd kernels and strides.
+    {1, 1, 17, 33, 4, 2, 2, 2, 0},
+    {1, 3, 17, 13, 5, 5, 3, 1, 2},
+    {1, 4, 19, 23, 6, 7, 7, 2, 3},
+    {1, 2, 3, 3, 2, 5, 5, 3, 1},
+};
+
+START_TEST(conv2d_f32_matches_ref) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_conv(&cases[i], UG_F32, 0, i % 3 != 2, 10 * i);
+}
+END_TEST
+
+START_TEST(conv2d_half_weights) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        run_conv(&cases[i], UG_BF16, 0, true, 1000 + 10 * i);
+        if (i % 2 == 0) run_conv(&cases[i], UG_F16, 0, true, 2000 + 10 * i);
+    }
+}
+END_TEST
+
+// Channels-last output (transposed GEMM, weights used in their packed dtype) and input views.
+START_TEST(conv2d_channels_last_views) {
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        for (int layout = 1; layout < 4; layout++) {
+            run_conv(&cases[i], UG_F32, layout, true, 3000 + 10 * i + layout);
+            if (layout == 1) run_conv(&cases[i], UG_BF16, layout, true, 4000 + 10 * i);
+        }
+    }
+}
+END_TEST
+
+// More output rows than one im2col tile holds (K * Wo = 1143 * 33 floats per row, 55 rows per
+// 8 MB tile, 67 rows): the tiles must join without gaps or overlaps.
+START_TEST(conv2d_several_tiles) {
+    conv_case cs = {1, 127, 67, 33, 3, 3, 3, 1, 1};
+    run_conv(&cs, UG_F32, 0, true, 5000);
+    run_conv(&cs, UG_BF16, 1, true, 5001);
+}
+END_TEST
+
+// Swin PatchEmbed: pad bottom/right to a multiple of 4, then 4x4/s4. conv2d_cpu_ex with the
+// ceil output size must equal the floor conv of the explicitly zero-padded image.
+START_TEST(conv2d_ex_bottom_right_padding) {
+    int64_t Cin = 3, H = 30, W = 49, Cout = 8, Hp = 32, Wp = 52, Ho = 8, Wo = 13;
+    float *x = rnd(Cin * H * W, 1.0f, 6000), *w = rnd(Cout * Cin * 16, 0.15f, 6001), *b = rnd(Cout, 0.5f, 6002);
+    float *xp = calloc((size_t)(Cin * Hp * Wp), 4), *want = malloc((size_t)(Cout * Ho * Wo) * 4),
+          *got = malloc((size_t)(Cout * Ho * Wo) * 4);
+    for (int64_t c = 0; c < Cin; c++)
+        for (int64_t i = 0; i < H; i++) memcpy(xp + (c * Hp + i) * Wp, x + (c * H + i) * W, (size_t)W * 4);
+    conv2d_ref(want, xp, w, b, 1, Cin, Hp, Wp, Cout, 4, 4, 4, 0, 0, Ho, Wo);
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, Cin, H, W)), ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(1, Cout, Ho, Wo));
+    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(Cout, Cin, 4, 4)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(Cout));
+    conv2d_cpu_ex(&ctx, &ty, &tx, &tw, &tb, 4, 0, 0);
+    test_assert_close(got, want, (size_t)(Cout * Ho * Wo), ATOL, RTOL, "conv2d_ex Swin padding");
+    free(x), free(w), free(b), free(xp), free(want), free(got);
+}
+END_TEST
+
+// Hand-checked: all-ones 4x5 image, all-ones 3x3 kernel, pad 1: each output counts the taps
+// that land inside (4 at corners, 6 on edges, 9 inside), plus bias 0.5.
+START_TEST(conv2d_known_values) {
+    float x[20], w[9], b = 0.5f, y[20];
+    for (int i = 0; i < 20; i++) x[i] = 1.0f;
+    for (int i = 0; i < 9; i++) w[i] = 1.0f;
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 1, 4, 5)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 4, 5));
+    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 3, 3)), tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
+    conv2d_cpu(&ctx, &ty, &tx, &tw, &tb, 1, 1);
+    for (int r = 0; r < 4; r++) {
+        for (int c = 0; c < 5; c++) {
+            int ny = (r > 0) + 1 + (r < 3), nx = (c > 0) + 1 + (c < 4);
+            ck_assert_float_eq(y[r * 5 + c], (float)(ny * nx) + 0.5f);
+        }
+    }
+    ck_assert_int_eq(conv2d_out_size(1024, 16, 16, 0), 64);
+    ck_assert_int_eq(conv2d_out_size(1023, 16, 16, 0), 63);
+    ck_assert_int_eq(conv2d_out_size(35, 4, 4, 0), 8);
+    ck_assert_int_eq(conv2d_out_size(17, 3, 2, 1), 9);
+    ck_assert_int_eq(conv2d_out_size(2, 5, 1, 1), 0);
+}
+END_TEST
+
+// ---- transposed convolution
+
+typedef struct {
+    int64_t B, Cin, H, W, Cout;
+} ct_case;
+
+static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint64_t seed) {
+    int64_t Ho = 2 * cs->H, Wo = 2 * cs->W;
+    int64_t nx = cs->B * cs->Cin * cs->H * cs->W, nw = cs->Cin * cs->Cout * 4, ny = cs->B * cs->Cout * Ho * Wo;
+    float *x = rnd(nx, 1.0f, seed), *w = rnd(nw, 1.0f / sqrtf((float)cs->Cin), seed + 1);
+    float *b = rnd(cs->Cout, 0.5f, seed + 2), *want = malloc((size_t)ny * 4), *got = malloc((size_t)ny * 4);
+    void *wdata = w, *bdata = b;
+    if (wdt != UG_F32) {
+        wdata = to_half(w, nw, wdt);
+        bdata = to_half(b, cs->Cout, wdt);
+    }
+    conv_transpose2x2_ref(want, x, w, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout);
+    ug_tensor tw = ug_tensor_wrap(wdata, wdt, UG_DIMS(cs->Cin, cs->Cout, 2, 2));
+    ug_tensor tb = ug_tensor_wrap(bdata, wdt, UG_DIMS(cs->Cout));
+    float *xin = x;
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(cs->B, cs->Cin, cs->H, cs->W));
+    if (layout & 2) {
+        xin = malloc((size_t)nx * 4);
+        for (int64_t n = 0; n < cs->B; n++)
+            for (int64_t c = 0; c < cs->Cin; c++)
+                for (int64_t p = 0; p < cs->H * cs->W; p++)
+                    xin[(n * cs->H * cs->W + p) * cs->Cin + c] = x[(n * cs->Cin + c) * cs->H * cs->W + p];
+        ug_tensor t = ug_tensor_wrap(xin, UG_F32, UG_DIMS(cs->B, cs->H, cs->W, cs->Cin));
+        tx = ug_view_permute(&t, (int[]){0, 3, 1, 2});
+    }
+    float *yout = got;
+    ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(cs->B, cs->Cout, Ho, Wo));
+    if (layout & 1) {
+        yout = malloc((size_t)ny * 4);
+        ug_tensor t = ug_tensor_wrap(yout, UG_F32, UG_DIMS(cs->B, Ho, Wo, cs->Cout));
+        ty = ug_view_permute(&t, (int[]){0, 3, 1, 2});
+    }
+    conv_transpose2x2_cpu(&ctx, &ty, &tx, &tw, bias ? &tb : NULL);
+    if (layout & 1) {
+        for (int64_t n = 0; n < cs->B; n++)
+            for (int64_t o = 0; o < cs->Cout; o++)
+                for (int64_t p = 0; p < Ho * Wo; p++)
+                    got[(n * cs->Cout + o) * Ho * Wo + p] = yout[(n * Ho * Wo + p) * cs->Cout + o];
+        free(yout);
+    }
+    char what[128];
+    snprintf(what, sizeof what, "conv_transpose2x2 B%lld Cin%lld %lldx%lld Cout%lld %s layout%d",
+             (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout,
+             ug_dtype_name(wdt), layout);
+    test_assert_close(got, want, (size_t)ny, ATOL, RTOL, what);
+    if (xin != x) free(xin);
+    if (wdata != w) free(wdata), free(bdata);
+    free(x), free(w), free(b), free(want), free(got);
+}
+
+START_TEST(conv_transpose_matches_ref) {
+    const ct_case cs[] = {{1, 1, 1, 1, 1}, {2, 3, 5, 7, 17}, {1, 33, 9, 13, 3},
+                          {1, 127, 3, 17, 33}, {1, 16, 33, 1, 8}, {1, 8, 1, 127, 4},
+                          // T tile of 8 MB holds 2 << 20 / (1024 * 64) = 32 input rows: 2 tiles.
+                          {1, 4, 40, 64, 256}};
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
+        run_ct(&cs[i], UG_F32, 0, i % 3 != 1, 100 * i);
+        run_ct(&cs[i], UG_BF16, (int)(i % 4), true, 100 * i + 1);
+        run_ct(&cs[i], UG_F16, 3, i % 2 == 0, 100 * i + 2);
+    }
+}
+END_TEST
+
+// Hand-checked: one input pixel, one in/out channel: the 2x2 output is the kernel times x + b.
+START_TEST(conv_transpose_known_values) {
+    float x = 2.0f, w[4] = {1, 2, 3, 4}, b = -1.0f, y[4];
+    ug_tensor tx = ug_tensor_wrap(&x, UG_F32, UG_DIMS(1, 1, 1, 1)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 2, 2));
+    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 2, 2)), tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
+    conv_transpose2x2_cpu(&ctx, &ty, &tx, &tw, &tb);
+    for (int i = 0; i < 4; i++) ck_assert_float_eq(y[i], 2.0f * w[i] - 1.0f);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("conv");
+    TCase *tc = tcase_create("conv");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, conv2d_f32_matches_ref);
+    tcase_add_test(tc, conv2d_half_weights);
+    tcase_add_test(tc, conv2d_channels_last_views);
+    tcase_add_test(tc, conv2d_several_tiles);
+    tcase_add_test(tc, conv2d_ex_bottom_right_padding);
+    tcase_add_test(tc, conv2d_known_values);
+    tcase_add_test(tc, conv_transpose_matches_ref);
+    tcase_add_test(tc, conv_transpose_known_values);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
