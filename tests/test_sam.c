@@ -448,6 +448,39 @@ START_TEST(ugains_float_path_golden) {
 }
 END_TEST
 
+// Weights packed as F16 / BF16 run the same code (GEMM widens the matrices, norms and
+// embeddings are widened at load). Rounding the weights moves the embedding (values up to
+// 4) by 3.4e-3 (F16, 11-bit mantissa) and 3.5e-2 (BF16, 8-bit) on this model; the bounds
+// leave 3x headroom, while reading the halves with the wrong format gives errors of order 1.
+START_TEST(half_precision_weights) {
+    ck_assert_msg(test_golden_available(), "golden set missing");
+    static const char *const set[] = {"decoder_transformer_num_heads=4"};
+    const ug_dtype dts[2] = {UG_F16, UG_BF16};
+    const double atol[2] = {1e-2, 1e-1};
+    char *pth = test_golden_path("sam_tiny/sam_tiny.pth"), *dir = test_tmpdir(), path[1024];
+    ug_tensor input = golden("sam_tiny/input_preprocessed.npy");
+    for (int k = 0; k < 2; k++) {
+        ug_err err;
+        ug_pack_opts opts = {.arch = "sam", .dtype = dts[k], .set = set, .nset = 1};
+        ug_pack_stats stats;
+        snprintf(path, sizeof path, "%s/sam_tiny_%s.safetensors", dir, ug_dtype_name(dts[k]));
+        ck_assert_msg(ug_pack(pth, path, &opts, &stats, &err) == UG_OK, "%s", err.msg);
+        sam_model *m;
+        ck_assert_msg(sam_load(&m, path, &err) == UG_OK, "%s", err.msg);
+        ck_assert_int_eq(m->blocks[0].qkv.w.dtype, dts[k]); // matrices stay packed
+        ug_tensor emb;
+        ck_assert_int_eq(sam_encode_image(&g_ctx, m, &input, &emb, NULL, &err), UG_OK);
+        check_golden(&emb, "sam_tiny/image_embeddings.npy", atol[k], 0);
+        ug_tensor_free(&emb);
+        sam_free(m);
+    }
+    ug_tensor_free(&input);
+    test_rmtree(dir);
+    free(dir);
+    free(pth);
+}
+END_TEST
+
 START_TEST(prompt_errors) {
     REQUIRE_MODEL();
     ug_err err;
@@ -481,6 +514,7 @@ static Suite *sam_suite(void) {
     tcase_add_loop_test(g, prompt_cases_golden, 0, (int)(sizeof cases / sizeof *cases));
     tcase_add_test(g, batch_of_prompts_golden);
     tcase_add_test(g, ugains_float_path_golden);
+    tcase_add_test(g, half_precision_weights);
     tcase_add_test(g, prompt_errors);
     suite_add_tcase(s, g);
     return s;
