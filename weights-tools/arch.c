@@ -870,6 +870,17 @@ ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *se
             if (checked && !st) plan_note(p, "dropped %d relative_position_index buffers (checked against the Swin formula; recomputed at load)", checked);
         }
     }
+    if (st == UG_ERR_FORMAT) {
+        // Sizes are read from shapes; an entry that is not a tensor is the likelier cause.
+        listbuf nt = {{0}, 0};
+        for (int i = 0; i < v.n; i++)
+            if (v.v[i].t->problem) {
+                char item[600];
+                snprintf(item, sizeof item, "%s is %s", v.v[i].t->name, v.v[i].t->problem);
+                list_add(&nt, item);
+            }
+        if (nt.count) st = ug_errf(err, UG_ERR_FORMAT, "%s: %d entries are not tensors (%s)", path, nt.count, nt.text);
+    }
     if (!st) st = match(p, &v, path, err);
     if (!st) {
         listbuf extra = {{0}, 0};
