@@ -21,9 +21,10 @@
 #include "ops/layernorm.h"
 #include "ops/movement.h"
 
-// Tokens per chunk of windows / rows of the MLP: big enough for efficient GEMMs, small
-// enough that the chunk temporaries stay in the tens of MB for Swin-B.
-enum { SWIN_CHUNK_TOKENS = 16384, SWIN_MLP_CHUNK_FLOATS = 1 << 21 };
+// Default tokens per chunk of windows, and floats of row-chunk buffer per chunk token (the
+// MLP hidden rows, im2col, merging): big enough for efficient GEMMs, small enough that the
+// chunk temporaries stay in the tens of MB for Swin-B (16384 tokens -> a 16 MB row buffer).
+enum { SWIN_CHUNK_TOKENS = 16384, SWIN_ROW_FLOATS_PER_TOKEN = 256 };
 
 // ---- config ----
 
@@ -33,6 +34,7 @@ ug_status swin_config_check(const swin_config *c, ug_err *err) {
         return ug_errf(err, UG_ERR_ARG,
                        "swin config: in_chans %d, patch_size %d, embed_dim %d, window %d out of range", c->in_chans,
                        c->patch_size, c->embed_dim, c->window);
+    if (c->chunk_tokens < 0) return ug_errf(err, UG_ERR_ARG, "swin config: chunk_tokens %d < 0", c->chunk_tokens);
     if (!(c->mlp_ratio > 0 && c->mlp_ratio <= 64) || !(c->eps > 0 && c->eps < 1))
         return ug_errf(err, UG_ERR_ARG, "swin config: mlp_ratio %g or eps %g out of range", c->mlp_ratio,
                        (double)c->eps);
@@ -218,10 +220,6 @@ static void trace_emit(const swin_trace *tr, const char *name, const ug_tensor *
     if (tr && tr->fn) tr->fn(tr->user, name, t);
 }
 
-static ug_status arena_f32(ug_ctx *ctx, ug_tensor *t, int ndim, const int64_t *shape, ug_err *err) {
-    return ug_arena_tensor(&ctx->arena, t, UG_F32, ndim, shape, err);
-}
-
 // y [rows, C] = LayerNorm(x [rows, C]); y may be x.
 static void norm_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, int64_t C, const swin_norm *n, float eps) {
     ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, C)), xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, C));
@@ -243,49 +241,108 @@ static void linear_rows_acc(ug_ctx *ctx, float *y, const float *x, int64_t rows,
     matmul_cpu(ctx, &yt, &xt, &wt, l->b.data ? &l->b : NULL, 1.0f, 1.0f);
 }
 
+// ---- work buffers ----
+
+// Every temporary of a forward pass, allocated once from the arena and sized for the largest
+// stage, so no block pays for allocating (and zero-filling) its buffers again.
+typedef struct swin_work {
+    float *rows;        // [rows_floats]: MLP hidden / im2col / merge / stage-norm row chunks
+    int64_t rows_floats;
+    float *xn;          // [mlp rows, C] normed rows of the MLP chunk
+    float *buf, *qkv, *att; // [chunk tokens, C], [chunk tokens, 3C], [chunk tokens, C]
+    float *rel;         // [heads, N, N] relative position bias of the block
+    int64_t *wins;      // [nW] window indices ordered by mask kind
+    float *masks;       // [4, N, N] shift masks (build_shift_masks)
+} swin_work;
+
+// Windows per attention chunk and rows per MLP chunk of a stage.
+static int64_t chunk_tokens(const swin_config *c) { return c->chunk_tokens > 0 ? c->chunk_tokens : SWIN_CHUNK_TOKENS; }
+
+static int64_t windows_per_chunk(const swin_config *c, int64_t N, int64_t nW) {
+    int64_t chunk = chunk_tokens(c) / N > 0 ? chunk_tokens(c) / N : 1;
+    return chunk < nW ? chunk : nW;
+}
+
+static int64_t chunk_rows(const swin_work *w, int64_t width, int64_t total) {
+    int64_t r = w->rows_floats / width;
+    return r < total ? r : total;
+}
+
+static ug_status work_alloc(ug_ctx *ctx, const swin_model *m, int64_t hw[SWIN_STAGES][2], swin_work *w, ug_err *err) {
+    const swin_config *c = &m->cfg;
+    int64_t ws = c->window, N = ws * ws, K = (int64_t)c->in_chans * c->patch_size * c->patch_size;
+    int64_t rows = chunk_tokens(c) * SWIN_ROW_FLOATS_PER_TOKEN, xn = 0, tok = 0, rel = 0, nWmax = 0;
+    if (rows < K) rows = K;
+    for (int s = 0; s < SWIN_STAGES; s++) { // one row of the MLP hidden / merge input must fit
+        int64_t C = m->stages[s].dim, hidden = m->stages[s].blocks[0].fc1.w.shape[0];
+        if (rows < hidden) rows = hidden;
+        if (rows < 4 * C) rows = 4 * C;
+    }
+    for (int s = 0; s < SWIN_STAGES; s++) {
+        int64_t C = m->stages[s].dim, hidden = m->stages[s].blocks[0].fc1.w.shape[0];
+        int64_t nW = ((hw[s][0] + ws - 1) / ws) * ((hw[s][1] + ws - 1) / ws);
+        int64_t t = windows_per_chunk(c, N, nW) * N * C, r = rows / hidden;
+        if (t > tok) tok = t;
+        if (r * C > xn) xn = r * C;
+        if (m->stages[s].heads * N * N > rel) rel = m->stages[s].heads * N * N;
+        if (nW > nWmax) nWmax = nW;
+    }
+    w->rows_floats = rows;
+    const int64_t sizes[] = {rows, xn, tok, 3 * tok, tok, rel, 4 * N * N};
+    float **ptrs[] = {&w->rows, &w->xn, &w->buf, &w->qkv, &w->att, &w->rel, &w->masks};
+    for (int i = 0; i < 7; i++) {
+        *ptrs[i] = ug_arena_alloc(&ctx->arena, (size_t)sizes[i] * sizeof(float));
+        if (!*ptrs[i])
+            return ug_errf(err, UG_ERR_NOMEM, "swin: out of memory for a %lld-float work buffer", (long long)sizes[i]);
+    }
+    w->wins = ug_arena_alloc(&ctx->arena, (size_t)nWmax * sizeof *w->wins);
+    if (!w->wins) return ug_errf(err, UG_ERR_NOMEM, "swin: out of memory for %lld windows", (long long)nWmax);
+    return UG_OK;
+}
+
 // ---- patch embedding ----
 
-// im2col of the zero-padded image: col[(py * gw + px), (c, ky, kx)] (the conv weight order).
+// im2col of the zero-padded image for tokens [t0, t0 + n) of the gh x gw grid:
+// col[t - t0, (c, ky, kx)] (the conv weight order).
 typedef struct patch_job {
     float *col;
     const float *img;
-    int64_t Cin, Hi, Wi, p, gh, gw;
+    int64_t Cin, Hi, Wi, p, gw, t0;
 } patch_job;
 
 static void patch_range(void *arg, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const patch_job *j = arg;
     int64_t p = j->p, K = j->Cin * p * p;
-    for (int64_t py = begin; py < end; py++)
-        for (int64_t px = 0; px < j->gw; px++) {
-            float *row = j->col + (py * j->gw + px) * K;
-            for (int64_t c = 0; c < j->Cin; c++)
-                for (int64_t ky = 0; ky < p; ky++) {
-                    float *dst = row + (c * p + ky) * p;
-                    int64_t y = py * p + ky, x0 = px * p;
-                    int64_t n = y < j->Hi ? (j->Wi - x0 < p ? j->Wi - x0 : p) : 0; // valid pixels
-                    if (n > 0) memcpy(dst, j->img + (c * j->Hi + y) * j->Wi + x0, (size_t)n * sizeof(float));
-                    for (int64_t kx = n > 0 ? n : 0; kx < p; kx++) dst[kx] = 0.0f; // F.pad right/bottom
-                }
-        }
+    for (int64_t i = begin; i < end; i++) {
+        int64_t py = (j->t0 + i) / j->gw, px = (j->t0 + i) % j->gw;
+        float *row = j->col + i * K;
+        for (int64_t c = 0; c < j->Cin; c++)
+            for (int64_t ky = 0; ky < p; ky++) {
+                float *dst = row + (c * p + ky) * p;
+                int64_t y = py * p + ky, x0 = px * p;
+                int64_t n = y < j->Hi ? (j->Wi - x0 < p ? j->Wi - x0 : p) : 0; // valid pixels
+                if (n > 0) memcpy(dst, j->img + (c * j->Hi + y) * j->Wi + x0, (size_t)n * sizeof(float));
+                for (int64_t kx = n > 0 ? n : 0; kx < p; kx++) dst[kx] = 0.0f; // F.pad right/bottom
+            }
+    }
 }
 
-// img [1, Cin, Hi, Wi] -> x [gh * gw, C] NHWC rows (after the patch LayerNorm).
-static ug_status patch_embed(ug_ctx *ctx, const swin_model *m, const ug_tensor *img, float *x, int64_t gh,
-                             int64_t gw, ug_err *err) {
+// PatchEmbed: img [1, Cin, Hi, Wi] -> x [gh * gw, C] NHWC rows (after the patch LayerNorm), in
+// chunks of tokens through the work buffer.
+static void patch_embed(ug_ctx *ctx, const swin_model *m, const ug_tensor *img, float *x, int64_t gh, int64_t gw,
+                        const swin_work *w) {
     const swin_config *c = &m->cfg;
-    int64_t p = c->patch_size, K = c->in_chans * p * p, N = gh * gw;
-    ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
-    ug_tensor col; // [N, Cin * p * p]
-    ug_status st = arena_f32(ctx, &col, UG_DIMS(N, K), err);
-    if (st != UG_OK) return st;
-    patch_job j = {col.data, img->data, c->in_chans, img->shape[2], img->shape[3], p, gh, gw};
-    ug_parallel_for(ctx->pool, gh, 1, patch_range, &j);
+    int64_t p = c->patch_size, K = c->in_chans * p * p, C = c->embed_dim, N = gh * gw;
+    int64_t rows = chunk_rows(w, K, N);
     swin_linear pe = {m->patch_w, m->patch_b};
-    linear_rows(ctx, x, col.data, N, &pe);
-    if (c->patch_norm) norm_rows(ctx, x, x, N, c->embed_dim, &m->patch_norm, c->eps);
-    ug_arena_release(&ctx->arena, mark);
-    return UG_OK;
+    for (int64_t t0 = 0; t0 < N; t0 += rows) {
+        int64_t n = N - t0 < rows ? N - t0 : rows;
+        patch_job j = {w->rows, img->data, c->in_chans, img->shape[2], img->shape[3], p, gw, t0};
+        ug_parallel_for(ctx->pool, n, 256, patch_range, &j);
+        linear_rows(ctx, x + t0 * C, w->rows, n, &pe);
+    }
+    if (c->patch_norm) norm_rows(ctx, x, x, N, C, &m->patch_norm, c->eps);
 }
 
 // ---- the windowed attention block ----
@@ -392,150 +449,135 @@ static void build_shift_masks(float *mask, int64_t ws, int64_t shift) {
 
 // SwinTransformerBlock on x [H * W, C], in place:
 //   x = x + proj(W-MSA(pad(norm1(x)), shifted)); x = x + fc2(gelu(fc1(norm2(x)))).
-// masks: [4, N, N] from build_shift_masks (used when shifted).
-static ug_status swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block *blk, int64_t heads, float *x,
-                                int64_t H, int64_t W, int64_t C, bool shifted, const float *masks, ug_err *err) {
+static void swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block *blk, int64_t heads, float *x,
+                           int64_t H, int64_t W, int64_t C, bool shifted, const swin_work *wk) {
     int64_t ws = cfg->window, N = ws * ws, hd = C / heads, hidden = blk->fc1.w.shape[0];
     win_geom g = {H, W, C, ws, shifted ? ws / 2 : 0, 0, 0, (H + ws - 1) / ws, (W + ws - 1) / ws};
     g.Hp = g.nwy * ws;
     g.Wp = g.nwx * ws;
     int64_t nW = g.nwy * g.nwx;
-    ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
-    ug_status st;
 
     // Windows ordered by mask kind (only the last row / column differ; unshifted: one kind).
-    int64_t *wins = ug_arena_alloc(&ctx->arena, (size_t)nW * sizeof *wins);
-    if (!wins) {
-        st = ug_errf(err, UG_ERR_NOMEM, "swin: out of memory for %lld windows", (long long)nW);
-        goto done;
-    }
     int64_t kind_start[5] = {0}, n = 0;
     for (int kind = 0; kind < 4; kind++) {
         kind_start[kind] = n;
         for (int64_t w = 0; w < nW; w++) {
             int k = g.shift ? (w / g.nwx == g.nwy - 1) | (w % g.nwx == g.nwx - 1) << 1 : 0;
-            if (k == kind) wins[n++] = w;
+            if (k == kind) wk->wins[n++] = w;
         }
     }
     kind_start[4] = n;
 
-    int64_t chunk = SWIN_CHUNK_TOKENS / N > 0 ? SWIN_CHUNK_TOKENS / N : 1; // windows per chunk
-    if (chunk > nW) chunk = nW;
-    ug_tensor rel, buf, qkv, att; // [heads, N, N], [chunk, N, C], [chunk, N, 3C], [chunk, N, C]
-    if ((st = arena_f32(ctx, &rel, UG_DIMS(heads, N, N), err)) != UG_OK ||
-        (st = arena_f32(ctx, &buf, UG_DIMS(chunk, N, C), err)) != UG_OK ||
-        (st = arena_f32(ctx, &qkv, UG_DIMS(chunk, N, 3 * C), err)) != UG_OK ||
-        (st = arena_f32(ctx, &att, UG_DIMS(chunk, N, C), err)) != UG_OK)
-        goto done;
-    gather_rel_bias(rel.data, &blk->rpb_table, heads, ws);
+    int64_t chunk = windows_per_chunk(cfg, N, nW);
+    ug_tensor rel = ug_tensor_wrap(wk->rel, UG_F32, UG_DIMS(heads, N, N));
+    gather_rel_bias(wk->rel, &blk->rpb_table, heads, ws);
     float scale = (float)(1.0 / sqrt((double)hd)); // head_dim ** -0.5, applied to q in float32
 
     for (int kind = 0; kind < 4; kind++) {
-        ug_tensor mask = ug_tensor_wrap((void *)(masks + (int64_t)kind * N * N), UG_F32, UG_DIMS(N, N));
+        ug_tensor mask = ug_tensor_wrap(wk->masks + (int64_t)kind * N * N, UG_F32, UG_DIMS(N, N));
         for (int64_t w0 = kind_start[kind]; w0 < kind_start[kind + 1]; w0 += chunk) {
             int64_t nb = kind_start[kind + 1] - w0 < chunk ? kind_start[kind + 1] - w0 : chunk;
-            win_job j = {&g, wins + w0, x, buf.data};
+            win_job j = {&g, wk->wins + w0, x, wk->buf};
             ug_parallel_for(ctx->pool, nb, 1, gather_range, &j);
-            norm_rows(ctx, buf.data, buf.data, nb * N, C, &blk->norm1, cfg->eps);
+            norm_rows(ctx, wk->buf, wk->buf, nb * N, C, &blk->norm1, cfg->eps);
             ug_parallel_for(ctx->pool, nb, 1, zero_pads_range, &j);
-            linear_rows(ctx, qkv.data, buf.data, nb * N, &blk->qkv);
+            linear_rows(ctx, wk->qkv, wk->buf, nb * N, &blk->qkv);
 
             // q/k/v as [nb, heads, N, hd] views into qkv [nb, N, 3, heads, hd]; the output
             // [nb, heads, N, hd] is written into att [nb, N, heads, hd] = [nb * N, C].
-            float *base = qkv.data;
-            ug_tensor q = ug_tensor_wrap(base, UG_F32, UG_DIMS(nb, heads, N, hd));
+            ug_tensor q = ug_tensor_wrap(wk->qkv, UG_F32, UG_DIMS(nb, heads, N, hd));
             const int64_t qs[4] = {N * 3 * C, hd, 3 * C, 1}, os[4] = {N * C, hd, C, 1};
             memcpy(q.stride, qs, sizeof qs);
             ug_tensor k = q, v = q;
-            k.data = base + C;
-            v.data = base + 2 * C;
-            ug_tensor o = ug_tensor_wrap(att.data, UG_F32, UG_DIMS(nb, heads, N, hd));
+            k.data = wk->qkv + C;
+            v.data = wk->qkv + 2 * C;
+            ug_tensor o = ug_tensor_wrap(wk->att, UG_F32, UG_DIMS(nb, heads, N, hd));
             memcpy(o.stride, os, sizeof os);
             ug_attn_extra ex = {.bias = {&rel, kind ? &mask : NULL}};
             attention_cpu(ctx, &o, &q, &k, &v, &ex, scale);
 
-            linear_rows(ctx, buf.data, att.data, nb * N, &blk->proj);
+            linear_rows(ctx, wk->buf, wk->att, nb * N, &blk->proj);
             ug_parallel_for(ctx->pool, nb, 1, scatter_add_range, &j);
         }
     }
 
     // MLP over row chunks, the residual folded into fc2.
-    int64_t rows = SWIN_MLP_CHUNK_FLOATS / hidden > 0 ? SWIN_MLP_CHUNK_FLOATS / hidden : 1, HW = H * W;
-    if (rows > HW) rows = HW;
-    ug_arena_release(&ctx->arena, mark);
-    ug_tensor xn, h; // [rows, C], [rows, hidden]
-    if ((st = arena_f32(ctx, &xn, UG_DIMS(rows, C), err)) != UG_OK ||
-        (st = arena_f32(ctx, &h, UG_DIMS(rows, hidden), err)) != UG_OK)
-        goto done;
+    int64_t HW = H * W, rows = chunk_rows(wk, hidden, HW);
     for (int64_t r0 = 0; r0 < HW; r0 += rows) {
         int64_t nr = HW - r0 < rows ? HW - r0 : rows;
         float *xr = x + r0 * C;
-        norm_rows(ctx, xn.data, xr, nr, C, &blk->norm2, cfg->eps);
-        linear_rows(ctx, h.data, xn.data, nr, &blk->fc1);
-        ug_tensor ht = ug_tensor_wrap(h.data, UG_F32, UG_DIMS(nr, hidden));
+        norm_rows(ctx, wk->xn, xr, nr, C, &blk->norm2, cfg->eps);
+        linear_rows(ctx, wk->rows, wk->xn, nr, &blk->fc1);
+        ug_tensor ht = ug_tensor_wrap(wk->rows, UG_F32, UG_DIMS(nr, hidden));
         gelu_cpu(ctx, &ht, &ht);
-        linear_rows_acc(ctx, xr, h.data, nr, &blk->fc2);
+        linear_rows_acc(ctx, xr, wk->rows, nr, &blk->fc2);
     }
-    st = UG_OK;
-done:
-    ug_arena_release(&ctx->arena, mark);
-    return st;
 }
 
 // ---- patch merging ----
 
 typedef struct merge_job {
-    float *cat;     // [H2 * W2, 4C]
+    float *cat;     // [n, 4C] for merged tokens [t0, t0 + n)
     const float *x; // [H * W, C]
-    int64_t H, W, C, W2;
+    int64_t H, W, C, W2, t0;
 } merge_job;
 
-// cat[(i, j)] = [x(2i, 2j), x(2i+1, 2j), x(2i, 2j+1), x(2i+1, 2j+1)] with zeros past the edge.
+// cat[(i, j)] = [x(2i, 2j), x(2i+1, 2j), x(2i, 2j+1), x(2i+1, 2j+1)] with zeros past the edge
+// (PatchMerging's F.pad of an odd size, then x0, x1, x2, x3).
 static void merge_range(void *arg, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const merge_job *j = arg;
     int64_t C = j->C;
     static const int dy[4] = {0, 1, 0, 1}, dx[4] = {0, 0, 1, 1};
-    for (int64_t i = begin; i < end; i++)
-        for (int64_t jj = 0; jj < j->W2; jj++) {
-            float *dst = j->cat + (i * j->W2 + jj) * 4 * C;
-            for (int q = 0; q < 4; q++) {
-                int64_t r = 2 * i + dy[q], c = 2 * jj + dx[q];
-                if (r < j->H && c < j->W)
-                    memcpy(dst + q * C, j->x + (r * j->W + c) * C, (size_t)C * sizeof(float));
-                else
-                    memset(dst + q * C, 0, (size_t)C * sizeof(float));
-            }
+    for (int64_t t = begin; t < end; t++) {
+        int64_t i = (j->t0 + t) / j->W2, jj = (j->t0 + t) % j->W2;
+        float *dst = j->cat + t * 4 * C;
+        for (int q = 0; q < 4; q++) {
+            int64_t r = 2 * i + dy[q], c = 2 * jj + dx[q];
+            if (r < j->H && c < j->W)
+                memcpy(dst + q * C, j->x + (r * j->W + c) * C, (size_t)C * sizeof(float));
+            else
+                memset(dst + q * C, 0, (size_t)C * sizeof(float));
         }
+    }
 }
 
-// PatchMerging: x [H * W, C] -> y [H2 * W2, 2C] = reduction(norm(cat)), H2 = ceil(H / 2).
-static ug_status patch_merge(ug_ctx *ctx, const swin_config *cfg, const swin_stage *sg, float *y, const float *x,
-                             int64_t H, int64_t W, ug_err *err) {
-    int64_t C = sg->dim, H2 = (H + 1) / 2, W2 = (W + 1) / 2, N2 = H2 * W2;
-    ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
-    ug_tensor cat; // [N2, 4C]
-    ug_status st = arena_f32(ctx, &cat, UG_DIMS(N2, 4 * C), err);
-    if (st != UG_OK) return st;
-    merge_job j = {cat.data, x, H, W, C, W2};
-    ug_parallel_for(ctx->pool, H2, 1, merge_range, &j);
-    norm_rows(ctx, cat.data, cat.data, N2, 4 * C, &sg->merge_norm, cfg->eps);
+// PatchMerging: x [H * W, C] -> y [H2 * W2, 2C] = reduction(norm(cat)), H2 = ceil(H / 2), in
+// chunks of merged tokens.
+static void patch_merge(ug_ctx *ctx, const swin_config *cfg, const swin_stage *sg, float *y, const float *x,
+                        int64_t H, int64_t W, const swin_work *wk) {
+    int64_t C = sg->dim, H2 = (H + 1) / 2, W2 = (W + 1) / 2, N2 = H2 * W2, rows = chunk_rows(wk, 4 * C, N2);
     swin_linear red = {sg->merge_w, {0}};
-    linear_rows(ctx, y, cat.data, N2, &red);
-    ug_arena_release(&ctx->arena, mark);
-    return UG_OK;
+    for (int64_t t0 = 0; t0 < N2; t0 += rows) {
+        int64_t n = N2 - t0 < rows ? N2 - t0 : rows;
+        merge_job j = {wk->rows, x, H, W, C, W2, t0};
+        ug_parallel_for(ctx->pool, n, 64, merge_range, &j);
+        norm_rows(ctx, wk->rows, wk->rows, n, 4 * C, &sg->merge_norm, cfg->eps);
+        linear_rows(ctx, y + t0 * 2 * C, wk->rows, n, &red);
+    }
 }
 
 // ---- the whole backbone ----
 
-// Owned NCHW [1, C, H, W] copy of the NHWC rows x [H * W, C].
-static ug_status to_nchw(ug_ctx *ctx, ug_tensor *out, const float *x, int64_t C, int64_t H, int64_t W, ug_err *err) {
+// out [1, C, H, W] (owned, new) = NCHW of norm(x) for the NHWC rows x [H * W, C], in chunks
+// of rows normed into the work buffer and copied transposed into their columns of out.
+static ug_status norm_to_nchw(ug_ctx *ctx, ug_tensor *out, const float *x, int64_t C, int64_t H, int64_t W,
+                              const swin_norm *n, float eps, const swin_work *wk, ug_err *err) {
     ug_status st = ug_tensor_new(out, UG_F32, UG_DIMS(1, C, H, W), err);
     if (st != UG_OK) return st;
-    ug_tensor src = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(1, H, W, C));
-    const int perm[4] = {0, 3, 1, 2};
-    ug_tensor view = ug_view_permute(&src, perm); // [1, C, H, W] strided
-    copy_cpu(ctx, out, &view);
+    int64_t HW = H * W, rows = chunk_rows(wk, C, HW);
+    ug_tensor all = ug_tensor_wrap(out->data, UG_F32, UG_DIMS(C, HW));
+    for (int64_t r0 = 0; r0 < HW; r0 += rows) {
+        int64_t nr = HW - r0 < rows ? HW - r0 : rows;
+        if (n)
+            norm_rows(ctx, wk->rows, x + r0 * C, nr, C, n, eps);
+        else
+            memcpy(wk->rows, x + r0 * C, (size_t)(nr * C) * sizeof(float));
+        ug_tensor src = ug_tensor_wrap(wk->rows, UG_F32, UG_DIMS(nr, C));
+        ug_tensor srcT = ug_view_transpose(&src, 0, 1); // [C, nr]
+        ug_tensor dst = ug_view_slice(&all, 1, r0, nr); // [C, nr] with row stride HW
+        copy_cpu(ctx, &dst, &srcT);
+    }
     return UG_OK;
 }
 
@@ -551,64 +593,56 @@ ug_status swin_forward(ug_ctx *ctx, const swin_model *m, const ug_tensor *img, u
     }
     int64_t hw[SWIN_STAGES][2];
     swin_output_sizes(c, img->shape[2], img->shape[3], hw);
-    int64_t ws = c->window, N = ws * ws;
     ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
-    ug_tensor x = {0}, next = {0};
     ug_status st;
     char name[64];
 
-    ug_tensor masks; // [4, N, N], shared by every shifted block
-    if ((st = arena_f32(ctx, &masks, UG_DIMS(4, N, N), err)) != UG_OK) goto done;
-    build_shift_masks(masks.data, ws, ws / 2);
+    // The stage maps ping-pong between two buffers: stage s lives in xs[s % 2] (NHWC rows).
+    // Maps usually shrink stage by stage, but not on tiny grids (1 x 1 stays 1 x 1 while C
+    // doubles), so each buffer is sized for the largest map of its parity.
+    swin_work wk;
+    float *xs[2];
+    for (int i = 0; i < 2; i++) {
+        size_t bytes = 0;
+        for (int s = i; s < SWIN_STAGES; s += 2) {
+            size_t b = (size_t)(hw[s][0] * hw[s][1] * m->stages[s].dim) * sizeof(float);
+            if (b > bytes) bytes = b;
+        }
+        if (!(xs[i] = ug_arena_alloc(&ctx->arena, bytes))) {
+            st = ug_errf(err, UG_ERR_NOMEM, "swin: out of memory for a %zu-byte stage map", bytes);
+            goto done;
+        }
+    }
+    if ((st = work_alloc(ctx, m, hw, &wk, err)) != UG_OK) goto done;
+    build_shift_masks(wk.masks, c->window, c->window / 2);
 
-    int64_t H = hw[0][0], W = hw[0][1], C = c->embed_dim;
-    if ((st = ug_tensor_new(&x, UG_F32, UG_DIMS(H * W, C), err)) != UG_OK ||
-        (st = patch_embed(ctx, m, img, x.data, H, W, err)) != UG_OK)
-        goto done;
+    patch_embed(ctx, m, img, xs[0], hw[0][0], hw[0][1], &wk);
     if (trace && trace->fn) {
         ug_tensor t;
-        if ((st = to_nchw(ctx, &t, x.data, C, H, W, err)) != UG_OK) goto done;
+        if ((st = norm_to_nchw(ctx, &t, xs[0], c->embed_dim, hw[0][0], hw[0][1], NULL, 0, &wk, err)) != UG_OK)
+            goto done;
         trace_emit(trace, "patch_embed", &t);
         ug_tensor_free(&t);
     }
 
     for (int s = 0; s < SWIN_STAGES; s++) {
         const swin_stage *sg = &m->stages[s];
-        H = hw[s][0];
-        W = hw[s][1];
-        C = sg->dim;
+        int64_t H = hw[s][0], W = hw[s][1], C = sg->dim;
+        float *x = xs[s % 2];
         for (int b = 0; b < sg->depth; b++) {
-            if ((st = swin_block_fwd(ctx, c, &sg->blocks[b], sg->heads, x.data, H, W, C, b % 2 == 1, masks.data,
-                                     err)) != UG_OK)
-                goto done;
+            swin_block_fwd(ctx, c, &sg->blocks[b], sg->heads, x, H, W, C, b % 2 == 1, &wk);
             if (trace && trace->fn) {
-                ug_tensor t = ug_tensor_wrap(x.data, UG_F32, UG_DIMS(1, H, W, C));
+                ug_tensor t = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, H, W, C));
                 snprintf(name, sizeof name, "stage%d_block%d", s, b);
                 trace_emit(trace, name, &t);
             }
         }
         // res{s+2} = norm{s}(x), NCHW.
-        ug_arena_mark m2 = ug_arena_get_mark(&ctx->arena);
-        ug_tensor xn; // [H * W, C]
-        if ((st = arena_f32(ctx, &xn, UG_DIMS(H * W, C), err)) != UG_OK) goto done;
-        norm_rows(ctx, xn.data, x.data, H * W, C, &sg->out_norm, c->eps);
-        st = to_nchw(ctx, &res[s], xn.data, C, H, W, err);
-        ug_arena_release(&ctx->arena, m2);
-        if (st != UG_OK) goto done;
-
-        if (s + 1 < SWIN_STAGES) {
-            if ((st = ug_tensor_new(&next, UG_F32, UG_DIMS(hw[s + 1][0] * hw[s + 1][1], 2 * C), err)) != UG_OK ||
-                (st = patch_merge(ctx, c, sg, next.data, x.data, H, W, err)) != UG_OK)
-                goto done;
-            ug_tensor_free(&x);
-            x = next;
-            memset(&next, 0, sizeof next);
-        }
+        if ((st = norm_to_nchw(ctx, &res[s], x, C, H, W, &sg->out_norm, c->eps, &wk, err)) != UG_OK) goto done;
+        if (s + 1 < SWIN_STAGES) patch_merge(ctx, c, sg, xs[(s + 1) % 2], x, H, W, &wk);
     }
     st = UG_OK;
 done:
-    ug_tensor_free(&x);
-    ug_tensor_free(&next);
     ug_arena_release(&ctx->arena, mark);
     if (st != UG_OK)
         for (int s = 0; s < SWIN_STAGES; s++) ug_tensor_free(&res[s]);

@@ -127,17 +127,23 @@ END_TEST
 START_TEST(golden_img1_not_multiple_of_32) { run_golden_image("img1"); }
 END_TEST
 
-// The same tensors come out without a trace, and a second run reuses the arena.
-START_TEST(golden_no_trace_twice) {
+// The same tensors come out without a trace, with one window per chunk (chunk_tokens 1), and
+// when a run reuses the arena.
+START_TEST(golden_no_trace_small_chunks) {
     loaded L;
     load_golden(&L);
     ug_tensor in = golden("rba_tiny/img1_input.npy");
     ug_err err;
     for (int rep = 0; rep < 2; rep++) {
+        L.m.cfg.chunk_tokens = rep;
         ug_tensor res[SWIN_STAGES];
         ck_assert_msg(swin_forward(&g_ctx, &L.m, &in, res, NULL, &err) == UG_OK, "%s", err.msg);
-        check_golden(&res[3], "rba_tiny/img1_backbone_res5.npy");
-        for (int s = 0; s < SWIN_STAGES; s++) ug_tensor_free(&res[s]);
+        for (int s = 0; s < SWIN_STAGES; s++) {
+            char rel[128];
+            snprintf(rel, sizeof rel, "rba_tiny/img1_backbone_res%d.npy", s + 2);
+            check_golden(&res[s], rel);
+            ug_tensor_free(&res[s]);
+        }
     }
     ck_assert_uint_eq(g_ctx.arena.used, 0);
     ug_tensor_free(&in);
@@ -533,12 +539,15 @@ START_TEST(random_odd_sizes_vs_double_reference) {
     swin_model m;
     ck_assert_msg(swin_load(&m, &c, &w, "backbone.", &err) == UG_OK, "%s", err.msg);
 
-    const int64_t sizes[][2] = {{17, 23}, {1, 1}, {40, 7}};
+    // chunk_tokens 1: one window per attention chunk and row chunks of a few tokens in the
+    // MLP, merging, patch embedding and stage norms, so every chunk edge is crossed.
+    const int64_t sizes[][3] = {{17, 23, 0}, {1, 1, 0}, {40, 7, 0}, {17, 23, 1}, {40, 7, 1}};
     for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
         int64_t Hi = sizes[k][0], Wi = sizes[k][1];
+        m.cfg.chunk_tokens = (int)sizes[k][2];
         ug_tensor img;
         ck_assert_int_eq(ug_tensor_new(&img, UG_F32, UG_DIMS(1, 2, Hi, Wi), &err), UG_OK);
-        test_fill_normal(img.data, (size_t)(2 * Hi * Wi), 1.0f, 7 + k);
+        test_fill_normal(img.data, (size_t)(2 * Hi * Wi), 1.0f, 7 + k % 3);
         ug_tensor res[SWIN_STAGES];
         ck_assert_msg(swin_forward(&g_ctx, &m, &img, res, NULL, &err) == UG_OK, "%s", err.msg);
         double *want[SWIN_STAGES];
@@ -552,7 +561,8 @@ START_TEST(random_odd_sizes_vs_double_reference) {
             float *wf = malloc((size_t)n * sizeof(float));
             for (int64_t i = 0; i < n; i++) wf[i] = (float)want[s][i];
             char what[64];
-            snprintf(what, sizeof what, "%lldx%lld res%d", (long long)Hi, (long long)Wi, s + 2);
+            snprintf(what, sizeof what, "%lldx%lld chunk %d res%d", (long long)Hi, (long long)Wi, m.cfg.chunk_tokens,
+                     s + 2);
             test_assert_close(res[s].data, wf, (size_t)n, 2e-4, 2e-4, what);
             free(wf);
             free(want[s]);
@@ -586,7 +596,7 @@ int main(void) {
     tcase_add_test(tc, random_odd_sizes_vs_double_reference);
     tcase_add_test(tc, golden_img0);
     tcase_add_test(tc, golden_img1_not_multiple_of_32);
-    tcase_add_test(tc, golden_no_trace_twice);
+    tcase_add_test(tc, golden_no_trace_small_chunks);
     tcase_add_test(tc, load_rejects_wrong_sizes);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
