@@ -179,7 +179,12 @@ void conv2d_cpu_ex(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
             conv_gemm_run(&g, (float *)y->data + n * y->stride[0], 0, HWo,
                           (const float *)x->data + n * x->stride[0], x->stride[1], sxp);
     } else {
-        int64_t rows = CONV_COL_FLOATS / (K * Wo);
+        // Rows per tile: ~8 MB of im2col, but at least ~2048 output pixels when 24 MB allow
+        // it, since every GEMM call packs the whole weight again (7% of the time at 1 row of
+        // 512 pixels for the 256-channel 3x3).
+        int64_t rows = CONV_COL_FLOATS / (K * Wo), want = (2048 + Wo - 1) / Wo;
+        int64_t most = 3 * CONV_COL_FLOATS / (K * Wo);
+        if (rows < want) rows = want < most ? want : most;
         if (rows < 1) rows = 1;
         if (rows > Ho) rows = Ho;
         float *col = conv_alloc((size_t)(K * rows * Wo) * sizeof(float), "the im2col tile"); // [K, rows * Wo]

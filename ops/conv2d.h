@@ -10,7 +10,7 @@
 //   * 1x1, stride 1, no padding: y[b] = W [Cout, Cin] @ x[b] [Cin, HW] straight on the input
 //     (no copy; x may also be a channels-last view, e.g. SAM's neck on NHWC tokens);
 //   * everything else (3x3 pad 1, patchify kxk stride k, general): im2col into a buffer of
-//     whole output rows, [Cin*kh*kw, rows*Wo] at most ~8 MB, then one GEMM per tile, so a
+//     whole output rows, [Cin*kh*kw, rows*Wo] at most ~24 MB, then one GEMM per tile, so a
 //     256x512 map with 256 channels never materialises its 1.2 GB im2col matrix.
 // The output may be NCHW (pixels contiguous) or a channels-last view (channels contiguous,
 // e.g. ug_view_permute of an NHWC buffer): then the GEMM is transposed, y[b]^T = col^T @ W^T,

@@ -31,7 +31,7 @@ void groupnorm_ref(float *y, const float *x, const float *w, const float *b, int
 typedef struct {
     float *y;
     const float *x, *w, *b;
-    int64_t C, HW;
+    int64_t C, HW, c0;  // c0: first (b, c) channel of the current wave
     double *mean, *m2; // per (b, c): channel mean and sum of squared deviations
     float *gmean, *scale; // per (b, c) after merging: group mean - x[b, c, 0], rstd * w[c]
 } gn_job;
@@ -39,7 +39,7 @@ typedef struct {
 static void gn_stats(void *arg, int64_t begin, int64_t end, int thread) {
     (void)thread;
     gn_job *j = arg;
-    for (int64_t i = begin; i < end; i++) {
+    for (int64_t i = j->c0 + begin; i < j->c0 + end; i++) {
         // Relative to the channel's first value (see vm_sum_shifted).
         const float *x = j->x + i * j->HW;
         float x0 = x[0];
@@ -56,7 +56,7 @@ static void gn_apply(void *arg, int64_t begin, int64_t end, int thread) {
     (void)thread;
     gn_job *j = arg;
     int64_t HW = j->HW;
-    for (int64_t i = begin; i < end; i++) {
+    for (int64_t i = j->c0 + begin; i < j->c0 + end; i++) {
         int64_t c = i % j->C;
         const float *x = j->x + i * HW;
         float *y = j->y + i * HW;
@@ -92,28 +92,39 @@ void groupnorm_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
         fprintf(stderr, "ugains: groupnorm: out of memory for %lld channel statistics\n", (long long)BC);
         abort();
     }
-    gn_job j = {y->data, x->data, vec_or_null(w, C), vec_or_null(b, C), C, HW, mem, (double *)mem + BC,
+    gn_job j = {y->data, x->data, vec_or_null(w, C), vec_or_null(b, C), C, HW, 0, mem, (double *)mem + BC,
                 (float *)((double *)mem + 2 * BC), (float *)((double *)mem + 2 * BC) + BC};
+    // Groups go in waves of ~8 MB (at least 2 channels per thread when there are that many):
+    // statistics, merge, then the affine pass while the wave is still in L3, so x comes from
+    // memory once instead of twice.
+    int64_t ngroups = B * groups, gbytes = cg * HW * (int64_t)sizeof(float);
+    int64_t wave = (8 << 20) / gbytes;
+    if (wave * cg < 2 * ctx->nthreads) wave = (2 * ctx->nthreads + cg - 1) / cg;
+    if (wave < 1) wave = 1;
     int64_t grain = 1 + 16384 / HW;
-    ug_parallel_for(ctx->pool, BC, grain, gn_stats, &j);
-    // Merge the cg channels of each group (equal counts HW): mean = average of the channel
-    // means, M2 = sum of channel M2 + HW * sum of squared offsets of the channel means.
-    for (int64_t g = 0; g < B * groups; g++) {
-        int64_t c0 = g * cg;
-        double mean = 0.0, m2 = 0.0;
-        for (int64_t k = 0; k < cg; k++) mean += j.mean[c0 + k];
-        mean /= (double)cg;
-        for (int64_t k = 0; k < cg; k++) {
-            double d = j.mean[c0 + k] - mean;
-            m2 += j.m2[c0 + k] + (double)HW * d * d;
+    for (int64_t g0 = 0; g0 < ngroups; g0 += wave) {
+        int64_t gn = ngroups - g0 < wave ? ngroups - g0 : wave;
+        j.c0 = g0 * cg;
+        ug_parallel_for(ctx->pool, gn * cg, grain, gn_stats, &j);
+        // Merge the cg channels of each group (equal counts HW): mean = average of the
+        // channel means, M2 = sum of channel M2 + HW * sum of squared offsets of the means.
+        for (int64_t g = g0; g < g0 + gn; g++) {
+            int64_t c0 = g * cg;
+            double mean = 0.0, m2 = 0.0;
+            for (int64_t k = 0; k < cg; k++) mean += j.mean[c0 + k];
+            mean /= (double)cg;
+            for (int64_t k = 0; k < cg; k++) {
+                double d = j.mean[c0 + k] - mean;
+                m2 += j.m2[c0 + k] + (double)HW * d * d;
+            }
+            double rstd = 1.0 / sqrt(m2 / (double)(cg * HW) + (double)eps);
+            for (int64_t k = 0; k < cg; k++) {
+                int64_t c = (c0 + k) % C;
+                j.gmean[c0 + k] = (float)(mean - (double)j.x[(c0 + k) * HW]);
+                j.scale[c0 + k] = (float)(rstd * (j.w ? j.w[c] : 1.0));
+            }
         }
-        double rstd = 1.0 / sqrt(m2 / (double)(cg * HW) + (double)eps);
-        for (int64_t k = 0; k < cg; k++) {
-            int64_t c = (c0 + k) % C;
-            j.gmean[c0 + k] = (float)(mean - (double)j.x[(c0 + k) * HW]);
-            j.scale[c0 + k] = (float)(rstd * (j.w ? j.w[c] : 1.0));
-        }
+        ug_parallel_for(ctx->pool, gn * cg, grain, gn_apply, &j);
     }
-    ug_parallel_for(ctx->pool, BC, grain, gn_apply, &j);
     free(mem);
 }

@@ -16,8 +16,9 @@ void groupnorm_ref(float *y, const float *x, const float *w, const float *b, int
                    int64_t HW, int groups, float eps);
 
 // Fast kernel. x and y are contiguous F32 [B, C, H, W] (y may be x); C % groups == 0; w and
-// b are F32 [C] or NULL. Statistics per channel in parallel (two passes, merged per group
-// with Chan's formula), then the affine pass over channels in parallel.
+// b are F32 [C] or NULL. Groups in waves of ~8 MB: statistics per channel in parallel (two
+// passes, merged per group with Chan's formula), then the affine pass over the wave's
+// channels in parallel while they are still cached.
 void groupnorm_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
                    int groups, float eps);
 
