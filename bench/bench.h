@@ -41,4 +41,9 @@ void bench_resample(ug_bench *b);  // bench/bench_resample.c: resizes, grid samp
 // `ugains bench ops`: the peak row, then every entry above (filtered by name).
 void bench_ops_run(ug_bench *b);
 
+// Model-level benchmarks, each a small program of its own (`ugains bench <what> --help`).
+int bench_sam_main(int argc, char **argv);  // bench/bench_sam.c
+int bench_swin_main(int argc, char **argv); // bench/bench_swin.c
+int bench_pack_main(int argc, char **argv); // bench/bench_pack.c
+
 #endif
