@@ -473,32 +473,36 @@ static void swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block
     gather_rel_bias(wk->rel, &blk->rpb_table, heads, ws);
     float scale = (float)(1.0 / sqrt((double)hd)); // head_dim ** -0.5, applied to q in float32
 
-    for (int kind = 0; kind < 4; kind++) {
-        ug_tensor mask = ug_tensor_wrap(wk->masks + (int64_t)kind * N * N, UG_F32, UG_DIMS(N, N));
-        for (int64_t w0 = kind_start[kind]; w0 < kind_start[kind + 1]; w0 += chunk) {
-            int64_t nb = kind_start[kind + 1] - w0 < chunk ? kind_start[kind + 1] - w0 : chunk;
-            win_job j = {&g, wk->wins + w0, x, wk->buf};
-            ug_parallel_for(ctx->pool, nb, 1, gather_range, &j);
-            norm_rows(ctx, wk->buf, wk->buf, nb * N, C, &blk->norm1, cfg->eps);
-            ug_parallel_for(ctx->pool, nb, 1, zero_pads_range, &j);
-            linear_rows(ctx, wk->qkv, wk->buf, nb * N, &blk->qkv);
-
-            // q/k/v as [nb, heads, N, hd] views into qkv [nb, N, 3, heads, hd]; the output
-            // [nb, heads, N, hd] is written into att [nb, N, heads, hd] = [nb * N, C].
-            ug_tensor q = ug_tensor_wrap(wk->qkv, UG_F32, UG_DIMS(nb, heads, N, hd));
+    // Chunks run over the kind-ordered window list, so the projections see full chunks; only
+    // the attention is split where the mask kind changes inside a chunk.
+    for (int64_t w0 = 0; w0 < nW; w0 += chunk) {
+        int64_t nb = nW - w0 < chunk ? nW - w0 : chunk;
+        win_job j = {&g, wk->wins + w0, x, wk->buf};
+        ug_parallel_for(ctx->pool, nb, 1, gather_range, &j);
+        norm_rows(ctx, wk->buf, wk->buf, nb * N, C, &blk->norm1, cfg->eps);
+        ug_parallel_for(ctx->pool, nb, 1, zero_pads_range, &j);
+        linear_rows(ctx, wk->qkv, wk->buf, nb * N, &blk->qkv);
+        for (int kind = 0; kind < 4; kind++) {
+            int64_t a = kind_start[kind] > w0 ? kind_start[kind] : w0;
+            int64_t b = kind_start[kind + 1] < w0 + nb ? kind_start[kind + 1] : w0 + nb;
+            if (a >= b) continue;
+            // q/k/v as [b - a, heads, N, hd] views into qkv [nb, N, 3, heads, hd]; the output
+            // [b - a, heads, N, hd] is written into att [nb, N, heads, hd] = [nb * N, C].
+            float *qkv = wk->qkv + (a - w0) * N * 3 * C;
+            ug_tensor q = ug_tensor_wrap(qkv, UG_F32, UG_DIMS(b - a, heads, N, hd));
             const int64_t qs[4] = {N * 3 * C, hd, 3 * C, 1}, os[4] = {N * C, hd, C, 1};
             memcpy(q.stride, qs, sizeof qs);
             ug_tensor k = q, v = q;
-            k.data = wk->qkv + C;
-            v.data = wk->qkv + 2 * C;
-            ug_tensor o = ug_tensor_wrap(wk->att, UG_F32, UG_DIMS(nb, heads, N, hd));
+            k.data = qkv + C;
+            v.data = qkv + 2 * C;
+            ug_tensor o = ug_tensor_wrap(wk->att + (a - w0) * N * C, UG_F32, UG_DIMS(b - a, heads, N, hd));
             memcpy(o.stride, os, sizeof os);
+            ug_tensor mask = ug_tensor_wrap(wk->masks + (int64_t)kind * N * N, UG_F32, UG_DIMS(N, N));
             ug_attn_extra ex = {.bias = {&rel, kind ? &mask : NULL}};
             attention_cpu(ctx, &o, &q, &k, &v, &ex, scale);
-
-            linear_rows(ctx, wk->buf, wk->att, nb * N, &blk->proj);
-            ug_parallel_for(ctx->pool, nb, 1, scatter_add_range, &j);
         }
+        linear_rows(ctx, wk->buf, wk->att, nb * N, &blk->proj);
+        ug_parallel_for(ctx->pool, nb, 1, scatter_add_range, &j);
     }
 
     // MLP over row chunks, the residual folded into fc2.
