@@ -54,20 +54,34 @@ typedef struct msda_job {
     int64_t L, P, S, Nq, M, D;
 } msda_job;
 
-// acc[0..D) += a * v[0..D) for the four corners (a = 0 for the corners outside the map).
-static inline void msda_gather(float *acc, const float *const v[4], const float a[4], int64_t D) {
+// Per (query, head): the corner taps of every level and point are formed first (pointer to
+// the corner's D-vector and its weight, grid_sample's bilinear weight times the attention
+// weight), then each 8-wide slice of the output is accumulated over all taps in registers and
+// stored once, so the gathers of different taps overlap instead of waiting on one another.
+enum { MSDA_TAP_BLOCK = 256 }; // taps per pass (4 corners x L x P; 48 for 3 levels x 4 points)
+
+static void msda_accumulate(float *out, const float *const *v, const float *a, int64_t n, int64_t D, bool first) {
     int64_t d = 0;
+    for (; d + 16 <= D; d += 16) {
+        __m256 s0 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + d);
+        __m256 s1 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + d + 8);
+        for (int64_t k = 0; k < n; k++) {
+            __m256 w = _mm256_set1_ps(a[k]);
+            s0 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v[k] + d), s0);
+            s1 = _mm256_fmadd_ps(w, _mm256_loadu_ps(v[k] + d + 8), s1);
+        }
+        _mm256_storeu_ps(out + d, s0);
+        _mm256_storeu_ps(out + d + 8, s1);
+    }
     for (; d + 8 <= D; d += 8) {
-        __m256 s = _mm256_loadu_ps(acc + d);
-        for (int k = 0; k < 4; k++)
-            if (v[k]) s = _mm256_fmadd_ps(_mm256_set1_ps(a[k]), _mm256_loadu_ps(v[k] + d), s);
-        _mm256_storeu_ps(acc + d, s);
+        __m256 s0 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + d);
+        for (int64_t k = 0; k < n; k++) s0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k]), _mm256_loadu_ps(v[k] + d), s0);
+        _mm256_storeu_ps(out + d, s0);
     }
     for (; d < D; d++) {
-        float s = acc[d];
-        for (int k = 0; k < 4; k++)
-            if (v[k]) s += a[k] * v[k][d];
-        acc[d] = s;
+        float s0 = first ? 0.0f : out[d];
+        for (int64_t k = 0; k < n; k++) s0 += a[k] * v[k][d];
+        out[d] = s0;
     }
 }
 
@@ -75,35 +89,41 @@ static void msda_rows(void *arg, int64_t begin, int64_t end, int thread) {
     (void)thread;
     const msda_job *j = arg;
     int64_t L = j->L, P = j->P, M = j->M, D = j->D, LP = L * P;
+    const float *tv[MSDA_TAP_BLOCK];
+    float ta[MSDA_TAP_BLOCK];
     for (int64_t r = begin; r < end; r++) { // r = b * Nq + q
         int64_t b = r / j->Nq;
         const float *vb = j->value + b * j->S * M * D;
         for (int64_t m = 0; m < M; m++) {
-            float *acc = j->out + (r * M + m) * D;
-            for (int64_t d = 0; d < D; d++) acc[d] = 0.0f;
+            float *out = j->out + (r * M + m) * D;
             const float *lr = j->loc + (r * M + m) * LP * 2, *ar = j->aw + (r * M + m) * LP;
-            for (int64_t l = 0; l < L; l++) {
-                int64_t H = j->shapes[l][0], W = j->shapes[l][1];
+            int64_t n = 0;
+            bool first = true;
+            for (int64_t i = 0; i < LP; i++) {
+                int64_t l = i / P, H = j->shapes[l][0], W = j->shapes[l][1];
+                float ix = msda_source(lr[2 * i], W), iy = msda_source(lr[2 * i + 1], H);
+                // Far outside (or NaN): every corner is outside; keeps the int conversion defined.
+                if (!(ix > -2.0f && ix < (float)W + 1.0f && iy > -2.0f && iy < (float)H + 1.0f)) continue;
+                float fx = floorf(ix), fy = floorf(iy);
+                float w = ix - fx, e = 1.0f - w, nn = iy - fy, s = 1.0f - nn, a = ar[i];
+                // grid_sample's weights, then the attention weight (PyTorch multiplies the
+                // sampled value by it; folding it into the corner weights moves ~1 ulp).
+                float wt[4] = {s * e * a, s * w * a, nn * e * a, nn * w * a};
                 const float *vl = vb + j->start[l] * M * D + m * D;
-                for (int64_t p = 0; p < P; p++) {
-                    int64_t i = l * P + p;
-                    float ix = msda_source(lr[2 * i], W), iy = msda_source(lr[2 * i + 1], H);
-                    // Far outside (or NaN): every corner is outside; keeps the int conversion defined.
-                    if (!(ix > -2.0f && ix < (float)W + 1.0f && iy > -2.0f && iy < (float)H + 1.0f)) continue;
-                    float fx = floorf(ix), fy = floorf(iy);
-                    float w = ix - fx, e = 1.0f - w, n = iy - fy, s = 1.0f - n, a = ar[i];
-                    // grid_sample's weights, then the attention weight (PyTorch multiplies the
-                    // sampled value by it; folding it into the corner weights moves ~1 ulp).
-                    float wt[4] = {s * e * a, s * w * a, n * e * a, n * w * a};
-                    const float *v[4];
-                    int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
-                    for (int k = 0; k < 4; k++) {
-                        int64_t cx = x0 + (k & 1), cy = y0 + (k >> 1);
-                        v[k] = cx >= 0 && cx < W && cy >= 0 && cy < H ? vl + (cy * W + cx) * M * D : NULL;
-                    }
-                    msda_gather(acc, v, wt, D);
+                int64_t x0 = (int64_t)fx, y0 = (int64_t)fy;
+                for (int k = 0; k < 4; k++) {
+                    int64_t cx = x0 + (k & 1), cy = y0 + (k >> 1);
+                    if (cx < 0 || cx >= W || cy < 0 || cy >= H) continue; // zero padding
+                    tv[n] = vl + (cy * W + cx) * M * D;
+                    ta[n++] = wt[k];
+                }
+                if (n > MSDA_TAP_BLOCK - 4) {
+                    msda_accumulate(out, tv, ta, n, D, first);
+                    first = false;
+                    n = 0;
                 }
             }
+            msda_accumulate(out, tv, ta, n, D, first);
         }
     }
 }

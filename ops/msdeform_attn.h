@@ -34,7 +34,8 @@ void msdeform_attn_ref(float *out, const float *value, const int64_t (*shapes)[2
 
 // Fast kernel: same contract on contiguous F32 tensors of the shapes above (L = number of
 // shapes, P = loc.shape[3] / L; sum_l H_l * W_l must equal value.shape[1]). Threaded over
-// blocks of queries; per (query, head) the D-vector of each corner is gathered with AVX2.
+// blocks of queries; per (query, head) the corner taps of all levels and points are formed
+// first, then every 16-float slice of the output is summed over them in AVX2 registers.
 void msdeform_attn_cpu(ug_ctx *ctx, ug_tensor *out, const ug_tensor *value, const int64_t (*shapes)[2],
                        int64_t L, const ug_tensor *loc, const ug_tensor *aw);
 
