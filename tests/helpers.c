@@ -1,5 +1,4 @@
 // tests/helpers.c — see helpers.h.
-#define _GNU_SOURCE
 #include "tests/helpers.h"
 
 #include <ftw.h>

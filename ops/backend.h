@@ -1,0 +1,71 @@
+// ops/backend.h — the op table a backend provides. Model code calls the ug_<op> front-ends
+// of ops/ops.h, which pick the table of the output tensor's device: the CPU table below
+// today, a CUDA table (ops/cuda/, make CUDA=1) later, with no change to models/.
+//
+// Every entry has the contract of the CPU kernel of the same name (ops/<op>.h).
+#ifndef UG_OPS_BACKEND_H
+#define UG_OPS_BACKEND_H
+
+#include <stdbool.h>
+
+#include "engine/ctx.h"
+#include "engine/tensor.h"
+#include "ops/attention.h"
+
+typedef struct ug_backend {
+    const char *name;
+    ug_device device;
+    // ops/gemm.h
+    void (*matmul)(ug_ctx *, ug_tensor *C, const ug_tensor *A, const ug_tensor *B, const ug_tensor *bias,
+                   float alpha, float beta);
+    void (*linear)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *W, const ug_tensor *b);
+    // ops/conv2d.h, ops/conv_transpose.h
+    void (*conv2d)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                   int stride, int pad);
+    void (*conv_transpose2x2)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
+                              const ug_tensor *b);
+    // ops/layernorm.h, ops/groupnorm.h
+    void (*layernorm)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                      float eps);
+    void (*layernorm2d)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                        float eps);
+    void (*groupnorm)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                      int groups, float eps);
+    // ops/activation.h, ops/softmax.h, ops/elementwise.h
+    void (*gelu)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
+    void (*relu)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
+    void (*sigmoid)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
+    void (*softmax)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
+    void (*add)(ug_ctx *, ug_tensor *y, const ug_tensor *a, const ug_tensor *b);
+    void (*mul)(ug_ctx *, ug_tensor *y, const ug_tensor *a, const ug_tensor *b);
+    void (*scale_add)(ug_ctx *, ug_tensor *y, const ug_tensor *x, float alpha, float beta);
+    // ops/attention.h, ops/msdeform_attn.h
+    void (*attention)(ug_ctx *, ug_tensor *out, const ug_tensor *q, const ug_tensor *k, const ug_tensor *v,
+                      const ug_attn_extra *extra, float scale);
+    void (*msdeform_attn)(ug_ctx *, ug_tensor *out, const ug_tensor *value, const int64_t (*shapes)[2],
+                          int64_t levels, const ug_tensor *loc, const ug_tensor *aw);
+    // ops/resize.h, ops/grid_sample.h
+    void (*resize_bilinear)(ug_ctx *, ug_tensor *y, const ug_tensor *x, bool align_corners);
+    void (*resize_pillow)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
+    void (*grid_sample)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *grid);
+    // ops/movement.h, ops/argmax.h, ops/posembed.h
+    void (*copy)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
+    void (*fill)(ug_ctx *, ug_tensor *y, float value);
+    void (*pad)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const int64_t *before, float value);
+    void (*concat)(ug_ctx *, ug_tensor *y, const ug_tensor *xs, int n, int dim);
+    void (*roll)(ug_ctx *, ug_tensor *y, const ug_tensor *x, int n, const int *dims, const int64_t *shifts);
+    void (*argmax)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
+    void (*posembed_sine)(ug_ctx *, ug_tensor *y);
+} ug_backend;
+
+extern const ug_backend ug_backend_cpu; // ops/backend_cpu.c
+
+// The table for tensors on `device`: the CPU table, or ctx->cuda for UG_CUDA (which must
+// have been loaded: asking for a backend that is not there is a programming error).
+const ug_backend *ug_backend_for(const ug_ctx *ctx, ug_device device);
+
+// Every backend compiled into this binary (the CPU one first), for the cross-backend test.
+int ug_backend_count(const ug_ctx *ctx);
+const ug_backend *ug_backend_at(const ug_ctx *ctx, int i);
+
+#endif

@@ -1,0 +1,123 @@
+// ops/ops.h — what model code calls: ug_<op>(ctx, ...) runs the op on the backend of the
+// output tensor's device (ops/backend.h). Contracts: see the CPU kernel in ops/<op>.h.
+#ifndef UG_OPS_OPS_H
+#define UG_OPS_OPS_H
+
+#include "ops/backend.h"
+
+static inline void ug_matmul(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *B,
+                             const ug_tensor *bias, float alpha, float beta) {
+    ug_backend_for(ctx, C->device)->matmul(ctx, C, A, B, bias, alpha, beta);
+}
+
+static inline void ug_linear(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *W,
+                             const ug_tensor *b) {
+    ug_backend_for(ctx, y->device)->linear(ctx, y, x, W, b);
+}
+
+static inline void ug_conv2d(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
+                             const ug_tensor *b, int stride, int pad) {
+    ug_backend_for(ctx, y->device)->conv2d(ctx, y, x, w, b, stride, pad);
+}
+
+static inline void ug_conv_transpose2x2(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
+                                        const ug_tensor *b) {
+    ug_backend_for(ctx, y->device)->conv_transpose2x2(ctx, y, x, w, b);
+}
+
+static inline void ug_layernorm(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
+                                const ug_tensor *b, float eps) {
+    ug_backend_for(ctx, y->device)->layernorm(ctx, y, x, w, b, eps);
+}
+
+static inline void ug_layernorm2d(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
+                                  const ug_tensor *b, float eps) {
+    ug_backend_for(ctx, y->device)->layernorm2d(ctx, y, x, w, b, eps);
+}
+
+static inline void ug_groupnorm(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
+                                const ug_tensor *b, int groups, float eps) {
+    ug_backend_for(ctx, y->device)->groupnorm(ctx, y, x, w, b, groups, eps);
+}
+
+static inline void ug_gelu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
+    ug_backend_for(ctx, y->device)->gelu(ctx, y, x);
+}
+
+static inline void ug_relu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
+    ug_backend_for(ctx, y->device)->relu(ctx, y, x);
+}
+
+static inline void ug_sigmoid(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
+    ug_backend_for(ctx, y->device)->sigmoid(ctx, y, x);
+}
+
+static inline void ug_softmax(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
+    ug_backend_for(ctx, y->device)->softmax(ctx, y, x);
+}
+
+static inline void ug_add(ug_ctx *ctx, ug_tensor *y, const ug_tensor *a, const ug_tensor *b) {
+    ug_backend_for(ctx, y->device)->add(ctx, y, a, b);
+}
+
+static inline void ug_mul(ug_ctx *ctx, ug_tensor *y, const ug_tensor *a, const ug_tensor *b) {
+    ug_backend_for(ctx, y->device)->mul(ctx, y, a, b);
+}
+
+static inline void ug_scale_add(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, float alpha, float beta) {
+    ug_backend_for(ctx, y->device)->scale_add(ctx, y, x, alpha, beta);
+}
+
+static inline void ug_attention(ug_ctx *ctx, ug_tensor *out, const ug_tensor *q, const ug_tensor *k,
+                                const ug_tensor *v, const ug_attn_extra *extra, float scale) {
+    ug_backend_for(ctx, out->device)->attention(ctx, out, q, k, v, extra, scale);
+}
+
+static inline void ug_msdeform_attn(ug_ctx *ctx, ug_tensor *out, const ug_tensor *value,
+                                    const int64_t (*shapes)[2], int64_t levels, const ug_tensor *loc,
+                                    const ug_tensor *aw) {
+    ug_backend_for(ctx, out->device)->msdeform_attn(ctx, out, value, shapes, levels, loc, aw);
+}
+
+static inline void ug_resize_bilinear(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, bool align_corners) {
+    ug_backend_for(ctx, y->device)->resize_bilinear(ctx, y, x, align_corners);
+}
+
+static inline void ug_resize_pillow(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
+    ug_backend_for(ctx, y->device)->resize_pillow(ctx, y, x);
+}
+
+static inline void ug_grid_sample(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *grid) {
+    ug_backend_for(ctx, y->device)->grid_sample(ctx, y, x, grid);
+}
+
+static inline void ug_copy(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
+    ug_backend_for(ctx, y->device)->copy(ctx, y, x);
+}
+
+static inline void ug_fill(ug_ctx *ctx, ug_tensor *y, float value) {
+    ug_backend_for(ctx, y->device)->fill(ctx, y, value);
+}
+
+static inline void ug_pad(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const int64_t *before, float value) {
+    ug_backend_for(ctx, y->device)->pad(ctx, y, x, before, value);
+}
+
+static inline void ug_concat(ug_ctx *ctx, ug_tensor *y, const ug_tensor *xs, int n, int dim) {
+    ug_backend_for(ctx, y->device)->concat(ctx, y, xs, n, dim);
+}
+
+static inline void ug_roll(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, int n, const int *dims,
+                           const int64_t *shifts) {
+    ug_backend_for(ctx, y->device)->roll(ctx, y, x, n, dims, shifts);
+}
+
+static inline void ug_argmax(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
+    ug_backend_for(ctx, y->device)->argmax(ctx, y, x);
+}
+
+static inline void ug_posembed_sine(ug_ctx *ctx, ug_tensor *y) {
+    ug_backend_for(ctx, y->device)->posembed_sine(ctx, y);
+}
+
+#endif

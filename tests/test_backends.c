@@ -1,0 +1,309 @@
+// tests/test_backends.c — every entry of every backend's op table (ops/backend.h) against
+// the plain-C reference of its op, on one small random case with odd sizes each. The per-op
+// suites (tests/test_<op>.c) go deep on one kernel; this one makes sure a backend's table is
+// complete and wired to kernels with the right contract.
+//
+// Tolerance: 1e-4 abs + 1e-4 rel for float results (kernels accumulate in f32, references in
+// double; the sizes here keep the gap below 1e-5), exact for data movement and integer outputs.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/backend.h"
+#include "ops/ops.h"
+
+#include "ops/activation.h"
+#include "ops/argmax.h"
+#include "ops/attention.h"
+#include "ops/conv2d.h"
+#include "ops/conv_transpose.h"
+#include "ops/elementwise.h"
+#include "ops/gemm.h"
+#include "ops/grid_sample.h"
+#include "ops/groupnorm.h"
+#include "ops/layernorm.h"
+#include "ops/movement.h"
+#include "ops/msdeform_attn.h"
+#include "ops/posembed.h"
+#include "ops/resize.h"
+#include "ops/softmax.h"
+#include "tests/helpers.h"
+
+#define ATOL 1e-4
+#define RTOL 1e-4
+
+static ug_ctx ctx;
+
+static void setup(void) {
+    ug_err err;
+    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
+}
+static void teardown(void) { ug_ctx_free(&ctx); }
+
+// A new F32 tensor filled with uniform(-1, 1) values from `seed`.
+static ug_tensor rand_tensor(int ndim, const int64_t *shape, uint64_t seed) {
+    ug_tensor t;
+    ug_err err;
+    ck_assert_int_eq(ug_tensor_new(&t, UG_F32, ndim, shape, &err), UG_OK);
+    test_fill_uniform(t.data, (size_t)ug_tensor_numel(&t), -1.0f, 1.0f, seed);
+    return t;
+}
+
+static ug_tensor zeros(ug_dtype dt, int ndim, const int64_t *shape) {
+    ug_tensor t;
+    ug_err err;
+    ck_assert_int_eq(ug_tensor_new(&t, dt, ndim, shape, &err), UG_OK);
+    return t;
+}
+
+static void check(const ug_tensor *got, const float *want, const char *what) {
+    test_assert_close(got->data, want, (size_t)ug_tensor_numel(got), ATOL, RTOL, what);
+}
+
+static void free_all(ug_tensor *ts, int n) {
+    for (int i = 0; i < n; i++) ug_tensor_free(&ts[i]);
+}
+
+static void case_matmul(const ug_backend *be) {
+    int64_t M = 17, N = 33, K = 3;
+    ug_tensor t[4] = {rand_tensor(UG_DIMS(M, K), 1), rand_tensor(UG_DIMS(K, N), 2), rand_tensor(UG_DIMS(N), 3),
+                      zeros(UG_F32, UG_DIMS(M, N))};
+    float *want = malloc(sizeof(float) * M * N);
+    gemm_ref(M, N, K, 1.0f, t[0].data, K, 1, t[1].data, N, 1, 0.0f, want, N, t[2].data);
+    be->matmul(&ctx, &t[3], &t[0], &t[1], &t[2], 1.0f, 0.0f);
+    check(&t[3], want, "matmul");
+    // linear: y = x W^T + b with W [N, K]
+    ug_tensor w = rand_tensor(UG_DIMS(N, K), 4);
+    gemm_ref(M, N, K, 1.0f, t[0].data, K, 1, w.data, 1, K, 0.0f, want, N, t[2].data);
+    be->linear(&ctx, &t[3], &t[0], &w, &t[2]);
+    check(&t[3], want, "linear");
+    ug_tensor_free(&w);
+    free(want);
+    free_all(t, 4);
+}
+
+static void case_conv(const ug_backend *be) {
+    int64_t B = 1, Cin = 3, H = 17, W = 13, Cout = 5;
+    ug_tensor x = rand_tensor(UG_DIMS(B, Cin, H, W), 5), w = rand_tensor(UG_DIMS(Cout, Cin, 3, 3), 6),
+              b = rand_tensor(UG_DIMS(Cout), 7);
+    int64_t Ho = (H + 2 - 3) / 2 + 1, Wo = (W + 2 - 3) / 2 + 1;
+    ug_tensor y = zeros(UG_F32, UG_DIMS(B, Cout, Ho, Wo));
+    float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&y));
+    conv2d_ref(want, x.data, w.data, b.data, B, Cin, H, W, Cout, 3, 3, 2, 1, 1, Ho, Wo);
+    be->conv2d(&ctx, &y, &x, &w, &b, 2, 1);
+    check(&y, want, "conv2d 3x3/s2/p1");
+    free(want);
+    ug_tensor_free(&y);
+    ug_tensor_free(&w);
+    // transposed 2x2 stride 2, weight [Cin, Cout, 2, 2]
+    w = rand_tensor(UG_DIMS(Cin, Cout, 2, 2), 8);
+    y = zeros(UG_F32, UG_DIMS(B, Cout, 2 * H, 2 * W));
+    want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&y));
+    conv_transpose2x2_ref(want, x.data, w.data, b.data, B, Cin, H, W, Cout);
+    be->conv_transpose2x2(&ctx, &y, &x, &w, &b);
+    check(&y, want, "conv_transpose2x2");
+    free(want);
+    ug_tensor ts[] = {x, w, b, y};
+    free_all(ts, 4);
+}
+
+static void case_norms(const ug_backend *be) {
+    int64_t B = 2, C = 6, H = 3, W = 5;
+    ug_tensor x = rand_tensor(UG_DIMS(B, C, H, W), 9), wc = rand_tensor(UG_DIMS(C), 10),
+              bc = rand_tensor(UG_DIMS(C), 11), ww = rand_tensor(UG_DIMS(W), 12), bw = rand_tensor(UG_DIMS(W), 13);
+    ug_tensor y = zeros(UG_F32, UG_DIMS(B, C, H, W));
+    size_t n = (size_t)ug_tensor_numel(&x);
+    float *want = malloc(sizeof(float) * n);
+    layernorm_ref(want, x.data, ww.data, bw.data, B * C * H, W, 1e-5f);
+    be->layernorm(&ctx, &y, &x, &ww, &bw, 1e-5f);
+    check(&y, want, "layernorm");
+    layernorm2d_ref(want, x.data, wc.data, bc.data, B, C, H * W, 1e-6f);
+    be->layernorm2d(&ctx, &y, &x, &wc, &bc, 1e-6f);
+    check(&y, want, "layernorm2d");
+    groupnorm_ref(want, x.data, wc.data, bc.data, B, C, H * W, 3, 1e-5f);
+    be->groupnorm(&ctx, &y, &x, &wc, &bc, 3, 1e-5f);
+    check(&y, want, "groupnorm");
+    free(want);
+    ug_tensor ts[] = {x, wc, bc, ww, bw, y};
+    free_all(ts, 6);
+}
+
+static void case_pointwise(const ug_backend *be) {
+    int64_t R = 3, C = 127;
+    ug_tensor a = rand_tensor(UG_DIMS(R, C), 14), b = rand_tensor(UG_DIMS(R, C), 15);
+    ug_tensor y = zeros(UG_F32, UG_DIMS(R, C));
+    size_t n = (size_t)(R * C);
+    float *want = malloc(sizeof(float) * n);
+    gelu_ref(want, a.data, (int64_t)n);
+    be->gelu(&ctx, &y, &a);
+    check(&y, want, "gelu");
+    relu_ref(want, a.data, (int64_t)n);
+    be->relu(&ctx, &y, &a);
+    check(&y, want, "relu");
+    sigmoid_ref(want, a.data, (int64_t)n);
+    be->sigmoid(&ctx, &y, &a);
+    check(&y, want, "sigmoid");
+    softmax_ref(want, a.data, R, C);
+    be->softmax(&ctx, &y, &a);
+    check(&y, want, "softmax");
+    add_ref(want, a.data, b.data, (int64_t)n);
+    be->add(&ctx, &y, &a, &b);
+    check(&y, want, "add");
+    mul_ref(want, a.data, b.data, (int64_t)n);
+    be->mul(&ctx, &y, &a, &b);
+    check(&y, want, "mul");
+    scale_add_ref(want, a.data, 0.5f, -2.0f, (int64_t)n);
+    be->scale_add(&ctx, &y, &a, 0.5f, -2.0f);
+    check(&y, want, "scale_add");
+    free(want);
+    ug_tensor ts[] = {a, b, y};
+    free_all(ts, 3);
+}
+
+static void case_attention(const ug_backend *be) {
+    int64_t B = 1, H = 2, Nq = 17, Nk = 33, D = 3;
+    ug_tensor q = rand_tensor(UG_DIMS(B, H, Nq, D), 16), k = rand_tensor(UG_DIMS(B, H, Nk, D), 17),
+              v = rand_tensor(UG_DIMS(B, H, Nk, D), 18), bias = rand_tensor(UG_DIMS(B, H, Nq, Nk), 19);
+    ug_tensor out = zeros(UG_F32, UG_DIMS(B, H, Nq, D));
+    float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&out));
+    for (int64_t h = 0; h < H; h++)
+        attention_ref(want + h * Nq * D, D, (float *)q.data + h * Nq * D, D, (float *)k.data + h * Nk * D, D,
+                      (float *)v.data + h * Nk * D, D, (float *)bias.data + h * Nq * Nk, Nk, NULL, 0, Nq, Nk, D,
+                      D, 0.5f);
+    ug_attn_extra extra = {.bias = {&bias, NULL}};
+    be->attention(&ctx, &out, &q, &k, &v, &extra, 0.5f);
+    check(&out, want, "attention");
+    free(want);
+    ug_tensor ts[] = {q, k, v, bias, out};
+    free_all(ts, 5);
+}
+
+static void case_msdeform(const ug_backend *be) {
+    int64_t B = 1, Nq = 5, M = 2, D = 3, L = 2, P = 3;
+    const int64_t shapes[2][2] = {{3, 4}, {2, 3}};
+    int64_t S = 3 * 4 + 2 * 3;
+    ug_tensor value = rand_tensor(UG_DIMS(B, S, M, D), 20), loc = rand_tensor(UG_DIMS(B, Nq, M, L * P, 2), 21),
+              aw = rand_tensor(UG_DIMS(B, Nq, M, L * P), 22);
+    float *l = loc.data; // map (-1, 1) to (-0.25, 1.25): some samples fall off the map
+    for (int64_t i = 0; i < ug_tensor_numel(&loc); i++) l[i] = 0.5f + 0.75f * l[i];
+    ug_tensor out = zeros(UG_F32, UG_DIMS(B, Nq, M * D));
+    float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&out));
+    msdeform_attn_ref(want, value.data, shapes, L, P, loc.data, aw.data, B, Nq, M, D);
+    be->msdeform_attn(&ctx, &out, &value, shapes, L, &loc, &aw);
+    check(&out, want, "msdeform_attn");
+    free(want);
+    ug_tensor ts[] = {value, loc, aw, out};
+    free_all(ts, 4);
+}
+
+static void case_resample(const ug_backend *be) {
+    ug_tensor x = rand_tensor(UG_DIMS(1, 3, 17, 33), 23);
+    ug_tensor y = zeros(UG_F32, UG_DIMS(1, 3, 5, 127));
+    float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&y));
+    resize_bilinear_ref(want, x.data, 3, 17, 33, 5, 127, false);
+    be->resize_bilinear(&ctx, &y, &x, false);
+    check(&y, want, "resize_bilinear");
+    ug_tensor grid = rand_tensor(UG_DIMS(1, 5, 127, 2), 24);
+    grid_sample_ref(want, x.data, grid.data, 1, 3, 17, 33, 5, 127);
+    be->grid_sample(&ctx, &y, &x, &grid);
+    check(&y, want, "grid_sample");
+    free(want);
+    // Pillow resize is bit exact.
+    ug_tensor img = zeros(UG_U8, UG_DIMS(17, 33, 3)), small = zeros(UG_U8, UG_DIMS(7, 5, 3));
+    test_rng r = test_rng_seed(25);
+    for (int64_t i = 0; i < ug_tensor_numel(&img); i++) ((uint8_t *)img.data)[i] = (uint8_t)test_rng_u64(&r);
+    uint8_t want8[7 * 5 * 3];
+    resize_pillow_ref(want8, img.data, 17, 33, 7, 5, 3);
+    be->resize_pillow(&ctx, &small, &img);
+    ck_assert_mem_eq(small.data, want8, sizeof want8);
+    ug_tensor ts[] = {x, y, grid, img, small};
+    free_all(ts, 5);
+}
+
+static void case_movement(const ug_backend *be) {
+    ug_tensor x = rand_tensor(UG_DIMS(3, 4, 5), 26);
+    ug_tensor xt = ug_view_permute(&x, (int[]){2, 0, 1}); // [5, 3, 4]
+    ug_tensor y = zeros(UG_F32, UG_DIMS(5, 3, 4)), want = zeros(UG_F32, UG_DIMS(5, 3, 4));
+    copy_ref(&want, &xt);
+    be->copy(&ctx, &y, &xt);
+    ck_assert_mem_eq(y.data, want.data, ug_tensor_nbytes(&y));
+    be->fill(&ctx, &y, 2.5f);
+    for (int64_t i = 0; i < ug_tensor_numel(&y); i++) ck_assert_float_eq(((float *)y.data)[i], 2.5f);
+    const int64_t before[3] = {1, 0, 2};
+    ug_tensor padded = zeros(UG_F32, UG_DIMS(5, 4, 7)), pwant = zeros(UG_F32, UG_DIMS(5, 4, 7));
+    pad_ref(&pwant, &x, before, -1.0f);
+    be->pad(&ctx, &padded, &x, before, -1.0f);
+    ck_assert_mem_eq(padded.data, pwant.data, ug_tensor_nbytes(&padded));
+    const int dims[2] = {0, 2};
+    const int64_t shifts[2] = {-1, 3};
+    ug_tensor rolled = zeros(UG_F32, UG_DIMS(3, 4, 5)), rwant = zeros(UG_F32, UG_DIMS(3, 4, 5));
+    roll_ref(&rwant, &x, 2, dims, shifts);
+    be->roll(&ctx, &rolled, &x, 2, dims, shifts);
+    ck_assert_mem_eq(rolled.data, rwant.data, ug_tensor_nbytes(&rolled));
+    // concat along dim 1: [3, 4, 5] ++ [3, 4, 5] -> [3, 8, 5]
+    ug_tensor parts[2] = {x, rolled};
+    ug_tensor cat = zeros(UG_F32, UG_DIMS(3, 8, 5));
+    be->concat(&ctx, &cat, parts, 2, 1);
+    for (int64_t i = 0; i < 3; i++)
+        for (int64_t j = 0; j < 8; j++)
+            for (int64_t k = 0; k < 5; k++)
+                ck_assert_float_eq(*(float *)ug_tensor_ptr(&cat, (int64_t[]){i, j, k}),
+                                   *(float *)ug_tensor_ptr(&parts[j / 4], (int64_t[]){i, j % 4, k}));
+    ug_tensor ts[] = {x, y, want, padded, pwant, rolled, rwant, cat};
+    free_all(ts, 8);
+}
+
+static void case_argmax_posembed(const ug_backend *be) {
+    ug_tensor x = rand_tensor(UG_DIMS(1, 19, 3, 17), 27);
+    ug_tensor y = zeros(UG_I32, UG_DIMS(1, 3, 17));
+    int32_t want[3 * 17];
+    argmax_ref(want, x.data, 1, 19, 3 * 17);
+    be->argmax(&ctx, &y, &x);
+    ck_assert_mem_eq(y.data, want, sizeof want);
+    ug_tensor pe = zeros(UG_F32, UG_DIMS(8, 3, 5));
+    float pwant[8 * 3 * 5];
+    posembed_sine_ref(pwant, 4, 3, 5);
+    be->posembed_sine(&ctx, &pe);
+    check(&pe, pwant, "posembed_sine");
+    ug_tensor ts[] = {x, y, pe};
+    free_all(ts, 3);
+}
+
+typedef void (*backend_case)(const ug_backend *be);
+
+static const backend_case cases[] = {case_matmul, case_conv,   case_norms,    case_pointwise,      case_attention,
+                                     case_msdeform, case_resample, case_movement, case_argmax_posembed};
+
+START_TEST(every_op_of_every_backend) {
+    for (int i = 0; i < ug_backend_count(&ctx); i++) {
+        const ug_backend *be = ug_backend_at(&ctx, i);
+        // A backend must fill every slot of the table.
+        const void *const *slot = (const void *const *)&be->matmul;
+        const void *const *end = (const void *const *)(&be->posembed_sine + 1);
+        for (; slot < end; slot++) ck_assert_msg(*slot != NULL, "backend %s: empty op slot", be->name);
+        cases[_i](be);
+    }
+}
+END_TEST
+
+START_TEST(front_ends_dispatch_to_the_cpu_table) {
+    ck_assert_ptr_eq(ug_backend_for(&ctx, UG_CPU), &ug_backend_cpu);
+    ug_tensor x = rand_tensor(UG_DIMS(2, 17), 28), y = zeros(UG_F32, UG_DIMS(2, 17));
+    float want[34];
+    relu_ref(want, x.data, 34);
+    ug_relu(&ctx, &y, &x);
+    check(&y, want, "ug_relu");
+    ug_tensor_free(&x);
+    ug_tensor_free(&y);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("backends");
+    TCase *tc = tcase_create("ops");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_loop_test(tc, every_op_of_every_backend, 0, (int)(sizeof cases / sizeof cases[0]));
+    tcase_add_test(tc, front_ends_dispatch_to_the_cpu_table);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
