@@ -36,8 +36,8 @@ typedef struct loaded {
     ug_json_doc *cfg;
 } loaded;
 
-// Packs the golden 1-layer checkpoint into a tmpdir and loads its backbone.
-static void load_golden(loaded *L) {
+// Packs the golden 1-layer checkpoint into a tmpdir (weights as `dtype`) and loads its backbone.
+static void load_golden_as(loaded *L, ug_dtype dtype) {
     memset(L, 0, sizeof *L);
     ug_err err;
     L->tmp = test_tmpdir();
@@ -45,7 +45,7 @@ static void load_golden(loaded *L) {
     snprintf(out, sizeof out, "%s/rba_tiny.safetensors", L->tmp);
     char *pth = test_golden_path("rba_tiny/rba_tiny_1dl.d2.pth");
     const char *set[] = {"pixel_decoder_transformer_nheads=4", "decoder_nheads=4"};
-    ug_pack_opts o = {.arch = "rba", .dtype = UG_F32, .set = set, .nset = 2};
+    ug_pack_opts o = {.arch = "rba", .dtype = dtype, .set = set, .nset = 2};
     ug_pack_stats stats;
     ug_status st = ug_pack(pth, out, &o, &stats, &err);
     free(pth);
@@ -60,6 +60,8 @@ static void load_golden(loaded *L) {
     ug_weights_init(&L->w, L->st, "rba_tiny.safetensors");
     ck_assert_msg(swin_load(&L->m, &sc, &L->w, "backbone.", &err) == UG_OK, "%s", err.msg);
 }
+
+static void load_golden(loaded *L) { load_golden_as(L, UG_F32); }
 
 static void unload(loaded *L) {
     swin_free(&L->m);
@@ -148,6 +150,37 @@ START_TEST(golden_no_trace_small_chunks) {
     ck_assert_uint_eq(g_ctx.arena.used, 0);
     ug_tensor_free(&in);
     unload(&L);
+}
+END_TEST
+
+// Weights packed as BF16 / F16 stay in that dtype for the GEMMs (norms, biases and the bias
+// tables are widened at load). Rounding every weight to 8 (BF16) or 11 (F16) mantissa bits
+// moves the outputs by about 2^-8 / 2^-11 relative per layer; measured max abs errors on
+// values up to ~4: BF16 0.11 (res4), F16 0.008. The bounds (0.3 and 0.03) leave room for
+// another summation order and stay far below what a wrong conversion or layout gives
+// (errors of order 1 and more).
+START_TEST(golden_half_precision_weights) {
+    const ug_dtype dts[2] = {UG_BF16, UG_F16};
+    const double tol[2] = {0.3, 0.03};
+    for (int d = 0; d < 2; d++) {
+        loaded L;
+        load_golden_as(&L, dts[d]);
+        ck_assert_int_eq(L.m.stages[2].blocks[1].qkv.w.dtype, dts[d]);
+        ug_tensor in = golden("rba_tiny/img0_input.npy");
+        ug_tensor res[SWIN_STAGES];
+        ug_err err;
+        ck_assert_msg(swin_forward(&g_ctx, &L.m, &in, res, NULL, &err) == UG_OK, "%s", err.msg);
+        for (int s = 0; s < SWIN_STAGES; s++) {
+            char rel[128];
+            snprintf(rel, sizeof rel, "rba_tiny/img0_backbone_res%d.npy", s + 2);
+            ug_tensor want = golden(rel);
+            test_assert_close(res[s].data, want.data, (size_t)ug_tensor_numel(&want), tol[d], 0, rel);
+            ug_tensor_free(&want);
+            ug_tensor_free(&res[s]);
+        }
+        ug_tensor_free(&in);
+        unload(&L);
+    }
 }
 END_TEST
 
@@ -597,6 +630,7 @@ int main(void) {
     tcase_add_test(tc, golden_img0);
     tcase_add_test(tc, golden_img1_not_multiple_of_32);
     tcase_add_test(tc, golden_no_trace_small_chunks);
+    tcase_add_test(tc, golden_half_precision_weights);
     tcase_add_test(tc, load_rejects_wrong_sizes);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
