@@ -21,10 +21,12 @@
 #include "ops/layernorm.h"
 #include "ops/movement.h"
 
-// Default tokens per chunk of windows, and floats of row-chunk buffer per chunk token (the
-// MLP hidden rows, im2col, merging): big enough for efficient GEMMs, small enough that the
-// chunk temporaries stay in the tens of MB for Swin-B (16384 tokens -> a 16 MB row buffer).
-enum { SWIN_CHUNK_TOKENS = 16384, SWIN_ROW_FLOATS_PER_TOKEN = 256 };
+// Chunk sizes: a chunk of windows holds about SWIN_CHUNK_FLOATS floats per C-wide buffer
+// (16384 tokens at C = 128, 2048 at C = 1024: GEMMs stay big, qkv stays near 25 MB for
+// Swin-B), and the row buffer (MLP hidden rows, im2col, merging, stage norms) holds
+// SWIN_ROW_FLOATS (16 MB). With swin_config.chunk_tokens = T both become T tokens per
+// chunk and 256 T floats.
+enum { SWIN_CHUNK_FLOATS = 1 << 21, SWIN_ROW_FLOATS = 1 << 22, SWIN_ROW_FLOATS_PER_TOKEN = 256 };
 
 // ---- config ----
 
@@ -256,10 +258,9 @@ typedef struct swin_work {
 } swin_work;
 
 // Windows per attention chunk and rows per MLP chunk of a stage.
-static int64_t chunk_tokens(const swin_config *c) { return c->chunk_tokens > 0 ? c->chunk_tokens : SWIN_CHUNK_TOKENS; }
-
-static int64_t windows_per_chunk(const swin_config *c, int64_t N, int64_t nW) {
-    int64_t chunk = chunk_tokens(c) / N > 0 ? chunk_tokens(c) / N : 1;
+static int64_t windows_per_chunk(const swin_config *c, int64_t N, int64_t C, int64_t nW) {
+    int64_t tokens = c->chunk_tokens > 0 ? c->chunk_tokens : SWIN_CHUNK_FLOATS / C;
+    int64_t chunk = tokens / N > 0 ? tokens / N : 1;
     return chunk < nW ? chunk : nW;
 }
 
@@ -271,7 +272,7 @@ static int64_t chunk_rows(const swin_work *w, int64_t width, int64_t total) {
 static ug_status work_alloc(ug_ctx *ctx, const swin_model *m, int64_t hw[SWIN_STAGES][2], swin_work *w, ug_err *err) {
     const swin_config *c = &m->cfg;
     int64_t ws = c->window, N = ws * ws, K = (int64_t)c->in_chans * c->patch_size * c->patch_size;
-    int64_t rows = chunk_tokens(c) * SWIN_ROW_FLOATS_PER_TOKEN, xn = 0, tok = 0, rel = 0, nWmax = 0;
+    int64_t rows = c->chunk_tokens > 0 ? (int64_t)c->chunk_tokens * SWIN_ROW_FLOATS_PER_TOKEN : SWIN_ROW_FLOATS, xn = 0, tok = 0, rel = 0, nWmax = 0;
     if (rows < K) rows = K;
     for (int s = 0; s < SWIN_STAGES; s++) { // one row of the MLP hidden / merge input must fit
         int64_t C = m->stages[s].dim, hidden = m->stages[s].blocks[0].fc1.w.shape[0];
@@ -281,7 +282,7 @@ static ug_status work_alloc(ug_ctx *ctx, const swin_model *m, int64_t hw[SWIN_ST
     for (int s = 0; s < SWIN_STAGES; s++) {
         int64_t C = m->stages[s].dim, hidden = m->stages[s].blocks[0].fc1.w.shape[0];
         int64_t nW = ((hw[s][0] + ws - 1) / ws) * ((hw[s][1] + ws - 1) / ws);
-        int64_t t = windows_per_chunk(c, N, nW) * N * C, r = rows / hidden;
+        int64_t t = windows_per_chunk(c, N, C, nW) * N * C, r = rows / hidden;
         if (t > tok) tok = t;
         if (r * C > xn) xn = r * C;
         if (m->stages[s].heads * N * N > rel) rel = m->stages[s].heads * N * N;
@@ -468,7 +469,7 @@ static void swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block
     }
     kind_start[4] = n;
 
-    int64_t chunk = windows_per_chunk(cfg, N, nW);
+    int64_t chunk = windows_per_chunk(cfg, N, C, nW);
     ug_tensor rel = ug_tensor_wrap(wk->rel, UG_F32, UG_DIMS(heads, N, N));
     gather_rel_bias(wk->rel, &blk->rpb_table, heads, ws);
     float scale = (float)(1.0 / sqrt((double)hd)); // head_dim ** -0.5, applied to q in float32

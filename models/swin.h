@@ -36,9 +36,10 @@ typedef struct swin_config {
     float eps;                    // LayerNorm eps of every Swin norm (1e-5)
     bool patch_norm;              // LayerNorm after the patch embedding (true in the release)
     bool qkv_bias;                // qkv Linear has a bias (true in the release)
-    int chunk_tokens;             // not a model size: tokens per work chunk (0 = 16384). Windows
-                                  // are attended and rows go through the MLP in chunks this
-                                  // big; tests make it tiny to cover the chunk edges.
+    int chunk_tokens;             // not a model size: tokens per work chunk (0 = automatic,
+                                  // about 2M floats per buffer). Windows are attended and rows
+                                  // go through the MLP in chunks; tests make it tiny to cover
+                                  // the chunk edges.
 } swin_config;
 
 // Reads the swin_* keys of the packed RbA config (names of golden/rba_tiny/config.json):
