@@ -156,6 +156,14 @@ START_TEST(deflated_entry_and_lying_sizes) {
     ck_assert_int_eq(ug_zip_open_memory(&z, data, n, "bomb.zip", &err), UG_OK);
     ck_assert_int_ne(ug_zip_read_entry(z, ug_zip_at(z, 0), (size_t)1 << 40, &d, &got, &err), UG_OK);
     ug_zip_close(z);
+    // The same claim under an unsupported method (12, bzip2): refused before allocating.
+    uint8_t *cen = memmem(data, n, "PK\x01\x02", 4);
+    put16(data + 8, 12);
+    put16(cen + 10, 12);
+    ck_assert_int_eq(ug_zip_open_memory(&z, data, n, "bzip2.zip", &err), UG_OK);
+    ck_assert_int_eq(ug_zip_read_entry(z, ug_zip_at(z, 0), (size_t)1 << 40, &d, &got, &err), UG_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(err.msg, "compression method 12"));
+    ug_zip_close(z);
     free(data);
 }
 END_TEST

@@ -414,6 +414,8 @@ static ug_status stream_entry(ug_zip *z, const ug_zip_entry *e, uint8_t *dst, ug
 
 ug_status ug_zip_read_entry(ug_zip *z, const ug_zip_entry *e, size_t max_size, void **data, size_t *size, ug_err *err) {
     *data = NULL;
+    ug_status st = check_readable(z, e, err);
+    if (st) return st;
     if (e->size > max_size)
         return ug_errf(err, UG_ERR_NOMEM, "%s: entry '%s' declares %llu bytes, more than the %zu allowed", z->name, e->name,
                        (unsigned long long)e->size, max_size);
@@ -423,7 +425,7 @@ ug_status ug_zip_read_entry(ug_zip *z, const ug_zip_entry *e, size_t max_size, v
                        z->name, e->name, (unsigned long long)e->size, (unsigned long long)e->comp_size);
     uint8_t *buf = malloc((size_t)e->size + 1);
     if (!buf) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory for entry '%s'", z->name, e->name);
-    ug_status st = stream_entry(z, e, buf, err);
+    st = stream_entry(z, e, buf, err);
     if (st) {
         free(buf);
         return st;
