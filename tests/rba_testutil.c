@@ -1,0 +1,76 @@
+// tests/rba_testutil.c — see rba_testutil.h.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine/npy.h"
+#include "tests/helpers.h"
+#include "tests/rba_testutil.h"
+#include "weights-tools/packer.h"
+
+char *rba_test_pack(const char *dir, const char *ckpt, const char *out) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "rba_tiny/%s", ckpt);
+    char *in = test_golden_path(rel);
+    size_t n = strlen(dir) + strlen(out) + 2;
+    char *path = malloc(n);
+    snprintf(path, n, "%s/%s", dir, out);
+    static const char *const sets[] = {"pixel_decoder_transformer_nheads=4", "decoder_nheads=4"};
+    ug_pack_opts opts = {.arch = "rba", .dtype = UG_F32, .set = sets, .nset = 2};
+    ug_pack_stats stats;
+    ug_err err;
+    ug_status st = ug_pack(in, path, &opts, &stats, &err);
+    free(in);
+    if (st != UG_OK) {
+        fprintf(stderr, "packing %s: %s\n", ckpt, err.msg);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
+ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err) {
+    *cfg = NULL;
+    ug_status s = ug_st_open(st, path, err);
+    if (s != UG_OK) return s;
+    const char *json = ug_st_meta(*st, "config");
+    s = json ? ug_json_parse(cfg, json, strlen(json), "config", err) : ug_errf(err, UG_ERR_FORMAT, "no config");
+    if (s != UG_OK) {
+        ug_st_close(*st);
+        *st = NULL;
+    }
+    return s;
+}
+
+static char *stem_path(const char *stem) {
+    char rel[256];
+    snprintf(rel, sizeof rel, "rba_tiny/%s.npy", stem);
+    return test_golden_path(rel);
+}
+
+bool rba_golden_exists(const char *stem) {
+    char *p = stem_path(stem);
+    bool ok = access(p, R_OK) == 0;
+    free(p);
+    return ok;
+}
+
+ug_tensor rba_golden(const char *stem) {
+    char *p = stem_path(stem);
+    ug_tensor t;
+    ug_err err;
+    ug_status st = ug_npy_read(p, &t, &err);
+    free(p);
+    ck_assert_msg(st == UG_OK, "%s: %s", stem, err.msg);
+    return t;
+}
+
+void rba_check(const ug_tensor *got, const char *stem, double atol, double rtol) {
+    ug_tensor want = rba_golden(stem);
+    ck_assert_msg(ug_tensor_numel(got) == ug_tensor_numel(&want), "%s: %lld elements, golden has %lld", stem,
+                  (long long)ug_tensor_numel(got), (long long)ug_tensor_numel(&want));
+    ck_assert(got->dtype == UG_F32 && ug_tensor_is_contiguous(got));
+    test_assert_close(got->data, want.data, (size_t)ug_tensor_numel(&want), atol, rtol, stem);
+    ug_tensor_free(&want);
+}

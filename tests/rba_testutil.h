@@ -1,0 +1,25 @@
+// tests/rba_testutil.h — shared by the RbA suites (test_m2f_decoder, test_rba): the golden
+// rba_tiny checkpoints packed into safetensors with the packer's API, and golden .npy access.
+#ifndef UG_TESTS_RBA_TESTUTIL_H
+#define UG_TESTS_RBA_TESTUTIL_H
+
+#include "engine/json.h"
+#include "engine/safetensors.h"
+#include "engine/tensor.h"
+
+// Packs golden/rba_tiny/<ckpt> into dir/<out> with the tiny head counts set
+// (pixel_decoder_transformer_nheads=4, decoder_nheads=4): shapes cannot reveal them.
+// Returns the malloc'ed path, or NULL with a message on stderr.
+char *rba_test_pack(const char *dir, const char *ckpt, const char *out);
+
+// Opens a packed file and parses its metadata config. Both or neither are set.
+ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err);
+
+// golden/rba_tiny/<stem>.npy; aborts the test when missing or unreadable.
+ug_tensor rba_golden(const char *stem);
+// true when golden/rba_tiny/<stem>.npy exists.
+bool rba_golden_exists(const char *stem);
+// Compares got with golden/rba_tiny/<stem>.npy element by element (same element count).
+void rba_check(const ug_tensor *got, const char *stem, double atol, double rtol);
+
+#endif
