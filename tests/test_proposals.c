@@ -1,0 +1,295 @@
+// tests/test_proposals.c — candidates (threshold, ignore, coordinate-sum fallback), farthest
+// point sampling with both tie rules (golden/pipeline_tiny, and the fast kernel against the
+// literal reference on tie-heavy integer grids), k-means, random and grid samplers.
+//
+// Everything here is discrete (indices, integer pixels): comparisons are exact.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/npy.h"
+#include "models/proposals.h"
+#include "tests/helpers.h"
+
+static ug_ctx g_ctx;
+
+static void setup(void) {
+    ug_err err;
+    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
+}
+
+static void teardown(void) { ug_ctx_free(&g_ctx); }
+
+static ug_tensor golden(const char *rel) {
+    char *p = test_golden_path(rel);
+    ug_tensor t;
+    ug_err err;
+    ug_status st = ug_npy_read(p, &t, &err);
+    ck_assert_msg(st == UG_OK, "%s: %s", rel, err.msg);
+    free(p);
+    return t;
+}
+
+START_TEST(golden_candidates_and_fps) {
+    ck_assert_msg(test_golden_available(), "golden set missing");
+    ug_err err;
+    ug_tensor u = golden("pipeline_tiny/rba_score.npy"), ig = golden("pipeline_tiny/ignore_mask.npy");
+    ug_tensor cand = golden("pipeline_tiny/candidates_xy1.npy"), pts = golden("pipeline_tiny/fps_points_xy.npy");
+    ug_tensor i8 = golden("pipeline_tiny/fps_candidate_index.npy");
+    ug_tensor i50c = golden("pipeline_tiny/fps50_candidate_index_cuda_rule.npy");
+    ug_tensor i50l = golden("pipeline_tiny/fps50_candidate_index_lowest_rule.npy");
+    int H = (int)u.shape[0], W = (int)u.shape[1];
+    int32_t *xy;
+    int64_t n;
+    ck_assert_int_eq(proposals_candidates(u.data, ig.data, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    ck_assert_int_eq(n, cand.shape[0]);
+    const int32_t *c = cand.data;
+    for (int64_t i = 0; i < n; i++) {
+        ck_assert_int_eq(xy[2 * i], c[3 * i]);
+        ck_assert_int_eq(xy[2 * i + 1], c[3 * i + 1]);
+    }
+    int32_t idx[50], ref[50];
+    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, idx, xy, n, 8, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
+    for (int i = 0; i < 8; i++) {
+        ck_assert_int_eq(idx[i], ((int32_t *)i8.data)[i]);
+        ck_assert_int_eq(xy[2 * idx[i]], ((int32_t *)pts.data)[2 * i]);
+        ck_assert_int_eq(xy[2 * idx[i] + 1], ((int32_t *)pts.data)[2 * i + 1]);
+    }
+    const ug_tensor *want[2] = {&i50c, &i50l};
+    for (int r = 0; r < 2; r++) {
+        proposals_ties t = r ? PROPOSALS_TIES_LOWEST : PROPOSALS_TIES_OFFICIAL;
+        ck_assert_int_eq(proposals_fps_cpu(&g_ctx, idx, xy, n, 50, t, &err), UG_OK);
+        proposals_fps_ref(ref, xy, n, 50, t);
+        for (int i = 0; i < 50; i++) {
+            ck_assert_msg(idx[i] == ((int32_t *)want[r]->data)[i], "rule %d sample %d: %d, golden %d", r, i, idx[i],
+                          ((int32_t *)want[r]->data)[i]);
+            ck_assert_int_eq(ref[i], idx[i]);
+        }
+    }
+    // The two rules do differ on this set (from sample 13 on, golden/README.md).
+    ck_assert_int_ne(((int32_t *)i50c.data)[13], ((int32_t *)i50l.data)[13]);
+
+    // The whole sampling step gives the same 8 points as floats.
+    proposals_opts o = {PROPOSALS_FPS, 8, -0.15f, PROPOSALS_TIES_OFFICIAL, 0};
+    float *p;
+    int np;
+    int64_t nc;
+    ck_assert_int_eq(proposals_sample(&g_ctx, u.data, ig.data, H, W, &o, &p, &np, &nc, &err), UG_OK);
+    ck_assert_int_eq(np, 8);
+    ck_assert_int_eq(nc, 224);
+    for (int i = 0; i < 16; i++) ck_assert_float_eq(p[i], (float)((int32_t *)pts.data)[i]);
+    free(p);
+    free(xy);
+    ug_tensor_free(&u);
+    ug_tensor_free(&ig);
+    ug_tensor_free(&cand);
+    ug_tensor_free(&pts);
+    ug_tensor_free(&i8);
+    ug_tensor_free(&i50c);
+    ug_tensor_free(&i50l);
+}
+END_TEST
+
+START_TEST(candidates_ignore_and_fallback) {
+    enum { H = 5, W = 7 };
+    float u[H * W];
+    uint8_t ig[H * W];
+    ug_err err;
+    int32_t *xy;
+    int64_t n;
+    for (int i = 0; i < H * W; i++) u[i] = -20.0f, ig[i] = 0;
+    // Nothing >= -0.15 and nothing >= -15: no candidates, no error.
+    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    ck_assert_int_eq(n, 0);
+    ck_assert_ptr_null(xy);
+    // Only pixel (0, 0) passes: its coordinate sum is 0 < 1, so the fallback threshold is
+    // used (the official `sample_idx.sum() < 1` quirk) and picks up the -10 pixels as well.
+    u[0] = 0.0f;
+    u[2 * W + 3] = -10.0f; // (x 3, y 2)
+    u[4 * W + 6] = -10.0f; // inside the ignore mask: -30 even for the fallback
+    ig[4 * W + 6] = 1;
+    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    ck_assert_int_eq(n, 2);
+    ck_assert_int_eq(xy[0], 0);
+    ck_assert_int_eq(xy[1], 0);
+    ck_assert_int_eq(xy[2], 3);
+    ck_assert_int_eq(xy[3], 2);
+    free(xy);
+    // Pixel (1, 0) alone has coordinate sum 1: no fallback.
+    u[0] = -20.0f;
+    u[1] = 0.0f;
+    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(xy[0], 1);
+    free(xy);
+    // An ignored pixel never passes a threshold above -30.
+    u[1] = -20.0f;
+    u[3 * W + 2] = 1.0f;
+    ig[3 * W + 2] = 1;
+    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    ck_assert_int_eq(n, 1); // only the fallback's (3, 2)
+    free(xy);
+}
+END_TEST
+
+// Candidates on a small integer grid (many equal distances) plus random pixels, so the tie
+// rules decide often; the fast kernel (AVX2 lanes, blocks, tail) must agree with the
+// literal simulation of the CUDA kernel, for odd sizes and for K > N.
+START_TEST(fps_fast_matches_reference) {
+    static const int64_t sizes[] = {1, 3, 17, 33, 127, 513, 1000, 40000};
+    test_rng r = test_rng_seed(7);
+    ug_err err;
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int64_t n = sizes[s];
+        int32_t *xy = malloc((size_t)n * 2 * sizeof *xy);
+        for (int64_t i = 0; i < n; i++) {
+            bool grid = i % 3 != 0;
+            xy[2 * i] = grid ? (int32_t)(i % 11) * 4 : (int32_t)(test_rng_u64(&r) % 300);
+            xy[2 * i + 1] = grid ? (int32_t)(i / 11 % 13) * 4 : (int32_t)(test_rng_u64(&r) % 200);
+        }
+        int k = n < 50 ? (int)n + 3 : 40; // K > N repeats candidate 0
+        int32_t *a = malloc((size_t)k * sizeof *a), *b = malloc((size_t)k * sizeof *b);
+        for (int t = 0; t < 2; t++) {
+            proposals_ties ties = t ? PROPOSALS_TIES_LOWEST : PROPOSALS_TIES_OFFICIAL;
+            ck_assert_int_eq(proposals_fps_cpu(&g_ctx, a, xy, n, k, ties, &err), UG_OK);
+            proposals_fps_ref(b, xy, n, k, ties);
+            for (int i = 0; i < k; i++)
+                ck_assert_msg(a[i] == b[i], "n %lld ties %d sample %d: fast %d, ref %d", (long long)n, t, i, a[i], b[i]);
+            ck_assert_int_eq(a[0], 0);
+            if (n < 50) ck_assert_int_eq(a[k - 1], 0);
+        }
+        free(a);
+        free(b);
+        free(xy);
+    }
+}
+END_TEST
+
+// A case worked by hand for the official rule: 4 collinear points x = 0, 1, 2, 3 (T = 4,
+// 2 bits). From x = 0 the farthest is x = 3; then min(d to 0, d to 3) = 0, 1, 1, 0:
+// candidates 1 and 2 tie; bitreverse(1) = 2,
+// bitreverse(2) = 1, so the kernel takes candidate 2 where "lowest" takes 1.
+START_TEST(fps_official_tie_by_hand) {
+    int32_t xy[] = {0, 0, 1, 0, 2, 0, 3, 0}, a[3], b[3];
+    ug_err err;
+    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, a, xy, 4, 3, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
+    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, b, xy, 4, 3, PROPOSALS_TIES_LOWEST, &err), UG_OK);
+    ck_assert_int_eq(a[1], 3);
+    ck_assert_int_eq(a[2], 2);
+    ck_assert_int_eq(b[2], 1);
+}
+END_TEST
+
+// Four well separated blobs: k-means with K = 4 finds one point in each, on a candidate
+// pixel, and the same seed gives the same points.
+START_TEST(kmeans_blobs) {
+    enum { PER = 30 };
+    int32_t xy[4 * PER * 2];
+    const int cx[4] = {10, 200, 10, 200}, cy[4] = {10, 10, 150, 150};
+    test_rng r = test_rng_seed(3);
+    for (int b = 0; b < 4; b++)
+        for (int i = 0; i < PER; i++) {
+            xy[2 * (b * PER + i)] = cx[b] + (int)(test_rng_u64(&r) % 7);
+            xy[2 * (b * PER + i) + 1] = cy[b] + (int)(test_rng_u64(&r) % 7);
+        }
+    float p[8], q[8];
+    ug_err err;
+    ck_assert_int_eq(proposals_kmeans(&g_ctx, p, xy, 4 * PER, 4, 42, 50, &err), UG_OK);
+    ck_assert_int_eq(proposals_kmeans(&g_ctx, q, xy, 4 * PER, 4, 42, 50, &err), UG_OK);
+    ck_assert_int_eq(memcmp(p, q, sizeof p), 0);
+    int seen[4] = {0};
+    for (int c = 0; c < 4; c++) {
+        int b = (p[2 * c] > 100) + 2 * (p[2 * c + 1] > 80);
+        seen[b]++;
+        ck_assert_float_eq(p[2 * c], floorf(p[2 * c]));
+        ck_assert(fabsf(p[2 * c] - (float)(cx[b] + 3)) <= 3.0f && fabsf(p[2 * c + 1] - (float)(cy[b] + 3)) <= 3.0f);
+    }
+    for (int b = 0; b < 4; b++) ck_assert_int_eq(seen[b], 1);
+}
+END_TEST
+
+START_TEST(random_distinct_and_seeded) {
+    enum { N = 33 };
+    int32_t xy[N * 2];
+    for (int i = 0; i < N; i++) xy[2 * i] = i, xy[2 * i + 1] = 2 * i;
+    float p[2 * 40], q[2 * 40];
+    int d1, d2;
+    ug_err err;
+    ck_assert_int_eq(proposals_random(p, xy, N, 17, 5, &d1, &err), UG_OK);
+    ck_assert_int_eq(proposals_random(q, xy, N, 17, 5, &d2, &err), UG_OK);
+    ck_assert_int_eq(d1, 17);
+    ck_assert_int_eq(memcmp(p, q, sizeof(float) * 34), 0);
+    ck_assert_int_eq(proposals_random(q, xy, N, 17, 6, &d2, &err), UG_OK);
+    ck_assert_int_ne(memcmp(p, q, sizeof(float) * 34), 0); // another seed, another draw
+    ck_assert_int_eq(proposals_random(p, xy, N, 40, 5, &d1, &err), UG_OK);
+    ck_assert_int_eq(d1, N); // all of them, each once
+    int seen[N] = {0};
+    for (int i = 0; i < N; i++) {
+        ck_assert_float_eq(p[2 * i + 1], 2 * p[2 * i]);
+        seen[(int)p[2 * i]]++;
+    }
+    for (int i = 0; i < N; i++) ck_assert_int_eq(seen[i], 1);
+}
+END_TEST
+
+START_TEST(grid_like_sam) {
+    // build_point_grid(32) * (W, H): first point (W / 64, H / 64), last (W - W/64, H - H/64),
+    // row by row.
+    float *p = malloc(32 * 32 * 2 * sizeof *p);
+    proposals_grid(p, 32, 1024, 2048);
+    ck_assert_float_eq_tol(p[0], 32.0f, 1e-3f);
+    ck_assert_float_eq_tol(p[1], 16.0f, 1e-3f);
+    ck_assert_float_eq_tol(p[2], 32.0f + 64.0f, 1e-3f);
+    ck_assert_float_eq(p[1], p[3]);
+    ck_assert_float_eq_tol(p[2 * 1023], 2048.0f - 32.0f, 1e-3f);
+    ck_assert_float_eq_tol(p[2 * 1023 + 1], 1024.0f - 16.0f, 1e-3f);
+    free(p);
+    float one[2];
+    proposals_grid(one, 1, 10, 20);
+    ck_assert_float_eq(one[0], 10.0f);
+    ck_assert_float_eq(one[1], 5.0f);
+    // The sampling step: --points 1024 -> 32 x 32, 50 -> 7 x 7.
+    proposals_opts o = {PROPOSALS_GRID, 50, -0.15f, PROPOSALS_TIES_OFFICIAL, 0};
+    float *q;
+    int n;
+    ug_err err;
+    ck_assert_int_eq(proposals_sample(&g_ctx, NULL, NULL, 10, 20, &o, &q, &n, NULL, &err), UG_OK);
+    ck_assert_int_eq(n, 49);
+    free(q);
+}
+END_TEST
+
+START_TEST(sample_errors) {
+    proposals_opts o = {PROPOSALS_FPS, 0, -0.15f, PROPOSALS_TIES_OFFICIAL, 0};
+    float u[4] = {0, 0, 0, 0}, *p;
+    int n;
+    ug_err err;
+    ck_assert_int_eq(proposals_sample(&g_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "points"));
+    int32_t idx[2];
+    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, idx, NULL, 0, 2, PROPOSALS_TIES_OFFICIAL, &err), UG_ERR_ARG);
+    // No candidate at all: zero points, not an error.
+    for (int i = 0; i < 4; i++) u[i] = -40.0f;
+    o.points = 5;
+    ck_assert_int_eq(proposals_sample(&g_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_OK);
+    ck_assert_int_eq(n, 0);
+    ck_assert_ptr_null(p);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("proposals");
+    TCase *tc = tcase_create("proposals");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, golden_candidates_and_fps);
+    tcase_add_test(tc, candidates_ignore_and_fallback);
+    tcase_add_test(tc, fps_fast_matches_reference);
+    tcase_add_test(tc, fps_official_tie_by_hand);
+    tcase_add_test(tc, kmeans_blobs);
+    tcase_add_test(tc, random_distinct_and_seeded);
+    tcase_add_test(tc, grid_like_sam);
+    tcase_add_test(tc, sample_errors);
+    suite_add_tcase(s, tc);
+    return test_run_suite(s);
+}
