@@ -37,6 +37,7 @@ void bench_conv(ug_bench *b);      // bench/bench_conv.c: conv2d, conv_transpose
 void bench_norm(ug_bench *b);      // bench/bench_norm.c: layernorm(2d), groupnorm, activations, softmax
 void bench_attention(ug_bench *b); // bench/bench_attention.c
 void bench_resample(ug_bench *b);  // bench/bench_resample.c: resizes, grid sample, data movement
+void bench_msdeform(ug_bench *b);  // bench/bench_msdeform.c: multi-scale deformable attention core
 
 // `ugains bench ops`: the peak row, then every entry above (filtered by name).
 void bench_ops_run(ug_bench *b);

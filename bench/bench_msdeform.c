@@ -8,7 +8,6 @@
 #include "bench/bench.h"
 #include "ops/msdeform_attn.h"
 
-void bench_msdeform(ug_bench *b); // wired into the table of bench/bench_ops.c
 
 typedef struct md_case {
     ug_ctx *ctx;

@@ -8,7 +8,7 @@ static const struct {
     void (*fn)(ug_bench *b);
 } entries[] = {
     {"peak", bench_peak},       {"gemm", bench_gemm},           {"conv", bench_conv},
-    {"norm", bench_norm},       {"attention", bench_attention}, {"resample", bench_resample},
+    {"norm", bench_norm},       {"attention", bench_attention}, {"resample", bench_resample}, {"msdeform", bench_msdeform},
 };
 
 void bench_ops_run(ug_bench *b) {
