@@ -172,7 +172,8 @@ START_TEST(truncated_at_every_length) {
     char *dir = test_tmpdir();
     size_t n;
     uint8_t *data = make_zip(dir, true, &n);
-    for (size_t cut = 0; cut < n; cut++) {
+    // Every length near the headers and the central directory, a stride through the data.
+    for (size_t cut = 0; cut < n; cut += cut < 512 || cut + 1024 >= n ? 1 : 97) {
         uint8_t *p = malloc(cut ? cut : 1); // exact size so ASan sees any overread
         memcpy(p, data, cut);
         ug_zip *z;
