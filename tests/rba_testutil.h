@@ -15,7 +15,8 @@ char *rba_test_pack(const char *dir, const char *ckpt, const char *out);
 // Opens a packed file and parses its metadata config. Both or neither are set.
 ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err);
 
-// golden/rba_tiny/<stem>.npy; aborts the test when missing or unreadable.
+// golden/rba_tiny/<stem>.npy (leading dims folded beyond 5); aborts the test when missing or
+// unreadable.
 ug_tensor rba_golden(const char *stem);
 // true when golden/rba_tiny/<stem>.npy exists.
 bool rba_golden_exists(const char *stem);

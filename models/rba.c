@@ -1,0 +1,394 @@
+// models/rba.c — the RbA branch as UGainS runs it (NLSSegmentation.prediction_step): config,
+// loading, the forward pass (normalise -> Swin -> pixel decoder -> decoder) and the fused
+// scoring at image resolution. Letters as in models/rba.h.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine/json.h"
+#include "engine/timer.h"
+#include "models/rba.h"
+#include "ops/activation.h"
+#include "ops/gemm.h"
+#include "ops/movement.h"
+#include "ops/resize.h"
+#include "ops/softmax.h"
+
+// ---- scoring ----
+
+// F.interpolate(bilinear, align_corners=False) source taps of output indices [0, count) for
+// n_in -> n_out, with the exact float/double rule of golden/README.md (and ops/resize.h):
+// scale in float, source position in double, weights rounded to float.
+static void axis_taps(int64_t n_in, int64_t n_out, int64_t count, int32_t *i0, int32_t *i1, float *l0, float *l1) {
+    float scale = (float)n_in / (float)n_out;
+    for (int64_t i = 0; i < count; i++) {
+        double src = (double)scale * ((double)i + 0.5) - 0.5;
+        if (src < 0) src = 0;
+        int64_t a = (int64_t)src;
+        if (a > n_in - 1) a = n_in - 1;
+        i0[i] = (int32_t)a;
+        i1[i] = (int32_t)(a < n_in - 1 ? a + 1 : a);
+        l1[i] = (float)(src - (double)a);
+        l0[i] = (float)(1.0 - (src - (double)a));
+    }
+}
+
+void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const float *masks, int64_t Q, int64_t K,
+                   int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W) {
+    double *p = malloc((size_t)(Q * K) * sizeof *p); // [Q, K] class probabilities, no-object dropped
+    float *up = malloc((size_t)(Q * Ht * Wt) * sizeof *up); // [Q, Ht, Wt]
+    double *s = malloc((size_t)K * sizeof *s);
+    for (int64_t q = 0; q < Q; q++) {
+        const float *l = logits + q * (K + 1);
+        double mx = l[0], sum = 0;
+        for (int64_t k = 1; k <= K; k++) mx = l[k] > mx ? l[k] : mx;
+        for (int64_t k = 0; k <= K; k++) sum += exp((double)l[k] - mx);
+        for (int64_t k = 0; k < K; k++) p[q * K + k] = exp((double)l[k] - mx) / sum;
+    }
+    resize_bilinear_ref(up, masks, Q, h, w, Ht, Wt, false);
+    for (int64_t y = 0; y < H; y++)
+        for (int64_t x = 0; x < W; x++) {
+            double total = 0;
+            int best = 0;
+            for (int64_t k = 0; k < K; k++) {
+                s[k] = 0;
+                for (int64_t q = 0; q < Q; q++) s[k] += p[q * K + k] / (1.0 + exp(-(double)up[(q * Ht + y) * Wt + x]));
+                total += s[k];
+                if (s[k] > s[best]) best = (int)k;
+            }
+            score[y * W + x] = (float)-total;
+            if (semantic) semantic[y * W + x] = (uint8_t)best;
+        }
+    free(p);
+    free(up);
+    free(s);
+}
+
+typedef struct score_job {
+    ug_ctx *ctx;
+    const float *probs;  // [Q, K+1] softmax of the logits (column K unused)
+    const float *masks;  // [Q, h, w]
+    int64_t Q, K, h, w, H, W, R; // R output rows per band
+    const int32_t *x0, *x1, *y0, *y1;
+    const float *lx0, *lx1, *ly0, *ly1;
+    float *buf;          // per thread: S [Q, R*W], semseg [K, R*W], best [R*W]
+    int64_t buf_floats;  // floats per thread
+    float *score;        // [H, W]
+    uint8_t *semantic;   // [H, W] or NULL
+} score_job;
+
+static void score_bands(void *arg, int64_t b0, int64_t b1, int thread) {
+    const score_job *j = arg;
+    int64_t Q = j->Q, K = j->K, w = j->w, W = j->W;
+    float *S = j->buf + (int64_t)thread * j->buf_floats;
+    for (int64_t band = b0; band < b1; band++) {
+        int64_t r0 = band * j->R, r1 = r0 + j->R < j->H ? r0 + j->R : j->H, n = (r1 - r0) * W;
+        float *ss = S + Q * n, *best = ss + K * n;
+        // Rows r0..r1 of every upsampled mask, exactly F.interpolate's
+        // (a[x0] lx0 + a[x1] lx1) ly0 + (b[x0] lx0 + b[x1] lx1) ly1, then the sigmoid.
+        for (int64_t q = 0; q < Q; q++)
+            for (int64_t r = r0; r < r1; r++) {
+                const float *a = j->masks + (q * j->h + j->y0[r]) * w, *b = j->masks + (q * j->h + j->y1[r]) * w;
+                float ly0 = j->ly0[r], ly1 = j->ly1[r];
+                float *o = S + q * n + (r - r0) * W;
+                for (int64_t x = 0; x < W; x++) {
+                    int32_t x0 = j->x0[x], x1 = j->x1[x];
+                    float lx0 = j->lx0[x], lx1 = j->lx1[x];
+                    o[x] = (a[x0] * lx0 + a[x1] * lx1) * ly0 + (b[x0] * lx0 + b[x1] * lx1) * ly1;
+                }
+            }
+        ug_tensor sv = ug_tensor_wrap(S, UG_F32, UG_DIMS(Q * n));
+        sigmoid_cpu(j->ctx, &sv, &sv); // inside a parallel region: runs on this thread
+        // semseg [K, n] = probs^T [K, Q] @ sigmoid(masks) [Q, n].
+        gemm_cpu_serial(j->ctx, thread, K, n, Q, 1.0f, j->probs, 1, K + 1, S, UG_F32, n, 1, 0.0f, ss, n, NULL);
+        // score = -sum_k semseg[k] (k in order), semantic = first k reaching the maximum.
+        float *sc = j->score + r0 * W;
+        uint8_t *sem = j->semantic ? j->semantic + r0 * W : NULL;
+        for (int64_t p = 0; p < n; p++) {
+            sc[p] = ss[p];
+            best[p] = ss[p];
+        }
+        if (sem)
+            for (int64_t p = 0; p < n; p++) sem[p] = 0;
+        for (int64_t k = 1; k < K; k++) {
+            const float *row = ss + k * n;
+            for (int64_t p = 0; p < n; p++) sc[p] += row[p];
+            if (sem)
+                for (int64_t p = 0; p < n; p++)
+                    if (row[p] > best[p]) {
+                        best[p] = row[p];
+                        sem[p] = (uint8_t)k;
+                    }
+        }
+        for (int64_t p = 0; p < n; p++) sc[p] = -sc[p];
+    }
+}
+
+// Pixels per band: enough columns for an efficient GEMM, small enough that a thread's band
+// of Q interpolated rows stays around a megabyte for Q = 100.
+enum { SCORE_BAND_PIXELS = 2048 };
+
+ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
+                        const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err) {
+    int64_t Q = masks->shape[0], h = masks->shape[1], w = masks->shape[2], K = logits->shape[1] - 1;
+    int64_t H = score->shape[0], W = score->shape[1];
+    if (logits->shape[0] != Q || K < 1 || K > 256 || H > Ht || W > Wt || H < 1 || W < 1 || h < 1 || w < 1 ||
+        (semantic && (semantic->shape[0] != H || semantic->shape[1] != W)))
+        return ug_errf(err, UG_ERR_ARG, "rba score: inconsistent sizes (Q %lld, K %lld, masks %lldx%lld -> %lldx%lld, "
+                       "output %lldx%lld)", (long long)Q, (long long)K, (long long)h, (long long)w, (long long)Ht,
+                       (long long)Wt, (long long)H, (long long)W);
+    ug_arena *ar = &ctx->arena;
+    ug_arena_mark mark = ug_arena_get_mark(ar);
+    ug_status st = UG_OK;
+    int64_t R = SCORE_BAND_PIXELS / W > 0 ? SCORE_BAND_PIXELS / W : 1, n = R * W;
+    int nt = ctx->nthreads > 0 ? ctx->nthreads : 1;
+    int64_t per_thread = (Q + K + 1) * n + 16; // + 16 keeps every thread's block 64-byte aligned
+    per_thread = (per_thread + 15) / 16 * 16;
+    float *probs = ug_arena_alloc(ar, (size_t)(Q * (K + 1)) * sizeof(float));
+    int32_t *idx = ug_arena_alloc(ar, (size_t)(2 * (W + H)) * sizeof(int32_t));
+    float *wts = ug_arena_alloc(ar, (size_t)(2 * (W + H)) * sizeof(float));
+    float *buf = ug_arena_alloc(ar, (size_t)(per_thread * nt) * sizeof(float));
+    if (!probs || !idx || !wts || !buf) {
+        st = ug_errf(err, UG_ERR_NOMEM, "rba score: out of memory for %d band buffers of %lld pixels", nt,
+                     (long long)n);
+        goto done;
+    }
+    ug_tensor pv = ug_tensor_wrap(probs, UG_F32, UG_DIMS(Q, K + 1));
+    softmax_cpu(ctx, &pv, logits);
+    score_job job = {ctx, probs, masks->data, Q, K, h, w, H, W, R, idx, idx + W, idx + 2 * W, idx + 2 * W + H,
+                     wts, wts + W, wts + 2 * W, wts + 2 * W + H, buf, per_thread, score->data,
+                     semantic ? semantic->data : NULL};
+    axis_taps(w, Wt, W, idx, idx + W, wts, wts + W);
+    axis_taps(h, Ht, H, idx + 2 * W, idx + 2 * W + H, wts + 2 * W, wts + 2 * W + H);
+    ug_parallel_for(ctx->pool, (H + R - 1) / R, 1, score_bands, &job);
+done:
+    ug_arena_release(ar, mark);
+    return st;
+}
+
+// ---- config ----
+
+static ug_status check_imagenet(const ug_json *root, const char *key, const double want[3], ug_err *err) {
+    const ug_json *a = ug_json_get(root, key);
+    if (!a) return UG_OK;
+    if (a->type != UG_JSON_ARRAY || a->len != 3)
+        return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": expected an array of 3 numbers", key);
+    for (size_t i = 0; i < 3; i++) {
+        double v;
+        ug_status st = ug_json_as_number(ug_json_at(a, i), key, &v, err);
+        if (st != UG_OK) return st;
+        if ((float)v != (float)want[i])
+            return ug_errf(err, UG_ERR_UNSUPPORTED, "key \"%s\": only the ImageNet values (%g, %g, %g) are supported",
+                           key, want[0], want[1], want[2]);
+    }
+    return UG_OK;
+}
+
+static ug_status config_root(rba_config *c, const ug_json *root, ug_err *err) {
+    memset(c, 0, sizeof *c);
+    if (root->type != UG_JSON_OBJECT) return ug_errf(err, UG_ERR_FORMAT, "expected a JSON object");
+    ug_status st;
+    if ((st = swin_config_from_json(&c->swin, root, err)) != UG_OK) return st;
+    int in_ch[PD_FEATURES];
+    for (int k = 0; k < PD_FEATURES; k++) in_ch[k] = c->swin.embed_dim << k;
+    if ((st = pd_config_from_json(&c->pd, root, in_ch, err)) != UG_OK ||
+        (st = m2f_config_from_json(&c->dec, root, err)) != UG_OK)
+        return st;
+    static const double mean[3] = {0.485, 0.456, 0.406}, stdv[3] = {0.229, 0.224, 0.225};
+    if ((st = check_imagenet(root, "imagenet_mean", mean, err)) != UG_OK ||
+        (st = check_imagenet(root, "imagenet_std", stdv, err)) != UG_OK)
+        return st;
+    // The decoder reads the pixel decoder's maps directly (no input projection in the release).
+    if (c->pd.conv_dim != c->dec.hidden || c->pd.mask_dim != c->dec.mask_dim || c->pd.n_multiscale != c->dec.levels)
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "pixel decoder (conv_dim %d, mask_dim %d, %d levels) does not feed the decoder (hidden %d, "
+                       "mask_dim %d, %d levels) without an input projection",
+                       c->pd.conv_dim, c->pd.mask_dim, c->pd.n_multiscale, c->dec.hidden, c->dec.mask_dim,
+                       c->dec.levels);
+    if (c->dec.classes > 256)
+        return ug_errf(err, UG_ERR_UNSUPPORTED, "%d classes do not fit an 8-bit semantic map", c->dec.classes);
+    return UG_OK;
+}
+
+ug_status rba_config_parse(rba_config *cfg, const char *json, ug_err *err) {
+    ug_json_doc *doc = NULL;
+    ug_status st = ug_json_parse(&doc, json, strlen(json), "rba config", err);
+    if (st != UG_OK) return st;
+    st = config_root(cfg, ug_json_root(doc), err);
+    if (st != UG_OK) ug_err_prefix(err, "rba config: ");
+    ug_json_free(doc);
+    return st;
+}
+
+// ---- loading ----
+
+ug_status rba_load_st(rba_model **out, ug_st_file *st, bool take_ownership, const char *name, ug_err *err) {
+    *out = NULL;
+    rba_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        if (take_ownership) ug_st_close(st);
+        return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", name);
+    }
+    m->st = st;
+    m->own_st = take_ownership;
+    snprintf(m->name, sizeof m->name, "%s", name);
+    ug_weights_init(&m->w, st, m->name);
+    ug_status s;
+    const char *arch = ug_st_meta(st, "arch"), *json = ug_st_meta(st, "config");
+    if (!arch || strcmp(arch, "rba") != 0) {
+        s = ug_errf(err, UG_ERR_ARG, "%s: not an RbA model (metadata arch is %s%s%s)", name, arch ? "\"" : "",
+                    arch ? arch : "missing", arch ? "\"" : "");
+        goto fail;
+    }
+    if (!json) {
+        s = ug_errf(err, UG_ERR_FORMAT, "%s: metadata has no config", name);
+        goto fail;
+    }
+    if ((s = rba_config_parse(&m->cfg, json, err)) != UG_OK) {
+        ug_err_prefix(err, "%s: ", name);
+        goto fail;
+    }
+    if ((s = swin_load(&m->swin, &m->cfg.swin, &m->w, "backbone.", err)) != UG_OK ||
+        (s = pd_load(&m->pd, &m->cfg.pd, &m->w, "pixel_decoder.", err)) != UG_OK ||
+        (s = m2f_load(&m->dec, &m->cfg.dec, &m->w, "predictor.", err)) != UG_OK)
+        goto fail;
+    *out = m;
+    return UG_OK;
+fail:
+    rba_free(m);
+    return s;
+}
+
+ug_status rba_load(rba_model **m, const char *path, ug_err *err) {
+    *m = NULL;
+    ug_st_file *st;
+    ug_status s = ug_st_open(&st, path, err);
+    if (s != UG_OK) return s;
+    const char *base = strrchr(path, '/');
+    return rba_load_st(m, st, true, base ? base + 1 : path, err);
+}
+
+void rba_free(rba_model *m) {
+    if (!m) return;
+    m2f_free(&m->dec);
+    pd_free(&m->pd);
+    swin_free(&m->swin);
+    ug_weights_release(&m->w);
+    if (m->own_st) ug_st_close(m->st);
+    free(m);
+}
+
+// ---- forward ----
+
+// Forwards a block's trace under "<prefix><name>".
+typedef struct trace_fwd {
+    const rba_trace *tr;
+    const char *prefix;
+} trace_fwd;
+
+static void trace_prefixed(void *user, const char *name, const ug_tensor *t) {
+    const trace_fwd *f = user;
+    char full[128];
+    snprintf(full, sizeof full, "%s%s", f->prefix, name);
+    f->tr->fn(f->tr->user, full, t);
+}
+
+static void emit(const rba_trace *tr, const char *name, const ug_tensor *t) {
+    if (tr && tr->fn) tr->fn(tr->user, name, t);
+}
+
+void rba_output_free(rba_output *o) {
+    if (!o) return;
+    ug_tensor_free(&o->pred_logits);
+    ug_tensor_free(&o->pred_masks);
+    ug_tensor_free(&o->score);
+    ug_tensor_free(&o->semantic);
+    memset(o, 0, sizeof *o);
+}
+
+ug_status rba_forward(ug_ctx *ctx, const rba_model *m, const ug_tensor *input, bool pad32, rba_output *out,
+                      const rba_trace *trace, ug_err *err) {
+    memset(out, 0, sizeof *out);
+    const ug_tensor *in = input;
+    if (in->dtype != UG_F32 || in->ndim != 4 || in->shape[0] != 1 || in->shape[1] != 3 || in->shape[2] < 1 ||
+        in->shape[3] < 1 || !ug_tensor_is_contiguous(in)) {
+        char buf[96];
+        return ug_errf(err, UG_ERR_ARG, "rba: input is %s %s, expected contiguous F32 [1,3,H,W]",
+                       ug_dtype_name(in->dtype), ug_shape_str(in, buf, sizeof buf));
+    }
+    int64_t H = in->shape[2], W = in->shape[3];
+    int64_t Ht = pad32 ? (H + 31) / 32 * 32 : H, Wt = pad32 ? (W + 31) / 32 * 32 : W;
+    ug_tensor padded = {0}, res[SWIN_STAGES] = {{0}};
+    pd_output pdo = {0};
+    ug_status st = UG_OK;
+    // detectron2's ImageList.from_tensors: zeros on the right and bottom (zero = the mean colour).
+    if (Ht != H || Wt != W) {
+        if ((st = ug_tensor_new(&padded, UG_F32, UG_DIMS(1, 3, Ht, Wt), err)) != UG_OK) goto fail;
+        pad_cpu(ctx, &padded, in, (const int64_t[]){0, 0, 0, 0}, 0.0f);
+        in = &padded;
+    }
+    emit(trace, "input", in);
+    bool tracing = trace && trace->fn;
+    trace_fwd tb = {trace, "backbone_"}, tp = {trace, "pd_"}, td = {trace, ""};
+    swin_trace swt = {trace_prefixed, &tb};
+    pd_trace pdt = {trace_prefixed, &tp};
+    m2f_trace dt = {trace_prefixed, &td};
+
+    double t0 = ug_now_ms();
+    if ((st = swin_forward(ctx, &m->swin, in, res, tracing ? &swt : NULL, err)) != UG_OK) goto fail;
+    ug_tensor_free(&padded);
+    for (int k = 0; k < SWIN_STAGES; k++) {
+        char name[32];
+        snprintf(name, sizeof name, "backbone_res%d", k + 2);
+        emit(trace, name, &res[k]);
+    }
+    double t1 = ug_now_ms();
+    if ((st = pd_forward(ctx, &m->pd, res, &pdo, tracing ? &pdt : NULL, err)) != UG_OK) goto fail;
+    for (int k = 0; k < SWIN_STAGES; k++) ug_tensor_free(&res[k]);
+    double t2 = ug_now_ms();
+    if ((st = m2f_forward(ctx, &m->dec, pdo.multi_scale, pdo.n_multiscale, &pdo.mask_features, &out->pred_logits,
+                          &out->pred_masks, tracing ? &dt : NULL, err)) != UG_OK)
+        goto fail;
+    pd_output_free(&pdo);
+    emit(trace, "pred_logits", &out->pred_logits);
+    emit(trace, "pred_masks", &out->pred_masks);
+    double t3 = ug_now_ms();
+    if ((st = ug_tensor_new(&out->score, UG_F32, UG_DIMS(H, W), err)) != UG_OK ||
+        (st = ug_tensor_new(&out->semantic, UG_U8, UG_DIMS(H, W), err)) != UG_OK ||
+        (st = rba_score_cpu(ctx, &out->score, &out->semantic, &out->pred_logits, &out->pred_masks, Ht, Wt, err)) !=
+            UG_OK)
+        goto fail;
+    double t4 = ug_now_ms();
+    emit(trace, "rba_score", &out->score);
+    emit(trace, "semantic_argmax", &out->semantic);
+    out->ms[0] = t1 - t0;
+    out->ms[1] = t2 - t1;
+    out->ms[2] = t3 - t2;
+    out->ms[3] = t4 - t3;
+    return UG_OK;
+fail:
+    ug_tensor_free(&padded);
+    for (int k = 0; k < SWIN_STAGES; k++) ug_tensor_free(&res[k]);
+    pd_output_free(&pdo);
+    rba_output_free(out);
+    return st;
+}
+
+ug_status rba_forward_u8(ug_ctx *ctx, const rba_model *m, const ug_tensor *img, bool pad32, rba_output *out,
+                         const rba_trace *trace, ug_err *err) {
+    memset(out, 0, sizeof *out);
+    if (img->dtype != UG_U8 || img->ndim != 3 || img->shape[2] != 3 || img->shape[0] < 1 || img->shape[1] < 1 ||
+        img->stride[1] != 3 || img->stride[2] != 1) {
+        char buf[96];
+        return ug_errf(err, UG_ERR_ARG, "rba: image is %s %s, expected U8 [H,W,3] RGB", ug_dtype_name(img->dtype),
+                       ug_shape_str(img, buf, sizeof buf));
+    }
+    ug_tensor x; // [1, 3, H, W]
+    ug_status st = ug_tensor_new(&x, UG_F32, UG_DIMS(1, 3, img->shape[0], img->shape[1]), err);
+    if (st != UG_OK) return st;
+    rba_normalize_cpu(ctx, &x, img);
+    st = rba_forward(ctx, m, &x, pad32, out, trace, err);
+    ug_tensor_free(&x);
+    return st;
+}

@@ -1,0 +1,110 @@
+// models/rba.h — the RbA branch of UGainS (kumuji/ugains ugains/models/sampler.py,
+// NLSSegmentation.prediction_step): normalise -> Swin -> MSDeformAttn pixel decoder ->
+// masked-attention decoder -> per-pixel class scores, semantic argmax and the RbA score, all
+// sized from the packed config (the tiny golden model and the released Swin-B RbA run the
+// same code, at any image size).
+//
+// Dimension letters: H/W the image, Q queries, K classes (logits have K + 1, the last being
+// "no object"), h/w the stride-4 mask grid, Ht/Wt the size the masks are upsampled to (the
+// image, or with pad32 the image padded to a multiple of 32).
+//
+//   semseg[k, y, x] = sum_q softmax(logits_q)[k] * sigmoid(up(mask_q)[y, x])     k < K
+//   score = -sum_k semseg[k]  (in [-Q, 0]; UGainS' RbA score, no tanh)
+//   semantic = argmax_k semseg[k] (first maximum on ties), trainIds
+//   up = F.interpolate(bilinear, align_corners=False) to Ht x Wt, cropped to H x W.
+//
+// Typical use:
+//   rba_model *m; rba_load(&m, "rba_swinb.safetensors", &err);
+//   rba_output o; rba_forward_u8(ctx, m, &img_u8, false, &o, NULL, &err);  // U, semantic
+//   ...; rba_output_free(&o); rba_free(m);
+#ifndef UG_MODELS_RBA_H
+#define UG_MODELS_RBA_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "engine/ctx.h"
+#include "engine/safetensors.h"
+#include "engine/tensor.h"
+#include "models/mask2former_decoder.h"
+#include "models/msdeform_pixel_decoder.h"
+#include "models/swin.h"
+#include "models/weights.h"
+
+// The packed metadata "config" (key names of golden/rba_tiny/config.json + decoder_dec_layers).
+typedef struct rba_config {
+    swin_config swin;
+    pd_config pd;
+    m2f_config dec;
+} rba_config;
+
+// Parses the config JSON into the three block configs and checks they fit together (the
+// pixel decoder's width is the decoder's width, its mask_dim the decoder's mask_dim, it hands
+// over as many levels as the decoder reads). imagenet_mean/std, when present, must be the
+// ImageNet values the normalisation uses.
+ug_status rba_config_parse(rba_config *cfg, const char *json, ug_err *err);
+
+typedef struct rba_model {
+    rba_config cfg;
+    ug_st_file *st;
+    bool own_st;
+    char name[256]; // file name for messages
+    ug_weights w;
+    swin_model swin;
+    pd_model pd;
+    m2f_decoder dec;
+} rba_model;
+
+// Opens and maps a packed file (metadata arch "rba"), parses the config and fetches every
+// tensor with its shape checked (backbone.*, pixel_decoder.*, predictor.*).
+ug_status rba_load(rba_model **m, const char *path, ug_err *err);
+// The same from an already opened file; with take_ownership the model closes it.
+ug_status rba_load_st(rba_model **m, ug_st_file *st, bool take_ownership, const char *name, ug_err *err);
+void rba_free(rba_model *m);
+
+// Intermediates for tests and dumps: fn gets a name and a contiguous tensor valid only during
+// the call. Names: "input" [1, 3, H', W'] (normalised, padded with pad32), the backbone's as
+// "backbone_<swin name>" and "backbone_res<k>" [1, C_k, H_k, W_k], the pixel decoder's as
+// "pd_<name>" (see msdeform_pixel_decoder.h), the decoder's as they are (see
+// mask2former_decoder.h) — that is the golden file stems without "img*_" / "img*_<n>dl_".
+typedef struct rba_trace {
+    void (*fn)(void *user, const char *name, const ug_tensor *t);
+    void *user;
+} rba_trace;
+
+typedef struct rba_output {
+    ug_tensor pred_logits; // owned F32 [Q, K+1]
+    ug_tensor pred_masks;  // owned F32 [Q, h, w] mask logits at stride 4 (of the padded input with pad32)
+    ug_tensor score;       // owned F32 [H, W], the RbA score U
+    ug_tensor semantic;    // owned U8 [H, W], trainIds
+    double ms[4];          // wall time of the stages: backbone, pixel decoder, decoder, scoring
+} rba_output;
+
+// input F32 [1, 3, H, W] normalised (the UGainS / albumentations formula), contiguous, any
+// H, W >= 1. pad32: RbA's detectron2 path (zero-pad to a multiple of 32, upsample the masks
+// to the padded size, crop); otherwise UGainS' (no outer padding). On failure *out is zeroed.
+ug_status rba_forward(ug_ctx *ctx, const rba_model *m, const ug_tensor *input, bool pad32, rba_output *out,
+                      const rba_trace *trace, ug_err *err);
+// The same from an RGB image U8 [H, W, 3] (normalised with rba_normalize_cpu first).
+ug_status rba_forward_u8(ug_ctx *ctx, const rba_model *m, const ug_tensor *img, bool pad32, rba_output *out,
+                         const rba_trace *trace, ug_err *err);
+void rba_output_free(rba_output *out);
+
+// ---- scoring (the fused upsample + class scores) ----
+
+// Reference: plain loops, double arithmetic, the whole [Q, Ht, Wt] upsampled stack in memory.
+// logits [Q, K+1], masks [Q, h, w] contiguous -> score [H, W] and semantic [H, W] (may be
+// NULL), H <= Ht, W <= Wt.
+void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const float *masks, int64_t Q, int64_t K,
+                   int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W);
+
+// Fast kernel: the same contract on tensors, score F32 [H, W], semantic U8 [H, W] or NULL
+// (K <= 256), logits F32 [Q, K+1], masks F32 [Q, h, w], all contiguous. Never holds the
+// upsampled [Q, Ht, Wt] stack: threads take bands of output rows, interpolate those rows of
+// every mask, apply the sigmoid and reduce over the queries with one GEMM per band
+// ([K, Q] @ [Q, band pixels]). Band buffers come from ctx->arena (released before returning),
+// so the only failure is running out of memory.
+ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
+                        const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err);
+
+#endif
