@@ -32,7 +32,8 @@ void conv2d_ref(float *y, const float *x, const float *w, const float *b, int64_
                 int64_t W, int64_t Cout, int kh, int kw, int stride, int pad_top, int pad_left, int64_t Ho,
                 int64_t Wo);
 
-// Fast kernel, symmetric padding; y must have the floor size above.
+// Fast kernel, symmetric padding; y must have the floor size above. Like matmul_cpu it uses
+// every thread's scratch: call it from outside any parallel region.
 //   x: F32 [B, Cin, H, W], any strides.
 //   w: [Cout, Cin, kh, kw] contiguous, F32, BF16 or F16 (widened to F32 for the GEMM when
 //      the output is NCHW; used as is in the channels-last case).

@@ -20,7 +20,7 @@ void conv_transpose2x2_ref(float *y, const float *x, const float *w, const float
 // Fast kernel. x F32 [B, Cin, H, W] whose pixels flatten with pixel or channel stride 1
 // (NCHW or a channels-last view); w [Cin, Cout, 2, 2] contiguous F32/BF16/F16; b NULL or
 // [Cout] F32/BF16/F16; y F32 [B, Cout, 2H, 2W], any strides. Tiled over input rows so that
-// T stays below ~8 MB.
+// T stays below ~8 MB. Calls matmul_cpu: not from inside a parallel region.
 void conv_transpose2x2_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
                            const ug_tensor *b);
 

@@ -1,15 +1,21 @@
 // tests/test_conv.c — conv2d (1x1, 3x3, patchify 4x4/s4 and 16x16/s16, strided, odd kernels,
 // BF16/F16 weights, channels-last views, Swin-style bottom/right padding, tiled im2col) and
-// the 2x2/s2 transposed convolution, fast kernels against the double references.
+// the 2x2/s2 transposed convolution, fast kernels against the double references; and SAM's
+// patch embed, neck and output upscaling against the sam_tiny golden tensors.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/ctx.h"
+#include "engine/npy.h"
+#include "ops/activation.h"
 #include "ops/conv2d.h"
 #include "ops/conv_transpose.h"
+#include "ops/elementwise.h"
+#include "ops/layernorm.h"
 #include "tests/helpers.h"
+#include "weights-tools/torch_ckpt.h"
 
 static ug_ctx ctx;
 
@@ -279,6 +285,109 @@ START_TEST(conv_transpose_known_values) {
 }
 END_TEST
 
+// ---- golden: SAM's convolutional pieces against the official PyTorch outputs (sam_tiny),
+// with the weights read from sam_tiny.pth. Tolerance 1e-4 abs + 1e-4 rel (golden/README.md).
+
+static void ckpt_get(ug_ckpt *c, const char *name, ug_tensor *t) {
+    ug_err err;
+    const ug_ckpt_tensor *ct = ug_ckpt_find(c, name);
+    ck_assert_msg(ct != NULL, "sam_tiny.pth has no %s", name);
+    ck_assert_int_eq(ct->dtype, UG_F32);
+    ck_assert_int_eq(ug_tensor_new(t, UG_F32, ct->ndim, ct->shape, &err), UG_OK);
+    ck_assert_msg(ug_ckpt_read(c, ct, t->data, &err) == UG_OK, "%s", err.msg);
+}
+
+static void npy_get(const char *rel, ug_tensor *t) {
+    ug_err err;
+    char *path = test_golden_path(rel);
+    ck_assert_msg(ug_npy_read(path, t, &err) == UG_OK, "%s", err.msg);
+    free(path);
+}
+
+static ug_ckpt *open_sam_tiny(void) {
+    ug_ckpt *c = NULL;
+    ug_err err;
+    char *path = test_golden_path("sam_tiny/sam_tiny.pth");
+    ck_assert_msg(ug_ckpt_open(&c, path, &err) == UG_OK, "%s", err.msg);
+    free(path);
+    return c;
+}
+
+// Patch embed (16x16/s16, tokens written channels-last) + pos_embed; then the neck on the
+// last block's NHWC output: 1x1 conv read through a channels-first view, LayerNorm2d, 3x3
+// conv, LayerNorm2d.
+START_TEST(golden_sam_patch_embed_and_neck) {
+    if (!test_golden_available()) return;
+    ug_ckpt *c = open_sam_tiny();
+    ug_tensor pw, pb, pos, n0, n1w, n1b, n2, n3w, n3b, img, want_tok, blk3, want_emb, tok, a, t;
+    ug_err err;
+    ckpt_get(c, "image_encoder.patch_embed.proj.weight", &pw);
+    ckpt_get(c, "image_encoder.patch_embed.proj.bias", &pb);
+    ckpt_get(c, "image_encoder.pos_embed", &pos);
+    ckpt_get(c, "image_encoder.neck.0.weight", &n0);
+    ckpt_get(c, "image_encoder.neck.1.weight", &n1w);
+    ckpt_get(c, "image_encoder.neck.1.bias", &n1b);
+    ckpt_get(c, "image_encoder.neck.2.weight", &n2);
+    ckpt_get(c, "image_encoder.neck.3.weight", &n3w);
+    ckpt_get(c, "image_encoder.neck.3.bias", &n3b);
+    npy_get("sam_tiny/input_preprocessed.npy", &img);           // [1, 3, 256, 256]
+    npy_get("sam_tiny/enc_patch_embed_plus_pos.npy", &want_tok); // [1, 16, 16, 96]
+    npy_get("sam_tiny/enc_block3.npy", &blk3);                  // [1, 16, 16, 96]
+    npy_get("sam_tiny/image_embeddings.npy", &want_emb);        // [1, 64, 16, 16]
+
+    ck_assert_int_eq(ug_tensor_new(&tok, UG_F32, UG_DIMS(1, 16, 16, 96), &err), UG_OK); // NHWC
+    ug_tensor tokv = ug_view_permute(&tok, (int[]){0, 3, 1, 2});                    // [1, 96, 16, 16]
+    conv2d_cpu(&ctx, &tokv, &img, &pw, &pb, 16, 0);
+    add_cpu(&ctx, &tok, &tok, &pos);
+    test_assert_close(tok.data, want_tok.data, (size_t)ug_tensor_numel(&tok), 1e-4, 1e-4, "golden patch_embed + pos");
+
+    ck_assert_int_eq(ug_tensor_new(&a, UG_F32, UG_DIMS(1, 64, 16, 16), &err), UG_OK);
+    ck_assert_int_eq(ug_tensor_new(&t, UG_F32, UG_DIMS(1, 64, 16, 16), &err), UG_OK);
+    ug_tensor blkv = ug_view_permute(&blk3, (int[]){0, 3, 1, 2}); // NHWC seen as [1, 96, 16, 16]
+    conv2d_cpu(&ctx, &a, &blkv, &n0, NULL, 1, 0);
+    layernorm2d_cpu(&ctx, &a, &a, &n1w, &n1b, 1e-6f);
+    conv2d_cpu(&ctx, &t, &a, &n2, NULL, 1, 1);
+    layernorm2d_cpu(&ctx, &t, &t, &n3w, &n3b, 1e-6f);
+    test_assert_close(t.data, want_emb.data, (size_t)ug_tensor_numel(&t), 1e-4, 1e-4, "golden neck");
+
+    ug_tensor *all[] = {&pw, &pb, &pos, &n0, &n1w, &n1b, &n2, &n3w, &n3b, &img, &want_tok, &blk3, &want_emb, &tok, &a, &t};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ug_tensor_free(all[i]);
+    ug_ckpt_close(c);
+}
+END_TEST
+
+// Mask-decoder output upscaling on the two-way transformer's image tokens [1, 256, 64]
+// (seen as [1, 64, 16, 16] channels-last): ConvTranspose 64->16, LayerNorm2d, GELU,
+// ConvTranspose 16->8, GELU.
+START_TEST(golden_sam_output_upscaling) {
+    if (!test_golden_available()) return;
+    ug_ckpt *c = open_sam_tiny();
+    ug_tensor w0, b0, lw, lb, w3, b3, src, want, u1, u2;
+    ug_err err;
+    ckpt_get(c, "mask_decoder.output_upscaling.0.weight", &w0);
+    ckpt_get(c, "mask_decoder.output_upscaling.0.bias", &b0);
+    ckpt_get(c, "mask_decoder.output_upscaling.1.weight", &lw);
+    ckpt_get(c, "mask_decoder.output_upscaling.1.bias", &lb);
+    ckpt_get(c, "mask_decoder.output_upscaling.3.weight", &w3);
+    ckpt_get(c, "mask_decoder.output_upscaling.3.bias", &b3);
+    npy_get("sam_tiny/p0-two_way_image_out.npy", &src);   // [1, 256, 64]
+    npy_get("sam_tiny/p0-upscaled_embedding.npy", &want); // [1, 8, 64, 64]
+    ug_tensor s4 = ug_view_reshape(&src, UG_DIMS(1, 16, 16, 64));
+    ug_tensor x = ug_view_permute(&s4, (int[]){0, 3, 1, 2}); // [1, 64, 16, 16]
+    ck_assert_int_eq(ug_tensor_new(&u1, UG_F32, UG_DIMS(1, 16, 32, 32), &err), UG_OK);
+    ck_assert_int_eq(ug_tensor_new(&u2, UG_F32, UG_DIMS(1, 8, 64, 64), &err), UG_OK);
+    conv_transpose2x2_cpu(&ctx, &u1, &x, &w0, &b0);
+    layernorm2d_cpu(&ctx, &u1, &u1, &lw, &lb, 1e-6f);
+    gelu_cpu(&ctx, &u1, &u1);
+    conv_transpose2x2_cpu(&ctx, &u2, &u1, &w3, &b3);
+    gelu_cpu(&ctx, &u2, &u2);
+    test_assert_close(u2.data, want.data, (size_t)ug_tensor_numel(&u2), 1e-4, 1e-4, "golden output_upscaling");
+    ug_tensor *all[] = {&w0, &b0, &lw, &lb, &w3, &b3, &src, &want, &u1, &u2};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ug_tensor_free(all[i]);
+    ug_ckpt_close(c);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("conv");
@@ -292,6 +401,8 @@ int main(void) {
     tcase_add_test(tc, conv2d_known_values);
     tcase_add_test(tc, conv_transpose_matches_ref);
     tcase_add_test(tc, conv_transpose_known_values);
+    tcase_add_test(tc, golden_sam_patch_embed_and_neck);
+    tcase_add_test(tc, golden_sam_output_upscaling);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }
