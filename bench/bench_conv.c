@@ -43,11 +43,13 @@ static void bench_one(ug_bench *b, const char *name, int64_t Cin, int64_t H, int
     int64_t Wo = transpose ? 2 * W : conv2d_out_size(W, k, stride, pad);
     ug_err err;
     ug_status st = ug_tensor_new(&c.x, UG_F32, UG_DIMS(1, Cin, H, W), &err);
-    if (!st) st = transpose ? ug_tensor_new(&c.w, wdt, UG_DIMS(Cin, Cout, 2, 2), &err)
-                            : ug_tensor_new(&c.w, wdt, UG_DIMS(Cout, Cin, k, k), &err);
+    if (!st)
+        st = transpose ? ug_tensor_new(&c.w, wdt, UG_DIMS(Cin, Cout, 2, 2), &err)
+                       : ug_tensor_new(&c.w, wdt, UG_DIMS(Cout, Cin, k, k), &err);
     if (!st) st = ug_tensor_new(&c.b, UG_F32, UG_DIMS(Cout), &err);
-    if (!st) st = channels_last ? ug_tensor_new(&c.y, UG_F32, UG_DIMS(1, Ho, Wo, Cout), &err)
-                                : ug_tensor_new(&c.y, UG_F32, UG_DIMS(1, Cout, Ho, Wo), &err);
+    if (!st)
+        st = channels_last ? ug_tensor_new(&c.y, UG_F32, UG_DIMS(1, Ho, Wo, Cout), &err)
+                           : ug_tensor_new(&c.y, UG_F32, UG_DIMS(1, Cout, Ho, Wo), &err);
     if (st) {
         fprintf(b->out, "%-28s skipped: %s\n", name, err.msg);
         goto done;
@@ -57,8 +59,9 @@ static void bench_one(ug_bench *b, const char *name, int64_t Cin, int64_t H, int
     fill(&c.w, 0.1f);
     fill(&c.b, 1.0f);
     char shape[80];
-    snprintf(shape, sizeof shape, "%lldx%lldx%lld>%lld k%d/%d%s%s", (long long)Cin, (long long)H, (long long)W,
-             (long long)Cout, k, stride, channels_last ? " nhwc" : "", wdt == UG_BF16 ? " bf16" : "");
+    snprintf(shape, sizeof shape, "%lldx%lldx%lld>%lld k%d/%d%s%s", (long long)Cin, (long long)H,
+             (long long)W, (long long)Cout, k, stride, channels_last ? " nhwc" : "",
+             wdt == UG_BF16 ? " bf16" : "");
     double ms = bench_time_ms(b, run_conv, &c, 300.0);
     double flops = 2.0 * (double)Cout * (double)Cin * k * k * (double)(transpose ? H * W : Ho * Wo);
     bench_row(b, name, shape, ms, flops, 0);

@@ -62,7 +62,8 @@ static void bench_one(ug_bench *b, const char *name, norm_kind kind, int ndim, c
     if (ndim == 2)
         snprintf(sh, sizeof sh, "[%lld,%lld]", (long long)shape[0], (long long)shape[1]);
     else
-        snprintf(sh, sizeof sh, "[%lld,%lld,%lld]", (long long)shape[1], (long long)shape[2], (long long)shape[3]);
+        snprintf(sh, sizeof sh, "[%lld,%lld,%lld]", (long long)shape[1], (long long)shape[2],
+                 (long long)shape[3]);
     double ms = bench_time_ms(b, run_norm, &c, 300.0);
     double bytes = (kind == K_ADD ? 3.0 : 2.0) * (double)ug_tensor_nbytes(&c.x);
     bench_row(b, name, sh, ms, 0, bytes);

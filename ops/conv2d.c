@@ -46,8 +46,8 @@ void conv2d_ref(float *y, const float *x, const float *w, const float *b, int64_
 
 typedef struct {
     float *col;
-    const float *x;              // image b
-    int64_t sxc, sxh, sxw;       // its strides
+    const float *x;        // image b
+    int64_t sxc, sxh, sxw; // its strides
     int64_t H, W, Ho, Wo, K;
     int kh, kw, stride, pt, pl;
     int64_t oy0, rows;
@@ -81,7 +81,8 @@ static void im2col_range(void *arg, int64_t begin, int64_t end, int thread) {
         if (step == 1) {
             memcpy(dst + lo, src, (size_t)(hi - lo) * sizeof(float));
         } else {
-            for (int64_t ox = lo; ox < hi; ox++, src += step) dst[ox] = *src;
+            for (int64_t ox = lo; ox < hi; ox++, src += step)
+                dst[ox] = *src;
         }
     }
 }
@@ -99,7 +100,8 @@ static void rowbias_range(void *arg, int64_t begin, int64_t end, int thread) {
     const rowbias_job *j = arg;
     for (int64_t o = begin; o < end; o++) {
         float *r = j->y + o * j->syc, v = j->bias[o];
-        for (int64_t i = 0; i < j->n; i++) r[i] += v;
+        for (int64_t i = 0; i < j->n; i++)
+            r[i] += v;
     }
 }
 
@@ -112,12 +114,12 @@ static void add_row_bias(ug_ctx *ctx, float *y, int64_t rows, int64_t n, int64_t
 // im2col tile or the input itself, given with strides (sxk, sxn)).
 typedef struct {
     ug_ctx *ctx;
-    bool nchw;           // pixel stride of y is 1 (else channel stride is 1)
+    bool nchw; // pixel stride of y is 1 (else channel stride is 1)
     int64_t Cout, K;
-    const ug_tensor *w;  // [Cout, K] in its dtype (channels-last orientation)
-    const float *wf;     // [Cout, K] F32 (NCHW orientation)
-    const float *bias;   // F32 [Cout] or NULL
-    int64_t syc, syp;    // y strides of the channel and flattened pixel dims
+    const ug_tensor *w; // [Cout, K] in its dtype (channels-last orientation)
+    const float *wf;    // [Cout, K] F32 (NCHW orientation)
+    const float *bias;  // F32 [Cout] or NULL
+    int64_t syc, syp;   // y strides of the channel and flattened pixel dims
 } conv_gemm;
 
 static void conv_gemm_run(const conv_gemm *g, float *yb, int64_t p0, int64_t n, const float *X, int64_t sxk,
@@ -188,8 +190,8 @@ void conv2d_cpu_ex(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
         if (rows < 1) rows = 1;
         if (rows > Ho) rows = Ho;
         float *col = conv_alloc((size_t)(K * rows * Wo) * sizeof(float), "the im2col tile"); // [K, rows * Wo]
-        im2col_job j = {col, NULL, x->stride[1], x->stride[2], x->stride[3], H, W, Ho, Wo, K,
-                        (int)kh, (int)kw, stride, pad_top, pad_left, 0, 0};
+        im2col_job j = {col, NULL,    x->stride[1], x->stride[2], x->stride[3], H,        W, Ho, Wo,
+                        K,   (int)kh, (int)kw,      stride,       pad_top,      pad_left, 0, 0};
         for (int64_t n = 0; n < B; n++) {
             j.x = (const float *)x->data + n * x->stride[0];
             for (int64_t oy0 = 0; oy0 < Ho; oy0 += rows) {

@@ -10,7 +10,8 @@
 #include "engine/tensor.h"
 
 // A 2-D F32/BF16/F16 view [rows, cols] with element strides (sr, sc), for matmul_cpu.
-static inline ug_tensor conv_view2(void *data, ug_dtype dt, int64_t rows, int64_t cols, int64_t sr, int64_t sc) {
+static inline ug_tensor conv_view2(void *data, ug_dtype dt, int64_t rows, int64_t cols, int64_t sr,
+                                   int64_t sc) {
     ug_tensor t;
     memset(&t, 0, sizeof t);
     t.data = data;
@@ -39,10 +40,12 @@ static inline void conv_widen(float *dst, const ug_tensor *t, int64_t n) {
     const uint16_t *h = t->data;
     switch (t->dtype) {
     case UG_BF16:
-        for (int64_t i = 0; i < n; i++) dst[i] = ug_bf16_to_f32(h[i]);
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = ug_bf16_to_f32(h[i]);
         break;
     case UG_F16:
-        for (int64_t i = 0; i < n; i++) dst[i] = ug_f16_to_f32(h[i]);
+        for (int64_t i = 0; i < n; i++)
+            dst[i] = ug_f16_to_f32(h[i]);
         break;
     default: memcpy(dst, t->data, (size_t)n * sizeof(float)); break;
     }

@@ -18,7 +18,8 @@ void conv_transpose2x2_ref(float *y, const float *x, const float *w, const float
                     int64_t i = oy / 2, a = oy % 2, j = ox / 2, c = ox % 2;
                     double acc = b ? b[o] : 0.0;
                     for (int64_t k = 0; k < Cin; k++)
-                        acc += (double)x[((n * Cin + k) * H + i) * W + j] * (double)w[((k * Cout + o) * 2 + a) * 2 + c];
+                        acc += (double)x[((n * Cin + k) * H + i) * W + j] *
+                               (double)w[((k * Cout + o) * 2 + a) * 2 + c];
                     y[((n * Cout + o) * Ho + oy) * Wo + ox] = (float)acc;
                 }
             }
@@ -79,7 +80,8 @@ void conv_transpose2x2_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const 
     // A = W^T [Cout*4, Cin]: the weight [Cin, Cout*4] transposed (a view when F32).
     float *wtmp = NULL, *btmp = NULL;
     if (w->dtype != UG_F32) {
-        wtmp = conv_alloc((size_t)(Cin * Cout * 4) * sizeof(float), "widened conv-transpose weights"); // [Cin, Cout*4]
+        wtmp = conv_alloc((size_t)(Cin * Cout * 4) * sizeof(float),
+                          "widened conv-transpose weights"); // [Cin, Cout*4]
         conv_widen(wtmp, w, Cin * Cout * 4);
     }
     ug_tensor A = conv_view2(wtmp ? wtmp : w->data, UG_F32, Cout * 4, Cin, 1, Cout * 4);
@@ -88,7 +90,8 @@ void conv_transpose2x2_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const 
     int64_t rows = CT_TILE_FLOATS / (Cout * 4 * W);
     if (rows < 1) rows = 1;
     if (rows > H) rows = H;
-    float *T = conv_alloc((size_t)(Cout * 4 * rows * W) * sizeof(float), "the conv-transpose tile"); // [Cout*4, rows*W]
+    float *T = conv_alloc((size_t)(Cout * 4 * rows * W) * sizeof(float),
+                          "the conv-transpose tile"); // [Cout*4, rows*W]
     scatter_job j = {T, NULL, y->stride[1], y->stride[2], y->stride[3], bias, W, 0, 0, 0};
     for (int64_t n = 0; n < B; n++) {
         const float *xb = (const float *)x->data + n * x->stride[0];

@@ -5,15 +5,18 @@
 #include <immintrin.h>
 
 void add_ref(float *y, const float *a, const float *b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
 }
 
 void mul_ref(float *y, const float *a, const float *b, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+    for (int64_t i = 0; i < n; i++)
+        y[i] = a[i] * b[i];
 }
 
 void scale_add_ref(float *y, const float *x, float alpha, float beta, int64_t n) {
-    for (int64_t i = 0; i < n; i++) y[i] = (float)((double)alpha * x[i] + beta);
+    for (int64_t i = 0; i < n; i++)
+        y[i] = (float)((double)alpha * x[i] + beta);
 }
 
 typedef enum { EW_ADD, EW_MUL, EW_AXPB } ew_op;
@@ -50,8 +53,8 @@ static inline float ew_scalar(const ew_job *j, float a, float b) {
 }
 
 // One run of n elements with element strides sy, sa, sb.
-static void ew_run(const ew_job *j, float *y, const float *a, const float *b, int64_t n, int64_t sy, int64_t sa,
-                   int64_t sb) {
+static void ew_run(const ew_job *j, float *y, const float *a, const float *b, int64_t n, int64_t sy,
+                   int64_t sa, int64_t sb) {
     int64_t i = 0;
     if (sy == 1 && sa == 1 && (sb == 1 || sb == 0)) {
         if (sb == 1) {
@@ -59,10 +62,12 @@ static void ew_run(const ew_job *j, float *y, const float *a, const float *b, in
                 _mm256_storeu_ps(y + i, ew_vec(j, _mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
         } else {
             __m256 vb = _mm256_set1_ps(*b);
-            for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, ew_vec(j, _mm256_loadu_ps(a + i), vb));
+            for (; i + 8 <= n; i += 8)
+                _mm256_storeu_ps(y + i, ew_vec(j, _mm256_loadu_ps(a + i), vb));
         }
     }
-    for (; i < n; i++) y[i * sy] = ew_scalar(j, a[i * sa], b[i * sb]);
+    for (; i < n; i++)
+        y[i * sy] = ew_scalar(j, a[i * sa], b[i * sb]);
 }
 
 static void ew_range(void *arg, int64_t begin, int64_t end, int thread) {
@@ -77,9 +82,11 @@ static void ew_range(void *arg, int64_t begin, int64_t end, int thread) {
         for (int d = last - 1; d >= 0; d--) { // unravel the row index over the outer dims
             int64_t i = row % j->shape[d];
             row /= j->shape[d];
-            for (int t = 0; t < 3; t++) off[t] += i * j->stride[t][d];
+            for (int t = 0; t < 3; t++)
+                off[t] += i * j->stride[t][d];
         }
-        for (int t = 0; t < 3; t++) off[t] += c0 * j->stride[t][last];
+        for (int t = 0; t < 3; t++)
+            off[t] += c0 * j->stride[t][last];
         ew_run(j, j->y + off[0], j->a + off[1], j->b + off[2], n, j->stride[0][last], j->stride[1][last],
                j->stride[2][last]);
     }
@@ -102,10 +109,12 @@ static void ew_launch(ug_ctx *ctx, ew_op op, float alpha, float beta, ug_tensor 
             merge = j.stride[t][k - 1] == t3[t]->stride[d] * y->shape[d];
         if (merge) {
             j.shape[k - 1] *= y->shape[d];
-            for (int t = 0; t < 3; t++) j.stride[t][k - 1] = t3[t]->stride[d];
+            for (int t = 0; t < 3; t++)
+                j.stride[t][k - 1] = t3[t]->stride[d];
         } else {
             j.shape[k] = y->shape[d];
-            for (int t = 0; t < 3; t++) j.stride[t][k] = t3[t]->stride[d];
+            for (int t = 0; t < 3; t++)
+                j.stride[t][k] = t3[t]->stride[d];
             j.ndim++;
         }
     }
@@ -114,7 +123,8 @@ static void ew_launch(ug_ctx *ctx, ew_op op, float alpha, float beta, ug_tensor 
         j.shape[0] = 1;
     }
     int64_t inner = j.shape[j.ndim - 1], rows = 1;
-    for (int d = 0; d < j.ndim - 1; d++) rows *= j.shape[d];
+    for (int d = 0; d < j.ndim - 1; d++)
+        rows *= j.shape[d];
     j.col_blocks = (inner + EW_BLOCK - 1) / EW_BLOCK;
     int64_t grain = 1 + EW_BLOCK / inner; // about EW_BLOCK elements per chunk at least
     ug_parallel_for(ctx->pool, rows * j.col_blocks, grain, ew_range, &j);

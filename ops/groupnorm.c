@@ -9,16 +9,18 @@
 
 #include "ops/vmath.h"
 
-void groupnorm_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t C,
-                   int64_t HW, int groups, float eps) {
+void groupnorm_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t C, int64_t HW,
+                   int groups, float eps) {
     int64_t cg = C / groups, n = cg * HW; // a group is cg whole channels: n contiguous values
     for (int64_t i = 0; i < B * groups; i++) {
         const float *xg = x + i * n;
         float *yg = y + i * n;
         double mean = 0.0, var = 0.0;
-        for (int64_t k = 0; k < n; k++) mean += xg[k];
+        for (int64_t k = 0; k < n; k++)
+            mean += xg[k];
         mean /= (double)n;
-        for (int64_t k = 0; k < n; k++) var += ((double)xg[k] - mean) * ((double)xg[k] - mean);
+        for (int64_t k = 0; k < n; k++)
+            var += ((double)xg[k] - mean) * ((double)xg[k] - mean);
         var /= (double)n;
         double rstd = 1.0 / sqrt(var + (double)eps);
         for (int64_t k = 0; k < n; k++) {
@@ -31,8 +33,8 @@ void groupnorm_ref(float *y, const float *x, const float *w, const float *b, int
 typedef struct {
     float *y;
     const float *x, *w, *b;
-    int64_t C, HW, c0;  // c0: first (b, c) channel of the current wave
-    double *mean, *m2; // per (b, c): channel mean and sum of squared deviations
+    int64_t C, HW, c0;    // c0: first (b, c) channel of the current wave
+    double *mean, *m2;    // per (b, c): channel mean and sum of squared deviations
     float *gmean, *scale; // per (b, c) after merging: group mean - x[b, c, 0], rstd * w[c]
 } gn_job;
 
@@ -61,13 +63,15 @@ static void gn_apply(void *arg, int64_t begin, int64_t end, int thread) {
         const float *x = j->x + i * HW;
         float *y = j->y + i * HW;
         float x0 = x[0], m = j->gmean[i], s = j->scale[i], sh = j->b ? j->b[c] : 0.0f;
-        __m256 v0 = _mm256_set1_ps(x0), vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(s), vb = _mm256_set1_ps(sh);
+        __m256 v0 = _mm256_set1_ps(x0), vm = _mm256_set1_ps(m), vs = _mm256_set1_ps(s),
+               vb = _mm256_set1_ps(sh);
         int64_t p = 0;
         for (; p + 8 <= HW; p += 8) {
             __m256 d = _mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + p), v0), vm);
             _mm256_storeu_ps(y + p, _mm256_fmadd_ps(d, vs, vb));
         }
-        for (; p < HW; p++) y[p] = ((x[p] - x0) - m) * s + sh;
+        for (; p < HW; p++)
+            y[p] = ((x[p] - x0) - m) * s + sh;
     }
 }
 
@@ -92,8 +96,17 @@ void groupnorm_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
         fprintf(stderr, "ugains: groupnorm: out of memory for %lld channel statistics\n", (long long)BC);
         abort();
     }
-    gn_job j = {y->data, x->data, vec_or_null(w, C), vec_or_null(b, C), C, HW, 0, mem, (double *)mem + BC,
-                (float *)((double *)mem + 2 * BC), (float *)((double *)mem + 2 * BC) + BC};
+    gn_job j = {y->data,
+                x->data,
+                vec_or_null(w, C),
+                vec_or_null(b, C),
+                C,
+                HW,
+                0,
+                mem,
+                (double *)mem + BC,
+                (float *)((double *)mem + 2 * BC),
+                (float *)((double *)mem + 2 * BC) + BC};
     // Groups go in waves of ~8 MB (at least 2 channels per thread when there are that many):
     // statistics, merge, then the affine pass while the wave is still in L3, so x comes from
     // memory once instead of twice.
@@ -111,7 +124,8 @@ void groupnorm_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
         for (int64_t g = g0; g < g0 + gn; g++) {
             int64_t c0 = g * cg;
             double mean = 0.0, m2 = 0.0;
-            for (int64_t k = 0; k < cg; k++) mean += j.mean[c0 + k];
+            for (int64_t k = 0; k < cg; k++)
+                mean += j.mean[c0 + k];
             mean /= (double)cg;
             for (int64_t k = 0; k < cg; k++) {
                 double d = j.mean[c0 + k] - mean;

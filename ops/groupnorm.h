@@ -12,8 +12,8 @@
 #include "engine/tensor.h"
 
 // Reference: plain loops, double accumulation. w and b may be NULL (weight 1, bias 0).
-void groupnorm_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t C,
-                   int64_t HW, int groups, float eps);
+void groupnorm_ref(float *y, const float *x, const float *w, const float *b, int64_t B, int64_t C, int64_t HW,
+                   int groups, float eps);
 
 // Fast kernel. x and y are contiguous F32 [B, C, H, W] (y may be x); C % groups == 0; w and
 // b are F32 [C] or NULL. Groups in waves of ~8 MB: statistics per channel in parallel (two

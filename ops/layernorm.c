@@ -13,9 +13,11 @@ void layernorm_ref(float *y, const float *x, const float *w, const float *b, int
         const float *xr = x + r * C;
         float *yr = y + r * C;
         double mean = 0.0, var = 0.0;
-        for (int64_t c = 0; c < C; c++) mean += xr[c];
+        for (int64_t c = 0; c < C; c++)
+            mean += xr[c];
         mean /= (double)C;
-        for (int64_t c = 0; c < C; c++) var += ((double)xr[c] - mean) * ((double)xr[c] - mean);
+        for (int64_t c = 0; c < C; c++)
+            var += ((double)xr[c] - mean) * ((double)xr[c] - mean);
         var /= (double)C;
         double rstd = 1.0 / sqrt(var + (double)eps);
         for (int64_t c = 0; c < C; c++)
@@ -30,13 +32,16 @@ void layernorm2d_ref(float *y, const float *x, const float *w, const float *b, i
             const float *xp = x + n * C * HW + p; // channel c at xp[c * HW]
             float *yp = y + n * C * HW + p;
             double mean = 0.0, var = 0.0;
-            for (int64_t c = 0; c < C; c++) mean += xp[c * HW];
+            for (int64_t c = 0; c < C; c++)
+                mean += xp[c * HW];
             mean /= (double)C;
-            for (int64_t c = 0; c < C; c++) var += ((double)xp[c * HW] - mean) * ((double)xp[c * HW] - mean);
+            for (int64_t c = 0; c < C; c++)
+                var += ((double)xp[c * HW] - mean) * ((double)xp[c * HW] - mean);
             var /= (double)C;
             double rstd = 1.0 / sqrt(var + (double)eps);
             for (int64_t c = 0; c < C; c++)
-                yp[c * HW] = (float)(((double)xp[c * HW] - mean) * rstd * (w ? w[c] : 1.0) + (b ? b[c] : 0.0));
+                yp[c * HW] =
+                    (float)(((double)xp[c * HW] - mean) * rstd * (w ? w[c] : 1.0) + (b ? b[c] : 0.0));
         }
     }
 }
@@ -77,7 +82,8 @@ static void ln_rows(void *arg, int64_t begin, int64_t end, int thread) {
         if (j->w && j->b) {
             for (; c + 8 <= C; c += 8) {
                 __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_sub_ps(_mm256_loadu_ps(x + c), v0), vm), vr);
-                _mm256_storeu_ps(y + c, _mm256_fmadd_ps(d, _mm256_loadu_ps(j->w + c), _mm256_loadu_ps(j->b + c)));
+                _mm256_storeu_ps(y + c,
+                                 _mm256_fmadd_ps(d, _mm256_loadu_ps(j->w + c), _mm256_loadu_ps(j->b + c)));
             }
         }
         for (; c < C; c++)
@@ -114,9 +120,11 @@ typedef struct {
 static void ln2d_pixel(const ln2d_job *j, const float *x, float *y) {
     int64_t C = j->C, HW = j->HW;
     double mean = 0.0, var = 0.0;
-    for (int64_t c = 0; c < C; c++) mean += x[c * HW];
+    for (int64_t c = 0; c < C; c++)
+        mean += x[c * HW];
     mean /= (double)C;
-    for (int64_t c = 0; c < C; c++) var += ((double)x[c * HW] - mean) * ((double)x[c * HW] - mean);
+    for (int64_t c = 0; c < C; c++)
+        var += ((double)x[c * HW] - mean) * ((double)x[c * HW] - mean);
     float rstd = (float)(1.0 / sqrt(var / (double)C + (double)j->eps));
     float x0 = x[0], m = (float)(mean - x0); // relative to channel 0, like the vector path
     for (int64_t c = 0; c < C; c++)
@@ -142,7 +150,8 @@ static void ln2d_blocks(void *arg, int64_t begin, int64_t end, int thread) {
             m[v] = _mm256_setzero_ps();
         }
         for (int64_t c = 1; c < C; c++)
-            for (int v = 0; v < nv; v++) m[v] = _mm256_add_ps(m[v], _mm256_sub_ps(_mm256_loadu_ps(x + c * HW + 8 * v), x0[v]));
+            for (int v = 0; v < nv; v++)
+                m[v] = _mm256_add_ps(m[v], _mm256_sub_ps(_mm256_loadu_ps(x + c * HW + 8 * v), x0[v]));
         for (int v = 0; v < nv; v++) {
             m[v] = _mm256_mul_ps(m[v], invC);
             rstd[v] = _mm256_setzero_ps();
@@ -163,17 +172,19 @@ static void ln2d_blocks(void *arg, int64_t begin, int64_t end, int thread) {
                 _mm256_storeu_ps(y + c * HW + 8 * v, _mm256_fmadd_ps(_mm256_mul_ps(d, rstd[v]), wc, bc));
             }
         }
-        for (int64_t p = 8 * nv; p < np; p++) ln2d_pixel(j, x + p, y + p);
+        for (int64_t p = 8 * nv; p < np; p++)
+            ln2d_pixel(j, x + p, y + p);
     }
 }
 
-void layernorm2d_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
-                     const ug_tensor *b, float eps) {
+void layernorm2d_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                     float eps) {
     assert(x->dtype == UG_F32 && y->dtype == UG_F32 && x->ndim == 4);
     assert(ug_tensor_is_contiguous(x) && ug_tensor_is_contiguous(y) && ug_tensor_same_shape(x, y));
     int64_t B = x->shape[0], C = x->shape[1], HW = x->shape[2] * x->shape[3];
     if (B == 0 || C == 0 || HW == 0) return;
-    ln2d_job j = {y->data, x->data, vec_or_null(w, C), vec_or_null(b, C), C, HW,
-                  (HW + LN2D_BLOCK - 1) / LN2D_BLOCK, eps};
+    ln2d_job j = {
+        y->data, x->data, vec_or_null(w, C), vec_or_null(b, C), C, HW, (HW + LN2D_BLOCK - 1) / LN2D_BLOCK,
+        eps};
     ug_parallel_for(ctx->pool, B * j.blocks_per_image, 1, ln2d_blocks, &j);
 }

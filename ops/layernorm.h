@@ -26,7 +26,7 @@ void layernorm2d_ref(float *y, const float *x, const float *w, const float *b, i
 // w and b are F32 [C] or NULL.
 void layernorm_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
                    float eps);
-void layernorm2d_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
-                     const ug_tensor *b, float eps);
+void layernorm2d_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
+                     float eps);
 
 #endif

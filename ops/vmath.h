@@ -18,7 +18,8 @@
 
 // Horizontal sum of 8 lanes, in double.
 static inline double vm_hsum(__m256 v) {
-    __m256d a = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)), _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
+    __m256d a = _mm256_add_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(v)),
+                              _mm256_cvtps_pd(_mm256_extractf128_ps(v, 1)));
     __m128d b = _mm_add_pd(_mm256_castpd256_pd128(a), _mm256_extractf128_pd(a, 1));
     return _mm_cvtsd_f64(_mm_add_sd(b, _mm_unpackhi_pd(b, b)));
 }
@@ -106,7 +107,8 @@ static inline double vm_sum_shifted(const float *x, int64_t n, float shift) {
         }
         total += vm_hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
     }
-    for (; i < n; i++) total += (double)(x[i] - shift);
+    for (; i < n; i++)
+        total += (double)(x[i] - shift);
     return total;
 }
 

@@ -14,7 +14,9 @@ static void setup(void) {
     ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
 }
 
-static void teardown(void) { ug_ctx_free(&ctx); }
+static void teardown(void) {
+    ug_ctx_free(&ctx);
+}
 
 typedef void (*act_cpu_fn)(ug_ctx *, ug_tensor *, const ug_tensor *);
 typedef void (*act_ref_fn)(float *, const float *, int64_t);
@@ -39,7 +41,8 @@ static void check_act(act_cpu_fn cpu, act_ref_fn ref, const float *x, int64_t n,
 // A dense sweep over [-lim, lim] plus random normals at the odd sizes.
 static float *sweep(int64_t n, float lim) {
     float *x = malloc((size_t)n * sizeof(float));
-    for (int64_t i = 0; i < n; i++) x[i] = -lim + 2.0f * lim * (float)i / (float)(n - 1);
+    for (int64_t i = 0; i < n; i++)
+        x[i] = -lim + 2.0f * lim * (float)i / (float)(n - 1);
     return x;
 }
 

@@ -24,7 +24,9 @@ static void setup(void) {
     ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
 }
 
-static void teardown(void) { ug_ctx_free(&ctx); }
+static void teardown(void) {
+    ug_ctx_free(&ctx);
+}
 
 // Inputs N(0, 1), weights N(0, 1/K) so outputs are O(1). The fast path sums K <= 1143
 // products in float (in the GEMM's order): error ~ sqrt(K) * 6e-8 * O(1) ~ 2e-6. Tolerance
@@ -67,8 +69,8 @@ static void run_conv(const conv_case *cs, ug_dtype wdt, int layout, bool bias, u
         wdata = to_half(w, nw, wdt);
         bdata = to_half(b, cs->Cout, wdt);
     }
-    conv2d_ref(want, x, w, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout, cs->kh, cs->kw, cs->stride,
-               cs->pad, cs->pad, Ho, Wo);
+    conv2d_ref(want, x, w, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout, cs->kh, cs->kw,
+               cs->stride, cs->pad, cs->pad, Ho, Wo);
 
     ug_tensor tw = ug_tensor_wrap(wdata, wdt, UG_DIMS(cs->Cout, cs->Cin, cs->kh, cs->kw));
     ug_tensor tb = ug_tensor_wrap(bdata, wdt, UG_DIMS(cs->Cout));
@@ -101,8 +103,8 @@ static void run_conv(const conv_case *cs, ug_dtype wdt, int layout, bool bias, u
     }
     char what[160];
     snprintf(what, sizeof what, "conv2d B%lld Cin%lld %lldx%lld Cout%lld k%dx%d s%d p%d %s layout%d%s",
-             (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout, cs->kh,
-             cs->kw, cs->stride, cs->pad, ug_dtype_name(wdt), layout, bias ? " bias" : "");
+             (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout,
+             cs->kh, cs->kw, cs->stride, cs->pad, ug_dtype_name(wdt), layout, bias ? " bias" : "");
     test_assert_close(got, want, (size_t)ny, ATOL, RTOL, what);
     if (xin != x) free(xin);
     if (wdata != w) free(wdata), free(bdata);
@@ -134,7 +136,8 @@ static const conv_case cases[] = {
 };
 
 START_TEST(conv2d_f32_matches_ref) {
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) run_conv(&cases[i], UG_F32, 0, i % 3 != 2, 10 * i);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        run_conv(&cases[i], UG_F32, 0, i % 3 != 2, 10 * i);
 }
 END_TEST
 
@@ -170,14 +173,18 @@ END_TEST
 // ceil output size must equal the floor conv of the explicitly zero-padded image.
 START_TEST(conv2d_ex_bottom_right_padding) {
     int64_t Cin = 3, H = 30, W = 49, Cout = 8, Hp = 32, Wp = 52, Ho = 8, Wo = 13;
-    float *x = rnd(Cin * H * W, 1.0f, 6000), *w = rnd(Cout * Cin * 16, 0.15f, 6001), *b = rnd(Cout, 0.5f, 6002);
+    float *x = rnd(Cin * H * W, 1.0f, 6000), *w = rnd(Cout * Cin * 16, 0.15f, 6001),
+          *b = rnd(Cout, 0.5f, 6002);
     float *xp = calloc((size_t)(Cin * Hp * Wp), 4), *want = malloc((size_t)(Cout * Ho * Wo) * 4),
           *got = malloc((size_t)(Cout * Ho * Wo) * 4);
     for (int64_t c = 0; c < Cin; c++)
-        for (int64_t i = 0; i < H; i++) memcpy(xp + (c * Hp + i) * Wp, x + (c * H + i) * W, (size_t)W * 4);
+        for (int64_t i = 0; i < H; i++)
+            memcpy(xp + (c * Hp + i) * Wp, x + (c * H + i) * W, (size_t)W * 4);
     conv2d_ref(want, xp, w, b, 1, Cin, Hp, Wp, Cout, 4, 4, 4, 0, 0, Ho, Wo);
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, Cin, H, W)), ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(1, Cout, Ho, Wo));
-    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(Cout, Cin, 4, 4)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(Cout));
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, Cin, H, W)),
+              ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(1, Cout, Ho, Wo));
+    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(Cout, Cin, 4, 4)),
+              tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(Cout));
     conv2d_cpu_ex(&ctx, &ty, &tx, &tw, &tb, 4, 0, 0);
     test_assert_close(got, want, (size_t)(Cout * Ho * Wo), ATOL, RTOL, "conv2d_ex Swin padding");
     free(x), free(w), free(b), free(xp), free(want), free(got);
@@ -188,10 +195,14 @@ END_TEST
 // that land inside (4 at corners, 6 on edges, 9 inside), plus bias 0.5.
 START_TEST(conv2d_known_values) {
     float x[20], w[9], b = 0.5f, y[20];
-    for (int i = 0; i < 20; i++) x[i] = 1.0f;
-    for (int i = 0; i < 9; i++) w[i] = 1.0f;
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 1, 4, 5)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 4, 5));
-    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 3, 3)), tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
+    for (int i = 0; i < 20; i++)
+        x[i] = 1.0f;
+    for (int i = 0; i < 9; i++)
+        w[i] = 1.0f;
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 1, 4, 5)),
+              ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 4, 5));
+    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 3, 3)),
+              tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
     conv2d_cpu(&ctx, &ty, &tx, &tw, &tb, 1, 1);
     for (int r = 0; r < 4; r++) {
         for (int c = 0; c < 5; c++) {
@@ -215,7 +226,8 @@ typedef struct {
 
 static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint64_t seed) {
     int64_t Ho = 2 * cs->H, Wo = 2 * cs->W;
-    int64_t nx = cs->B * cs->Cin * cs->H * cs->W, nw = cs->Cin * cs->Cout * 4, ny = cs->B * cs->Cout * Ho * Wo;
+    int64_t nx = cs->B * cs->Cin * cs->H * cs->W, nw = cs->Cin * cs->Cout * 4,
+            ny = cs->B * cs->Cout * Ho * Wo;
     float *x = rnd(nx, 1.0f, seed), *w = rnd(nw, 1.0f / sqrtf((float)cs->Cin), seed + 1);
     float *b = rnd(cs->Cout, 0.5f, seed + 2), *want = malloc((size_t)ny * 4), *got = malloc((size_t)ny * 4);
     void *wdata = w, *bdata = b;
@@ -263,8 +275,12 @@ static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint6
 }
 
 START_TEST(conv_transpose_matches_ref) {
-    const ct_case cs[] = {{1, 1, 1, 1, 1}, {2, 3, 5, 7, 17}, {1, 33, 9, 13, 3},
-                          {1, 127, 3, 17, 33}, {1, 16, 33, 1, 8}, {1, 8, 1, 127, 4},
+    const ct_case cs[] = {{1, 1, 1, 1, 1},
+                          {2, 3, 5, 7, 17},
+                          {1, 33, 9, 13, 3},
+                          {1, 127, 3, 17, 33},
+                          {1, 16, 33, 1, 8},
+                          {1, 8, 1, 127, 4},
                           // T tile of 8 MB holds 2 << 20 / (1024 * 64) = 32 input rows: 2 tiles.
                           {1, 4, 40, 64, 256}};
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++) {
@@ -278,10 +294,13 @@ END_TEST
 // Hand-checked: one input pixel, one in/out channel: the 2x2 output is the kernel times x + b.
 START_TEST(conv_transpose_known_values) {
     float x = 2.0f, w[4] = {1, 2, 3, 4}, b = -1.0f, y[4];
-    ug_tensor tx = ug_tensor_wrap(&x, UG_F32, UG_DIMS(1, 1, 1, 1)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 2, 2));
-    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 2, 2)), tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
+    ug_tensor tx = ug_tensor_wrap(&x, UG_F32, UG_DIMS(1, 1, 1, 1)),
+              ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 2, 2));
+    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 2, 2)),
+              tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
     conv_transpose2x2_cpu(&ctx, &ty, &tx, &tw, &tb);
-    for (int i = 0; i < 4; i++) ck_assert_float_eq(y[i], 2.0f * w[i] - 1.0f);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(y[i], 2.0f * w[i] - 1.0f);
 }
 END_TEST
 
@@ -330,16 +349,17 @@ START_TEST(golden_sam_patch_embed_and_neck) {
     ckpt_get(c, "image_encoder.neck.2.weight", &n2);
     ckpt_get(c, "image_encoder.neck.3.weight", &n3w);
     ckpt_get(c, "image_encoder.neck.3.bias", &n3b);
-    npy_get("sam_tiny/input_preprocessed.npy", &img);           // [1, 3, 256, 256]
+    npy_get("sam_tiny/input_preprocessed.npy", &img);            // [1, 3, 256, 256]
     npy_get("sam_tiny/enc_patch_embed_plus_pos.npy", &want_tok); // [1, 16, 16, 96]
-    npy_get("sam_tiny/enc_block3.npy", &blk3);                  // [1, 16, 16, 96]
-    npy_get("sam_tiny/image_embeddings.npy", &want_emb);        // [1, 64, 16, 16]
+    npy_get("sam_tiny/enc_block3.npy", &blk3);                   // [1, 16, 16, 96]
+    npy_get("sam_tiny/image_embeddings.npy", &want_emb);         // [1, 64, 16, 16]
 
     ck_assert_int_eq(ug_tensor_new(&tok, UG_F32, UG_DIMS(1, 16, 16, 96), &err), UG_OK); // NHWC
-    ug_tensor tokv = ug_view_permute(&tok, (int[]){0, 3, 1, 2});                    // [1, 96, 16, 16]
+    ug_tensor tokv = ug_view_permute(&tok, (int[]){0, 3, 1, 2});                        // [1, 96, 16, 16]
     conv2d_cpu(&ctx, &tokv, &img, &pw, &pb, 16, 0);
     add_cpu(&ctx, &tok, &tok, &pos);
-    test_assert_close(tok.data, want_tok.data, (size_t)ug_tensor_numel(&tok), 1e-4, 1e-4, "golden patch_embed + pos");
+    test_assert_close(tok.data, want_tok.data, (size_t)ug_tensor_numel(&tok), 1e-4, 1e-4,
+                      "golden patch_embed + pos");
 
     ck_assert_int_eq(ug_tensor_new(&a, UG_F32, UG_DIMS(1, 64, 16, 16), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&t, UG_F32, UG_DIMS(1, 64, 16, 16), &err), UG_OK);
@@ -350,8 +370,10 @@ START_TEST(golden_sam_patch_embed_and_neck) {
     layernorm2d_cpu(&ctx, &t, &t, &n3w, &n3b, 1e-6f);
     test_assert_close(t.data, want_emb.data, (size_t)ug_tensor_numel(&t), 1e-4, 1e-4, "golden neck");
 
-    ug_tensor *all[] = {&pw, &pb, &pos, &n0, &n1w, &n1b, &n2, &n3w, &n3b, &img, &want_tok, &blk3, &want_emb, &tok, &a, &t};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ug_tensor_free(all[i]);
+    ug_tensor *all[] = {&pw,  &pb,  &pos,      &n0,   &n1w,      &n1b, &n2, &n3w,
+                        &n3b, &img, &want_tok, &blk3, &want_emb, &tok, &a,  &t};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        ug_tensor_free(all[i]);
     ug_ckpt_close(c);
 }
 END_TEST
@@ -381,9 +403,11 @@ START_TEST(golden_sam_output_upscaling) {
     gelu_cpu(&ctx, &u1, &u1);
     conv_transpose2x2_cpu(&ctx, &u2, &u1, &w3, &b3);
     gelu_cpu(&ctx, &u2, &u2);
-    test_assert_close(u2.data, want.data, (size_t)ug_tensor_numel(&u2), 1e-4, 1e-4, "golden output_upscaling");
+    test_assert_close(u2.data, want.data, (size_t)ug_tensor_numel(&u2), 1e-4, 1e-4,
+                      "golden output_upscaling");
     ug_tensor *all[] = {&w0, &b0, &lw, &lb, &w3, &b3, &src, &want, &u1, &u2};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ug_tensor_free(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        ug_tensor_free(all[i]);
     ug_ckpt_close(c);
 }
 END_TEST

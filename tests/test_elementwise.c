@@ -14,7 +14,9 @@ static void setup(void) {
     ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
 }
 
-static void teardown(void) { ug_ctx_free(&ctx); }
+static void teardown(void) {
+    ug_ctx_free(&ctx);
+}
 
 // Copies any strided F32 view into a contiguous array (the materialised broadcast).
 static void materialise(float *dst, const ug_tensor *t) {
@@ -42,8 +44,10 @@ START_TEST(add_mul_contiguous_and_in_place) {
     for (int s = 0; s < 5; s++) {
         for (int s2 = 0; s2 < 5; s2++) {
             int64_t R = odd[s], C = odd[s2] * 129, n = R * C; // up to 127 x 16383: several blocks
-            float *a = rnd(n, 10 + s), *b = rnd(n, 20 + s2), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
-            ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(R, C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(R, C));
+            float *a = rnd(n, 10 + s), *b = rnd(n, 20 + s2), *want = malloc((size_t)n * 4),
+                  *got = malloc((size_t)n * 4);
+            ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(R, C)),
+                      tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(R, C));
             ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(R, C));
             add_ref(want, a, b, n);
             add_cpu(&ctx, &ty, &ta, &tb);
@@ -82,7 +86,8 @@ START_TEST(add_broadcast_views) {
         t = ug_view_expand_dim(&t, 1, C);
         views[1] = ug_view_expand_dim(&t, 2, H);
         t = ug_tensor_wrap(bs, UG_F32, UG_DIMS(1, 1, 1, 1)); // scalar: size-1 dims with stride 0
-        for (int d = 0; d < 4; d++) t.stride[d] = 0;
+        for (int d = 0; d < 4; d++)
+            t.stride[d] = 0;
         t.shape[0] = B, t.shape[1] = C, t.shape[2] = H, t.shape[3] = W;
         views[2] = t;
         t = ug_tensor_wrap(bhw, UG_F32, UG_DIMS(H, W)); // [H, W] -> [B, C, H, W]
@@ -118,7 +123,8 @@ START_TEST(add_strided_views) {
     materialise(got, &ty);
     test_assert_close(got, want, (size_t)n, 0, 0, "add strided");
     for (int64_t r = 0; r < W; r++)
-        for (int64_t c = 0; c < H; c++) ck_assert_float_eq(y[r * 2 * H + c], 0.0f); // left half untouched
+        for (int64_t c = 0; c < H; c++)
+            ck_assert_float_eq(y[r * 2 * H + c], 0.0f); // left half untouched
     free(a), free(b), free(y), free(at), free(want), free(got);
 }
 END_TEST

@@ -17,7 +17,9 @@ static void setup(void) {
     ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
 }
 
-static void teardown(void) { ug_ctx_free(&ctx); }
+static void teardown(void) {
+    ug_ctx_free(&ctx);
+}
 
 // Normalised outputs are O(1) (times w ~ 1.5, plus b ~ 1); the kernels land within a few ulp
 // of the double reference (max seen 6e-7, and still < 2e-6 on the low-variance inputs thanks
@@ -31,7 +33,8 @@ static float *make_input(int64_t n, int kind, uint64_t seed) {
     float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
     test_fill_normal(x, (size_t)n, kind == 0 ? 1.0f : kind == 1 ? 0.5f : 1e-3f, seed);
     float off = kind == 0 ? 0.0f : kind == 1 ? 5.0f : 0.3f;
-    for (int64_t i = 0; i < n; i++) x[i] += off;
+    for (int64_t i = 0; i < n; i++)
+        x[i] += off;
     return x;
 }
 
@@ -58,7 +61,8 @@ START_TEST(layernorm_rows_match_ref) {
                 layernorm_ref(want, x, affine ? w : NULL, affine ? b : NULL, rows, C, eps);
                 ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(rows, C));
                 ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(rows, C));
-                ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
+                ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)),
+                          tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
                 layernorm_cpu(&ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, eps);
                 test_assert_close(got, want, (size_t)n, ATOL, RTOL, "layernorm");
                 layernorm_cpu(&ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, eps); // in place
@@ -76,7 +80,8 @@ START_TEST(layernorm_flattens_leading_dims) {
     float *x = make_input(n, 0, 77), *w = make_affine(C, 0.5f, 1.5f, 78), *b = make_affine(C, -1, 1, 79);
     float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
     layernorm_ref(want, x, w, b, 10, C, 1e-6f);
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(2, 5, C)), ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(2, 5, C));
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(2, 5, C)),
+              ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(2, 5, C));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
     layernorm_cpu(&ctx, &ty, &tx, &tw, &tb, 1e-6f);
     test_assert_close(got, want, (size_t)n, ATOL, RTOL, "layernorm 3-D");
@@ -90,7 +95,8 @@ START_TEST(layernorm_known_values) {
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 4)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 4));
     layernorm_cpu(&ctx, &ty, &tx, NULL, NULL, 0.0f);
     double s = 1.0 / sqrt(1.25);
-    for (int i = 0; i < 4; i++) ck_assert_float_eq_tol(y[i], (float)((i + 1 - 2.5) * s), 1e-6f);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq_tol(y[i], (float)((i + 1 - 2.5) * s), 1e-6f);
 }
 END_TEST
 
@@ -109,7 +115,8 @@ START_TEST(layernorm2d_matches_ref) {
                 layernorm2d_ref(want, x, affine ? w : NULL, affine ? b : NULL, B, C, H * W, 1e-6f);
                 ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(B, C, H, W));
                 ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
-                ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
+                ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)),
+                          tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
                 layernorm2d_cpu(&ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, 1e-6f);
                 test_assert_close(got, want, (size_t)n, ATOL, RTOL, "layernorm2d");
                 layernorm2d_cpu(&ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, 1e-6f);
@@ -129,11 +136,14 @@ START_TEST(layernorm2d_is_layernorm_over_channels) {
     float *xt = malloc((size_t)n * sizeof(float)), *yt = malloc((size_t)n * sizeof(float)),
           *y = malloc((size_t)n * sizeof(float)), *back = malloc((size_t)n * sizeof(float));
     for (int64_t c = 0; c < C; c++)
-        for (int64_t p = 0; p < HW; p++) xt[p * C + c] = x[c * HW + p];
+        for (int64_t p = 0; p < HW; p++)
+            xt[p * C + c] = x[c * HW + p];
     layernorm_ref(yt, xt, w, b, HW, C, 1e-6f);
     for (int64_t c = 0; c < C; c++)
-        for (int64_t p = 0; p < HW; p++) back[c * HW + p] = yt[p * C + c];
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, C, H, W)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, C, H, W));
+        for (int64_t p = 0; p < HW; p++)
+            back[c * HW + p] = yt[p * C + c];
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, C, H, W)),
+              ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, C, H, W));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
     layernorm2d_cpu(&ctx, &ty, &tx, &tw, &tb, 1e-6f);
     test_assert_close(y, back, (size_t)n, ATOL, RTOL, "layernorm2d vs transposed layernorm");
@@ -158,13 +168,15 @@ START_TEST(groupnorm_matches_ref) {
                 // Give each channel its own offset so that channel means differ inside a group
                 // (the merge of per-channel statistics must account for it).
                 for (int64_t i = 0; i < B * C; i++)
-                    for (int64_t p = 0; p < H * W; p++) x[i * H * W + p] += 0.1f * (float)(i % 7);
+                    for (int64_t p = 0; p < H * W; p++)
+                        x[i * H * W + p] += 0.1f * (float)(i % 7);
                 float *want = malloc((size_t)n * sizeof(float)), *got = malloc((size_t)n * sizeof(float));
                 int affine = (int)(seed % 4) != 0;
                 groupnorm_ref(want, x, affine ? w : NULL, affine ? b : NULL, B, C, H * W, G, 1e-5f);
                 ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(B, C, H, W));
                 ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
-                ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
+                ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)),
+                          tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
                 groupnorm_cpu(&ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, G, 1e-5f);
                 test_assert_close(got, want, (size_t)n, ATOL, RTOL, "groupnorm");
                 groupnorm_cpu(&ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, G, 1e-5f);
@@ -181,12 +193,15 @@ END_TEST
 START_TEST(groupnorm_pools_channels_of_a_group) {
     float x[2 * 2 * 2] = {0, 2, 0, 2, 10, 12, 10, 12}; // [1, 2 ch, 2, 2]: ch0 {0,2,0,2}, ch1 {10,12,..}
     float y[8];
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 2, 2, 2)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 2, 2, 2));
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 2, 2, 2)),
+              ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 2, 2, 2));
     groupnorm_cpu(&ctx, &ty, &tx, NULL, NULL, 1, 0.0f);
     // mean 6, var = mean of {36, 16, 16, 36} = 26.
-    for (int i = 0; i < 8; i++) ck_assert_float_eq_tol(y[i], (float)((x[i] - 6.0) / sqrt(26.0)), 1e-6f);
+    for (int i = 0; i < 8; i++)
+        ck_assert_float_eq_tol(y[i], (float)((x[i] - 6.0) / sqrt(26.0)), 1e-6f);
     groupnorm_cpu(&ctx, &ty, &tx, NULL, NULL, 2, 0.0f);
-    for (int i = 0; i < 8; i++) ck_assert_float_eq_tol(y[i], (i % 2) ? 1.0f : -1.0f, 1e-6f);
+    for (int i = 0; i < 8; i++)
+        ck_assert_float_eq_tol(y[i], (i % 2) ? 1.0f : -1.0f, 1e-6f);
 }
 END_TEST
 
