@@ -237,14 +237,14 @@ typedef struct gemm_arch {
     gemm_micro_fn micro;
 } gemm_arch;
 
-// Measured on Zen 5 (48 KB L1, 1 MB L2 per core): a deep K slab (up to 1280, the ViT-H
-// width) beats the L1-sized 256 of the textbook: C is then read and written once instead of
-// K/256 times, and the B sliver streams from L2 fast enough. mc keeps the A block (140 x 1280
-// floats, 700 KB) in L2. A is packed again for every B panel, so nc is wide (2048: the shared
-// panel is 10 MB, in L3) to re-read A from memory fewer times.
-static const gemm_arch arch_avx512 = {GEMM_AVX512_MR, GEMM_AVX512_NR, 1280, 10 * GEMM_AVX512_MR,
+// Measured on Zen 5 (48 KB L1, 1 MB L2 per core, 2 threads): a K slab of 640 beats both the
+// L1-sized 256 of the textbook (C is read and written K/kc times) and a full 1280 (the B
+// sliver then streams from L2 too slowly); mc keeps the A block (280 x 640 floats, 700 KB) in
+// L2. A is packed again for every B panel, so nc is wide (2048: a 5 MB shared panel, in L3)
+// to re-read A from memory fewer times.
+static const gemm_arch arch_avx512 = {GEMM_AVX512_MR, GEMM_AVX512_NR, 640, 20 * GEMM_AVX512_MR,
                                       64 * GEMM_AVX512_NR, gemm_micro_avx512};
-static const gemm_arch arch_avx2 = {AVX2_MR, AVX2_NR, 1280, 24 * AVX2_MR, 128 * AVX2_NR, gemm_micro_avx2};
+static const gemm_arch arch_avx2 = {AVX2_MR, AVX2_NR, 640, 48 * AVX2_MR, 128 * AVX2_NR, gemm_micro_avx2};
 
 static const gemm_arch *gemm_pick_arch(void) { return ug_cpu_use_avx512() ? &arch_avx512 : &arch_avx2; }
 

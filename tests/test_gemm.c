@@ -131,7 +131,7 @@ START_TEST(larger_sizes_cross_blocks) {
         check_case(&ctx, (gemm_case){601, 45, 70, t & 1, t >> 1, 1.0f, 0.5f, true, UG_F32}, 110 + t);
     }
     check_case(&ctx, (gemm_case){5, 2100, 530, false, true, 1.0f, 0.0f, true, UG_F32}, 120);
-    // Three K slabs: beta and the bias apply once, the later slabs accumulate.
+    // Several K slabs: beta and the bias apply once, the later slabs accumulate.
     check_case(&ctx, (gemm_case){33, 40, 2600, false, true, 0.5f, 0.7f, true, UG_F32}, 121);
     check_case(&ctx, (gemm_case){17, 33, 2600, true, false, 1.0f, 0.0f, false, UG_BF16}, 122);
     ug_ctx_free(&ctx);
