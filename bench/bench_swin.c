@@ -108,7 +108,8 @@ static unsigned char *make_file(const tlist *l, size_t *size) {
             k += (size_t)snprintf(hdr + k, cap - k, "%s%lld", d ? ", " : "", (long long)l->shape[i][d]);
             numel *= l->shape[i][d];
         }
-        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off, off + (size_t)numel * 4);
+        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off,
+                              off + (size_t)numel * 4);
         off += (size_t)numel * 4;
     }
     k += (size_t)snprintf(hdr + k, cap - k, "}");
@@ -119,7 +120,8 @@ static unsigned char *make_file(const tlist *l, size_t *size) {
         free(hdr);
         return NULL;
     }
-    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
     memcpy(buf + 8, hdr, k);
     memset(buf + 8 + k, ' ', hlen - k);
     free(hdr);
@@ -127,11 +129,13 @@ static unsigned char *make_file(const tlist *l, size_t *size) {
     uint64_t s = 0x9E3779B97F4A7C15ull;
     for (int i = 0; i < l->n; i++) {
         int64_t numel = 1;
-        for (int d = 0; d < l->ndim[i]; d++) numel *= l->shape[i][d];
+        for (int d = 0; d < l->ndim[i]; d++)
+            numel *= l->shape[i][d];
         int64_t fan_in = l->ndim[i] >= 2 ? numel / l->shape[i][0] : 1;
         bool norm_w = l->ndim[i] == 1 && strstr(l->name[i], "norm") && strstr(l->name[i], ".weight");
-        float a = l->ndim[i] == 1 ? 0.02f : l->ndim[i] == 2 && strstr(l->name[i], "bias_table") ? 1.0f
-                                                                                                : 1.0f / sqrtf((float)fan_in);
+        float a = l->ndim[i] == 1                                       ? 0.02f
+                  : l->ndim[i] == 2 && strstr(l->name[i], "bias_table") ? 1.0f
+                                                                        : 1.0f / sqrtf((float)fan_in);
         for (int64_t j = 0; j < numel; j++) {
             s = s * 6364136223846793005ull + 1442695040888963407ull;
             float u = (float)((s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
@@ -167,23 +171,26 @@ static void on_event(void *user, const char *name, const ug_tensor *t) {
         st->tpatch = ug_now_ms();
         return;
     }
-    if (sscanf(name, "stage%d_block%d", &s, &b) == 2 && s >= 0 && s < SWIN_STAGES && b == st->cfg->depths[s] - 1)
+    if (sscanf(name, "stage%d_block%d", &s, &b) == 2 && s >= 0 && s < SWIN_STAGES &&
+        b == st->cfg->depths[s] - 1)
         st->t[s] = ug_now_ms();
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ugains bench swin [--model tiny|swin_b|swin_l] [--image HxW] [--threads N] [--runs N]\n"
-               "\n"
-               "Times the Swin backbone (per stage and in total, best of N runs) with random\n"
-               "weights at the given model's sizes; prints the arena and process memory peaks.\n");
+    fprintf(f,
+            "usage: ugains bench swin [--model tiny|swin_b|swin_l] [--image HxW] [--threads N] [--runs N]\n"
+            "\n"
+            "Times the Swin backbone (per stage and in total, best of N runs) with random\n"
+            "weights at the given model's sizes; prints the arena and process memory peaks.\n");
 }
 
 int bench_swin_main(int argc, char **argv) {
     const char *model = "swin_b";
     int threads = 0, H = 1024, W = 2048, runs = 1;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"image", required_argument, 0, 'i'},
-                                         {"threads", required_argument, 0, 't'}, {"runs", required_argument, 0, 'r'},
-                                         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},   {"image", required_argument, 0, 'i'},
+        {"threads", required_argument, 0, 't'}, {"runs", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -208,8 +215,14 @@ int bench_swin_main(int argc, char **argv) {
         fprintf(stderr, "ugains: bench swin: unknown model '%s' or bad run count\n", model);
         return 2;
     }
-    swin_config cfg = {.in_chans = 3, .patch_size = 4, .embed_dim = p->embed, .window = 12, .mlp_ratio = 4.0,
-                       .eps = 1e-5f, .patch_norm = true, .qkv_bias = true};
+    swin_config cfg = {.in_chans = 3,
+                       .patch_size = 4,
+                       .embed_dim = p->embed,
+                       .window = 12,
+                       .mlp_ratio = 4.0,
+                       .eps = 1e-5f,
+                       .patch_norm = true,
+                       .qkv_bias = true};
     memcpy(cfg.depths, p->depths, sizeof cfg.depths);
     memcpy(cfg.num_heads, p->heads, sizeof cfg.num_heads);
 
@@ -237,12 +250,13 @@ int bench_swin_main(int argc, char **argv) {
     if (swin_load(&m, &cfg, &w, "backbone.", &err) != UG_OK) goto fail;
     if (ug_tensor_new(&img, UG_F32, UG_DIMS(1, 3, H, W), &err) != UG_OK) goto fail;
     float *px = img.data;
-    for (int64_t i = 0; i < (int64_t)3 * H * W; i++) px[i] = (float)((i * 2654435761u) >> 24) / 64.0f - 2.0f;
+    for (int64_t i = 0; i < (int64_t)3 * H * W; i++)
+        px[i] = (float)((i * 2654435761u) >> 24) / 64.0f - 2.0f;
 
     ug_bench b = {.ctx = &ctx, .quick = true, .out = stdout};
     b.peak_gflops = bench_measure_peak_gflops(&ctx);
-    printf("swin %s, weights %.1f MB, image %dx%d, %d threads, best of %d\n", model, size / 1e6, H, W, ctx.nthreads,
-           runs);
+    printf("swin %s, weights %.1f MB, image %dx%d, %d threads, best of %d\n", model, size / 1e6, H, W,
+           ctx.nthreads, runs);
     bench_header(&b);
     int64_t hw[SWIN_STAGES][2];
     swin_output_sizes(&cfg, H, W, hw);
@@ -256,7 +270,8 @@ int bench_swin_main(int argc, char **argv) {
         sp.t0 = ug_now_ms();
         if (swin_forward(&ctx, &m, &img, res, &tr, &err) != UG_OK) goto fail;
         double traced = ug_now_ms() - sp.t0;
-        for (int s = 0; s < SWIN_STAGES; s++) ug_tensor_free(&res[s]);
+        for (int s = 0; s < SWIN_STAGES; s++)
+            ug_tensor_free(&res[s]);
         if (traced < best_traced) {
             best_traced = traced;
             best = sp;
@@ -264,7 +279,8 @@ int bench_swin_main(int argc, char **argv) {
         double t0 = ug_now_ms();
         if (swin_forward(&ctx, &m, &img, res, NULL, &err) != UG_OK) goto fail;
         double total = ug_now_ms() - t0;
-        for (int s = 0; s < SWIN_STAGES; s++) ug_tensor_free(&res[s]);
+        for (int s = 0; s < SWIN_STAGES; s++)
+            ug_tensor_free(&res[s]);
         if (total < best_total) best_total = total;
     }
     char shape[96], op[64];
@@ -289,7 +305,8 @@ int bench_swin_main(int argc, char **argv) {
 fail:
     fprintf(stderr, "ugains: %s\n", err.msg);
 done:
-    for (int s = 0; s < SWIN_STAGES; s++) ug_tensor_free(&res[s]);
+    for (int s = 0; s < SWIN_STAGES; s++)
+        ug_tensor_free(&res[s]);
     ug_tensor_free(&img);
     swin_free(&m);
     ug_weights_release(&w);

@@ -34,17 +34,18 @@ ug_status swin_config_check(const swin_config *c, ug_err *err) {
     if (c->in_chans < 1 || c->patch_size < 1 || c->embed_dim < 1 || c->window < 1 || c->patch_size > 64 ||
         c->window > 64 || c->in_chans > 64 || c->embed_dim > (1 << 16))
         return ug_errf(err, UG_ERR_ARG,
-                       "swin config: in_chans %d, patch_size %d, embed_dim %d, window %d out of range", c->in_chans,
-                       c->patch_size, c->embed_dim, c->window);
-    if (c->chunk_tokens < 0) return ug_errf(err, UG_ERR_ARG, "swin config: chunk_tokens %d < 0", c->chunk_tokens);
+                       "swin config: in_chans %d, patch_size %d, embed_dim %d, window %d out of range",
+                       c->in_chans, c->patch_size, c->embed_dim, c->window);
+    if (c->chunk_tokens < 0)
+        return ug_errf(err, UG_ERR_ARG, "swin config: chunk_tokens %d < 0", c->chunk_tokens);
     if (!(c->mlp_ratio > 0 && c->mlp_ratio <= 64) || !(c->eps > 0 && c->eps < 1))
         return ug_errf(err, UG_ERR_ARG, "swin config: mlp_ratio %g or eps %g out of range", c->mlp_ratio,
                        (double)c->eps);
     for (int s = 0; s < SWIN_STAGES; s++) {
         int64_t dim = (int64_t)c->embed_dim << s;
         if (c->depths[s] < 1 || c->depths[s] > SWIN_MAX_DEPTH || c->num_heads[s] < 1 || dim % c->num_heads[s])
-            return ug_errf(err, UG_ERR_ARG, "swin config: stage %d has depth %d and %d heads for width %lld", s,
-                           c->depths[s], c->num_heads[s], (long long)dim);
+            return ug_errf(err, UG_ERR_ARG, "swin config: stage %d has depth %d and %d heads for width %lld",
+                           s, c->depths[s], c->num_heads[s], (long long)dim);
         if ((int64_t)(dim * c->mlp_ratio) < 1)
             return ug_errf(err, UG_ERR_ARG, "swin config: stage %d MLP hidden size is 0", s);
     }
@@ -56,13 +57,15 @@ static ug_status get_int_array4(const ug_json *root, const char *key, int out[SW
     ug_status st = ug_json_get_typed(root, key, UG_JSON_ARRAY, &a, err);
     if (st != UG_OK) return st;
     if (a->len != SWIN_STAGES)
-        return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": expected %d stages, got %zu", key, SWIN_STAGES, a->len);
+        return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": expected %d stages, got %zu", key, SWIN_STAGES,
+                       a->len);
     for (int s = 0; s < SWIN_STAGES; s++) {
         int64_t v;
         char what[64];
         snprintf(what, sizeof what, "%s[%d]", key, s);
         if ((st = ug_json_as_int(ug_json_at(a, (size_t)s), what, &v, err)) != UG_OK) return st;
-        if (v < 0 || v > (1 << 20)) return ug_errf(err, UG_ERR_FORMAT, "key \"%s\" = %lld out of range", what, (long long)v);
+        if (v < 0 || v > (1 << 20))
+            return ug_errf(err, UG_ERR_FORMAT, "key \"%s\" = %lld out of range", what, (long long)v);
         out[s] = (int)v;
     }
     return UG_OK;
@@ -72,7 +75,8 @@ static ug_status get_int(const ug_json *root, const char *key, int *out, ug_err 
     int64_t v;
     ug_status st = ug_json_get_int(root, key, &v, err);
     if (st != UG_OK) return st;
-    if (v < 0 || v > (1 << 20)) return ug_errf(err, UG_ERR_FORMAT, "key \"%s\" = %lld out of range", key, (long long)v);
+    if (v < 0 || v > (1 << 20))
+        return ug_errf(err, UG_ERR_FORMAT, "key \"%s\" = %lld out of range", key, (long long)v);
     *out = (int)v;
     return UG_OK;
 }
@@ -93,20 +97,26 @@ ug_status swin_config_from_json(swin_config *c, const ug_json *root, ug_err *err
         return st;
     double eps = c->eps;
     bool ape = false;
-    if ((ug_json_get(root, "swin_mlp_ratio") && (st = ug_json_get_number(root, "swin_mlp_ratio", &c->mlp_ratio, err))) ||
-        (ug_json_get(root, "swin_layernorm_eps") && (st = ug_json_get_number(root, "swin_layernorm_eps", &eps, err))) ||
-        (ug_json_get(root, "swin_patch_norm") && (st = ug_json_get_bool(root, "swin_patch_norm", &c->patch_norm, err))) ||
-        (ug_json_get(root, "swin_qkv_bias") && (st = ug_json_get_bool(root, "swin_qkv_bias", &c->qkv_bias, err))) ||
+    if ((ug_json_get(root, "swin_mlp_ratio") &&
+         (st = ug_json_get_number(root, "swin_mlp_ratio", &c->mlp_ratio, err))) ||
+        (ug_json_get(root, "swin_layernorm_eps") &&
+         (st = ug_json_get_number(root, "swin_layernorm_eps", &eps, err))) ||
+        (ug_json_get(root, "swin_patch_norm") &&
+         (st = ug_json_get_bool(root, "swin_patch_norm", &c->patch_norm, err))) ||
+        (ug_json_get(root, "swin_qkv_bias") &&
+         (st = ug_json_get_bool(root, "swin_qkv_bias", &c->qkv_bias, err))) ||
         (ug_json_get(root, "swin_ape") && (st = ug_json_get_bool(root, "swin_ape", &ape, err))))
         return st;
     c->eps = (float)eps;
     if (ape)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "swin config: absolute position embedding (swin_ape) is not supported");
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "swin config: absolute position embedding (swin_ape) is not supported");
     return swin_config_check(c, err);
 }
 
 void swin_output_sizes(const swin_config *cfg, int64_t hi, int64_t wi, int64_t hw[SWIN_STAGES][2]) {
-    int64_t h = (hi + cfg->patch_size - 1) / cfg->patch_size, w = (wi + cfg->patch_size - 1) / cfg->patch_size;
+    int64_t h = (hi + cfg->patch_size - 1) / cfg->patch_size,
+            w = (wi + cfg->patch_size - 1) / cfg->patch_size;
     for (int s = 0; s < SWIN_STAGES; s++) {
         hw[s][0] = h;
         hw[s][1] = w;
@@ -140,8 +150,8 @@ static ug_status get_norm(loader *l, swin_norm *n, int64_t C, const char *fmt, i
     return ug_weights_get_f32(l->w, &n->b, l->key, UG_DIMS(C), err);
 }
 
-static ug_status get_linear(loader *l, swin_linear *lin, int64_t out, int64_t in, bool bias, const char *fmt, int a,
-                            int b, ug_err *err) {
+static ug_status get_linear(loader *l, swin_linear *lin, int64_t out, int64_t in, bool bias, const char *fmt,
+                            int a, int b, ug_err *err) {
     char base[256];
     snprintf(base, sizeof base, fmt, a, b);
     ug_status st;
@@ -162,14 +172,15 @@ ug_status swin_load(swin_model *m, const swin_config *cfg, ug_weights *w, const 
     int64_t C0 = cfg->embed_dim, p = cfg->patch_size, ws = cfg->window, T = (2 * ws - 1) * (2 * ws - 1);
 
     ug_tensor pw; // conv weight [C, in, p, p], used as [C, in * p * p]
-    if ((st = ug_weights_get(w, &pw, key_of(&l, "patch_embed.proj.weight", 0, 0), UG_DIMS(C0, cfg->in_chans, p, p),
-                             err)) != UG_OK)
+    if ((st = ug_weights_get(w, &pw, key_of(&l, "patch_embed.proj.weight", 0, 0),
+                             UG_DIMS(C0, cfg->in_chans, p, p), err)) != UG_OK)
         goto fail;
     m->patch_w = ug_view_reshape(&pw, UG_DIMS(C0, cfg->in_chans * p * p));
-    if ((st = ug_weights_get_f32(w, &m->patch_b, key_of(&l, "patch_embed.proj.bias", 0, 0), UG_DIMS(C0), err)) !=
-        UG_OK)
+    if ((st = ug_weights_get_f32(w, &m->patch_b, key_of(&l, "patch_embed.proj.bias", 0, 0), UG_DIMS(C0),
+                                 err)) != UG_OK)
         goto fail;
-    if (cfg->patch_norm && (st = get_norm(&l, &m->patch_norm, C0, "patch_embed.norm", 0, 0, err)) != UG_OK) goto fail;
+    if (cfg->patch_norm && (st = get_norm(&l, &m->patch_norm, C0, "patch_embed.norm", 0, 0, err)) != UG_OK)
+        goto fail;
 
     for (int s = 0; s < SWIN_STAGES; s++) {
         swin_stage *sg = &m->stages[s];
@@ -186,20 +197,26 @@ ug_status swin_load(swin_model *m, const swin_config *cfg, ug_weights *w, const 
             swin_block *blk = &sg->blocks[b];
             if ((st = get_norm(&l, &blk->norm1, C, "layers.%d.blocks.%d.norm1", s, b, err)) != UG_OK ||
                 (st = get_norm(&l, &blk->norm2, C, "layers.%d.blocks.%d.norm2", s, b, err)) != UG_OK ||
-                (st = get_linear(&l, &blk->qkv, 3 * C, C, cfg->qkv_bias, "layers.%d.blocks.%d.attn.qkv", s, b, err)) !=
+                (st = get_linear(&l, &blk->qkv, 3 * C, C, cfg->qkv_bias, "layers.%d.blocks.%d.attn.qkv", s, b,
+                                 err)) != UG_OK ||
+                (st = get_linear(&l, &blk->proj, C, C, true, "layers.%d.blocks.%d.attn.proj", s, b, err)) !=
                     UG_OK ||
-                (st = get_linear(&l, &blk->proj, C, C, true, "layers.%d.blocks.%d.attn.proj", s, b, err)) != UG_OK ||
-                (st = get_linear(&l, &blk->fc1, hidden, C, true, "layers.%d.blocks.%d.mlp.fc1", s, b, err)) != UG_OK ||
-                (st = get_linear(&l, &blk->fc2, C, hidden, true, "layers.%d.blocks.%d.mlp.fc2", s, b, err)) != UG_OK ||
-                (st = ug_weights_get_f32(w, &blk->rpb_table,
-                                         key_of(&l, "layers.%d.blocks.%d.attn.relative_position_bias_table", s, b),
-                                         UG_DIMS(T, sg->heads), err)) != UG_OK)
+                (st = get_linear(&l, &blk->fc1, hidden, C, true, "layers.%d.blocks.%d.mlp.fc1", s, b, err)) !=
+                    UG_OK ||
+                (st = get_linear(&l, &blk->fc2, C, hidden, true, "layers.%d.blocks.%d.mlp.fc2", s, b, err)) !=
+                    UG_OK ||
+                (st = ug_weights_get_f32(
+                     w, &blk->rpb_table,
+                     key_of(&l, "layers.%d.blocks.%d.attn.relative_position_bias_table", s, b),
+                     UG_DIMS(T, sg->heads), err)) != UG_OK)
                 goto fail;
         }
         if ((st = get_norm(&l, &sg->out_norm, C, "norm%d", s, 0, err)) != UG_OK) goto fail;
         if (s + 1 < SWIN_STAGES) {
-            if ((st = get_norm(&l, &sg->merge_norm, 4 * C, "layers.%d.downsample.norm", s, 0, err)) != UG_OK ||
-                (st = ug_weights_get(w, &sg->merge_w, key_of(&l, "layers.%d.downsample.reduction.weight", s, 0),
+            if ((st = get_norm(&l, &sg->merge_norm, 4 * C, "layers.%d.downsample.norm", s, 0, err)) !=
+                    UG_OK ||
+                (st = ug_weights_get(w, &sg->merge_w,
+                                     key_of(&l, "layers.%d.downsample.reduction.weight", s, 0),
                                      UG_DIMS(2 * C, 4 * C), err)) != UG_OK)
                 goto fail;
         }
@@ -212,7 +229,8 @@ fail:
 
 void swin_free(swin_model *m) {
     if (!m) return;
-    for (int s = 0; s < SWIN_STAGES; s++) free(m->stages[s].blocks);
+    for (int s = 0; s < SWIN_STAGES; s++)
+        free(m->stages[s].blocks);
     memset(m, 0, sizeof *m);
 }
 
@@ -223,22 +241,26 @@ static void trace_emit(const swin_trace *tr, const char *name, const ug_tensor *
 }
 
 // y [rows, C] = LayerNorm(x [rows, C]); y may be x.
-static void norm_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, int64_t C, const swin_norm *n, float eps) {
-    ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, C)), xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, C));
+static void norm_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, int64_t C, const swin_norm *n,
+                      float eps) {
+    ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, C)),
+              xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, C));
     layernorm_cpu(ctx, &yt, &xt, &n->w, &n->b, eps);
 }
 
 // y [rows, out] = x [rows, in] @ W^T + b.
 static void linear_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, const swin_linear *l) {
     int64_t out = l->w.shape[0], in = l->w.shape[1];
-    ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, out)), xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, in));
+    ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, out)),
+              xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, in));
     linear_cpu(ctx, &yt, &xt, &l->w, l->b.data ? &l->b : NULL);
 }
 
 // y [rows, out] += x [rows, in] @ W^T + b: the residual add folded into the GEMM (beta = 1).
 static void linear_rows_acc(ug_ctx *ctx, float *y, const float *x, int64_t rows, const swin_linear *l) {
     int64_t out = l->w.shape[0], in = l->w.shape[1];
-    ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, out)), xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, in));
+    ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, out)),
+              xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, in));
     ug_tensor wt = ug_view_transpose(&l->w, 0, 1); // [in, out]
     matmul_cpu(ctx, &yt, &xt, &wt, l->b.data ? &l->b : NULL, 1.0f, 1.0f);
 }
@@ -248,13 +270,13 @@ static void linear_rows_acc(ug_ctx *ctx, float *y, const float *x, int64_t rows,
 // Every temporary of a forward pass, allocated once from the arena and sized for the largest
 // stage, so no block pays for allocating (and zero-filling) its buffers again.
 typedef struct swin_work {
-    float *rows;        // [rows_floats]: MLP hidden / im2col / merge / stage-norm row chunks
+    float *rows; // [rows_floats]: MLP hidden / im2col / merge / stage-norm row chunks
     int64_t rows_floats;
-    float *xn;          // [mlp rows, C] normed rows of the MLP chunk
+    float *xn;              // [mlp rows, C] normed rows of the MLP chunk
     float *buf, *qkv, *att; // [chunk tokens, C], [chunk tokens, 3C], [chunk tokens, C]
-    float *rel;         // [heads, N, N] relative position bias of the block
-    int64_t *wins;      // [nW] window indices ordered by mask kind
-    float *masks;       // [4, N, N] shift masks (build_shift_masks)
+    float *rel;             // [heads, N, N] relative position bias of the block
+    int64_t *wins;          // [nW] window indices ordered by mask kind
+    float *masks;           // [4, N, N] shift masks (build_shift_masks)
 } swin_work;
 
 // Windows per attention chunk and rows per MLP chunk of a stage.
@@ -269,16 +291,24 @@ static int64_t chunk_rows(const swin_work *w, int64_t width, int64_t total) {
     return r < total ? r : total;
 }
 
-static ug_status work_alloc(ug_ctx *ctx, const swin_model *m, int64_t hw[SWIN_STAGES][2], swin_work *w, ug_err *err) {
+static ug_status work_alloc(ug_ctx *ctx, const swin_model *m, int64_t hw[SWIN_STAGES][2], swin_work *w,
+                            ug_err *err) {
     const swin_config *c = &m->cfg;
     int64_t ws = c->window, N = ws * ws, K = (int64_t)c->in_chans * c->patch_size * c->patch_size;
-    int64_t rows = c->chunk_tokens > 0 ? (int64_t)c->chunk_tokens * SWIN_ROW_FLOATS_PER_TOKEN : SWIN_ROW_FLOATS, xn = 0, tok = 0, rel = 0, nWmax = 0;
+    int64_t rows =
+                c->chunk_tokens > 0 ? (int64_t)c->chunk_tokens * SWIN_ROW_FLOATS_PER_TOKEN : SWIN_ROW_FLOATS,
+            xn = 0, tok = 0, rel = 0, nWmax = 0;
     if (rows < K) rows = K;
+    int64_t need = hw[0][0] * hw[0][1] * K; // all rows at once: no point in a bigger buffer
     for (int s = 0; s < SWIN_STAGES; s++) { // one row of the MLP hidden / merge input must fit
-        int64_t C = m->stages[s].dim, hidden = m->stages[s].blocks[0].fc1.w.shape[0];
+        int64_t C = m->stages[s].dim, hidden = m->stages[s].blocks[0].fc1.w.shape[0],
+                HW = hw[s][0] * hw[s][1];
         if (rows < hidden) rows = hidden;
         if (rows < 4 * C) rows = 4 * C;
+        if (need < HW * hidden) need = HW * hidden;
+        if (need < HW * 4 * C) need = HW * 4 * C;
     }
+    if (rows > need) rows = need;
     for (int s = 0; s < SWIN_STAGES; s++) {
         int64_t C = m->stages[s].dim, hidden = m->stages[s].blocks[0].fc1.w.shape[0];
         int64_t nW = ((hw[s][0] + ws - 1) / ws) * ((hw[s][1] + ws - 1) / ws);
@@ -294,7 +324,8 @@ static ug_status work_alloc(ug_ctx *ctx, const swin_model *m, int64_t hw[SWIN_ST
     for (int i = 0; i < 7; i++) {
         *ptrs[i] = ug_arena_alloc(&ctx->arena, (size_t)sizes[i] * sizeof(float));
         if (!*ptrs[i])
-            return ug_errf(err, UG_ERR_NOMEM, "swin: out of memory for a %lld-float work buffer", (long long)sizes[i]);
+            return ug_errf(err, UG_ERR_NOMEM, "swin: out of memory for a %lld-float work buffer",
+                           (long long)sizes[i]);
     }
     w->wins = ug_arena_alloc(&ctx->arena, (size_t)nWmax * sizeof *w->wins);
     if (!w->wins) return ug_errf(err, UG_ERR_NOMEM, "swin: out of memory for %lld windows", (long long)nWmax);
@@ -324,15 +355,16 @@ static void patch_range(void *arg, int64_t begin, int64_t end, int thread) {
                 int64_t y = py * p + ky, x0 = px * p;
                 int64_t n = y < j->Hi ? (j->Wi - x0 < p ? j->Wi - x0 : p) : 0; // valid pixels
                 if (n > 0) memcpy(dst, j->img + (c * j->Hi + y) * j->Wi + x0, (size_t)n * sizeof(float));
-                for (int64_t kx = n > 0 ? n : 0; kx < p; kx++) dst[kx] = 0.0f; // F.pad right/bottom
+                for (int64_t kx = n > 0 ? n : 0; kx < p; kx++)
+                    dst[kx] = 0.0f; // F.pad right/bottom
             }
     }
 }
 
 // PatchEmbed: img [1, Cin, Hi, Wi] -> x [gh * gw, C] NHWC rows (after the patch LayerNorm), in
 // chunks of tokens through the work buffer.
-static void patch_embed(ug_ctx *ctx, const swin_model *m, const ug_tensor *img, float *x, int64_t gh, int64_t gw,
-                        const swin_work *w) {
+static void patch_embed(ug_ctx *ctx, const swin_model *m, const ug_tensor *img, float *x, int64_t gh,
+                        int64_t gw, const swin_work *w) {
     const swin_config *c = &m->cfg;
     int64_t p = c->patch_size, K = c->in_chans * p * p, C = c->embed_dim, N = gh * gw;
     int64_t rows = chunk_rows(w, K, N);
@@ -394,7 +426,8 @@ static void zero_pads_range(void *arg, int64_t begin, int64_t end, int thread) {
     int64_t C = j->g->C, N = j->g->ws * j->g->ws;
     for (int64_t i = begin; i < end; i++)
         for (int64_t t = 0; t < N; t++)
-            if (win_src(j->g, j->wins[i], t) < 0) memset(j->buf + (i * N + t) * C, 0, (size_t)C * sizeof(float));
+            if (win_src(j->g, j->wins[i], t) < 0)
+                memset(j->buf + (i * N + t) * C, 0, (size_t)C * sizeof(float));
 }
 
 // x[src] += buf[i, t] for real tokens: window_reverse, roll back, crop and the residual at once.
@@ -408,7 +441,8 @@ static void scatter_add_range(void *arg, int64_t begin, int64_t end, int thread)
             if (src < 0) continue;
             float *dst = j->x + src * C;
             const float *y = j->buf + (i * N + t) * C;
-            for (int64_t c = 0; c < C; c++) dst[c] += y[c];
+            for (int64_t c = 0; c < C; c++)
+                dst[c] += y[c];
         }
 }
 
@@ -420,7 +454,8 @@ static void gather_rel_bias(float *bias, const ug_tensor *table, int64_t heads, 
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j < N; j++) {
             int64_t idx = (i / ws - j / ws + ws - 1) * side + (i % ws - j % ws + ws - 1);
-            for (int64_t h = 0; h < heads; h++) bias[(h * N + i) * N + j] = tb[idx * heads + h];
+            for (int64_t h = 0; h < heads; h++)
+                bias[(h * N + i) * N + j] = tb[idx * heads + h];
         }
 }
 
@@ -450,8 +485,8 @@ static void build_shift_masks(float *mask, int64_t ws, int64_t shift) {
 
 // SwinTransformerBlock on x [H * W, C], in place:
 //   x = x + proj(W-MSA(pad(norm1(x)), shifted)); x = x + fc2(gelu(fc1(norm2(x)))).
-static void swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block *blk, int64_t heads, float *x,
-                           int64_t H, int64_t W, int64_t C, bool shifted, const swin_work *wk) {
+static void swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block *blk, int64_t heads,
+                           float *x, int64_t H, int64_t W, int64_t C, bool shifted, const swin_work *wk) {
     int64_t ws = cfg->window, N = ws * ws, hd = C / heads, hidden = blk->fc1.w.shape[0];
     win_geom g = {H, W, C, ws, shifted ? ws / 2 : 0, 0, 0, (H + ws - 1) / ws, (W + ws - 1) / ws};
     g.Hp = g.nwy * ws;
@@ -643,13 +678,15 @@ ug_status swin_forward(ug_ctx *ctx, const swin_model *m, const ug_tensor *img, u
             }
         }
         // res{s+2} = norm{s}(x), NCHW.
-        if ((st = norm_to_nchw(ctx, &res[s], x, C, H, W, &sg->out_norm, c->eps, &wk, err)) != UG_OK) goto done;
+        if ((st = norm_to_nchw(ctx, &res[s], x, C, H, W, &sg->out_norm, c->eps, &wk, err)) != UG_OK)
+            goto done;
         if (s + 1 < SWIN_STAGES) patch_merge(ctx, c, sg, xs[(s + 1) % 2], x, H, W, &wk);
     }
     st = UG_OK;
 done:
     ug_arena_release(&ctx->arena, mark);
     if (st != UG_OK)
-        for (int s = 0; s < SWIN_STAGES; s++) ug_tensor_free(&res[s]);
+        for (int s = 0; s < SWIN_STAGES; s++)
+            ug_tensor_free(&res[s]);
     return st;
 }

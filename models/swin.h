@@ -26,20 +26,20 @@
 enum { SWIN_STAGES = 4, SWIN_MAX_DEPTH = 64 };
 
 typedef struct swin_config {
-    int in_chans;                 // 3
-    int patch_size;               // 4
-    int embed_dim;                // C of stage 0 (128 for Swin-B); stage s has embed_dim << s
-    int depths[SWIN_STAGES];      // blocks per stage (Swin-B: 2, 2, 18, 2)
-    int num_heads[SWIN_STAGES];   // heads per stage (Swin-B: 4, 8, 16, 32)
-    int window;                   // window size (12); shifted blocks shift by window / 2
-    double mlp_ratio;             // MLP hidden = C * mlp_ratio (4)
-    float eps;                    // LayerNorm eps of every Swin norm (1e-5)
-    bool patch_norm;              // LayerNorm after the patch embedding (true in the release)
-    bool qkv_bias;                // qkv Linear has a bias (true in the release)
-    int chunk_tokens;             // not a model size: tokens per work chunk (0 = automatic,
-                                  // about 2M floats per buffer). Windows are attended and rows
-                                  // go through the MLP in chunks; tests make it tiny to cover
-                                  // the chunk edges.
+    int in_chans;               // 3
+    int patch_size;             // 4
+    int embed_dim;              // C of stage 0 (128 for Swin-B); stage s has embed_dim << s
+    int depths[SWIN_STAGES];    // blocks per stage (Swin-B: 2, 2, 18, 2)
+    int num_heads[SWIN_STAGES]; // heads per stage (Swin-B: 4, 8, 16, 32)
+    int window;                 // window size (12); shifted blocks shift by window / 2
+    double mlp_ratio;           // MLP hidden = C * mlp_ratio (4)
+    float eps;                  // LayerNorm eps of every Swin norm (1e-5)
+    bool patch_norm;            // LayerNorm after the patch embedding (true in the release)
+    bool qkv_bias;              // qkv Linear has a bias (true in the release)
+    int chunk_tokens;           // not a model size: tokens per work chunk (0 = automatic,
+                                // about 2M floats per buffer). Windows are attended and rows
+                                // go through the MLP in chunks; tests make it tiny to cover
+                                // the chunk edges.
 } swin_config;
 
 // Reads the swin_* keys of the packed RbA config (names of golden/rba_tiny/config.json):
@@ -66,17 +66,17 @@ typedef struct swin_block {
 
 typedef struct swin_stage {
     int dim, heads, depth;
-    swin_block *blocks;          // [depth]
-    swin_norm out_norm;          // norm{s}: LayerNorm of the stage output (-> res{s+2})
-    swin_norm merge_norm;        // downsample.norm, LayerNorm(4C) (not in the last stage)
-    ug_tensor merge_w;           // downsample.reduction.weight [2C, 4C], no bias
+    swin_block *blocks;   // [depth]
+    swin_norm out_norm;   // norm{s}: LayerNorm of the stage output (-> res{s+2})
+    swin_norm merge_norm; // downsample.norm, LayerNorm(4C) (not in the last stage)
+    ug_tensor merge_w;    // downsample.reduction.weight [2C, 4C], no bias
 } swin_stage;
 
 typedef struct swin_model {
     swin_config cfg;
-    ug_tensor patch_w;           // [C, in_chans * p * p] (conv weight [C, in, p, p] flattened)
-    ug_tensor patch_b;           // F32 [C]
-    swin_norm patch_norm;        // F32 [C] (data NULL without patch_norm)
+    ug_tensor patch_w;    // [C, in_chans * p * p] (conv weight [C, in, p, p] flattened)
+    ug_tensor patch_b;    // F32 [C]
+    swin_norm patch_norm; // F32 [C] (data NULL without patch_norm)
     swin_stage stages[SWIN_STAGES];
 } swin_model;
 

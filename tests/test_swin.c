@@ -61,7 +61,9 @@ static void load_golden_as(loaded *L, ug_dtype dtype) {
     ck_assert_msg(swin_load(&L->m, &sc, &L->w, "backbone.", &err) == UG_OK, "%s", err.msg);
 }
 
-static void load_golden(loaded *L) { load_golden_as(L, UG_F32); }
+static void load_golden(loaded *L) {
+    load_golden_as(L, UG_F32);
+}
 
 static void unload(loaded *L) {
     swin_free(&L->m);
@@ -123,10 +125,14 @@ static void run_golden_image(const char *img) {
     unload(&L);
 }
 
-START_TEST(golden_img0) { run_golden_image("img0"); }
+START_TEST(golden_img0) {
+    run_golden_image("img0");
+}
 END_TEST
 
-START_TEST(golden_img1_not_multiple_of_32) { run_golden_image("img1"); }
+START_TEST(golden_img1_not_multiple_of_32) {
+    run_golden_image("img1");
+}
 END_TEST
 
 // The same tensors come out without a trace, with one window per chunk (chunk_tokens 1), and
@@ -188,7 +194,8 @@ END_TEST
 
 static const char *tiny_json =
     "{\"swin_embed_dim\": 8, \"swin_depths\": [2, 2, 2, 2], \"swin_num_heads\": [1, 2, 4, 8],"
-    " \"swin_window_size\": 12, \"swin_patch_size\": 4, \"swin_mlp_ratio\": 4.0, \"swin_layernorm_eps\": 1e-05,"
+    " \"swin_window_size\": 12, \"swin_patch_size\": 4, \"swin_mlp_ratio\": 4.0, \"swin_layernorm_eps\": "
+    "1e-05,"
     " \"swin_patch_norm\": true, \"swin_qkv_bias\": true, \"swin_ape\": false}";
 
 static ug_status parse_cfg(const char *text, swin_config *c, ug_err *err) {
@@ -214,15 +221,15 @@ START_TEST(config_parse_and_reject) {
 
     const char *bad[] = {
         "{\"swin_embed_dim\": 8, \"swin_depths\": [2, 2, 2], \"swin_num_heads\": [1, 2, 4, 8],"
-        " \"swin_window_size\": 12, \"swin_patch_size\": 4}",                      // 3 stages
+        " \"swin_window_size\": 12, \"swin_patch_size\": 4}", // 3 stages
         "{\"swin_embed_dim\": 8, \"swin_depths\": [2, 2, 2, 2], \"swin_num_heads\": [3, 2, 4, 8],"
-        " \"swin_window_size\": 12, \"swin_patch_size\": 4}",                      // 3 heads for 8 channels
+        " \"swin_window_size\": 12, \"swin_patch_size\": 4}", // 3 heads for 8 channels
         "{\"swin_embed_dim\": 8, \"swin_depths\": [2, 2, 2, 2], \"swin_num_heads\": [1, 2, 4, 8],"
-        " \"swin_window_size\": 12, \"swin_patch_size\": 4, \"swin_ape\": true}",  // absolute positions
+        " \"swin_window_size\": 12, \"swin_patch_size\": 4, \"swin_ape\": true}", // absolute positions
         "{\"swin_embed_dim\": 8, \"swin_depths\": [2, 2, 2, 2], \"swin_num_heads\": [1, 2, 4, 8],"
-        " \"swin_patch_size\": 4}",                                                // no window
+        " \"swin_patch_size\": 4}", // no window
         "{\"swin_embed_dim\": 0, \"swin_depths\": [2, 2, 2, 2], \"swin_num_heads\": [1, 2, 4, 8],"
-        " \"swin_window_size\": 12, \"swin_patch_size\": 4}",                      // zero width
+        " \"swin_window_size\": 12, \"swin_patch_size\": 4}", // zero width
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_msg(parse_cfg(bad[i], &c, &err) != UG_OK, "bad config %zu accepted", i);
@@ -274,7 +281,8 @@ START_TEST(output_sizes) {
         ck_assert_int_eq(hw[s][1], want[s][1]);
     }
     swin_output_sizes(&c, 1, 3, hw);
-    for (int s = 0; s < 4; s++) ck_assert(hw[s][0] == 1 && hw[s][1] == 1);
+    for (int s = 0; s < 4; s++)
+        ck_assert(hw[s][0] == 1 && hw[s][1] == 1);
 }
 END_TEST
 
@@ -307,16 +315,19 @@ typedef struct named {
 static named g_params[512];
 static int g_nparams;
 
-static float *add_param(const char *name, int ndim, const int64_t *shape, float std, float mean, uint64_t seed) {
+static float *add_param(const char *name, int ndim, const int64_t *shape, float std, float mean,
+                        uint64_t seed) {
     named *p = &g_params[g_nparams++];
     ck_assert_int_lt(g_nparams, 512);
     snprintf(p->name, sizeof p->name, "backbone.%s", name);
     p->ndim = ndim;
     int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= (p->shape[d] = shape[d]);
+    for (int d = 0; d < ndim; d++)
+        n *= (p->shape[d] = shape[d]);
     p->data = malloc((size_t)n * sizeof(float));
     test_fill_normal(p->data, (size_t)n, std, seed);
-    for (int64_t i = 0; i < n; i++) p->data[i] += mean;
+    for (int64_t i = 0; i < n; i++)
+        p->data[i] += mean;
     return p->data;
 }
 
@@ -343,8 +354,8 @@ static void make_random_params(const swin_config *c) {
         int64_t C = C0 << s, hid = (int64_t)(C * c->mlp_ratio), H = c->num_heads[s];
         float sc = 1.0f / sqrtf((float)C);
         for (int b = 0; b < c->depths[s]; b++) {
-#define P(suffix, std, mean, ...)                                                                                 \
-    snprintf(n, sizeof n, "layers.%d.blocks.%d.%s", s, b, suffix);                                                \
+#define P(suffix, std, mean, ...)                                                                            \
+    snprintf(n, sizeof n, "layers.%d.blocks.%d.%s", s, b, suffix);                                           \
     add_param(n, UG_DIMS(__VA_ARGS__), std, mean, seed++)
             P("norm1.weight", 0.1f, 1, C);
             P("norm1.bias", 0.1f, 0, C);
@@ -377,7 +388,8 @@ static void make_random_params(const swin_config *c) {
 }
 
 static void free_params(void) {
-    for (int i = 0; i < g_nparams; i++) free(g_params[i].data);
+    for (int i = 0; i < g_nparams; i++)
+        free(g_params[i].data);
     g_nparams = 0;
 }
 
@@ -386,13 +398,14 @@ static void write_params(const char *path) {
     ug_err err;
     ck_assert_msg(ug_st_writer_create(&w, path, &err) == UG_OK, "%s", err.msg);
     for (int i = 0; i < g_nparams; i++)
-        ck_assert_msg(ug_st_writer_declare(w, g_params[i].name, UG_F32, g_params[i].ndim, g_params[i].shape, &err) ==
-                          UG_OK,
+        ck_assert_msg(ug_st_writer_declare(w, g_params[i].name, UG_F32, g_params[i].ndim, g_params[i].shape,
+                                           &err) == UG_OK,
                       "%s", err.msg);
     ck_assert_msg(ug_st_writer_begin(w, &err) == UG_OK, "%s", err.msg);
     for (int i = 0; i < g_nparams; i++) {
         int64_t n = 1;
-        for (int d = 0; d < g_params[i].ndim; d++) n *= g_params[i].shape[d];
+        for (int d = 0; d < g_params[i].ndim; d++)
+            n *= g_params[i].shape[d];
         ck_assert_msg(ug_st_writer_write(w, g_params[i].data, (size_t)n * sizeof(float), &err) == UG_OK, "%s",
                       err.msg);
     }
@@ -404,11 +417,14 @@ static void ref_layernorm(double *y, const double *x, int64_t rows, int64_t C, c
                           double eps) {
     for (int64_t r = 0; r < rows; r++) {
         double m = 0, v = 0;
-        for (int64_t c = 0; c < C; c++) m += x[r * C + c];
+        for (int64_t c = 0; c < C; c++)
+            m += x[r * C + c];
         m /= (double)C;
-        for (int64_t c = 0; c < C; c++) v += (x[r * C + c] - m) * (x[r * C + c] - m);
+        for (int64_t c = 0; c < C; c++)
+            v += (x[r * C + c] - m) * (x[r * C + c] - m);
         v /= (double)C;
-        for (int64_t c = 0; c < C; c++) y[r * C + c] = (x[r * C + c] - m) / sqrt(v + eps) * w[c] + b[c];
+        for (int64_t c = 0; c < C; c++)
+            y[r * C + c] = (x[r * C + c] - m) / sqrt(v + eps) * w[c] + b[c];
     }
 }
 
@@ -417,7 +433,8 @@ static void ref_linear(double *y, const double *x, int64_t rows, int64_t in, int
     for (int64_t r = 0; r < rows; r++)
         for (int64_t o = 0; o < out; o++) {
             double s = b ? b[o] : 0;
-            for (int64_t i = 0; i < in; i++) s += x[r * in + i] * W[o * in + i];
+            for (int64_t i = 0; i < in; i++)
+                s += x[r * in + i] * W[o * in + i];
             y[r * out + o] = s;
         }
 }
@@ -427,10 +444,12 @@ static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, 
     int64_t Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nwx = Wp / ws, nW = Hp / ws * nwx;
     int64_t hid = (int64_t)(C * c->mlp_ratio);
     double *xn = calloc((size_t)(H * W * C), sizeof(double));
-    double *pad = calloc((size_t)(Hp * Wp * C), sizeof(double)), *rolled = calloc((size_t)(Hp * Wp * C), sizeof(double));
+    double *pad = calloc((size_t)(Hp * Wp * C), sizeof(double)),
+           *rolled = calloc((size_t)(Hp * Wp * C), sizeof(double));
     ref_layernorm(xn, x, H * W, C, param("layers.%d.blocks.%d.norm1.weight", s, b),
                   param("layers.%d.blocks.%d.norm1.bias", s, b), c->eps);
-    for (int64_t r = 0; r < H; r++) memcpy(pad + r * Wp * C, xn + r * W * C, (size_t)(W * C) * sizeof(double));
+    for (int64_t r = 0; r < H; r++)
+        memcpy(pad + r * Wp * C, xn + r * W * C, (size_t)(W * C) * sizeof(double));
     // torch.roll(x, (-shift, -shift)): rolled[i] = pad[(i + shift) mod size].
     for (int64_t r = 0; r < Hp; r++)
         for (int64_t q = 0; q < Wp; q++)
@@ -444,14 +463,16 @@ static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, 
             label[r * Wp + q] = lr * 3 + lq;
         }
     const float *table = param("layers.%d.blocks.%d.attn.relative_position_bias_table", s, b);
-    double *win = malloc((size_t)(N * C) * sizeof(double)), *qkv = malloc((size_t)(N * 3 * C) * sizeof(double));
+    double *win = malloc((size_t)(N * C) * sizeof(double)),
+           *qkv = malloc((size_t)(N * 3 * C) * sizeof(double));
     double *o = malloc((size_t)(N * C) * sizeof(double)), *pr = malloc((size_t)(N * C) * sizeof(double));
     double *logit = malloc((size_t)N * sizeof(double));
     double *attn_map = calloc((size_t)(Hp * Wp * C), sizeof(double));
     for (int64_t wi = 0; wi < nW; wi++) {
         int64_t wy = wi / nwx, wx = wi % nwx;
         for (int64_t t = 0; t < N; t++)
-            memcpy(win + t * C, rolled + ((wy * ws + t / ws) * Wp + wx * ws + t % ws) * C, (size_t)C * sizeof(double));
+            memcpy(win + t * C, rolled + ((wy * ws + t / ws) * Wp + wx * ws + t % ws) * C,
+                   (size_t)C * sizeof(double));
         ref_linear(qkv, win, N, C, 3 * C, param("layers.%d.blocks.%d.attn.qkv.weight", s, b),
                    param("layers.%d.blocks.%d.attn.qkv.bias", s, b));
         for (int64_t h = 0; h < heads; h++)
@@ -472,41 +493,50 @@ static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, 
                     mx = fmax(mx, d);
                 }
                 double sum = 0;
-                for (int64_t j = 0; j < N; j++) sum += (logit[j] = exp(logit[j] - mx));
+                for (int64_t j = 0; j < N; j++)
+                    sum += (logit[j] = exp(logit[j] - mx));
                 for (int64_t e = 0; e < hd; e++) {
                     double acc = 0;
-                    for (int64_t j = 0; j < N; j++) acc += logit[j] * qkv[j * 3 * C + 2 * C + h * hd + e];
+                    for (int64_t j = 0; j < N; j++)
+                        acc += logit[j] * qkv[j * 3 * C + 2 * C + h * hd + e];
                     o[i * C + h * hd + e] = acc / sum;
                 }
             }
         ref_linear(pr, o, N, C, C, param("layers.%d.blocks.%d.attn.proj.weight", s, b),
                    param("layers.%d.blocks.%d.attn.proj.bias", s, b));
         for (int64_t t = 0; t < N; t++) // window_reverse
-            memcpy(attn_map + ((wy * ws + t / ws) * Wp + wx * ws + t % ws) * C, pr + t * C, (size_t)C * sizeof(double));
+            memcpy(attn_map + ((wy * ws + t / ws) * Wp + wx * ws + t % ws) * C, pr + t * C,
+                   (size_t)C * sizeof(double));
     }
     // roll back by +shift, crop, residual.
     for (int64_t r = 0; r < H; r++)
         for (int64_t q = 0; q < W; q++) {
-            const double *src = attn_map + ((((r - shift) % Hp + Hp) % Hp) * Wp + ((q - shift) % Wp + Wp) % Wp) * C;
-            for (int64_t e = 0; e < C; e++) x[(r * W + q) * C + e] += src[e];
+            const double *src =
+                attn_map + ((((r - shift) % Hp + Hp) % Hp) * Wp + ((q - shift) % Wp + Wp) % Wp) * C;
+            for (int64_t e = 0; e < C; e++)
+                x[(r * W + q) * C + e] += src[e];
         }
-    double *h1 = malloc((size_t)(H * W * hid) * sizeof(double)), *h2 = malloc((size_t)(H * W * C) * sizeof(double));
+    double *h1 = malloc((size_t)(H * W * hid) * sizeof(double)),
+           *h2 = malloc((size_t)(H * W * C) * sizeof(double));
     ref_layernorm(xn, x, H * W, C, param("layers.%d.blocks.%d.norm2.weight", s, b),
                   param("layers.%d.blocks.%d.norm2.bias", s, b), c->eps);
     ref_linear(h1, xn, H * W, C, hid, param("layers.%d.blocks.%d.mlp.fc1.weight", s, b),
                param("layers.%d.blocks.%d.mlp.fc1.bias", s, b));
-    for (int64_t i = 0; i < H * W * hid; i++) h1[i] = 0.5 * h1[i] * (1 + erf(h1[i] / sqrt(2.0)));
+    for (int64_t i = 0; i < H * W * hid; i++)
+        h1[i] = 0.5 * h1[i] * (1 + erf(h1[i] / sqrt(2.0)));
     ref_linear(h2, h1, H * W, hid, C, param("layers.%d.blocks.%d.mlp.fc2.weight", s, b),
                param("layers.%d.blocks.%d.mlp.fc2.bias", s, b));
-    for (int64_t i = 0; i < H * W * C; i++) x[i] += h2[i];
+    for (int64_t i = 0; i < H * W * C; i++)
+        x[i] += h2[i];
     free(xn), free(pad), free(rolled), free(label), free(win), free(qkv), free(o), free(pr), free(logit);
     free(attn_map), free(h1), free(h2);
 }
 
 // The official forward in double: img [Cin][Hi][Wi] -> res[s] NCHW (malloc'ed).
-static void ref_forward(const swin_config *c, const float *img, int64_t Hi, int64_t Wi, double *res[SWIN_STAGES],
-                        int64_t hw[SWIN_STAGES][2]) {
-    int64_t p = c->patch_size, H = (Hi + p - 1) / p, W = (Wi + p - 1) / p, C = c->embed_dim, Cin = c->in_chans;
+static void ref_forward(const swin_config *c, const float *img, int64_t Hi, int64_t Wi,
+                        double *res[SWIN_STAGES], int64_t hw[SWIN_STAGES][2]) {
+    int64_t p = c->patch_size, H = (Hi + p - 1) / p, W = (Wi + p - 1) / p, C = c->embed_dim,
+            Cin = c->in_chans;
     double *x = calloc((size_t)(H * W * C), sizeof(double));
     const float *pw = param("patch_embed.proj.weight", 0, 0), *pb = param("patch_embed.proj.bias", 0, 0);
     for (int64_t r = 0; r < H; r++)
@@ -518,20 +548,24 @@ static void ref_forward(const swin_config *c, const float *img, int64_t Hi, int6
                         for (int64_t kx = 0; kx < p; kx++) {
                             int64_t y = r * p + ky, xx = q * p + kx;
                             if (y < Hi && xx < Wi)
-                                acc += (double)img[(ci * Hi + y) * Wi + xx] * pw[((o * Cin + ci) * p + ky) * p + kx];
+                                acc += (double)img[(ci * Hi + y) * Wi + xx] *
+                                       pw[((o * Cin + ci) * p + ky) * p + kx];
                         }
                 x[(r * W + q) * C + o] = acc;
             }
-    ref_layernorm(x, x, H * W, C, param("patch_embed.norm.weight", 0, 0), param("patch_embed.norm.bias", 0, 0), c->eps);
+    ref_layernorm(x, x, H * W, C, param("patch_embed.norm.weight", 0, 0),
+                  param("patch_embed.norm.bias", 0, 0), c->eps);
     for (int s = 0; s < SWIN_STAGES; s++) {
-        for (int b = 0; b < c->depths[s]; b++) ref_block(c, s, b, x, H, W, C);
+        for (int b = 0; b < c->depths[s]; b++)
+            ref_block(c, s, b, x, H, W, C);
         hw[s][0] = H;
         hw[s][1] = W;
         double *xn = malloc((size_t)(H * W * C) * sizeof(double));
         ref_layernorm(xn, x, H * W, C, param("norm%d.weight", s, 0), param("norm%d.bias", s, 0), c->eps);
         res[s] = malloc((size_t)(H * W * C) * sizeof(double));
         for (int64_t e = 0; e < C; e++)
-            for (int64_t i = 0; i < H * W; i++) res[s][e * H * W + i] = xn[i * C + e];
+            for (int64_t i = 0; i < H * W; i++)
+                res[s][e * H * W + i] = xn[i * C + e];
         free(xn);
         if (s + 1 == SWIN_STAGES) break;
         // PatchMerging: pad odd sizes, x0..x3 = [0::2, 0::2], [1::2, 0::2], [0::2, 1::2], [1::2, 1::2].
@@ -542,7 +576,8 @@ static void ref_forward(const swin_config *c, const float *img, int64_t Hi, int6
                 for (int k = 0; k < 4; k++) {
                     int64_t sr = 2 * r + (k & 1), sq = 2 * q + (k >> 1);
                     if (sr < H && sq < W)
-                        memcpy(cat + ((r * W2 + q) * 4 + k) * C, x + (sr * W + sq) * C, (size_t)C * sizeof(double));
+                        memcpy(cat + ((r * W2 + q) * 4 + k) * C, x + (sr * W + sq) * C,
+                               (size_t)C * sizeof(double));
                 }
         ref_layernorm(cat, cat, H2 * W2, 4 * C, param("layers.%d.downsample.norm.weight", s, 0),
                       param("layers.%d.downsample.norm.bias", s, 0), c->eps);
@@ -556,9 +591,16 @@ static void ref_forward(const swin_config *c, const float *img, int64_t Hi, int6
 }
 
 START_TEST(random_odd_sizes_vs_double_reference) {
-    swin_config c = {.in_chans = 2, .patch_size = 3, .embed_dim = 6, .depths = {1, 2, 1, 2},
-                     .num_heads = {1, 2, 3, 6}, .window = 3, .mlp_ratio = 2.0, .eps = 1e-5f,
-                     .patch_norm = true, .qkv_bias = true};
+    swin_config c = {.in_chans = 2,
+                     .patch_size = 3,
+                     .embed_dim = 6,
+                     .depths = {1, 2, 1, 2},
+                     .num_heads = {1, 2, 3, 6},
+                     .window = 3,
+                     .mlp_ratio = 2.0,
+                     .eps = 1e-5f,
+                     .patch_norm = true,
+                     .qkv_bias = true};
     ug_err err;
     ck_assert_msg(swin_config_check(&c, &err) == UG_OK, "%s", err.msg);
     make_random_params(&c);
@@ -592,10 +634,11 @@ START_TEST(random_odd_sizes_vs_double_reference) {
             ck_assert_int_eq(res[s].shape[2], hw[s][0]);
             ck_assert_int_eq(res[s].shape[3], hw[s][1]);
             float *wf = malloc((size_t)n * sizeof(float));
-            for (int64_t i = 0; i < n; i++) wf[i] = (float)want[s][i];
+            for (int64_t i = 0; i < n; i++)
+                wf[i] = (float)want[s][i];
             char what[64];
-            snprintf(what, sizeof what, "%lldx%lld chunk %d res%d", (long long)Hi, (long long)Wi, m.cfg.chunk_tokens,
-                     s + 2);
+            snprintf(what, sizeof what, "%lldx%lld chunk %d res%d", (long long)Hi, (long long)Wi,
+                     m.cfg.chunk_tokens, s + 2);
             test_assert_close(res[s].data, wf, (size_t)n, 2e-4, 2e-4, what);
             free(wf);
             free(want[s]);
@@ -617,7 +660,9 @@ static void setup(void) {
     ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
 }
 
-static void teardown(void) { ug_ctx_free(&g_ctx); }
+static void teardown(void) {
+    ug_ctx_free(&g_ctx);
+}
 
 int main(void) {
     Suite *s = suite_create("swin");
