@@ -930,3 +930,71 @@ ug_status ug_arch_sam_official(const char *variant, ug_arch_plan *p, ug_err *err
     }
     return ug_errf(err, UG_ERR_ARG, "unknown SAM variant '%s' (vit_b, vit_l, vit_h)", variant);
 }
+
+// Release configs of ug_arch_rba_official. Head counts are not visible in shapes: a packer
+// infers 8 for both (the release), so "tiny" needs pixel_decoder_transformer_nheads=4 and
+// decoder_nheads=4 as --set values.
+typedef struct rba_preset {
+    const char *name;
+    int64_t embed, depths[4], heads[4];
+    int64_t pd_dim, pd_mask, pd_heads, pd_ffn, pd_layers;
+    int64_t hidden, dec_heads, dec_ffn, queries, dec_mask;
+} rba_preset;
+
+static const rba_preset rba_presets[] = {
+    // golden/rba_tiny/config.json
+    {"tiny", 8, {2, 2, 2, 2}, {1, 2, 4, 8}, 64, 32, 4, 64, 2, 64, 4, 64, 10, 32},
+    // RbA's Swin-B release (Mask2Former maskformer2_swin_base_IN21k_384_bs16_90k + RbA head)
+    {"swin_b", 128, {2, 2, 18, 2}, {4, 8, 16, 32}, 256, 256, 8, 1024, 6, 256, 8, 2048, 100, 256},
+};
+
+// ".attn.relative_position_bias_table" -> the matching ".attn.relative_position_index".
+static bool ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+ug_status ug_arch_rba_official(const char *variant, int dec_layers, ug_arch_plan *p, ug_err *err) {
+    memset(p, 0, sizeof *p);
+    const rba_preset *r = NULL;
+    for (size_t i = 0; i < sizeof rba_presets / sizeof rba_presets[0]; i++)
+        if (!strcmp(rba_presets[i].name, variant)) r = &rba_presets[i];
+    if (!r) return ug_errf(err, UG_ERR_ARG, "unknown RbA variant '%s' (tiny, swin_b)", variant);
+    if (dec_layers < 1 || dec_layers > 64)
+        return ug_errf(err, UG_ERR_ARG, "RbA decoder layers %d: expected 1 to 64", dec_layers);
+    rba_cfg c = {.dec_ffn = r->dec_ffn, .dec_hidden = r->hidden, .dec_mask_dim = r->dec_mask, .dec_heads = r->dec_heads,
+                 .dec_classes = 19, .dec_levels = 3, .dec_queries = r->queries, .dec_layers = dec_layers,
+                 .mean = {0.485, 0.456, 0.406}, .std = {0.229, 0.224, 0.225}, .n_mean = 3, .n_std = 3,
+                 .pd_stride = 4, .pd_conv_dim = r->pd_dim, .pd_points = 4, .pd_gn_groups = 32, .pd_mask_dim = r->pd_mask,
+                 .pd_ffn = r->pd_ffn, .pd_enc_layers = r->pd_layers, .pd_heads = r->pd_heads, .pd_norm = "GN",
+                 .pd_in = {"res5"}, .n_pd_in = 1, .swin_patch_norm = true, .swin_qkv_bias = true, .n_depths = 4,
+                 .n_heads = 4, .swin_embed = r->embed, .swin_patch = 4, .swin_window = 12, .swin_ln_eps = 1e-5,
+                 .swin_mlp_ratio = 4.0};
+    memcpy(c.swin_depths, r->depths, sizeof r->depths);
+    memcpy(c.swin_heads, r->heads, sizeof r->heads);
+
+    // The normalised list, renamed into the detectron2 layout in the checkpoint's order: each
+    // Swin block's relative_position_index buffer follows its bias table, and the training
+    // criterion's class weights come last (as torch.save writes the state dict).
+    ug_arch_plan norm = {0};
+    builder bn = {&norm, UG_OK}, b = {p, UG_OK};
+    rba_expected(&bn, &c);
+    int64_t w2 = c.swin_window * c.swin_window;
+    for (int i = 0; i < norm.n && !bn.st; i++) {
+        const ug_arch_item *it = &norm.items[i];
+        const char *prefix = starts(it->name, "pixel_decoder.") || starts(it->name, "predictor.") ? "sem_seg_head." : "";
+        add(&b, false, it->ndim, it->shape, "%s%s", prefix, it->name);
+        if (ends_with(it->name, ".attn.relative_position_bias_table")) {
+            size_t stem = strlen(it->name) - strlen("relative_position_bias_table");
+            add(&b, true, UG_DIMS(w2, w2), "%.*srelative_position_index", (int)stem, it->name);
+        }
+    }
+    f1(&b, c.dec_classes + 1, "criterion.empty_weight");
+    snprintf(p->arch, sizeof p->arch, "rba");
+    ug_status st = bn.st ? bn.st : b.st;
+    if (!st) st = cfg_json(rba_fields, sizeof rba_fields / sizeof rba_fields[0], &c, &p->config_json, err);
+    else ug_errf(err, st, "out of memory");
+    ug_arch_plan_free(&norm);
+    if (st) ug_arch_plan_free(p);
+    return st;
+}

@@ -54,4 +54,16 @@ void ug_arch_plan_free(ug_arch_plan *plan);
 // "vit_b", "vit_l" or "vit_h". Used to write synthetic checkpoints. Items have src NULL.
 ug_status ug_arch_sam_official(const char *variant, ug_arch_plan *list, ug_err *err);
 
+// The official tensor list of a released RbA (Mask2Former, Swin backbone, res5-only
+// deformable encoder) in the detectron2 layout and checkpoint order (`backbone.*`,
+// `sem_seg_head.pixel_decoder.*`, `sem_seg_head.predictor.*`, the int64
+// `*.attn.relative_position_index` buffers after their bias tables, `criterion.empty_weight`
+// last): variant "tiny" (golden/rba_tiny sizes) or "swin_b" (the release: Swin-B embed 128,
+// depths 2,2,18,2, heads 4,8,16,32, window 12; pixel decoder 256, 8 heads, 4 points, 6 layers,
+// FFN 1024; decoder 256, 100 queries, 8 heads, FFN 2048, 19 classes, mask_dim 256) with
+// dec_layers decoder layers (release: 1). Items have src NULL; config_json holds the config a
+// packer should infer. Head counts cannot be read from shapes (packers preset 8): pack "tiny"
+// with pixel_decoder_transformer_nheads=4 and decoder_nheads=4.
+ug_status ug_arch_rba_official(const char *variant, int dec_layers, ug_arch_plan *list, ug_err *err);
+
 #endif
