@@ -1,6 +1,7 @@
 // models/rba.c — the RbA branch as UGainS runs it (NLSSegmentation.prediction_step): config,
 // loading, the forward pass (normalise -> Swin -> pixel decoder -> decoder) and the fused
 // scoring at image resolution. Letters as in models/rba.h.
+#include <immintrin.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,64 +71,110 @@ typedef struct score_job {
     const float *probs;  // [Q, K+1] softmax of the logits (column K unused)
     const float *masks;  // [Q, h, w]
     int64_t Q, K, h, w, H, W, R; // R output rows per band
+    int64_t nsrc;        // most source rows a band reads
     const int32_t *x0, *x1, *y0, *y1;
     const float *lx0, *lx1, *ly0, *ly1;
-    float *buf;          // per thread: S [Q, R*W], semseg [K, R*W], best [R*W]
-    int64_t buf_floats;  // floats per thread
+    float *buf;          // per thread: S [Q, R*W], semseg [K, R*W], best [R*W], hrows [nsrc, W],
+                         // bestk (I32) [R*W]
+    int64_t buf_floats;  // floats per thread (a multiple of 16)
     float *score;        // [H, W]
     uint8_t *semantic;   // [H, W] or NULL
 } score_job;
 
+// hrow[x] = a[x0[x]] * lx0[x] + a[x1[x]] * lx1[x]: one source row interpolated horizontally.
+// Products and sum rounded separately (no FMA), as the scalar formula: the results are the
+// same bits either way.
+static void hinterp(float *restrict hrow, const float *a, const int32_t *x0, const int32_t *x1, const float *lx0,
+                    const float *lx1, int64_t W) {
+    int64_t x = 0;
+    for (; x + 8 <= W; x += 8) {
+        __m256 v0 = _mm256_i32gather_ps(a, _mm256_loadu_si256((const __m256i *)(x0 + x)), 4);
+        __m256 v1 = _mm256_i32gather_ps(a, _mm256_loadu_si256((const __m256i *)(x1 + x)), 4);
+        __m256 p0 = _mm256_mul_ps(v0, _mm256_loadu_ps(lx0 + x)), p1 = _mm256_mul_ps(v1, _mm256_loadu_ps(lx1 + x));
+        _mm256_storeu_ps(hrow + x, _mm256_add_ps(p0, p1));
+    }
+    for (; x < W; x++) hrow[x] = a[x0[x]] * lx0[x] + a[x1[x]] * lx1[x];
+}
+
+// o[x] = a[x] * ly0 + b[x] * ly1 (the vertical step, rounded like the scalar formula).
+static void vinterp(float *restrict o, const float *a, const float *b, float ly0, float ly1, int64_t W) {
+    __m256 w0 = _mm256_set1_ps(ly0), w1 = _mm256_set1_ps(ly1);
+    int64_t x = 0;
+    for (; x + 8 <= W; x += 8)
+        _mm256_storeu_ps(o + x, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(a + x), w0),
+                                              _mm256_mul_ps(_mm256_loadu_ps(b + x), w1)));
+    for (; x < W; x++) o[x] = a[x] * ly0 + b[x] * ly1;
+}
+
+// Over the K rows of semseg [K, n]: sc = -sum_k (k in order), best index = the first k reaching
+// the maximum (strictly greater replaces). bestv is scratch [n].
+static void reduce_classes(float *restrict sc, int32_t *restrict bestk, float *restrict bestv, const float *ss,
+                           int64_t K, int64_t n) {
+    int64_t p = 0;
+    for (; p + 8 <= n; p += 8) {
+        __m256 sum = _mm256_loadu_ps(ss + p), best = sum;
+        __m256i idx = _mm256_setzero_si256();
+        for (int64_t k = 1; k < K; k++) {
+            __m256 v = _mm256_loadu_ps(ss + k * n + p);
+            sum = _mm256_add_ps(sum, v);
+            __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+            best = _mm256_blendv_ps(best, v, gt);
+            idx = _mm256_blendv_epi8(idx, _mm256_set1_epi32((int)k), _mm256_castps_si256(gt));
+        }
+        _mm256_storeu_ps(sc + p, _mm256_sub_ps(_mm256_setzero_ps(), sum));
+        _mm256_storeu_si256((__m256i *)(bestk + p), idx);
+    }
+    for (; p < n; p++) {
+        float sum = ss[p];
+        bestv[p] = ss[p];
+        bestk[p] = 0;
+        for (int64_t k = 1; k < K; k++) {
+            float v = ss[k * n + p];
+            sum += v;
+            if (v > bestv[p]) {
+                bestv[p] = v;
+                bestk[p] = (int32_t)k;
+            }
+        }
+        sc[p] = -sum;
+    }
+}
+
 static void score_bands(void *arg, int64_t b0, int64_t b1, int thread) {
     const score_job *j = arg;
-    int64_t Q = j->Q, K = j->K, w = j->w, W = j->W;
+    int64_t Q = j->Q, K = j->K, w = j->w, W = j->W, R = j->R;
     float *S = j->buf + (int64_t)thread * j->buf_floats;
     for (int64_t band = b0; band < b1; band++) {
-        int64_t r0 = band * j->R, r1 = r0 + j->R < j->H ? r0 + j->R : j->H, n = (r1 - r0) * W;
-        float *ss = S + Q * n, *best = ss + K * n;
+        int64_t r0 = band * R, r1 = r0 + R < j->H ? r0 + R : j->H, n = (r1 - r0) * W;
+        float *ss = S + Q * R * W, *best = ss + K * R * W, *hrows = best + R * W;
+        int32_t *bestk = (int32_t *)(hrows + j->nsrc * W);
+        int64_t s0 = j->y0[r0], s1 = j->y1[r1 - 1]; // source rows of the band (taps are monotonic)
         // Rows r0..r1 of every upsampled mask, exactly F.interpolate's
-        // (a[x0] lx0 + a[x1] lx1) ly0 + (b[x0] lx0 + b[x1] lx1) ly1, then the sigmoid.
-        for (int64_t q = 0; q < Q; q++)
-            for (int64_t r = r0; r < r1; r++) {
-                const float *a = j->masks + (q * j->h + j->y0[r]) * w, *b = j->masks + (q * j->h + j->y1[r]) * w;
-                float ly0 = j->ly0[r], ly1 = j->ly1[r];
-                float *o = S + q * n + (r - r0) * W;
-                for (int64_t x = 0; x < W; x++) {
-                    int32_t x0 = j->x0[x], x1 = j->x1[x];
-                    float lx0 = j->lx0[x], lx1 = j->lx1[x];
-                    o[x] = (a[x0] * lx0 + a[x1] * lx1) * ly0 + (b[x0] * lx0 + b[x1] * lx1) * ly1;
-                }
-            }
+        // (a[x0] lx0 + a[x1] lx1) ly0 + (b[x0] lx0 + b[x1] lx1) ly1: the bracketed horizontal
+        // terms are computed once per source row and shared by the output rows using it.
+        for (int64_t q = 0; q < Q; q++) {
+            for (int64_t sr = s0; sr <= s1; sr++)
+                hinterp(hrows + (sr - s0) * W, j->masks + (q * j->h + sr) * w, j->x0, j->x1, j->lx0, j->lx1, W);
+            for (int64_t r = r0; r < r1; r++)
+                vinterp(S + q * n + (r - r0) * W, hrows + (j->y0[r] - s0) * W, hrows + (j->y1[r] - s0) * W,
+                        j->ly0[r], j->ly1[r], W);
+        }
         ug_tensor sv = ug_tensor_wrap(S, UG_F32, UG_DIMS(Q * n));
         sigmoid_cpu(j->ctx, &sv, &sv); // inside a parallel region: runs on this thread
         // semseg [K, n] = probs^T [K, Q] @ sigmoid(masks) [Q, n].
         gemm_cpu_serial(j->ctx, thread, K, n, Q, 1.0f, j->probs, 1, K + 1, S, UG_F32, n, 1, 0.0f, ss, n, NULL);
-        // score = -sum_k semseg[k] (k in order), semantic = first k reaching the maximum.
-        float *sc = j->score + r0 * W;
-        uint8_t *sem = j->semantic ? j->semantic + r0 * W : NULL;
-        for (int64_t p = 0; p < n; p++) {
-            sc[p] = ss[p];
-            best[p] = ss[p];
+        reduce_classes(j->score + r0 * W, bestk, best, ss, K, n);
+        if (j->semantic) {
+            uint8_t *sem = j->semantic + r0 * W;
+            for (int64_t p = 0; p < n; p++) sem[p] = (uint8_t)bestk[p];
         }
-        if (sem)
-            for (int64_t p = 0; p < n; p++) sem[p] = 0;
-        for (int64_t k = 1; k < K; k++) {
-            const float *row = ss + k * n;
-            for (int64_t p = 0; p < n; p++) sc[p] += row[p];
-            if (sem)
-                for (int64_t p = 0; p < n; p++)
-                    if (row[p] > best[p]) {
-                        best[p] = row[p];
-                        sem[p] = (uint8_t)k;
-                    }
-        }
-        for (int64_t p = 0; p < n; p++) sc[p] = -sc[p];
     }
 }
 
-// Pixels per band: enough columns for an efficient GEMM, small enough that a thread's band
-// of Q interpolated rows stays around a megabyte for Q = 100.
-enum { SCORE_BAND_PIXELS = 2048 };
+// Pixels per band: enough columns for an efficient GEMM and several output rows sharing each
+// horizontally interpolated source row (4 rows of a 2048-wide image), while a thread's band of
+// Q interpolated rows stays a few megabytes for Q = 100.
+enum { SCORE_BAND_PIXELS = 4096 };
 
 ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
                         const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err) {
@@ -143,24 +190,34 @@ ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, cons
     ug_status st = UG_OK;
     int64_t R = SCORE_BAND_PIXELS / W > 0 ? SCORE_BAND_PIXELS / W : 1, n = R * W;
     int nt = ctx->nthreads > 0 ? ctx->nthreads : 1;
-    int64_t per_thread = (Q + K + 1) * n + 16; // + 16 keeps every thread's block 64-byte aligned
-    per_thread = (per_thread + 15) / 16 * 16;
     float *probs = ug_arena_alloc(ar, (size_t)(Q * (K + 1)) * sizeof(float));
     int32_t *idx = ug_arena_alloc(ar, (size_t)(2 * (W + H)) * sizeof(int32_t));
     float *wts = ug_arena_alloc(ar, (size_t)(2 * (W + H)) * sizeof(float));
+    if (!probs || !idx || !wts) {
+        st = ug_errf(err, UG_ERR_NOMEM, "rba score: out of memory");
+        goto done;
+    }
+    axis_taps(w, Wt, W, idx, idx + W, wts, wts + W);
+    axis_taps(h, Ht, H, idx + 2 * W, idx + 2 * W + H, wts + 2 * W, wts + 2 * W + H);
+    const int32_t *y0 = idx + 2 * W, *y1 = idx + 2 * W + H;
+    int64_t nsrc = 1;
+    for (int64_t r0 = 0; r0 < H; r0 += R) {
+        int64_t r1 = r0 + R < H ? r0 + R : H;
+        nsrc = y1[r1 - 1] - y0[r0] + 1 > nsrc ? y1[r1 - 1] - y0[r0] + 1 : nsrc;
+    }
+    int64_t per_thread = (Q + K + 2) * n + nsrc * W;
+    per_thread = (per_thread + 15) / 16 * 16; // keeps every thread's block 64-byte aligned
     float *buf = ug_arena_alloc(ar, (size_t)(per_thread * nt) * sizeof(float));
-    if (!probs || !idx || !wts || !buf) {
+    if (!buf) {
         st = ug_errf(err, UG_ERR_NOMEM, "rba score: out of memory for %d band buffers of %lld pixels", nt,
                      (long long)n);
         goto done;
     }
     ug_tensor pv = ug_tensor_wrap(probs, UG_F32, UG_DIMS(Q, K + 1));
     softmax_cpu(ctx, &pv, logits);
-    score_job job = {ctx, probs, masks->data, Q, K, h, w, H, W, R, idx, idx + W, idx + 2 * W, idx + 2 * W + H,
+    score_job job = {ctx, probs, masks->data, Q, K, h, w, H, W, R, nsrc, idx, idx + W, y0, y1,
                      wts, wts + W, wts + 2 * W, wts + 2 * W + H, buf, per_thread, score->data,
                      semantic ? semantic->data : NULL};
-    axis_taps(w, Wt, W, idx, idx + W, wts, wts + W);
-    axis_taps(h, Ht, H, idx + 2 * W, idx + 2 * W + H, wts + 2 * W, wts + 2 * W + H);
     ug_parallel_for(ctx->pool, (H + R - 1) / R, 1, score_bands, &job);
 done:
     ug_arena_release(ar, mark);
