@@ -11,6 +11,7 @@ static const struct {
 } commands[] = {
     {"pack", cmd_pack, "convert a SAM or RbA checkpoint (.pth/.ckpt/.pkl) to safetensors"},
     {"inspect", cmd_inspect, "show the arch, config and tensors of a weights file"},
+    {"sam", cmd_sam, "Segment Anything on one image from point/box prompts"},
     {"bench", cmd_bench, "time kernels and models (ops|sam|rba|run)"},
 };
 

@@ -1,0 +1,607 @@
+// apps/cmd_sam.c — `ugains sam`: interactive Segment Anything on one image, run exactly as
+// SamPredictor.set_image + predict(..., return_logits=True) run it (DESIGN §2, §4, §6).
+//
+// Dimension letters: N prompts, T sparse tokens per prompt, M masks per prompt (3 multimask,
+// 1 with --single-mask), C prompt_embed_dim, h/w the embedding grid, H/W the original image.
+//
+// Prompts with different token structures (point count, box or not) cannot share one
+// sam_encode_prompts batch, and padding them would change the answer (a padding token takes
+// part in attention), so prompts are run in groups of equal structure and the results are
+// put back in prompt order. Every output except the sparse embeddings is indexed by prompt;
+// those are one [N, T, C] file when all prompts have the same T, else one file per prompt.
+int cmd_sam(int argc, char **argv);
+
+#include <errno.h>
+#include <float.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "apps/cli.h"
+#include "engine/ctx.h"
+#include "engine/fileio.h"
+#include "engine/image.h"
+#include "engine/json.h"
+#include "engine/npy.h"
+#include "models/sam.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: ugains sam --weights SAM --image IMG --out DIR\n"
+            "                  (--point X,Y[,L] ... [--box X0,Y0,X1,Y1] | --box X0,Y0,X1,Y1 | --prompts P.json)\n"
+            "                  [--single-mask] [--all-masks] [--dump DIR] [--threads N]\n"
+            "\n"
+            "Segment Anything on one image, preprocessed as SamPredictor does (Pillow bilinear\n"
+            "resize of the 8-bit image, long side = the model's img_size). Coordinates are\n"
+            "original image pixels (x = column, y = row).\n"
+            "\n"
+            "  --weights FILE     packed SAM weights (ugains pack)\n"
+            "  --image IMG        PNG or JPEG, read as RGB\n"
+            "  --point X,Y[,L]    a point; L = 1 foreground (default) or 0 background. Repeated\n"
+            "                     --point options form ONE prompt with several points\n"
+            "  --box X0,Y0,X1,Y1  a box, added to the --point prompt (or a prompt on its own)\n"
+            "  --prompts P.json   several prompts, one output mask set each:\n"
+            "                     [{\"points\": [[x, y], ...], \"labels\": [1, 0, ...],\n"
+            "                       \"box\": [x0, y0, x1, y1]}, ...]\n"
+            "                     labels default to 1; an entry needs points, a box or both\n"
+            "  --out DIR          output folder (created if missing; files in it are replaced)\n"
+            "  --single-mask      multimask_output=False: one mask per prompt (mask token 0)\n"
+            "  --all-masks        also write every mask of a prompt as mask_NNN_K.png\n"
+            "  --dump DIR         write the tensors below as .npy (float32)\n"
+            "  --threads N        worker threads (default UGAINS_THREADS or all cores)\n"
+            "  -h, --help         show this help\n"
+            "\n"
+            "Outputs in --out, NNN = the prompt's index (000, 001, ...):\n"
+            "  mask_NNN.png       8-bit 0/255 at the original size: the mask with the highest\n"
+            "                     predicted IoU (first on ties), or the single mask\n"
+            "  mask_NNN_K.png     with --all-masks, mask K = 0..M-1\n"
+            "  scores.json        {\"prompts\": [{\"index\", \"iou_predictions\": [..M], \"best\"}]}\n"
+            "Dump (N prompts, M = 3 or 1 with --single-mask, C/h/w from the model):\n"
+            "  image_embeddings [1,C,h,w], dense_embeddings [N,C,h,w], low_res_masks\n"
+            "  [N,M,4h,4w], iou_predictions [N,M], masks [N,M,H,W] (logits at the original size),\n"
+            "  sparse_embeddings [N,T,C] when every prompt has the same token count T, else\n"
+            "  sparse_embeddings_NNN [1,T,C] per prompt. T = points + 1 without a box, + 2 with.\n"
+            "\n"
+            "Points outside the image are used as given (as SamPredictor does) with a warning.\n"
+            "Exit status: 0 success, 1 runtime error (a file), 2 usage error.\n");
+}
+
+// One prompt = one output mask set.
+typedef struct prompt {
+    int n_points;
+    float *xy;   // [n_points, 2] (x, y) in original pixels
+    int *labels; // [n_points]
+    bool has_box;
+    float box[4]; // x0, y0, x1, y1
+} prompt;
+
+typedef struct prompt_list {
+    prompt *p;
+    int n, cap;
+} prompt_list;
+
+static void prompts_free(prompt_list *l) {
+    for (int i = 0; i < l->n; i++) {
+        free(l->p[i].xy);
+        free(l->p[i].labels);
+    }
+    free(l->p);
+    memset(l, 0, sizeof *l);
+}
+
+static prompt *prompts_add(prompt_list *l) {
+    if (l->n == l->cap) {
+        int cap = l->cap ? 2 * l->cap : 8;
+        prompt *p = realloc(l->p, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        l->p = p;
+        l->cap = cap;
+    }
+    prompt *p = &l->p[l->n++];
+    memset(p, 0, sizeof *p);
+    return p;
+}
+
+static bool point_add(prompt *p, float x, float y, int label) {
+    float *xy = realloc(p->xy, (size_t)(p->n_points + 1) * 2 * sizeof *xy);
+    if (!xy) return false;
+    p->xy = xy;
+    int *lb = realloc(p->labels, (size_t)(p->n_points + 1) * sizeof *lb);
+    if (!lb) return false;
+    p->labels = lb;
+    xy[2 * p->n_points] = x;
+    xy[2 * p->n_points + 1] = y;
+    lb[p->n_points++] = label;
+    return true;
+}
+
+// A coordinate must be a finite number that a float can hold (the model computes in f32).
+static bool coord_ok(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
+
+// "X,Y[,L]" or "X0,Y0,X1,Y1": n_min to n_max numbers separated by commas; the count or -1.
+static int parse_numbers(const char *s, double *v, int n_min, int n_max) {
+    int n = 0;
+    const char *p = s;
+    for (;;) {
+        if (n == n_max) return -1;
+        char *end;
+        errno = 0;
+        v[n] = strtod(p, &end);
+        if (end == p || errno == ERANGE) return -1;
+        n++;
+        p = end;
+        if (*p == '\0') break;
+        if (*p != ',') return -1;
+        p++;
+    }
+    return n >= n_min ? n : -1;
+}
+
+// --point X,Y[,L]; usage errors are printed here.
+static bool parse_point_opt(prompt *p, const char *s) {
+    double v[3];
+    int n = parse_numbers(s, v, 2, 3);
+    if (n < 0) {
+        cli_error("sam: --point wants X,Y or X,Y,L, got '%s'", s);
+        return false;
+    }
+    if (!coord_ok(v[0]) || !coord_ok(v[1])) {
+        cli_error("sam: --point '%s': coordinates must be finite numbers", s);
+        return false;
+    }
+    int label = 1;
+    if (n == 3) {
+        if (v[2] != 0.0 && v[2] != 1.0) {
+            cli_error("sam: --point '%s': label must be 1 (foreground) or 0 (background)", s);
+            return false;
+        }
+        label = (int)v[2];
+    }
+    if (!point_add(p, (float)v[0], (float)v[1], label)) {
+        cli_error("sam: out of memory");
+        return false;
+    }
+    return true;
+}
+
+static bool parse_box_opt(prompt *p, const char *s) {
+    double v[4];
+    if (parse_numbers(s, v, 4, 4) < 0) {
+        cli_error("sam: --box wants X0,Y0,X1,Y1, got '%s'", s);
+        return false;
+    }
+    for (int k = 0; k < 4; k++)
+        if (!coord_ok(v[k])) {
+            cli_error("sam: --box '%s': coordinates must be finite numbers", s);
+            return false;
+        }
+    if (p->has_box) {
+        cli_error("sam: --box given twice (one box per prompt; use --prompts for several)");
+        return false;
+    }
+    p->has_box = true;
+    for (int k = 0; k < 4; k++) p->box[k] = (float)v[k];
+    return true;
+}
+
+// A JSON value that must be an array of n finite numbers; `what` names it in the error.
+static ug_status json_coords(const ug_json *v, int n, float *out, const char *what, ug_err *err) {
+    if (!v || v->type != UG_JSON_ARRAY || (int)v->len != n)
+        return ug_errf(err, UG_ERR_FORMAT, "%s must be an array of %d numbers", what, n);
+    for (int k = 0; k < n; k++) {
+        const ug_json *e = ug_json_at(v, (size_t)k);
+        if (e->type != UG_JSON_NUMBER) return ug_errf(err, UG_ERR_FORMAT, "%s[%d] must be a number, got a %s", what, k, ug_json_type_name(e->type));
+        if (!coord_ok(e->number)) return ug_errf(err, UG_ERR_FORMAT, "%s[%d] is out of range (not a finite float)", what, k);
+        out[k] = (float)e->number;
+    }
+    return UG_OK;
+}
+
+static ug_status parse_prompt_entry(const ug_json *e, prompt *p, ug_err *err) {
+    if (e->type != UG_JSON_OBJECT) return ug_errf(err, UG_ERR_FORMAT, "expected an object, got a %s", ug_json_type_name(e->type));
+    for (size_t k = 0; k < e->len; k++) {
+        const char *key = e->items[k].key;
+        if (strcmp(key, "points") && strcmp(key, "labels") && strcmp(key, "box"))
+            return ug_errf(err, UG_ERR_FORMAT, "unknown key \"%s\" (expected points, labels, box)", key);
+    }
+    const ug_json *pts = ug_json_get(e, "points"), *lbs = ug_json_get(e, "labels"), *box = ug_json_get(e, "box");
+    if (pts) {
+        if (pts->type != UG_JSON_ARRAY) return ug_errf(err, UG_ERR_FORMAT, "points must be an array of [x, y]");
+        if (pts->len > 1 << 20) return ug_errf(err, UG_ERR_FORMAT, "%zu points is too many", pts->len);
+        for (size_t i = 0; i < pts->len; i++) {
+            char what[64];
+            float xy[2];
+            snprintf(what, sizeof what, "points[%zu]", i);
+            ug_status st = json_coords(ug_json_at(pts, i), 2, xy, what, err);
+            if (st) return st;
+            if (!point_add(p, xy[0], xy[1], 1)) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
+        }
+    }
+    if (lbs) {
+        if (!pts) return ug_errf(err, UG_ERR_FORMAT, "labels without points");
+        if (lbs->type != UG_JSON_ARRAY || (int)lbs->len != p->n_points)
+            return ug_errf(err, UG_ERR_FORMAT, "labels must be an array of %d integers (one per point)", p->n_points);
+        for (int i = 0; i < p->n_points; i++) {
+            const ug_json *l = ug_json_at(lbs, (size_t)i);
+            if (l->type != UG_JSON_NUMBER || !l->is_int || (l->integer != 0 && l->integer != 1))
+                return ug_errf(err, UG_ERR_FORMAT, "labels[%d] must be 1 (foreground) or 0 (background)", i);
+            p->labels[i] = (int)l->integer;
+        }
+    }
+    if (box) {
+        ug_status st = json_coords(box, 4, p->box, "box", err);
+        if (st) return st;
+        p->has_box = true;
+    }
+    if (p->n_points == 0 && !p->has_box) return ug_errf(err, UG_ERR_FORMAT, "has neither points nor a box");
+    return UG_OK;
+}
+
+static ug_status parse_prompt_file(const char *path, prompt_list *l, ug_err *err) {
+    ug_json_doc *doc;
+    ug_status st = ug_json_parse_file(&doc, path, err);
+    if (st) return st;
+    const ug_json *root = ug_json_root(doc);
+    if (root->type != UG_JSON_ARRAY) {
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: expected an array of prompts, got a %s", path, ug_json_type_name(root->type));
+    } else if (root->len == 0) {
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: the prompt list is empty", path);
+    } else {
+        for (size_t i = 0; i < root->len && !st; i++) {
+            prompt *p = prompts_add(l);
+            if (!p) st = ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", path);
+            else if ((st = parse_prompt_entry(ug_json_at(root, i), p, err)) != UG_OK)
+                ug_err_prefix(err, "%s: prompt %zu: ", path, i);
+        }
+    }
+    ug_json_free(doc);
+    return st;
+}
+
+// SamPredictor takes any coordinates; one outside the image is most likely a mistake (x/y
+// swapped, wrong image), so it is worth a word. Pixel i covers [i, i + 1); a box corner may
+// sit on the far edge.
+static void warn_outside(const prompt_list *l, int H, int W) {
+    for (int i = 0; i < l->n; i++) {
+        const prompt *p = &l->p[i];
+        for (int k = 0; k < p->n_points; k++) {
+            float x = p->xy[2 * k], y = p->xy[2 * k + 1];
+            if (!(x >= 0 && x < W && y >= 0 && y < H))
+                fprintf(stderr, "ugains: sam: warning: prompt %d: point (%g, %g) is outside the %dx%d image (used as given)\n", i,
+                        (double)x, (double)y, W, H);
+        }
+        if (p->has_box)
+            for (int k = 0; k < 2; k++) {
+                float x = p->box[2 * k], y = p->box[2 * k + 1];
+                if (!(x >= 0 && x <= W && y >= 0 && y <= H))
+                    fprintf(stderr, "ugains: sam: warning: prompt %d: box corner (%g, %g) is outside the %dx%d image (used as given)\n",
+                            i, (double)x, (double)y, W, H);
+            }
+    }
+}
+
+// mkdir -p; fine when the directory exists.
+static ug_status make_dirs(const char *path, ug_err *err) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ug_errf(err, UG_ERR_ARG, "%s: path too long", path);
+    for (char *q = buf + 1;; q++) {
+        char ch = *q;
+        if (ch == '/' || ch == '\0') {
+            *q = '\0';
+            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+                return ug_errf(err, UG_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+            *q = ch;
+            if (ch == '\0') break;
+        }
+    }
+    struct stat sb;
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: not a directory", path);
+    return UG_OK;
+}
+
+static ug_status write_npy(const char *dir, const char *name, const ug_tensor *t, ug_err *err) {
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+    return ug_npy_write(path, t, err);
+}
+
+static int tokens_of(const prompt *p) { return p->n_points + (p->has_box ? 2 : 1); }
+
+// Everything one run holds; released in one place.
+typedef struct run {
+    ug_ctx ctx;
+    bool ctx_ok;
+    sam_model *m;
+    ug_tensor img, input, emb;
+    ug_tensor iou_all, low_all, masks_all, sparse_all, dense; // [N,M], [N,M,4h,4w], [N,M,H,W], [N,T,C], [1,C,h,w]
+    ug_tensor one, png;                                       // [1,M,H,W] one prompt's masks, U8 [H,W]
+} run;
+
+static void run_free(run *r) {
+    ug_tensor *ts[] = {&r->img, &r->input, &r->emb, &r->iou_all, &r->low_all, &r->masks_all, &r->sparse_all, &r->dense, &r->one, &r->png};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) ug_tensor_free(ts[i]);
+    sam_free(r->m);
+    if (r->ctx_ok) ug_ctx_free(&r->ctx);
+}
+
+typedef struct options {
+    const char *weights, *image, *out, *dump, *prompts;
+    bool single, all_masks;
+    int threads;
+} options;
+
+// Runs the prompts of group `g` (all prompts with the structure of prompt `first`) as one
+// batch and scatters the results to their prompt indices.
+static ug_status run_group(run *r, const options *o, const prompt_list *l, int first, bool *done, const int orig_hw[2],
+                           const int input_hw[2], bool uniform_t, ug_err *err) {
+    const prompt *p0 = &l->p[first];
+    int n = 0, P = p0->n_points;
+    int *idx = malloc((size_t)l->n * sizeof *idx);
+    float *xy = malloc(((size_t)l->n * (size_t)P * 2 + 1) * sizeof *xy);  // [n, P, 2]
+    int *labels = malloc(((size_t)l->n * (size_t)P + 1) * sizeof *labels); // [n, P]
+    float *boxes = malloc((size_t)l->n * 4 * sizeof *boxes);             // [n, 4]
+    ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0};
+    ug_status st = UG_OK;
+    if (!idx || !xy || !labels || !boxes) {
+        st = ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
+        goto done;
+    }
+    for (int j = first; j < l->n; j++) {
+        const prompt *p = &l->p[j];
+        if (done[j] || p->n_points != P || p->has_box != p0->has_box) continue;
+        done[j] = true;
+        memcpy(xy + (size_t)n * P * 2, p->xy, (size_t)P * 2 * sizeof *xy);
+        memcpy(labels + (size_t)n * P, p->labels, (size_t)P * sizeof *labels);
+        memcpy(boxes + (size_t)n * 4, p->box, 4 * sizeof *boxes);
+        idx[n++] = j;
+    }
+    // ResizeLongestSide.apply_coords / apply_boxes: into the model's input frame.
+    sam_apply_coords(orig_hw, input_hw, xy, n * P);
+    sam_apply_coords(orig_hw, input_hw, boxes, 2 * n);
+    sam_prompts sp = {n, P, P ? xy : NULL, P ? labels : NULL, p0->has_box ? boxes : NULL, NULL};
+    if ((st = sam_encode_prompts(&r->ctx, r->m, &sp, &sparse, &dense, err)) != UG_OK) goto done; // [n,T,C], [1,C,h,w]
+    if ((st = sam_decode_masks(&r->ctx, r->m, &r->emb, &sparse, &dense, !o->single, &low, &iou, NULL, err)) != UG_OK)
+        goto done; // [n,M,4h,4w], [n,M]
+    int64_t M = iou.shape[1], lo_sz = low.shape[2] * low.shape[3] * M, T = sparse.shape[1], C = sparse.shape[2];
+    for (int k = 0; k < n; k++) {
+        int j = idx[k];
+        memcpy((float *)r->iou_all.data + j * M, (const float *)iou.data + k * M, (size_t)M * sizeof(float));
+        memcpy((float *)r->low_all.data + j * lo_sz, (const float *)low.data + k * lo_sz, (size_t)lo_sz * sizeof(float));
+        if (!o->dump) continue;
+        if (uniform_t) {
+            memcpy((float *)r->sparse_all.data + j * T * C, (const float *)sparse.data + k * T * C, (size_t)(T * C) * sizeof(float));
+        } else {
+            char name[64];
+            snprintf(name, sizeof name, "sparse_embeddings_%03d", j);
+            ug_tensor row = ug_view_slice(&sparse, 0, k, 1); // [1,T,C]
+            if ((st = write_npy(o->dump, name, &row, err)) != UG_OK) goto done;
+        }
+    }
+    // Without mask prompts the dense embedding is no_mask_embed for every prompt: keep one.
+    if (!r->dense.data) {
+        r->dense = dense;
+        dense = (ug_tensor){0};
+    }
+done:
+    ug_tensor_free(&sparse);
+    ug_tensor_free(&dense);
+    ug_tensor_free(&low);
+    ug_tensor_free(&iou);
+    free(idx);
+    free(xy);
+    free(labels);
+    free(boxes);
+    return st;
+}
+
+static ug_status write_scores(const char *dir, const ug_tensor *iou, const int *best, ug_err *err) {
+    int64_t N = iou->shape[0], M = iou->shape[1];
+    ug_json_writer w;
+    ug_jw_init(&w, 2);
+    ug_jw_object_begin(&w);
+    ug_jw_key(&w, "prompts");
+    ug_jw_array_begin(&w);
+    for (int64_t i = 0; i < N; i++) {
+        ug_jw_object_begin(&w);
+        ug_jw_key(&w, "index");
+        ug_jw_int(&w, i);
+        ug_jw_key(&w, "iou_predictions");
+        ug_jw_array_begin(&w);
+        for (int64_t k = 0; k < M; k++) ug_jw_float(&w, ((const float *)iou->data)[i * M + k]);
+        ug_jw_array_end(&w);
+        ug_jw_key(&w, "best");
+        ug_jw_int(&w, best[i]);
+        ug_jw_object_end(&w);
+    }
+    ug_jw_array_end(&w);
+    ug_jw_object_end(&w);
+    char *text;
+    size_t len;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/scores.json", dir);
+    ug_status st = ug_jw_finish(&w, &text, &len, err);
+    if (st) {
+        ug_err_prefix(err, "%s: ", path);
+        return st;
+    }
+    ug_atomic_file af;
+    if ((st = ug_atomic_open(&af, path, err)) == UG_OK) {
+        if (fwrite(text, 1, len, af.f) != len || fputc('\n', af.f) == EOF) {
+            ug_atomic_abort(&af);
+            st = ug_errf(err, UG_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        } else {
+            st = ug_atomic_commit(&af, err);
+        }
+    }
+    free(text);
+    return st;
+}
+
+// mask = logits > mask_threshold, as Sam.forward thresholds; 0/255 so viewers show it.
+static ug_status write_mask_png(run *r, const char *path, const float *logits, float thr, ug_err *err) {
+    uint8_t *px = r->png.data;
+    int64_t n = ug_tensor_numel(&r->png);
+    for (int64_t i = 0; i < n; i++) px[i] = logits[i] > thr ? 255 : 0;
+    return ug_png_write(path, &r->png, err);
+}
+
+static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
+    run r = {0};
+    int *best = NULL;
+    bool *done = NULL;
+    ug_status st;
+    if ((st = ug_image_read(o->image, UG_IMAGE_RGB, &r.img, err)) != UG_OK) goto out; // U8 [H,W,3]
+    int orig_hw[2] = {(int)r.img.shape[0], (int)r.img.shape[1]}, input_hw[2];
+    warn_outside(l, orig_hw[0], orig_hw[1]);
+    if ((st = ug_ctx_init(&r.ctx, o->threads, err)) != UG_OK) goto out;
+    r.ctx_ok = true;
+    if ((st = sam_load(&r.m, o->weights, err)) != UG_OK) goto out;
+    if ((st = make_dirs(o->out, err)) != UG_OK || (o->dump && (st = make_dirs(o->dump, err)) != UG_OK)) goto out;
+
+    if ((st = sam_preprocess_u8(&r.ctx, r.m, &r.img, &r.input, input_hw, err)) != UG_OK) goto out; // [1,3,S,S]
+    if ((st = sam_encode_image(&r.ctx, r.m, &r.input, &r.emb, NULL, err)) != UG_OK) goto out;      // [1,C,h,w]
+    if (o->dump && (st = write_npy(o->dump, "image_embeddings", &r.emb, err)) != UG_OK) goto out;
+
+    const sam_config *c = &r.m->cfg;
+    int64_t N = l->n, M = o->single ? 1 : c->dec_num_multimask, C = c->prompt_embed_dim;
+    int64_t lh = 4 * (int64_t)c->embed_h, lw = 4 * (int64_t)c->embed_w, H = orig_hw[0], W = orig_hw[1];
+    bool uniform_t = true;
+    for (int i = 1; i < l->n; i++) uniform_t = uniform_t && tokens_of(&l->p[i]) == tokens_of(&l->p[0]);
+    if ((st = ug_tensor_new(&r.iou_all, UG_F32, UG_DIMS(N, M), err)) != UG_OK ||
+        (st = ug_tensor_new(&r.low_all, UG_F32, UG_DIMS(N, M, lh, lw), err)) != UG_OK ||
+        (st = ug_tensor_new(&r.png, UG_U8, UG_DIMS(H, W), err)) != UG_OK)
+        goto out;
+    if (o->dump && uniform_t && (st = ug_tensor_new(&r.sparse_all, UG_F32, UG_DIMS(N, tokens_of(&l->p[0]), C), err)) != UG_OK)
+        goto out;
+    if (o->dump && (st = ug_tensor_new(&r.masks_all, UG_F32, UG_DIMS(N, M, H, W), err)) != UG_OK) goto out;
+    best = calloc((size_t)N, sizeof *best);
+    done = calloc((size_t)N, sizeof *done);
+    if (!best || !done) {
+        st = ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
+        goto out;
+    }
+    for (int i = 0; i < l->n; i++)
+        if (!done[i] && (st = run_group(&r, o, l, i, done, orig_hw, input_hw, uniform_t, err)) != UG_OK) goto out;
+
+    // Per prompt: upsample to the original size (one [1,M,H,W] at a time keeps memory at
+    // one prompt's worth unless the dump wants them all), pick the best, write the PNGs.
+    size_t plane = (size_t)(H * W);
+    for (int64_t i = 0; i < N; i++) {
+        const float *iou = (const float *)r.iou_all.data + i * M;
+        for (int k = 1; k < M; k++)
+            if (iou[k] > iou[best[i]]) best[i] = k;
+        ug_tensor lo = ug_view_slice(&r.low_all, 0, i, 1), hi; // [1,M,lh,lw] -> [1,M,H,W]
+        if ((st = sam_postprocess_masks(&r.ctx, r.m, &lo, input_hw, orig_hw, &hi, err)) != UG_OK) goto out;
+        ug_tensor_free(&r.one);
+        r.one = hi;
+        const float *logits = r.one.data;
+        char path[4200];
+        snprintf(path, sizeof path, "%s/mask_%03lld.png", o->out, (long long)i);
+        if ((st = write_mask_png(&r, path, logits + (size_t)best[i] * plane, c->mask_threshold, err)) != UG_OK) goto out;
+        for (int k = 0; o->all_masks && k < M; k++) {
+            snprintf(path, sizeof path, "%s/mask_%03lld_%d.png", o->out, (long long)i, k);
+            if ((st = write_mask_png(&r, path, logits + (size_t)k * plane, c->mask_threshold, err)) != UG_OK) goto out;
+        }
+        if (r.masks_all.data) memcpy((float *)r.masks_all.data + (size_t)i * M * plane, logits, (size_t)M * plane * sizeof(float));
+    }
+    if ((st = write_scores(o->out, &r.iou_all, best, err)) != UG_OK) goto out;
+    if (o->dump) {
+        // dense_embeddings [N,C,h,w]: the shared map seen N times (a stride-0 view).
+        ug_tensor dn = r.dense;
+        dn.shape[0] = N;
+        dn.stride[0] = 0;
+        if ((uniform_t && (st = write_npy(o->dump, "sparse_embeddings", &r.sparse_all, err)) != UG_OK) ||
+            (st = write_npy(o->dump, "dense_embeddings", &dn, err)) != UG_OK ||
+            (st = write_npy(o->dump, "low_res_masks", &r.low_all, err)) != UG_OK ||
+            (st = write_npy(o->dump, "iou_predictions", &r.iou_all, err)) != UG_OK ||
+            (st = write_npy(o->dump, "masks", &r.masks_all, err)) != UG_OK)
+            goto out;
+    }
+out:
+    free(best);
+    free(done);
+    run_free(&r);
+    return st;
+}
+
+int cmd_sam(int argc, char **argv) {
+    static const struct option opts[] = {
+        {"weights", required_argument, 0, 'w'}, {"image", required_argument, 0, 'i'},
+        {"point", required_argument, 0, 'p'},   {"box", required_argument, 0, 'b'},
+        {"prompts", required_argument, 0, 'P'}, {"out", required_argument, 0, 'o'},
+        {"single-mask", no_argument, 0, 's'},   {"all-masks", no_argument, 0, 'a'},
+        {"dump", required_argument, 0, 'd'},    {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+    };
+    options o = {0};
+    prompt_list cl = {0}, l = {0}; // the command-line prompt, the prompts to run
+    prompt *cmdline = NULL;
+    int rc = CLI_OK, c;
+    optind = 1;
+    opterr = 0; // getopt's own message would not be the one-line "ugains: sam: ..." form
+    while (rc == CLI_OK && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'w': o.weights = optarg; break;
+        case 'i': o.image = optarg; break;
+        case 'o': o.out = optarg; break;
+        case 'd': o.dump = optarg; break;
+        case 'P': o.prompts = optarg; break;
+        case 's': o.single = true; break;
+        case 'a': o.all_masks = true; break;
+        case 'p':
+        case 'b':
+            if (!cmdline && !(cmdline = prompts_add(&cl))) {
+                cli_error("sam: out of memory");
+                rc = CLI_RUNTIME;
+                break;
+            }
+            if (!(c == 'p' ? parse_point_opt(cmdline, optarg) : parse_box_opt(cmdline, optarg))) rc = CLI_USAGE;
+            break;
+        case 't':
+            if (!cli_parse_threads(optarg, &o.threads)) {
+                cli_error("sam: --threads wants a count from 1 to 256, got '%s'", optarg);
+                rc = CLI_USAGE;
+            }
+            break;
+        case 'h':
+            usage(stdout);
+            prompts_free(&cl);
+            return CLI_OK;
+        default:
+            cli_error("sam: unknown option or missing value: '%s' (see ugains sam --help)", argv[optind - 1]);
+            rc = CLI_USAGE;
+            break;
+        }
+    }
+    if (rc == CLI_OK && optind < argc) {
+        cli_error("sam: unexpected argument '%s'", argv[optind]);
+        rc = CLI_USAGE;
+    }
+    if (rc == CLI_OK && (!o.weights || !o.image || !o.out)) {
+        cli_error("sam: --weights, --image and --out are required (see ugains sam --help)");
+        rc = CLI_USAGE;
+    }
+    if (rc == CLI_OK && !!cmdline == !!o.prompts) {
+        cli_error(cmdline ? "sam: give --point/--box or --prompts, not both"
+                          : "sam: no prompt: give --point X,Y, --box X0,Y0,X1,Y1 or --prompts P.json");
+        rc = CLI_USAGE;
+    }
+    ug_err err;
+    if (rc == CLI_OK) {
+        ug_status st = UG_OK;
+        if (o.prompts) st = parse_prompt_file(o.prompts, &l, &err);
+        if (st == UG_OK) st = sam_main(&o, o.prompts ? &l : &cl, &err);
+        if (st != UG_OK) {
+            cli_error("sam: %s", err.msg);
+            rc = CLI_RUNTIME;
+        }
+    }
+    prompts_free(&cl);
+    prompts_free(&l);
+    return rc;
+}
