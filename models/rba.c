@@ -174,7 +174,7 @@ static void score_bands(void *arg, int64_t b0, int64_t b1, int thread) {
 // Pixels per band: enough columns for an efficient GEMM and several output rows sharing each
 // horizontally interpolated source row (4 rows of a 2048-wide image), while a thread's band of
 // Q interpolated rows stays a few megabytes for Q = 100.
-enum { SCORE_BAND_PIXELS = 4096 };
+enum { SCORE_BAND_PIXELS = 8192 };
 
 ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
                         const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err) {
