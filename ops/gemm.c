@@ -19,6 +19,7 @@
 
 #include <assert.h>
 #include <immintrin.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,13 +307,18 @@ static void pack_a_block(const gemm_arch *ar, const gemm_problem *p, float *ap, 
     }
 }
 
-// C[i0:i0+mc, jc + s0*NR : jc + min(s1*NR, nc)] from packed A block ap and B panel bp.
+typedef struct gemm_par gemm_par;
+static void ensure_b_sliver(gemm_par *g, int64_t s);
+
+// C[i0:i0+mc, jc + s0*NR : jc + min(s1*NR, nc)] from packed A block ap and B panel bp. With
+// `lazy`, each B sliver is packed on first use (threaded path); otherwise bp is complete.
 static void macro_kernel(const gemm_arch *ar, const gemm_problem *p, const float *ap, const float *bp,
                          int64_t i0, int64_t mc, int64_t jc, int64_t nc, int64_t s0, int64_t s1, int64_t pc,
-                         int64_t kc) {
+                         int64_t kc, gemm_par *lazy) {
     // Only the first K slab applies beta and the bias; later slabs accumulate into C.
     float beta = pc == 0 ? p->beta : 1.0f;
     for (int64_t s = s0; s < s1; s++) {
+        if (lazy) ensure_b_sliver(lazy, s);
         int64_t j = jc + s * ar->nr;
         int nr = (int)min64(ar->nr, jc + nc - j);
         const float *bias = pc == 0 && p->bias ? p->bias + j : NULL;
@@ -349,30 +355,51 @@ static void gemm_serial(const gemm_arch *ar, const gemm_problem *p, const gemm_b
             for (int64_t ic = 0; ic < p->M; ic += bl->mc) {
                 int64_t mc = min64(bl->mc, p->M - ic);
                 pack_a_block(ar, p, ap, ic, mc, pc, kc);
-                macro_kernel(ar, p, ap, bp, ic, mc, jc, nc, 0, ns, pc, kc);
+                macro_kernel(ar, p, ap, bp, ic, mc, jc, nc, 0, ns, pc, kc, NULL);
             }
         }
     }
 }
 
 // ---------------------------------------------------------------------------------------------
-// Threaded GEMM: per (jc, pc) panel, phase 1 packs B slivers in parallel into the shared panel,
-// phase 2 runs (row block, sliver chunk) tasks; each thread packs the A blocks it needs.
+// Threaded GEMM: per (jc, pc) panel, one parallel_for over (row block, sliver chunk) tasks.
+// Each thread packs the A blocks it needs; the B panel is shared and packed lazily: the first
+// thread to need a sliver packs it, so packing overlaps the other threads' compute instead of
+// being a separate phase with a barrier after it.
 
-typedef struct gemm_par {
+enum { GEMM_MAX_SLIVERS = 128 }; // nc / nr of every arch
+enum { SLIVER_EMPTY = 0, SLIVER_PACKING = 1, SLIVER_READY = 2 };
+
+struct gemm_par {
     const gemm_arch *ar;
     const gemm_problem *p;
-    float *bp;               // shared packed B panel
+    float *bp;                 // shared packed B panel
     float *ap[UG_MAX_THREADS]; // per-thread packed A block
     int64_t jc, nc, ns, pc, kc;
     int64_t nib, mslivers; // row blocks, and MR slivers of M they split
     int64_t nj;            // sliver chunks per row block
-} gemm_par;
+    _Atomic unsigned char state[GEMM_MAX_SLIVERS]; // SLIVER_* of each B sliver of the panel
+};
 
-static void par_pack_b(void *arg, int64_t begin, int64_t end, int thread) {
-    (void)thread;
-    gemm_par *g = arg;
-    pack_b_slivers(g->ar, g->p, g->bp, g->pc, g->kc, g->jc, g->nc, begin, end);
+static bool try_pack_b_sliver(gemm_par *g, int64_t s) {
+    unsigned char expect = SLIVER_EMPTY;
+    if (atomic_load_explicit(&g->state[s], memory_order_relaxed) != SLIVER_EMPTY ||
+        !atomic_compare_exchange_strong_explicit(&g->state[s], &expect, SLIVER_PACKING, memory_order_relaxed,
+                                                 memory_order_relaxed))
+        return false;
+    pack_b_slivers(g->ar, g->p, g->bp, g->pc, g->kc, g->jc, g->nc, s, s + 1);
+    atomic_store_explicit(&g->state[s], SLIVER_READY, memory_order_release); // publishes the packed floats
+    return true;
+}
+
+static void ensure_b_sliver(gemm_par *g, int64_t s) {
+    if (atomic_load_explicit(&g->state[s], memory_order_acquire) == SLIVER_READY) return;
+    if (try_pack_b_sliver(g, s)) return;
+    // Another thread is packing it: pack later slivers meanwhile rather than spin.
+    for (int64_t t = s + 1; t < g->ns && atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY;
+         t++)
+        try_pack_b_sliver(g, t);
+    while (atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY) _mm_pause();
 }
 
 static void par_compute(void *arg, int64_t begin, int64_t end, int thread) {
@@ -388,7 +415,7 @@ static void par_compute(void *arg, int64_t begin, int64_t end, int thread) {
             packed = ib;
         }
         int64_t s0 = jb * g->ns / g->nj, s1 = (jb + 1) * g->ns / g->nj;
-        macro_kernel(ar, g->p, g->ap[thread], g->bp, i0, i1 - i0, g->jc, g->nc, s0, s1, g->pc, g->kc);
+        macro_kernel(ar, g->p, g->ap[thread], g->bp, i0, i1 - i0, g->jc, g->nc, s0, s1, g->pc, g->kc, g);
     }
 }
 
@@ -430,7 +457,7 @@ static void gemm_parallel(ug_ctx *ctx, const gemm_arch *ar, const gemm_problem *
         for (int64_t pc = 0; pc < p->K; pc += bl.kc) {
             g.pc = pc;
             g.kc = min64(bl.kc, p->K - pc);
-            ug_parallel_for(ctx->pool, g.ns, 1, par_pack_b, &g);
+            for (int64_t i = 0; i < g.ns; i++) atomic_store_explicit(&g.state[i], SLIVER_EMPTY, memory_order_relaxed);
             ug_parallel_for(ctx->pool, g.nib * g.nj, 1, par_compute, &g);
         }
     }
