@@ -11,8 +11,8 @@
 // (transposed views, BF16/F16 weights) one contiguous, aligned format, and zero-pads the
 // edges so that the micro-kernel always runs a full tile and only its store is masked.
 //
-// Threads: with one GEMM, the B panel is packed by all threads (one parallel_for), then the
-// (row block x column chunk) tasks of the panel are spread over the pool (a second one); row
+// Threads: with one GEMM, the (row block x column chunk) tasks of a panel are spread over the
+// pool; the shared B panel is packed lazily by whichever thread first needs a sliver; row
 // blocks are cut so there are enough tasks for every thread even when M is small. Many small
 // batched GEMMs run one per thread instead.
 #include "ops/gemm.h"
