@@ -384,17 +384,21 @@ ug_status m2f_forward(ug_ctx *ctx, const m2f_decoder *d, const ug_tensor *featur
     fwd f = {ctx, d, trace, err, c->hidden, c->queries, mask_features->shape[2], mask_features->shape[3]};
     int64_t Q = f.Q, C = f.C, K1 = c->classes + 1, L = c->levels;
     ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
-    ug_tensor x, lg, mk;                              // [Q, C], [Q, K+1], [Q, h * w]
+    ug_tensor x;                                        // [Q, C]
     ug_tensor src[M2F_MAX_LEVELS], pos[M2F_MAX_LEVELS]; // [N_l, C] each, made when first used
     memset(src, 0, sizeof src);
     memset(pos, 0, sizeof pos);
-    if ((st = arena_f32(&f, &x, UG_DIMS(Q, C))) != UG_OK || (st = arena_f32(&f, &lg, UG_DIMS(Q, K1))) != UG_OK ||
-        (st = arena_f32(&f, &mk, UG_DIMS(Q, f.h * f.w))) != UG_OK)
+    // The heads write every prediction straight into the outputs: logits [Q, K+1], masks
+    // [Q, h * w] (the masks are the largest tensor here: 52 MB at 1024 x 2048 with Q = 100).
+    if ((st = ug_tensor_new(logits, UG_F32, UG_DIMS(Q, K1), err)) != UG_OK ||
+        (st = ug_tensor_new(masks, UG_F32, UG_DIMS(Q, f.h, f.w), err)) != UG_OK ||
+        (st = arena_f32(&f, &x, UG_DIMS(Q, C))) != UG_OK)
         goto done;
+    ug_tensor mk = ug_tensor_wrap(masks->data, UG_F32, UG_DIMS(Q, f.h * f.w));
     memcpy(x.data, d->query_feat.data, (size_t)(Q * C) * sizeof(float));
-    if ((st = heads(&f, &x, mask_features, &lg, &mk)) != UG_OK) goto done;
+    if ((st = heads(&f, &x, mask_features, logits, &mk)) != UG_OK) goto done;
     for (int i = 0; i < c->layers; i++) {
-        emit_aux(&f, i, &lg, &mk);
+        emit_aux(&f, i, logits, &mk);
         int l = (int)(i % L);
         const ug_tensor *feat = &features[l];
         if (!src[l].data && (st = level_tokens(&f, feat, l, &src[l], &pos[l])) != UG_OK) goto done;
@@ -407,13 +411,8 @@ ug_status m2f_forward(ug_ctx *ctx, const m2f_decoder *d, const ug_tensor *featur
         char name[64];
         snprintf(name, sizeof name, "decoder_queries_layer%d", i);
         emit(&f, name, &x);
-        if ((st = heads(&f, &x, mask_features, &lg, &mk)) != UG_OK) goto done;
+        if ((st = heads(&f, &x, mask_features, logits, &mk)) != UG_OK) goto done;
     }
-    if ((st = ug_tensor_new(logits, UG_F32, UG_DIMS(Q, K1), err)) != UG_OK ||
-        (st = ug_tensor_new(masks, UG_F32, UG_DIMS(Q, f.h, f.w), err)) != UG_OK)
-        goto done;
-    memcpy(logits->data, lg.data, ug_tensor_nbytes(logits));
-    memcpy(masks->data, mk.data, ug_tensor_nbytes(masks));
 done:
     ug_arena_release(&ctx->arena, mark);
     if (st != UG_OK) {

@@ -10,6 +10,10 @@
 #include "weights-tools/packer.h"
 
 char *rba_test_pack(const char *dir, const char *ckpt, const char *out) {
+    return rba_test_pack_as(dir, ckpt, out, UG_F32);
+}
+
+char *rba_test_pack_as(const char *dir, const char *ckpt, const char *out, ug_dtype dtype) {
     char rel[256];
     snprintf(rel, sizeof rel, "rba_tiny/%s", ckpt);
     char *in = test_golden_path(rel);
@@ -17,7 +21,7 @@ char *rba_test_pack(const char *dir, const char *ckpt, const char *out) {
     char *path = malloc(n);
     snprintf(path, n, "%s/%s", dir, out);
     static const char *const sets[] = {"pixel_decoder_transformer_nheads=4", "decoder_nheads=4"};
-    ug_pack_opts opts = {.arch = "rba", .dtype = UG_F32, .set = sets, .nset = 2};
+    ug_pack_opts opts = {.arch = "rba", .dtype = dtype, .set = sets, .nset = 2};
     ug_pack_stats stats;
     ug_err err;
     ug_status st = ug_pack(in, path, &opts, &stats, &err);

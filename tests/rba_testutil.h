@@ -11,6 +11,8 @@
 // (pixel_decoder_transformer_nheads=4, decoder_nheads=4): shapes cannot reveal them.
 // Returns the malloc'ed path, or NULL with a message on stderr.
 char *rba_test_pack(const char *dir, const char *ckpt, const char *out);
+// The same with float tensors stored as `dtype` (UG_F32, UG_BF16 or UG_F16).
+char *rba_test_pack_as(const char *dir, const char *ckpt, const char *out, ug_dtype dtype);
 
 // Opens a packed file and parses its metadata config. Both or neither are set.
 ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err);

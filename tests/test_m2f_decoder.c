@@ -22,8 +22,8 @@
 
 static ug_ctx g_ctx;
 static char *g_tmp;
-static ug_st_file *g_st[2];   // 1dl, 3dl
-static ug_json_doc *g_cfg[2];
+static ug_st_file *g_st[3];   // 1dl, 3dl, 1dl with BF16 weights
+static ug_json_doc *g_cfg[3];
 
 // Packing runs once in the parent; the thread pool is made per test (threads do not survive
 // the fork Check runs each test in).
@@ -33,15 +33,16 @@ static void setup(void) {
     g_tmp = test_tmpdir();
     const char *ckpt[2] = {"rba_tiny_1dl.d2.pth", "rba_tiny_3dl.d2.pkl"};
     const char *out[2] = {"rba1.safetensors", "rba3.safetensors"};
-    for (int i = 0; i < 2; i++) {
-        char *p = rba_test_pack(g_tmp, ckpt[i], out[i]);
+    for (int i = 0; i < 3; i++) {
+        char *p = i < 2 ? rba_test_pack(g_tmp, ckpt[i], out[i])
+                        : rba_test_pack_as(g_tmp, ckpt[0], "rba1_bf16.safetensors", UG_BF16);
         if (p && rba_test_open(p, &g_st[i], &g_cfg[i], &err) != UG_OK) fprintf(stderr, "%s: %s\n", p, err.msg);
         free(p);
     }
 }
 
 static void teardown(void) {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         ug_json_free(g_cfg[i]);
         ug_st_close(g_st[i]);
         g_cfg[i] = NULL;
@@ -66,7 +67,7 @@ static void load(int i, m2f_decoder *d, ug_weights *w) {
     ug_err err;
     m2f_config cfg;
     ck_assert_msg(m2f_config_from_json(&cfg, ug_json_root(g_cfg[i]), &err) == UG_OK, "%s", err.msg);
-    ck_assert_int_eq(cfg.layers, i ? 3 : 1);
+    ck_assert_int_eq(cfg.layers, i == 1 ? 3 : 1);
     ug_weights_init(w, g_st[i], "rba_tiny");
     ck_assert_msg(m2f_load(d, &cfg, w, "predictor.", &err) == UG_OK, "%s", err.msg);
 }
@@ -125,6 +126,36 @@ static void run_golden(int img, int which) {
     m2f_free(&d);
     ug_weights_release(&w);
 }
+
+// Weights kept in BF16 (GEMMs widen them while packing; in_proj row blocks are BF16 views):
+// the final prediction stays near the F32 golden one. BF16 rounds each weight by up to 2^-9
+// relative: logits (magnitude ~5) move by ~1e-2, tolerance 0.05 + 0.05 relative; mask logits
+// (up to 12, dot products over 32 channels with mask features up to 4) move by ~0.1,
+// tolerance 0.2 + 0.05 relative.
+START_TEST(bf16_weights) {
+    m2f_decoder d;
+    ug_weights w;
+    load(2, &d, &w);
+    ck_assert_int_eq(d.layers[0].cross.q.w.dtype, UG_BF16);
+    ug_tensor feats[3], mf, logits, masks;
+    char stem[64];
+    for (int l = 0; l < 3; l++) {
+        snprintf(stem, sizeof stem, "img1_pd_multi_scale_features%d", l);
+        feats[l] = rba_golden(stem);
+    }
+    mf = rba_golden("img1_pd_mask_features");
+    ug_err err;
+    ck_assert_msg(m2f_forward(&g_ctx, &d, feats, 3, &mf, &logits, &masks, NULL, &err) == UG_OK, "%s", err.msg);
+    rba_check(&logits, "img1_1dl_pred_logits", 0.05, 0.05);
+    rba_check(&masks, "img1_1dl_pred_masks", 0.2, 0.05);
+    ug_tensor_free(&logits);
+    ug_tensor_free(&masks);
+    for (int l = 0; l < 3; l++) ug_tensor_free(&feats[l]);
+    ug_tensor_free(&mf);
+    m2f_free(&d);
+    ug_weights_release(&w);
+}
+END_TEST
 
 START_TEST(golden_img0_1dl) { run_golden(0, 0); }
 END_TEST
@@ -227,6 +258,7 @@ int main(void) {
     tcase_add_test(tc, golden_img1_1dl);
     tcase_add_test(tc, golden_img0_3dl);
     tcase_add_test(tc, golden_img1_3dl);
+    tcase_add_test(tc, bf16_weights);
     tcase_add_test(tc, config_checks);
     tcase_add_test(tc, load_and_input_checks);
     suite_add_tcase(s, tc);
