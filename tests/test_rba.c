@@ -23,17 +23,18 @@
 
 static ug_ctx g_ctx;
 static char *g_tmp;
-static char *g_path[2]; // packed 1dl, 3dl
+static char *g_path[3]; // packed 1dl (detectron2 .pth), 3dl (.pkl), 1dl (UGainS .ckpt)
 
 static void setup(void) {
     if (!test_golden_available()) return;
     g_tmp = test_tmpdir();
     g_path[0] = rba_test_pack(g_tmp, "rba_tiny_1dl.d2.pth", "rba1.safetensors");
     g_path[1] = rba_test_pack(g_tmp, "rba_tiny_3dl.d2.pkl", "rba3.safetensors");
+    g_path[2] = rba_test_pack(g_tmp, "rba_tiny_1dl.ugains.ckpt", "rba1_ugains.safetensors");
 }
 
 static void teardown(void) {
-    for (int i = 0; i < 2; i++) {
+    for (int i = 0; i < 3; i++) {
         free(g_path[i]);
         g_path[i] = NULL;
     }
@@ -187,7 +188,7 @@ static void run_model(int which, int img, bool d2pad, int want_checked) {
     ug_tensor im;
     ck_assert_msg(ug_image_read(png, UG_IMAGE_RGB, &im, &err) == UG_OK, "%s", err.msg);
     free(png);
-    tracer tr = {img, which ? 3 : 1, d2pad, 0};
+    tracer tr = {img, which == 1 ? 3 : 1, d2pad, 0};
     rba_trace trace = {on_trace, &tr};
     rba_output o;
     ck_assert_msg(rba_forward_u8(&g_ctx, m, &im, d2pad, &o, &trace, &err) == UG_OK, "%s", err.msg);
@@ -213,6 +214,9 @@ END_TEST
 START_TEST(model_img1_3dl) { run_model(1, 1, false, 23 + 6 + 2 + 2); }
 END_TEST
 START_TEST(model_img1_1dl_d2pad) { run_model(0, 1, true, 3); }
+END_TEST
+// The UGainS Lightning checkpoint names the decoder sem_seg_head.*: same weights, same numbers.
+START_TEST(model_img1_1dl_ugains_ckpt) { run_model(2, 1, false, 23 + 3 + 2 + 2); }
 END_TEST
 
 START_TEST(config_and_load_errors) {
@@ -240,6 +244,7 @@ int main(void) {
     tcase_add_test(tc, model_img0_3dl);
     tcase_add_test(tc, model_img1_3dl);
     tcase_add_test(tc, model_img1_1dl_d2pad);
+    tcase_add_test(tc, model_img1_1dl_ugains_ckpt);
     tcase_add_test(tc, config_and_load_errors);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
