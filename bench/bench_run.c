@@ -1,0 +1,223 @@
+// bench/bench_run.c — `ugains bench run`: the whole UGainS pipeline on one synthetic image
+// (default 1024x2048) with full-size weights, per stage (RbA, proposals, SAM encoder, SAM
+// decoder, masks at full size, instances), plus the post-processing kernels alone at that
+// size (FPS over every pixel, mask NMS), and the process's peak RSS.
+//
+// Without --rba/--sam the weights are synthetic: the official tensor lists (Swin-B RbA with
+// 1 decoder layer, SAM ViT-H by default) written as torch checkpoints into a temporary folder
+// and packed by the real packer (the same path as real weights), then mapped; the files are
+// unlinked once mapped.
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "engine/timer.h"
+#include "models/ugains.h"
+#include "weights-tools/arch.h"
+#include "weights-tools/packer.h"
+#include "weights-tools/synthetic.h"
+
+int bench_run_main(int argc, char **argv);
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ugains bench run [--rba FILE] [--sam FILE] [--sam-variant vit_b|vit_l|vit_h]\n"
+               "                        [--dtype f32|bf16|f16] [--image HxW] [--points K] [--threshold T]\n"
+               "                        [--threads N] [--tmp DIR]\n"
+               "\n"
+               "Times `ugains run` per stage on a synthetic image (default 1024x2048) with packed\n"
+               "weights, or with synthetic full-size weights (Swin-B RbA, SAM --sam-variant, default\n"
+               "vit_h, packed as --dtype, default f32, in --tmp or $TMPDIR); then FPS over every pixel\n"
+               "and mask NMS alone at that size. Prints the peak RSS.\n");
+}
+
+// Synthetic checkpoint -> packed file under dir; returns the packed path (malloc'ed).
+static char *make_packed(const char *dir, const char *arch, const char *variant, ug_dtype dt, ug_err *err) {
+    ug_arch_plan plan;
+    memset(&plan, 0, sizeof plan);
+    ug_status st = !strcmp(arch, "rba") ? ug_arch_rba_official(variant, 1, &plan, err)
+                                        : ug_arch_sam_official(variant, &plan, err);
+    if (st != UG_OK) return NULL;
+    char ckpt[4096], out[4096];
+    snprintf(ckpt, sizeof ckpt, "%s/%s.pth", dir, arch);
+    snprintf(out, sizeof out, "%s/%s.safetensors", dir, arch);
+    st = ug_synthetic_write(ckpt, &plan, !strcmp(arch, "rba") ? "model" : NULL, NULL, err);
+    ug_arch_plan_free(&plan);
+    if (st == UG_OK) {
+        ug_pack_opts o = {.arch = arch, .dtype = dt};
+        ug_pack_stats stats;
+        st = ug_pack(ckpt, out, &o, &stats, err);
+    }
+    unlink(ckpt);
+    return st == UG_OK ? strdup(out) : NULL;
+}
+
+typedef struct fps_arg {
+    ug_ctx *ctx;
+    int32_t *xy, *idx;
+    int64_t n;
+    int k;
+} fps_arg;
+
+static void run_fps(void *p) {
+    fps_arg *a = p;
+    ug_err err;
+    proposals_fps_cpu(a->ctx, a->idx, a->xy, a->n, a->k, PROPOSALS_TIES_OFFICIAL, &err);
+}
+
+typedef struct nms_arg {
+    ug_ctx *ctx;
+    const inst_masks *m;
+    const float *scores;
+    int *keep;
+} nms_arg;
+
+static void run_nms(void *p) {
+    nms_arg *a = p;
+    instances_nms_cpu(a->ctx, a->keep, a->m, a->scores, 0.7f);
+}
+
+int bench_run_main(int argc, char **argv) {
+    const char *rba_path = NULL, *sam_path = NULL, *variant = "vit_h", *tmp = getenv("TMPDIR");
+    int threads = 0, H = 1024, W = 2048, points = 50;
+    float threshold = -0.15f;
+    ug_dtype dt = UG_F32;
+    static const struct option opts[] = {
+        {"rba", required_argument, 0, 'r'},   {"sam", required_argument, 0, 's'},
+        {"sam-variant", required_argument, 0, 'v'}, {"dtype", required_argument, 0, 'd'},
+        {"image", required_argument, 0, 'i'}, {"points", required_argument, 0, 'k'},
+        {"threshold", required_argument, 0, 'T'}, {"threads", required_argument, 0, 't'},
+        {"tmp", required_argument, 0, 'm'},   {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': rba_path = optarg; break;
+        case 's': sam_path = optarg; break;
+        case 'v': variant = optarg; break;
+        case 'd':
+            if (!strcmp(optarg, "f32")) dt = UG_F32;
+            else if (!strcmp(optarg, "bf16")) dt = UG_BF16;
+            else if (!strcmp(optarg, "f16")) dt = UG_F16;
+            else {
+                fprintf(stderr, "ugains: bench run: --dtype wants f32, bf16 or f16\n");
+                return 2;
+            }
+            break;
+        case 'i':
+            if (sscanf(optarg, "%dx%d", &H, &W) != 2 || H < 1 || W < 1) {
+                fprintf(stderr, "ugains: bench run: --image wants HxW, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'k': points = atoi(optarg); break;
+        case 'T': threshold = strtof(optarg, NULL); break;
+        case 't': threads = atoi(optarg); break;
+        case 'm': tmp = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (points < 1) {
+        fprintf(stderr, "ugains: bench run: --points must be positive\n");
+        return 2;
+    }
+    ug_err err;
+    ug_ctx ctx;
+    if (ug_ctx_init(&ctx, threads, &err) != UG_OK) {
+        fprintf(stderr, "ugains: %s\n", err.msg);
+        return 1;
+    }
+    rba_model *rba = NULL;
+    sam_model *sam = NULL;
+    ug_tensor img = {0};
+    ugains_result r;
+    memset(&r, 0, sizeof r);
+    char dir[4096] = "", *made_rba = NULL, *made_sam = NULL;
+    int32_t *xy = NULL, *idx = NULL;
+    int *keep = NULL;
+    int rc = 1;
+    if (!rba_path || !sam_path) {
+        snprintf(dir, sizeof dir, "%s/ugains-bench-run-XXXXXX", tmp ? tmp : "/tmp");
+        if (!mkdtemp(dir)) {
+            fprintf(stderr, "ugains: bench run: cannot create a folder under %s\n", tmp ? tmp : "/tmp");
+            dir[0] = '\0';
+            goto done;
+        }
+        double t0 = ug_now_ms();
+        if (!rba_path && !(rba_path = made_rba = make_packed(dir, "rba", "swin_b", dt, &err))) goto fail;
+        if (!sam_path && !(sam_path = made_sam = make_packed(dir, "sam", variant, dt, &err))) goto fail;
+        printf("synthetic weights (Swin-B RbA, SAM %s, %s) written and packed in %.1f s\n", variant, ug_dtype_name(dt),
+               (ug_now_ms() - t0) / 1000.0);
+    }
+    if (rba_load(&rba, rba_path, &err) != UG_OK || sam_load(&sam, sam_path, &err) != UG_OK) goto fail;
+    if (made_rba) unlink(made_rba); // mapped: the data stays until the models are freed
+    if (made_sam) unlink(made_sam);
+
+    if (ug_tensor_new(&img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail; // [H, W, 3]
+    uint8_t *px = img.data;
+    for (int64_t i = 0; i < (int64_t)3 * H * W; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    ugains_opts o;
+    ugains_opts_default(&o);
+    o.prop.points = points;
+    o.prop.threshold = threshold;
+
+    ug_bench b = {.ctx = &ctx, .quick = true, .out = stdout};
+    b.peak_gflops = bench_measure_peak_gflops(&ctx);
+    char shape[64];
+    snprintf(shape, sizeof shape, "%dx%d K=%d", H, W, points);
+    double t0 = ug_now_ms();
+    if (ugains_run_image(&ctx, rba, sam, &img, NULL, &o, &r, NULL, &err) != UG_OK) goto fail;
+    double total = ug_now_ms() - t0;
+    printf("ugains run, image %dx%d, %d threads, %lld candidates, %d points, %d instances kept\n", H, W, ctx.nthreads,
+           (long long)r.ncandidates, r.npoints, r.nkeep);
+    bench_header(&b);
+    for (int s = 0; s < UGAINS_NSTAGES; s++) bench_row(&b, ugains_stage_names[s], shape, r.ms[s], 0, 0);
+    bench_row(&b, "total", shape, total, 0, 0);
+
+    // The post-processing kernels alone at this size: FPS with every pixel a candidate (the
+    // worst case), NMS over the K masks of this run.
+    int64_t n = (int64_t)H * W;
+    xy = malloc((size_t)n * 2 * sizeof *xy);
+    idx = malloc((size_t)points * sizeof *idx);
+    if (!xy || !idx) goto done;
+    for (int64_t p = 0; p < n; p++) {
+        xy[2 * p] = (int32_t)(p % W);
+        xy[2 * p + 1] = (int32_t)(p / W);
+    }
+    fps_arg fa = {&ctx, xy, idx, n, points};
+    char fshape[64];
+    snprintf(fshape, sizeof fshape, "N=%lld K=%d", (long long)n, points);
+    // Bytes per sample: x, y read, dist read + written.
+    bench_row(&b, "fps (all pixels)", fshape, bench_time_ms(&b, run_fps, &fa, 200), 0, (double)n * 16 * (points - 1));
+    if (r.npoints > 0) {
+        keep = malloc((size_t)r.npoints * sizeof *keep);
+        if (!keep) goto done;
+        nms_arg na = {&ctx, &r.masks, r.scores, keep};
+        snprintf(fshape, sizeof fshape, "%d masks %dx%d", r.npoints, H, W);
+        bench_row(&b, "mask nms", fshape, bench_time_ms(&b, run_nms, &na, 200), 0, 0);
+    }
+    printf("arena peak %.1f MB, process peak RSS %.1f MB\n", ctx.arena.peak / 1e6, ug_peak_rss_bytes() / 1e6);
+    rc = 0;
+    goto done;
+fail:
+    fprintf(stderr, "ugains: %s\n", err.msg);
+done:
+    ugains_result_free(&r);
+    ug_tensor_free(&img);
+    rba_free(rba);
+    sam_free(sam);
+    free(keep);
+    free(xy);
+    free(idx);
+    if (made_rba) unlink(made_rba);
+    if (made_sam) unlink(made_sam);
+    free(made_rba);
+    free(made_sam);
+    if (dir[0]) rmdir(dir);
+    ug_ctx_free(&ctx);
+    return rc;
+}
