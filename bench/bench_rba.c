@@ -1,328 +1,536 @@
-// bench/bench_rba.c — `ugains bench rba`: the whole RbA branch (Swin, pixel decoder,
-// masked-attention decoder, fused scoring) at a given image size, with random weights made in
-// memory at the tiny or the released Swin-B sizes (or a packed file), so no checkpoint is
-// needed. One row per stage (best of N runs), the whole forward, the activation arena's peak
-// and the process's peak RSS.
+// bench/bench_rba.c — `ugains bench rba`: the whole RbA branch at full size with a synthetic
+// checkpoint, stage by stage, with the memory it takes.
 //
-//   bench_rba_main(argc, argv): [--model tiny|swin_b] [--weights FILE] [--image HxW]
-//                               [--dec-layers N] [--pad32] [--threads N] [--runs N]
+// Builds the release checkpoint's key list (weights-tools/arch.h ug_arch_rba_official: Swin-B,
+// res5-only deformable encoder, 1 decoder layer, detectron2 names) with made-up values of a
+// sensible scale (weights-tools/synthetic.h), writes it as a torch zip, packs it with ug_pack,
+// loads it with rba_load, then runs one untraced warm-up forward and N traced runs that call
+// the blocks directly (swin_forward, pd_forward, m2f_forward, rba_score_cpu) and time the
+// parts from trace stamps: Swin patch embed and each stage, pixel decoder input projection,
+// each encoder layer and the FPN, decoder heads and layers, the fused upsample + scoring. It
+// prints a table (stage, ms, % of total, GFLOP/s), the arena peak and process peak RSS after
+// each block (the scoring must not hold the Q x H x W upsampled masks), and the checkpoint
+// size with the write / pack / load seconds.
+//
+//   bench_rba_main(argc, argv): [--model tiny|swin_b] [--image HxW] [--layers N] [--threads N]
+//                               [--dtype f32|bf16] [--keep-dir DIR] [--weights FILE] [--pad32]
+//                               [--runs N]
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
-#include "bench/bench.h"
-#include "engine/safetensors.h"
 #include "engine/timer.h"
 #include "models/rba.h"
+#include "ops/movement.h"
+#include "ops/resize.h"
+#include "weights-tools/arch.h"
+#include "weights-tools/packer.h"
+#include "weights-tools/synthetic.h"
 
 int bench_rba_main(int argc, char **argv);
 
-typedef struct rba_preset {
-    const char *name;
-    int embed, depths[4], heads[4];
-    int pd_dim, pd_mask, pd_heads, pd_ffn, pd_layers;
-    int hidden, queries, dec_heads, dec_ffn, dec_mask;
-} rba_preset;
+// ---- trace stamps: the wall time at which each named intermediate was emitted ----
 
-static const rba_preset presets[] = {
-    {"tiny", 8, {2, 2, 2, 2}, {1, 2, 4, 8}, 64, 32, 4, 64, 2, 64, 10, 4, 64, 32},
-    {"swin_b", 128, {2, 2, 18, 2}, {4, 8, 16, 32}, 256, 256, 8, 1024, 6, 256, 100, 8, 2048, 256},
-};
+enum { MAX_STAMPS = 512, STAMP_NAME = 64 };
 
-// The packed tensor list (names as `ugains pack` writes them for RbA: backbone.*,
-// pixel_decoder.* with res5 as the only encoder level, predictor.*).
-typedef struct tlist {
-    char (*name)[128];
-    int64_t (*shape)[4];
-    int *ndim;
-    int n, cap;
-} tlist;
+typedef struct stamps {
+    int n;
+    char name[MAX_STAMPS][STAMP_NAME];
+    double t[MAX_STAMPS];
+} stamps;
 
-static void add(tlist *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+static void on_stamp(void *user, const char *name, const ug_tensor *t) {
+    (void)t;
+    stamps *s = user;
+    if (s->n == MAX_STAMPS) return;
+    s->t[s->n] = ug_now_ms();
+    snprintf(s->name[s->n++], STAMP_NAME, "%s", name);
+}
 
-static void add(tlist *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...) {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 512;
-        l->name = realloc(l->name, (size_t)l->cap * sizeof *l->name);
-        l->shape = realloc(l->shape, (size_t)l->cap * sizeof *l->shape);
-        l->ndim = realloc(l->ndim, (size_t)l->cap * sizeof *l->ndim);
-        if (!l->name || !l->shape || !l->ndim) abort();
-    }
+// Time of the first stamp called `name` (printf-style), NAN when there is none.
+static double stamp_at(const stamps *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static double stamp_at(const stamps *s, const char *fmt, ...) {
+    char name[STAMP_NAME];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(l->name[l->n], sizeof l->name[0], fmt, ap);
+    vsnprintf(name, sizeof name, fmt, ap);
     va_end(ap);
-    int64_t s[4] = {a, b, c, d};
-    memcpy(l->shape[l->n], s, sizeof s);
-    l->ndim[l->n++] = ndim;
+    for (int i = 0; i < s->n; i++)
+        if (!strcmp(s->name[i], name)) return s->t[i];
+    return NAN;
 }
 
-static void add_norm(tlist *l, int64_t C, const char *base) {
-    add(l, 1, C, 0, 0, 0, "%s.weight", base);
-    add(l, 1, C, 0, 0, 0, "%s.bias", base);
+// ---- memory ----
+
+// Resident set size now (Linux /proc/self/statm), 0 when unknown.
+static size_t rss_now_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0;
+    unsigned long long pages_total = 0, pages_res = 0;
+    int ok = fscanf(f, "%llu %llu", &pages_total, &pages_res) == 2;
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return ok && page > 0 ? (size_t)pages_res * (size_t)page : 0;
 }
 
-static void add_linear(tlist *l, int64_t out, int64_t in, bool bias, const char *base) {
-    add(l, 2, out, in, 0, 0, "%s.weight", base);
-    if (bias) add(l, 1, out, 0, 0, 0, "%s.bias", base);
+static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+
+// ---- one staged run ----
+
+enum { MAX_ROWS = 128, BLOCKS = 4 };
+
+typedef struct row {
+    char stage[48], detail[64];
+    double ms, flops;
+    int indent; // 0 = block total, 1 = a part of it
+} row;
+
+typedef struct run {
+    row rows[MAX_ROWS];
+    int nrows;
+    double total;                // sum of the block totals
+    double block_ms[BLOCKS];     // normalise, backbone, pixel decoder, decoder + scoring split below
+    size_t arena_peak[BLOCKS + 1]; // per block: input, backbone, pixel decoder, decoder, scoring
+    size_t rss_peak[BLOCKS + 1], rss_now[BLOCKS + 1];
+} run;
+
+static row *add_row(run *r, int indent, const char *stage, const char *detail, double ms, double flops) {
+    if (r->nrows == MAX_ROWS) return NULL;
+    row *w = &r->rows[r->nrows++];
+    snprintf(w->stage, sizeof w->stage, "%s", stage);
+    snprintf(w->detail, sizeof w->detail, "%s", detail);
+    w->ms = ms;
+    w->flops = flops;
+    w->indent = indent;
+    return w;
 }
 
-static void tensor_list(tlist *l, const rba_preset *p, int dec_layers) {
-    char n[128];
-    int64_t E = p->embed, T = 23 * 23;
-    add(l, 4, E, 3, 4, 4, "backbone.patch_embed.proj.weight");
-    add(l, 1, E, 0, 0, 0, "backbone.patch_embed.proj.bias");
-    add_norm(l, E, "backbone.patch_embed.norm");
-    for (int s = 0; s < 4; s++) {
-        int64_t C = E << s;
-        for (int b = 0; b < p->depths[s]; b++) {
-            snprintf(n, sizeof n, "backbone.layers.%d.blocks.%d", s, b);
-            char k[160];
-            snprintf(k, sizeof k, "%s.norm1", n), add_norm(l, C, k);
-            snprintf(k, sizeof k, "%s.norm2", n), add_norm(l, C, k);
-            add(l, 2, T, p->heads[s], 0, 0, "%s.attn.relative_position_bias_table", n);
-            snprintf(k, sizeof k, "%s.attn.qkv", n), add_linear(l, 3 * C, C, true, k);
-            snprintf(k, sizeof k, "%s.attn.proj", n), add_linear(l, C, C, true, k);
-            snprintf(k, sizeof k, "%s.mlp.fc1", n), add_linear(l, 4 * C, C, true, k);
-            snprintf(k, sizeof k, "%s.mlp.fc2", n), add_linear(l, C, 4 * C, true, k);
-        }
-        snprintf(n, sizeof n, "backbone.norm%d", s), add_norm(l, C, n);
-        if (s < 3) {
-            snprintf(n, sizeof n, "backbone.layers.%d.downsample.norm", s), add_norm(l, 4 * C, n);
-            snprintf(n, sizeof n, "backbone.layers.%d.downsample.reduction", s), add_linear(l, 2 * C, 4 * C, false, n);
-        }
-    }
-    int64_t C = p->pd_dim, M = p->pd_heads, P = 4;
-    add(l, 4, C, 8 * E, 1, 1, "pixel_decoder.input_proj.0.0.weight");
-    add(l, 1, C, 0, 0, 0, "pixel_decoder.input_proj.0.0.bias");
-    add_norm(l, C, "pixel_decoder.input_proj.0.1");
-    add(l, 2, 1, C, 0, 0, "pixel_decoder.transformer.level_embed");
-    for (int i = 0; i < p->pd_layers; i++) {
-        char k[160];
-        snprintf(n, sizeof n, "pixel_decoder.transformer.encoder.layers.%d", i);
-        snprintf(k, sizeof k, "%s.self_attn.sampling_offsets", n), add_linear(l, M * P * 2, C, true, k);
-        snprintf(k, sizeof k, "%s.self_attn.attention_weights", n), add_linear(l, M * P, C, true, k);
-        snprintf(k, sizeof k, "%s.self_attn.value_proj", n), add_linear(l, C, C, true, k);
-        snprintf(k, sizeof k, "%s.self_attn.output_proj", n), add_linear(l, C, C, true, k);
-        snprintf(k, sizeof k, "%s.norm1", n), add_norm(l, C, k);
-        snprintf(k, sizeof k, "%s.linear1", n), add_linear(l, p->pd_ffn, C, true, k);
-        snprintf(k, sizeof k, "%s.linear2", n), add_linear(l, C, p->pd_ffn, true, k);
-        snprintf(k, sizeof k, "%s.norm2", n), add_norm(l, C, k);
-    }
-    add(l, 4, p->pd_mask, C, 1, 1, "pixel_decoder.mask_features.weight");
-    add(l, 1, p->pd_mask, 0, 0, 0, "pixel_decoder.mask_features.bias");
-    for (int k = 1; k <= 3; k++) { // adapter_k / layer_k on res{k+1}
-        add(l, 4, C, E << (k - 1), 1, 1, "pixel_decoder.adapter_%d.weight", k);
-        snprintf(n, sizeof n, "pixel_decoder.adapter_%d.norm", k), add_norm(l, C, n);
-        add(l, 4, C, C, 3, 3, "pixel_decoder.layer_%d.weight", k);
-        snprintf(n, sizeof n, "pixel_decoder.layer_%d.norm", k), add_norm(l, C, n);
-    }
-    int64_t Hd = p->hidden;
-    for (int i = 0; i < dec_layers; i++) {
-        static const char *const attn[2][2] = {{"transformer_self_attention_layers", "self_attn"},
-                                               {"transformer_cross_attention_layers", "multihead_attn"}};
-        for (int a = 0; a < 2; a++) {
-            add(l, 2, 3 * Hd, Hd, 0, 0, "predictor.%s.%d.%s.in_proj_weight", attn[a][0], i, attn[a][1]);
-            add(l, 1, 3 * Hd, 0, 0, 0, "predictor.%s.%d.%s.in_proj_bias", attn[a][0], i, attn[a][1]);
-            snprintf(n, sizeof n, "predictor.%s.%d.%s.out_proj", attn[a][0], i, attn[a][1]);
-            add_linear(l, Hd, Hd, true, n);
-            snprintf(n, sizeof n, "predictor.%s.%d.norm", attn[a][0], i), add_norm(l, Hd, n);
-        }
-        snprintf(n, sizeof n, "predictor.transformer_ffn_layers.%d.linear1", i), add_linear(l, p->dec_ffn, Hd, true, n);
-        snprintf(n, sizeof n, "predictor.transformer_ffn_layers.%d.linear2", i), add_linear(l, Hd, p->dec_ffn, true, n);
-        snprintf(n, sizeof n, "predictor.transformer_ffn_layers.%d.norm", i), add_norm(l, Hd, n);
-    }
-    add_norm(l, Hd, "predictor.decoder_norm");
-    add(l, 2, p->queries, Hd, 0, 0, "predictor.query_feat.weight");
-    add(l, 2, p->queries, Hd, 0, 0, "predictor.query_embed.weight");
-    add(l, 2, 3, Hd, 0, 0, "predictor.level_embed.weight");
-    add_linear(l, 20, Hd, true, "predictor.class_embed");
-    add_linear(l, Hd, Hd, true, "predictor.mask_embed.layers.0");
-    add_linear(l, Hd, Hd, true, "predictor.mask_embed.layers.1");
-    add_linear(l, p->dec_mask, Hd, true, "predictor.mask_embed.layers.2");
+// FLOPs of Swin stage s at its H x W token grid: blocks on window-padded grids (qkv, proj,
+// attention, MLP) plus the patch merging into the stage (as bench/bench_swin.c counts them).
+static double swin_stage_flops(const swin_config *c, int s, int64_t H, int64_t W) {
+    double ws = c->window, C = (double)((int64_t)c->embed_dim << s), hid = C * c->mlp_ratio;
+    double Np = ceil((double)H / ws) * ws * ceil((double)W / ws) * ws, HW = (double)H * (double)W;
+    double blk = 2.0 * Np * C * 4 * C + 4.0 * Np * ws * ws * C + 4.0 * HW * C * hid;
+    double f = c->depths[s] * blk;
+    if (s > 0) f += 2.0 * HW * (2 * C) * C; // reduction 4C' -> 2C' with C' = C / 2
+    return f;
 }
 
-static void config_json(char *buf, size_t n, const rba_preset *p, int dec_layers) {
-    snprintf(buf, n,
-             "{\\\"decoder_dec_layers\\\": %d, \\\"decoder_dim_feedforward\\\": %d, \\\"decoder_hidden_dim\\\": %d,"
-             " \\\"decoder_mask_dim\\\": %d, \\\"decoder_nheads\\\": %d, \\\"decoder_num_classes\\\": 19,"
-             " \\\"decoder_num_feature_levels\\\": 3, \\\"decoder_num_queries\\\": %d,"
-             " \\\"pixel_decoder_common_stride\\\": 4, \\\"pixel_decoder_conv_dim\\\": %d,"
-             " \\\"pixel_decoder_deform_n_points\\\": 4, \\\"pixel_decoder_mask_dim\\\": %d,"
-             " \\\"pixel_decoder_transformer_dim_feedforward\\\": %d, \\\"pixel_decoder_transformer_enc_layers\\\": %d,"
-             " \\\"pixel_decoder_transformer_in_features\\\": [\\\"res5\\\"],"
-             " \\\"pixel_decoder_transformer_nheads\\\": %d, \\\"swin_depths\\\": [%d, %d, %d, %d],"
-             " \\\"swin_embed_dim\\\": %d, \\\"swin_num_heads\\\": [%d, %d, %d, %d], \\\"swin_patch_size\\\": 4,"
-             " \\\"swin_window_size\\\": 12}",
-             dec_layers, p->dec_ffn, p->hidden, p->dec_mask, p->dec_heads, p->queries, p->pd_dim, p->pd_mask,
-             p->pd_ffn, p->pd_layers, p->pd_heads, p->depths[0], p->depths[1], p->depths[2], p->depths[3], p->embed,
-             p->heads[0], p->heads[1], p->heads[2], p->heads[3]);
+// Marks the start of a block: the arena's high-water mark restarts at what is held now, so
+// the block's own peak can be read afterwards.
+static void block_begin(ug_ctx *ctx) { ctx->arena.peak = ctx->arena.used; }
+
+static void block_end(ug_ctx *ctx, run *r, int b) {
+    r->arena_peak[b] = ctx->arena.peak;
+    r->rss_peak[b] = ug_peak_rss_bytes();
+    r->rss_now[b] = rss_now_bytes();
 }
 
-// A safetensors image in memory with random F32 data: U(-a, a), a = 1/sqrt(fan_in); norm
-// weights near 1, other 1-D tensors small, so activations stay in a realistic range.
-static unsigned char *make_file(const tlist *l, const char *config, size_t *size) {
-    size_t cap = 4096 + strlen(config) + (size_t)l->n * 200, k = 0;
-    char *hdr = malloc(cap);
-    if (!hdr) return NULL;
-    k += (size_t)snprintf(hdr + k, cap - k, "{\"__metadata__\": {\"arch\": \"rba\", \"config\": \"%s\"}", config);
-    size_t off = 0;
-    for (int i = 0; i < l->n; i++) {
-        int64_t numel = 1;
-        k += (size_t)snprintf(hdr + k, cap - k, ", \"%s\": {\"dtype\": \"F32\", \"shape\": [", l->name[i]);
-        for (int d = 0; d < l->ndim[i]; d++) {
-            k += (size_t)snprintf(hdr + k, cap - k, "%s%lld", d ? ", " : "", (long long)l->shape[i][d]);
-            numel *= l->shape[i][d];
+static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *img, bool pad32, run *r, stamps *sw,
+                            stamps *sp, stamps *sd, ug_err *err) {
+    memset(r, 0, sizeof *r);
+    const rba_config *cfg = &m->cfg;
+    int64_t H = img->shape[0], W = img->shape[1];
+    int64_t Ht = pad32 ? (H + 31) / 32 * 32 : H, Wt = pad32 ? (W + 31) / 32 * 32 : W;
+    ug_tensor x = {0}, padded = {0}, res[SWIN_STAGES] = {{0}}, logits = {0}, masks = {0}, score = {0}, sem = {0};
+    pd_output pdo = {0};
+    ug_status st;
+    char detail[64];
+    sw->n = sp->n = sd->n = 0;
+
+    // Input: normalise (and with pad32 zero-pad to multiples of 32), as rba_forward_u8 does.
+    block_begin(ctx);
+    double t0 = ug_now_ms();
+    if ((st = ug_tensor_new(&x, UG_F32, UG_DIMS(1, 3, H, W), err)) != UG_OK) goto done;
+    rba_normalize_cpu(ctx, &x, img);
+    const ug_tensor *in = &x;
+    if (Ht != H || Wt != W) {
+        if ((st = ug_tensor_new(&padded, UG_F32, UG_DIMS(1, 3, Ht, Wt), err)) != UG_OK) goto done;
+        pad_cpu(ctx, &padded, &x, (const int64_t[]){0, 0, 0, 0}, 0.0f);
+        in = &padded;
+    }
+    double t1 = ug_now_ms();
+    block_end(ctx, r, 0);
+    snprintf(detail, sizeof detail, "U8 %lldx%lld -> [1,3,%lld,%lld]", (long long)H, (long long)W, (long long)Ht,
+             (long long)Wt);
+    add_row(r, 0, "normalise", detail, t1 - t0, 0);
+
+    // Backbone.
+    const swin_config *sc = &cfg->swin;
+    int64_t hw[SWIN_STAGES][2];
+    swin_output_sizes(sc, Ht, Wt, hw);
+    swin_trace swt = {on_stamp, sw};
+    block_begin(ctx);
+    double b0 = ug_now_ms();
+    if ((st = swin_forward(ctx, &m->swin, in, res, &swt, err)) != UG_OK) goto done;
+    double b1 = ug_now_ms();
+    block_end(ctx, r, 1);
+    ug_tensor_free(&padded);
+    ug_tensor_free(&x);
+    snprintf(detail, sizeof detail, "embed %d, depths %d,%d,%d,%d", sc->embed_dim, sc->depths[0], sc->depths[1],
+             sc->depths[2], sc->depths[3]);
+    double swin_total_flops = 2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim;
+    for (int s = 0; s < SWIN_STAGES; s++) swin_total_flops += swin_stage_flops(sc, s, hw[s][0], hw[s][1]);
+    add_row(r, 0, "backbone (Swin)", detail, b1 - b0, swin_total_flops);
+    {
+        double tp = stamp_at(sw, "patch_embed");
+        snprintf(detail, sizeof detail, "-> %lldx%lldx%d (+ NCHW trace copy)", (long long)hw[0][0], (long long)hw[0][1],
+                 sc->embed_dim);
+        add_row(r, 1, "patch embed", detail,
+                tp - b0, 2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim);
+        double prev = tp;
+        for (int s = 0; s < SWIN_STAGES; s++) {
+            double end = s + 1 < SWIN_STAGES ? stamp_at(sw, "stage%d_block%d", s, sc->depths[s] - 1) : b1;
+            char name[48];
+            snprintf(name, sizeof name, "stage %d", s);
+            snprintf(detail, sizeof detail, "%d blocks, %lldx%lldx%d%s", sc->depths[s], (long long)hw[s][0],
+                     (long long)hw[s][1], sc->embed_dim << s, s ? " (+ merge in)" : "");
+            add_row(r, 1, name, detail, end - prev, swin_stage_flops(sc, s, hw[s][0], hw[s][1]));
+            prev = end;
         }
-        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off, off + (size_t)numel * 4);
-        off += (size_t)numel * 4;
     }
-    k += (size_t)snprintf(hdr + k, cap - k, "}");
-    size_t hlen = ((8 + k + 63) & ~(size_t)63) - 8;
-    *size = 8 + hlen + off;
-    unsigned char *buf = aligned_alloc(64, (*size + 63) & ~(size_t)63);
-    if (!buf) {
-        free(hdr);
-        return NULL;
-    }
-    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
-    memcpy(buf + 8, hdr, k);
-    memset(buf + 8 + k, ' ', hlen - k);
-    free(hdr);
-    float *data = (float *)(buf + 8 + hlen);
-    uint64_t s = 0x9E3779B97F4A7C15ull;
-    for (int i = 0; i < l->n; i++) {
-        int64_t numel = 1;
-        for (int d = 0; d < l->ndim[i]; d++) numel *= l->shape[i][d];
-        int64_t fan_in = l->ndim[i] >= 2 ? numel / l->shape[i][0] : 1;
-        bool norm_w = l->ndim[i] == 1 && strstr(l->name[i], "norm") && strstr(l->name[i], ".weight");
-        bool embed = strstr(l->name[i], "query_") || strstr(l->name[i], "level_embed") || strstr(l->name[i], "bias_table");
-        float a = embed ? 1.0f : l->ndim[i] == 1 ? 0.02f : 1.0f / sqrtf((float)fan_in);
-        for (int64_t j = 0; j < numel; j++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            float u = (float)((s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-            data[j] = norm_w ? 1.0f + 0.02f * u : a * u;
+
+    // Pixel decoder.
+    const pd_config *pc = &cfg->pd;
+    pd_trace pdt = {on_stamp, sp};
+    block_begin(ctx);
+    double p0 = ug_now_ms();
+    if ((st = pd_forward(ctx, &m->pd, res, &pdo, &pdt, err)) != UG_OK) goto done;
+    double p1 = ug_now_ms();
+    block_end(ctx, r, 2);
+    {
+        int64_t C = pc->conv_dim, S = 0, MLP = (int64_t)pc->heads * pc->n_levels * pc->points;
+        double in_flops = 0, fpn_flops = 0;
+        for (int l = 0; l < pc->n_levels; l++) {
+            int k = pc->level_feature[l];
+            S += hw[k][0] * hw[k][1];
+            in_flops += 2.0 * (double)(hw[k][0] * hw[k][1]) * pc->in_channels[k] * (double)C;
         }
-        data += numel;
+        for (int k = 0; k < pc->n_fpn; k++)
+            fpn_flops += 2.0 * (double)(hw[k][0] * hw[k][1]) * (double)C * (pc->in_channels[k] + 9.0 * (double)C);
+        fpn_flops += 2.0 * (double)(hw[0][0] * hw[0][1]) * (double)C * pc->mask_dim;
+        double layer_flops = 2.0 * (double)S * (double)C * (2.0 * (double)C + 3.0 * (double)MLP + 2.0 * pc->ffn);
+        double enc0 = stamp_at(sp, "input_proj_res%d", pc->level_feature[pc->n_levels - 1] + 2);
+        double enc_end = stamp_at(sp, "encoder_layer%d", pc->enc_layers - 1);
+        double fpn_end = stamp_at(sp, "mask_features");
+        snprintf(detail, sizeof detail, "C %lld, %d encoder layers on %lld tokens", (long long)C, pc->enc_layers, (long long)S);
+        add_row(r, 0, "pixel decoder", detail, p1 - p0, in_flops + pc->enc_layers * layer_flops + fpn_flops);
+        add_row(r, 1, "input proj (1x1 + GN)", "", enc0 - p0, in_flops);
+        snprintf(detail, sizeof detail, "%d x (MSDeformAttn %dh %dp, FFN %d)", pc->enc_layers, pc->heads, pc->points, pc->ffn);
+        add_row(r, 1, "encoder layers", detail, enc_end - enc0, pc->enc_layers * layer_flops);
+        double prev = enc0;
+        for (int i = 0; i < pc->enc_layers; i++) {
+            double t = stamp_at(sp, "encoder_layer%d", i);
+            char name[48];
+            snprintf(name, sizeof name, "  encoder layer %d", i);
+            add_row(r, 1, name, "", t - prev, layer_flops);
+            prev = t;
+        }
+        snprintf(detail, sizeof detail, "%d levels to stride %d, mask_features", pc->n_fpn, pc->common_stride);
+        add_row(r, 1, "FPN + mask features", detail, fpn_end - enc_end, fpn_flops);
     }
-    return buf;
+    for (int k = 0; k < SWIN_STAGES; k++) ug_tensor_free(&res[k]);
+
+    // Decoder.
+    const m2f_config *dc = &cfg->dec;
+    m2f_trace dtr = {on_stamp, sd};
+    block_begin(ctx);
+    double d0 = ug_now_ms();
+    if ((st = m2f_forward(ctx, &m->dec, pdo.multi_scale, pdo.n_multiscale, &pdo.mask_features, &logits, &masks, &dtr,
+                          err)) != UG_OK)
+        goto done;
+    double d1 = ug_now_ms();
+    block_end(ctx, r, 3);
+    {
+        int64_t Q = dc->queries, C = dc->hidden, h = masks.shape[1], w = masks.shape[2];
+        double heads_flops = 2.0 * (double)Q * dc->mask_dim * (double)(h * w) + 2.0 * (double)Q * C * (2.0 * C + dc->mask_dim);
+        double total_flops = heads_flops * (dc->layers + 1);
+        double layer_flops[M2F_MAX_LAYERS];
+        for (int i = 0; i < dc->layers; i++) {
+            const ug_tensor *f = &pdo.multi_scale[i % dc->levels];
+            double N = (double)(f->shape[2] * f->shape[3]);
+            layer_flops[i] = 2.0 * (N * 2.0 * C * C + 2.0 * Q * C * C + 2.0 * Q * N * C) + // cross attention
+                             2.0 * (4.0 * Q * C * C + 2.0 * Q * Q * C) +                   // self attention
+                             4.0 * Q * C * dc->ffn;                                          // FFN
+            total_flops += layer_flops[i];
+        }
+        snprintf(detail, sizeof detail, "%d layer(s), %lld queries, masks %lldx%lld", dc->layers, (long long)Q,
+                 (long long)h, (long long)w);
+        add_row(r, 0, "transformer decoder", detail, d1 - d0, total_flops);
+        double prev = d0;
+        for (int i = 0; i <= dc->layers; i++) {
+            double t = i < dc->layers ? stamp_at(sd, "aux%d_pred_masks", i) : d1;
+            char name[48];
+            snprintf(name, sizeof name, "heads %d", i);
+            add_row(r, 1, name, "class + mask embed . mask features", t - prev, heads_flops);
+            if (i == dc->layers) break;
+            double tl = stamp_at(sd, "decoder_queries_layer%d", i);
+            snprintf(name, sizeof name, "layer %d", i);
+            snprintf(detail, sizeof detail, "masked cross-attn on level %d, self-attn, FFN", i % dc->levels);
+            add_row(r, 1, name, detail, tl - t, layer_flops[i]);
+            prev = tl;
+        }
+    }
+    pd_output_free(&pdo);
+
+    // Scoring: upsample fused with softmax . sigmoid sum and argmax.
+    block_begin(ctx);
+    double s0 = ug_now_ms();
+    if ((st = ug_tensor_new(&score, UG_F32, UG_DIMS(H, W), err)) != UG_OK ||
+        (st = ug_tensor_new(&sem, UG_U8, UG_DIMS(H, W), err)) != UG_OK ||
+        (st = rba_score_cpu(ctx, &score, &sem, &logits, &masks, Ht, Wt, err)) != UG_OK)
+        goto done;
+    double s1 = ug_now_ms();
+    block_end(ctx, r, 4);
+    {
+        int64_t Q = masks.shape[0], K = logits.shape[1] - 1;
+        snprintf(detail, sizeof detail, "%lld masks %lldx%lld -> %lldx%lld, %lld classes", (long long)Q,
+                 (long long)masks.shape[1], (long long)masks.shape[2], (long long)H, (long long)W, (long long)K);
+        add_row(r, 0, "upsample + scoring", detail, s1 - s0, 2.0 * (double)(K * Q) * (double)(H * W));
+    }
+    for (int i = 0; i < r->nrows; i++)
+        if (!r->rows[i].indent) r->total += r->rows[i].ms;
+    st = UG_OK;
+done:
+    ug_tensor_free(&x);
+    ug_tensor_free(&padded);
+    for (int k = 0; k < SWIN_STAGES; k++) ug_tensor_free(&res[k]);
+    pd_output_free(&pdo);
+    ug_tensor_free(&logits);
+    ug_tensor_free(&masks);
+    ug_tensor_free(&score);
+    ug_tensor_free(&sem);
+    return st;
 }
+
+static void print_run(const run *r) {
+    printf("%-28s %-44s %10s %8s %9s\n", "stage", "detail", "ms", "% total", "GFLOP/s");
+    for (int i = 0; i < r->nrows; i++) {
+        const row *w = &r->rows[i];
+        char name[64];
+        snprintf(name, sizeof name, "%s%s", w->indent ? "  " : "", w->stage);
+        char gf[32] = "";
+        if (w->flops > 0 && w->ms > 0) snprintf(gf, sizeof gf, "%.1f", w->flops / w->ms / 1e6);
+        printf("%-28s %-44s %10.1f %7.1f%% %9s\n", name, w->detail, w->ms, 100.0 * w->ms / r->total, gf);
+    }
+    printf("%-28s %-44s %10.1f %7.1f%%\n", "total", "sum of the blocks", r->total, 100.0);
+}
+
+// ---- the program ----
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ugains bench rba [--model tiny|swin_b] [--weights FILE] [--image HxW] [--dec-layers N]\n"
-               "                        [--pad32] [--threads N] [--runs N]\n"
-               "\n"
-               "Times the RbA branch per stage (backbone, pixel decoder, decoder, fused scoring; best of\n"
-               "N runs) on a synthetic image (default 1024x2048) with random weights at the model's\n"
-               "sizes (default swin_b, 1 decoder layer) or the weights of a packed file; prints the\n"
-               "arena and process memory peaks.\n");
+    fprintf(f,
+            "usage: ugains bench rba [--model tiny|swin_b] [--image HxW] [--layers N] [--threads N]\n"
+            "                        [--dtype f32|bf16] [--keep-dir DIR] [--weights FILE] [--pad32] [--runs N]\n"
+            "\n"
+            "Writes a synthetic RbA checkpoint with the release key names and shapes (default swin_b:\n"
+            "Swin-B, res5-only deformable encoder, 1 decoder layer, detectron2 layout) into a temporary\n"
+            "directory (or DIR, kept), packs it, loads it and times the forward pass stage by stage on a\n"
+            "synthetic image (default 1024x2048) after one warm-up run: Swin patch embed and stages,\n"
+            "pixel decoder input projection, encoder layers and FPN, decoder heads and layers, the fused\n"
+            "upsample + scoring. Prints ms and %% of the total per stage, the activation arena peak and\n"
+            "the process peak RSS after each block, and the checkpoint size with write/pack/load time.\n"
+            "\n"
+            "  --layers N     decoder layers (default 1, the release)\n"
+            "  --dtype        weights packed as f32 (default) or bf16\n"
+            "  --weights FILE time a packed RbA file instead of a synthetic one\n"
+            "  --pad32        detectron2's padding to multiples of 32 (default: UGainS', none)\n"
+            "  --runs N       timed runs after the warm-up; the fastest is shown (default 1)\n");
 }
 
 int bench_rba_main(int argc, char **argv) {
-    const char *model = "swin_b", *weights = NULL;
-    int threads = 0, H = 1024, W = 2048, runs = 1, dec_layers = 1;
+    const char *model = "swin_b", *keep_dir = NULL, *weights = NULL;
+    int threads = 0, H = 1024, W = 2048, layers = 1, runs = 1;
     bool pad32 = false;
+    ug_dtype dtype = UG_F32;
     static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},  {"weights", required_argument, 0, 'w'},
-        {"image", required_argument, 0, 'i'},  {"dec-layers", required_argument, 0, 'l'},
-        {"pad32", no_argument, 0, 'p'},        {"threads", required_argument, 0, 't'},
-        {"runs", required_argument, 0, 'r'},   {"help", no_argument, 0, 'h'},
+        {"model", required_argument, 0, 'm'},   {"image", required_argument, 0, 'i'},
+        {"layers", required_argument, 0, 'l'},  {"threads", required_argument, 0, 't'},
+        {"dtype", required_argument, 0, 'd'},   {"keep-dir", required_argument, 0, 'k'},
+        {"weights", required_argument, 0, 'w'}, {"pad32", no_argument, 0, 'p'},
+        {"runs", required_argument, 0, 'r'},    {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': model = optarg; break;
-        case 'w': weights = optarg; break;
         case 'i':
-            if (sscanf(optarg, "%dx%d", &H, &W) != 2 || H < 1 || W < 1) {
-                fprintf(stderr, "ugains: bench rba: --image wants HxW, got '%s'\n", optarg);
+            if (sscanf(optarg, "%dx%d", &H, &W) != 2 || H < 1 || W < 1 || H > 16384 || W > 16384) {
+                fprintf(stderr, "ugains: bench rba: --image wants HxW (1..16384 each), got '%s'\n", optarg);
                 return 2;
             }
             break;
-        case 'l': dec_layers = atoi(optarg); break;
+        case 'l': layers = atoi(optarg); break;
+        case 't':
+            threads = atoi(optarg);
+            if (threads < 1 || threads > 256) {
+                fprintf(stderr, "ugains: bench rba: --threads wants 1 to 256, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'd':
+            if (!strcmp(optarg, "f32")) dtype = UG_F32;
+            else if (!strcmp(optarg, "bf16")) dtype = UG_BF16;
+            else {
+                fprintf(stderr, "ugains: bench rba: --dtype wants f32 or bf16, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case 'k': keep_dir = optarg; break;
+        case 'w': weights = optarg; break;
         case 'p': pad32 = true; break;
-        case 't': threads = atoi(optarg); break;
         case 'r': runs = atoi(optarg); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    const rba_preset *p = NULL;
-    for (size_t i = 0; i < sizeof presets / sizeof *presets; i++)
-        if (!strcmp(presets[i].name, model)) p = &presets[i];
-    if (!p || runs < 1 || runs > 100 || dec_layers < 1 || dec_layers > 64) {
-        fprintf(stderr, "ugains: bench rba: unknown model '%s', bad run count or bad layer count\n", model);
+    if (optind != argc) {
+        fprintf(stderr, "ugains: bench rba: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (runs < 1 || runs > 100 || layers < 1 || layers > 64) {
+        fprintf(stderr, "ugains: bench rba: --runs wants 1 to 100 and --layers 1 to 64\n");
         return 2;
     }
     ug_err err;
-    ug_ctx ctx;
-    if (ug_ctx_init(&ctx, threads, &err) != UG_OK) {
-        fprintf(stderr, "ugains: %s\n", err.msg);
-        return 1;
+    ug_arch_plan list = {0};
+    if (!weights && ug_arch_rba_official(model, layers, &list, &err) != UG_OK) {
+        fprintf(stderr, "ugains: bench rba: %s\n", err.msg);
+        return 2;
     }
-    tlist l = {0};
-    unsigned char *file = NULL;
-    size_t size = 0;
+
+    int rc = 1;
+    ug_ctx ctx;
+    bool ctx_ok = false, made_dir = false;
+    char dir[4096] = "", ckpt[4096] = "", packed[4096] = "";
     rba_model *m = NULL;
     ug_tensor img = {0};
-    rba_output o = {0};
-    int rc = 1;
-    if (weights) {
-        if (rba_load(&m, weights, &err) != UG_OK) goto fail;
-    } else {
-        char config[2048];
-        config_json(config, sizeof config, p, dec_layers);
-        tensor_list(&l, p, dec_layers);
-        file = make_file(&l, config, &size);
-        ug_st_file *st;
-        if (!file) {
-            fprintf(stderr, "ugains: bench rba: cannot allocate %zu bytes of weights\n", size);
-            goto done;
-        }
-        if (ug_st_open_memory(&st, file, size, model, &err) != UG_OK || rba_load_st(&m, st, true, model, &err) != UG_OK)
-            goto fail;
+    rba_output warm = {0};
+    run *best = calloc(1, sizeof *best), *cur = calloc(1, sizeof *cur);
+    stamps *sw = calloc(3, sizeof *sw);
+    if (!best || !cur || !sw) {
+        fprintf(stderr, "ugains: bench rba: out of memory\n");
+        goto done;
     }
+    if (ug_ctx_init(&ctx, threads, &err) != UG_OK) goto fail;
+    ctx_ok = true;
+
+    double t_write = 0, t_pack = 0, t_load;
+    uint64_t ckpt_bytes = 0;
+    struct stat sb;
+    ug_pack_stats stats = {0};
+    if (!weights) {
+        if (keep_dir) {
+            snprintf(dir, sizeof dir, "%s", keep_dir);
+            if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+                fprintf(stderr, "ugains: bench rba: cannot create %s: %s\n", dir, strerror(errno));
+                goto done;
+            }
+        } else {
+            const char *tmp = getenv("TMPDIR");
+            snprintf(dir, sizeof dir, "%s/ugains-bench-rba-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+            if (!mkdtemp(dir)) {
+                fprintf(stderr, "ugains: bench rba: cannot create a temporary directory %s: %s\n", dir, strerror(errno));
+                goto done;
+            }
+            made_dir = true;
+        }
+        snprintf(ckpt, sizeof ckpt, "%s/rba_%s_%ddl_synthetic.d2.pth", dir, model, layers);
+        snprintf(packed, sizeof packed, "%s/rba_%s_%ddl_synthetic_%s.safetensors", dir, model, layers,
+                 dtype == UG_F32 ? "f32" : "bf16");
+        double t0 = ug_now_ms();
+        if (ug_synthetic_write(ckpt, &list, "model", &ckpt_bytes, &err) != UG_OK) goto fail;
+        double t1 = ug_now_ms();
+        // Head counts are not visible in shapes; the packer presets the release's 8.
+        static const char *const tiny_sets[] = {"pixel_decoder_transformer_nheads=4", "decoder_nheads=4"};
+        bool tiny = !strcmp(model, "tiny");
+        ug_pack_opts o = {.arch = "rba", .dtype = dtype, .set = tiny ? tiny_sets : NULL, .nset = tiny ? 2 : 0};
+        if (ug_pack(ckpt, packed, &o, &stats, &err) != UG_OK) goto fail;
+        double t2 = ug_now_ms();
+        t_write = t1 - t0;
+        t_pack = t2 - t1;
+        weights = packed;
+    }
+    size_t rss_before_load = ug_peak_rss_bytes();
+    double l0 = ug_now_ms();
+    if (rba_load(&m, weights, &err) != UG_OK) goto fail;
+    t_load = ug_now_ms() - l0;
+
+    // A deterministic RGB image (a multiplicative hash of the byte index).
     if (ug_tensor_new(&img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail;
     uint8_t *px = img.data;
-    for (int64_t i = 0; i < (int64_t)3 * H * W; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int64_t i = 0; i < (int64_t)3 * H * W; i++) px[i] = (uint8_t)((uint64_t)i * 2654435761u >> 24);
 
-    ug_bench b = {.ctx = &ctx, .quick = true, .out = stdout};
-    b.peak_gflops = bench_measure_peak_gflops(&ctx);
-    printf("rba %s, %d decoder layer(s), image %dx%d%s, %d threads, best of %d\n", weights ? weights : model,
-           m->cfg.dec.layers, H, W, pad32 ? " (pad32)" : "", ctx.nthreads, runs);
-    bench_header(&b);
-    double best[4] = {INFINITY, INFINITY, INFINITY, INFINITY}, best_total = INFINITY;
-    for (int r = 0; r < runs; r++) {
-        double t0 = ug_now_ms();
-        if (rba_forward_u8(&ctx, m, &img, pad32, &o, NULL, &err) != UG_OK) goto fail;
-        double total = ug_now_ms() - t0;
-        for (int s = 0; s < 4; s++) best[s] = o.ms[s] < best[s] ? o.ms[s] : best[s];
-        best_total = total < best_total ? total : best_total;
-        rba_output_free(&o);
+    printf("# ugains bench rba: %s, %d decoder layer(s), image %dx%d%s, %d threads, %s weights\n",
+           list.n ? model : weights, m->cfg.dec.layers, H, W, pad32 ? " (pad32)" : "", ctx.nthreads,
+           ug_dtype_name(m->swin.stages[0].blocks[0].qkv.w.dtype));
+    if (list.n) {
+        printf("# synthetic checkpoint: %d tensors, %.1f MB of tensor data, file %.1f MB (%s)\n", list.n,
+               (double)ckpt_bytes / 1e6, stat(ckpt, &sb) ? 0.0 : (double)sb.st_size / 1e6, ckpt);
+        printf("# write %.2f s, pack %.2f s (%d tensors, %.1f MB %s, buffer %.1f MiB), load %.3f s\n", t_write / 1e3,
+               t_pack / 1e3, stats.ntensors, (double)stats.bytes / 1e6, ug_dtype_name(dtype), mib(stats.buffer_bytes),
+               t_load / 1e3);
+    } else {
+        printf("# load %.3f s\n", t_load / 1e3);
     }
-    static const char *const stages[4] = {"rba backbone", "rba pixel decoder", "rba decoder", "rba scoring"};
-    char shape[64];
-    snprintf(shape, sizeof shape, "%dx%d", H, W);
-    for (int s = 0; s < 4; s++) bench_row(&b, stages[s], shape, best[s], 0, 0);
-    bench_row(&b, "rba total", shape, best_total, 0, 0);
-    printf("arena peak %.1f MB, process peak RSS %.1f MB\n", ctx.arena.peak / 1e6, ug_peak_rss_bytes() / 1e6);
+    printf("# peak RSS before loading %.1f MiB; RSS after loading %.1f MiB (weights mapped, pages not yet touched)\n",
+           mib(rss_before_load), mib(rss_now_bytes()));
+
+    // Warm-up: the whole forward untraced. The first run faults the weight pages in and grows
+    // the arena; its per-block times and the peak RSS after it are those of a plain forward.
+    double w0 = ug_now_ms();
+    if (rba_forward_u8(&ctx, m, &img, pad32, &warm, NULL, &err) != UG_OK) goto fail;
+    double w1 = ug_now_ms();
+    size_t rss_warm = ug_peak_rss_bytes(), arena_warm = ctx.arena.peak;
+    printf("# warm-up rba_forward_u8 (untraced, cold): %.1f ms = backbone %.1f + pixel decoder %.1f + decoder %.1f + "
+           "scoring %.1f (+ normalise); peak RSS %.1f MiB, arena peak %.1f MiB\n",
+           w1 - w0, warm.ms[0], warm.ms[1], warm.ms[2], warm.ms[3], mib(rss_warm), mib(arena_warm));
+    rba_output_free(&warm);
+
+    for (int i = 0; i < runs; i++) {
+        if (staged_run(&ctx, m, &img, pad32, cur, &sw[0], &sw[1], &sw[2], &err) != UG_OK) goto fail;
+        if (i == 0 || cur->total < best->total) {
+            run *t = best;
+            best = cur;
+            cur = t;
+        }
+    }
+    printf("\n## stages (traced run%s)\n", runs > 1 ? ", fastest of the runs by total" : "");
+    print_run(best);
+
+    static const char *const blocks[BLOCKS + 1] = {"normalise", "backbone", "pixel decoder", "decoder", "scoring"};
+    printf("\n## memory per block (arena peak while the block ran; process RSS after it)\n");
+    printf("%-16s %16s %16s %16s\n", "block", "arena peak MiB", "peak RSS MiB", "RSS now MiB");
+    for (int b = 0; b <= BLOCKS; b++)
+        printf("%-16s %16.1f %16.1f %16.1f\n", blocks[b], mib(best->arena_peak[b]), mib(best->rss_peak[b]),
+               mib(best->rss_now[b]));
+    int64_t Q = m->cfg.dec.queries;
+    printf("# arena: peak %.1f MiB over the process, %.1f MiB held in chunks; scoring used %.2f MiB of arena where the\n"
+           "# unfused upsample would hold Q x H x W = %lld x %d x %d floats = %.1f MiB\n",
+           mib(ctx.arena.peak > arena_warm ? ctx.arena.peak : arena_warm), mib(ctx.arena.total),
+           mib(best->arena_peak[4]), (long long)Q, H, W, mib((size_t)Q * (size_t)H * (size_t)W * sizeof(float)));
+    printf("# process peak RSS %.1f MiB (after the untraced warm-up: %.1f MiB)\n", mib(ug_peak_rss_bytes()), mib(rss_warm));
     rc = 0;
     goto done;
 fail:
-    fprintf(stderr, "ugains: %s\n", err.msg);
+    fprintf(stderr, "ugains: bench rba: %s\n", err.msg);
 done:
-    rba_output_free(&o);
+    rba_output_free(&warm);
     ug_tensor_free(&img);
     rba_free(m);
-    free(file);
-    free(l.name);
-    free(l.shape);
-    free(l.ndim);
-    ug_ctx_free(&ctx);
+    if (ckpt[0] && !keep_dir) remove(ckpt);
+    if (packed[0] && !keep_dir) remove(packed);
+    if (made_dir) rmdir(dir);
+    if (ctx_ok) ug_ctx_free(&ctx);
+    ug_arch_plan_free(&list);
+    free(best);
+    free(cur);
+    free(sw);
     return rc;
 }
