@@ -18,6 +18,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -511,10 +512,9 @@ int bench_rba_main(int argc, char **argv) {
         printf("%-16s %16.1f %16.1f %16.1f\n", blocks[b], mib(best->arena_peak[b]), mib(best->rss_peak[b]),
                mib(best->rss_now[b]));
     int64_t Q = m->cfg.dec.queries;
-    printf("# arena: peak %.1f MiB over the process, %.1f MiB held in chunks; scoring used %.2f MiB of arena where the\n"
-           "# unfused upsample would hold Q x H x W = %lld x %d x %d floats = %.1f MiB\n",
-           mib(ctx.arena.peak > arena_warm ? ctx.arena.peak : arena_warm), mib(ctx.arena.total),
-           mib(best->arena_peak[4]), (long long)Q, H, W, mib((size_t)Q * (size_t)H * (size_t)W * sizeof(float)));
+    printf("# arena peak %.1f MiB over the process; scoring used %.2f MiB of arena where the unfused upsample\n"
+           "# would hold Q x H x W = %lld x %d x %d floats = %.1f MiB\n",
+           mib(ctx.arena.peak > arena_warm ? ctx.arena.peak : arena_warm), mib(best->arena_peak[4]), (long long)Q, H, W, mib((size_t)Q * (size_t)H * (size_t)W * sizeof(float)));
     printf("# process peak RSS %.1f MiB (after the untraced warm-up: %.1f MiB)\n", mib(ug_peak_rss_bytes()), mib(rss_warm));
     rc = 0;
     goto done;
