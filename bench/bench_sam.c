@@ -227,24 +227,64 @@ static unsigned char *make_file(const plist *l, const char *config, size_t *size
     return buf;
 }
 
-static double encoder_flops(const sam_config *c) {
-    double g = c->embed_h, N = g * g, E = c->enc_embed_dim, f = 2.0 * N * 3 * 256 * E;
-    for (int i = 0; i < c->enc_depth; i++) {
-        bool glob = false;
-        for (int k = 0; k < c->n_global; k++) glob |= c->enc_global_attn_indexes[k] == i;
-        double ws = c->enc_window_size, keys = glob ? N : ws * ws, tokens = glob ? N : ceil(g / ws) * ceil(g / ws) * ws * ws;
-        f += 2.0 * tokens * E * 4 * E + 2.0 * N * E * 8 * E + 4.0 * tokens * keys * E;
+// Flops of the encoder stages (multiply-adds count 2): patch embed, one windowed or global
+// block (qkv + proj on the padded window tokens, MLP on the real tokens, q k^T and p v), neck.
+typedef struct enc_flops {
+    double patch, window_block, global_block, neck;
+} enc_flops;
+
+static enc_flops encoder_flops(const sam_config *c) {
+    double g = c->embed_h, N = g * g, E = c->enc_embed_dim, ws = c->enc_window_size, C = c->prompt_embed_dim;
+    double padded = ceil(g / ws) * ceil(g / ws) * ws * ws;
+    enc_flops f;
+    f.patch = 2.0 * N * c->in_chans * c->patch_size * c->patch_size * E;
+    f.window_block = 2.0 * padded * E * 4 * E + 2.0 * N * E * 8 * E + 4.0 * padded * ws * ws * E;
+    f.global_block = 2.0 * N * E * 4 * E + 2.0 * N * E * 8 * E + 4.0 * N * N * E;
+    f.neck = 2.0 * N * E * C + 2.0 * N * 9 * C * C;
+    return f;
+}
+
+static bool block_is_global(const sam_config *c, int i) {
+    for (int k = 0; k < c->n_global; k++)
+        if (c->enc_global_attn_indexes[k] == i) return true;
+    return false;
+}
+
+// Stage clock of the image encoder, driven by its trace hook: the hook fires after the patch
+// embedding and after every block, so the time between two calls is one stage.
+typedef struct stage_clock {
+    const sam_config *cfg;
+    double last, patch, window, global; // ms
+    int nwindow, nglobal;
+} stage_clock;
+
+static void stage_tick(void *user, const char *name, const ug_tensor *t) {
+    (void)t;
+    stage_clock *sc = user;
+    double now = ug_now_ms(), dt = now - sc->last;
+    sc->last = now;
+    if (!strcmp(name, "patch_embed_plus_pos")) {
+        sc->patch += dt;
+    } else if (!strncmp(name, "block", 5)) {
+        if (block_is_global(sc->cfg, atoi(name + 5))) {
+            sc->global += dt;
+            sc->nglobal++;
+        } else {
+            sc->window += dt;
+            sc->nwindow++;
+        }
     }
-    return f + 2.0 * N * E * c->prompt_embed_dim + 2.0 * N * 9 * c->prompt_embed_dim * c->prompt_embed_dim;
 }
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ugains bench sam [--model tiny|vit_b|vit_l|vit_h] [--prompts N] [--image HxW]\n"
                "                        [--threads N]\n"
                "\n"
-               "Times preprocessing, the image encoder, the prompt encoder, the mask decoder (N\n"
-               "single-point prompts in one batch, multimask) and postprocessing with random\n"
-               "weights at the given model's sizes; prints the arena and process memory peaks.\n");
+               "Times preprocessing, the image encoder (patch embed, windowed blocks, global\n"
+               "blocks, neck), then the prompt encoder, the mask decoder (single-point prompts in\n"
+               "one batch, multimask) and postprocessing for 1 prompt and for N (default 50), with\n"
+               "random F32 weights at the given model's sizes; prints the arena and process\n"
+               "memory peaks.\n");
 }
 
 int bench_sam_main(int argc, char **argv) {
@@ -319,12 +359,29 @@ int bench_sam_main(int argc, char **argv) {
     snprintf(shape, sizeof shape, "%dx%d -> %dx%d", H, W, input_hw[0], input_hw[1]);
     bench_row(&b, "sam.preprocess_u8", shape, ug_now_ms() - t0, 0, 0);
 
-    t0 = ug_now_ms();
-    if (sam_encode_image(&ctx, m, &input, &emb, NULL, &err) != UG_OK) goto fail;
+    // Encoder, split into stages by its trace hook (no copies: the hook only reads the clock).
+    stage_clock sc = {.cfg = &m->cfg};
+    sam_trace tr = {stage_tick, &sc};
+    t0 = sc.last = ug_now_ms();
+    if (sam_encode_image(&ctx, m, &input, &emb, &tr, &err) != UG_OK) goto fail;
+    double enc_ms = ug_now_ms() - t0, neck_ms = ug_now_ms() - sc.last;
+    enc_flops ef = encoder_flops(&m->cfg);
+    int64_t g = m->cfg.embed_h, E = m->cfg.enc_embed_dim;
+    snprintf(shape, sizeof shape, "[1,3,%d,%d] -> [%lld,%lld,%lld]", p->img, p->img, (long long)g, (long long)g,
+             (long long)E);
+    bench_row(&b, "sam.enc.patch_embed", shape, sc.patch, ef.patch, 0);
+    snprintf(shape, sizeof shape, "%d blocks, window %d", sc.nwindow, m->cfg.enc_window_size);
+    bench_row(&b, "sam.enc.window_blocks", shape, sc.window, sc.nwindow * ef.window_block, 0);
+    snprintf(shape, sizeof shape, "%d blocks, %lld tokens", sc.nglobal, (long long)(g * g));
+    bench_row(&b, "sam.enc.global_blocks", shape, sc.global, sc.nglobal * ef.global_block, 0);
+    snprintf(shape, sizeof shape, "-> [1,%d,%lld,%lld]", m->cfg.prompt_embed_dim, (long long)g, (long long)g);
+    bench_row(&b, "sam.enc.neck", shape, neck_ms, ef.neck, 0);
     snprintf(shape, sizeof shape, "[1,3,%d,%d]", p->img, p->img);
-    bench_row(&b, "sam.image_encoder", shape, ug_now_ms() - t0, encoder_flops(&m->cfg), 0);
+    bench_row(&b, "sam.image_encoder", shape, enc_ms,
+              ef.patch + sc.nwindow * ef.window_block + sc.nglobal * ef.global_block + ef.neck, 0);
     size_t enc_peak = ctx.arena.peak;
 
+    // Prompt encoding, decoding and postprocessing for one prompt, then for the whole batch.
     float *xy = malloc((size_t)nprompts * 2 * sizeof(float));
     int *labels = malloc((size_t)nprompts * sizeof(int));
     if (!xy || !labels) {
@@ -338,26 +395,50 @@ int bench_sam_main(int argc, char **argv) {
         labels[i] = 1;
     }
     sam_apply_coords(orig_hw, input_hw, xy, nprompts);
-    sam_prompts pr = {nprompts, 1, xy, labels, NULL, NULL};
-    t0 = ug_now_ms();
-    ug_status s = sam_encode_prompts(&ctx, m, &pr, &sparse, &dense, &err);
+    int counts[2] = {1, nprompts};
+    for (int k = nprompts > 1 ? 0 : 1; k < 2; k++) {
+        int n = counts[k];
+        ug_tensor_free(&sparse);
+        ug_tensor_free(&dense);
+        ug_tensor_free(&low);
+        ug_tensor_free(&iou);
+        ug_tensor_free(&masks);
+        sam_prompts pr = {n, 1, xy, labels, NULL, NULL};
+        t0 = ug_now_ms();
+        if (sam_encode_prompts(&ctx, m, &pr, &sparse, &dense, &err) != UG_OK) {
+            free(xy);
+            free(labels);
+            goto fail;
+        }
+        snprintf(shape, sizeof shape, "%d points", n);
+        bench_row(&b, "sam.prompt_encoder", shape, ug_now_ms() - t0, 0, 0);
+
+        t0 = ug_now_ms();
+        if (sam_decode_masks(&ctx, m, &emb, &sparse, &dense, true, &low, &iou, NULL, &err) != UG_OK) {
+            free(xy);
+            free(labels);
+            goto fail;
+        }
+        snprintf(shape, sizeof shape, "%d prompts x 3 masks", n);
+        bench_row(&b, "sam.mask_decoder", shape, ug_now_ms() - t0, 0, 0);
+
+        t0 = ug_now_ms();
+        if (sam_postprocess_masks(&ctx, m, &low, input_hw, orig_hw, &masks, &err) != UG_OK) {
+            free(xy);
+            free(labels);
+            goto fail;
+        }
+        snprintf(shape, sizeof shape, "[%d,3,%d,%d]", n, H, W);
+        bench_row(&b, "sam.postprocess", shape, ug_now_ms() - t0, 0, (double)n * 3 * H * W * 4);
+    }
     free(xy);
     free(labels);
-    if (s != UG_OK) goto fail;
-    snprintf(shape, sizeof shape, "%d points", nprompts);
-    bench_row(&b, "sam.prompt_encoder", shape, ug_now_ms() - t0, 0, 0);
-
-    t0 = ug_now_ms();
-    if (sam_decode_masks(&ctx, m, &emb, &sparse, &dense, true, &low, &iou, NULL, &err) != UG_OK) goto fail;
-    snprintf(shape, sizeof shape, "%d prompts x 3 masks", nprompts);
-    bench_row(&b, "sam.mask_decoder", shape, ug_now_ms() - t0, 0, 0);
-
-    t0 = ug_now_ms();
-    if (sam_postprocess_masks(&ctx, m, &low, input_hw, orig_hw, &masks, &err) != UG_OK) goto fail;
-    snprintf(shape, sizeof shape, "[%d,3,%d,%d]", nprompts, H, W);
-    bench_row(&b, "sam.postprocess", shape, ug_now_ms() - t0, 0, (double)nprompts * 3 * H * W * 4);
-    printf("activation arena peak: encoder %.1f MB, overall %.1f MB; process peak RSS %.1f MB\n", enc_peak / 1e6,
-           ctx.arena.peak / 1e6, ug_peak_rss_bytes() / 1e6);
+    // The weights live in this process (a malloc'd F32 safetensors image, every page written),
+    // so the RSS above them is what inference itself holds.
+    size_t rss = ug_peak_rss_bytes();
+    printf("activation arena peak: encoder %.1f MB, overall %.1f MB; process peak RSS %.1f MB = weights %.1f MB "
+           "+ %.1f MB\n",
+           enc_peak / 1e6, ctx.arena.peak / 1e6, rss / 1e6, size / 1e6, ((double)rss - (double)size) / 1e6);
     rc = 0;
     goto done;
 fail:

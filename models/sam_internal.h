@@ -1,30 +1,30 @@
 // models/sam_internal.h — helpers shared by the three SAM blocks (not a public API).
 //
-// The SAM blocks need row LayerNorm, GELU/ReLU, nn.Linear and multi-head attention with
-// optional decomposed relative positions: thin wrappers over the ops/ kernels on raw rows,
-// so the model files read like the official forward passes.
+// The blocks call the ops only through the backend front-ends of ops/ops.h (ug_linear,
+// ug_attention, ug_layernorm, ...), on tensors and views, so that another backend runs SAM
+// without a change here. What remains below is glue that no op covers: parameter views in
+// the shape an op wants, arena allocation and the trace hook.
 #ifndef UG_MODELS_SAM_INTERNAL_H
 #define UG_MODELS_SAM_INTERNAL_H
 
 #include "engine/ctx.h"
 #include "models/sam.h"
 
-// y[r, :] = LayerNorm(x[r, :]) over `cols` with the norm's F32 weight/bias. y may equal x.
-// LayerNorm2d on an NHWC map is the same thing (it normalises channels per pixel).
-void sam_layernorm_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, int64_t cols,
-                        const sam_norm *n, float eps);
-void sam_gelu(ug_ctx *ctx, float *x, int64_t n); // exact erf GELU, in place
-void sam_relu(ug_ctx *ctx, float *x, int64_t n); // in place
-// y [rows, out] = x [rows, in] @ W^T + b (contiguous rows).
-void sam_linear_fwd(ug_ctx *ctx, float *y, const float *x, int64_t rows, const sam_linear *l);
+// The bias of a linear layer for ug_linear / ug_matmul: NULL when the layer has none.
+static inline const ug_tensor *sam_bias(const sam_linear *l) { return l->b.data ? &l->b : NULL; }
 
-// Multi-head attention, softmax(scale * q k^T + rel) v, over views [B, H, N, D] whose last
-// stride is 1 (a batch or head stride of 0 shares k/v between prompts). rel_h/rel_w are
-// NULL or contiguous [B, H, Nq, kh] / [B, H, Nq, kw] with Nk = kh * kw (key j = ky * kw +
-// kx gets rel_h[.., ky] + rel_w[.., kx]): SAM's decomposed relative positions, never
-// expanded to [H, Nq, Nk].
-void sam_mha(ug_ctx *ctx, ug_tensor *o, const ug_tensor *q, const ug_tensor *k, const ug_tensor *v,
-             float scale, const float *rel_h, const float *rel_w, int kh, int kw);
+// A conv weight kept flattened in sam_model ([out, in * kh * kw], as GEMM-based loaders
+// store it) seen again as [out, in, kh, kw] for ug_conv2d (a view, no copy).
+static inline ug_tensor sam_conv_weight(const ug_tensor *w, int64_t in, int64_t kh, int64_t kw) {
+    return ug_view_reshape(w, UG_DIMS(w->shape[0], in, kh, kw));
+}
+
+// An NHWC buffer [B, H, W, C] seen as the NCHW tensor [B, C, H, W] with channel stride 1:
+// the channels-last layout ug_conv2d and ug_conv_transpose2x2 accept on either side.
+static inline ug_tensor sam_nhwc_as_nchw(float *data, int64_t B, int64_t H, int64_t W, int64_t C) {
+    ug_tensor t = ug_tensor_wrap(data, UG_F32, UG_DIMS(B, H, W, C));
+    return ug_view_permute(&t, (const int[]){0, 3, 1, 2});
+}
 
 // get_dense_pe into pe [C, h, w] (done once at load; sam_dense_pe hands out copies).
 void sam_dense_pe_fill(const sam_model *m, float *pe);

@@ -4,7 +4,8 @@
 #include <string.h>
 
 #include "models/sam.h"
-#include "ops/resize.h"
+#include "ops/ops.h"
+#include "ops/resize.h" // sam_normalize_pad_cpu: not (yet) an entry of the backend table
 
 void sam_preprocess_shape(int h, int w, int long_side, int *out_h, int *out_w) {
     int64_t ho, wo;
@@ -52,7 +53,7 @@ ug_status sam_preprocess_u8(ug_ctx *ctx, const sam_model *m, const ug_tensor *im
     sam_preprocess_shape((int)H, (int)W, (int)S, &input_hw[0], &input_hw[1]);
     ug_tensor resized; // [nh, nw, 3] U8
     if ((st = ug_tensor_new(&resized, UG_U8, UG_DIMS(input_hw[0], input_hw[1], 3), err)) != UG_OK) return st;
-    resize_pillow_cpu(ctx, &resized, img);
+    ug_resize_pillow(ctx, &resized, img);
     if ((st = ug_tensor_new(input, UG_F32, UG_DIMS(1, 3, S, S), err)) == UG_OK)
         sam_normalize_pad_cpu(ctx, input, &resized, m->cfg.pixel_mean, m->cfg.pixel_std);
     ug_tensor_free(&resized);
@@ -70,6 +71,6 @@ ug_status sam_preprocess_f32(ug_ctx *ctx, const sam_model *m, const ug_tensor *i
     ug_tensor src = img->ndim == 4 ? ug_view_slice(img, 0, 0, 1) : ug_view_expand_dim(img, 0, 1);
     ug_tensor dst = ug_view_slice(input, 2, 0, input_hw[0]);
     dst = ug_view_slice(&dst, 3, 0, input_hw[1]);
-    resize_bilinear_cpu(ctx, &dst, &src, false);
+    ug_resize_bilinear(ctx, &dst, &src, false);
     return UG_OK;
 }

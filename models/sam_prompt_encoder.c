@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "models/sam_internal.h"
+#include "ops/ops.h"
 
 // _pe_encoding of one normalised coordinate pair (float32 steps as the official code) into
 // out[0], out[stride], ... out[(C - 1) * stride].
@@ -43,46 +44,26 @@ ug_status sam_dense_pe(const sam_model *m, ug_tensor *pe, ug_err *err) {
     return st;
 }
 
-// Space-to-depth of a [H, W, Ci] map into rows [(H/2) * (W/2), Ci * 4] in (ci, ky, kx) order,
-// so a 2x2 stride-2 conv is one GEMM with the weight [Co, Ci * 4].
-static void space_to_depth2(float *dst, const float *src, int64_t H, int64_t W, int64_t Ci) {
-    int64_t Ho = H / 2, Wo = W / 2;
-    for (int64_t y = 0; y < Ho; y++)
-        for (int64_t x = 0; x < Wo; x++) {
-            float *row = dst + (y * Wo + x) * Ci * 4;
-            for (int ky = 0; ky < 2; ky++)
-                for (int kx = 0; kx < 2; kx++) {
-                    const float *s = src + ((2 * y + ky) * W + 2 * x + kx) * Ci;
-                    for (int64_t ci = 0; ci < Ci; ci++) row[ci * 4 + ky * 2 + kx] = s[ci];
-                }
-        }
-}
-
-// mask_downscaling: [4h, 4w] mask -> 2x2/2 conv, LN2d, GELU, 2x2/2 conv, LN2d, GELU, 1x1 conv
-// -> out [C, h, w].
-static ug_status downscale_mask(ug_ctx *ctx, const sam_model *m, float *out, const float *mask, ug_err *err) {
-    int64_t C = m->cfg.prompt_embed_dim, h = m->cfg.embed_h, w = m->cfg.embed_w, mic = m->cfg.mask_in_chans;
-    ug_tensor a, b, c2, d; // [2h*2w, 4], [2h*2w, mic/4], [h*w, mic], [h*w, C]
+// mask_downscaling: mask [1, 1, 4h, 4w] -> 2x2/2 conv, LN2d, GELU, 2x2/2 conv, LN2d, GELU,
+// 1x1 conv -> out [1, C, h, w]. The intermediate maps are channels-last, where LN2d is a row
+// LayerNorm; the last conv writes NCHW.
+static ug_status downscale_mask(ug_ctx *ctx, const sam_model *m, ug_tensor *out, const ug_tensor *mask, ug_err *err) {
+    int64_t h = m->cfg.embed_h, w = m->cfg.embed_w, mic = m->cfg.mask_in_chans;
+    ug_tensor a, b; // [2h, 2w, mic/4], [h, w, mic]
     ug_status st;
-    if ((st = sam_arena_f32(ctx, &a, UG_DIMS(4 * h * w, 4), err)) != UG_OK ||
-        (st = sam_arena_f32(ctx, &b, UG_DIMS(4 * h * w, mic / 4), err)) != UG_OK ||
-        (st = sam_arena_f32(ctx, &c2, UG_DIMS(h * w, mic), err)) != UG_OK ||
-        (st = sam_arena_f32(ctx, &d, UG_DIMS(h * w, C), err)) != UG_OK)
+    if ((st = sam_arena_f32(ctx, &a, UG_DIMS(2 * h, 2 * w, mic / 4), err)) != UG_OK ||
+        (st = sam_arena_f32(ctx, &b, UG_DIMS(h, w, mic), err)) != UG_OK)
         return st;
-    space_to_depth2(a.data, mask, 4 * h, 4 * w, 1);
-    sam_linear_fwd(ctx, b.data, a.data, 4 * h * w, &m->md0);
-    sam_layernorm_rows(ctx, b.data, b.data, 4 * h * w, mic / 4, &m->md1, 1e-6f);
-    sam_gelu(ctx, b.data, 4 * h * w * (mic / 4));
-    ug_tensor s2; // [h*w, mic/4 * 4]
-    if ((st = sam_arena_f32(ctx, &s2, UG_DIMS(h * w, mic), err)) != UG_OK) return st;
-    space_to_depth2(s2.data, b.data, 2 * h, 2 * w, mic / 4);
-    sam_linear_fwd(ctx, c2.data, s2.data, h * w, &m->md3);
-    sam_layernorm_rows(ctx, c2.data, c2.data, h * w, mic, &m->md4, 1e-6f);
-    sam_gelu(ctx, c2.data, h * w * mic);
-    sam_linear_fwd(ctx, d.data, c2.data, h * w, &m->md6);
-    const float *dd = d.data;
-    for (int64_t i = 0; i < h * w; i++)
-        for (int64_t c = 0; c < C; c++) out[c * h * w + i] = dd[i * C + c];
+    ug_tensor av = sam_nhwc_as_nchw(a.data, 1, 2 * h, 2 * w, mic / 4), bv = sam_nhwc_as_nchw(b.data, 1, h, w, mic);
+    ug_tensor w0 = sam_conv_weight(&m->md0.w, 1, 2, 2), w3 = sam_conv_weight(&m->md3.w, mic / 4, 2, 2);
+    ug_tensor w6 = sam_conv_weight(&m->md6.w, mic, 1, 1);
+    ug_conv2d(ctx, &av, mask, &w0, sam_bias(&m->md0), 2, 0);
+    ug_layernorm(ctx, &a, &a, &m->md1.w, &m->md1.b, 1e-6f);
+    ug_gelu(ctx, &a, &a);
+    ug_conv2d(ctx, &bv, &av, &w3, sam_bias(&m->md3), 2, 0);
+    ug_layernorm(ctx, &b, &b, &m->md4.w, &m->md4.b, 1e-6f);
+    ug_gelu(ctx, &b, &b);
+    ug_conv2d(ctx, out, &bv, &w6, sam_bias(&m->md6), 1, 0);
     return UG_OK;
 }
 
@@ -140,17 +121,18 @@ ug_status sam_encode_prompts(ug_ctx *ctx, const sam_model *m, const sam_prompts 
     if (!p->masks) {
         // no_mask_embed broadcast: one map shared by every prompt (the decoder exploits it).
         if ((st = ug_tensor_new(dense, UG_F32, UG_DIMS(1, C, h, w), err)) != UG_OK) goto fail;
-        float *dd = dense->data;
-        const float *e = m->no_mask.data;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t i = 0; i < h * w; i++) dd[c * h * w + i] = e[c];
+        ug_tensor e = ug_view_reshape(&m->no_mask, UG_DIMS(1, C, 1, 1));
+        e.stride[2] = e.stride[3] = 0; // [1, C, h, w] broadcast of the [C] embedding
+        e.shape[2] = h;
+        e.shape[3] = w;
+        ug_copy(ctx, dense, &e);
         return UG_OK;
     }
     if ((st = ug_tensor_new(dense, UG_F32, UG_DIMS(N, C, h, w), err)) != UG_OK) goto fail;
     for (int64_t n = 0; n < N; n++) {
         ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
-        st = downscale_mask(ctx, m, (float *)dense->data + n * C * h * w,
-                            (const float *)p->masks->data + n * 16 * h * w, err);
+        ug_tensor out = ug_view_slice(dense, 0, n, 1), mk = ug_view_slice(p->masks, 0, n, 1);
+        st = downscale_mask(ctx, m, &out, &mk, err);
         ug_arena_release(&ctx->arena, mark);
         if (st != UG_OK) goto fail;
     }
