@@ -12,6 +12,7 @@ static const struct {
     {"pack", cmd_pack, "convert a SAM or RbA checkpoint (.pth/.ckpt/.pkl) to safetensors"},
     {"inspect", cmd_inspect, "show the arch, config and tensors of a weights file"},
     {"sam", cmd_sam, "Segment Anything on one image from point/box prompts"},
+    {"rba", cmd_rba, "RbA semantic map and anomaly score (Mask2Former, Swin) of one image"},
     {"bench", cmd_bench, "time kernels and models (ops|sam|rba|run)"},
 };
 

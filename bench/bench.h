@@ -46,5 +46,6 @@ void bench_ops_run(ug_bench *b);
 int bench_sam_main(int argc, char **argv);  // bench/bench_sam.c
 int bench_swin_main(int argc, char **argv); // bench/bench_swin.c
 int bench_pack_main(int argc, char **argv); // bench/bench_pack.c
+int bench_rba_main(int argc, char **argv);  // bench/bench_rba.c
 
 #endif
