@@ -318,15 +318,21 @@ typedef struct run {
     bool ctx_ok;
     sam_model *m;
     ug_tensor img, input, emb;
-    ug_tensor iou_all, low_all, masks_all, sparse_all, dense; // [N,M], [N,M,4h,4w], [N,M,H,W], [N,T,C], [1,C,h,w]
-    ug_tensor one, png;                                       // [1,M,H,W] one prompt's masks, U8 [H,W]
+    ug_tensor iou_all;                        // [N,M]
+    ug_tensor low_all, masks_all, sparse_all; // --dump only: [N,M,4h,4w], [N,M,H,W], [N,T,C]
+    ug_tensor dense;                          // [1,C,h,w] (the same for every prompt)
+    ug_tensor png;                            // U8 [H,W]
+    int *best;                                // [N] index of the best mask
+    bool *done;                               // [N] prompt already run
 } run;
 
 static void run_free(run *r) {
-    ug_tensor *ts[] = {&r->img, &r->input, &r->emb, &r->iou_all, &r->low_all, &r->masks_all, &r->sparse_all, &r->dense, &r->one, &r->png};
+    ug_tensor *ts[] = {&r->img, &r->input, &r->emb, &r->iou_all, &r->low_all, &r->masks_all, &r->sparse_all, &r->dense, &r->png};
     for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) ug_tensor_free(ts[i]);
     sam_free(r->m);
     if (r->ctx_ok) ug_ctx_free(&r->ctx);
+    free(r->best);
+    free(r->done);
 }
 
 typedef struct options {
@@ -335,9 +341,49 @@ typedef struct options {
     int threads;
 } options;
 
-// Runs the prompts of group `g` (all prompts with the structure of prompt `first`) as one
-// batch and scatters the results to their prompt indices.
-static ug_status run_group(run *r, const options *o, const prompt_list *l, int first, bool *done, const int orig_hw[2],
+// mask = logits > mask_threshold, as Sam.forward thresholds; 0/255 so viewers show it.
+static ug_status write_mask_png(run *r, const char *path, const float *logits, float thr, ug_err *err) {
+    uint8_t *px = r->png.data;
+    int64_t n = ug_tensor_numel(&r->png);
+    for (int64_t i = 0; i < n; i++) px[i] = logits[i] > thr ? 255 : 0;
+    return ug_png_write(path, &r->png, err);
+}
+
+// Prompt j's masks: upsample its low-res logits [1,M,4h,4w] to the original size, pick the
+// best by predicted IoU (the first on ties, as np.argmax), write the PNGs. One prompt at a
+// time keeps the full-size logits at one prompt's worth unless the dump wants them all.
+static ug_status finish_prompt(run *r, const options *o, int j, const ug_tensor *lo, const int orig_hw[2],
+                               const int input_hw[2], ug_err *err) {
+    int64_t M = r->iou_all.shape[1];
+    const float *iou = (const float *)r->iou_all.data + j * M;
+    for (int k = 1; k < M; k++)
+        if (iou[k] > iou[r->best[j]]) r->best[j] = k;
+    ug_tensor hi; // [1,M,H,W]
+    ug_status st = sam_postprocess_masks(&r->ctx, r->m, lo, input_hw, orig_hw, &hi, err);
+    if (st) return st;
+    const float *logits = hi.data;
+    size_t plane = (size_t)orig_hw[0] * (size_t)orig_hw[1];
+    float thr = r->m->cfg.mask_threshold;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/mask_%03d.png", o->out, j);
+    st = write_mask_png(r, path, logits + (size_t)r->best[j] * plane, thr, err);
+    for (int k = 0; !st && o->all_masks && k < M; k++) {
+        snprintf(path, sizeof path, "%s/mask_%03d_%d.png", o->out, j, k);
+        st = write_mask_png(r, path, logits + (size_t)k * plane, thr, err);
+    }
+    if (!st && r->masks_all.data)
+        memcpy((float *)r->masks_all.data + (size_t)j * M * plane, logits, (size_t)M * plane * sizeof(float));
+    ug_tensor_free(&hi);
+    return st;
+}
+
+// Prompts per decoder batch: bounds the low-res logits held at once ([64,3,256,256] = 50 MB
+// for the released models); rows are independent, so the batch size changes no result.
+enum { SAM_CLI_BATCH = 64 };
+
+// Runs up to SAM_CLI_BATCH prompts with the structure of prompt `first` (point count, box or
+// not) as one batch and puts the results at their prompt indices.
+static ug_status run_group(run *r, const options *o, const prompt_list *l, int first, const int orig_hw[2],
                            const int input_hw[2], bool uniform_t, ug_err *err) {
     const prompt *p0 = &l->p[first];
     int n = 0, P = p0->n_points;
@@ -351,10 +397,10 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
         st = ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
         goto done;
     }
-    for (int j = first; j < l->n; j++) {
+    for (int j = first; j < l->n && n < SAM_CLI_BATCH; j++) {
         const prompt *p = &l->p[j];
-        if (done[j] || p->n_points != P || p->has_box != p0->has_box) continue;
-        done[j] = true;
+        if (r->done[j] || p->n_points != P || p->has_box != p0->has_box) continue;
+        r->done[j] = true;
         memcpy(xy + (size_t)n * P * 2, p->xy, (size_t)P * 2 * sizeof *xy);
         memcpy(labels + (size_t)n * P, p->labels, (size_t)P * sizeof *labels);
         memcpy(boxes + (size_t)n * 4, p->box, 4 * sizeof *boxes);
@@ -371,8 +417,10 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
     for (int k = 0; k < n; k++) {
         int j = idx[k];
         memcpy((float *)r->iou_all.data + j * M, (const float *)iou.data + k * M, (size_t)M * sizeof(float));
-        memcpy((float *)r->low_all.data + j * lo_sz, (const float *)low.data + k * lo_sz, (size_t)lo_sz * sizeof(float));
+        ug_tensor lo = ug_view_slice(&low, 0, k, 1); // [1,M,4h,4w]
+        if ((st = finish_prompt(r, o, j, &lo, orig_hw, input_hw, err)) != UG_OK) goto done;
         if (!o->dump) continue;
+        memcpy((float *)r->low_all.data + j * lo_sz, (const float *)low.data + k * lo_sz, (size_t)lo_sz * sizeof(float));
         if (uniform_t) {
             memcpy((float *)r->sparse_all.data + j * T * C, (const float *)sparse.data + k * T * C, (size_t)(T * C) * sizeof(float));
         } else {
@@ -442,18 +490,8 @@ static ug_status write_scores(const char *dir, const ug_tensor *iou, const int *
     return st;
 }
 
-// mask = logits > mask_threshold, as Sam.forward thresholds; 0/255 so viewers show it.
-static ug_status write_mask_png(run *r, const char *path, const float *logits, float thr, ug_err *err) {
-    uint8_t *px = r->png.data;
-    int64_t n = ug_tensor_numel(&r->png);
-    for (int64_t i = 0; i < n; i++) px[i] = logits[i] > thr ? 255 : 0;
-    return ug_png_write(path, &r->png, err);
-}
-
 static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     run r = {0};
-    int *best = NULL;
-    bool *done = NULL;
     ug_status st;
     if ((st = ug_image_read(o->image, UG_IMAGE_RGB, &r.img, err)) != UG_OK) goto out; // U8 [H,W,3]
     int orig_hw[2] = {(int)r.img.shape[0], (int)r.img.shape[1]}, input_hw[2];
@@ -472,44 +510,23 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     int64_t lh = 4 * (int64_t)c->embed_h, lw = 4 * (int64_t)c->embed_w, H = orig_hw[0], W = orig_hw[1];
     bool uniform_t = true;
     for (int i = 1; i < l->n; i++) uniform_t = uniform_t && tokens_of(&l->p[i]) == tokens_of(&l->p[0]);
-    if ((st = ug_tensor_new(&r.iou_all, UG_F32, UG_DIMS(N, M), err)) != UG_OK ||
-        (st = ug_tensor_new(&r.low_all, UG_F32, UG_DIMS(N, M, lh, lw), err)) != UG_OK ||
-        (st = ug_tensor_new(&r.png, UG_U8, UG_DIMS(H, W), err)) != UG_OK)
-        goto out;
-    if (o->dump && uniform_t && (st = ug_tensor_new(&r.sparse_all, UG_F32, UG_DIMS(N, tokens_of(&l->p[0]), C), err)) != UG_OK)
-        goto out;
-    if (o->dump && (st = ug_tensor_new(&r.masks_all, UG_F32, UG_DIMS(N, M, H, W), err)) != UG_OK) goto out;
-    best = calloc((size_t)N, sizeof *best);
-    done = calloc((size_t)N, sizeof *done);
-    if (!best || !done) {
+    r.best = calloc((size_t)N, sizeof *r.best);
+    r.done = calloc((size_t)N, sizeof *r.done);
+    if (!r.best || !r.done) {
         st = ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
         goto out;
     }
+    if ((st = ug_tensor_new(&r.iou_all, UG_F32, UG_DIMS(N, M), err)) != UG_OK ||
+        (st = ug_tensor_new(&r.png, UG_U8, UG_DIMS(H, W), err)) != UG_OK)
+        goto out;
+    if (o->dump && ((st = ug_tensor_new(&r.low_all, UG_F32, UG_DIMS(N, M, lh, lw), err)) != UG_OK ||
+                    (st = ug_tensor_new(&r.masks_all, UG_F32, UG_DIMS(N, M, H, W), err)) != UG_OK ||
+                    (uniform_t && (st = ug_tensor_new(&r.sparse_all, UG_F32, UG_DIMS(N, tokens_of(&l->p[0]), C), err)) != UG_OK)))
+        goto out;
     for (int i = 0; i < l->n; i++)
-        if (!done[i] && (st = run_group(&r, o, l, i, done, orig_hw, input_hw, uniform_t, err)) != UG_OK) goto out;
+        if (!r.done[i] && (st = run_group(&r, o, l, i, orig_hw, input_hw, uniform_t, err)) != UG_OK) goto out;
 
-    // Per prompt: upsample to the original size (one [1,M,H,W] at a time keeps memory at
-    // one prompt's worth unless the dump wants them all), pick the best, write the PNGs.
-    size_t plane = (size_t)(H * W);
-    for (int64_t i = 0; i < N; i++) {
-        const float *iou = (const float *)r.iou_all.data + i * M;
-        for (int k = 1; k < M; k++)
-            if (iou[k] > iou[best[i]]) best[i] = k;
-        ug_tensor lo = ug_view_slice(&r.low_all, 0, i, 1), hi; // [1,M,lh,lw] -> [1,M,H,W]
-        if ((st = sam_postprocess_masks(&r.ctx, r.m, &lo, input_hw, orig_hw, &hi, err)) != UG_OK) goto out;
-        ug_tensor_free(&r.one);
-        r.one = hi;
-        const float *logits = r.one.data;
-        char path[4200];
-        snprintf(path, sizeof path, "%s/mask_%03lld.png", o->out, (long long)i);
-        if ((st = write_mask_png(&r, path, logits + (size_t)best[i] * plane, c->mask_threshold, err)) != UG_OK) goto out;
-        for (int k = 0; o->all_masks && k < M; k++) {
-            snprintf(path, sizeof path, "%s/mask_%03lld_%d.png", o->out, (long long)i, k);
-            if ((st = write_mask_png(&r, path, logits + (size_t)k * plane, c->mask_threshold, err)) != UG_OK) goto out;
-        }
-        if (r.masks_all.data) memcpy((float *)r.masks_all.data + (size_t)i * M * plane, logits, (size_t)M * plane * sizeof(float));
-    }
-    if ((st = write_scores(o->out, &r.iou_all, best, err)) != UG_OK) goto out;
+    if ((st = write_scores(o->out, &r.iou_all, r.best, err)) != UG_OK) goto out;
     if (o->dump) {
         // dense_embeddings [N,C,h,w]: the shared map seen N times (a stride-0 view).
         ug_tensor dn = r.dense;
@@ -523,8 +540,6 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
             goto out;
     }
 out:
-    free(best);
-    free(done);
     run_free(&r);
     return st;
 }

@@ -18,8 +18,8 @@
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-static char *g_dir;     // temporary folder of the suite
-static char g_sam[1200];   // sam_tiny packed by the CLI
+static char *g_dir;         // temporary folder of the suite
+static char g_sam[1200];    // sam_tiny packed by the CLI
 static char g_notsam[1200]; // a valid safetensors file whose arch is "rba"
 static char g_image[1200];  // golden input image (96 x 160)
 
@@ -257,28 +257,36 @@ START_TEST(prompt_file_golden) {
 }
 END_TEST
 
-// Prompts of one token count: sparse_embeddings.npy holds them all as [N, T, C].
+// Prompts of one token count: sparse_embeddings.npy holds them all as [N, T, C]. The six
+// golden single points cycled to 70 prompts, so they run as more than one decoder batch (64).
 START_TEST(prompt_file_uniform_tokens) {
     REQUIRE();
-    char pf[1400], args[8192], out[1400];
-    write_text("six.json",
-               "[{\"points\": [[37.0, 41.0]], \"labels\": [1]}, {\"points\": [[120.5, 30.25]]}, {\"points\": [[80, 70]]},\n"
-               " {\"points\": [[0, 0]]}, {\"points\": [[159, 95]]}, {\"points\": [[12.7, 88.3]]}]",
-               pf, sizeof pf);
-    snprintf(out, sizeof out, "%s/six", g_dir);
+    static const float pts[6][2] = {{37.0f, 41.0f}, {120.5f, 30.25f}, {80, 70}, {0, 0}, {159, 95}, {12.7f, 88.3f}};
+    enum { N = 70 };
+    char text[N * 48 + 16], pf[1400], args[8192], out[1400], p[1500];
+    size_t len = (size_t)snprintf(text, sizeof text, "[");
+    for (int i = 0; i < N; i++)
+        len += (size_t)snprintf(text + len, sizeof text - len, "%s{\"points\": [[%g, %g]]%s}", i ? ",\n" : "",
+                                (double)pts[i % 6][0], (double)pts[i % 6][1], i % 2 ? ", \"labels\": [1]" : "");
+    snprintf(text + len, sizeof text - len, "]");
+    write_text("seventy.json", text, pf, sizeof pf);
+    snprintf(out, sizeof out, "%s/seventy", g_dir);
     snprintf(args, sizeof args, "sam --weights %s --image %s --prompts %s --out %s --dump %s", g_sam, g_image, pf, out, out);
     ck_assert_int_eq(run(args), 0);
     ug_tensor sp = dumped(out, "sparse_embeddings"), iou = dumped(out, "iou_predictions");
-    want_shape(&sp, UG_DIMS(6, 2, 64), "sparse_embeddings");
+    want_shape(&sp, UG_DIMS(N, 2, 64), "sparse_embeddings");
+    want_shape(&iou, UG_DIMS(N, 3), "iou_predictions");
     ug_json_doc *doc = read_scores(out);
-    for (int i = 0; i < 6; i++) {
+    for (int i = 0; i < N; i++) {
         char rel[128];
-        snprintf(rel, sizeof rel, "sam_tiny/p%d-sparse_embeddings.npy", i);
+        snprintf(rel, sizeof rel, "sam_tiny/p%d-sparse_embeddings.npy", i % 6);
         check_row(&sp, i, rel);
-        snprintf(rel, sizeof rel, "sam_tiny/p%d-iou_predictions_multi.npy", i);
+        snprintf(rel, sizeof rel, "sam_tiny/p%d-iou_predictions_multi.npy", i % 6);
         check_row(&iou, i, rel);
         check_scores(ug_json_root(doc), i, rel, 3);
     }
+    snprintf(p, sizeof p, "%s/mask_%03d.png", out, N - 1);
+    ck_assert_msg(exists(p), "%s missing", p);
     ug_json_free(doc);
     ug_tensor_free(&sp);
     ug_tensor_free(&iou);
