@@ -16,6 +16,7 @@
 #include "ops/movement.h"
 #include "ops/posembed.h"
 #include "ops/resize.h"
+#include "ops/ops.h"
 
 // Every LayerNorm of the decoder uses PyTorch's default eps (golden/README.md).
 #define M2F_LN_EPS 1e-5f
@@ -188,13 +189,13 @@ static void emit(const fwd *f, const char *name, const ug_tensor *t) {
 }
 
 static void linear(fwd *f, ug_tensor *y, const ug_tensor *x, const m2f_linear *l) {
-    linear_cpu(f->ctx, y, x, &l->w, &l->b);
+    ug_linear(f->ctx, y, x, &l->w, &l->b);
 }
 
 // x = LN(x + r) over C (the post-norm residual of every decoder sub-layer).
 static void add_norm(fwd *f, ug_tensor *x, const ug_tensor *r, const m2f_norm *n) {
-    add_cpu(f->ctx, x, x, r);
-    layernorm_cpu(f->ctx, x, x, &n->w, &n->b, M2F_LN_EPS);
+    ug_add(f->ctx, x, x, r);
+    ug_layernorm(f->ctx, x, x, &n->w, &n->b, M2F_LN_EPS);
 }
 
 // One feature level as token rows: src [N, C] = feature^T + level_embed[l], pos [N, C] = the
@@ -209,15 +210,15 @@ static ug_status level_tokens(fwd *f, const ug_tensor *feature, int l, ug_tensor
     if ((st = arena_f32(f, &pe, UG_DIMS(C, H, W))) != UG_OK) return st;
     ug_tensor fv = ug_tensor_wrap(feature->data, UG_F32, UG_DIMS(C, N));
     ug_tensor fT = ug_view_transpose(&fv, 0, 1); // [N, C]
-    copy_cpu(f->ctx, src, &fT);
+    ug_copy(f->ctx, src, &fT);
     ug_tensor row = ug_view_slice(&f->d->level_embed, 0, l, 1);
     ug_tensor row1 = ug_tensor_wrap(row.data, UG_F32, UG_DIMS(C));
     ug_tensor lvl = ug_view_expand_dim(&row1, 0, N); // [N, C], stride 0 over tokens
-    add_cpu(f->ctx, src, src, &lvl);
-    posembed_sine_cpu(f->ctx, &pe);
+    ug_add(f->ctx, src, src, &lvl);
+    ug_posembed_sine(f->ctx, &pe);
     ug_tensor pv = ug_tensor_wrap(pe.data, UG_F32, UG_DIMS(C, N));
     ug_tensor pT = ug_view_transpose(&pv, 0, 1); // [N, C]
-    copy_cpu(f->ctx, pos, &pT);
+    ug_copy(f->ctx, pos, &pT);
     ug_arena_release(&f->ctx->arena, mark);
     return UG_OK;
 }
@@ -233,17 +234,17 @@ static ug_status heads(fwd *f, const ug_tensor *x, const ug_tensor *mask_feature
     if ((st = arena_f32(f, &xn, UG_DIMS(Q, C))) != UG_OK || (st = arena_f32(f, &e0, UG_DIMS(Q, C))) != UG_OK ||
         (st = arena_f32(f, &e1, UG_DIMS(Q, C))) != UG_OK || (st = arena_f32(f, &emb, UG_DIMS(Q, E))) != UG_OK)
         goto done;
-    layernorm_cpu(f->ctx, &xn, x, &d->decoder_norm.w, &d->decoder_norm.b, M2F_LN_EPS);
+    ug_layernorm(f->ctx, &xn, x, &d->decoder_norm.w, &d->decoder_norm.b, M2F_LN_EPS);
     linear(f, logits, &xn, &d->class_embed);
     // MLP: ReLU after every layer but the last.
     linear(f, &e0, &xn, &d->mask_embed[0]);
-    relu_cpu(f->ctx, &e0, &e0);
+    ug_relu(f->ctx, &e0, &e0);
     linear(f, &e1, &e0, &d->mask_embed[1]);
-    relu_cpu(f->ctx, &e1, &e1);
+    ug_relu(f->ctx, &e1, &e1);
     linear(f, &emb, &e1, &d->mask_embed[2]);
     // einsum("qc,chw->qhw"): [Q, E] @ [E, h * w].
     ug_tensor mf = ug_tensor_wrap(mask_features->data, UG_F32, UG_DIMS(E, f->h * f->w));
-    matmul_cpu(f->ctx, masks, &emb, &mf, NULL, 1.0f, 0.0f);
+    ug_matmul(f->ctx, masks, &emb, &mf, NULL, 1.0f, 0.0f);
 done:
     ug_arena_release(&f->ctx->arena, mark);
     return st;
@@ -261,7 +262,7 @@ static ug_status attn_mask(fwd *f, const ug_tensor *masks, int64_t H, int64_t W,
     ug_tensor small; // [Q, H, W]
     if ((st = arena_f32(f, &small, UG_DIMS(Q, H, W))) != UG_OK) return st;
     ug_tensor src = ug_tensor_wrap(masks->data, UG_F32, UG_DIMS(Q, f->h, f->w));
-    resize_bilinear_cpu(f->ctx, &small, &src, false);
+    ug_resize_bilinear(f->ctx, &small, &src, false);
     const float *s = small.data;
     uint8_t *m = mask->data;
     for (int64_t q = 0; q < Q; q++) {
@@ -303,7 +304,7 @@ static ug_status mha(fwd *f, const m2f_mha *a, ug_tensor *out, const ug_tensor *
         hv[i].stride[3] = 1;
     }
     ug_attn_extra extra = {.mask = mask}; // [Nq, Nk] broadcast over heads
-    attention_cpu(f->ctx, &hv[3], &hv[0], &hv[1], &hv[2], mask ? &extra : NULL, 1.0f / sqrtf((float)D));
+    ug_attention(f->ctx, &hv[3], &hv[0], &hv[1], &hv[2], mask ? &extra : NULL, 1.0f / sqrtf((float)D));
     linear(f, out, &o, &a->out);
 done:
     ug_arena_release(&f->ctx->arena, mark);
@@ -322,17 +323,17 @@ static ug_status layer_fwd(fwd *f, const m2f_layer *ly, ug_tensor *x, const ug_t
         (st = arena_f32(f, &r, UG_DIMS(Q, C))) != UG_OK || (st = arena_f32(f, &hid, UG_DIMS(Q, d->cfg.ffn))) != UG_OK)
         goto done;
     // Masked cross-attention: queries + query_pos against keys src + pos, values src.
-    add_cpu(f->ctx, &xq, x, &d->query_embed);
-    add_cpu(f->ctx, &kin, src, pos);
+    ug_add(f->ctx, &xq, x, &d->query_embed);
+    ug_add(f->ctx, &kin, src, pos);
     if ((st = mha(f, &ly->cross, &r, &xq, &kin, src, mask)) != UG_OK) goto done;
     add_norm(f, x, &r, &ly->cross.norm);
     // Self-attention among the queries.
-    add_cpu(f->ctx, &xq, x, &d->query_embed);
+    ug_add(f->ctx, &xq, x, &d->query_embed);
     if ((st = mha(f, &ly->self, &r, &xq, &xq, x, NULL)) != UG_OK) goto done;
     add_norm(f, x, &r, &ly->self.norm);
     // FFN.
     linear(f, &hid, x, &ly->lin1);
-    relu_cpu(f->ctx, &hid, &hid);
+    ug_relu(f->ctx, &hid, &hid);
     linear(f, &r, &hid, &ly->lin2);
     add_norm(f, x, &r, &ly->ffn_norm);
 done:

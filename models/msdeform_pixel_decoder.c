@@ -22,6 +22,7 @@
 #include "ops/posembed.h"
 #include "ops/resize.h"
 #include "ops/softmax.h"
+#include "ops/ops.h"
 
 // ---- config ----
 
@@ -250,22 +251,24 @@ static ug_status arena_f32(ug_ctx *ctx, ug_tensor *t, int ndim, const int64_t *s
 // y [1, out, H, W] = act(GN(conv(x))) with "same" padding (k = 1 or 3); no GN when the conv
 // has none (mask_features).
 static void conv_gn(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const pd_conv *cv, const pd_config *c, bool relu) {
-    conv2d_cpu(ctx, y, x, &cv->w, cv->b.data ? &cv->b : NULL, 1, (int)(cv->w.shape[2] / 2));
-    if (cv->norm.w.data) groupnorm_cpu(ctx, y, y, &cv->norm.w, &cv->norm.b, c->gn_groups, c->gn_eps);
-    if (relu) relu_cpu(ctx, y, y);
+    ug_conv2d(ctx, y, x, &cv->w, cv->b.data ? &cv->b : NULL, 1, (int)(cv->w.shape[2] / 2));
+    if (cv->norm.w.data) ug_groupnorm(ctx, y, y, &cv->norm.w, &cv->norm.b, c->gn_groups, c->gn_eps);
+    if (relu) ug_relu(ctx, y, y);
 }
 
 // y [rows, out] = x [rows, in] @ W^T + b, or y += that when acc (the residual folded into the
 // GEMM with beta = 1).
 static void linear_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, const pd_linear *l, bool acc) {
     int64_t out = l->w.shape[0], in = l->w.shape[1];
-    gemm_cpu(ctx, rows, out, in, 1.0f, x, in, 1, l->w.data, l->w.dtype, 1, in, acc ? 1.0f : 0.0f, y, out,
-             l->b.data);
+    ug_tensor xt = ug_tensor_wrap((float *)x, UG_F32, UG_DIMS(rows, in)); // [rows, in]
+    ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, out));            // [rows, out]
+    ug_tensor wt = ug_view_transpose(&l->w, 0, 1);                           // [in, out]
+    ug_matmul(ctx, &yt, &xt, &wt, l->b.data ? &l->b : NULL, 1.0f, acc ? 1.0f : 0.0f);
 }
 
 static void norm_rows(ug_ctx *ctx, float *x, int64_t rows, int64_t C, const pd_norm *n, float eps) {
     ug_tensor t = ug_tensor_wrap(x, UG_F32, UG_DIMS(rows, C));
-    layernorm_cpu(ctx, &t, &t, &n->w, &n->b, eps);
+    ug_layernorm(ctx, &t, &t, &n->w, &n->b, eps);
 }
 
 // Token rows [n, C] <-> NCHW map [1, C, h, w] (n = h * w), one transposing copy.
@@ -273,13 +276,13 @@ static void map_to_rows(ug_ctx *ctx, float *rows, const ug_tensor *map) {
     int64_t C = map->shape[1], n = map->shape[2] * map->shape[3];
     ug_tensor src = ug_view_reshape(map, UG_DIMS(C, n)), dst = ug_tensor_wrap(rows, UG_F32, UG_DIMS(n, C));
     ug_tensor srcT = ug_view_transpose(&src, 0, 1); // [n, C]
-    copy_cpu(ctx, &dst, &srcT);
+    ug_copy(ctx, &dst, &srcT);
 }
 static void rows_to_map(ug_ctx *ctx, ug_tensor *map, const float *rows) {
     int64_t C = map->shape[1], n = map->shape[2] * map->shape[3];
     ug_tensor dst = ug_view_reshape(map, UG_DIMS(C, n));
     ug_tensor src = ug_tensor_wrap((void *)rows, UG_F32, UG_DIMS(n, C)), srcT = ug_view_transpose(&src, 0, 1);
-    copy_cpu(ctx, &dst, &srcT);
+    ug_copy(ctx, &dst, &srcT);
 }
 
 // ---- the deformable encoder ----
@@ -335,18 +338,18 @@ static ug_status encoder_fwd(ug_ctx *ctx, const pd_model *m, const enc_geom *g, 
     ug_tensor src_t = ug_tensor_wrap(src, UG_F32, UG_DIMS(S, C)), pos_t = ug_tensor_wrap((void *)pos, UG_F32, UG_DIMS(S, C));
     for (int i = 0; i < c->enc_layers; i++) {
         const pd_enc_layer *e = &m->layers[i];
-        add_cpu(ctx, &q, &src_t, &pos_t);
+        ug_add(ctx, &q, &src_t, &pos_t);
         linear_rows(ctx, value.data, src, S, &e->value_proj, false);
         linear_rows(ctx, off.data, q.data, S, &e->sampling_offsets, false);
         linear_rows(ctx, aw.data, q.data, S, &e->attention_weights, false);
         ug_tensor aw_rows = ug_view_reshape(&aw, UG_DIMS(S * M, L * P)); // softmax per head over levels x points
-        softmax_cpu(ctx, &aw_rows, &aw_rows);
+        ug_softmax(ctx, &aw_rows, &aw_rows);
         sampling_locations(loc.data, off.data, g, M, P);
-        msdeform_attn_cpu(ctx, &attn, &value, (const int64_t(*)[2])g->shapes, L, &loc, &aw);
+        ug_msdeform_attn(ctx, &attn, &value, (const int64_t(*)[2])g->shapes, L, &loc, &aw);
         linear_rows(ctx, src, attn.data, S, &e->output_proj, true);
         norm_rows(ctx, src, S, C, &e->norm1, c->ln_eps);
         linear_rows(ctx, hid.data, src, S, &e->linear1, false);
-        relu_cpu(ctx, &hid, &hid);
+        ug_relu(ctx, &hid, &hid);
         linear_rows(ctx, src, hid.data, S, &e->linear2, true);
         norm_rows(ctx, src, S, C, &e->norm2, c->ln_eps);
         if (trace && trace->fn) {
@@ -434,14 +437,14 @@ ug_status pd_forward(ug_ctx *ctx, const pd_model *m, const ug_tensor res[PD_FEAT
         trace_emit(trace, name, &proj);
         float *rows = (float *)src.data + g.start[l] * C;
         map_to_rows(ctx, rows, &proj);
-        posembed_sine_cpu(ctx, &pe);
+        ug_posembed_sine(ctx, &pe);
         ug_tensor pe4 = ug_view_reshape(&pe, UG_DIMS(1, C, h, w));
         float *prow = (float *)pos.data + g.start[l] * C;
         map_to_rows(ctx, prow, &pe4);
         ug_tensor pt = ug_tensor_wrap(prow, UG_F32, UG_DIMS(h * w, C));
         ug_tensor lvl = ug_tensor_wrap((float *)m->level_embed.data + l * C, UG_F32, UG_DIMS(C));
         ug_tensor lvl_b = ug_view_expand_dim(&lvl, 0, h * w); // [h*w, C], row stride 0
-        add_cpu(ctx, &pt, &pt, &lvl_b);
+        ug_add(ctx, &pt, &pt, &lvl_b);
         ug_arena_release(&ctx->arena, lm);
     }
     if ((st = encoder_fwd(ctx, m, &g, src.data, pos.data, trace, err)) != UG_OK) goto fail;
@@ -455,8 +458,8 @@ ug_status pd_forward(ug_ctx *ctx, const pd_model *m, const ug_tensor res[PD_FEAT
         ug_tensor y; // [1, C, H_k, W_k]
         if ((st = arena_f32(ctx, &y, UG_DIMS(1, C, res[k].shape[2], res[k].shape[3]), err)) != UG_OK) goto fail;
         conv_gn(ctx, &y, &res[k], &m->lateral[k], c, false);
-        resize_bilinear_cpu(ctx, &maps[j], &maps[j - 1], false);
-        add_cpu(ctx, &y, &y, &maps[j]);
+        ug_resize_bilinear(ctx, &maps[j], &maps[j - 1], false);
+        ug_add(ctx, &y, &y, &maps[j]);
         conv_gn(ctx, &maps[j], &y, &m->output[k], c, true);
         ug_arena_release(&ctx->arena, fm);
     }

@@ -15,6 +15,7 @@
 #include "ops/movement.h"
 #include "ops/resize.h"
 #include "ops/softmax.h"
+#include "ops/ops.h"
 
 // ---- scoring ----
 
@@ -160,7 +161,7 @@ static void score_bands(void *arg, int64_t b0, int64_t b1, int thread) {
                         j->ly0[r], j->ly1[r], W);
         }
         ug_tensor sv = ug_tensor_wrap(S, UG_F32, UG_DIMS(Q * n));
-        sigmoid_cpu(j->ctx, &sv, &sv); // inside a parallel region: runs on this thread
+        ug_sigmoid(j->ctx, &sv, &sv); // inside a parallel region: runs on this thread
         // semseg [K, n] = probs^T [K, Q] @ sigmoid(masks) [Q, n].
         gemm_cpu_serial(j->ctx, thread, K, n, Q, 1.0f, j->probs, 1, K + 1, S, UG_F32, n, 1, 0.0f, ss, n, NULL);
         reduce_classes(j->score + r0 * W, bestk, best, ss, K, n);
@@ -214,7 +215,7 @@ ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, cons
         goto done;
     }
     ug_tensor pv = ug_tensor_wrap(probs, UG_F32, UG_DIMS(Q, K + 1));
-    softmax_cpu(ctx, &pv, logits);
+    ug_softmax(ctx, &pv, logits);
     score_job job = {ctx, probs, masks->data, Q, K, h, w, H, W, R, nsrc, idx, idx + W, y0, y1,
                      wts, wts + W, wts + 2 * W, wts + 2 * W + H, buf, per_thread, score->data,
                      semantic ? semantic->data : NULL};
@@ -382,7 +383,7 @@ ug_status rba_forward(ug_ctx *ctx, const rba_model *m, const ug_tensor *input, b
     // detectron2's ImageList.from_tensors: zeros on the right and bottom (zero = the mean colour).
     if (Ht != H || Wt != W) {
         if ((st = ug_tensor_new(&padded, UG_F32, UG_DIMS(1, 3, Ht, Wt), err)) != UG_OK) goto fail;
-        pad_cpu(ctx, &padded, in, (const int64_t[]){0, 0, 0, 0}, 0.0f);
+        ug_pad(ctx, &padded, in, (const int64_t[]){0, 0, 0, 0}, 0.0f);
         in = &padded;
     }
     emit(trace, "input", in);
@@ -444,7 +445,7 @@ ug_status rba_forward_u8(ug_ctx *ctx, const rba_model *m, const ug_tensor *img, 
     ug_tensor x; // [1, 3, H, W]
     ug_status st = ug_tensor_new(&x, UG_F32, UG_DIMS(1, 3, img->shape[0], img->shape[1]), err);
     if (st != UG_OK) return st;
-    rba_normalize_cpu(ctx, &x, img);
+    ug_rba_normalize(ctx, &x, img);
     st = rba_forward(ctx, m, &x, pad32, out, trace, err);
     ug_tensor_free(&x);
     return st;

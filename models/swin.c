@@ -20,6 +20,7 @@
 #include "ops/gemm.h"
 #include "ops/layernorm.h"
 #include "ops/movement.h"
+#include "ops/ops.h"
 
 // Chunk sizes: a chunk of windows holds about SWIN_CHUNK_FLOATS floats per C-wide buffer
 // (16384 tokens at C = 128, 2048 at C = 1024: GEMMs stay big, qkv stays near 25 MB for
@@ -245,7 +246,7 @@ static void norm_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, int64
                       float eps) {
     ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, C)),
               xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, C));
-    layernorm_cpu(ctx, &yt, &xt, &n->w, &n->b, eps);
+    ug_layernorm(ctx, &yt, &xt, &n->w, &n->b, eps);
 }
 
 // y [rows, out] = x [rows, in] @ W^T + b.
@@ -253,7 +254,7 @@ static void linear_rows(ug_ctx *ctx, float *y, const float *x, int64_t rows, con
     int64_t out = l->w.shape[0], in = l->w.shape[1];
     ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, out)),
               xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, in));
-    linear_cpu(ctx, &yt, &xt, &l->w, l->b.data ? &l->b : NULL);
+    ug_linear(ctx, &yt, &xt, &l->w, l->b.data ? &l->b : NULL);
 }
 
 // y [rows, out] += x [rows, in] @ W^T + b: the residual add folded into the GEMM (beta = 1).
@@ -262,7 +263,7 @@ static void linear_rows_acc(ug_ctx *ctx, float *y, const float *x, int64_t rows,
     ug_tensor yt = ug_tensor_wrap(y, UG_F32, UG_DIMS(rows, out)),
               xt = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(rows, in));
     ug_tensor wt = ug_view_transpose(&l->w, 0, 1); // [in, out]
-    matmul_cpu(ctx, &yt, &xt, &wt, l->b.data ? &l->b : NULL, 1.0f, 1.0f);
+    ug_matmul(ctx, &yt, &xt, &wt, l->b.data ? &l->b : NULL, 1.0f, 1.0f);
 }
 
 // ---- work buffers ----
@@ -535,7 +536,7 @@ static void swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block
             memcpy(o.stride, os, sizeof os);
             ug_tensor mask = ug_tensor_wrap(wk->masks + (int64_t)kind * N * N, UG_F32, UG_DIMS(N, N));
             ug_attn_extra ex = {.bias = {&rel, kind ? &mask : NULL}};
-            attention_cpu(ctx, &o, &q, &k, &v, &ex, scale);
+            ug_attention(ctx, &o, &q, &k, &v, &ex, scale);
         }
         linear_rows(ctx, wk->buf, wk->att, nb * N, &blk->proj);
         ug_parallel_for(ctx->pool, nb, 1, scatter_add_range, &j);
@@ -549,7 +550,7 @@ static void swin_block_fwd(ug_ctx *ctx, const swin_config *cfg, const swin_block
         norm_rows(ctx, wk->xn, xr, nr, C, &blk->norm2, cfg->eps);
         linear_rows(ctx, wk->rows, wk->xn, nr, &blk->fc1);
         ug_tensor ht = ug_tensor_wrap(wk->rows, UG_F32, UG_DIMS(nr, hidden));
-        gelu_cpu(ctx, &ht, &ht);
+        ug_gelu(ctx, &ht, &ht);
         linear_rows_acc(ctx, xr, wk->rows, nr, &blk->fc2);
     }
 }
@@ -616,7 +617,7 @@ static ug_status norm_to_nchw(ug_ctx *ctx, ug_tensor *out, const float *x, int64
         ug_tensor src = ug_tensor_wrap(wk->rows, UG_F32, UG_DIMS(nr, C));
         ug_tensor srcT = ug_view_transpose(&src, 0, 1); // [C, nr]
         ug_tensor dst = ug_view_slice(&all, 1, r0, nr); // [C, nr] with row stride HW
-        copy_cpu(ctx, &dst, &srcT);
+        ug_copy(ctx, &dst, &srcT);
     }
     return UG_OK;
 }

@@ -48,6 +48,8 @@ typedef struct ug_backend {
     void (*resize_bilinear)(ug_ctx *, ug_tensor *y, const ug_tensor *x, bool align_corners);
     void (*resize_pillow)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
     void (*grid_sample)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *grid);
+    void (*rba_normalize)(ug_ctx *, ug_tensor *y, const ug_tensor *img);
+    void (*sam_normalize_pad)(ug_ctx *, ug_tensor *y, const ug_tensor *img, const float *mean, const float *std);
     // ops/movement.h, ops/argmax.h, ops/posembed.h
     void (*copy)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
     void (*fill)(ug_ctx *, ug_tensor *y, float value);

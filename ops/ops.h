@@ -91,6 +91,15 @@ static inline void ug_grid_sample(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x,
     ug_backend_for(ctx, y->device)->grid_sample(ctx, y, x, grid);
 }
 
+static inline void ug_rba_normalize(ug_ctx *ctx, ug_tensor *y, const ug_tensor *img) {
+    ug_backend_for(ctx, y->device)->rba_normalize(ctx, y, img);
+}
+
+static inline void ug_sam_normalize_pad(ug_ctx *ctx, ug_tensor *y, const ug_tensor *img, const float *mean,
+                                        const float *std) {
+    ug_backend_for(ctx, y->device)->sam_normalize_pad(ctx, y, img, mean, std);
+}
+
 static inline void ug_copy(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x) {
     ug_backend_for(ctx, y->device)->copy(ctx, y, x);
 }

@@ -38,7 +38,9 @@ static void setup(void) {
     ug_err err;
     ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
 }
-static void teardown(void) { ug_ctx_free(&ctx); }
+static void teardown(void) {
+    ug_ctx_free(&ctx);
+}
 
 // A new F32 tensor filled with uniform(-1, 1) values from `seed`.
 static ug_tensor rand_tensor(int ndim, const int64_t *shape, uint64_t seed) {
@@ -61,13 +63,14 @@ static void check(const ug_tensor *got, const float *want, const char *what) {
 }
 
 static void free_all(ug_tensor *ts, int n) {
-    for (int i = 0; i < n; i++) ug_tensor_free(&ts[i]);
+    for (int i = 0; i < n; i++)
+        ug_tensor_free(&ts[i]);
 }
 
 static void case_matmul(const ug_backend *be) {
     int64_t M = 17, N = 33, K = 3;
-    ug_tensor t[4] = {rand_tensor(UG_DIMS(M, K), 1), rand_tensor(UG_DIMS(K, N), 2), rand_tensor(UG_DIMS(N), 3),
-                      zeros(UG_F32, UG_DIMS(M, N))};
+    ug_tensor t[4] = {rand_tensor(UG_DIMS(M, K), 1), rand_tensor(UG_DIMS(K, N), 2),
+                      rand_tensor(UG_DIMS(N), 3), zeros(UG_F32, UG_DIMS(M, N))};
     float *want = malloc(sizeof(float) * M * N);
     gemm_ref(M, N, K, 1.0f, t[0].data, K, 1, t[1].data, N, 1, 0.0f, want, N, t[2].data);
     be->matmul(&ctx, &t[3], &t[0], &t[1], &t[2], 1.0f, 0.0f);
@@ -110,7 +113,8 @@ static void case_conv(const ug_backend *be) {
 static void case_norms(const ug_backend *be) {
     int64_t B = 2, C = 6, H = 3, W = 5;
     ug_tensor x = rand_tensor(UG_DIMS(B, C, H, W), 9), wc = rand_tensor(UG_DIMS(C), 10),
-              bc = rand_tensor(UG_DIMS(C), 11), ww = rand_tensor(UG_DIMS(W), 12), bw = rand_tensor(UG_DIMS(W), 13);
+              bc = rand_tensor(UG_DIMS(C), 11), ww = rand_tensor(UG_DIMS(W), 12),
+              bw = rand_tensor(UG_DIMS(W), 13);
     ug_tensor y = zeros(UG_F32, UG_DIMS(B, C, H, W));
     size_t n = (size_t)ug_tensor_numel(&x);
     float *want = malloc(sizeof(float) * n);
@@ -168,8 +172,8 @@ static void case_attention(const ug_backend *be) {
     float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&out));
     for (int64_t h = 0; h < H; h++)
         attention_ref(want + h * Nq * D, D, (float *)q.data + h * Nq * D, D, (float *)k.data + h * Nk * D, D,
-                      (float *)v.data + h * Nk * D, D, (float *)bias.data + h * Nq * Nk, Nk, NULL, 0, Nq, Nk, D,
-                      D, 0.5f);
+                      (float *)v.data + h * Nk * D, D, (float *)bias.data + h * Nq * Nk, Nk, NULL, 0, Nq, Nk,
+                      D, D, 0.5f);
     ug_attn_extra extra = {.bias = {&bias, NULL}};
     be->attention(&ctx, &out, &q, &k, &v, &extra, 0.5f);
     check(&out, want, "attention");
@@ -182,10 +186,12 @@ static void case_msdeform(const ug_backend *be) {
     int64_t B = 1, Nq = 5, M = 2, D = 3, L = 2, P = 3;
     const int64_t shapes[2][2] = {{3, 4}, {2, 3}};
     int64_t S = 3 * 4 + 2 * 3;
-    ug_tensor value = rand_tensor(UG_DIMS(B, S, M, D), 20), loc = rand_tensor(UG_DIMS(B, Nq, M, L * P, 2), 21),
+    ug_tensor value = rand_tensor(UG_DIMS(B, S, M, D), 20),
+              loc = rand_tensor(UG_DIMS(B, Nq, M, L * P, 2), 21),
               aw = rand_tensor(UG_DIMS(B, Nq, M, L * P), 22);
     float *l = loc.data; // map (-1, 1) to (-0.25, 1.25): some samples fall off the map
-    for (int64_t i = 0; i < ug_tensor_numel(&loc); i++) l[i] = 0.5f + 0.75f * l[i];
+    for (int64_t i = 0; i < ug_tensor_numel(&loc); i++)
+        l[i] = 0.5f + 0.75f * l[i];
     ug_tensor out = zeros(UG_F32, UG_DIMS(B, Nq, M * D));
     float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&out));
     msdeform_attn_ref(want, value.data, shapes, L, P, loc.data, aw.data, B, Nq, M, D);
@@ -211,7 +217,8 @@ static void case_resample(const ug_backend *be) {
     // Pillow resize is bit exact.
     ug_tensor img = zeros(UG_U8, UG_DIMS(17, 33, 3)), small = zeros(UG_U8, UG_DIMS(7, 5, 3));
     test_rng r = test_rng_seed(25);
-    for (int64_t i = 0; i < ug_tensor_numel(&img); i++) ((uint8_t *)img.data)[i] = (uint8_t)test_rng_u64(&r);
+    for (int64_t i = 0; i < ug_tensor_numel(&img); i++)
+        ((uint8_t *)img.data)[i] = (uint8_t)test_rng_u64(&r);
     uint8_t want8[7 * 5 * 3];
     resize_pillow_ref(want8, img.data, 17, 33, 7, 5, 3);
     be->resize_pillow(&ctx, &small, &img);
@@ -228,7 +235,8 @@ static void case_movement(const ug_backend *be) {
     be->copy(&ctx, &y, &xt);
     ck_assert_mem_eq(y.data, want.data, ug_tensor_nbytes(&y));
     be->fill(&ctx, &y, 2.5f);
-    for (int64_t i = 0; i < ug_tensor_numel(&y); i++) ck_assert_float_eq(((float *)y.data)[i], 2.5f);
+    for (int64_t i = 0; i < ug_tensor_numel(&y); i++)
+        ck_assert_float_eq(((float *)y.data)[i], 2.5f);
     const int64_t before[3] = {1, 0, 2};
     ug_tensor padded = zeros(UG_F32, UG_DIMS(5, 4, 7)), pwant = zeros(UG_F32, UG_DIMS(5, 4, 7));
     pad_ref(&pwant, &x, before, -1.0f);
@@ -269,10 +277,39 @@ static void case_argmax_posembed(const ug_backend *be) {
     free_all(ts, 3);
 }
 
+// The input normalisations, against their formulas (golden/README.md) written out here.
+static void case_normalize(const ug_backend *be) {
+    int64_t H = 3, W = 5, S = 7;
+    ug_tensor img = zeros(UG_U8, UG_DIMS(H, W, 3));
+    uint8_t *p = img.data;
+    for (int64_t i = 0; i < H * W * 3; i++)
+        p[i] = (uint8_t)(i * 37 % 256);
+    ug_tensor y = zeros(UG_F32, UG_DIMS(1, 3, H, W));
+    be->rba_normalize(&ctx, &y, &img);
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
+    float want[3 * 3 * 5];
+    for (int c = 0; c < 3; c++)
+        for (int64_t i = 0; i < H * W; i++)
+            want[c * H * W + i] = ((float)p[i * 3 + c] - mean[c] * 255.0f) * (1.0f / (std[c] * 255.0f));
+    test_assert_close(y.data, want, (size_t)(3 * H * W), 1e-6, 1e-6, "rba_normalize");
+    const float smean[3] = {123.675f, 116.28f, 103.53f}, sstd[3] = {58.395f, 57.12f, 57.375f};
+    ug_tensor ys = zeros(UG_F32, UG_DIMS(1, 3, S, S));
+    be->sam_normalize_pad(&ctx, &ys, &img, smean, sstd);
+    for (int c = 0; c < 3; c++)
+        for (int64_t r = 0; r < S; r++)
+            for (int64_t q = 0; q < S; q++) {
+                float w = r < H && q < W ? ((float)p[(r * W + q) * 3 + c] - smean[c]) / sstd[c] : 0.0f;
+                ck_assert_float_eq_tol(*(float *)ug_tensor_ptr(&ys, (int64_t[]){0, c, r, q}), w, 1e-6f);
+            }
+    ug_tensor ts[] = {img, y, ys};
+    free_all(ts, 3);
+}
+
 typedef void (*backend_case)(const ug_backend *be);
 
-static const backend_case cases[] = {case_matmul, case_conv,   case_norms,    case_pointwise,      case_attention,
-                                     case_msdeform, case_resample, case_movement, case_argmax_posembed};
+static const backend_case cases[] = {case_matmul,          case_conv,     case_norms,    case_pointwise,
+                                     case_attention,       case_msdeform, case_resample, case_movement,
+                                     case_argmax_posembed, case_normalize};
 
 START_TEST(every_op_of_every_backend) {
     for (int i = 0; i < ug_backend_count(&ctx); i++) {
@@ -280,7 +317,8 @@ START_TEST(every_op_of_every_backend) {
         // A backend must fill every slot of the table.
         const void *const *slot = (const void *const *)&be->matmul;
         const void *const *end = (const void *const *)(&be->posembed_sine + 1);
-        for (; slot < end; slot++) ck_assert_msg(*slot != NULL, "backend %s: empty op slot", be->name);
+        for (; slot < end; slot++)
+            ck_assert_msg(*slot != NULL, "backend %s: empty op slot", be->name);
         cases[_i](be);
     }
 }
