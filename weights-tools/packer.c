@@ -45,7 +45,8 @@ static void emit(const ug_pack_opts *o, const char *msg) {
     if (o->note) o->note(o->user, msg);
 }
 
-ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *o, ug_pack_stats *stats, ug_err *err) {
+ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *o, ug_pack_stats *stats_out, ug_err *err) {
+    ug_pack_stats local, *stats = stats_out ? stats_out : &local; // stats are optional
     memset(stats, 0, sizeof *stats);
     if (o->dtype != UG_F32 && o->dtype != UG_BF16 && o->dtype != UG_F16)
         return ug_errf(err, UG_ERR_ARG, "output dtype %s is not one of F32, BF16, F16", ug_dtype_name(o->dtype));

@@ -31,6 +31,7 @@ typedef struct ug_pack_stats {
     size_t buffer_bytes;      // the one tensor buffer held while packing
 } ug_pack_stats;
 
+// stats may be NULL.
 ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *opts, ug_pack_stats *stats, ug_err *err);
 
 #endif
