@@ -401,8 +401,10 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
         const prompt *p = &l->p[j];
         if (r->done[j] || p->n_points != P || p->has_box != p0->has_box) continue;
         r->done[j] = true;
-        memcpy(xy + (size_t)n * P * 2, p->xy, (size_t)P * 2 * sizeof *xy);
-        memcpy(labels + (size_t)n * P, p->labels, (size_t)P * sizeof *labels);
+        if (P) { // a box-only prompt has no point arrays at all (memcpy from NULL is undefined)
+            memcpy(xy + (size_t)n * P * 2, p->xy, (size_t)P * 2 * sizeof *xy);
+            memcpy(labels + (size_t)n * P, p->labels, (size_t)P * sizeof *labels);
+        }
         memcpy(boxes + (size_t)n * 4, p->box, 4 * sizeof *boxes);
         idx[n++] = j;
     }
