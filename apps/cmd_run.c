@@ -299,7 +299,7 @@ static ug_status write_instances_json(const char *dir, const char *image_name, c
         return st;
     }
     if ((st = ug_jw_finish(&w, &text, &len, err)) != UG_OK) return st;
-    char p[4096];
+    char p[4200];
     snprintf(p, sizeof p, "%s/instances.json", dir);
     ug_atomic_file af;
     st = ug_atomic_open(&af, p, err);
