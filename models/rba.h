@@ -30,6 +30,7 @@
 #include "models/msdeform_pixel_decoder.h"
 #include "models/swin.h"
 #include "models/weights.h"
+#include "ops/rba_score.h"
 
 // The packed metadata "config" (key names of golden/rba_tiny/config.json + decoder_dec_layers).
 typedef struct rba_config {
@@ -89,22 +90,5 @@ ug_status rba_forward(ug_ctx *ctx, const rba_model *m, const ug_tensor *input, b
 ug_status rba_forward_u8(ug_ctx *ctx, const rba_model *m, const ug_tensor *img, bool pad32, rba_output *out,
                          const rba_trace *trace, ug_err *err);
 void rba_output_free(rba_output *out);
-
-// ---- scoring (the fused upsample + class scores) ----
-
-// Reference: plain loops, double arithmetic, the whole [Q, Ht, Wt] upsampled stack in memory.
-// logits [Q, K+1], masks [Q, h, w] contiguous -> score [H, W] and semantic [H, W] (may be
-// NULL), H <= Ht, W <= Wt.
-void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const float *masks, int64_t Q, int64_t K,
-                   int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W);
-
-// Fast kernel: the same contract on tensors, score F32 [H, W], semantic U8 [H, W] or NULL
-// (K <= 256), logits F32 [Q, K+1], masks F32 [Q, h, w], all contiguous. Never holds the
-// upsampled [Q, Ht, Wt] stack: threads take bands of output rows, interpolate those rows of
-// every mask, apply the sigmoid and reduce over the queries with one GEMM per band
-// ([K, Q] @ [Q, band pixels]). Band buffers come from ctx->arena (released before returning),
-// so the only failure is running out of memory.
-ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
-                        const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "engine/ctx.h"
+#include "engine/error.h"
 #include "engine/tensor.h"
 #include "ops/attention.h"
 
@@ -49,7 +50,8 @@ typedef struct ug_backend {
     void (*resize_pillow)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
     void (*grid_sample)(ug_ctx *, ug_tensor *y, const ug_tensor *x, const ug_tensor *grid);
     void (*rba_normalize)(ug_ctx *, ug_tensor *y, const ug_tensor *img);
-    void (*sam_normalize_pad)(ug_ctx *, ug_tensor *y, const ug_tensor *img, const float *mean, const float *std);
+    void (*sam_normalize_pad)(ug_ctx *, ug_tensor *y, const ug_tensor *img, const float *mean,
+                              const float *std);
     // ops/movement.h, ops/argmax.h, ops/posembed.h
     void (*copy)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
     void (*fill)(ug_ctx *, ug_tensor *y, float value);
@@ -58,6 +60,9 @@ typedef struct ug_backend {
     void (*roll)(ug_ctx *, ug_tensor *y, const ug_tensor *x, int n, const int *dims, const int64_t *shifts);
     void (*argmax)(ug_ctx *, ug_tensor *y, const ug_tensor *x);
     void (*posembed_sine)(ug_ctx *, ug_tensor *y);
+    // ops/rba_score.h (needs working memory from ctx->arena, so it can fail)
+    ug_status (*rba_score)(ug_ctx *, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
+                           const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err);
 } ug_backend;
 
 extern const ug_backend ug_backend_cpu; // ops/backend_cpu.c

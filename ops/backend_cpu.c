@@ -16,6 +16,7 @@
 #include "ops/movement.h"
 #include "ops/msdeform_attn.h"
 #include "ops/posembed.h"
+#include "ops/rba_score.h"
 #include "ops/resize.h"
 #include "ops/softmax.h"
 
@@ -50,6 +51,7 @@ const ug_backend ug_backend_cpu = {
     .roll = roll_cpu,
     .argmax = argmax_cpu,
     .posembed_sine = posembed_sine_cpu,
+    .rba_score = rba_score_cpu,
 };
 
 const ug_backend *ug_backend_for(const ug_ctx *ctx, ug_device device) {

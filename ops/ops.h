@@ -129,4 +129,10 @@ static inline void ug_posembed_sine(ug_ctx *ctx, ug_tensor *y) {
     ug_backend_for(ctx, y->device)->posembed_sine(ctx, y);
 }
 
+static inline ug_status ug_rba_score(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic,
+                                     const ug_tensor *logits, const ug_tensor *masks, int64_t Ht, int64_t Wt,
+                                     ug_err *err) {
+    return ug_backend_for(ctx, score->device)->rba_score(ctx, score, semantic, logits, masks, Ht, Wt, err);
+}
+
 #endif

@@ -25,6 +25,7 @@
 #include "ops/movement.h"
 #include "ops/msdeform_attn.h"
 #include "ops/posembed.h"
+#include "ops/rba_score.h"
 #include "ops/resize.h"
 #include "ops/softmax.h"
 #include "tests/helpers.h"
@@ -305,18 +306,35 @@ static void case_normalize(const ug_backend *be) {
     free_all(ts, 3);
 }
 
+static void case_rba_score(const ug_backend *be) {
+    int64_t Q = 3, K = 4, h = 5, w = 7, Ht = 17, Wt = 33, H = 15, W = 31; // cropped like --pad32
+    ug_tensor logits = rand_tensor(UG_DIMS(Q, K + 1), 29), masks = rand_tensor(UG_DIMS(Q, h, w), 30);
+    ug_tensor score = zeros(UG_F32, UG_DIMS(H, W)), sem = zeros(UG_U8, UG_DIMS(H, W));
+    float *want = malloc(sizeof(float) * H * W);
+    uint8_t *want_sem = malloc((size_t)(H * W));
+    rba_score_ref(want, want_sem, logits.data, masks.data, Q, K, h, w, Ht, Wt, H, W);
+    ug_err err;
+    ck_assert_int_eq(be->rba_score(&ctx, &score, &sem, &logits, &masks, Ht, Wt, &err), UG_OK);
+    check(&score, want, "rba_score");
+    ck_assert_mem_eq(sem.data, want_sem, (size_t)(H * W));
+    free(want);
+    free(want_sem);
+    ug_tensor ts[] = {logits, masks, score, sem};
+    free_all(ts, 4);
+}
+
 typedef void (*backend_case)(const ug_backend *be);
 
-static const backend_case cases[] = {case_matmul,          case_conv,     case_norms,    case_pointwise,
-                                     case_attention,       case_msdeform, case_resample, case_movement,
-                                     case_argmax_posembed, case_normalize};
+static const backend_case cases[] = {case_matmul,          case_conv,      case_norms,    case_pointwise,
+                                     case_attention,       case_msdeform,  case_resample, case_movement,
+                                     case_argmax_posembed, case_normalize, case_rba_score};
 
 START_TEST(every_op_of_every_backend) {
     for (int i = 0; i < ug_backend_count(&ctx); i++) {
         const ug_backend *be = ug_backend_at(&ctx, i);
         // A backend must fill every slot of the table.
         const void *const *slot = (const void *const *)&be->matmul;
-        const void *const *end = (const void *const *)(&be->posembed_sine + 1);
+        const void *const *end = (const void *const *)(&be->rba_score + 1);
         for (; slot < end; slot++)
             ck_assert_msg(*slot != NULL, "backend %s: empty op slot", be->name);
         cases[_i](be);
