@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "apps/cli.h"
 #include "engine/ctx.h"
@@ -66,8 +67,22 @@ static void heat_colour(float u, uint8_t rgb[3]) {
     }
 }
 
-// mkdir -p; fine when the directory exists.
-static int make_dirs(const char *path, ug_err *err) {
+// Folders this run created (mkdir -p), removed again when the run fails.
+typedef struct made_dirs {
+    char *path[64];
+    int n;
+} made_dirs;
+
+static void made_dirs_undo(made_dirs *md) {
+    while (md->n > 0) {
+        char *p = md->path[--md->n];
+        rmdir(p); // only succeeds when empty: never removes anything the run did not leave there
+        free(p);
+    }
+}
+
+// mkdir -p; fine when the directory exists. Every folder it creates is recorded in md.
+static int make_dirs(const char *path, made_dirs *md, ug_err *err) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
         ug_errf(err, UG_ERR_ARG, "%s: path too long", path);
@@ -77,7 +92,9 @@ static int make_dirs(const char *path, ug_err *err) {
         char ch = *p;
         if (ch == '/' || ch == '\0') {
             *p = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            if (mkdir(buf, 0777) == 0) {
+                if (md->n < (int)(sizeof md->path / sizeof md->path[0]) && (md->path[md->n] = strdup(buf))) md->n++;
+            } else if (errno != EEXIST) {
                 ug_errf(err, UG_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
                 return 0;
             }
@@ -93,20 +110,90 @@ static int make_dirs(const char *path, ug_err *err) {
     return 1;
 }
 
+// All-or-nothing outputs. Each file is written into a hidden staging folder made inside its
+// final folder (same file system, so the moves are renames) and moved into place only after the
+// model ran and every file of --out and --dump was written. A failure at any step (an unreadable
+// image is caught before any folder is touched; a full disk, an output name taken by a folder)
+// removes the staging folders and the folders the run created, so --out never holds a mix of old
+// and new outputs or a half set. Only a kill between the moves can leave a partial set, and a kill
+// before them leaves a .tmp-rba-XXXXXX folder behind.
+typedef struct stage {
+    char dir[4096]; // final folder
+    char tmp[4200]; // staging folder; empty: none
+    char name[20][64];
+    int n;
+} stage;
+
+static ug_status stage_open(stage *s, const char *dir, ug_err *err) {
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    snprintf(s->tmp, sizeof s->tmp, "%s/.tmp-rba-XXXXXX", dir);
+    s->n = 0;
+    if (!mkdtemp(s->tmp)) {
+        s->tmp[0] = '\0';
+        return ug_errf(err, UG_ERR_IO, "%s: cannot create a staging folder: %s", dir, strerror(errno));
+    }
+    return UG_OK;
+}
+
+// Path of `name` in the staging folder (recorded for the commit).
+static const char *stage_file(stage *s, const char *name, char *buf, size_t n) {
+    if (s->n < (int)(sizeof s->name / sizeof s->name[0])) snprintf(s->name[s->n++], sizeof s->name[0], "%s", name);
+    snprintf(buf, n, "%s/%s", s->tmp, name);
+    return buf;
+}
+
+// Before anything moves: a final name held by a folder would make its rename fail half-way.
+static ug_status stage_check(const stage *s, ug_err *err) {
+    char p[4200];
+    struct stat sb;
+    for (int i = 0; i < s->n; i++) {
+        snprintf(p, sizeof p, "%s/%s", s->dir, s->name[i]);
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return ug_errf(err, UG_ERR_IO, "%s: is a directory, cannot write the output there", p);
+    }
+    return UG_OK;
+}
+
+static ug_status stage_commit(stage *s, ug_err *err) {
+    char from[4300], to[4200];
+    for (int i = 0; i < s->n; i++) {
+        snprintf(from, sizeof from, "%s/%s", s->tmp, s->name[i]);
+        snprintf(to, sizeof to, "%s/%s", s->dir, s->name[i]);
+        if (rename(from, to) != 0) return ug_errf(err, UG_ERR_IO, "%s: rename failed: %s", to, strerror(errno));
+    }
+    rmdir(s->tmp);
+    s->tmp[0] = '\0';
+    return UG_OK;
+}
+
+// Removes whatever is still staged (every file, committed ones are already gone).
+static void stage_abort(stage *s) {
+    if (!s->tmp[0]) return;
+    char p[4300];
+    for (int i = 0; i < s->n; i++) {
+        snprintf(p, sizeof p, "%s/%s", s->tmp, s->name[i]);
+        unlink(p);
+    }
+    rmdir(s->tmp);
+    s->tmp[0] = '\0';
+}
+
 // --dump: the §6 names of the traced tensors; the first write error is kept.
 typedef struct dumper {
-    const char *dir;
+    stage *stage;
     ug_status st;
     ug_err err;
 } dumper;
 
 static void dump_one(dumper *d, const char *name, const ug_tensor *t) {
     if (d->st != UG_OK) return;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/%s.npy", d->dir, name);
-    d->st = ug_npy_write(path, t, &d->err);
+    char file[64], path[4300];
+    snprintf(file, sizeof file, "%s.npy", name);
+    d->st = ug_npy_write(stage_file(d->stage, file, path, sizeof path), t, &d->err);
 }
 
+// The intermediates; the outputs (pred_*, rba_score, semantic) are dumped from rba_output after
+// the forward, in the §6 shapes whatever shape the trace reports them in.
 static void on_trace(void *user, const char *name, const ug_tensor *t) {
     dumper *d = user;
     static const struct {
@@ -121,35 +208,35 @@ static void on_trace(void *user, const char *name, const ug_tensor *t) {
         {"pd_multi_scale_features0", "multi_scale_0"},
         {"pd_multi_scale_features1", "multi_scale_1"},
         {"pd_multi_scale_features2", "multi_scale_2"},
-        {"pred_logits", "pred_logits"},
-        {"pred_masks", "pred_masks"},
-        {"rba_score", "rba_score"},
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (!strcmp(name, names[i].traced)) {
             dump_one(d, names[i].dumped, t);
             return;
         }
-    if (!strcmp(name, "semantic_argmax")) { // §6: int32
-        ug_tensor s;
-        if (d->st == UG_OK && (d->st = ug_tensor_new(&s, UG_I32, t->ndim, t->shape, &d->err)) == UG_OK) {
-            const uint8_t *src = t->data;
-            int32_t *dst = s.data;
-            for (int64_t k = 0; k < ug_tensor_numel(t); k++) dst[k] = src[k];
-            dump_one(d, "semantic", &s);
-            ug_tensor_free(&s);
-        }
+}
+
+static void dump_outputs(dumper *d, const rba_output *o) {
+    dump_one(d, "pred_logits", &o->pred_logits); // [Q, K+1]
+    dump_one(d, "pred_masks", &o->pred_masks);   // [Q, H/4, W/4]
+    dump_one(d, "rba_score", &o->score);         // [H, W]
+    ug_tensor s;                                  // §6: semantic as int32 [H, W]
+    if (d->st == UG_OK && (d->st = ug_tensor_new(&s, UG_I32, o->semantic.ndim, o->semantic.shape, &d->err)) == UG_OK) {
+        const uint8_t *src = o->semantic.data;
+        int32_t *dst = s.data;
+        for (int64_t k = 0; k < ug_tensor_numel(&s); k++) dst[k] = src[k];
+        dump_one(d, "semantic", &s);
+        ug_tensor_free(&s);
     }
 }
 
-static ug_status write_outputs(const char *dir, const rba_output *o, ug_err *err) {
+static ug_status write_outputs(stage *sg, const rba_output *o, ug_err *err) {
     int64_t H = o->score.shape[0], W = o->score.shape[1];
-    char path[4096];
+    char path[4300];
     ug_tensor color = {0}, heat = {0};
     ug_tensor sem = ug_tensor_wrap(o->semantic.data, UG_U8, UG_DIMS(H, W, 1));
     ug_status st;
-    snprintf(path, sizeof path, "%s/semantic.png", dir);
-    if ((st = ug_png_write(path, &sem, err)) != UG_OK) goto done;
+    if ((st = ug_png_write(stage_file(sg, "semantic.png", path, sizeof path), &sem, err)) != UG_OK) goto done;
     if ((st = ug_tensor_new(&color, UG_U8, UG_DIMS(H, W, 3), err)) != UG_OK ||
         (st = ug_tensor_new(&heat, UG_U8, UG_DIMS(H, W, 3), err)) != UG_OK)
         goto done;
@@ -160,15 +247,57 @@ static ug_status write_outputs(const char *dir, const rba_output *o, ug_err *err
         if (s[i] < 19) memcpy(c + 3 * i, cityscapes_palette[s[i]], 3);
         heat_colour(u[i], h + 3 * i);
     }
-    snprintf(path, sizeof path, "%s/semantic_color.png", dir);
-    if ((st = ug_png_write(path, &color, err)) != UG_OK) goto done;
-    snprintf(path, sizeof path, "%s/rba_score.npy", dir);
-    if ((st = ug_npy_write(path, &o->score, err)) != UG_OK) goto done;
-    snprintf(path, sizeof path, "%s/rba_score.png", dir);
-    st = ug_png_write(path, &heat, err);
+    if ((st = ug_png_write(stage_file(sg, "semantic_color.png", path, sizeof path), &color, err)) != UG_OK) goto done;
+    if ((st = ug_npy_write(stage_file(sg, "rba_score.npy", path, sizeof path), &o->score, err)) != UG_OK) goto done;
+    st = ug_png_write(stage_file(sg, "rba_score.png", path, sizeof path), &heat, err);
 done:
     ug_tensor_free(&color);
     ug_tensor_free(&heat);
+    return st;
+}
+
+// Loads, runs, writes and commits; on failure leaves the file system as it found it.
+static ug_status rba_main(const char *weights, const char *image, const char *out, const char *dump, bool pad32,
+                          int threads, ug_err *err) {
+    ug_ctx ctx;
+    ug_status st = ug_ctx_init(&ctx, threads, err);
+    if (st != UG_OK) return st;
+    rba_model *m = NULL;
+    ug_tensor img = {0};
+    rba_output o = {0};
+    made_dirs md = {0};
+    stage so = {0}, sd = {0};
+    dumper d = {&sd, UG_OK, {0}};
+    rba_trace trace = {on_trace, &d};
+    // Inputs first: a bad weights file or image fails before any folder is touched.
+    if ((st = rba_load(&m, weights, err)) != UG_OK || (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK)
+        goto done;
+    // Folders before the model runs, so an unwritable --out fails in a second, not after a minute.
+    if (!make_dirs(out, &md, err) || (dump && !make_dirs(dump, &md, err))) {
+        st = err->code;
+        goto done;
+    }
+    if ((st = stage_open(&so, out, err)) != UG_OK || (dump && (st = stage_open(&sd, dump, err)) != UG_OK)) goto done;
+    if ((st = rba_forward_u8(&ctx, m, &img, pad32, &o, dump ? &trace : NULL, err)) != UG_OK) goto done;
+    if (dump) dump_outputs(&d, &o);
+    if (d.st != UG_OK) {
+        *err = d.err;
+        st = d.st;
+        goto done;
+    }
+    if ((st = write_outputs(&so, &o, err)) != UG_OK || (st = stage_check(&so, err)) != UG_OK ||
+        (dump && (st = stage_check(&sd, err)) != UG_OK))
+        goto done;
+    if ((st = stage_commit(&so, err)) != UG_OK || (dump && (st = stage_commit(&sd, err)) != UG_OK)) goto done;
+done:
+    stage_abort(&so);
+    stage_abort(&sd);
+    if (st != UG_OK) made_dirs_undo(&md);
+    for (int i = 0; i < md.n; i++) free(md.path[i]);
+    rba_output_free(&o);
+    ug_tensor_free(&img);
+    rba_free(m);
+    ug_ctx_free(&ctx);
     return st;
 }
 
@@ -183,6 +312,7 @@ int cmd_rba(int argc, char **argv) {
     bool pad32 = false;
     int threads = 0, c;
     optind = 1;
+    opterr = 0; // getopt's own message would not be the one-line "ugains: rba: ..." form
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 'w': weights = optarg; break;
@@ -197,7 +327,9 @@ int cmd_rba(int argc, char **argv) {
             }
             break;
         case 'h': usage(stdout); return CLI_OK;
-        default: return CLI_USAGE;
+        default:
+            cli_error("rba: unknown option or missing value: '%s' (see ugains rba --help)", argv[optind - 1]);
+            return CLI_USAGE;
         }
     }
     if (optind < argc) {
@@ -210,36 +342,9 @@ int cmd_rba(int argc, char **argv) {
     }
 
     ug_err err;
-    ug_ctx ctx;
-    if (ug_ctx_init(&ctx, threads, &err) != UG_OK) return cli_fail(&err);
-    rba_model *m = NULL;
-    ug_tensor img = {0};
-    rba_output o = {0};
-    int rc = CLI_RUNTIME;
-    if (rba_load(&m, weights, &err) != UG_OK || ug_image_read(image, UG_IMAGE_RGB, &img, &err) != UG_OK ||
-        !make_dirs(out, &err) || (dump && !make_dirs(dump, &err))) {
-        rc = cli_fail(&err);
-        goto done;
+    if (rba_main(weights, image, out, dump, pad32, threads, &err) != UG_OK) {
+        cli_error("rba: %s", err.msg[0] ? err.msg : ug_status_name(err.code));
+        return CLI_RUNTIME;
     }
-    dumper d = {dump, UG_OK, {0}};
-    rba_trace trace = {on_trace, &d};
-    if (rba_forward_u8(&ctx, m, &img, pad32, &o, dump ? &trace : NULL, &err) != UG_OK) {
-        rc = cli_fail(&err);
-        goto done;
-    }
-    if (d.st != UG_OK) {
-        rc = cli_fail(&d.err);
-        goto done;
-    }
-    if (write_outputs(out, &o, &err) != UG_OK) {
-        rc = cli_fail(&err);
-        goto done;
-    }
-    rc = CLI_OK;
-done:
-    rba_output_free(&o);
-    ug_tensor_free(&img);
-    rba_free(m);
-    ug_ctx_free(&ctx);
-    return rc;
+    return CLI_OK;
 }
