@@ -28,6 +28,7 @@
 #include "engine/timer.h"
 #include "models/rba.h"
 #include "ops/movement.h"
+#include "ops/rba_score.h"
 #include "ops/resize.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/packer.h"
