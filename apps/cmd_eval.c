@@ -29,7 +29,6 @@
 #include <sys/stat.h>
 
 #include "apps/cli.h"
-#include "apps/cmd_eval.h"
 #include "engine/fileio.h"
 #include "engine/image.h"
 #include "engine/json.h"

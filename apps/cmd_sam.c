@@ -9,7 +9,6 @@
 // part in attention), so prompts are run in groups of equal structure and the results are
 // put back in prompt order. Every output except the sparse embeddings is indexed by prompt;
 // those are one [N, T, C] file when all prompts have the same T, else one file per prompt.
-int cmd_sam(int argc, char **argv);
 
 #include <errno.h>
 #include <float.h>
