@@ -2,6 +2,7 @@
 //
 // Writes into --out: semantic.png (8-bit trainIds), semantic_color.png (Cityscapes palette),
 // rba_score.npy (F32 [H, W]) and rba_score.png (heat map); with --dump DIR the §6 tensors.
+// Outputs appear all together or not at all (see `stage` below); docs/CLI.md has the details.
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -40,7 +41,10 @@ static void usage(FILE *f) {
             "\n"
             "rba_score.png maps the score linearly from -1 (black: confidently in-distribution) to 0\n"
             "(white: no class claims the pixel, i.e. anomalous) through blue, red and yellow; scores\n"
-            "below -1 are clamped to black.\n");
+            "below -1 are clamped to black.\n"
+            "\n"
+            "The files of --out and --dump are written all together, after the model ran, or not at\n"
+            "all: a failed run leaves both folders as it found them.\n");
 }
 
 // Cityscapes trainId colours (cityscapesScripts labels.py), 0 road .. 18 bicycle; other ids black.
