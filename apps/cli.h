@@ -16,6 +16,7 @@ int cmd_inspect(int argc, char **argv);
 int cmd_sam(int argc, char **argv);
 int cmd_rba(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_run(int argc, char **argv);
 
 // One line "ugains: <message>" on stderr.
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

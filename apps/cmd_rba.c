@@ -17,7 +17,6 @@
 #include "engine/npy.h"
 #include "models/rba.h"
 
-int cmd_rba(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f,

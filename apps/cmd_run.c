@@ -26,7 +26,6 @@
 #include "engine/timer.h"
 #include "models/ugains.h"
 
-int cmd_run(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f,

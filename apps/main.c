@@ -13,6 +13,7 @@ static const struct {
     {"inspect", cmd_inspect, "show the arch, config and tensors of a weights file"},
     {"sam", cmd_sam, "Segment Anything on one image from point/box prompts"},
     {"rba", cmd_rba, "RbA semantic map and anomaly score (Mask2Former, Swin) of one image"},
+    {"run", cmd_run, "the UGainS pipeline: semantic map, anomaly instances and refined scores"},
     {"eval", cmd_eval, "pAP, FPR95, AUROC, iAP, iAP50 of `ugains run` outputs against a data set"},
     {"bench", cmd_bench, "time kernels and models (ops|sam|rba|run)"},
 };
