@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bench/bench.h"
 #include "engine/safetensors.h"
@@ -252,25 +253,38 @@ static bool block_is_global(const sam_config *c, int i) {
 
 // Stage clock of the image encoder, driven by its trace hook: the hook fires after the patch
 // embedding and after every block, so the time between two calls is one stage.
+// Process CPU time in ms (all threads). The pool's idle threads sleep, so on a machine
+// shared with other jobs this moves much less than the wall time: printed next to it.
+static double cpu_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
 typedef struct stage_clock {
     const sam_config *cfg;
-    double last, patch, window, global; // ms
+    double last, patch, window, global;         // wall ms
+    double clast, cpatch, cwindow, cglobal;     // CPU ms
     int nwindow, nglobal;
 } stage_clock;
 
 static void stage_tick(void *user, const char *name, const ug_tensor *t) {
     (void)t;
     stage_clock *sc = user;
-    double now = ug_now_ms(), dt = now - sc->last;
+    double now = ug_now_ms(), dt = now - sc->last, cnow = cpu_ms(), cdt = cnow - sc->clast;
     sc->last = now;
+    sc->clast = cnow;
     if (!strcmp(name, "patch_embed_plus_pos")) {
         sc->patch += dt;
+        sc->cpatch += cdt;
     } else if (!strncmp(name, "block", 5)) {
         if (block_is_global(sc->cfg, atoi(name + 5))) {
             sc->global += dt;
+            sc->cglobal += cdt;
             sc->nglobal++;
         } else {
             sc->window += dt;
+            sc->cwindow += cdt;
             sc->nwindow++;
         }
     }
@@ -362,9 +376,11 @@ int bench_sam_main(int argc, char **argv) {
     // Encoder, split into stages by its trace hook (no copies: the hook only reads the clock).
     stage_clock sc = {.cfg = &m->cfg};
     sam_trace tr = {stage_tick, &sc};
+    double c0 = sc.clast = cpu_ms();
     t0 = sc.last = ug_now_ms();
     if (sam_encode_image(&ctx, m, &input, &emb, &tr, &err) != UG_OK) goto fail;
     double enc_ms = ug_now_ms() - t0, neck_ms = ug_now_ms() - sc.last;
+    double cenc = cpu_ms() - c0, cneck = cpu_ms() - sc.clast;
     enc_flops ef = encoder_flops(&m->cfg);
     int64_t g = m->cfg.embed_h, E = m->cfg.enc_embed_dim;
     snprintf(shape, sizeof shape, "[1,3,%d,%d] -> [%lld,%lld,%lld]", p->img, p->img, (long long)g, (long long)g,
@@ -380,6 +396,11 @@ int bench_sam_main(int argc, char **argv) {
     bench_row(&b, "sam.image_encoder", shape, enc_ms,
               ef.patch + sc.nwindow * ef.window_block + sc.nglobal * ef.global_block + ef.neck, 0);
     size_t enc_peak = ctx.arena.peak;
+    char cpu_line[512];
+    int cl = snprintf(cpu_line, sizeof cpu_line,
+                      "CPU ms (all threads): patch_embed %.0f, window_blocks %.0f, global_blocks %.0f, neck %.0f, "
+                      "image_encoder %.0f",
+                      sc.cpatch, sc.cwindow, sc.cglobal, cneck, cenc);
 
     // Prompt encoding, decoding and postprocessing for one prompt, then for the whole batch.
     float *xy = malloc((size_t)nprompts * 2 * sizeof(float));
@@ -404,6 +425,7 @@ int bench_sam_main(int argc, char **argv) {
         ug_tensor_free(&iou);
         ug_tensor_free(&masks);
         sam_prompts pr = {n, 1, xy, labels, NULL, NULL};
+        double cd = cpu_ms();
         t0 = ug_now_ms();
         if (sam_encode_prompts(&ctx, m, &pr, &sparse, &dense, &err) != UG_OK) {
             free(xy);
@@ -421,6 +443,9 @@ int bench_sam_main(int argc, char **argv) {
         }
         snprintf(shape, sizeof shape, "%d prompts x 3 masks", n);
         bench_row(&b, "sam.mask_decoder", shape, ug_now_ms() - t0, 0, 0);
+        if (cl > 0 && cl < (int)sizeof cpu_line)
+            cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", mask_decoder(%d) %.0f", n, cpu_ms() - cd);
+        cd = cpu_ms();
 
         t0 = ug_now_ms();
         if (sam_postprocess_masks(&ctx, m, &low, input_hw, orig_hw, &masks, &err) != UG_OK) {
@@ -430,7 +455,10 @@ int bench_sam_main(int argc, char **argv) {
         }
         snprintf(shape, sizeof shape, "[%d,3,%d,%d]", n, H, W);
         bench_row(&b, "sam.postprocess", shape, ug_now_ms() - t0, 0, (double)n * 3 * H * W * 4);
+        if (cl > 0 && cl < (int)sizeof cpu_line)
+            cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", postprocess(%d) %.0f", n, cpu_ms() - cd);
     }
+    printf("%s\n", cpu_line);
     free(xy);
     free(labels);
     // The weights live in this process (a malloc'd F32 safetensors image, every page written),

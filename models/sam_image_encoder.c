@@ -79,9 +79,21 @@ static void rel_pos_terms(ug_ctx *ctx, ug_tensor *rel_h, ug_tensor *rel_w, const
 }
 
 // Attention (image_encoder.py: Attention) over B windows (or the whole map, B = 1) of
-// sh x sw tokens: xw [B, sh * sw, E] -> out [B, sh * sw, E] (before proj).
+// sh x sw tokens: xw [B, sh * sw, E] -> out [B, sh * sw, E] (before proj). Its scratch (qkv,
+// the rel-pos terms) is released on return, so the MLP that follows does not sit on top of it.
+static ug_status enc_attention_run(ug_ctx *ctx, const sam_model *m, const sam_enc_block *blk, ug_tensor *out,
+                                   const ug_tensor *xw, int64_t B, int64_t sh, int64_t sw, ug_err *err);
+
 static ug_status enc_attention(ug_ctx *ctx, const sam_model *m, const sam_enc_block *blk, ug_tensor *out,
                                const ug_tensor *xw, int64_t B, int64_t sh, int64_t sw, ug_err *err) {
+    ug_arena_mark mark = ug_arena_get_mark(&ctx->arena);
+    ug_status st = enc_attention_run(ctx, m, blk, out, xw, B, sh, sw, err);
+    ug_arena_release(&ctx->arena, mark);
+    return st;
+}
+
+static ug_status enc_attention_run(ug_ctx *ctx, const sam_model *m, const sam_enc_block *blk, ug_tensor *out,
+                                   const ug_tensor *xw, int64_t B, int64_t sh, int64_t sw, ug_err *err) {
     const sam_config *c = &m->cfg;
     int64_t E = c->enc_embed_dim, heads = c->enc_num_heads, hd = E / heads, n = sh * sw;
     ug_tensor qkv; // [B, n, 3E]: per token q | k | v, each heads x hd
