@@ -15,16 +15,49 @@ void ug_arena_init(ug_arena *a, size_t chunk_bytes) {
     a->chunk_bytes = chunk_bytes ? chunk_bytes : ((size_t)64 << 20);
 }
 
-void ug_arena_free(ug_arena *a) {
-    ug_arena_chunk *c = a->chunks;
+static void free_list(ug_arena_chunk *c) {
     while (c) {
         ug_arena_chunk *next = c->next;
         free(c->mem);
         free(c);
         c = next;
     }
+}
+
+void ug_arena_free(ug_arena *a) {
+    free_list(a->chunks);
+    free_list(a->spare);
     size_t chunk_bytes = a->chunk_bytes;
     ug_arena_init(a, chunk_bytes);
+}
+
+// Keeps at most MAX_SPARES spare chunks, dropping the smallest: inputs of ever new sizes
+// must not make the arena hold one chunk per size seen.
+enum { MAX_SPARES = 8 };
+static void trim_spares(ug_arena *a) {
+    for (;;) {
+        int n = 0;
+        ug_arena_chunk **smallest = NULL;
+        for (ug_arena_chunk **p = &a->spare; *p; p = &(*p)->next, n++)
+            if (!smallest || (*p)->size < (*smallest)->size) smallest = p;
+        if (n <= MAX_SPARES) return;
+        ug_arena_chunk *c = *smallest;
+        *smallest = c->next;
+        a->total -= c->size;
+        free(c->mem);
+        free(c);
+    }
+}
+
+// The smallest spare chunk that holds `need` bytes, unlinked from the spare list.
+static ug_arena_chunk *take_spare(ug_arena *a, size_t need) {
+    ug_arena_chunk **best = NULL;
+    for (ug_arena_chunk **p = &a->spare; *p; p = &(*p)->next)
+        if ((*p)->size >= need && (!best || (*p)->size < (*best)->size)) best = p;
+    if (!best) return NULL;
+    ug_arena_chunk *c = *best;
+    *best = c->next;
+    return c;
 }
 
 void *ug_arena_alloc(ug_arena *a, size_t bytes) {
@@ -34,18 +67,22 @@ void *ug_arena_alloc(ug_arena *a, size_t bytes) {
     ug_arena_chunk *c = a->chunks;
     // A released chunk stays in the list with offset 0; reuse the newest one that fits.
     if (!c || c->size - c->offset < need) {
-        size_t size = need > a->chunk_bytes ? need : a->chunk_bytes;
-        ug_arena_chunk *n = calloc(1, sizeof *n);
-        unsigned char *mem = n ? aligned_alloc(64, size) : NULL;
-        if (!mem) {
-            free(n);
-            return NULL;
+        ug_arena_chunk *n = take_spare(a, need);
+        if (!n) {
+            size_t size = need > a->chunk_bytes ? need : a->chunk_bytes;
+            n = calloc(1, sizeof *n);
+            unsigned char *mem = n ? aligned_alloc(64, size) : NULL;
+            if (!mem) {
+                free(n);
+                return NULL;
+            }
+            n->mem = mem;
+            n->size = size;
+            a->total += size;
         }
-        n->mem = mem;
-        n->size = size;
+        n->offset = 0;
         n->next = c;
         a->chunks = n;
-        a->total += size;
         if (c) a->used += c->size - c->offset; // the tail of the old chunk is lost until release
         c = n;
     }
@@ -63,15 +100,15 @@ ug_arena_mark ug_arena_get_mark(const ug_arena *a) {
 }
 
 void ug_arena_release(ug_arena *a, ug_arena_mark m) {
-    // Chunks made after the mark are freed: keeping them would make `total` grow without
-    // bound when block sizes differ.
+    // Chunks made after the mark go to the spare list; a later allocation reuses the
+    // smallest one that fits, so `total` stays bounded by the largest working set.
     while (a->chunks && a->chunks != m.chunk) {
         ug_arena_chunk *c = a->chunks;
         a->chunks = c->next;
-        a->total -= c->size;
-        free(c->mem);
-        free(c);
+        c->next = a->spare;
+        a->spare = c;
     }
+    trim_spares(a);
     if (a->chunks) a->chunks->offset = m.offset;
     a->used = m.used;
 }

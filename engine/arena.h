@@ -14,10 +14,11 @@ typedef struct ug_arena_chunk ug_arena_chunk;
 
 typedef struct ug_arena {
     ug_arena_chunk *chunks; // newest first
+    ug_arena_chunk *spare;  // released chunks kept for reuse (their pages stay mapped)
     size_t chunk_bytes;
     size_t used;  // bytes handed out and not released (incl. alignment)
     size_t peak;  // high-water mark of used
-    size_t total; // bytes held in chunks
+    size_t total; // bytes held in chunks, spare ones included
 } ug_arena;
 
 typedef struct ug_arena_mark {

@@ -152,6 +152,19 @@ START_TEST(arena_peak_and_release) {
     ck_assert_uint_eq(a.used, 0);
     size_t peak = a.peak;
     ck_assert_uint_ge(peak, 5000);
+    // Released chunks are reused: the same allocations again take no new memory.
+    size_t total = a.total;
+    void *big = ug_arena_alloc(&a, 5000);
+    ck_assert_ptr_nonnull(big);
+    ck_assert_uint_eq(a.total, total);
+    ck_assert_uint_eq(((unsigned char *)big)[4999], 0); // reused memory is cleared again
+    ug_arena_release(&a, m0);
+    // Many different sizes keep a bounded number of spare chunks.
+    for (int i = 1; i <= 50; i++) {
+        ck_assert_ptr_nonnull(ug_arena_alloc(&a, (size_t)i * 3000));
+        ug_arena_release(&a, m0);
+    }
+    ck_assert_uint_le(a.total, 9 * (size_t)50 * 3000);
     ug_arena_free(&a);
 }
 END_TEST
