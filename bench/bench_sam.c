@@ -464,9 +464,10 @@ int bench_sam_main(int argc, char **argv) {
     // The weights live in this process (a malloc'd F32 safetensors image, every page written),
     // so the RSS above them is what inference itself holds.
     size_t rss = ug_peak_rss_bytes();
-    printf("activation arena peak: encoder %.1f MB, overall %.1f MB; process peak RSS %.1f MB = weights %.1f MB "
-           "+ %.1f MB\n",
-           enc_peak / 1e6, ctx.arena.peak / 1e6, rss / 1e6, size / 1e6, ((double)rss - (double)size) / 1e6);
+    printf("activation arena peak: encoder %.1f MB, overall %.1f MB (chunks held, spares included: %.1f MB); "
+           "process peak RSS %.1f MB = weights %.1f MB + %.1f MB\n",
+           enc_peak / 1e6, ctx.arena.peak / 1e6, ctx.arena.total / 1e6, rss / 1e6, size / 1e6,
+           ((double)rss - (double)size) / 1e6);
     rc = 0;
     goto done;
 fail:

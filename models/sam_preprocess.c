@@ -5,7 +5,7 @@
 
 #include "models/sam.h"
 #include "ops/ops.h"
-#include "ops/resize.h" // sam_normalize_pad_cpu: not (yet) an entry of the backend table
+#include "ops/resize.h" // resize_longest_side_shape (size arithmetic, not an op)
 
 void sam_preprocess_shape(int h, int w, int long_side, int *out_h, int *out_w) {
     int64_t ho, wo;
@@ -55,7 +55,7 @@ ug_status sam_preprocess_u8(ug_ctx *ctx, const sam_model *m, const ug_tensor *im
     if ((st = ug_tensor_new(&resized, UG_U8, UG_DIMS(input_hw[0], input_hw[1], 3), err)) != UG_OK) return st;
     ug_resize_pillow(ctx, &resized, img);
     if ((st = ug_tensor_new(input, UG_F32, UG_DIMS(1, 3, S, S), err)) == UG_OK)
-        sam_normalize_pad_cpu(ctx, input, &resized, m->cfg.pixel_mean, m->cfg.pixel_std);
+        ug_sam_normalize_pad(ctx, input, &resized, m->cfg.pixel_mean, m->cfg.pixel_std);
     ug_tensor_free(&resized);
     return st;
 }

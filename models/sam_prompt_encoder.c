@@ -11,7 +11,11 @@
 #include "ops/ops.h"
 
 // _pe_encoding of one normalised coordinate pair (float32 steps as the official code) into
-// out[0], out[stride], ... out[(C - 1) * stride].
+// out[0], out[stride], ... out[(C - 1) * stride]. Private: the op library's positional
+// embedding (ug_posembed_sine) is DETR's fixed-frequency grid embedding, while this one
+// projects arbitrary points through SAM's random Gaussian matrix. It runs on a handful of
+// points per prompt (and once over the h x w grid at load), on the CPU, so it is not a
+// backend op.
 static void pe_encode(const sam_model *m, float *out, int64_t stride, float x, float y) {
     int64_t half = m->pe_gauss.shape[1];
     const float *g = m->pe_gauss.data; // [2, C/2], row 0 multiplies x
@@ -25,6 +29,8 @@ static void pe_encode(const sam_model *m, float *out, int64_t stride, float x, f
     }
 }
 
+// y[0:C] += e: one learned embedding onto one token row (a few rows per prompt, CPU side like
+// pe_encode; the sparse tokens are handed to the decoder as an ordinary tensor).
 static void add_row(float *y, const ug_tensor *e, int64_t C) {
     const float *ed = e->data;
     for (int64_t c = 0; c < C; c++) y[c] += ed[c];
