@@ -11,7 +11,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ugains bench ops [--filter NAME] [--quick] [--threads N]\n"
-            "       ugains bench sam|rba|swin|pack [options]   (--help for each)\n"
+            "       ugains bench sam|rba|run|swin|pack [options]   (--help for each)\n"
             "\n"
             "Times every CPU kernel at the shapes the models use and prints ms, GFLOP/s,\n"
             "%% of this machine's measured FMA peak, and GB/s for memory-bound ops.\n"
@@ -32,11 +32,11 @@ int cmd_bench(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
-    } programs[] = {{"sam", bench_sam_main}, {"swin", bench_swin_main}, {"pack", bench_pack_main}, {"rba", bench_rba_main}};
+    } programs[] = {{"sam", bench_sam_main}, {"swin", bench_swin_main}, {"pack", bench_pack_main}, {"rba", bench_rba_main}, {"run", bench_run_main}};
     for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
         if (!strcmp(what, programs[i].name)) return programs[i].run(argc - 1, argv + 1);
     if (strcmp(what, "ops") != 0) {
-        cli_error("bench: unknown target '%s' (ops, sam, rba, swin, pack)", what);
+        cli_error("bench: unknown target '%s' (ops, sam, rba, run, swin, pack)", what);
         return CLI_USAGE;
     }
     static const struct option opts[] = {

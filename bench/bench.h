@@ -47,5 +47,6 @@ int bench_sam_main(int argc, char **argv);  // bench/bench_sam.c
 int bench_swin_main(int argc, char **argv); // bench/bench_swin.c
 int bench_pack_main(int argc, char **argv); // bench/bench_pack.c
 int bench_rba_main(int argc, char **argv);  // bench/bench_rba.c
+int bench_run_main(int argc, char **argv);  // bench/bench_run.c
 
 #endif

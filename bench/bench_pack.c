@@ -16,7 +16,6 @@
 #include "weights-tools/packer.h"
 #include "weights-tools/torch_writer.h"
 
-int bench_pack_main(int argc, char **argv);
 
 // Deterministic small values: a hash of (storage, element) mapped to [-0.5, 0.5).
 static void fill(void *arg, int storage, void *buf, uint64_t off, size_t n) {

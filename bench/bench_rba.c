@@ -34,7 +34,6 @@
 #include "weights-tools/packer.h"
 #include "weights-tools/synthetic.h"
 
-int bench_rba_main(int argc, char **argv);
 
 // ---- trace stamps: the wall time at which each named intermediate was emitted ----
 

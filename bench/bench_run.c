@@ -20,7 +20,6 @@
 #include "weights-tools/packer.h"
 #include "weights-tools/synthetic.h"
 
-int bench_run_main(int argc, char **argv);
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ugains bench run [--rba FILE] [--sam FILE] [--sam-variant vit_b|vit_l|vit_h]\n"

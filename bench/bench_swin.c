@@ -15,7 +15,6 @@
 #include "engine/timer.h"
 #include "models/swin.h"
 
-int bench_swin_main(int argc, char **argv);
 
 typedef struct swin_preset {
     const char *name;
