@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "engine/timer.h"
-#include "ops/resize.h"
+#include "ops/ops.h"
 
 const char *const ugains_stage_names[UGAINS_NSTAGES] = {"rba", "proposals", "sam_encoder", "sam_decoder",
                                                          "masks", "instances"};
@@ -265,7 +265,7 @@ ug_status ugains_run_image(ug_ctx *ctx, const rba_model *rba, const sam_model *s
     double t0 = ug_now_ms();
     ug_status st = ug_tensor_new(&x, UG_F32, UG_DIMS(1, 3, H, W), err); // [1, 3, H, W]
     if (st != UG_OK) return st;
-    rba_normalize_cpu(ctx, &x, img);
+    ug_rba_normalize(ctx, &x, img);
     rba_dump d = {trace};
     rba_trace rt = {on_rba, &d};
     st = rba_forward(ctx, rba, &x, o->pad32, &ro, trace && trace->fn ? &rt : NULL, err);
