@@ -31,6 +31,12 @@ void ug_arena_free(ug_arena *a) {
     ug_arena_init(a, chunk_bytes);
 }
 
+void ug_arena_trim(ug_arena *a) {
+    for (ug_arena_chunk *c = a->spare; c; c = c->next) a->total -= c->size;
+    free_list(a->spare);
+    a->spare = NULL;
+}
+
 // Keeps at most MAX_SPARES spare chunks, dropping the smallest: inputs of ever new sizes
 // must not make the arena hold one chunk per size seen.
 enum { MAX_SPARES = 8 };
@@ -69,6 +75,9 @@ void *ug_arena_alloc(ug_arena *a, size_t bytes) {
     if (!c || c->size - c->offset < need) {
         ug_arena_chunk *n = take_spare(a, need);
         if (!n) {
+            // No spare is big enough: free them all before asking for more, so the arena
+            // never holds more than it did before the spares existed (in-use + one new chunk).
+            ug_arena_trim(a);
             size_t size = need > a->chunk_bytes ? need : a->chunk_bytes;
             n = calloc(1, sizeof *n);
             unsigned char *mem = n ? aligned_alloc(64, size) : NULL;

@@ -32,6 +32,8 @@ void ug_arena_free(ug_arena *a);
 // 64-byte aligned, zero-filled; NULL on OOM.
 void *ug_arena_alloc(ug_arena *a, size_t bytes);
 ug_arena_mark ug_arena_get_mark(const ug_arena *a);
+// Frees the spare (released) chunks now; the arena keeps working.
+void ug_arena_trim(ug_arena *a);
 void ug_arena_release(ug_arena *a, ug_arena_mark m);
 // A contiguous tensor from the arena (not owning: released with the arena).
 ug_status ug_arena_tensor(ug_arena *a, ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape,
