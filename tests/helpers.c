@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "engine/npy.h"
+
 test_rng test_rng_seed(uint64_t seed) {
     test_rng r = {seed * 0x9E3779B97F4A7C15ull + 1};
     return r;
@@ -80,6 +82,32 @@ bool test_golden_available(void) {
     free(p);
     return ok;
 }
+
+ug_tensor test_load_npy(const char *path) {
+    ug_tensor t;
+    ug_err err;
+    ug_status st = ug_npy_read(path, &t, &err);
+    ck_assert_msg(st == UG_OK, "%s: %s", path, err.msg);
+    return t;
+}
+
+ug_tensor test_golden_npy(const char *rel) {
+    char *p = test_golden_path(rel);
+    ug_tensor t = test_load_npy(p);
+    free(p);
+    return t;
+}
+
+ug_ctx test_ctx;
+
+static void ctx_setup(int threads) {
+    ug_err err;
+    ck_assert_int_eq(ug_ctx_init(&test_ctx, threads, &err), UG_OK);
+}
+
+void test_ctx_setup(void) { ctx_setup(2); }
+void test_ctx_setup_odd(void) { ctx_setup(3); }
+void test_ctx_teardown(void) { ug_ctx_free(&test_ctx); }
 
 char *test_tmpdir(void) {
     const char *base = getenv("TMPDIR");

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/ctx.h"
+#include "engine/tensor.h"
+
 // Deterministic PRNG (splitmix64) so every failure reproduces.
 typedef struct test_rng {
     uint64_t s;
@@ -27,6 +30,19 @@ double test_assert_close(const float *got, const float *want, size_t n, double a
 // Absolute path (malloc'ed) of a file under the golden set: $UGAINS_GOLDEN or ../shared/golden.
 char *test_golden_path(const char *rel);
 bool test_golden_available(void);
+
+// Reads a .npy file; aborts the test naming the file and the problem when it cannot.
+ug_tensor test_load_npy(const char *path);
+// test_load_npy of golden/<rel>.
+ug_tensor test_golden_npy(const char *rel);
+
+// A context made before each test and freed after it: register with
+// tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown). test_ctx_setup gives it
+// 2 workers; test_ctx_setup_odd gives it 3, so work splits unevenly across threads.
+extern ug_ctx test_ctx;
+void test_ctx_setup(void);
+void test_ctx_setup_odd(void);
+void test_ctx_teardown(void);
 
 // mkdtemp under $TMPDIR or /tmp; remove recursively afterwards.
 char *test_tmpdir(void);

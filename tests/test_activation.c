@@ -7,17 +7,6 @@
 #include "ops/activation.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
-}
-
-static void teardown(void) {
-    ug_ctx_free(&ctx);
-}
-
 typedef void (*act_cpu_fn)(ug_ctx *, ug_tensor *, const ug_tensor *);
 typedef void (*act_ref_fn)(float *, const float *, int64_t);
 
@@ -29,10 +18,10 @@ static void check_act(act_cpu_fn cpu, act_ref_fn ref, const float *x, int64_t n,
     ref(want, x, n);
     ug_tensor tx = ug_tensor_wrap((void *)x, UG_F32, UG_DIMS(n));
     ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(n));
-    cpu(&ctx, &ty, &tx);
+    cpu(&test_ctx, &ty, &tx);
     test_assert_close(got, want, (size_t)n, atol, rtol, what);
     memcpy(got, x, (size_t)n * sizeof(float));
-    cpu(&ctx, &ty, &ty);
+    cpu(&test_ctx, &ty, &ty);
     test_assert_close(got, want, (size_t)n, atol, rtol, what);
     free(want);
     free(got);
@@ -66,7 +55,7 @@ START_TEST(gelu_matches_erf_form) {
     float sp[] = {0.0f, INFINITY, -INFINITY, 1e-30f, -1e-30f, 3.0e38f};
     float out[6];
     ug_tensor tx = ug_tensor_wrap(sp, UG_F32, UG_DIMS(6)), ty = ug_tensor_wrap(out, UG_F32, UG_DIMS(6));
-    gelu_cpu(&ctx, &ty, &tx);
+    gelu_cpu(&test_ctx, &ty, &tx);
     ck_assert_float_eq(out[0], 0.0f);
     ck_assert(isinf(out[1]) && out[1] > 0);
     ck_assert(isnan(out[2]));
@@ -105,7 +94,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("activation");
     TCase *tc = tcase_create("activation");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_add_test(tc, gelu_matches_erf_form);
     tcase_add_test(tc, relu_exact);
     tcase_add_test(tc, sigmoid_matches_exp_form);

@@ -10,13 +10,6 @@
 #include "ops/movement.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 3, &err), UG_OK);
-}
-static void teardown(void) { ug_ctx_free(&ctx); }
-
 // Values drawn from 4 levels, so most pixels have ties: the first maximum must win.
 START_TEST(argmax_ties_odd_sizes) {
     static const int64_t sizes[] = {1, 3, 17, 33, 127};
@@ -32,7 +25,7 @@ START_TEST(argmax_ties_odd_sizes) {
             for (int64_t i = 0; i < B * C * H * W; i++) px[i] = (float)(test_rng_u64(&r) % 4) - 1.5f;
             int32_t *want = malloc((size_t)(B * H * W) * 4);
             argmax_ref(want, px, B, C, H * W);
-            argmax_cpu(&ctx, &y, &x);
+            argmax_cpu(&test_ctx, &y, &x);
             ck_assert_mem_eq(y.data, want, (size_t)(B * H * W) * 4);
             // The reference against a direct scan with "first maximum" spelled out.
             for (int64_t i = 0; i < B * H * W; i++) {
@@ -63,7 +56,7 @@ START_TEST(argmax_nan_u8_strided) {
     px[0 * H * W + 37] = NAN; // pixel 37: NaN at channel 0 beats everything after it
     px[3 * H * W + 37] = 100.0f;
     ck_assert_int_eq(ug_tensor_new(&y8, UG_U8, UG_DIMS(1, H, W), &err), UG_OK);
-    argmax_cpu(&ctx, &y8, &x);
+    argmax_cpu(&test_ctx, &y8, &x);
     int32_t want[120];
     argmax_ref(want, px, 1, C, H * W);
     ck_assert_int_eq(want[5], 2);
@@ -75,7 +68,7 @@ START_TEST(argmax_nan_u8_strided) {
     ck_assert_int_eq(ug_tensor_new(&yc, UG_I32, UG_DIMS(1, H, 33), &err), UG_OK);
     copy_ref(&xc, &crop);
     argmax_ref(want, xc.data, 1, C, H * 33);
-    argmax_cpu(&ctx, &yc, &crop);
+    argmax_cpu(&test_ctx, &yc, &crop);
     ck_assert_mem_eq(yc.data, want, (size_t)(H * 33) * 4);
     ug_tensor_free(&x);
     ug_tensor_free(&y8);
@@ -87,7 +80,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("argmax");
     TCase *tc = tcase_create("argmax");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
     tcase_add_test(tc, argmax_ties_odd_sizes);
     tcase_add_test(tc, argmax_nan_u8_strided);
     suite_add_tcase(s, tc);

@@ -138,14 +138,6 @@ static void qkv_free(qkv *t) {
     ug_tensor_free(&t->out);
 }
 
-static ug_ctx g_ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-static void teardown(void) { ug_ctx_free(&g_ctx); }
-
 START_TEST(plain_odd_sizes) {
     // B, H, Nq, Nk, D, Dv: single elements, odd dims, several query and key tiles
     // (Nq > 64, Nk > 128), Dv != D, Dv below and above a vector.
@@ -161,7 +153,7 @@ START_TEST(plain_odd_sizes) {
         char what[96];
         snprintf(what, sizeof what, "B%lld H%lld Nq%lld Nk%lld D%lld Dv%lld", (long long)s[0], (long long)s[1],
                  (long long)s[2], (long long)s[3], (long long)s[4], (long long)s[5]);
-        check(&g_ctx, &t.out, &t.q, &t.k, &t.v, NULL, 1.0f / sqrtf((float)s[4]), what);
+        check(&test_ctx, &t.out, &t.q, &t.k, &t.v, NULL, 1.0f / sqrtf((float)s[4]), what);
         qkv_free(&t);
     }
 }
@@ -184,7 +176,7 @@ START_TEST(fused_qkv_views) {
         t[w] = ug_view_permute(&s4, (int[]){0, 2, 1, 3}); // [B, H, N, D]
     }
     ug_tensor out = ug_view_permute(&obuf, (int[]){0, 2, 1, 3}); // [B, H, N, D] view
-    check(&g_ctx, &out, &t[0], &t[1], &t[2], NULL, 1.0f / sqrtf((float)D), "fused qkv views");
+    check(&test_ctx, &out, &t[0], &t[1], &t[2], NULL, 1.0f / sqrtf((float)D), "fused qkv views");
     ug_tensor_free(&buf);
     ug_tensor_free(&obuf);
 }
@@ -205,7 +197,7 @@ START_TEST(bias_broadcasts) {
     float *sm = shift.data;
     for (int64_t i = 0; i < ug_tensor_numel(&shift); i++) sm[i] = test_rng_u64(&rng) % 3 ? 0.0f : -100.0f;
     ug_attn_extra x = {.bias = {&rel, &shift}};
-    check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), "swin rel-pos bias + shift mask");
+    check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), "swin rel-pos bias + shift mask");
 
     // One bias per query broadcast over keys ([Nq, 1]: key stride 0), and a transposed bias
     // (key stride != 1).
@@ -216,9 +208,9 @@ START_TEST(bias_broadcasts) {
     fill_tensor(&tb, 1.0f, 15);
     ug_tensor tbt = ug_view_transpose(&tb, 0, 1);
     ug_attn_extra y = {.bias = {&perq, &tbt}};
-    check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &y, 0.3f, "per-query and transposed biases");
+    check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &y, 0.3f, "per-query and transposed biases");
     ug_attn_extra z = {.bias = {NULL, &tbt}};
-    check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &z, 0.3f, "bias[1] alone");
+    check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &z, 0.3f, "bias[1] alone");
     ug_tensor_free(&rel);
     ug_tensor_free(&shift);
     ug_tensor_free(&perq);
@@ -244,8 +236,8 @@ START_TEST(masks_and_fully_masked_rows) {
     memset(mm + (1 * H * Nq + 1 * Nq + 32) * Nk, 1, (size_t)Nk); // b1 h1 row 32: all masked
     memset(mm + 7 * Nk, 1, (size_t)(Nk - 3));             // b0 h0 row 7: only the last 3 keys
     ug_attn_extra x = {.mask = &m};
-    check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), "u8 mask");
-    attention_cpu(&g_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f);
+    check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), "u8 mask");
+    attention_cpu(&test_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f);
     const float *o = t.out.data;
     for (int64_t d = 0; d < D; d++) {
         ck_assert_msg(o[5 * D + d] == 0.0f, "fully masked row must be zeros");
@@ -263,9 +255,9 @@ START_TEST(masks_and_fully_masked_rows) {
     for (int64_t i = 0; i < Nq; i++) mqq[i] = i % 5 == 2;
     fill_tensor(&bias, 1.0f, 23);
     ug_attn_extra y = {.bias = {&bias}, .mask = &mb};
-    check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &y, 0.2f, "bool mask [Nq, Nk] + bias [1, H, 1, Nk]");
+    check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &y, 0.2f, "bool mask [Nq, Nk] + bias [1, H, 1, Nk]");
     ug_attn_extra z = {.mask = &mq};
-    check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &z, 0.2f, "per-query mask [Nq, 1]");
+    check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &z, 0.2f, "per-query mask [Nq, 1]");
     ug_tensor_free(&m);
     ug_tensor_free(&mb);
     ug_tensor_free(&mq);
@@ -293,13 +285,13 @@ START_TEST(sam_relative_positions) {
         ug_attn_extra x = {.rel_h = &rh, .rel_w = &rw};
         char what[64];
         snprintf(what, sizeof what, "rel_h/rel_w %lldx%lld", (long long)kh, (long long)kw);
-        check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), what);
+        check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), what);
         ug_tensor rh1 = ug_view_slice(&rh, 0, 1, 1), rw1 = ug_view_slice(&rw, 0, 0, 1); // [1, H, N, k]
         ug_tensor bias;
         ck_assert_int_eq(ug_tensor_new(&bias, UG_F32, UG_DIMS(N, N), &err), UG_OK);
         fill_tensor(&bias, 1.0f, 61 + g);
         ug_attn_extra y = {.bias = {&bias}, .rel_h = &rh1, .rel_w = &rw1};
-        check(&g_ctx, &t.out, &t.q, &t.k, &t.v, &y, 0.1f, "shared rel terms + bias");
+        check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &y, 0.1f, "shared rel terms + bias");
         ug_tensor_free(&bias);
         ug_tensor_free(&rh);
         ug_tensor_free(&rw);
@@ -316,7 +308,7 @@ START_TEST(large_logits_stay_finite) {
     qkv_new(&t, 1, 1, Nq, Nk, D, D, 71);
     float *k = t.k.data;
     for (int64_t d = 0; d < D; d++) k[(Nk - 1) * D + d] *= 50.0f; // the last key, in the last tile
-    check(&g_ctx, &t.out, &t.q, &t.k, &t.v, NULL, 20.0f, "logits ~1e3");
+    check(&test_ctx, &t.out, &t.q, &t.k, &t.v, NULL, 20.0f, "logits ~1e3");
     qkv_free(&t);
 }
 END_TEST
@@ -333,7 +325,7 @@ START_TEST(single_thread_and_shapes_rejected) {
     // No keys at all: every row is "fully masked" -> zeros.
     qkv e;
     qkv_new(&e, 1, 2, 5, 0, 8, 8, 82);
-    check(&g_ctx, &e.out, &e.q, &e.k, &e.v, NULL, 0.2f, "Nk = 0");
+    check(&test_ctx, &e.out, &e.q, &e.k, &e.v, NULL, 0.2f, "Nk = 0");
     qkv_free(&e);
 
     ug_tensor kbad = ug_view_slice(&t.k, 3, 0, 23); // D mismatch
@@ -364,7 +356,7 @@ int main(void) {
     Suite *s = suite_create("attention");
     TCase *tc = tcase_create("attention");
     tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_add_test(tc, plain_odd_sizes);
     tcase_add_test(tc, fused_qkv_views);
     tcase_add_test(tc, bias_broadcasts);

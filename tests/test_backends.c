@@ -33,16 +33,6 @@
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-static ug_ctx ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
-}
-static void teardown(void) {
-    ug_ctx_free(&ctx);
-}
-
 // A new F32 tensor filled with uniform(-1, 1) values from `seed`.
 static ug_tensor rand_tensor(int ndim, const int64_t *shape, uint64_t seed) {
     ug_tensor t;
@@ -74,12 +64,12 @@ static void case_matmul(const ug_backend *be) {
                       rand_tensor(UG_DIMS(N), 3), zeros(UG_F32, UG_DIMS(M, N))};
     float *want = malloc(sizeof(float) * M * N);
     gemm_ref(M, N, K, 1.0f, t[0].data, K, 1, t[1].data, N, 1, 0.0f, want, N, t[2].data);
-    be->matmul(&ctx, &t[3], &t[0], &t[1], &t[2], 1.0f, 0.0f);
+    be->matmul(&test_ctx, &t[3], &t[0], &t[1], &t[2], 1.0f, 0.0f);
     check(&t[3], want, "matmul");
     // linear: y = x W^T + b with W [N, K]
     ug_tensor w = rand_tensor(UG_DIMS(N, K), 4);
     gemm_ref(M, N, K, 1.0f, t[0].data, K, 1, w.data, 1, K, 0.0f, want, N, t[2].data);
-    be->linear(&ctx, &t[3], &t[0], &w, &t[2]);
+    be->linear(&test_ctx, &t[3], &t[0], &w, &t[2]);
     check(&t[3], want, "linear");
     ug_tensor_free(&w);
     free(want);
@@ -94,7 +84,7 @@ static void case_conv(const ug_backend *be) {
     ug_tensor y = zeros(UG_F32, UG_DIMS(B, Cout, Ho, Wo));
     float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&y));
     conv2d_ref(want, x.data, w.data, b.data, B, Cin, H, W, Cout, 3, 3, 2, 1, 1, Ho, Wo);
-    be->conv2d(&ctx, &y, &x, &w, &b, 2, 1);
+    be->conv2d(&test_ctx, &y, &x, &w, &b, 2, 1);
     check(&y, want, "conv2d 3x3/s2/p1");
     free(want);
     ug_tensor_free(&y);
@@ -104,7 +94,7 @@ static void case_conv(const ug_backend *be) {
     y = zeros(UG_F32, UG_DIMS(B, Cout, 2 * H, 2 * W));
     want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&y));
     conv_transpose2x2_ref(want, x.data, w.data, b.data, B, Cin, H, W, Cout);
-    be->conv_transpose2x2(&ctx, &y, &x, &w, &b);
+    be->conv_transpose2x2(&test_ctx, &y, &x, &w, &b);
     check(&y, want, "conv_transpose2x2");
     free(want);
     ug_tensor ts[] = {x, w, b, y};
@@ -120,13 +110,13 @@ static void case_norms(const ug_backend *be) {
     size_t n = (size_t)ug_tensor_numel(&x);
     float *want = malloc(sizeof(float) * n);
     layernorm_ref(want, x.data, ww.data, bw.data, B * C * H, W, 1e-5f);
-    be->layernorm(&ctx, &y, &x, &ww, &bw, 1e-5f);
+    be->layernorm(&test_ctx, &y, &x, &ww, &bw, 1e-5f);
     check(&y, want, "layernorm");
     layernorm2d_ref(want, x.data, wc.data, bc.data, B, C, H * W, 1e-6f);
-    be->layernorm2d(&ctx, &y, &x, &wc, &bc, 1e-6f);
+    be->layernorm2d(&test_ctx, &y, &x, &wc, &bc, 1e-6f);
     check(&y, want, "layernorm2d");
     groupnorm_ref(want, x.data, wc.data, bc.data, B, C, H * W, 3, 1e-5f);
-    be->groupnorm(&ctx, &y, &x, &wc, &bc, 3, 1e-5f);
+    be->groupnorm(&test_ctx, &y, &x, &wc, &bc, 3, 1e-5f);
     check(&y, want, "groupnorm");
     free(want);
     ug_tensor ts[] = {x, wc, bc, ww, bw, y};
@@ -140,25 +130,25 @@ static void case_pointwise(const ug_backend *be) {
     size_t n = (size_t)(R * C);
     float *want = malloc(sizeof(float) * n);
     gelu_ref(want, a.data, (int64_t)n);
-    be->gelu(&ctx, &y, &a);
+    be->gelu(&test_ctx, &y, &a);
     check(&y, want, "gelu");
     relu_ref(want, a.data, (int64_t)n);
-    be->relu(&ctx, &y, &a);
+    be->relu(&test_ctx, &y, &a);
     check(&y, want, "relu");
     sigmoid_ref(want, a.data, (int64_t)n);
-    be->sigmoid(&ctx, &y, &a);
+    be->sigmoid(&test_ctx, &y, &a);
     check(&y, want, "sigmoid");
     softmax_ref(want, a.data, R, C);
-    be->softmax(&ctx, &y, &a);
+    be->softmax(&test_ctx, &y, &a);
     check(&y, want, "softmax");
     add_ref(want, a.data, b.data, (int64_t)n);
-    be->add(&ctx, &y, &a, &b);
+    be->add(&test_ctx, &y, &a, &b);
     check(&y, want, "add");
     mul_ref(want, a.data, b.data, (int64_t)n);
-    be->mul(&ctx, &y, &a, &b);
+    be->mul(&test_ctx, &y, &a, &b);
     check(&y, want, "mul");
     scale_add_ref(want, a.data, 0.5f, -2.0f, (int64_t)n);
-    be->scale_add(&ctx, &y, &a, 0.5f, -2.0f);
+    be->scale_add(&test_ctx, &y, &a, 0.5f, -2.0f);
     check(&y, want, "scale_add");
     free(want);
     ug_tensor ts[] = {a, b, y};
@@ -176,7 +166,7 @@ static void case_attention(const ug_backend *be) {
                       (float *)v.data + h * Nk * D, D, (float *)bias.data + h * Nq * Nk, Nk, NULL, 0, Nq, Nk,
                       D, D, 0.5f);
     ug_attn_extra extra = {.bias = {&bias, NULL}};
-    be->attention(&ctx, &out, &q, &k, &v, &extra, 0.5f);
+    be->attention(&test_ctx, &out, &q, &k, &v, &extra, 0.5f);
     check(&out, want, "attention");
     free(want);
     ug_tensor ts[] = {q, k, v, bias, out};
@@ -196,7 +186,7 @@ static void case_msdeform(const ug_backend *be) {
     ug_tensor out = zeros(UG_F32, UG_DIMS(B, Nq, M * D));
     float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&out));
     msdeform_attn_ref(want, value.data, shapes, L, P, loc.data, aw.data, B, Nq, M, D);
-    be->msdeform_attn(&ctx, &out, &value, shapes, L, &loc, &aw);
+    be->msdeform_attn(&test_ctx, &out, &value, shapes, L, &loc, &aw);
     check(&out, want, "msdeform_attn");
     free(want);
     ug_tensor ts[] = {value, loc, aw, out};
@@ -208,11 +198,11 @@ static void case_resample(const ug_backend *be) {
     ug_tensor y = zeros(UG_F32, UG_DIMS(1, 3, 5, 127));
     float *want = malloc(sizeof(float) * (size_t)ug_tensor_numel(&y));
     resize_bilinear_ref(want, x.data, 3, 17, 33, 5, 127, false);
-    be->resize_bilinear(&ctx, &y, &x, false);
+    be->resize_bilinear(&test_ctx, &y, &x, false);
     check(&y, want, "resize_bilinear");
     ug_tensor grid = rand_tensor(UG_DIMS(1, 5, 127, 2), 24);
     grid_sample_ref(want, x.data, grid.data, 1, 3, 17, 33, 5, 127);
-    be->grid_sample(&ctx, &y, &x, &grid);
+    be->grid_sample(&test_ctx, &y, &x, &grid);
     check(&y, want, "grid_sample");
     free(want);
     // Pillow resize is bit exact.
@@ -222,7 +212,7 @@ static void case_resample(const ug_backend *be) {
         ((uint8_t *)img.data)[i] = (uint8_t)test_rng_u64(&r);
     uint8_t want8[7 * 5 * 3];
     resize_pillow_ref(want8, img.data, 17, 33, 7, 5, 3);
-    be->resize_pillow(&ctx, &small, &img);
+    be->resize_pillow(&test_ctx, &small, &img);
     ck_assert_mem_eq(small.data, want8, sizeof want8);
     ug_tensor ts[] = {x, y, grid, img, small};
     free_all(ts, 5);
@@ -233,26 +223,26 @@ static void case_movement(const ug_backend *be) {
     ug_tensor xt = ug_view_permute(&x, (int[]){2, 0, 1}); // [5, 3, 4]
     ug_tensor y = zeros(UG_F32, UG_DIMS(5, 3, 4)), want = zeros(UG_F32, UG_DIMS(5, 3, 4));
     copy_ref(&want, &xt);
-    be->copy(&ctx, &y, &xt);
+    be->copy(&test_ctx, &y, &xt);
     ck_assert_mem_eq(y.data, want.data, ug_tensor_nbytes(&y));
-    be->fill(&ctx, &y, 2.5f);
+    be->fill(&test_ctx, &y, 2.5f);
     for (int64_t i = 0; i < ug_tensor_numel(&y); i++)
         ck_assert_float_eq(((float *)y.data)[i], 2.5f);
     const int64_t before[3] = {1, 0, 2};
     ug_tensor padded = zeros(UG_F32, UG_DIMS(5, 4, 7)), pwant = zeros(UG_F32, UG_DIMS(5, 4, 7));
     pad_ref(&pwant, &x, before, -1.0f);
-    be->pad(&ctx, &padded, &x, before, -1.0f);
+    be->pad(&test_ctx, &padded, &x, before, -1.0f);
     ck_assert_mem_eq(padded.data, pwant.data, ug_tensor_nbytes(&padded));
     const int dims[2] = {0, 2};
     const int64_t shifts[2] = {-1, 3};
     ug_tensor rolled = zeros(UG_F32, UG_DIMS(3, 4, 5)), rwant = zeros(UG_F32, UG_DIMS(3, 4, 5));
     roll_ref(&rwant, &x, 2, dims, shifts);
-    be->roll(&ctx, &rolled, &x, 2, dims, shifts);
+    be->roll(&test_ctx, &rolled, &x, 2, dims, shifts);
     ck_assert_mem_eq(rolled.data, rwant.data, ug_tensor_nbytes(&rolled));
     // concat along dim 1: [3, 4, 5] ++ [3, 4, 5] -> [3, 8, 5]
     ug_tensor parts[2] = {x, rolled};
     ug_tensor cat = zeros(UG_F32, UG_DIMS(3, 8, 5));
-    be->concat(&ctx, &cat, parts, 2, 1);
+    be->concat(&test_ctx, &cat, parts, 2, 1);
     for (int64_t i = 0; i < 3; i++)
         for (int64_t j = 0; j < 8; j++)
             for (int64_t k = 0; k < 5; k++)
@@ -267,12 +257,12 @@ static void case_argmax_posembed(const ug_backend *be) {
     ug_tensor y = zeros(UG_I32, UG_DIMS(1, 3, 17));
     int32_t want[3 * 17];
     argmax_ref(want, x.data, 1, 19, 3 * 17);
-    be->argmax(&ctx, &y, &x);
+    be->argmax(&test_ctx, &y, &x);
     ck_assert_mem_eq(y.data, want, sizeof want);
     ug_tensor pe = zeros(UG_F32, UG_DIMS(8, 3, 5));
     float pwant[8 * 3 * 5];
     posembed_sine_ref(pwant, 4, 3, 5);
-    be->posembed_sine(&ctx, &pe);
+    be->posembed_sine(&test_ctx, &pe);
     check(&pe, pwant, "posembed_sine");
     ug_tensor ts[] = {x, y, pe};
     free_all(ts, 3);
@@ -286,7 +276,7 @@ static void case_normalize(const ug_backend *be) {
     for (int64_t i = 0; i < H * W * 3; i++)
         p[i] = (uint8_t)(i * 37 % 256);
     ug_tensor y = zeros(UG_F32, UG_DIMS(1, 3, H, W));
-    be->rba_normalize(&ctx, &y, &img);
+    be->rba_normalize(&test_ctx, &y, &img);
     const float mean[3] = {0.485f, 0.456f, 0.406f}, std[3] = {0.229f, 0.224f, 0.225f};
     float want[3 * 3 * 5];
     for (int c = 0; c < 3; c++)
@@ -295,7 +285,7 @@ static void case_normalize(const ug_backend *be) {
     test_assert_close(y.data, want, (size_t)(3 * H * W), 1e-6, 1e-6, "rba_normalize");
     const float smean[3] = {123.675f, 116.28f, 103.53f}, sstd[3] = {58.395f, 57.12f, 57.375f};
     ug_tensor ys = zeros(UG_F32, UG_DIMS(1, 3, S, S));
-    be->sam_normalize_pad(&ctx, &ys, &img, smean, sstd);
+    be->sam_normalize_pad(&test_ctx, &ys, &img, smean, sstd);
     for (int c = 0; c < 3; c++)
         for (int64_t r = 0; r < S; r++)
             for (int64_t q = 0; q < S; q++) {
@@ -314,7 +304,7 @@ static void case_rba_score(const ug_backend *be) {
     uint8_t *want_sem = malloc((size_t)(H * W));
     rba_score_ref(want, want_sem, logits.data, masks.data, Q, K, h, w, Ht, Wt, H, W);
     ug_err err;
-    ck_assert_int_eq(be->rba_score(&ctx, &score, &sem, &logits, &masks, Ht, Wt, &err), UG_OK);
+    ck_assert_int_eq(be->rba_score(&test_ctx, &score, &sem, &logits, &masks, Ht, Wt, &err), UG_OK);
     check(&score, want, "rba_score");
     ck_assert_mem_eq(sem.data, want_sem, (size_t)(H * W));
     free(want);
@@ -330,8 +320,8 @@ static const backend_case cases[] = {case_matmul,          case_conv,      case_
                                      case_argmax_posembed, case_normalize, case_rba_score};
 
 START_TEST(every_op_of_every_backend) {
-    for (int i = 0; i < ug_backend_count(&ctx); i++) {
-        const ug_backend *be = ug_backend_at(&ctx, i);
+    for (int i = 0; i < ug_backend_count(&test_ctx); i++) {
+        const ug_backend *be = ug_backend_at(&test_ctx, i);
         // A backend must fill every slot of the table.
         const void *const *slot = (const void *const *)&be->matmul;
         const void *const *end = (const void *const *)(&be->rba_score + 1);
@@ -343,11 +333,11 @@ START_TEST(every_op_of_every_backend) {
 END_TEST
 
 START_TEST(front_ends_dispatch_to_the_cpu_table) {
-    ck_assert_ptr_eq(ug_backend_for(&ctx, UG_CPU), &ug_backend_cpu);
+    ck_assert_ptr_eq(ug_backend_for(&test_ctx, UG_CPU), &ug_backend_cpu);
     ug_tensor x = rand_tensor(UG_DIMS(2, 17), 28), y = zeros(UG_F32, UG_DIMS(2, 17));
     float want[34];
     relu_ref(want, x.data, 34);
-    ug_relu(&ctx, &y, &x);
+    ug_relu(&test_ctx, &y, &x);
     check(&y, want, "ug_relu");
     ug_tensor_free(&x);
     ug_tensor_free(&y);
@@ -357,7 +347,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("backends");
     TCase *tc = tcase_create("ops");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_add_loop_test(tc, every_op_of_every_backend, 0, (int)(sizeof cases / sizeof cases[0]));
     tcase_add_test(tc, front_ends_dispatch_to_the_cpu_table);
     suite_add_tcase(s, tc);

@@ -17,17 +17,6 @@
 #include "tests/helpers.h"
 #include "weights-tools/torch_ckpt.h"
 
-static ug_ctx ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
-}
-
-static void teardown(void) {
-    ug_ctx_free(&ctx);
-}
-
 // Inputs N(0, 1), weights N(0, 1/K) so outputs are O(1). The fast path sums K <= 1143
 // products in float (in the GEMM's order): error ~ sqrt(K) * 6e-8 * O(1) ~ 2e-6. Tolerance
 // atol 2e-5 + rtol 2e-5, ten times that; a wrong tap, stride or padding moves outputs by O(0.1).
@@ -93,7 +82,7 @@ static void run_conv(const conv_case *cs, ug_dtype wdt, int layout, bool bias, u
         ug_tensor t = ug_tensor_wrap(yout, UG_F32, UG_DIMS(cs->B, Ho, Wo, cs->Cout));
         ty = ug_view_permute(&t, (int[]){0, 3, 1, 2});
     }
-    conv2d_cpu(&ctx, &ty, &tx, &tw, bias ? &tb : NULL, cs->stride, cs->pad);
+    conv2d_cpu(&test_ctx, &ty, &tx, &tw, bias ? &tb : NULL, cs->stride, cs->pad);
     if (layout & 1) {
         for (int64_t n = 0; n < cs->B; n++)
             for (int64_t o = 0; o < cs->Cout; o++)
@@ -185,7 +174,7 @@ START_TEST(conv2d_ex_bottom_right_padding) {
               ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(1, Cout, Ho, Wo));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(Cout, Cin, 4, 4)),
               tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(Cout));
-    conv2d_cpu_ex(&ctx, &ty, &tx, &tw, &tb, 4, 0, 0);
+    conv2d_cpu_ex(&test_ctx, &ty, &tx, &tw, &tb, 4, 0, 0);
     test_assert_close(got, want, (size_t)(Cout * Ho * Wo), ATOL, RTOL, "conv2d_ex Swin padding");
     free(x), free(w), free(b), free(xp), free(want), free(got);
 }
@@ -203,7 +192,7 @@ START_TEST(conv2d_known_values) {
               ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 4, 5));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 3, 3)),
               tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
-    conv2d_cpu(&ctx, &ty, &tx, &tw, &tb, 1, 1);
+    conv2d_cpu(&test_ctx, &ty, &tx, &tw, &tb, 1, 1);
     for (int r = 0; r < 4; r++) {
         for (int c = 0; c < 5; c++) {
             int ny = (r > 0) + 1 + (r < 3), nx = (c > 0) + 1 + (c < 4);
@@ -256,7 +245,7 @@ static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint6
         ug_tensor t = ug_tensor_wrap(yout, UG_F32, UG_DIMS(cs->B, Ho, Wo, cs->Cout));
         ty = ug_view_permute(&t, (int[]){0, 3, 1, 2});
     }
-    conv_transpose2x2_cpu(&ctx, &ty, &tx, &tw, bias ? &tb : NULL);
+    conv_transpose2x2_cpu(&test_ctx, &ty, &tx, &tw, bias ? &tb : NULL);
     if (layout & 1) {
         for (int64_t n = 0; n < cs->B; n++)
             for (int64_t o = 0; o < cs->Cout; o++)
@@ -298,7 +287,7 @@ START_TEST(conv_transpose_known_values) {
               ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 2, 2));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(1, 1, 2, 2)),
               tb = ug_tensor_wrap(&b, UG_F32, UG_DIMS(1));
-    conv_transpose2x2_cpu(&ctx, &ty, &tx, &tw, &tb);
+    conv_transpose2x2_cpu(&test_ctx, &ty, &tx, &tw, &tb);
     for (int i = 0; i < 4; i++)
         ck_assert_float_eq(y[i], 2.0f * w[i] - 1.0f);
 }
@@ -356,18 +345,18 @@ START_TEST(golden_sam_patch_embed_and_neck) {
 
     ck_assert_int_eq(ug_tensor_new(&tok, UG_F32, UG_DIMS(1, 16, 16, 96), &err), UG_OK); // NHWC
     ug_tensor tokv = ug_view_permute(&tok, (int[]){0, 3, 1, 2});                        // [1, 96, 16, 16]
-    conv2d_cpu(&ctx, &tokv, &img, &pw, &pb, 16, 0);
-    add_cpu(&ctx, &tok, &tok, &pos);
+    conv2d_cpu(&test_ctx, &tokv, &img, &pw, &pb, 16, 0);
+    add_cpu(&test_ctx, &tok, &tok, &pos);
     test_assert_close(tok.data, want_tok.data, (size_t)ug_tensor_numel(&tok), 1e-4, 1e-4,
                       "golden patch_embed + pos");
 
     ck_assert_int_eq(ug_tensor_new(&a, UG_F32, UG_DIMS(1, 64, 16, 16), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&t, UG_F32, UG_DIMS(1, 64, 16, 16), &err), UG_OK);
     ug_tensor blkv = ug_view_permute(&blk3, (int[]){0, 3, 1, 2}); // NHWC seen as [1, 96, 16, 16]
-    conv2d_cpu(&ctx, &a, &blkv, &n0, NULL, 1, 0);
-    layernorm2d_cpu(&ctx, &a, &a, &n1w, &n1b, 1e-6f);
-    conv2d_cpu(&ctx, &t, &a, &n2, NULL, 1, 1);
-    layernorm2d_cpu(&ctx, &t, &t, &n3w, &n3b, 1e-6f);
+    conv2d_cpu(&test_ctx, &a, &blkv, &n0, NULL, 1, 0);
+    layernorm2d_cpu(&test_ctx, &a, &a, &n1w, &n1b, 1e-6f);
+    conv2d_cpu(&test_ctx, &t, &a, &n2, NULL, 1, 1);
+    layernorm2d_cpu(&test_ctx, &t, &t, &n3w, &n3b, 1e-6f);
     test_assert_close(t.data, want_emb.data, (size_t)ug_tensor_numel(&t), 1e-4, 1e-4, "golden neck");
 
     ug_tensor *all[] = {&pw,  &pb,  &pos,      &n0,   &n1w,      &n1b, &n2, &n3w,
@@ -398,11 +387,11 @@ START_TEST(golden_sam_output_upscaling) {
     ug_tensor x = ug_view_permute(&s4, (int[]){0, 3, 1, 2}); // [1, 64, 16, 16]
     ck_assert_int_eq(ug_tensor_new(&u1, UG_F32, UG_DIMS(1, 16, 32, 32), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&u2, UG_F32, UG_DIMS(1, 8, 64, 64), &err), UG_OK);
-    conv_transpose2x2_cpu(&ctx, &u1, &x, &w0, &b0);
-    layernorm2d_cpu(&ctx, &u1, &u1, &lw, &lb, 1e-6f);
-    gelu_cpu(&ctx, &u1, &u1);
-    conv_transpose2x2_cpu(&ctx, &u2, &u1, &w3, &b3);
-    gelu_cpu(&ctx, &u2, &u2);
+    conv_transpose2x2_cpu(&test_ctx, &u1, &x, &w0, &b0);
+    layernorm2d_cpu(&test_ctx, &u1, &u1, &lw, &lb, 1e-6f);
+    gelu_cpu(&test_ctx, &u1, &u1);
+    conv_transpose2x2_cpu(&test_ctx, &u2, &u1, &w3, &b3);
+    gelu_cpu(&test_ctx, &u2, &u2);
     test_assert_close(u2.data, want.data, (size_t)ug_tensor_numel(&u2), 1e-4, 1e-4,
                       "golden output_upscaling");
     ug_tensor *all[] = {&w0, &b0, &lw, &lb, &w3, &b3, &src, &want, &u1, &u2};
@@ -415,7 +404,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("conv");
     TCase *tc = tcase_create("conv");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, conv2d_f32_matches_ref);
     tcase_add_test(tc, conv2d_half_weights);

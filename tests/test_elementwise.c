@@ -7,17 +7,6 @@
 #include "ops/elementwise.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
-}
-
-static void teardown(void) {
-    ug_ctx_free(&ctx);
-}
-
 // Copies any strided F32 view into a contiguous array (the materialised broadcast).
 static void materialise(float *dst, const ug_tensor *t) {
     int64_t n = ug_tensor_numel(t), idx[UG_MAX_DIMS] = {0};
@@ -50,13 +39,13 @@ START_TEST(add_mul_contiguous_and_in_place) {
                       tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(R, C));
             ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(R, C));
             add_ref(want, a, b, n);
-            add_cpu(&ctx, &ty, &ta, &tb);
+            add_cpu(&test_ctx, &ty, &ta, &tb);
             test_assert_close(got, want, (size_t)n, 0, 0, "add");
             mul_ref(want, a, b, n);
-            mul_cpu(&ctx, &ty, &ta, &tb);
+            mul_cpu(&test_ctx, &ty, &ta, &tb);
             test_assert_close(got, want, (size_t)n, 0, 0, "mul");
             add_ref(want, a, b, n);
-            add_cpu(&ctx, &ta, &ta, &tb); // y = a, in place
+            add_cpu(&test_ctx, &ta, &ta, &tb); // y = a, in place
             test_assert_close(a, want, (size_t)n, 0, 0, "add in place");
             free(a), free(b), free(want), free(got);
         }
@@ -96,10 +85,10 @@ START_TEST(add_broadcast_views) {
         for (int v = 0; v < 4; v++) {
             materialise(full, &views[v]);
             add_ref(want, a, full, n);
-            add_cpu(&ctx, &ty, &ta, &views[v]);
+            add_cpu(&test_ctx, &ty, &ta, &views[v]);
             test_assert_close(got, want, (size_t)n, 0, 0, "add broadcast");
             mul_ref(want, a, full, n);
-            mul_cpu(&ctx, &ty, &ta, &views[v]);
+            mul_cpu(&test_ctx, &ty, &ta, &views[v]);
             test_assert_close(got, want, (size_t)n, 0, 0, "mul broadcast");
         }
         free(a), free(full), free(want), free(got), free(bc), free(bw), free(bs), free(bhw);
@@ -119,7 +108,7 @@ START_TEST(add_strided_views) {
     ug_tensor ty = ug_view_slice(&tyy, 1, H, H); // right half of each row
     materialise(at, &tat);
     add_ref(want, at, b, n);
-    add_cpu(&ctx, &ty, &tat, &tb);
+    add_cpu(&test_ctx, &ty, &tat, &tb);
     materialise(got, &ty);
     test_assert_close(got, want, (size_t)n, 0, 0, "add strided");
     for (int64_t r = 0; r < W; r++)
@@ -137,9 +126,9 @@ START_TEST(scale_add_matches_ref) {
         float *x = rnd(n, 700 + s), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
         ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(n)), ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(n));
         scale_add_ref(want, x, 0.125f * (float)(s + 1), -0.3f, n);
-        scale_add_cpu(&ctx, &ty, &tx, 0.125f * (float)(s + 1), -0.3f);
+        scale_add_cpu(&test_ctx, &ty, &tx, 0.125f * (float)(s + 1), -0.3f);
         test_assert_close(got, want, (size_t)n, 1e-7, 1.2e-7, "scale_add");
-        scale_add_cpu(&ctx, &tx, &tx, 0.125f * (float)(s + 1), -0.3f);
+        scale_add_cpu(&test_ctx, &tx, &tx, 0.125f * (float)(s + 1), -0.3f);
         test_assert_close(x, want, (size_t)n, 1e-7, 1.2e-7, "scale_add in place");
         free(x), free(want), free(got);
     }
@@ -149,7 +138,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("elementwise");
     TCase *tc = tcase_create("elementwise");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_add_test(tc, add_mul_contiguous_and_in_place);
     tcase_add_test(tc, add_broadcast_views);
     tcase_add_test(tc, add_strided_views);

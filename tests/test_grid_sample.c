@@ -10,13 +10,6 @@
 #include "ops/movement.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 3, &err), UG_OK);
-}
-static void teardown(void) { ug_ctx_free(&ctx); }
-
 // Grid in [-1.4, 1.4]: about a third of the points have corners outside the map. Tolerance
 // 1e-6 abs + 1e-6 rel on |x| <= 1: the fast kernel forms weights and the 4-term sum in float
 // (a few ulp), the reference in double.
@@ -35,7 +28,7 @@ START_TEST(grid_sample_matches_ref) {
             test_fill_uniform(g.data, (size_t)ug_tensor_numel(&g), -1.4f, 1.4f, (uint64_t)(99 + a * 5 + b));
             float *want = malloc(ug_tensor_nbytes(&y));
             grid_sample_ref(want, x.data, g.data, B, C, H, W, Ho, Wo);
-            grid_sample_cpu(&ctx, &y, &x, &g);
+            grid_sample_cpu(&test_ctx, &y, &x, &g);
             test_assert_close(y.data, want, (size_t)ug_tensor_numel(&y), 1e-6, 1e-6, "grid_sample");
             free(want);
             ug_tensor_free(&x);
@@ -60,7 +53,7 @@ START_TEST(grid_sample_hand_cases) {
     float y[6], r[6];
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 1, H, W)), tg = ug_tensor_wrap(g, UG_F32, UG_DIMS(1, 1, 6, 2));
     ug_tensor ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 1, 6));
-    grid_sample_cpu(&ctx, &ty, &tx, &tg);
+    grid_sample_cpu(&test_ctx, &ty, &tx, &tg);
     grid_sample_ref(r, x, &g[0][0], 1, 1, H, W, 1, 6);
     // The centre (0, 0) is ix = 1.5, iy = 1: the mean of x[1][1..2] = (6 + 7) / 2.
     float want[6] = {7.0f, 0.5f, 0.0f, 0.0f, 0.25f * 12.0f, 6.5f};
@@ -87,7 +80,7 @@ START_TEST(grid_sample_strided) {
     copy_ref(&gc, &g);
     float *want = malloc(ug_tensor_nbytes(&y));
     grid_sample_ref(want, xc.data, gc.data, 3, 3, 5, 9, 17, 4);
-    grid_sample_cpu(&ctx, &y, &x, &g);
+    grid_sample_cpu(&test_ctx, &y, &x, &g);
     test_assert_close(y.data, want, (size_t)ug_tensor_numel(&y), 1e-6, 1e-6, "grid_sample strided");
     free(want);
     ug_tensor_free(&xv);
@@ -101,7 +94,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("grid_sample");
     TCase *tc = tcase_create("grid_sample");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
     tcase_add_test(tc, grid_sample_matches_ref);
     tcase_add_test(tc, grid_sample_hand_cases);
     tcase_add_test(tc, grid_sample_strided);

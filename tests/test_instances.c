@@ -14,25 +14,6 @@
 #include "models/instances.h"
 #include "tests/helpers.h"
 
-static ug_ctx g_ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-
-static void teardown(void) { ug_ctx_free(&g_ctx); }
-
-static ug_tensor golden(const char *rel) {
-    char *p = test_golden_path(rel);
-    ug_tensor t;
-    ug_err err;
-    ug_status st = ug_npy_read(p, &t, &err);
-    ck_assert_msg(st == UG_OK, "%s: %s", rel, err.msg);
-    free(p);
-    return t;
-}
-
 static bool in_list(const int32_t *l, int n, int v) {
     for (int i = 0; i < n; i++)
         if (l[i] == v) return true;
@@ -42,11 +23,11 @@ static bool in_list(const int32_t *l, int n, int v) {
 START_TEST(golden_pipeline_tail) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ug_err err;
-    ug_tensor u = golden("pipeline_tiny/rba_score.npy"), ig = golden("pipeline_tiny/ignore_mask.npy");
-    ug_tensor masks = golden("pipeline_tiny/masks.npy"), scores = golden("pipeline_tiny/scores.npy");
-    ug_tensor iou = golden("pipeline_tiny/sam_iou_predictions.npy"), chosen = golden("pipeline_tiny/chosen_mask_index.npy");
-    ug_tensor nms = golden("pipeline_tiny/nms_keep.npy"), inter = golden("pipeline_tiny/ignore_intersections.npy");
-    ug_tensor fin = golden("pipeline_tiny/final_keep.npy"), refined = golden("pipeline_tiny/refined_score.npy");
+    ug_tensor u = test_golden_npy("pipeline_tiny/rba_score.npy"), ig = test_golden_npy("pipeline_tiny/ignore_mask.npy");
+    ug_tensor masks = test_golden_npy("pipeline_tiny/masks.npy"), scores = test_golden_npy("pipeline_tiny/scores.npy");
+    ug_tensor iou = test_golden_npy("pipeline_tiny/sam_iou_predictions.npy"), chosen = test_golden_npy("pipeline_tiny/chosen_mask_index.npy");
+    ug_tensor nms = test_golden_npy("pipeline_tiny/nms_keep.npy"), inter = test_golden_npy("pipeline_tiny/ignore_intersections.npy");
+    ug_tensor fin = test_golden_npy("pipeline_tiny/final_keep.npy"), refined = test_golden_npy("pipeline_tiny/refined_score.npy");
     int N = (int)masks.shape[0], H = (int)masks.shape[1], W = (int)masks.shape[2];
     int64_t HW = (int64_t)H * W;
 
@@ -63,14 +44,14 @@ START_TEST(golden_pipeline_tail) {
     for (int i = 0; i < N; i++) ck_assert_int_eq(m.area[i], areas[i]);
 
     float sc[8], sr[8];
-    instances_scores_cpu(&g_ctx, sc, &m, u.data);
+    instances_scores_cpu(&test_ctx, sc, &m, u.data);
     instances_scores_ref(sr, masks.data, N, HW, u.data);
     ck_assert_int_eq(memcmp(sc, sr, sizeof sc), 0);
     test_assert_close(sc, scores.data, N, 1e-5, 0, "pipeline_tiny/scores.npy");
 
     // NMS on the golden scores (the decision the official code made), compared as sets.
     int keep[8], keep_ref[8];
-    int nk = instances_nms_cpu(&g_ctx, keep, &m, scores.data, 0.7f);
+    int nk = instances_nms_cpu(&test_ctx, keep, &m, scores.data, 0.7f);
     int nkr = instances_nms_ref(keep_ref, masks.data, N, HW, scores.data, 0.7f);
     ck_assert_int_eq(nk, nms.shape[0]);
     ck_assert_int_eq(nkr, nk);
@@ -90,7 +71,7 @@ START_TEST(golden_pipeline_tail) {
     for (int i = 0; i < nf; i++) ck_assert_int_eq(fk[i], ((int32_t *)fin.data)[i]);
 
     float *out = malloc((size_t)HW * sizeof *out), *ref = malloc((size_t)HW * sizeof *ref);
-    instances_refined_cpu(&g_ctx, out, &m, scores.data, fk, nf, u.data);
+    instances_refined_cpu(&test_ctx, out, &m, scores.data, fk, nf, u.data);
     instances_refined_ref(ref, masks.data, HW, scores.data, fk, nf, u.data);
     ck_assert_int_eq(memcmp(out, ref, (size_t)HW * sizeof *out), 0);
     test_assert_close(out, refined.data, (size_t)HW, 1e-5, 0, "pipeline_tiny/refined_score.npy");
@@ -120,7 +101,7 @@ START_TEST(binarize_and_scores_match_reference) {
         inst_masks m;
         ck_assert_int_eq(instances_masks_alloc(&m, N, H, W, &err), UG_OK);
         for (int i = 0; i < N; i++) {
-            instances_binarize_cpu(&g_ctx, &m, i, x + i * HW, 0.0f);
+            instances_binarize_cpu(&test_ctx, &m, i, x + i * HW, 0.0f);
             instances_binarize_ref(ref + i * HW, x + i * HW, HW, 0.0f);
             int64_t area = 0;
             for (int64_t p = 0; p < HW; p++) {
@@ -130,7 +111,7 @@ START_TEST(binarize_and_scores_match_reference) {
             ck_assert_int_eq(m.area[i], area);
         }
         float sc[3], sr[3];
-        instances_scores_cpu(&g_ctx, sc, &m, u);
+        instances_scores_cpu(&test_ctx, sc, &m, u);
         instances_scores_ref(sr, ref, N, HW, u);
         ck_assert_int_eq(memcmp(sc, sr, sizeof sc), 0);
         ck_assert_float_eq(sc[2], -1.0f);
@@ -174,7 +155,7 @@ START_TEST(nms_ignore_refined_match_reference) {
         for (int i = 0; i < N; i++) instances_pack_u8(&m, i, mk + i * HW);
         instances_pack_u8(&im, 0, ig);
         int *k1 = malloc((size_t)N * sizeof *k1), *k2 = malloc((size_t)N * sizeof *k2);
-        int n1 = instances_nms_cpu(&g_ctx, k1, &m, sc, 0.7f), n2 = instances_nms_ref(k2, mk, N, HW, sc, 0.7f);
+        int n1 = instances_nms_cpu(&test_ctx, k1, &m, sc, 0.7f), n2 = instances_nms_ref(k2, mk, N, HW, sc, 0.7f);
         ck_assert_int_eq(n1, n2);
         ck_assert_int_eq(memcmp(k1, k2, (size_t)n1 * sizeof *k1), 0);
         if (N >= 12) ck_assert_int_lt(n1, N - 1); // something was suppressed
@@ -194,7 +175,7 @@ START_TEST(nms_ignore_refined_match_reference) {
         ck_assert_int_eq(nf, nf2);
         ck_assert_int_eq(instances_ignore_filter(f, k1, n1, &m, NULL, 0, NULL), n1);
         float *o1 = malloc((size_t)HW * sizeof *o1), *o2 = malloc((size_t)HW * sizeof *o2);
-        instances_refined_cpu(&g_ctx, o1, &m, sc, k1, n1, u);
+        instances_refined_cpu(&test_ctx, o1, &m, sc, k1, n1, u);
         instances_refined_ref(o2, mk, HW, sc, k1, n1, u);
         ck_assert_int_eq(memcmp(o1, o2, (size_t)HW * sizeof *o1), 0);
         free(o1);
@@ -224,12 +205,12 @@ START_TEST(nms_by_hand) {
     ug_err err;
     ck_assert_int_eq(instances_masks_alloc(&m, 3, H, W, &err), UG_OK);
     for (int i = 0; i < 3; i++) instances_pack_u8(&m, i, mk + 4 * i);
-    ck_assert_int_eq(instances_nms_cpu(&g_ctx, keep, &m, sc, 0.7f), 2);
+    ck_assert_int_eq(instances_nms_cpu(&test_ctx, keep, &m, sc, 0.7f), 2);
     ck_assert_int_eq(keep[0], 1);
     ck_assert_int_eq(keep[1], 2);
-    ck_assert_int_eq(instances_nms_cpu(&g_ctx, keep, &m, sc, 0.75f), 3);
+    ck_assert_int_eq(instances_nms_cpu(&test_ctx, keep, &m, sc, 0.75f), 3);
     sc[0] = sc[1] = 0.3f;
-    ck_assert_int_eq(instances_nms_cpu(&g_ctx, keep, &m, sc, 0.7f), 2);
+    ck_assert_int_eq(instances_nms_cpu(&test_ctx, keep, &m, sc, 0.7f), 2);
     ck_assert_int_eq(keep[0], 0);
     instances_masks_free(&m);
 }
@@ -308,7 +289,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("instances");
     TCase *tc = tcase_create("instances");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, golden_pipeline_tail);
     tcase_add_test(tc, binarize_and_scores_match_reference);

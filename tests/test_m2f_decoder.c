@@ -20,7 +20,6 @@
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-static ug_ctx g_ctx;
 static char *g_tmp;
 static ug_st_file *g_st[3];   // 1dl, 3dl, 1dl with BF16 weights
 static ug_json_doc *g_cfg[3];
@@ -52,13 +51,6 @@ static void teardown(void) {
     free(g_tmp);
     g_tmp = NULL;
 }
-
-static void ctx_setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-
-static void ctx_teardown(void) { ug_ctx_free(&g_ctx); }
 
 // The decoder of packed file i (0: 1 layer, 1: 3 layers).
 static void load(int i, m2f_decoder *d, ug_weights *w) {
@@ -105,7 +97,7 @@ static void run_golden(int img, int which) {
     m2f_trace trace = {on_trace, &tr};
     ug_tensor logits, masks;
     ug_err err;
-    ck_assert_msg(m2f_forward(&g_ctx, &d, feats, 3, &mf, &logits, &masks, &trace, &err) == UG_OK, "%s", err.msg);
+    ck_assert_msg(m2f_forward(&test_ctx, &d, feats, 3, &mf, &logits, &masks, &trace, &err) == UG_OK, "%s", err.msg);
     // 1 layer: aux0 logits/masks + queries after layer 0; 3 layers: aux0..2 logits/masks.
     ck_assert_int_eq(tr.checked, which ? 6 : 3);
     ck_assert_int_eq(logits.shape[0], 10);
@@ -117,7 +109,7 @@ static void run_golden(int img, int which) {
     snprintf(stem, sizeof stem, "%spred_masks", tr.prefix);
     rba_check(&masks, stem, ATOL, RTOL);
     // The arena is back where it started.
-    ck_assert_uint_eq(g_ctx.arena.used, 0);
+    ck_assert_uint_eq(test_ctx.arena.used, 0);
 
     ug_tensor_free(&logits);
     ug_tensor_free(&masks);
@@ -145,7 +137,7 @@ START_TEST(bf16_weights) {
     }
     mf = rba_golden("img1_pd_mask_features");
     ug_err err;
-    ck_assert_msg(m2f_forward(&g_ctx, &d, feats, 3, &mf, &logits, &masks, NULL, &err) == UG_OK, "%s", err.msg);
+    ck_assert_msg(m2f_forward(&test_ctx, &d, feats, 3, &mf, &logits, &masks, NULL, &err) == UG_OK, "%s", err.msg);
     rba_check(&logits, "img1_1dl_pred_logits", 0.05, 0.05);
     rba_check(&masks, "img1_1dl_pred_masks", 0.2, 0.05);
     ug_tensor_free(&logits);
@@ -226,9 +218,9 @@ START_TEST(load_and_input_checks) {
     ug_tensor f[3], mf, lg, mk;
     for (int l = 0; l < 3; l++) ck_assert_int_eq(ug_tensor_new(&f[l], UG_F32, UG_DIMS(1, 64, 2 << l, 3 << l), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&mf, UG_F32, UG_DIMS(1, 31, 16, 24), &err), UG_OK); // E is 32
-    ck_assert_int_eq(m2f_forward(&g_ctx, &d, f, 3, &mf, &lg, &mk, NULL, &err), UG_ERR_ARG);
+    ck_assert_int_eq(m2f_forward(&test_ctx, &d, f, 3, &mf, &lg, &mk, NULL, &err), UG_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "mask_features"));
-    ck_assert_int_eq(m2f_forward(&g_ctx, &d, f, 2, &mf, &lg, &mk, NULL, &err), UG_ERR_ARG);
+    ck_assert_int_eq(m2f_forward(&test_ctx, &d, f, 2, &mf, &lg, &mk, NULL, &err), UG_ERR_ARG);
     ug_tensor_free(&mf);
     // Odd sizes everywhere (levels 1 x 1 up, a 1 x 3 mask grid) run and give finite numbers.
     ck_assert_int_eq(ug_tensor_new(&mf, UG_F32, UG_DIMS(1, 32, 1, 3), &err), UG_OK);
@@ -236,7 +228,7 @@ START_TEST(load_and_input_checks) {
     ck_assert_int_eq(ug_tensor_new(&f[0], UG_F32, UG_DIMS(1, 64, 1, 1), &err), UG_OK);
     for (int l = 0; l < 3; l++) test_fill_normal(f[l].data, (size_t)ug_tensor_numel(&f[l]), 1.0f, 7 + l);
     test_fill_normal(mf.data, (size_t)ug_tensor_numel(&mf), 1.0f, 3);
-    ck_assert_int_eq(m2f_forward(&g_ctx, &d, f, 3, &mf, &lg, &mk, NULL, &err), UG_OK);
+    ck_assert_int_eq(m2f_forward(&test_ctx, &d, f, 3, &mf, &lg, &mk, NULL, &err), UG_OK);
     const float *m = mk.data;
     for (int i = 0; i < 10 * 3; i++) ck_assert(m[i] == m[i]);
     ug_tensor_free(&lg);
@@ -252,7 +244,7 @@ int main(void) {
     Suite *s = suite_create("m2f_decoder");
     TCase *tc = tcase_create("m2f_decoder");
     tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, ctx_setup, ctx_teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, golden_img0_1dl);
     tcase_add_test(tc, golden_img1_1dl);

@@ -10,13 +10,6 @@
 #include "ops/movement.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 3, &err), UG_OK);
-}
-static void teardown(void) { ug_ctx_free(&ctx); }
-
 static ug_tensor new_tensor(ug_dtype dt, int nd, const int64_t *shape) {
     ug_tensor t;
     ug_err err;
@@ -41,7 +34,7 @@ static void fill_random(ug_tensor *t, uint64_t seed) {
 static void check_copy(const ug_tensor *x, ug_dtype ydt, const char *what) {
     ug_tensor a = new_tensor(ydt, x->ndim, x->shape), b = new_tensor(ydt, x->ndim, x->shape);
     copy_ref(&a, x);
-    copy_cpu(&ctx, &b, x);
+    copy_cpu(&test_ctx, &b, x);
     ck_assert_msg(memcmp(a.data, b.data, ug_tensor_nbytes(&a)) == 0, "%s: copy_cpu differs from copy_ref", what);
     ug_tensor_free(&a);
     ug_tensor_free(&b);
@@ -92,7 +85,7 @@ START_TEST(copy_nhwc_to_nchw) {
     fill_random(&x, 9);
     ug_tensor v = ug_view_permute(&x, (int[]){0, 3, 1, 2});
     ug_tensor y = new_tensor(UG_F32, UG_DIMS(1, C, H, W));
-    copy_cpu(&ctx, &y, &v);
+    copy_cpu(&test_ctx, &y, &v);
     const float *px = x.data, *py = y.data;
     for (int64_t c = 0; c < C; c++)
         for (int64_t h = 0; h < H; h++)
@@ -103,7 +96,7 @@ START_TEST(copy_nhwc_to_nchw) {
     win = ug_view_slice(&win, 1, 2, C);
     win = ug_view_slice(&win, 2, 3, H);
     win = ug_view_slice(&win, 3, 0, W);
-    copy_cpu(&ctx, &win, &v);
+    copy_cpu(&test_ctx, &win, &v);
     ug_tensor back = new_tensor(UG_F32, UG_DIMS(1, C, H, W));
     copy_ref(&back, &win);
     ck_assert_mem_eq(back.data, y.data, ug_tensor_nbytes(&y));
@@ -129,7 +122,7 @@ START_TEST(copy_widening) {
         check_copy(&t, UG_F32, "widen transposed");
         // Values: copy_ref against the scalar conversions.
         ug_tensor y = new_tensor(UG_F32, UG_DIMS(3, 33, 127));
-        copy_cpu(&ctx, &y, &x);
+        copy_cpu(&test_ctx, &y, &x);
         const float *py = y.data;
         for (int64_t i = 0; i < ug_tensor_numel(&x); i++) {
             float want = dts[d] == UG_U8    ? (float)((const uint8_t *)x.data)[i]
@@ -147,12 +140,12 @@ END_TEST
 START_TEST(copy_edge_shapes) {
     ug_tensor a = new_tensor(UG_F32, UG_DIMS(1, 1, 1)), b = new_tensor(UG_F32, UG_DIMS(1, 1, 1));
     *(float *)a.data = 3.5f;
-    copy_cpu(&ctx, &b, &a);
+    copy_cpu(&test_ctx, &b, &a);
     ck_assert_float_eq(*(float *)b.data, 3.5f);
     ug_tensor_free(&a);
     ug_tensor_free(&b);
     ug_tensor e = new_tensor(UG_F32, UG_DIMS(3, 0, 2)), f = new_tensor(UG_F32, UG_DIMS(3, 0, 2));
-    copy_cpu(&ctx, &f, &e);
+    copy_cpu(&test_ctx, &f, &e);
     ug_tensor_free(&e);
     ug_tensor_free(&f);
     ug_tensor big = new_tensor(UG_F32, UG_DIMS(3, 100003));
@@ -167,12 +160,12 @@ END_TEST
 START_TEST(fill_values) {
     ug_tensor x = new_tensor(UG_F32, UG_DIMS(5, 7));
     ug_tensor v = ug_view_slice(&x, 1, 2, 3);
-    fill_cpu(&ctx, &v, -2.5f);
+    fill_cpu(&test_ctx, &v, -2.5f);
     const float *p = x.data;
     for (int r = 0; r < 5; r++)
         for (int c = 0; c < 7; c++) ck_assert_float_eq(p[r * 7 + c], c >= 2 && c < 5 ? -2.5f : 0.0f);
     ug_tensor u = new_tensor(UG_I32, UG_DIMS(33));
-    fill_cpu(&ctx, &u, 7.0f);
+    fill_cpu(&test_ctx, &u, 7.0f);
     for (int i = 0; i < 33; i++) ck_assert_int_eq(((int32_t *)u.data)[i], 7);
     ug_tensor_free(&x);
     ug_tensor_free(&u);
@@ -195,8 +188,8 @@ START_TEST(pad_matches_ref) {
                 ck_assert_float_eq(py[(a * 7 + b) * 5 + c], want);
             }
     ug_tensor z = new_tensor(UG_F32, UG_DIMS(3, 7, 5));
-    fill_cpu(&ctx, &z, 123.0f); // every element must be overwritten
-    pad_cpu(&ctx, &z, &x, before, -1.0f);
+    fill_cpu(&test_ctx, &z, 123.0f); // every element must be overwritten
+    pad_cpu(&test_ctx, &z, &x, before, -1.0f);
     ck_assert_mem_eq(z.data, y.data, ug_tensor_nbytes(&y));
 
     ug_tensor img = new_tensor(UG_U8, UG_DIMS(17, 33, 3));
@@ -205,7 +198,7 @@ START_TEST(pad_matches_ref) {
     ug_tensor p1 = new_tensor(UG_F32, UG_DIMS(3, 32, 64)), p2 = new_tensor(UG_F32, UG_DIMS(3, 32, 64));
     int64_t b2[3] = {0, 0, 31};
     pad_ref(&p1, &chw, b2, 0.0f);
-    pad_cpu(&ctx, &p2, &chw, b2, 0.0f);
+    pad_cpu(&test_ctx, &p2, &chw, b2, 0.0f);
     ck_assert_mem_eq(p1.data, p2.data, ug_tensor_nbytes(&p1));
     ug_tensor_free(&x);
     ug_tensor_free(&y);
@@ -223,7 +216,7 @@ START_TEST(concat_dims) {
     fill_random(&b, 2);
     fill_random(&c, 3);
     ug_tensor y = new_tensor(UG_F32, UG_DIMS(2, 21, 5));
-    concat_cpu(&ctx, &y, (ug_tensor[]){a, b, c}, 3, 1);
+    concat_cpu(&test_ctx, &y, (ug_tensor[]){a, b, c}, 3, 1);
     const float *py = y.data;
     for (int n = 0; n < 2; n++)
         for (int r = 0; r < 21; r++)
@@ -236,7 +229,7 @@ START_TEST(concat_dims) {
     // Along the last dim, from transposed views.
     ug_tensor at = ug_view_transpose(&a, 1, 2), ct = ug_view_transpose(&c, 1, 2); // [2, 5, 3], [2, 5, 17]
     ug_tensor z = new_tensor(UG_F32, UG_DIMS(2, 5, 20));
-    concat_cpu(&ctx, &z, (ug_tensor[]){at, ct}, 2, 2);
+    concat_cpu(&test_ctx, &z, (ug_tensor[]){at, ct}, 2, 2);
     for (int n = 0; n < 2; n++)
         for (int q = 0; q < 5; q++)
             for (int k = 0; k < 20; k++) {
@@ -258,7 +251,7 @@ START_TEST(roll_hand_cases) {
     const int64_t shifts[] = {2, -1, 23, -10};
     const int32_t first[] = {8, 1, 7, 0};
     for (int s = 0; s < 4; s++) {
-        roll_cpu(&ctx, &y, &x, 1, (int[]){0}, &shifts[s]);
+        roll_cpu(&test_ctx, &y, &x, 1, (int[]){0}, &shifts[s]);
         for (int i = 0; i < 10; i++) {
             int32_t want = (int32_t)(((i - shifts[s]) % 10 + 10) % 10);
             ck_assert_int_eq(((int32_t *)y.data)[i], want);
@@ -282,9 +275,9 @@ START_TEST(roll_matches_ref) {
         int dims[2] = {1, 2};
         int64_t neg[2] = {-6, -6}, pos[2] = {6, 6};
         roll_ref(&a, &x, 2, dims, neg);
-        roll_cpu(&ctx, &b, &x, 2, dims, neg);
+        roll_cpu(&test_ctx, &b, &x, 2, dims, neg);
         ck_assert_mem_eq(a.data, b.data, ug_tensor_nbytes(&a));
-        roll_cpu(&ctx, &c, &b, 2, dims, pos);
+        roll_cpu(&test_ctx, &c, &b, 2, dims, pos);
         ck_assert_mem_eq(c.data, x.data, ug_tensor_nbytes(&x));
         // Same dim twice adds up; a permuted source view.
         ug_tensor v = ug_view_permute(&x, (int[]){0, 3, 1, 2});
@@ -292,7 +285,7 @@ START_TEST(roll_matches_ref) {
         int dims3[3] = {3, 1, 3};
         int64_t sh3[3] = {-5, 2, -40};
         roll_ref(&d, &v, 3, dims3, sh3);
-        roll_cpu(&ctx, &e, &v, 3, dims3, sh3);
+        roll_cpu(&test_ctx, &e, &v, 3, dims3, sh3);
         ck_assert_mem_eq(d.data, e.data, ug_tensor_nbytes(&d));
         ug_tensor_free(&x);
         ug_tensor_free(&a);
@@ -307,7 +300,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("movement");
     TCase *tc = tcase_create("movement");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, copy_ref_permute_formula);
     tcase_add_test(tc, copy_permutations);

@@ -10,13 +10,6 @@
 #include "ops/msdeform_attn.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 3, &err), UG_OK);
-}
-static void teardown(void) { ug_ctx_free(&ctx); }
-
 typedef struct msda_case {
     ug_tensor value, loc, aw, out; // [B, S, M, D], [B, Nq, M, L*P, 2], [B, Nq, M, L*P], [B, Nq, M*D]
     float *want;
@@ -60,7 +53,7 @@ START_TEST(msdeform_matches_ref_one_level) {
             int64_t Nq = sizes[(a + k) % 5], M = heads[k], D = dims[(a + 2 * k) % 5], P = 1 + (a + k) % 4;
             msda_case c;
             make_case(&c, 2, Nq, M, D, shapes, 1, P, (uint64_t)(a * 10 + k));
-            msdeform_attn_cpu(&ctx, &c.out, &c.value, shapes, 1, &c.loc, &c.aw);
+            msdeform_attn_cpu(&test_ctx, &c.out, &c.value, shapes, 1, &c.loc, &c.aw);
             test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5, "msdeform 1 level");
             free_case(&c);
         }
@@ -74,7 +67,7 @@ START_TEST(msdeform_matches_ref_three_levels) {
         int64_t Nq = 17 * 33 + 9 * 17 + 5 * 9, M = k == 0 ? 1 : 4, D = k == 2 ? 32 : 3 + 8 * k;
         msda_case c;
         make_case(&c, 1 + (k == 1), Nq, M, D, shapes, 3, 4, (uint64_t)(100 + k));
-        msdeform_attn_cpu(&ctx, &c.out, &c.value, shapes, 3, &c.loc, &c.aw);
+        msdeform_attn_cpu(&test_ctx, &c.out, &c.value, shapes, 3, &c.loc, &c.aw);
         test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5, "msdeform 3 levels");
         free_case(&c);
     }
@@ -146,7 +139,7 @@ START_TEST(msdeform_hand_cases) {
         ug_tensor a = ug_tensor_wrap(cases[k].aw, UG_F32, UG_DIMS(1, 1, 1, 2));
         float got = -1, ref = -1;
         ug_tensor o = ug_tensor_wrap(&got, UG_F32, UG_DIMS(1, 1, 1));
-        msdeform_attn_cpu(&ctx, &o, &v, shapes, 2, &l, &a);
+        msdeform_attn_cpu(&test_ctx, &o, &v, shapes, 2, &l, &a);
         msdeform_attn_ref(&ref, value, shapes, 2, 1, cases[k].loc, cases[k].aw, 1, 1, 1, 1);
         ck_assert_msg(fabsf(got - cases[k].want) < 1e-5f, "case %zu: fast %g, want %g", k, got, cases[k].want);
         ck_assert_msg(fabsf(ref - cases[k].want) < 1e-5f, "case %zu: ref %g, want %g", k, ref, cases[k].want);
@@ -157,7 +150,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("msdeform_attn");
     TCase *tc = tcase_create("msdeform_attn");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, msdeform_matches_ref_one_level);
     tcase_add_test(tc, msdeform_matches_ref_three_levels);

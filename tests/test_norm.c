@@ -10,17 +10,6 @@
 #include "ops/layernorm.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
-}
-
-static void teardown(void) {
-    ug_ctx_free(&ctx);
-}
-
 // Normalised outputs are O(1) (times w ~ 1.5, plus b ~ 1); the kernels land within a few ulp
 // of the double reference (max seen 6e-7, and still < 2e-6 on the low-variance inputs thanks
 // to the shifted sums). Tolerance atol 5e-6 + rtol 5e-6, far below what a wrong eps does on
@@ -63,9 +52,9 @@ START_TEST(layernorm_rows_match_ref) {
                 ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(rows, C));
                 ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)),
                           tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
-                layernorm_cpu(&ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, eps);
+                layernorm_cpu(&test_ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, eps);
                 test_assert_close(got, want, (size_t)n, ATOL, RTOL, "layernorm");
-                layernorm_cpu(&ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, eps); // in place
+                layernorm_cpu(&test_ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, eps); // in place
                 test_assert_close(x, want, (size_t)n, ATOL, RTOL, "layernorm in place");
                 free(x), free(w), free(b), free(want), free(got);
             }
@@ -83,7 +72,7 @@ START_TEST(layernorm_flattens_leading_dims) {
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(2, 5, C)),
               ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(2, 5, C));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
-    layernorm_cpu(&ctx, &ty, &tx, &tw, &tb, 1e-6f);
+    layernorm_cpu(&test_ctx, &ty, &tx, &tw, &tb, 1e-6f);
     test_assert_close(got, want, (size_t)n, ATOL, RTOL, "layernorm 3-D");
     free(x), free(w), free(b), free(want), free(got);
 }
@@ -93,7 +82,7 @@ END_TEST
 START_TEST(layernorm_known_values) {
     float x[4] = {1, 2, 3, 4}, y[4];
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 4)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 4));
-    layernorm_cpu(&ctx, &ty, &tx, NULL, NULL, 0.0f);
+    layernorm_cpu(&test_ctx, &ty, &tx, NULL, NULL, 0.0f);
     double s = 1.0 / sqrt(1.25);
     for (int i = 0; i < 4; i++)
         ck_assert_float_eq_tol(y[i], (float)((i + 1 - 2.5) * s), 1e-6f);
@@ -117,9 +106,9 @@ START_TEST(layernorm2d_matches_ref) {
                 ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
                 ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)),
                           tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
-                layernorm2d_cpu(&ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, 1e-6f);
+                layernorm2d_cpu(&test_ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, 1e-6f);
                 test_assert_close(got, want, (size_t)n, ATOL, RTOL, "layernorm2d");
-                layernorm2d_cpu(&ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, 1e-6f);
+                layernorm2d_cpu(&test_ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, 1e-6f);
                 test_assert_close(x, want, (size_t)n, ATOL, RTOL, "layernorm2d in place");
                 free(x), free(w), free(b), free(want), free(got);
             }
@@ -145,7 +134,7 @@ START_TEST(layernorm2d_is_layernorm_over_channels) {
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, C, H, W)),
               ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, C, H, W));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)), tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
-    layernorm2d_cpu(&ctx, &ty, &tx, &tw, &tb, 1e-6f);
+    layernorm2d_cpu(&test_ctx, &ty, &tx, &tw, &tb, 1e-6f);
     test_assert_close(y, back, (size_t)n, ATOL, RTOL, "layernorm2d vs transposed layernorm");
     free(x), free(w), free(b), free(xt), free(yt), free(y), free(back);
 }
@@ -177,9 +166,9 @@ START_TEST(groupnorm_matches_ref) {
                 ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
                 ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(C)),
                           tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(C));
-                groupnorm_cpu(&ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, G, 1e-5f);
+                groupnorm_cpu(&test_ctx, &ty, &tx, affine ? &tw : NULL, affine ? &tb : NULL, G, 1e-5f);
                 test_assert_close(got, want, (size_t)n, ATOL, RTOL, "groupnorm");
-                groupnorm_cpu(&ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, G, 1e-5f);
+                groupnorm_cpu(&test_ctx, &tx, &tx, affine ? &tw : NULL, affine ? &tb : NULL, G, 1e-5f);
                 test_assert_close(x, want, (size_t)n, ATOL, RTOL, "groupnorm in place");
                 free(x), free(w), free(b), free(want), free(got);
             }
@@ -195,11 +184,11 @@ START_TEST(groupnorm_pools_channels_of_a_group) {
     float y[8];
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 2, 2, 2)),
               ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 2, 2, 2));
-    groupnorm_cpu(&ctx, &ty, &tx, NULL, NULL, 1, 0.0f);
+    groupnorm_cpu(&test_ctx, &ty, &tx, NULL, NULL, 1, 0.0f);
     // mean 6, var = mean of {36, 16, 16, 36} = 26.
     for (int i = 0; i < 8; i++)
         ck_assert_float_eq_tol(y[i], (float)((x[i] - 6.0) / sqrt(26.0)), 1e-6f);
-    groupnorm_cpu(&ctx, &ty, &tx, NULL, NULL, 2, 0.0f);
+    groupnorm_cpu(&test_ctx, &ty, &tx, NULL, NULL, 2, 0.0f);
     for (int i = 0; i < 8; i++)
         ck_assert_float_eq_tol(y[i], (i % 2) ? 1.0f : -1.0f, 1e-6f);
 }
@@ -208,7 +197,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("norm");
     TCase *tc = tcase_create("norm");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, layernorm_rows_match_ref);
     tcase_add_test(tc, layernorm_flattens_leading_dims);

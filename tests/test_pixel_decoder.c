@@ -21,7 +21,6 @@
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-static ug_ctx g_ctx;
 static char *g_tmp;
 static ug_st_file *g_st;
 static ug_json_doc *g_cfg;
@@ -82,12 +81,6 @@ static void teardown(void) {
     g_loaded = false;
 }
 
-static void setup_ctx(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-static void teardown_ctx(void) { ug_ctx_free(&g_ctx); }
-
 // golden/rba_tiny/<stem>.npy (the folded reader: sampling locations are 6-D).
 static bool golden_try(const char *stem, ug_tensor *t) {
     char rel[256];
@@ -140,7 +133,7 @@ static void run_golden(const char *img) {
     pd_trace tr = {compare_trace, &s};
     pd_output out;
     ug_err err;
-    ug_status st = pd_forward(&g_ctx, &g_model, res, &out, &tr, &err);
+    ug_status st = pd_forward(&test_ctx, &g_model, res, &out, &tr, &err);
     ck_assert_msg(st == UG_OK, "%s", err.msg);
     // input_proj_res5, encoder_layer{0,1}, layer0 sampling locations and attention weights,
     // multi_scale_features{0,1,2}, mask_features: 9 golden files.
@@ -174,7 +167,7 @@ static void run_golden(const char *img) {
     ug_tensor_free(&want);
     pd_output_free(&out);
     for (int k = 0; k < PD_FEATURES; k++) ug_tensor_free(&res[k]);
-    ck_assert_uint_eq(g_ctx.arena.used, 0);
+    ck_assert_uint_eq(test_ctx.arena.used, 0);
 }
 
 START_TEST(golden_img0) { run_golden("img0"); }
@@ -295,12 +288,12 @@ START_TEST(forward_checks_inputs) {
     ug_tensor good = res[2];
     ck_assert_int_eq(ug_tensor_new(&res[2], UG_F32, UG_DIMS(1, 33, 3, 3), &err), UG_OK);
     pd_output out;
-    ck_assert_int_ne(pd_forward(&g_ctx, &g_model, res, &out, NULL, &err), UG_OK);
+    ck_assert_int_ne(pd_forward(&test_ctx, &g_model, res, &out, NULL, &err), UG_OK);
     ck_assert_msg(strstr(err.msg, "res4"), "%s", err.msg);
     ug_tensor_free(&res[2]);
     res[2] = good;
     // The right channels at tiny odd sizes (1x5 res5) run.
-    ck_assert_int_eq(pd_forward(&g_ctx, &g_model, res, &out, NULL, &err), UG_OK);
+    ck_assert_int_eq(pd_forward(&test_ctx, &g_model, res, &out, NULL, &err), UG_OK);
     ck_assert_int_eq(out.mask_features.shape[2], 9);
     ck_assert_int_eq(out.multi_scale[0].shape[2], 1);
     pd_output_free(&out);
@@ -501,7 +494,7 @@ START_TEST(three_levels_synthetic) {
     syn_capture cap = {0};
     pd_trace tr = {syn_trace, &cap};
     pd_output out;
-    ck_assert_msg(pd_forward(&g_ctx, &m, res, &out, &tr, &err) == UG_OK, "%s", err.msg);
+    ck_assert_msg(pd_forward(&test_ctx, &m, res, &out, &tr, &err) == UG_OK, "%s", err.msg);
     ck_assert_int_eq(cap.nproj, 3);
     ck_assert(cap.layer0 && cap.loc0 && cap.last);
 
@@ -624,7 +617,7 @@ int main(void) {
     Suite *s = suite_create("pixel_decoder");
     TCase *tc = tcase_create("pixel_decoder");
     tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, setup_ctx, teardown_ctx);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, golden_img0);
     tcase_add_test(tc, golden_img1);

@@ -8,13 +8,6 @@
 #include "ops/posembed.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 3, &err), UG_OK);
-}
-static void teardown(void) { ug_ctx_free(&ctx); }
-
 // Fast (float32 steps) vs double reference: 1e-6 abs. Arguments are at most 2 pi, so float32
 // rounding of the angle moves a value by < 5e-7.
 START_TEST(posembed_matches_ref) {
@@ -26,7 +19,7 @@ START_TEST(posembed_matches_ref) {
         ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(2, 2 * F, H, W), &err), UG_OK);
         float *want = malloc((size_t)(2 * F * H * W) * sizeof(float));
         posembed_sine_ref(want, F, H, W);
-        posembed_sine_cpu(&ctx, &y);
+        posembed_sine_cpu(&test_ctx, &y);
         for (int b = 0; b < 2; b++)
             test_assert_close((float *)y.data + b * 2 * F * H * W, want, (size_t)(2 * F * H * W), 1e-6, 0,
                               "posembed");
@@ -43,7 +36,7 @@ START_TEST(posembed_float32_rule) {
     ug_tensor y;
     ug_err err;
     ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(2 * F, H, W), &err), UG_OK);
-    posembed_sine_cpu(&ctx, &y);
+    posembed_sine_cpu(&test_ctx, &y);
     const float *p = y.data, two_pi = (float)(2.0 * M_PI);
     for (int64_t r = 0; r < H; r++)
         for (int64_t q = 0; q < W; q++) {
@@ -63,7 +56,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("posembed");
     TCase *tc = tcase_create("posembed");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
     tcase_add_test(tc, posembed_matches_ref);
     tcase_add_test(tc, posembed_float32_rule);
     suite_add_tcase(s, tc);

@@ -11,33 +11,14 @@
 #include "models/proposals.h"
 #include "tests/helpers.h"
 
-static ug_ctx g_ctx;
-
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-
-static void teardown(void) { ug_ctx_free(&g_ctx); }
-
-static ug_tensor golden(const char *rel) {
-    char *p = test_golden_path(rel);
-    ug_tensor t;
-    ug_err err;
-    ug_status st = ug_npy_read(p, &t, &err);
-    ck_assert_msg(st == UG_OK, "%s: %s", rel, err.msg);
-    free(p);
-    return t;
-}
-
 START_TEST(golden_candidates_and_fps) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ug_err err;
-    ug_tensor u = golden("pipeline_tiny/rba_score.npy"), ig = golden("pipeline_tiny/ignore_mask.npy");
-    ug_tensor cand = golden("pipeline_tiny/candidates_xy1.npy"), pts = golden("pipeline_tiny/fps_points_xy.npy");
-    ug_tensor i8 = golden("pipeline_tiny/fps_candidate_index.npy");
-    ug_tensor i50c = golden("pipeline_tiny/fps50_candidate_index_cuda_rule.npy");
-    ug_tensor i50l = golden("pipeline_tiny/fps50_candidate_index_lowest_rule.npy");
+    ug_tensor u = test_golden_npy("pipeline_tiny/rba_score.npy"), ig = test_golden_npy("pipeline_tiny/ignore_mask.npy");
+    ug_tensor cand = test_golden_npy("pipeline_tiny/candidates_xy1.npy"), pts = test_golden_npy("pipeline_tiny/fps_points_xy.npy");
+    ug_tensor i8 = test_golden_npy("pipeline_tiny/fps_candidate_index.npy");
+    ug_tensor i50c = test_golden_npy("pipeline_tiny/fps50_candidate_index_cuda_rule.npy");
+    ug_tensor i50l = test_golden_npy("pipeline_tiny/fps50_candidate_index_lowest_rule.npy");
     int H = (int)u.shape[0], W = (int)u.shape[1];
     int32_t *xy;
     int64_t n;
@@ -49,7 +30,7 @@ START_TEST(golden_candidates_and_fps) {
         ck_assert_int_eq(xy[2 * i + 1], c[3 * i + 1]);
     }
     int32_t idx[50], ref[50];
-    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, idx, xy, n, 8, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
+    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, idx, xy, n, 8, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
     for (int i = 0; i < 8; i++) {
         ck_assert_int_eq(idx[i], ((int32_t *)i8.data)[i]);
         ck_assert_int_eq(xy[2 * idx[i]], ((int32_t *)pts.data)[2 * i]);
@@ -58,7 +39,7 @@ START_TEST(golden_candidates_and_fps) {
     const ug_tensor *want[2] = {&i50c, &i50l};
     for (int r = 0; r < 2; r++) {
         proposals_ties t = r ? PROPOSALS_TIES_LOWEST : PROPOSALS_TIES_OFFICIAL;
-        ck_assert_int_eq(proposals_fps_cpu(&g_ctx, idx, xy, n, 50, t, &err), UG_OK);
+        ck_assert_int_eq(proposals_fps_cpu(&test_ctx, idx, xy, n, 50, t, &err), UG_OK);
         proposals_fps_ref(ref, xy, n, 50, t);
         for (int i = 0; i < 50; i++) {
             ck_assert_msg(idx[i] == ((int32_t *)want[r]->data)[i], "rule %d sample %d: %d, golden %d", r, i, idx[i],
@@ -74,7 +55,7 @@ START_TEST(golden_candidates_and_fps) {
     float *p;
     int np;
     int64_t nc;
-    ck_assert_int_eq(proposals_sample(&g_ctx, u.data, ig.data, H, W, &o, &p, &np, &nc, &err), UG_OK);
+    ck_assert_int_eq(proposals_sample(&test_ctx, u.data, ig.data, H, W, &o, &p, &np, &nc, &err), UG_OK);
     ck_assert_int_eq(np, 8);
     ck_assert_int_eq(nc, 224);
     for (int i = 0; i < 16; i++) ck_assert_float_eq(p[i], (float)((int32_t *)pts.data)[i]);
@@ -151,7 +132,7 @@ START_TEST(fps_fast_matches_reference) {
         int32_t *a = malloc((size_t)k * sizeof *a), *b = malloc((size_t)k * sizeof *b);
         for (int t = 0; t < 2; t++) {
             proposals_ties ties = t ? PROPOSALS_TIES_LOWEST : PROPOSALS_TIES_OFFICIAL;
-            ck_assert_int_eq(proposals_fps_cpu(&g_ctx, a, xy, n, k, ties, &err), UG_OK);
+            ck_assert_int_eq(proposals_fps_cpu(&test_ctx, a, xy, n, k, ties, &err), UG_OK);
             proposals_fps_ref(b, xy, n, k, ties);
             for (int i = 0; i < k; i++)
                 ck_assert_msg(a[i] == b[i], "n %lld ties %d sample %d: fast %d, ref %d", (long long)n, t, i, a[i], b[i]);
@@ -172,8 +153,8 @@ END_TEST
 START_TEST(fps_official_tie_by_hand) {
     int32_t xy[] = {0, 0, 1, 0, 2, 0, 3, 0}, a[3], b[3];
     ug_err err;
-    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, a, xy, 4, 3, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
-    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, b, xy, 4, 3, PROPOSALS_TIES_LOWEST, &err), UG_OK);
+    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, a, xy, 4, 3, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
+    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, b, xy, 4, 3, PROPOSALS_TIES_LOWEST, &err), UG_OK);
     ck_assert_int_eq(a[1], 3);
     ck_assert_int_eq(a[2], 2);
     ck_assert_int_eq(b[2], 1);
@@ -194,8 +175,8 @@ START_TEST(kmeans_blobs) {
         }
     float p[8], q[8];
     ug_err err;
-    ck_assert_int_eq(proposals_kmeans(&g_ctx, p, xy, 4 * PER, 4, 42, 50, &err), UG_OK);
-    ck_assert_int_eq(proposals_kmeans(&g_ctx, q, xy, 4 * PER, 4, 42, 50, &err), UG_OK);
+    ck_assert_int_eq(proposals_kmeans(&test_ctx, p, xy, 4 * PER, 4, 42, 50, &err), UG_OK);
+    ck_assert_int_eq(proposals_kmeans(&test_ctx, q, xy, 4 * PER, 4, 42, 50, &err), UG_OK);
     ck_assert_int_eq(memcmp(p, q, sizeof p), 0);
     int seen[4] = {0};
     for (int c = 0; c < 4; c++) {
@@ -253,7 +234,7 @@ START_TEST(grid_like_sam) {
     float *q;
     int n;
     ug_err err;
-    ck_assert_int_eq(proposals_sample(&g_ctx, NULL, NULL, 10, 20, &o, &q, &n, NULL, &err), UG_OK);
+    ck_assert_int_eq(proposals_sample(&test_ctx, NULL, NULL, 10, 20, &o, &q, &n, NULL, &err), UG_OK);
     ck_assert_int_eq(n, 49);
     free(q);
 }
@@ -264,14 +245,14 @@ START_TEST(sample_errors) {
     float u[4] = {0, 0, 0, 0}, *p;
     int n;
     ug_err err;
-    ck_assert_int_eq(proposals_sample(&g_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_ERR_ARG);
+    ck_assert_int_eq(proposals_sample(&test_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "points"));
     int32_t idx[2];
-    ck_assert_int_eq(proposals_fps_cpu(&g_ctx, idx, NULL, 0, 2, PROPOSALS_TIES_OFFICIAL, &err), UG_ERR_ARG);
+    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, idx, NULL, 0, 2, PROPOSALS_TIES_OFFICIAL, &err), UG_ERR_ARG);
     // No candidate at all: zero points, not an error.
     for (int i = 0; i < 4; i++) u[i] = -40.0f;
     o.points = 5;
-    ck_assert_int_eq(proposals_sample(&g_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_OK);
+    ck_assert_int_eq(proposals_sample(&test_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_OK);
     ck_assert_int_eq(n, 0);
     ck_assert_ptr_null(p);
 }
@@ -280,7 +261,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("proposals");
     TCase *tc = tcase_create("proposals");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, golden_candidates_and_fps);
     tcase_add_test(tc, candidates_ignore_and_fallback);

@@ -21,7 +21,6 @@
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-static ug_ctx g_ctx;
 static char *g_tmp;
 static char *g_path[3]; // packed 1dl (detectron2 .pth), 3dl (.pkl), 1dl (UGainS .ckpt)
 
@@ -44,13 +43,6 @@ static void teardown(void) {
 }
 
 // Threads do not survive the fork Check runs each test in: one pool per test.
-static void ctx_setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-
-static void ctx_teardown(void) { ug_ctx_free(&g_ctx); }
-
 // ---- scoring ----
 
 static void score_case(int64_t Q, int64_t K, int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W,
@@ -66,7 +58,7 @@ static void score_case(int64_t Q, int64_t K, int64_t h, int64_t w, int64_t Ht, i
     float *want = malloc((size_t)(H * W) * sizeof *want);
     uint8_t *want_sem = malloc((size_t)(H * W));
     rba_score_ref(want, want_sem, lg.data, mk.data, Q, K, h, w, Ht, Wt, H, W);
-    ck_assert_int_eq(rba_score_cpu(&g_ctx, &sc, &sem, &lg, &mk, Ht, Wt, &err), UG_OK);
+    ck_assert_int_eq(rba_score_cpu(&test_ctx, &sc, &sem, &lg, &mk, Ht, Wt, &err), UG_OK);
     char what[128];
     snprintf(what, sizeof what, "score Q%lld K%lld %lldx%lld->%lldx%lld crop %lldx%lld", (long long)Q, (long long)K,
              (long long)h, (long long)w, (long long)Ht, (long long)Wt, (long long)H, (long long)W);
@@ -76,7 +68,7 @@ static void score_case(int64_t Q, int64_t K, int64_t h, int64_t w, int64_t Ht, i
     for (int64_t i = 0; i < H * W; i++)
         ck_assert_msg(got_sem[i] == want_sem[i], "%s: semantic[%lld] = %d, reference %d", what, (long long)i,
                       got_sem[i], want_sem[i]);
-    ck_assert_uint_eq(g_ctx.arena.used, 0);
+    ck_assert_uint_eq(test_ctx.arena.used, 0);
     free(want);
     free(want_sem);
     ug_tensor_free(&lg);
@@ -111,7 +103,7 @@ static void golden_score(const char *prefix, int64_t Ht, int64_t Wt, int allowed
     ug_err err;
     ck_assert_int_eq(ug_tensor_new(&sc, UG_F32, UG_DIMS(H, W), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&sem, UG_U8, UG_DIMS(H, W), &err), UG_OK);
-    ck_assert_int_eq(rba_score_cpu(&g_ctx, &sc, &sem, &lg, &mk, Ht ? Ht : H, Wt ? Wt : W, &err), UG_OK);
+    ck_assert_int_eq(rba_score_cpu(&test_ctx, &sc, &sem, &lg, &mk, Ht ? Ht : H, Wt ? Wt : W, &err), UG_OK);
     rba_check(&sc, stem, ATOL, RTOL);
     snprintf(stem, sizeof stem, "%ssemantic_argmax", prefix);
     if (rba_golden_exists(stem)) {
@@ -191,12 +183,12 @@ static void run_model(int which, int img, bool d2pad, int want_checked) {
     tracer tr = {img, which == 1 ? 3 : 1, d2pad, 0};
     rba_trace trace = {on_trace, &tr};
     rba_output o;
-    ck_assert_msg(rba_forward_u8(&g_ctx, m, &im, d2pad, &o, &trace, &err) == UG_OK, "%s", err.msg);
+    ck_assert_msg(rba_forward_u8(&test_ctx, m, &im, d2pad, &o, &trace, &err) == UG_OK, "%s", err.msg);
     ck_assert_int_eq(o.score.shape[0], im.shape[0]);
     ck_assert_int_eq(o.score.shape[1], im.shape[1]);
     ck_assert_msg(tr.checked == want_checked, "img%d %ddl%s: %d golden tensors compared, expected %d", img, tr.layers,
                   d2pad ? " d2pad" : "", tr.checked, want_checked);
-    ck_assert_uint_eq(g_ctx.arena.used, 0);
+    ck_assert_uint_eq(test_ctx.arena.used, 0);
     rba_output_free(&o);
     ug_tensor_free(&im);
     rba_free(m);
@@ -235,7 +227,7 @@ int main(void) {
     Suite *s = suite_create("rba");
     TCase *tc = tcase_create("rba");
     tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, ctx_setup, ctx_teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, score_vs_reference);
     tcase_add_test(tc, golden_scoring);

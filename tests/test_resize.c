@@ -13,13 +13,6 @@
 #include "ops/resize.h"
 #include "tests/helpers.h"
 
-static ug_ctx ctx;
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&ctx, 3, &err), UG_OK);
-}
-static void teardown(void) { ug_ctx_free(&ctx); }
-
 // Golden tests pass with a note when the golden set is absent (test_golden_available uses
 // Check asserts, so it can only be asked from inside a test).
 #define SKIP_WITHOUT_GOLDEN()                                                                     \
@@ -59,7 +52,7 @@ START_TEST(bilinear_matches_ref_odd_sizes) {
                 test_fill_uniform(x.data, (size_t)(B * C * H * W), -1, 1, (uint64_t)(a * 10 + b));
                 float *want = malloc((size_t)(B * C * Ho * Wo) * sizeof(float));
                 resize_bilinear_ref(want, x.data, B * C, H, W, Ho, Wo, ac);
-                resize_bilinear_cpu(&ctx, &y, &x, ac);
+                resize_bilinear_cpu(&test_ctx, &y, &x, ac);
                 char what[96];
                 snprintf(what, sizeof what, "bilinear %ldx%ld->%ldx%ld ac=%d", (long)H, (long)W, (long)Ho,
                          (long)Wo, ac);
@@ -80,16 +73,16 @@ START_TEST(bilinear_hand_cases) {
     test_assert_close(y, want_f, 4, 0, 0, "ref ac=False");
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 2)), ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 4));
     memset(y, 0, sizeof y);
-    resize_bilinear_cpu(&ctx, &ty, &tx, false);
+    resize_bilinear_cpu(&test_ctx, &ty, &tx, false);
     test_assert_close(y, want_f, 4, 0, 0, "fast ac=False");
-    resize_bilinear_cpu(&ctx, &ty, &tx, true);
+    resize_bilinear_cpu(&test_ctx, &ty, &tx, true);
     float want_t[4] = {0.0f, 1.0f / 3.0f, 2.0f / 3.0f, 1.0f};
     test_assert_close(y, want_t, 4, 1e-7, 0, "fast ac=True");
 
     float img[12], out[12];
     test_fill_normal(img, 12, 3.0f, 5);
     ug_tensor ti = ug_tensor_wrap(img, UG_F32, UG_DIMS(3, 4)), to = ug_tensor_wrap(out, UG_F32, UG_DIMS(3, 4));
-    resize_bilinear_cpu(&ctx, &to, &ti, false);
+    resize_bilinear_cpu(&test_ctx, &to, &ti, false);
     ck_assert_mem_eq(out, img, sizeof img);
 }
 END_TEST
@@ -109,7 +102,7 @@ START_TEST(bilinear_strided_views) {
     resize_bilinear_ref(want.data, xc.data, 8, 33, 17, 61, 45, false);
     ug_tensor win = ug_view_slice(&out, 2, 2, 61);
     win = ug_view_slice(&win, 3, 7, 45);
-    resize_bilinear_cpu(&ctx, &win, &crop, false);
+    resize_bilinear_cpu(&test_ctx, &win, &crop, false);
     ug_tensor got;
     ck_assert_int_eq(ug_tensor_new(&got, UG_F32, UG_DIMS(2, 4, 61, 45), &err), UG_OK);
     copy_ref(&got, &win);
@@ -134,7 +127,7 @@ START_TEST(bilinear_golden_sam_input) {
     load_golden("pipeline_tiny/sam_input_resized.npy", &want);
     ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, 154, 256), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_check_shape(&want, UG_DIMS(1, 3, 154, 256), "want", &err), UG_OK);
-    resize_bilinear_cpu(&ctx, &y, &x, false);
+    resize_bilinear_cpu(&test_ctx, &y, &x, false);
     test_assert_close(y.data, want.data, (size_t)ug_tensor_numel(&y), 1e-6, 0, "sam_input_resized");
     float *r = malloc(ug_tensor_nbytes(&y));
     resize_bilinear_ref(r, x.data, 3, 96, 160, 154, 256, false);
@@ -156,9 +149,9 @@ START_TEST(bilinear_golden_postprocess_masks) {
     load_golden("sam_tiny/p0-masks_multi.npy", &want);
     ck_assert_int_eq(ug_tensor_new(&up, UG_F32, UG_DIMS(1, 3, 256, 256), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, 96, 160), &err), UG_OK);
-    resize_bilinear_cpu(&ctx, &up, &low, false);
+    resize_bilinear_cpu(&test_ctx, &up, &low, false);
     ug_tensor crop = ug_view_slice(&up, 2, 0, 154);
-    resize_bilinear_cpu(&ctx, &y, &crop, false);
+    resize_bilinear_cpu(&test_ctx, &y, &crop, false);
     test_assert_close(y.data, want.data, (size_t)ug_tensor_numel(&y), 2e-6, 0, "postprocess_masks");
     ug_tensor_free(&low);
     ug_tensor_free(&want);
@@ -185,7 +178,7 @@ START_TEST(pillow_matches_ref_odd_sizes) {
                 for (int64_t i = 0; i < H * W * C; i++) px[i] = (uint8_t)(test_rng_u64(&r) >> 56);
                 uint8_t *want = malloc((size_t)(Ho * Wo * C));
                 resize_pillow_ref(want, px, H, W, Ho, Wo, C);
-                resize_pillow_cpu(&ctx, &y, &x);
+                resize_pillow_cpu(&test_ctx, &y, &x);
                 ck_assert_msg(memcmp(y.data, want, (size_t)(Ho * Wo * C)) == 0,
                               "pillow %ldx%ld -> %ldx%ld x%ld differs from the reference", (long)H, (long)W,
                               (long)Ho, (long)Wo, (long)C);
@@ -206,7 +199,7 @@ START_TEST(pillow_hand_cases) {
     for (size_t i = 0; i < sizeof x; i++) x[i] = (uint8_t)(i * 37);
     uint8_t z[sizeof x];
     ug_tensor tx = ug_tensor_wrap(x, UG_U8, UG_DIMS(5, 7, 3)), tz = ug_tensor_wrap(z, UG_U8, UG_DIMS(5, 7, 3));
-    resize_pillow_cpu(&ctx, &tz, &tx);
+    resize_pillow_cpu(&test_ctx, &tz, &tx);
     ck_assert_mem_eq(z, x, sizeof x);
 }
 END_TEST
@@ -224,7 +217,7 @@ START_TEST(pillow_golden_sam) {
     ck_assert_int_eq(wo, 256);
     ck_assert_int_eq(ug_tensor_check_shape(&want, UG_DIMS(154, 256, 3), "want", &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&y, UG_U8, UG_DIMS(ho, wo, 3), &err), UG_OK);
-    resize_pillow_cpu(&ctx, &y, &x);
+    resize_pillow_cpu(&test_ctx, &y, &x);
     ck_assert_mem_eq(y.data, want.data, (size_t)(ho * wo * 3));
     memset(y.data, 0, (size_t)(ho * wo * 3));
     resize_pillow_ref(y.data, x.data, 96, 160, ho, wo, 3);
@@ -263,9 +256,9 @@ START_TEST(sam_normalize_pad_golden) {
     load_golden("sam_tiny/input_resized_uint8.npy", &img);
     load_golden("sam_tiny/input_preprocessed.npy", &want);
     ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, 256, 256), &err), UG_OK);
-    fill_cpu(&ctx, &y, NAN); // every element must be written, padding included
+    fill_cpu(&test_ctx, &y, NAN); // every element must be written, padding included
     const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
-    sam_normalize_pad_cpu(&ctx, &y, &img, mean, std);
+    sam_normalize_pad_cpu(&test_ctx, &y, &img, mean, std);
     test_assert_close(y.data, want.data, (size_t)ug_tensor_numel(&y), 1e-6, 0, "input_preprocessed");
     ck_assert_float_eq(((float *)y.data)[2 * 256 * 256 + 200 * 256 + 3], 0.0f);
     ug_tensor_free(&img);
@@ -290,7 +283,7 @@ START_TEST(rba_normalize_golden) {
         int64_t H = img.shape[0], W = img.shape[1];
         ck_assert_int_eq(ug_tensor_check_shape(&want, UG_DIMS(1, 3, H, W), names[i][1], &err), UG_OK);
         ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, H, W), &err), UG_OK);
-        rba_normalize_cpu(&ctx, &y, &img);
+        rba_normalize_cpu(&test_ctx, &y, &img);
         test_assert_close(y.data, want.data, (size_t)ug_tensor_numel(&y), 1e-6, 0, names[i][1]);
         ug_tensor_free(&img);
         ug_tensor_free(&want);
@@ -302,7 +295,7 @@ END_TEST
 int main(void) {
     Suite *s = suite_create("resize");
     TCase *tc = tcase_create("resize");
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, bilinear_matches_ref_odd_sizes);
     tcase_add_test(tc, bilinear_hand_cases);
@@ -312,7 +305,7 @@ int main(void) {
     tcase_add_test(tc, longest_side_shapes);
     suite_add_tcase(s, tc);
     TCase *golden = tcase_create("golden");
-    tcase_add_checked_fixture(golden, setup, teardown);
+    tcase_add_checked_fixture(golden, test_ctx_setup_odd, test_ctx_teardown);
     tcase_set_timeout(golden, 60);
     tcase_add_test(golden, bilinear_golden_sam_input);
     tcase_add_test(golden, bilinear_golden_postprocess_masks);

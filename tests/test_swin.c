@@ -24,8 +24,6 @@
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-static ug_ctx g_ctx;
-
 // ---- golden model ----
 
 typedef struct loaded {
@@ -74,18 +72,8 @@ static void unload(loaded *L) {
     free(L->tmp);
 }
 
-static ug_tensor golden(const char *rel) {
-    char *p = test_golden_path(rel);
-    ug_tensor t;
-    ug_err err;
-    ug_status st = ug_npy_read(p, &t, &err);
-    ck_assert_msg(st == UG_OK, "%s: %s", rel, err.msg);
-    free(p);
-    return t;
-}
-
 static void check_golden(const ug_tensor *got, const char *rel) {
-    ug_tensor want = golden(rel);
+    ug_tensor want = test_golden_npy(rel);
     ck_assert_msg(ug_tensor_same_shape(got, &want), "%s: shape differs from the golden file", rel);
     test_assert_close(got->data, want.data, (size_t)ug_tensor_numel(&want), ATOL, RTOL, rel);
     ug_tensor_free(&want);
@@ -109,12 +97,12 @@ static void run_golden_image(const char *img) {
     load_golden(&L);
     char rel[256];
     snprintf(rel, sizeof rel, "rba_tiny/%s_input.npy", img);
-    ug_tensor in = golden(rel);
+    ug_tensor in = test_golden_npy(rel);
     ug_tensor res[SWIN_STAGES];
     trace_ctx tc = {img, 0};
     swin_trace tr = {on_trace, &tc};
     ug_err err;
-    ck_assert_msg(swin_forward(&g_ctx, &L.m, &in, res, &tr, &err) == UG_OK, "%s", err.msg);
+    ck_assert_msg(swin_forward(&test_ctx, &L.m, &in, res, &tr, &err) == UG_OK, "%s", err.msg);
     ck_assert_int_eq(tc.seen, 1 + 8); // patch_embed + 4 stages x 2 blocks
     for (int s = 0; s < SWIN_STAGES; s++) {
         snprintf(rel, sizeof rel, "rba_tiny/%s_backbone_res%d.npy", img, s + 2);
@@ -140,12 +128,12 @@ END_TEST
 START_TEST(golden_no_trace_small_chunks) {
     loaded L;
     load_golden(&L);
-    ug_tensor in = golden("rba_tiny/img1_input.npy");
+    ug_tensor in = test_golden_npy("rba_tiny/img1_input.npy");
     ug_err err;
     for (int rep = 0; rep < 2; rep++) {
         L.m.cfg.chunk_tokens = rep;
         ug_tensor res[SWIN_STAGES];
-        ck_assert_msg(swin_forward(&g_ctx, &L.m, &in, res, NULL, &err) == UG_OK, "%s", err.msg);
+        ck_assert_msg(swin_forward(&test_ctx, &L.m, &in, res, NULL, &err) == UG_OK, "%s", err.msg);
         for (int s = 0; s < SWIN_STAGES; s++) {
             char rel[128];
             snprintf(rel, sizeof rel, "rba_tiny/img1_backbone_res%d.npy", s + 2);
@@ -153,7 +141,7 @@ START_TEST(golden_no_trace_small_chunks) {
             ug_tensor_free(&res[s]);
         }
     }
-    ck_assert_uint_eq(g_ctx.arena.used, 0);
+    ck_assert_uint_eq(test_ctx.arena.used, 0);
     ug_tensor_free(&in);
     unload(&L);
 }
@@ -172,14 +160,14 @@ START_TEST(golden_half_precision_weights) {
         loaded L;
         load_golden_as(&L, dts[d]);
         ck_assert_int_eq(L.m.stages[2].blocks[1].qkv.w.dtype, dts[d]);
-        ug_tensor in = golden("rba_tiny/img0_input.npy");
+        ug_tensor in = test_golden_npy("rba_tiny/img0_input.npy");
         ug_tensor res[SWIN_STAGES];
         ug_err err;
-        ck_assert_msg(swin_forward(&g_ctx, &L.m, &in, res, NULL, &err) == UG_OK, "%s", err.msg);
+        ck_assert_msg(swin_forward(&test_ctx, &L.m, &in, res, NULL, &err) == UG_OK, "%s", err.msg);
         for (int s = 0; s < SWIN_STAGES; s++) {
             char rel[128];
             snprintf(rel, sizeof rel, "rba_tiny/img0_backbone_res%d.npy", s + 2);
-            ug_tensor want = golden(rel);
+            ug_tensor want = test_golden_npy(rel);
             test_assert_close(res[s].data, want.data, (size_t)ug_tensor_numel(&want), tol[d], 0, rel);
             ug_tensor_free(&want);
             ug_tensor_free(&res[s]);
@@ -262,7 +250,7 @@ START_TEST(load_rejects_wrong_sizes) {
     ug_tensor bad;
     ck_assert_int_eq(ug_tensor_new(&bad, UG_F32, UG_DIMS(1, 4, 32, 32), &err), UG_OK);
     ug_tensor res[SWIN_STAGES];
-    ck_assert(swin_forward(&g_ctx, &L.m, &bad, res, NULL, &err) == UG_ERR_ARG);
+    ck_assert(swin_forward(&test_ctx, &L.m, &bad, res, NULL, &err) == UG_ERR_ARG);
     ck_assert_ptr_null(res[0].data);
     ug_tensor_free(&bad);
     unload(&L);
@@ -624,7 +612,7 @@ START_TEST(random_odd_sizes_vs_double_reference) {
         ck_assert_int_eq(ug_tensor_new(&img, UG_F32, UG_DIMS(1, 2, Hi, Wi), &err), UG_OK);
         test_fill_normal(img.data, (size_t)(2 * Hi * Wi), 1.0f, 7 + k % 3);
         ug_tensor res[SWIN_STAGES];
-        ck_assert_msg(swin_forward(&g_ctx, &m, &img, res, NULL, &err) == UG_OK, "%s", err.msg);
+        ck_assert_msg(swin_forward(&test_ctx, &m, &img, res, NULL, &err) == UG_OK, "%s", err.msg);
         double *want[SWIN_STAGES];
         int64_t hw[SWIN_STAGES][2];
         ref_forward(&c, img.data, Hi, Wi, want, hw);
@@ -655,20 +643,11 @@ START_TEST(random_odd_sizes_vs_double_reference) {
 }
 END_TEST
 
-static void setup(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-
-static void teardown(void) {
-    ug_ctx_free(&g_ctx);
-}
-
 int main(void) {
     Suite *s = suite_create("swin");
     TCase *tc = tcase_create("swin");
     tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_add_test(tc, config_parse_and_reject);
     tcase_add_test(tc, output_sizes);
     tcase_add_test(tc, random_odd_sizes_vs_double_reference);

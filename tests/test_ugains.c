@@ -18,17 +18,9 @@
 #include "tests/rba_testutil.h"
 #include "weights-tools/packer.h"
 
-static ug_ctx g_ctx;
 static sam_model *g_sam;
 static rba_model *g_rba;
 static char *g_tmp;
-
-static void setup_ctx(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-
-static void teardown_ctx(void) { ug_ctx_free(&g_ctx); }
 
 // Packing and loading happen once in the parent; threads are made per test (fork).
 static void setup(void) {
@@ -66,16 +58,6 @@ static void teardown(void) {
     g_tmp = NULL;
 }
 
-static ug_tensor golden(const char *rel) {
-    char *p = test_golden_path(rel);
-    ug_tensor t;
-    ug_err err;
-    ug_status st = ug_npy_read(p, &t, &err);
-    ck_assert_msg(st == UG_OK, "%s: %s", rel, err.msg);
-    free(p);
-    return t;
-}
-
 static bool in_list(const int32_t *l, int64_t n, int v) {
     for (int64_t i = 0; i < n; i++)
         if (l[i] == v) return true;
@@ -108,12 +90,12 @@ static void check_golden_instances(bool traced) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ck_assert_msg(g_sam != NULL, "sam_tiny could not be packed and loaded (see stderr)");
     ug_err err;
-    ug_tensor img = golden("pipeline_tiny/sam_input_normalized.npy"), u = golden("pipeline_tiny/rba_score.npy");
-    ug_tensor ig = golden("pipeline_tiny/ignore_mask.npy"), pts = golden("pipeline_tiny/fps_points_xy.npy");
-    ug_tensor chosen = golden("pipeline_tiny/chosen_mask_index.npy"), masks = golden("pipeline_tiny/masks.npy");
-    ug_tensor scores = golden("pipeline_tiny/scores.npy"), nms = golden("pipeline_tiny/nms_keep.npy");
-    ug_tensor fin = golden("pipeline_tiny/final_keep.npy"), refined = golden("pipeline_tiny/refined_score.npy");
-    ug_tensor ciou = golden("pipeline_tiny/chosen_iou.npy");
+    ug_tensor img = test_golden_npy("pipeline_tiny/sam_input_normalized.npy"), u = test_golden_npy("pipeline_tiny/rba_score.npy");
+    ug_tensor ig = test_golden_npy("pipeline_tiny/ignore_mask.npy"), pts = test_golden_npy("pipeline_tiny/fps_points_xy.npy");
+    ug_tensor chosen = test_golden_npy("pipeline_tiny/chosen_mask_index.npy"), masks = test_golden_npy("pipeline_tiny/masks.npy");
+    ug_tensor scores = test_golden_npy("pipeline_tiny/scores.npy"), nms = test_golden_npy("pipeline_tiny/nms_keep.npy");
+    ug_tensor fin = test_golden_npy("pipeline_tiny/final_keep.npy"), refined = test_golden_npy("pipeline_tiny/refined_score.npy");
+    ug_tensor ciou = test_golden_npy("pipeline_tiny/chosen_iou.npy");
     ugains_opts o;
     ugains_opts_default(&o);
     o.prop.points = 8;
@@ -123,7 +105,7 @@ static void check_golden_instances(bool traced) {
     memset(&r, 0, sizeof r);
     seen s = {0};
     ugains_trace tr = {on_dump, &s};
-    ck_assert_int_eq(ugains_instances(&g_ctx, g_sam, &img, u.data, ig.data, &o, &r, traced ? &tr : NULL, &err), UG_OK);
+    ck_assert_int_eq(ugains_instances(&test_ctx, g_sam, &img, u.data, ig.data, &o, &r, traced ? &tr : NULL, &err), UG_OK);
     int H = 96, W = 160;
     int64_t HW = (int64_t)H * W;
     ck_assert_int_eq(r.ncandidates, 224);
@@ -180,7 +162,7 @@ START_TEST(no_candidates) {
     ugains_opts_default(&o);
     ugains_result r;
     memset(&r, 0, sizeof r);
-    ck_assert_int_eq(ugains_instances(&g_ctx, g_sam, &img, u, NULL, &o, &r, NULL, &err), UG_OK);
+    ck_assert_int_eq(ugains_instances(&test_ctx, g_sam, &img, u, NULL, &o, &r, NULL, &err), UG_OK);
     ck_assert_int_eq(r.npoints, 0);
     ck_assert_int_eq(r.nkeep, 0);
     for (int i = 0; i < H * W; i++) ck_assert_float_eq(((float *)r.refined.data)[i], u[i] - 1.0f);
@@ -203,7 +185,7 @@ START_TEST(whole_image_rba_tiny) {
     o.prop.points = 5;
     o.prop.threshold = -1e9f; // every pixel is a candidate: random weights give no anomalies
     ugains_result r;
-    ck_assert_int_eq(ugains_run_image(&g_ctx, g_rba, g_sam, &img, NULL, &o, &r, NULL, &err), UG_OK);
+    ck_assert_int_eq(ugains_run_image(&test_ctx, g_rba, g_sam, &img, NULL, &o, &r, NULL, &err), UG_OK);
     ug_tensor want = rba_golden("img0_1dl_rba_score");
     ck_assert_int_eq(r.H, img.shape[0]);
     ck_assert_int_eq(r.W, img.shape[1]);
@@ -228,7 +210,7 @@ int main(void) {
     Suite *s = suite_create("ugains");
     TCase *tc = tcase_create("ugains");
     tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, setup_ctx, teardown_ctx);
+    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, golden_pipeline_tiny);
     tcase_add_test(tc, golden_pipeline_tiny_traced);
