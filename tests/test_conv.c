@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "engine/ctx.h"
-#include "engine/npy.h"
 #include "ops/activation.h"
 #include "ops/conv2d.h"
 #include "ops/conv_transpose.h"
@@ -305,12 +304,6 @@ static void ckpt_get(ug_ckpt *c, const char *name, ug_tensor *t) {
     ck_assert_msg(ug_ckpt_read(c, ct, t->data, &err) == UG_OK, "%s", err.msg);
 }
 
-static void npy_get(const char *rel, ug_tensor *t) {
-    ug_err err;
-    char *path = test_golden_path(rel);
-    ck_assert_msg(ug_npy_read(path, t, &err) == UG_OK, "%s", err.msg);
-    free(path);
-}
 
 static ug_ckpt *open_sam_tiny(void) {
     ug_ckpt *c = NULL;
@@ -338,10 +331,10 @@ START_TEST(golden_sam_patch_embed_and_neck) {
     ckpt_get(c, "image_encoder.neck.2.weight", &n2);
     ckpt_get(c, "image_encoder.neck.3.weight", &n3w);
     ckpt_get(c, "image_encoder.neck.3.bias", &n3b);
-    npy_get("sam_tiny/input_preprocessed.npy", &img);            // [1, 3, 256, 256]
-    npy_get("sam_tiny/enc_patch_embed_plus_pos.npy", &want_tok); // [1, 16, 16, 96]
-    npy_get("sam_tiny/enc_block3.npy", &blk3);                   // [1, 16, 16, 96]
-    npy_get("sam_tiny/image_embeddings.npy", &want_emb);         // [1, 64, 16, 16]
+    img = test_golden_npy("sam_tiny/input_preprocessed.npy");            // [1, 3, 256, 256]
+    want_tok = test_golden_npy("sam_tiny/enc_patch_embed_plus_pos.npy"); // [1, 16, 16, 96]
+    blk3 = test_golden_npy("sam_tiny/enc_block3.npy");                   // [1, 16, 16, 96]
+    want_emb = test_golden_npy("sam_tiny/image_embeddings.npy");         // [1, 64, 16, 16]
 
     ck_assert_int_eq(ug_tensor_new(&tok, UG_F32, UG_DIMS(1, 16, 16, 96), &err), UG_OK); // NHWC
     ug_tensor tokv = ug_view_permute(&tok, (int[]){0, 3, 1, 2});                        // [1, 96, 16, 16]
@@ -381,8 +374,8 @@ START_TEST(golden_sam_output_upscaling) {
     ckpt_get(c, "mask_decoder.output_upscaling.1.bias", &lb);
     ckpt_get(c, "mask_decoder.output_upscaling.3.weight", &w3);
     ckpt_get(c, "mask_decoder.output_upscaling.3.bias", &b3);
-    npy_get("sam_tiny/p0-two_way_image_out.npy", &src);   // [1, 256, 64]
-    npy_get("sam_tiny/p0-upscaled_embedding.npy", &want); // [1, 8, 64, 64]
+    src = test_golden_npy("sam_tiny/p0-two_way_image_out.npy");   // [1, 256, 64]
+    want = test_golden_npy("sam_tiny/p0-upscaled_embedding.npy"); // [1, 8, 64, 64]
     ug_tensor s4 = ug_view_reshape(&src, UG_DIMS(1, 16, 16, 64));
     ug_tensor x = ug_view_permute(&s4, (int[]){0, 3, 1, 2}); // [1, 64, 16, 16]
     ck_assert_int_eq(ug_tensor_new(&u1, UG_F32, UG_DIMS(1, 16, 32, 32), &err), UG_OK);

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/npy.h"
 #include "models/instances.h"
 #include "tests/helpers.h"
 

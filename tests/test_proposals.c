@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/npy.h"
 #include "models/proposals.h"
 #include "tests/helpers.h"
 

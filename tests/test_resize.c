@@ -7,7 +7,6 @@
 
 #include "engine/ctx.h"
 #include "engine/image.h"
-#include "engine/npy.h"
 #include "engine/tensor.h"
 #include "ops/movement.h"
 #include "ops/resize.h"
@@ -22,14 +21,6 @@
             return;                                                                             \
         }                                                                                       \
     } while (0)
-
-static void load_golden(const char *rel, ug_tensor *t) {
-    char *path = test_golden_path(rel);
-    ug_err err;
-    ug_status st = ug_npy_read(path, t, &err);
-    ck_assert_msg(st == UG_OK, "%s: %s", path, err.msg);
-    free(path);
-}
 
 // ------------------------------------------------------------------------------------------
 // Bilinear
@@ -123,8 +114,8 @@ START_TEST(bilinear_golden_sam_input) {
     SKIP_WITHOUT_GOLDEN();
     ug_tensor x, want, y;
     ug_err err;
-    load_golden("pipeline_tiny/sam_input_normalized.npy", &x);
-    load_golden("pipeline_tiny/sam_input_resized.npy", &want);
+    x = test_golden_npy("pipeline_tiny/sam_input_normalized.npy");
+    want = test_golden_npy("pipeline_tiny/sam_input_resized.npy");
     ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, 154, 256), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_check_shape(&want, UG_DIMS(1, 3, 154, 256), "want", &err), UG_OK);
     resize_bilinear_cpu(&test_ctx, &y, &x, false);
@@ -145,8 +136,8 @@ START_TEST(bilinear_golden_postprocess_masks) {
     SKIP_WITHOUT_GOLDEN();
     ug_tensor low, want, up, y;
     ug_err err;
-    load_golden("sam_tiny/p0-low_res_masks_multi.npy", &low);
-    load_golden("sam_tiny/p0-masks_multi.npy", &want);
+    low = test_golden_npy("sam_tiny/p0-low_res_masks_multi.npy");
+    want = test_golden_npy("sam_tiny/p0-masks_multi.npy");
     ck_assert_int_eq(ug_tensor_new(&up, UG_F32, UG_DIMS(1, 3, 256, 256), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, 96, 160), &err), UG_OK);
     resize_bilinear_cpu(&test_ctx, &up, &low, false);
@@ -209,8 +200,8 @@ START_TEST(pillow_golden_sam) {
     SKIP_WITHOUT_GOLDEN();
     ug_tensor x, want, y;
     ug_err err;
-    load_golden("sam_tiny/input_image_uint8.npy", &x);
-    load_golden("sam_tiny/input_resized_uint8.npy", &want);
+    x = test_golden_npy("sam_tiny/input_image_uint8.npy");
+    want = test_golden_npy("sam_tiny/input_resized_uint8.npy");
     int64_t ho, wo;
     resize_longest_side_shape(x.shape[0], x.shape[1], 256, &ho, &wo);
     ck_assert_int_eq(ho, 154);
@@ -253,8 +244,8 @@ START_TEST(sam_normalize_pad_golden) {
     SKIP_WITHOUT_GOLDEN();
     ug_tensor img, want, y;
     ug_err err;
-    load_golden("sam_tiny/input_resized_uint8.npy", &img);
-    load_golden("sam_tiny/input_preprocessed.npy", &want);
+    img = test_golden_npy("sam_tiny/input_resized_uint8.npy");
+    want = test_golden_npy("sam_tiny/input_preprocessed.npy");
     ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, 256, 256), &err), UG_OK);
     fill_cpu(&test_ctx, &y, NAN); // every element must be written, padding included
     const float mean[3] = {123.675f, 116.28f, 103.53f}, std[3] = {58.395f, 57.12f, 57.375f};
@@ -279,7 +270,7 @@ START_TEST(rba_normalize_golden) {
         ug_status st = ug_image_read(png, UG_IMAGE_RGB, &img, &err);
         ck_assert_msg(st == UG_OK, "%s: %s", png, err.msg);
         free(png);
-        load_golden(names[i][1], &want);
+        want = test_golden_npy(names[i][1]);
         int64_t H = img.shape[0], W = img.shape[1];
         ck_assert_int_eq(ug_tensor_check_shape(&want, UG_DIMS(1, 3, H, W), names[i][1], &err), UG_OK);
         ck_assert_int_eq(ug_tensor_new(&y, UG_F32, UG_DIMS(1, 3, H, W), &err), UG_OK);

@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "engine/json.h"
-#include "engine/npy.h"
 #include "engine/safetensors.h"
 #include "models/swin.h"
 #include "models/weights.h"

@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "engine/image.h"
-#include "engine/npy.h"
 #include "models/ugains.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
