@@ -152,6 +152,18 @@ void *test_read_file(const char *path, size_t *n) {
     return buf;
 }
 
+char *test_read_text(const char *path) {
+    size_t n = 0;
+    char *t = test_read_file(path, &n);
+    ck_assert_msg(t != NULL, "%s missing", path);
+    char *s = malloc(n + 1);
+    ck_assert_ptr_nonnull(s);
+    memcpy(s, t, n);
+    s[n] = '\0';
+    free(t);
+    return s;
+}
+
 int test_run_suite(Suite *s) {
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

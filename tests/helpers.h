@@ -52,6 +52,10 @@ void test_write_file(const char *path, const void *data, size_t n);
 // Reads a whole file (malloc'ed); *n gets the size. NULL if it cannot be read.
 void *test_read_file(const char *path, size_t *n);
 
+// Reads a whole text file as a NUL-terminated string (malloc'ed); fails the test when the
+// file cannot be read.
+char *test_read_text(const char *path);
+
 // Runs a suite with CK_NORMAL output; returns the process exit status.
 int test_run_suite(Suite *s);
 

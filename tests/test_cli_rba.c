@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "engine/image.h"
-#include "engine/npy.h"
+#include "tests/cli.h"
 #include "tests/helpers.h"
 
 // golden/README.md: a float32 engine lands within 1e-4 abs + 1e-4 rel of every float tensor
@@ -33,45 +33,8 @@ static char g_trunc[1200];  // img0.png cut short
 static char g_errf[1200];   // stderr of the last run
 static char g_outf[1200];   // stdout of the last run
 
-static const char *bin(void) {
-    const char *b = getenv("UGAINS_BIN");
-    return b && *b ? b : "build/bin/ugains";
-}
-
-// Runs `ugains args...` (NULL-terminated); stdout to g_outf, stderr to g_errf. Exit status, or
-// 128 + signal.
-static int run_argv(const char *const *args) {
-    pid_t pid = fork();
-    if (pid < 0) return -1;
-    if (pid == 0) {
-        if (!freopen(g_outf, "w", stdout) || !freopen(g_errf, "w", stderr)) _exit(127);
-        const char *argv[48];
-        int n = 0;
-        argv[n++] = bin();
-        while (n < 47 && args[n - 1]) {
-            argv[n] = args[n - 1];
-            n++;
-        }
-        argv[n] = NULL;
-        execv(bin(), (char *const *)argv);
-        _exit(127);
-    }
-    int status;
-    if (waitpid(pid, &status, 0) != pid) return -1;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-#define RUN(...) run_argv((const char *const[]){__VA_ARGS__, NULL})
-
-static char *read_text(const char *path) {
-    size_t n = 0;
-    char *t = test_read_file(path, &n);
-    char *s = malloc(n + 1);
-    if (!s) abort();
-    if (t) memcpy(s, t, n);
-    s[t ? n : 0] = '\0';
-    free(t);
-    return s;
-}
+// Runs `ugains args...` (NULL-terminated); stdout to g_outf, stderr to g_errf.
+#define RUN(...) test_cli_run((const char *const[]){__VA_ARGS__, NULL}, g_outf, g_errf)
 
 static bool exists(const char *p) {
     struct stat sb;
@@ -119,36 +82,26 @@ static void teardown(void) {
     g_dir = NULL;
 }
 
-#define REQUIRE()                                                                                    \
-    do {                                                                                             \
-        ck_assert_msg(test_golden_available(), "golden set missing");                              \
-        ck_assert_msg(exists(bin()), "%s missing (set UGAINS_BIN)", bin());                        \
+#define REQUIRE()                                                                                      \
+    do {                                                                                               \
+        ck_assert_msg(test_golden_available(), "golden set missing");                                  \
+        ck_assert_msg(exists(test_cli_bin()), "%s missing (set UGAINS_BIN)", test_cli_bin());          \
         ck_assert_msg(g_dir && exists(g_rba) && exists(g_sam), "the tiny models could not be packed"); \
     } while (0)
 
 // A fresh folder under the suite's tmpdir (not created).
 static void subdir(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", g_dir, name); }
 
-static ug_tensor load_npy(const char *path) {
-    ug_tensor t;
-    ug_err err;
-    ck_assert_msg(ug_npy_read(path, &t, &err) == UG_OK, "%s", err.msg);
-    return t;
-}
-
 static ug_tensor file_npy(const char *dir, const char *name) {
     char p[1500];
     snprintf(p, sizeof p, "%s/%s.npy", dir, name);
-    return load_npy(p);
+    return test_load_npy(p);
 }
 
 static ug_tensor golden(const char *stem) {
     char rel[256];
     snprintf(rel, sizeof rel, "rba_tiny/%s.npy", stem);
-    char *p = test_golden_path(rel);
-    ug_tensor t = load_npy(p);
-    free(p);
-    return t;
+    return test_golden_npy(rel);
 }
 
 static ug_tensor image(const char *dir, const char *name, ug_image_mode mode) {
@@ -178,7 +131,7 @@ static void check_golden(const ug_tensor *got, const char *stem) {
 
 // stderr of the last run: exactly one line, "ugains: " first, containing `needle`.
 static void check_one_line(const char *needle) {
-    char *s = read_text(g_errf);
+    char *s = test_read_text(g_errf);
     size_t n = strlen(s);
     ck_assert_msg(n > 0 && s[n - 1] == '\n' && strchr(s, '\n') == s + n - 1, "not one line on stderr: '%s'", s);
     ck_assert_msg(!strncmp(s, "ugains: ", 8), "stderr does not start with 'ugains: ': '%s'", s);
@@ -344,7 +297,7 @@ START_TEST(usage_errors) {
 
     // --help: exit 0 on stdout, every option named.
     ck_assert_int_eq(RUN("rba", "--help"), 0);
-    char *help = read_text(g_outf);
+    char *help = test_read_text(g_outf);
     static const char *const opts[] = {"--weights", "--image", "--out", "--dump", "--pad32", "--threads", "--help"};
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
         ck_assert_msg(strstr(help, opts[k]), "--help does not mention %s", opts[k]);
@@ -424,7 +377,7 @@ START_TEST(pack_and_inspect) {
     ck_assert_int_eq(RUN("pack", "--in", pth, "--out", out, "--dtype", "bf16", "--set", "pixel_decoder_transformer_nheads=4",
                          "--set", "decoder_nheads=4"),
                      0);
-    char *so = read_text(g_outf);
+    char *so = test_read_text(g_outf);
     ck_assert_msg(strstr(so, "rba") && strstr(so, "213 tensors") && strstr(so, "BF16"), "pack summary: '%s'", so);
     free(so);
     subdir(p, sizeof p, "bf16_out");
@@ -432,14 +385,14 @@ START_TEST(pack_and_inspect) {
 
     // inspect of the packed file: arch, the head counts set on the command line, 213 tensors.
     ck_assert_int_eq(RUN("inspect", g_rba), 0);
-    char *txt = read_text(g_outf);
+    char *txt = test_read_text(g_outf);
     ck_assert_msg(strstr(txt, "arch:    rba"), "inspect: no arch line:\n%.400s", txt);
     ck_assert_msg(strstr(txt, "tensors: 213"), "inspect: tensor count:\n%.400s", txt);
     ck_assert_msg(strstr(txt, "\"decoder_nheads\":4") || strstr(txt, "\"decoder_nheads\": 4"), "inspect: config:\n%.600s", txt);
     free(txt);
     // inspect of the raw checkpoint: read the way pack reads it.
     ck_assert_int_eq(RUN("inspect", "--set", "decoder_nheads=4", pth), 0);
-    txt = read_text(g_outf);
+    txt = test_read_text(g_outf);
     ck_assert_msg(strstr(txt, "arch:    rba"), "inspect .pth: no arch line:\n%.400s", txt);
     ck_assert_msg(strstr(txt, "sem_seg_head.predictor.class_embed.weight"), "inspect .pth: class_embed not listed");
     free(txt);

@@ -17,6 +17,7 @@
 #include "engine/image.h"
 #include "engine/json.h"
 #include "engine/npy.h"
+#include "tests/cli.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
 #include "weights-tools/packer.h"
@@ -70,55 +71,16 @@ static void teardown(void) {
     g_tmp = NULL;
 }
 
-static const char *bin(void) {
-    const char *b = getenv("UGAINS_BIN");
-    return b ? b : "build/bin/ugains";
-}
-
 #define REQUIRE_READY() ck_assert_msg(g_ready, "golden weights could not be packed or images written (see stderr)")
 
-// Starts bin() with args (NULL-terminated), stdout to /dev/null, stderr to errfile.
-static pid_t spawn(const char *const *args, const char *errfile) {
-    pid_t pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0) {
-        if (!freopen("/dev/null", "w", stdout)) _exit(127);
-        if (!freopen(errfile ? errfile : "/dev/null", "w", stderr)) _exit(127);
-        const char *argv[40];
-        int n = 0;
-        argv[n++] = bin();
-        for (; args[n - 1] && n < 39; n++) argv[n] = args[n - 1];
-        argv[n] = NULL;
-        execv(bin(), (char *const *)argv);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int wait_rc(pid_t pid) {
-    int status;
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-static int run(const char *const *args, const char *errfile) { return wait_rc(spawn(args, errfile)); }
+// Runs `ugains args...` (NULL-terminated), stdout to /dev/null, stderr to errfile.
+static int run(const char *const *args, const char *errfile) { return test_cli_run(args, NULL, errfile); }
 
 static bool exists(const char *dir, const char *name) {
     char p[4096];
     snprintf(p, sizeof p, "%s/%s", dir, name);
     struct stat sb;
     return stat(p, &sb) == 0;
-}
-
-static char *read_text(const char *path) {
-    size_t n;
-    char *t = test_read_file(path, &n);
-    ck_assert_msg(t != NULL, "%s missing", path);
-    char *s = malloc(n + 1);
-    memcpy(s, t, n);
-    s[n] = '\0';
-    free(t);
-    return s;
 }
 
 // Every §5 file of one image folder, consistent with instances.json and the image size.
@@ -190,7 +152,7 @@ static long long mtime_of(const char *dir, const char *stem, const char *file) {
 }
 
 static bool file_contains(const char *path, const char *needle) {
-    char *s = read_text(path);
+    char *s = test_read_text(path);
     bool r = strstr(s, needle) != NULL;
     free(s);
     return r;
@@ -263,7 +225,8 @@ START_TEST(killed_run_leaves_no_partial_folder) {
                           "--threads", "1", g_imgs, NULL};
     int killed_mid_write = 0;
     for (int round = 0; round < 3; round++) {
-        pid_t pid = spawn(args, NULL);
+        pid_t pid = test_cli_spawn(args, NULL, NULL);
+        ck_assert_int_ge(pid, 0);
         struct timespec ts = {0, 200000}; // 0.2 ms
         bool seen = false;
         for (int k = 0; k < 100000 && !seen; k++) {
@@ -308,7 +271,7 @@ START_TEST(dump_and_ignore_mask) {
     ck_assert_int_eq(run(args, NULL), 0);
     char p[2048];
     snprintf(p, sizeof p, "%s/%s/instances.json", out, stems[2]);
-    char *s = read_text(p);
+    char *s = test_read_text(p);
     ck_assert_ptr_nonnull(strstr(s, "\"instances\": []"));
     free(s);
     ug_tensor U, A;

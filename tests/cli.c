@@ -1,0 +1,41 @@
+// tests/cli.c — see cli.h.
+#include "tests/cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+const char *test_cli_bin(void) {
+    const char *b = getenv("UGAINS_BIN");
+    return b && *b ? b : "build/bin/ugains";
+}
+
+pid_t test_cli_spawn(const char *const *args, const char *outfile, const char *errfile) {
+    pid_t pid = fork();
+    if (pid != 0) return pid < 0 ? -1 : pid;
+    // Child: 127 tells the parent that redirecting or exec'ing failed.
+    if (!freopen(outfile ? outfile : "/dev/null", "w", stdout)) _exit(127);
+    if (!freopen(errfile ? errfile : "/dev/null", "w", stderr)) _exit(127);
+    enum { MAX_ARGS = 64 };
+    const char *argv[MAX_ARGS];
+    int n = 0;
+    argv[n++] = test_cli_bin();
+    while (n < MAX_ARGS - 1 && args[n - 1]) {
+        argv[n] = args[n - 1];
+        n++;
+    }
+    argv[n] = NULL;
+    execv(test_cli_bin(), (char *const *)argv);
+    _exit(127);
+}
+
+int test_cli_wait(pid_t pid) {
+    int status;
+    if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int test_cli_run(const char *const *args, const char *outfile, const char *errfile) {
+    return test_cli_wait(test_cli_spawn(args, outfile, errfile));
+}
