@@ -10,13 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "engine/npy.h"
 #include "engine/safetensors.h"
 #include "models/msdeform_pixel_decoder.h"
 #include "ops/msdeform_attn.h"
 #include "ops/posembed.h"
 #include "tests/helpers.h"
-#include "weights-tools/packer.h"
+#include "tests/rba_testutil.h"
 
 #define ATOL 1e-4
 #define RTOL 1e-4
@@ -42,21 +41,10 @@ static ug_status res_channels(const ug_json *root, int ch[PD_FEATURES], ug_err *
 static void setup(void) {
     if (!test_golden_available()) return;
     g_tmp = test_tmpdir();
-    char path[1024];
-    snprintf(path, sizeof path, "%s/rba_tiny_1dl.safetensors", g_tmp);
-    char *in = test_golden_path("rba_tiny/rba_tiny_1dl.d2.pth");
-    static const char *const sets[] = {"pixel_decoder_transformer_nheads=4", "decoder_nheads=4"};
-    ug_pack_opts opts = {.arch = "rba", .dtype = UG_F32, .set = sets, .nset = 2};
-    ug_pack_stats stats;
     ug_err err;
-    ug_status st = ug_pack(in, path, &opts, &stats, &err);
-    free(in);
-    const char *json = NULL;
-    if (st == UG_OK && (st = ug_st_open(&g_st, path, &err)) == UG_OK) {
-        json = ug_st_meta(g_st, "config");
-        st = json ? ug_json_parse(&g_cfg, json, strlen(json), "config", &err)
-                  : ug_errf(&err, UG_ERR_FORMAT, "%s: no config in the metadata", path);
-    }
+    char *path = rba_test_pack(g_tmp, "rba_tiny_1dl.d2.pth", "rba_tiny_1dl.safetensors");
+    ug_status st = path ? rba_test_open(path, &g_st, &g_cfg, &err) : ug_errf(&err, UG_ERR_IO, "packing failed");
+    free(path);
     int ch[PD_FEATURES];
     pd_config cfg;
     if (st == UG_OK && (st = res_channels(ug_json_root(g_cfg), ch, &err)) == UG_OK &&
@@ -81,23 +69,6 @@ static void teardown(void) {
     g_loaded = false;
 }
 
-// golden/rba_tiny/<stem>.npy (the folded reader: sampling locations are 6-D).
-static bool golden_try(const char *stem, ug_tensor *t) {
-    char rel[256];
-    snprintf(rel, sizeof rel, "rba_tiny/%s.npy", stem);
-    char *p = test_golden_path(rel);
-    ug_err err;
-    FILE *f = fopen(p, "rb");
-    bool ok = f != NULL;
-    if (f) fclose(f);
-    if (ok) {
-        ug_status st = ug_npy_read_folded(p, t, NULL, &err);
-        ck_assert_msg(st == UG_OK, "%s: %s", stem, err.msg);
-    }
-    free(p);
-    return ok;
-}
-
 typedef struct cmp_state {
     const char *img;
     int compared;
@@ -109,13 +80,8 @@ static void compare_trace(void *user, const char *name, const ug_tensor *t) {
     cmp_state *s = user;
     char stem[128];
     snprintf(stem, sizeof stem, "%s_pd_%s", s->img, name);
-    ug_tensor want;
-    if (!golden_try(stem, &want)) return;
-    ck_assert_msg(ug_tensor_numel(t) == ug_tensor_numel(&want), "%s: %lld elements, golden has %lld", stem,
-                  (long long)ug_tensor_numel(t), (long long)ug_tensor_numel(&want));
-    ck_assert(t->dtype == UG_F32 && ug_tensor_is_contiguous(t));
-    test_assert_close(t->data, want.data, (size_t)ug_tensor_numel(&want), ATOL, RTOL, stem);
-    ug_tensor_free(&want);
+    if (!rba_golden_exists(stem)) return;
+    rba_check(t, stem, ATOL, RTOL);
     if (s->compared < 16) snprintf(s->seen[s->compared], sizeof s->seen[0], "%s", name);
     s->compared++;
 }
@@ -127,7 +93,8 @@ static void run_golden(const char *img) {
     for (int k = 0; k < PD_FEATURES; k++) {
         char stem[64];
         snprintf(stem, sizeof stem, "%s_backbone_res%d", img, k + 2);
-        ck_assert_msg(golden_try(stem, &res[k]), "%s missing", stem);
+        ck_assert_msg(rba_golden_exists(stem), "%s missing", stem);
+        res[k] = rba_golden(stem);
     }
     cmp_state s = {.img = img};
     pd_trace tr = {compare_trace, &s};
@@ -151,17 +118,15 @@ static void run_golden(const char *img) {
     // The outputs themselves (the trace shows the same tensors; this checks what callers get).
     ck_assert_int_eq(out.n_multiscale, 3);
     for (int j = 0; j < 3; j++) {
-        ug_tensor want;
         char stem[64];
         snprintf(stem, sizeof stem, "%s_pd_multi_scale_features%d", img, j);
-        ck_assert(golden_try(stem, &want));
+        ug_tensor want = rba_golden(stem);
         ck_assert(ug_tensor_same_shape(&out.multi_scale[j], &want));
         ug_tensor_free(&want);
     }
-    ug_tensor want;
     char stem[64];
     snprintf(stem, sizeof stem, "%s_pd_mask_features", img);
-    ck_assert(golden_try(stem, &want));
+    ug_tensor want = rba_golden(stem);
     ck_assert(ug_tensor_same_shape(&out.mask_features, &want));
     test_assert_close(out.mask_features.data, want.data, (size_t)ug_tensor_numel(&want), ATOL, RTOL, stem);
     ug_tensor_free(&want);
