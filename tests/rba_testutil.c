@@ -9,6 +9,27 @@
 #include "tests/rba_testutil.h"
 #include "weights-tools/packer.h"
 
+// Packs golden/<rel> into dir/<out> as `arch` with the given --set entries; the malloc'ed
+// output path, or NULL with a message on stderr.
+static char *pack_golden(const char *dir, const char *rel, const char *out, const char *arch,
+                         const char *const *sets, int nset, ug_dtype dtype) {
+    char *in = test_golden_path(rel);
+    size_t n = strlen(dir) + strlen(out) + 2;
+    char *path = malloc(n);
+    snprintf(path, n, "%s/%s", dir, out);
+    ug_pack_opts opts = {.arch = arch, .dtype = dtype, .set = sets, .nset = nset};
+    ug_pack_stats stats;
+    ug_err err;
+    ug_status st = ug_pack(in, path, &opts, &stats, &err);
+    free(in);
+    if (st != UG_OK) {
+        fprintf(stderr, "packing %s: %s\n", rel, err.msg);
+        free(path);
+        return NULL;
+    }
+    return path;
+}
+
 char *rba_test_pack(const char *dir, const char *ckpt, const char *out) {
     return rba_test_pack_as(dir, ckpt, out, UG_F32);
 }
@@ -16,22 +37,13 @@ char *rba_test_pack(const char *dir, const char *ckpt, const char *out) {
 char *rba_test_pack_as(const char *dir, const char *ckpt, const char *out, ug_dtype dtype) {
     char rel[256];
     snprintf(rel, sizeof rel, "rba_tiny/%s", ckpt);
-    char *in = test_golden_path(rel);
-    size_t n = strlen(dir) + strlen(out) + 2;
-    char *path = malloc(n);
-    snprintf(path, n, "%s/%s", dir, out);
     static const char *const sets[] = {"pixel_decoder_transformer_nheads=4", "decoder_nheads=4"};
-    ug_pack_opts opts = {.arch = "rba", .dtype = dtype, .set = sets, .nset = 2};
-    ug_pack_stats stats;
-    ug_err err;
-    ug_status st = ug_pack(in, path, &opts, &stats, &err);
-    free(in);
-    if (st != UG_OK) {
-        fprintf(stderr, "packing %s: %s\n", ckpt, err.msg);
-        free(path);
-        return NULL;
-    }
-    return path;
+    return pack_golden(dir, rel, out, "rba", sets, 2, dtype);
+}
+
+char *sam_test_pack(const char *dir, const char *out) {
+    static const char *const sets[] = {"decoder_transformer_num_heads=4"};
+    return pack_golden(dir, "sam_tiny/sam_tiny.pth", out, "sam", sets, 1, UG_F32);
 }
 
 ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err) {

@@ -1,5 +1,6 @@
-// tests/rba_testutil.h — shared by the RbA suites (test_m2f_decoder, test_rba): the golden
-// rba_tiny checkpoints packed into safetensors with the packer's API, and golden .npy access.
+// tests/rba_testutil.h — shared by the RbA and pipeline suites: the golden rba_tiny (and
+// sam_tiny) checkpoints packed into safetensors with the packer's API, and golden rba_tiny
+// .npy access.
 #ifndef UG_TESTS_RBA_TESTUTIL_H
 #define UG_TESTS_RBA_TESTUTIL_H
 
@@ -13,6 +14,9 @@
 char *rba_test_pack(const char *dir, const char *ckpt, const char *out);
 // The same with float tensors stored as `dtype` (UG_F32, UG_BF16 or UG_F16).
 char *rba_test_pack_as(const char *dir, const char *ckpt, const char *out, ug_dtype dtype);
+// Packs golden/sam_tiny/sam_tiny.pth into dir/<out> (F32) with the tiny decoder head count
+// set (decoder_transformer_num_heads=4). Returns the malloc'ed path, or NULL with a message.
+char *sam_test_pack(const char *dir, const char *out);
 
 // Opens a packed file and parses its metadata config. Both or neither are set.
 ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err);

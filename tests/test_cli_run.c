@@ -20,7 +20,6 @@
 #include "tests/cli.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
-#include "weights-tools/packer.h"
 
 static char *g_tmp;
 static char g_sam[1024], g_rba[1024], g_imgs[1024];
@@ -33,17 +32,10 @@ static void setup(void) {
     if (!test_golden_available()) return;
     ug_err err;
     g_tmp = test_tmpdir();
-    snprintf(g_sam, sizeof g_sam, "%s/sam.safetensors", g_tmp);
-    char *pth = test_golden_path("sam_tiny/sam_tiny.pth");
-    static const char *const set[] = {"decoder_transformer_num_heads=4"};
-    ug_pack_opts opts = {.arch = "sam", .dtype = UG_F32, .set = set, .nset = 1};
-    ug_pack_stats stats;
-    ug_status st = ug_pack(pth, g_sam, &opts, &stats, &err);
-    free(pth);
-    if (st != UG_OK) {
-        fprintf(stderr, "test_cli_run: %s\n", err.msg);
-        return;
-    }
+    char *sp = sam_test_pack(g_tmp, "sam.safetensors");
+    if (!sp) return;
+    snprintf(g_sam, sizeof g_sam, "%s", sp);
+    free(sp);
     char *rp = rba_test_pack(g_tmp, "rba_tiny_1dl.d2.pth", "rba.safetensors");
     if (!rp) return;
     snprintf(g_rba, sizeof g_rba, "%s", rp);
@@ -58,7 +50,7 @@ static void setup(void) {
         for (int64_t k = 0; k < ug_tensor_numel(&img); k++) p[k] = (uint8_t)(test_rng_u64(&r) >> 56);
         char path[1100];
         snprintf(path, sizeof path, "%s/%s.png", g_imgs, stems[i]);
-        st = ug_png_write(path, &img, &err);
+        ug_status st = ug_png_write(path, &img, &err);
         ug_tensor_free(&img);
         if (st != UG_OK) return;
     }

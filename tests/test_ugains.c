@@ -15,7 +15,6 @@
 #include "models/ugains.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
-#include "weights-tools/packer.h"
 
 static sam_model *g_sam;
 static rba_model *g_rba;
@@ -26,19 +25,12 @@ static void setup(void) {
     if (!test_golden_available()) return;
     ug_err err;
     g_tmp = test_tmpdir();
-    char path[1024];
-    snprintf(path, sizeof path, "%s/sam_tiny.safetensors", g_tmp);
-    char *pth = test_golden_path("sam_tiny/sam_tiny.pth");
-    static const char *const set[] = {"decoder_transformer_num_heads=4"};
-    ug_pack_opts opts = {.arch = "sam", .dtype = UG_F32, .set = set, .nset = 1};
-    ug_pack_stats stats;
-    ug_status st = ug_pack(pth, path, &opts, &stats, &err);
-    free(pth);
-    if (st == UG_OK) st = sam_load(&g_sam, path, &err);
-    if (st != UG_OK) {
+    char *sp = sam_test_pack(g_tmp, "sam_tiny.safetensors");
+    if (sp && sam_load(&g_sam, sp, &err) != UG_OK) {
         fprintf(stderr, "test_ugains: %s\n", err.msg);
         g_sam = NULL;
     }
+    free(sp);
     char *rp = rba_test_pack(g_tmp, "rba_tiny_1dl.d2.pth", "rba_tiny.safetensors");
     if (rp && rba_load(&g_rba, rp, &err) != UG_OK) {
         fprintf(stderr, "test_ugains: %s\n", err.msg);
