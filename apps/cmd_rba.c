@@ -199,24 +199,8 @@ static void dump_one(dumper *d, const char *name, const ug_tensor *t) {
 // the forward, in the §6 shapes whatever shape the trace reports them in.
 static void on_trace(void *user, const char *name, const ug_tensor *t) {
     dumper *d = user;
-    static const struct {
-        const char *traced, *dumped;
-    } names[] = {
-        {"input", "input"},
-        {"backbone_res2", "res2"},
-        {"backbone_res3", "res3"},
-        {"backbone_res4", "res4"},
-        {"backbone_res5", "res5"},
-        {"pd_mask_features", "mask_features"},
-        {"pd_multi_scale_features0", "multi_scale_0"},
-        {"pd_multi_scale_features1", "multi_scale_1"},
-        {"pd_multi_scale_features2", "multi_scale_2"},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcmp(name, names[i].traced)) {
-            dump_one(d, names[i].dumped, t);
-            return;
-        }
+    const char *dumped = rba_dump_name(name);
+    if (dumped) dump_one(d, dumped, t);
 }
 
 static void dump_outputs(dumper *d, const rba_output *o) {

@@ -141,6 +141,23 @@ static void emit(const rba_trace *tr, const char *name, const ug_tensor *t) {
     if (tr && tr->fn) tr->fn(tr->user, name, t);
 }
 
+const char *rba_dump_name(const char *traced) {
+    static const char *const map[][2] = {
+        {"input", "input"},
+        {"backbone_res2", "res2"},
+        {"backbone_res3", "res3"},
+        {"backbone_res4", "res4"},
+        {"backbone_res5", "res5"},
+        {"pd_mask_features", "mask_features"},
+        {"pd_multi_scale_features0", "multi_scale_0"},
+        {"pd_multi_scale_features1", "multi_scale_1"},
+        {"pd_multi_scale_features2", "multi_scale_2"},
+    };
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if (!strcmp(traced, map[i][0])) return map[i][1];
+    return NULL;
+}
+
 void rba_output_free(rba_output *o) {
     if (!o) return;
     ug_tensor_free(&o->pred_logits);

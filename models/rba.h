@@ -73,6 +73,11 @@ typedef struct rba_trace {
     void *user;
 } rba_trace;
 
+// The DESIGN §6 dump name of a traced intermediate ("backbone_res2" -> "res2",
+// "pd_mask_features" -> "mask_features", ...), or NULL when that intermediate is not dumped.
+// The outputs (pred_*, rba_score, semantic) are dumped from rba_output, not from the trace.
+const char *rba_dump_name(const char *traced);
+
 typedef struct rba_output {
     ug_tensor pred_logits; // owned F32 [Q, K+1]
     ug_tensor pred_masks;  // owned F32 [Q, h, w] mask logits at stride 4 (of the padded input with pad32)

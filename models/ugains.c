@@ -238,19 +238,8 @@ typedef struct rba_dump {
 
 static void on_rba(void *user, const char *name, const ug_tensor *t) {
     const rba_dump *d = user;
-    static const char *const map[][2] = {
-        {"input", "input"},
-        {"backbone_res2", "res2"},
-        {"backbone_res3", "res3"},
-        {"backbone_res4", "res4"},
-        {"backbone_res5", "res5"},
-        {"pd_mask_features", "mask_features"},
-        {"pd_multi_scale_features0", "multi_scale_0"},
-        {"pd_multi_scale_features1", "multi_scale_1"},
-        {"pd_multi_scale_features2", "multi_scale_2"},
-    };
-    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-        if (!strcmp(name, map[i][0])) emit(d->trace, map[i][1], t);
+    const char *dumped = rba_dump_name(name);
+    if (dumped) emit(d->trace, dumped, t);
 }
 
 ug_status ugains_run_image(ug_ctx *ctx, const rba_model *rba, const sam_model *sam, const ug_tensor *img,
