@@ -2,6 +2,7 @@
 #include "bench/bench.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include "engine/timer.h"
 
@@ -42,4 +43,26 @@ void bench_row(ug_bench *b, const char *op, const char *shape, double ms, double
     if (bytes > 0) snprintf(bw, sizeof bw, "%.2f", gbs);
     fprintf(b->out, "%-28s %-34s %10.3f %10s %8s %9s\n", op, shape, ms, gf, pk, bw);
     fflush(b->out);
+}
+
+bool bench_parse_image(const char *what, const char *arg, int max, int *H, int *W) {
+    bool ok = sscanf(arg, "%dx%d", H, W) == 2 && *H >= 1 && *W >= 1;
+    if (max > 0) {
+        ok = ok && *H <= max && *W <= max;
+        if (!ok) fprintf(stderr, "ugains: bench %s: --image wants HxW (1..%d each), got '%s'\n", what, max, arg);
+    } else if (!ok) {
+        fprintf(stderr, "ugains: bench %s: --image wants HxW, got '%s'\n", what, arg);
+    }
+    return ok;
+}
+
+bool bench_parse_dtype(const char *what, const char *arg, ug_dtype *dt) {
+    if (!strcmp(arg, "f32")) *dt = UG_F32;
+    else if (!strcmp(arg, "bf16")) *dt = UG_BF16;
+    else if (!strcmp(arg, "f16")) *dt = UG_F16;
+    else {
+        fprintf(stderr, "ugains: bench %s: --dtype wants f32, bf16 or f16\n", what);
+        return false;
+    }
+    return true;
 }

@@ -27,6 +27,13 @@ double bench_time_ms(const ug_bench *b, bench_fn fn, void *arg, double min_ms);
 void bench_header(ug_bench *b);
 void bench_row(ug_bench *b, const char *op, const char *shape, double ms, double flops, double bytes);
 
+// Option values shared by the model benchmarks (`ugains bench <what>`). On a bad value they
+// print "ugains: bench <what>: ..." to stderr and return false (the caller exits with 2).
+// --image HxW, each side 1..max (max <= 0: no upper bound).
+bool bench_parse_image(const char *what, const char *arg, int max, int *H, int *W);
+// --dtype of packed weights: f32, bf16 or f16.
+bool bench_parse_dtype(const char *what, const char *arg, ug_dtype *dt);
+
 // f32 FMA throughput of this machine on ctx->nthreads threads (AVX-512 when the CPU has it).
 double bench_measure_peak_gflops(ug_ctx *ctx);
 

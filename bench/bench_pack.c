@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "bench/bench.h"
 #include "engine/timer.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/packer.h"
@@ -52,13 +53,7 @@ int bench_pack_main(int argc, char **argv) {
         switch (c) {
         case 'v': variant = optarg; break;
         case 'd':
-            if (!strcmp(optarg, "f32")) dtype = UG_F32;
-            else if (!strcmp(optarg, "bf16")) dtype = UG_BF16;
-            else if (!strcmp(optarg, "f16")) dtype = UG_F16;
-            else {
-                fprintf(stderr, "ugains: bench pack: --dtype wants f32, bf16 or f16\n");
-                return 2;
-            }
+            if (!bench_parse_dtype("pack", optarg, &dtype)) return 2;
             break;
         case 'k': keep = 1; break;
         case 'h': usage(stdout); return 0;

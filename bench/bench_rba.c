@@ -25,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "engine/timer.h"
 #include "models/rba.h"
 #include "ops/movement.h"
@@ -388,10 +389,7 @@ int bench_rba_main(int argc, char **argv) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'i':
-            if (sscanf(optarg, "%dx%d", &H, &W) != 2 || H < 1 || W < 1 || H > 16384 || W > 16384) {
-                fprintf(stderr, "ugains: bench rba: --image wants HxW (1..16384 each), got '%s'\n", optarg);
-                return 2;
-            }
+            if (!bench_parse_image("rba", optarg, 16384, &H, &W)) return 2;
             break;
         case 'l': layers = atoi(optarg); break;
         case 't':

@@ -99,19 +99,10 @@ int bench_run_main(int argc, char **argv) {
         case 's': sam_path = optarg; break;
         case 'v': variant = optarg; break;
         case 'd':
-            if (!strcmp(optarg, "f32")) dt = UG_F32;
-            else if (!strcmp(optarg, "bf16")) dt = UG_BF16;
-            else if (!strcmp(optarg, "f16")) dt = UG_F16;
-            else {
-                fprintf(stderr, "ugains: bench run: --dtype wants f32, bf16 or f16\n");
-                return 2;
-            }
+            if (!bench_parse_dtype("run", optarg, &dt)) return 2;
             break;
         case 'i':
-            if (sscanf(optarg, "%dx%d", &H, &W) != 2 || H < 1 || W < 1) {
-                fprintf(stderr, "ugains: bench run: --image wants HxW, got '%s'\n", optarg);
-                return 2;
-            }
+            if (!bench_parse_image("run", optarg, 0, &H, &W)) return 2;
             break;
         case 'k': points = atoi(optarg); break;
         case 'T': threshold = strtof(optarg, NULL); break;

@@ -196,10 +196,7 @@ int bench_swin_main(int argc, char **argv) {
         switch (c) {
         case 'm': model = optarg; break;
         case 'i':
-            if (sscanf(optarg, "%dx%d", &H, &W) != 2 || H < 1 || W < 1) {
-                fprintf(stderr, "ugains: bench swin: --image wants HxW, got '%s'\n", optarg);
-                return 2;
-            }
+            if (!bench_parse_image("swin", optarg, 0, &H, &W)) return 2;
             break;
         case 't': threads = atoi(optarg); break;
         case 'r': runs = atoi(optarg); break;
