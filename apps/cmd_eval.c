@@ -29,6 +29,7 @@
 #include <sys/stat.h>
 
 #include "apps/cli.h"
+#include "apps/cli_guard.h"
 #include "engine/fileio.h"
 #include "engine/image.h"
 #include "engine/json.h"
@@ -141,7 +142,7 @@ static ug_status list_dir(const char *dir, bool want_dir, const char *suffix, ch
         free(v);
         return st;
     }
-    qsort(v, (size_t)cnt, sizeof *v, cmp_str);
+    if (cnt) qsort(v, (size_t)cnt, sizeof *v, cmp_str); // v is NULL for an empty folder
     *out = v;
     *n = cnt;
     return UG_OK;
@@ -272,7 +273,8 @@ static ug_status list_road_anomaly(const char *gt, const char *pred, image_list 
 // Reads the label file as 0 inlier / 1 anomaly / 255 ignore: *out [H, W, 1] (owning U8).
 static ug_status read_labels(const eval_image *im, dataset ds, ug_tensor *out, ug_err *err) {
     ug_tensor t = {0};
-    ug_status st = ug_image_read(im->labels, UG_IMAGE_GRAY, &t, err);
+    ug_status st = cli_check_input(im->labels, err);
+    if (!st) st = ug_image_read(im->labels, UG_IMAGE_GRAY, &t, err);
     if (st) return st;
     uint8_t *v = t.data;
     int64_t n = t.shape[0] * t.shape[1];
@@ -296,12 +298,26 @@ static ug_status read_labels(const eval_image *im, dataset ds, ug_tensor *out, u
 static ug_status read_scores(const eval_image *im, const ug_tensor *labels, ug_tensor *out, ug_err *err) {
     char *path = path_join(im->pred, "anomaly.npy");
     if (!path) return ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
-    ug_status st = ug_npy_read(path, out, err);
+    ug_status st = cli_check_input(path, err);
+    if (!st) st = ug_npy_read(path, out, err);
     if (!st && (out->dtype != UG_F32 || out->ndim != 2 || out->shape[0] != labels->shape[0] || out->shape[1] != labels->shape[1])) {
         char a[64];
         st = ug_errf(err, UG_ERR_FORMAT, "%s: %s %s, expected F32 [%lld,%lld] like %s", path, ug_dtype_name(out->dtype),
                      ug_shape_str(out, a, sizeof a), (long long)labels->shape[0], (long long)labels->shape[1], im->labels);
         ug_tensor_free(out);
+    }
+    // sklearn refuses NaN and infinite scores; an ignored pixel's score is never looked at.
+    if (!st) {
+        const float *v = out->data;
+        const uint8_t *lb = labels->data;
+        int64_t W = labels->shape[1], n = labels->shape[0] * W;
+        for (int64_t i = 0; i < n; i++)
+            if (lb[i] != 255 && !isfinite(v[i])) {
+                st = ug_errf(err, UG_ERR_FORMAT, "%s: score %g at (x %lld, y %lld), a pixel that is evaluated; scores must be finite",
+                             path, (double)v[i], (long long)(i % W), (long long)(i / W));
+                ug_tensor_free(out);
+                break;
+            }
     }
     free(path);
     return st;
@@ -324,7 +340,8 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
     ug_tensor ids = {0}, mask = {0};
     ug_json_doc *doc = NULL;
     char *jpath = NULL, *mpath = NULL;
-    ug_status st = ug_png_read_u16(im->inst, &ids, err);
+    ug_status st = cli_check_input(im->inst, err);
+    if (!st) st = ug_png_read_u16(im->inst, &ids, err);
     if (st) goto done;
     if (ids.shape[0] != H || ids.shape[1] != W) {
         st = ug_errf(err, UG_ERR_FORMAT, "%s: %lldx%lld pixels, the labels have %lldx%lld", im->inst,
@@ -336,7 +353,7 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
         st = ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
         goto done;
     }
-    if ((st = ug_json_parse_file(&doc, jpath, err))) goto done;
+    if ((st = cli_check_input(jpath, err)) || (st = ug_json_parse_file(&doc, jpath, err))) goto done;
     const ug_json *arr;
     if ((st = ug_json_get_typed(ug_json_root(doc), "instances", UG_JSON_ARRAY, &arr, err))) {
         ug_err_prefix(err, "%s: ", jpath);
@@ -359,7 +376,7 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
             st = ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
             goto done;
         }
-        if ((st = ug_image_read(mpath, UG_IMAGE_GRAY, &mask, err))) goto done;
+        if ((st = cli_check_input(mpath, err)) || (st = ug_image_read(mpath, UG_IMAGE_GRAY, &mask, err))) goto done;
         if (mask.shape[0] != H || mask.shape[1] != W) {
             st = ug_errf(err, UG_ERR_FORMAT, "%s: %lldx%lld pixels, the labels have %lldx%lld", mpath,
                          (long long)mask.shape[1], (long long)mask.shape[0], (long long)W, (long long)H);
@@ -414,7 +431,7 @@ static ug_status write_metrics(const char *path, const char *dsname, const ug_pi
     ug_jw_key(&w, "roc_points");
     ug_jw_int(&w, pm->roc_points);
     ug_jw_key(&w, "fpr95_score_threshold");
-    if (isnan(pm->fpr95_threshold)) ug_jw_null(&w);
+    if (!isfinite(pm->fpr95_threshold)) ug_jw_null(&w);
     else ug_jw_float(&w, (float)pm->fpr95_threshold);
     ug_jw_key(&w, "pixel_passes");
     ug_jw_int(&w, passes);
@@ -467,6 +484,7 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
     ug_tensor labels = {0}, scores = {0};
     const char *dsname = ds == DS_FS_LAF ? "fs_lost_found" : "road_anomaly";
     bool inst = ds == DS_FS_LAF && !pixel_only;
+    char *def = NULL; // the default --out
     ug_status st;
     if (!is_dir(pred)) {
         st = ug_errf(err, UG_ERR_IO, "%s: not a folder (--pred)", pred);
@@ -476,6 +494,12 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
         st = ug_errf(err, UG_ERR_IO, "%s: not a folder (--gt)", gt);
         goto done;
     }
+    // Where metrics.json goes is checked before the data set is read, not after the last pass.
+    if (!out && !(out = def = path_join(pred, "metrics.json"))) {
+        st = ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
+        goto done;
+    }
+    if ((st = cli_check_output_file(out, "--out", err))) goto done;
     st = ds == DS_FS_LAF ? list_fs_laf(gt, pred, &imgs, err) : list_road_anomaly(gt, pred, &imgs, err);
     if (st) goto done;
     if ((st = ug_pixel_eval_new(&pe, budget, err))) goto done;
@@ -502,11 +526,6 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
     ug_inst_metrics imet = {0};
     ug_pixel_eval_result(pe, &pm);
     if (inst) ug_inst_eval_result(ev, &imet);
-    char *def = NULL;
-    if (!out && !(out = def = path_join(pred, "metrics.json"))) {
-        st = ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
-        goto done;
-    }
     st = write_metrics(out, dsname, &pm, &imet, inst, imgs.n, passes, err);
     if (!st && !quiet) {
         printf("%s: %d images, %lld pixels (%lld anomaly, %lld inlier)", dsname, imgs.n, (long long)pm.num_pixels,
@@ -522,8 +541,8 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
         }
         printf("\nwrote %s\n", out);
     }
-    free(def);
 done:
+    free(def);
     ug_tensor_free(&labels);
     ug_tensor_free(&scores);
     ug_pixel_eval_free(pe);
@@ -546,6 +565,7 @@ int cmd_eval(int argc, char **argv) {
     size_t budget = UG_PIXEL_EVAL_DEFAULT_BUDGET;
     int c;
     optind = 1;
+    opterr = 0; // getopt's own message would not be the one-line "ugains: eval: ..." form
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
         case 'p': pred = optarg; break;
@@ -557,7 +577,7 @@ int cmd_eval(int argc, char **argv) {
             if (!strcmp(optarg, "fs_lost_found")) ds = DS_FS_LAF;
             else if (!strcmp(optarg, "road_anomaly")) ds = DS_ROAD_ANOMALY;
             else {
-                cli_error("eval: unknown --dataset '%s' (fs_lost_found or road_anomaly)", optarg);
+                cli_error_line("eval: unknown --dataset '%s' (fs_lost_found or road_anomaly)", optarg);
                 return CLI_USAGE;
             }
             break;
@@ -565,18 +585,20 @@ int cmd_eval(int argc, char **argv) {
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || v < 1 || v > (1L << 20)) {
-                cli_error("eval: --mem-mb expects a number of MiB (1..1048576), got '%s'", optarg);
+                cli_error_line("eval: --mem-mb expects a number of MiB (1..1048576), got '%s'", optarg);
                 return CLI_USAGE;
             }
             budget = (size_t)v << 20;
             break;
         }
         case 'h': usage(stdout); return CLI_OK;
-        default: return CLI_USAGE;
+        default:
+            cli_error_line("eval: unknown option or missing value: '%s' (see ugains eval --help)", argv[optind - 1]);
+            return CLI_USAGE;
         }
     }
     if (optind != argc) {
-        cli_error("eval: unexpected argument '%s' (see ugains eval --help)", argv[optind]);
+        cli_error_line("eval: unexpected argument '%s' (see ugains eval --help)", argv[optind]);
         return CLI_USAGE;
     }
     if (!pred || !gt) {
@@ -584,6 +606,13 @@ int cmd_eval(int argc, char **argv) {
         return CLI_USAGE;
     }
     ug_err err;
-    if (run_eval(pred, gt, ds, out, pixel_only, budget, quiet, &err)) return cli_fail(&err);
+    if (out && !*out) {
+        cli_error("eval: --out is an empty path");
+        return CLI_USAGE;
+    }
+    if (run_eval(pred, gt, ds, out, pixel_only, budget, quiet, &err)) {
+        cli_print_err("", &err);
+        return CLI_RUNTIME;
+    }
     return CLI_OK;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apps/cli.h"
+#include "apps/cli_guard.h"
 #include "engine/safetensors.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/torch_ckpt.h"
@@ -41,7 +42,10 @@ static int is_safetensors(const char *path) {
 static int inspect_st(const char *path) {
     ug_st_file *f;
     ug_err err;
-    if (ug_st_open(&f, path, &err)) return cli_fail(&err);
+    if (ug_st_open(&f, path, &err)) {
+        cli_print_err("", &err);
+        return CLI_RUNTIME;
+    }
     const char *arch = ug_st_meta(f, "arch"), *config = ug_st_meta(f, "config");
     uint64_t total = 0;
     for (int i = 0; i < ug_st_count(f); i++) total += ug_st_at(f, i)->nbytes;
@@ -65,7 +69,10 @@ static int inspect_st(const char *path) {
 static int inspect_ckpt(const char *path, const char *const *set, int nset) {
     ug_ckpt *c;
     ug_err err;
-    if (ug_ckpt_open(&c, path, &err)) return cli_fail(&err);
+    if (ug_ckpt_open(&c, path, &err)) {
+        cli_print_err("", &err);
+        return CLI_RUNTIME;
+    }
     ug_arch_plan plan;
     ug_err perr;
     ug_status pst = ug_arch_plan_make(c, "auto", set, nset, &plan, &perr);
@@ -108,6 +115,7 @@ int cmd_inspect(int argc, char **argv) {
     }
     int nset = 0, c, rc = CLI_OK;
     optind = 1;
+    opterr = 0; // getopt's own message would not be the one-line "ugains: inspect: ..." form
     while (rc == CLI_OK && (c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
         case 's': set[nset++] = optarg; break;
@@ -115,12 +123,20 @@ int cmd_inspect(int argc, char **argv) {
             usage(stdout);
             free(set);
             return CLI_OK;
-        default: rc = CLI_USAGE; break;
+        default:
+            cli_error_line("inspect: unknown option or missing value: '%s' (see ugains inspect --help)", argv[optind - 1]);
+            rc = CLI_USAGE;
+            break;
         }
     }
     if (rc == CLI_OK && optind != argc - 1) {
         cli_error("inspect: expected one file (see ugains inspect --help)");
         rc = CLI_USAGE;
+    }
+    ug_err err;
+    if (rc == CLI_OK && cli_check_input(argv[optind], &err)) { // a FIFO would block open() forever
+        cli_print_err("", &err);
+        rc = CLI_RUNTIME;
     }
     if (rc == CLI_OK) rc = is_safetensors(argv[optind]) ? inspect_st(argv[optind]) : inspect_ckpt(argv[optind], set, nset);
     free(set);

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "apps/cli.h"
+#include "apps/cli_guard.h"
 #include "weights-tools/packer.h"
 
 static void usage(FILE *f) {
@@ -49,13 +50,14 @@ int cmd_pack(int argc, char **argv) {
     }
     int rc = CLI_OK, c;
     optind = 1;
+    opterr = 0; // getopt's own message would not be the one-line "ugains: pack: ..." form
     while (rc == CLI_OK && (c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
         case 'i': in = optarg; break;
         case 'o': out = optarg; break;
         case 'a':
             if (strcmp(optarg, "auto") && strcmp(optarg, "sam") && strcmp(optarg, "rba")) {
-                cli_error("pack: --arch wants auto, sam or rba, got '%s'", optarg);
+                cli_error_line("pack: --arch wants auto, sam or rba, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             arch = optarg;
@@ -65,13 +67,13 @@ int cmd_pack(int argc, char **argv) {
             else if (!strcmp(optarg, "bf16")) dtype = UG_BF16;
             else if (!strcmp(optarg, "f16")) dtype = UG_F16;
             else {
-                cli_error("pack: --dtype wants f32, bf16 or f16, got '%s'", optarg);
+                cli_error_line("pack: --dtype wants f32, bf16 or f16, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             break;
         case 's':
             if (!strchr(optarg, '=')) {
-                cli_error("pack: --set wants KEY=VALUE, got '%s'", optarg);
+                cli_error_line("pack: --set wants KEY=VALUE, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             set[nset++] = optarg;
@@ -81,11 +83,14 @@ int cmd_pack(int argc, char **argv) {
             usage(stdout);
             free(set);
             return CLI_OK;
-        default: rc = CLI_USAGE; break;
+        default:
+            cli_error_line("pack: unknown option or missing value: '%s' (see ugains pack --help)", argv[optind - 1]);
+            rc = CLI_USAGE;
+            break;
         }
     }
     if (rc == CLI_OK && optind < argc) {
-        cli_error("pack: unexpected argument '%s'", argv[optind]);
+        cli_error_line("pack: unexpected argument '%s'", argv[optind]);
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && (!in || !out)) {
@@ -96,13 +101,21 @@ int cmd_pack(int argc, char **argv) {
         free(set);
         return rc;
     }
+    ug_err err;
+    // A FIFO as --in would block open() forever; a folder as --out would fail only at the end.
+    ug_status st = cli_check_input(in, &err);
+    if (!st) st = cli_check_output_file(out, "--out", &err);
+    if (st) {
+        free(set);
+        cli_print_err("", &err);
+        return st == UG_ERR_ARG ? CLI_USAGE : CLI_RUNTIME;
+    }
     ug_pack_opts o = {.arch = arch, .dtype = dtype, .set = set, .nset = nset, .note = print_note, .user = &quiet};
     ug_pack_stats stats;
-    ug_err err;
-    ug_status st = ug_pack(in, out, &o, &stats, &err);
+    st = ug_pack(in, out, &o, &stats, &err);
     free(set);
     if (st) {
-        cli_error("%s", err.msg);
+        cli_print_err("", &err);
         return st == UG_ERR_ARG ? CLI_USAGE : CLI_RUNTIME;
     }
     if (!quiet)

@@ -11,7 +11,6 @@
 // those are one [N, T, C] file when all prompts have the same T, else one file per prompt.
 
 #include <errno.h>
-#include <float.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdbool.h>
@@ -20,8 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "apps/cli.h"
+#include "apps/cli_guard.h"
 #include "engine/ctx.h"
 #include "engine/fileio.h"
 #include "engine/image.h"
@@ -69,6 +70,14 @@ static void usage(FILE *f) {
             "Points outside the image are used as given (as SamPredictor does) with a warning.\n"
             "Exit status: 0 success, 1 runtime error (a file), 2 usage error.\n");
 }
+
+// Limits on what a prompt file can ask for. Every prompt is one decoder run and one or more
+// PNGs; a point is a token in the decoder's token self-attention (cost grows with its square).
+// SamPredictor is used with a handful of points; the limits only refuse nonsense early.
+enum { SAM_CLI_MAX_PROMPTS = 1 << 16, SAM_CLI_MAX_POINTS = 1024, SAM_CLI_DUMP_GIB = 4 };
+// |coordinate| bound: far outside any image, yet small enough that the model frame's
+// x * (input / original) stays a finite float (1e38 would overflow to inf and give NaN masks).
+#define SAM_CLI_MAX_COORD 1e9
 
 // One prompt = one output mask set.
 typedef struct prompt {
@@ -120,7 +129,7 @@ static bool point_add(prompt *p, float x, float y, int label) {
 }
 
 // A coordinate must be a finite number that a float can hold (the model computes in f32).
-static bool coord_ok(double v) { return isfinite(v) && fabs(v) <= FLT_MAX; }
+static bool coord_ok(double v) { return isfinite(v) && fabs(v) <= SAM_CLI_MAX_COORD; }
 
 // "X,Y[,L]" or "X0,Y0,X1,Y1": n_min to n_max numbers separated by commas; the count or -1.
 static int parse_numbers(const char *s, double *v, int n_min, int n_max) {
@@ -146,23 +155,27 @@ static bool parse_point_opt(prompt *p, const char *s) {
     double v[3];
     int n = parse_numbers(s, v, 2, 3);
     if (n < 0) {
-        cli_error("sam: --point wants X,Y or X,Y,L, got '%s'", s);
+        cli_error_line("sam: --point wants X,Y or X,Y,L, got '%s'", s);
         return false;
     }
     if (!coord_ok(v[0]) || !coord_ok(v[1])) {
-        cli_error("sam: --point '%s': coordinates must be finite numbers", s);
+        cli_error_line("sam: --point '%s': coordinates must be finite numbers within +-1e9", s);
         return false;
     }
     int label = 1;
     if (n == 3) {
         if (v[2] != 0.0 && v[2] != 1.0) {
-            cli_error("sam: --point '%s': label must be 1 (foreground) or 0 (background)", s);
+            cli_error_line("sam: --point '%s': label must be 1 (foreground) or 0 (background)", s);
             return false;
         }
         label = (int)v[2];
     }
+    if (p->n_points >= SAM_CLI_MAX_POINTS) {
+        cli_error_line("sam: more than %d --point options (one prompt takes at most %d points)", SAM_CLI_MAX_POINTS, SAM_CLI_MAX_POINTS);
+        return false;
+    }
     if (!point_add(p, (float)v[0], (float)v[1], label)) {
-        cli_error("sam: out of memory");
+        cli_error_line("sam: out of memory");
         return false;
     }
     return true;
@@ -171,16 +184,16 @@ static bool parse_point_opt(prompt *p, const char *s) {
 static bool parse_box_opt(prompt *p, const char *s) {
     double v[4];
     if (parse_numbers(s, v, 4, 4) < 0) {
-        cli_error("sam: --box wants X0,Y0,X1,Y1, got '%s'", s);
+        cli_error_line("sam: --box wants X0,Y0,X1,Y1, got '%s'", s);
         return false;
     }
     for (int k = 0; k < 4; k++)
         if (!coord_ok(v[k])) {
-            cli_error("sam: --box '%s': coordinates must be finite numbers", s);
+            cli_error_line("sam: --box '%s': coordinates must be finite numbers within +-1e9", s);
             return false;
         }
     if (p->has_box) {
-        cli_error("sam: --box given twice (one box per prompt; use --prompts for several)");
+        cli_error_line("sam: --box given twice (one box per prompt; use --prompts for several)");
         return false;
     }
     p->has_box = true;
@@ -195,7 +208,7 @@ static ug_status json_coords(const ug_json *v, int n, float *out, const char *wh
     for (int k = 0; k < n; k++) {
         const ug_json *e = ug_json_at(v, (size_t)k);
         if (e->type != UG_JSON_NUMBER) return ug_errf(err, UG_ERR_FORMAT, "%s[%d] must be a number, got a %s", what, k, ug_json_type_name(e->type));
-        if (!coord_ok(e->number)) return ug_errf(err, UG_ERR_FORMAT, "%s[%d] is out of range (not a finite float)", what, k);
+        if (!coord_ok(e->number)) return ug_errf(err, UG_ERR_FORMAT, "%s[%d] = %g is out of range (+-1e9)", what, k, e->number);
         out[k] = (float)e->number;
     }
     return UG_OK;
@@ -211,7 +224,8 @@ static ug_status parse_prompt_entry(const ug_json *e, prompt *p, ug_err *err) {
     const ug_json *pts = ug_json_get(e, "points"), *lbs = ug_json_get(e, "labels"), *box = ug_json_get(e, "box");
     if (pts) {
         if (pts->type != UG_JSON_ARRAY) return ug_errf(err, UG_ERR_FORMAT, "points must be an array of [x, y]");
-        if (pts->len > 1 << 20) return ug_errf(err, UG_ERR_FORMAT, "%zu points is too many", pts->len);
+        if (pts->len > SAM_CLI_MAX_POINTS)
+            return ug_errf(err, UG_ERR_FORMAT, "%zu points is more than the %d a prompt may have", pts->len, SAM_CLI_MAX_POINTS);
         for (size_t i = 0; i < pts->len; i++) {
             char what[64];
             float xy[2];
@@ -250,6 +264,9 @@ static ug_status parse_prompt_file(const char *path, prompt_list *l, ug_err *err
         st = ug_errf(err, UG_ERR_FORMAT, "%s: expected an array of prompts, got a %s", path, ug_json_type_name(root->type));
     } else if (root->len == 0) {
         st = ug_errf(err, UG_ERR_FORMAT, "%s: the prompt list is empty", path);
+    } else if (root->len > SAM_CLI_MAX_PROMPTS) {
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: %zu prompts is more than the %d one run takes; split the file", path, root->len,
+                     SAM_CLI_MAX_PROMPTS);
     } else {
         for (size_t i = 0; i < root->len && !st; i++) {
             prompt *p = prompts_add(l);
@@ -284,16 +301,33 @@ static void warn_outside(const prompt_list *l, int H, int W) {
     }
 }
 
-// mkdir -p; fine when the directory exists.
-static ug_status make_dirs(const char *path, ug_err *err) {
+// Folders this run created (mkdir -p), removed again when the run fails.
+typedef struct made_dirs {
+    char *path[64];
+    int n;
+} made_dirs;
+
+static void made_dirs_undo(made_dirs *md, bool remove) {
+    while (md->n > 0) {
+        char *p = md->path[--md->n];
+        if (remove) rmdir(p); // only succeeds when empty: never removes what the run did not leave
+        free(p);
+    }
+}
+
+// mkdir -p; fine when the directory exists. Every folder it creates is recorded in md.
+static ug_status make_dirs(const char *path, made_dirs *md, ug_err *err) {
     char buf[4096];
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ug_errf(err, UG_ERR_ARG, "%s: path too long", path);
     for (char *q = buf + 1;; q++) {
         char ch = *q;
         if (ch == '/' || ch == '\0') {
             *q = '\0';
-            if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+            if (mkdir(buf, 0777) == 0) {
+                if (md->n < (int)(sizeof md->path / sizeof md->path[0]) && (md->path[md->n] = strdup(buf))) md->n++;
+            } else if (errno != EEXIST) {
                 return ug_errf(err, UG_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
+            }
             *q = ch;
             if (ch == '\0') break;
         }
@@ -303,9 +337,94 @@ static ug_status make_dirs(const char *path, ug_err *err) {
     return UG_OK;
 }
 
-static ug_status write_npy(const char *dir, const char *name, const ug_tensor *t, ug_err *err) {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/%s.npy", dir, name);
+// All-or-nothing outputs (as `ugains rba`): every file is written into a hidden staging folder
+// inside its final folder (same file system, so the moves are renames) and moved into place
+// only when every mask, scores.json and dump is written. A failure at any step (a model that
+// yields NaN, a full disk, an output name held by a folder) removes the staging folder and the
+// folders the run created, so --out never holds a half set or a mix of old and new masks.
+typedef struct stage {
+    char dir[4096]; // final folder
+    char tmp[4200]; // staging folder; empty: none
+    char **name;    // files staged so far
+    int n, cap;
+} stage;
+
+static ug_status stage_open(stage *s, const char *dir, ug_err *err) {
+    snprintf(s->dir, sizeof s->dir, "%s", dir);
+    snprintf(s->tmp, sizeof s->tmp, "%s/.tmp-sam-XXXXXX", dir);
+    if (!mkdtemp(s->tmp)) {
+        s->tmp[0] = '\0';
+        return ug_errf(err, UG_ERR_IO, "%s: cannot create a staging folder: %s", dir, strerror(errno));
+    }
+    return UG_OK;
+}
+
+// Path of `name` in the staging folder, recorded for the commit; NULL when out of memory.
+static const char *stage_file(stage *s, const char *name, char *buf, size_t n, ug_err *err) {
+    if (s->n == s->cap) {
+        int cap = s->cap ? 2 * s->cap : 16;
+        char **v = realloc(s->name, (size_t)cap * sizeof *v);
+        if (!v) {
+            ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
+            return NULL;
+        }
+        s->name = v;
+        s->cap = cap;
+    }
+    if (!(s->name[s->n] = strdup(name))) {
+        ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
+        return NULL;
+    }
+    s->n++;
+    snprintf(buf, n, "%s/%s", s->tmp, name);
+    return buf;
+}
+
+// Before anything moves: a final name held by a folder would make its rename fail half-way.
+static ug_status stage_check(const stage *s, ug_err *err) {
+    char p[4400];
+    struct stat sb;
+    for (int i = 0; i < s->n; i++) {
+        snprintf(p, sizeof p, "%s/%s", s->dir, s->name[i]);
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return ug_errf(err, UG_ERR_IO, "%s: is a directory, cannot write the output there", p);
+    }
+    return UG_OK;
+}
+
+static ug_status stage_commit(stage *s, ug_err *err) {
+    char from[4400], to[4400];
+    for (int i = 0; i < s->n; i++) {
+        snprintf(from, sizeof from, "%s/%s", s->tmp, s->name[i]);
+        snprintf(to, sizeof to, "%s/%s", s->dir, s->name[i]);
+        if (rename(from, to) != 0) return ug_errf(err, UG_ERR_IO, "%s: rename failed: %s", to, strerror(errno));
+    }
+    rmdir(s->tmp);
+    s->tmp[0] = '\0';
+    return UG_OK;
+}
+
+// Removes whatever is still staged (committed files are gone from it already) and frees s.
+static void stage_abort(stage *s) {
+    if (s->tmp[0]) {
+        char p[4400];
+        for (int i = 0; i < s->n; i++) {
+            snprintf(p, sizeof p, "%s/%s", s->tmp, s->name[i]);
+            unlink(p);
+        }
+        rmdir(s->tmp);
+        s->tmp[0] = '\0';
+    }
+    for (int i = 0; i < s->n; i++) free(s->name[i]);
+    free(s->name);
+    s->name = NULL;
+    s->n = s->cap = 0;
+}
+
+static ug_status write_npy(stage *sg, const char *name, const ug_tensor *t, ug_err *err) {
+    char file[128], path[4400];
+    snprintf(file, sizeof file, "%s.npy", name);
+    if (!stage_file(sg, file, path, sizeof path, err)) return err->code;
     return ug_npy_write(path, t, err);
 }
 
@@ -323,6 +442,7 @@ typedef struct run {
     ug_tensor png;                            // U8 [H,W]
     int *best;                                // [N] index of the best mask
     bool *done;                               // [N] prompt already run
+    stage so, sd;                             // staged --out and --dump files
 } run;
 
 static void run_free(run *r) {
@@ -332,6 +452,8 @@ static void run_free(run *r) {
     if (r->ctx_ok) ug_ctx_free(&r->ctx);
     free(r->best);
     free(r->done);
+    stage_abort(&r->so);
+    stage_abort(&r->sd);
 }
 
 typedef struct options {
@@ -363,12 +485,14 @@ static ug_status finish_prompt(run *r, const options *o, int j, const ug_tensor 
     const float *logits = hi.data;
     size_t plane = (size_t)orig_hw[0] * (size_t)orig_hw[1];
     float thr = r->m->cfg.mask_threshold;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/mask_%03d.png", o->out, j);
-    st = write_mask_png(r, path, logits + (size_t)r->best[j] * plane, thr, err);
+    char file[64], path[4400];
+    snprintf(file, sizeof file, "mask_%03d.png", j);
+    st = stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)r->best[j] * plane, thr, err)
+                                                          : err->code;
     for (int k = 0; !st && o->all_masks && k < M; k++) {
-        snprintf(path, sizeof path, "%s/mask_%03d_%d.png", o->out, j, k);
-        st = write_mask_png(r, path, logits + (size_t)k * plane, thr, err);
+        snprintf(file, sizeof file, "mask_%03d_%d.png", j, k);
+        st = stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)k * plane, thr, err)
+                                                              : err->code;
     }
     if (!st && r->masks_all.data)
         memcpy((float *)r->masks_all.data + (size_t)j * M * plane, logits, (size_t)M * plane * sizeof(float));
@@ -415,6 +539,19 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
     if ((st = sam_decode_masks(&r->ctx, r->m, &r->emb, &sparse, &dense, !o->single, &low, &iou, NULL, err)) != UG_OK)
         goto done; // [n,M,4h,4w], [n,M]
     int64_t M = iou.shape[1], lo_sz = low.shape[2] * low.shape[3] * M, T = sparse.shape[1], C = sparse.shape[2];
+    // NaN/inf weights (or a config such as pixel_std 0) poison every output; say so instead of
+    // writing empty masks and a scores.json that JSON cannot hold.
+    for (int k = 0; k < n; k++) {
+        const float *iv = (const float *)iou.data + k * M, *lv = (const float *)low.data + k * lo_sz;
+        bool finite = true;
+        for (int64_t q = 0; q < M; q++) finite &= isfinite(iv[q]) != 0;
+        for (int64_t q = 0; q < lo_sz && finite; q++) finite = isfinite(lv[q]) != 0;
+        if (!finite) {
+            st = ug_errf(err, UG_ERR_FORMAT, "%s: the model gave non-finite (NaN or infinite) masks or IoU predictions for prompt %d; the weights hold non-finite values?",
+                         o->weights, idx[k]);
+            goto done;
+        }
+    }
     for (int k = 0; k < n; k++) {
         int j = idx[k];
         memcpy((float *)r->iou_all.data + j * M, (const float *)iou.data + k * M, (size_t)M * sizeof(float));
@@ -428,7 +565,7 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
             char name[64];
             snprintf(name, sizeof name, "sparse_embeddings_%03d", j);
             ug_tensor row = ug_view_slice(&sparse, 0, k, 1); // [1,T,C]
-            if ((st = write_npy(o->dump, name, &row, err)) != UG_OK) goto done;
+            if ((st = write_npy(&r->sd, name, &row, err)) != UG_OK) goto done;
         }
     }
     // Without mask prompts the dense embedding is no_mask_embed for every prompt: keep one.
@@ -448,7 +585,7 @@ done:
     return st;
 }
 
-static ug_status write_scores(const char *dir, const ug_tensor *iou, const int *best, ug_err *err) {
+static ug_status write_scores(stage *sg, const ug_tensor *iou, const int *best, ug_err *err) {
     int64_t N = iou->shape[0], M = iou->shape[1];
     ug_json_writer w;
     ug_jw_init(&w, 2);
@@ -471,8 +608,11 @@ static ug_status write_scores(const char *dir, const ug_tensor *iou, const int *
     ug_jw_object_end(&w);
     char *text;
     size_t len;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/scores.json", dir);
+    char path[4400];
+    if (!stage_file(sg, "scores.json", path, sizeof path, err)) {
+        ug_jw_free(&w);
+        return err->code;
+    }
     ug_status st = ug_jw_finish(&w, &text, &len, err);
     if (st) {
         ug_err_prefix(err, "%s: ", path);
@@ -494,23 +634,51 @@ static ug_status write_scores(const char *dir, const ug_tensor *iou, const int *
 static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     run r = {0};
     ug_status st;
+    made_dirs md = {0};
     if ((st = ug_image_read(o->image, UG_IMAGE_RGB, &r.img, err)) != UG_OK) goto out; // U8 [H,W,3]
     int orig_hw[2] = {(int)r.img.shape[0], (int)r.img.shape[1]}, input_hw[2];
-    warn_outside(l, orig_hw[0], orig_hw[1]);
     if ((st = ug_ctx_init(&r.ctx, o->threads, err)) != UG_OK) goto out;
     r.ctx_ok = true;
-    if ((st = sam_load(&r.m, o->weights, err)) != UG_OK) goto out;
-    if ((st = make_dirs(o->out, err)) != UG_OK || (o->dump && (st = make_dirs(o->dump, err)) != UG_OK)) goto out;
-
-    if ((st = sam_preprocess_u8(&r.ctx, r.m, &r.img, &r.input, input_hw, err)) != UG_OK) goto out; // [1,3,S,S]
-    if ((st = sam_encode_image(&r.ctx, r.m, &r.input, &r.emb, NULL, err)) != UG_OK) goto out;      // [1,C,h,w]
-    if (o->dump && (st = write_npy(o->dump, "image_embeddings", &r.emb, err)) != UG_OK) goto out;
-
+    if ((st = sam_load(&r.m, o->weights, err)) != UG_OK) {
+        // A checkpoint given where the packed file is due: say what to do about it.
+        const char *kind = cli_checkpoint_kind(o->weights);
+        if (kind)
+            st = ug_errf(err, UG_ERR_FORMAT, "%s: not a safetensors file but %s; convert it first: ugains pack --in %s --out FILE.safetensors",
+                         o->weights, kind, o->weights);
+        goto out;
+    }
     const sam_config *c = &r.m->cfg;
+    // ResizeLongestSide rounds the short side; a 1 x 3000 strip would become 0 pixels tall
+    // (SamPredictor fails on it too).
+    int rh, rw;
+    sam_preprocess_shape(orig_hw[0], orig_hw[1], c->img_size, &rh, &rw);
+    if (rh < 1 || rw < 1) {
+        st = ug_errf(err, UG_ERR_ARG, "%s: a %dx%d image is too thin: resized to the model's %d-pixel input it would be %dx%d",
+                     o->image, orig_hw[1], orig_hw[0], c->img_size, rw, rh);
+        goto out;
+    }
     int64_t N = l->n, M = o->single ? 1 : c->dec_num_multimask, C = c->prompt_embed_dim;
     int64_t lh = 4 * (int64_t)c->embed_h, lw = 4 * (int64_t)c->embed_w, H = orig_hw[0], W = orig_hw[1];
     bool uniform_t = true;
     for (int i = 1; i < l->n; i++) uniform_t = uniform_t && tokens_of(&l->p[i]) == tokens_of(&l->p[0]);
+    // --dump keeps every prompt's full-size logits until the end: refuse what cannot fit
+    // rather than let the allocation (or the OOM killer) decide.
+    if (o->dump) {
+        double gib = (double)N * (double)M * ((double)lh * lw + (double)H * W) * 4.0 / (1u << 30);
+        if (gib > SAM_CLI_DUMP_GIB) {
+            st = ug_errf(err, UG_ERR_ARG, "--dump of %lld prompts on a %lldx%lld image needs %.1f GiB (limit %d GiB); dump fewer prompts",
+                         (long long)N, (long long)W, (long long)H, gib, SAM_CLI_DUMP_GIB);
+            goto out;
+        }
+    }
+    warn_outside(l, orig_hw[0], orig_hw[1]);
+    // Folders only now that the inputs are known good; removed again if the run fails.
+    if ((st = make_dirs(o->out, &md, err)) != UG_OK || (o->dump && (st = make_dirs(o->dump, &md, err)) != UG_OK)) goto out;
+    if ((st = stage_open(&r.so, o->out, err)) != UG_OK || (o->dump && (st = stage_open(&r.sd, o->dump, err)) != UG_OK)) goto out;
+
+    if ((st = sam_preprocess_u8(&r.ctx, r.m, &r.img, &r.input, input_hw, err)) != UG_OK) goto out; // [1,3,S,S]
+    if ((st = sam_encode_image(&r.ctx, r.m, &r.input, &r.emb, NULL, err)) != UG_OK) goto out;      // [1,C,h,w]
+    if (o->dump && (st = write_npy(&r.sd, "image_embeddings", &r.emb, err)) != UG_OK) goto out;
     r.best = calloc((size_t)N, sizeof *r.best);
     r.done = calloc((size_t)N, sizeof *r.done);
     if (!r.best || !r.done) {
@@ -527,21 +695,25 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     for (int i = 0; i < l->n; i++)
         if (!r.done[i] && (st = run_group(&r, o, l, i, orig_hw, input_hw, uniform_t, err)) != UG_OK) goto out;
 
-    if ((st = write_scores(o->out, &r.iou_all, r.best, err)) != UG_OK) goto out;
+    if ((st = write_scores(&r.so, &r.iou_all, r.best, err)) != UG_OK) goto out;
     if (o->dump) {
         // dense_embeddings [N,C,h,w]: the shared map seen N times (a stride-0 view).
         ug_tensor dn = r.dense;
         dn.shape[0] = N;
         dn.stride[0] = 0;
-        if ((uniform_t && (st = write_npy(o->dump, "sparse_embeddings", &r.sparse_all, err)) != UG_OK) ||
-            (st = write_npy(o->dump, "dense_embeddings", &dn, err)) != UG_OK ||
-            (st = write_npy(o->dump, "low_res_masks", &r.low_all, err)) != UG_OK ||
-            (st = write_npy(o->dump, "iou_predictions", &r.iou_all, err)) != UG_OK ||
-            (st = write_npy(o->dump, "masks", &r.masks_all, err)) != UG_OK)
+        if ((uniform_t && (st = write_npy(&r.sd, "sparse_embeddings", &r.sparse_all, err)) != UG_OK) ||
+            (st = write_npy(&r.sd, "dense_embeddings", &dn, err)) != UG_OK ||
+            (st = write_npy(&r.sd, "low_res_masks", &r.low_all, err)) != UG_OK ||
+            (st = write_npy(&r.sd, "iou_predictions", &r.iou_all, err)) != UG_OK ||
+            (st = write_npy(&r.sd, "masks", &r.masks_all, err)) != UG_OK)
             goto out;
     }
+    if ((st = stage_check(&r.so, err)) != UG_OK || (o->dump && (st = stage_check(&r.sd, err)) != UG_OK) ||
+        (st = stage_commit(&r.so, err)) != UG_OK || (o->dump && (st = stage_commit(&r.sd, err)) != UG_OK))
+        goto out;
 out:
-    run_free(&r);
+    run_free(&r); // removes whatever is still staged
+    made_dirs_undo(&md, st != UG_OK);
     return st;
 }
 
@@ -572,7 +744,7 @@ int cmd_sam(int argc, char **argv) {
         case 'p':
         case 'b':
             if (!cmdline && !(cmdline = prompts_add(&cl))) {
-                cli_error("sam: out of memory");
+                cli_error_line("sam: out of memory");
                 rc = CLI_RUNTIME;
                 break;
             }
@@ -580,7 +752,7 @@ int cmd_sam(int argc, char **argv) {
             break;
         case 't':
             if (!cli_parse_threads(optarg, &o.threads)) {
-                cli_error("sam: --threads wants a count from 1 to 256, got '%s'", optarg);
+                cli_error_line("sam: --threads wants a count from 1 to 256, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             break;
@@ -589,31 +761,38 @@ int cmd_sam(int argc, char **argv) {
             prompts_free(&cl);
             return CLI_OK;
         default:
-            cli_error("sam: unknown option or missing value: '%s' (see ugains sam --help)", argv[optind - 1]);
+            cli_error_line("sam: unknown option or missing value: '%s' (see ugains sam --help)", argv[optind - 1]);
             rc = CLI_USAGE;
             break;
         }
     }
     if (rc == CLI_OK && optind < argc) {
-        cli_error("sam: unexpected argument '%s'", argv[optind]);
+        cli_error_line("sam: unexpected argument '%s'", argv[optind]);
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && (!o.weights || !o.image || !o.out)) {
-        cli_error("sam: --weights, --image and --out are required (see ugains sam --help)");
+        cli_error_line("sam: --weights, --image and --out are required (see ugains sam --help)");
+        rc = CLI_USAGE;
+    }
+    if (rc == CLI_OK && (!*o.out || (o.dump && !*o.dump))) {
+        cli_error_line("sam: %s is an empty path", !*o.out ? "--out" : "--dump");
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && !!cmdline == !!o.prompts) {
-        cli_error(cmdline ? "sam: give --point/--box or --prompts, not both"
+        cli_error_line(cmdline ? "sam: give --point/--box or --prompts, not both"
                           : "sam: no prompt: give --point X,Y, --box X0,Y0,X1,Y1 or --prompts P.json");
         rc = CLI_USAGE;
     }
     ug_err err;
     if (rc == CLI_OK) {
-        ug_status st = UG_OK;
-        if (o.prompts) st = parse_prompt_file(o.prompts, &l, &err);
+        // Regular files only: open() on a FIFO would wait forever.
+        ug_status st = cli_check_input(o.weights, &err);
+        if (st == UG_OK) st = cli_check_input(o.image, &err);
+        if (st == UG_OK && o.prompts) st = cli_check_input(o.prompts, &err);
+        if (st == UG_OK && o.prompts) st = parse_prompt_file(o.prompts, &l, &err);
         if (st == UG_OK) st = sam_main(&o, o.prompts ? &l : &cl, &err);
         if (st != UG_OK) {
-            cli_error("sam: %s", err.msg);
+            cli_print_err("sam: ", &err);
             rc = CLI_RUNTIME;
         }
     }

@@ -1,5 +1,6 @@
 // models/sam_config.c — the SAM config JSON of the packed metadata (key names as
 // golden/sam_tiny/config.json, i.e. the arguments of segment_anything's build_sam).
+#include <math.h>
 #include <string.h>
 
 #include "engine/json.h"
@@ -109,6 +110,12 @@ static ug_status parse_root(sam_config *c, const ug_json *root, ug_err *err) {
     if (ug_json_get(root, "mask_threshold") && (st = ug_json_get_number(root, "mask_threshold", &thr, err)) != UG_OK)
         return st;
     c->mask_threshold = (float)thr;
+    // (x - mean) / std: a zero, negative or non-finite std (or mean) turns every input to NaN.
+    for (int i = 0; i < 3; i++)
+        if (!isfinite(c->pixel_mean[i]) || !(c->pixel_std[i] > 0) || !isfinite(c->pixel_std[i]))
+            return ug_errf(err, UG_ERR_FORMAT, "pixel_mean %g or pixel_std %g (channel %d) is not a finite mean and a positive std",
+                           (double)c->pixel_mean[i], (double)c->pixel_std[i], i);
+    if (!isfinite(c->mask_threshold)) return ug_errf(err, UG_ERR_FORMAT, "mask_threshold %g is not a finite float", thr);
 
     // Consistency the model code relies on.
     if (c->img_size % c->patch_size || c->img_size / c->patch_size != c->embed_h || c->embed_h != c->embed_w)

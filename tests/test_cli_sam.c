@@ -391,7 +391,7 @@ START_TEST(errors) {
         {"--point 1,2 --out %s/e extra", 2, "unexpected"},
         {"--prompts %s/broken.json --out %s/e", 1, "broken.json: JSON error"},
         {"--prompts %s/empty.json --out %s/e", 1, "empty.json: the prompt list is empty"},
-        {"--prompts %s/inf.json --out %s/e", 1, "inf.json: prompt 0: points[0][1] is out of range"},
+        {"--prompts %s/inf.json --out %s/e", 1, "inf.json: prompt 0: points[0][1] = 1e+300 is out of range"},
         {"--prompts %s/huge.json --out %s/e", 1, "huge.json: JSON error"},
         {"--prompts %s/nan.json --out %s/e", 1, "nan.json: JSON error"},
         {"--prompts %s/nothing.json --out %s/e", 1, "nothing.json: prompt 1: has neither points nor a box"},

@@ -753,7 +753,14 @@ static ug_status check_rel_index(ug_ckpt *ck, const named *x, int64_t w, ug_err 
     return st;
 }
 
+// Layer counts bound the plan's loops: --set encoder_depth=1000000000 must be refused, not
+// enumerated (the loaders allow at most 64 blocks per stack and 8 MLP layers anyway).
+enum { PLAN_MAX_LAYERS = 64 };
+
 static ug_status check_sam(const sam_cfg *c, const char *path, ug_err *err) {
+    if (c->enc_depth > PLAN_MAX_LAYERS || c->dec_depth > PLAN_MAX_LAYERS || c->dec_iou_depth > PLAN_MAX_LAYERS)
+        return ug_errf(err, UG_ERR_ARG, "%s: encoder depth %lld, decoder depth %lld or IoU head depth %lld is over %d", path,
+                       (long long)c->enc_depth, (long long)c->dec_depth, (long long)c->dec_iou_depth, PLAN_MAX_LAYERS);
     if (!c->enc_embed || !c->patch_size || !c->enc_heads || c->enc_embed % c->enc_heads || !c->enc_depth || !c->prompt_dim ||
         !c->dec_dim || !c->dec_heads || c->dec_dim % c->dec_heads || !c->dec_downsample || c->dec_dim % c->dec_downsample ||
         c->img_size % c->patch_size)
@@ -766,6 +773,11 @@ static ug_status check_sam(const sam_cfg *c, const char *path, ug_err *err) {
 }
 
 static ug_status check_rba(rba_cfg *c, bool points_set, const view *v, const char *path, ug_err *err) {
+    bool deep = c->dec_layers > PLAN_MAX_LAYERS || c->pd_enc_layers > PLAN_MAX_LAYERS;
+    for (int s = 0; s < c->n_depths && s < MAX_LIST; s++) deep |= c->swin_depths[s] > PLAN_MAX_LAYERS;
+    if (deep)
+        return ug_errf(err, UG_ERR_ARG, "%s: a Swin stage, the pixel decoder or the decoder has more than %d layers", path,
+                       PLAN_MAX_LAYERS);
     if (c->swin_ape) return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: Swin with an absolute position embedding is not supported", path);
     if (vfind(v, "predictor.input_proj.0.weight"))
         return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: a decoder with input projections (enforce_input_project) is not supported", path);
