@@ -197,7 +197,7 @@ START_TEST(multi_pass_same_numbers) {
             float v = test_rng_uniform(&r, 0, 1);
             uint64_t u = test_rng_u64(&r) % 100;
             sc[i] = (u & 1) ? 0.5f + v * 0.003f : floorf(v * 1000) / 1000 - 0.4f;
-            lab[i] = u < 3 ? 255 : (u < 20 + (int)(50 * v) ? 2 : (u & 2) ? 1 : 0);
+            lab[i] = u < 3 ? 255 : (u < (uint64_t)(20 + (int)(50 * v)) ? 2 : (u & 2) ? 1 : 0);
         }
         ra_frame(root, pred, f ? "b" : "a", H, W, lab, sc);
     }
