@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/fuzz/fuzz_ckpt.h"
 #include "weights-tools/pickle.h"
-#include "weights-tools/torch_ckpt.h"
 
 enum { FUZZ_MAX_BYTES = 1 << 20 };
 
@@ -34,17 +34,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         pk_dict_get(root, "model");
         pk_free(m);
     }
-    ug_ckpt *c;
-    if (ug_ckpt_open_memory(&c, data, size, "fuzz.pkl", &err) == UG_OK) {
-        for (int i = 0; i < ug_ckpt_count(c); i++) {
-            const ug_ckpt_tensor *t = ug_ckpt_at(c, i);
-            if (t->problem || t->nbytes > FUZZ_MAX_BYTES) continue;
-            void *d = malloc(t->nbytes + 1);
-            if (d) ug_ckpt_read(c, t, d, &err);
-            free(d);
-        }
-        ug_ckpt_close(c);
-    }
+    fuzz_ckpt_read_all(data, size, "fuzz.pkl", FUZZ_MAX_BYTES);
     free(buf);
     return 0;
 }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "weights-tools/torch_ckpt.h"
+#include "tests/fuzz/fuzz_ckpt.h"
 #include "weights-tools/zip.h"
 
 enum { FUZZ_MAX_BYTES = 1 << 20 };
@@ -38,17 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         }
         ug_zip_close(z);
     }
-    ug_ckpt *c;
-    if (ug_ckpt_open_memory(&c, data, size, "fuzz.pth", &err) == UG_OK) {
-        for (int i = 0; i < ug_ckpt_count(c); i++) {
-            const ug_ckpt_tensor *t = ug_ckpt_at(c, i);
-            if (t->problem || t->nbytes > FUZZ_MAX_BYTES) continue;
-            void *d = malloc(t->nbytes + 1);
-            if (d) ug_ckpt_read(c, t, d, &err);
-            free(d);
-        }
-        ug_ckpt_close(c);
-    }
+    fuzz_ckpt_read_all(data, size, "fuzz.pth", FUZZ_MAX_BYTES);
     free(buf);
     return 0;
 }
