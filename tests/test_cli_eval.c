@@ -25,7 +25,8 @@ static const char *bin(void) {
 // Runs `ugains eval ARGS`; stderr goes to errfile. Returns the exit status.
 static int run(const char *args, const char *errfile) {
     char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s eval %s >/dev/null 2>%s", bin(), args, errfile);
+    int n = snprintf(cmd, sizeof cmd, "%s eval %s >/dev/null 2>%s", bin(), args, errfile);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof cmd, "command line too long");
     int rc = system(cmd);
     return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
 }
