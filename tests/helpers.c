@@ -1,6 +1,7 @@
 // tests/helpers.c — see helpers.h.
 #include "tests/helpers.h"
 
+#include <dirent.h>
 #include <ftw.h>
 #include <math.h>
 #include <stdio.h>
@@ -129,6 +130,25 @@ void test_rmtree(const char *path) {
     if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+char *test_path_join(const char *dir, const char *name) {
+    size_t n = strlen(dir) + strlen(name) + 2;
+    char *p = malloc(n);
+    ck_assert_ptr_nonnull(p);
+    snprintf(p, n, "%s/%s", dir, name);
+    return p;
+}
+
+int test_count_entries(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
 void test_write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     ck_assert_msg(f != NULL, "cannot write %s", path);
@@ -162,6 +182,12 @@ char *test_read_text(const char *path) {
     s[n] = '\0';
     free(t);
     return s;
+}
+
+bool test_i32_contains(const int32_t *l, int64_t n, int32_t v) {
+    for (int64_t i = 0; i < n; i++)
+        if (l[i] == v) return true;
+    return false;
 }
 
 int test_run_suite(Suite *s) {

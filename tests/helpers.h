@@ -47,6 +47,10 @@ void test_ctx_teardown(void);
 // mkdtemp under $TMPDIR or /tmp; remove recursively afterwards.
 char *test_tmpdir(void);
 void test_rmtree(const char *path);
+// dir + "/" + name (malloc'ed).
+char *test_path_join(const char *dir, const char *name);
+// Entries of a folder other than . and .. (dot files included); -1 when it cannot be opened.
+int test_count_entries(const char *dir);
 // Writes bytes to path (aborts the test on failure).
 void test_write_file(const char *path, const void *data, size_t n);
 // Reads a whole file (malloc'ed); *n gets the size. NULL if it cannot be read.
@@ -55,6 +59,9 @@ void *test_read_file(const char *path, size_t *n);
 // Reads a whole text file as a NUL-terminated string (malloc'ed); fails the test when the
 // file cannot be read.
 char *test_read_text(const char *path);
+
+// true when v is one of l[0..n).
+bool test_i32_contains(const int32_t *l, int64_t n, int32_t v);
 
 // Runs a suite with CK_NORMAL output; returns the process exit status.
 int test_run_suite(Suite *s);

@@ -4,7 +4,6 @@
 // is packed by `ugains pack`, and the outputs and §6 dumps of `ugains rba` are held to the
 // golden NLSSegmentation results. Every error case has its exit code and a one-line
 // "ugains: ..." message, and a failed run leaves --out and --dump as it found them.
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,18 +138,6 @@ static void check_one_line(const char *needle) {
     free(s);
 }
 
-// Number of entries in a folder (dot files included, . and .. not); -1 when it does not exist.
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
 // Cityscapes trainId colours (cityscapesScripts labels.py), written out again here so that a
 // wrong entry in the command's table is caught.
 static const uint8_t palette[19][3] = {
@@ -239,8 +226,8 @@ START_TEST(img0_outputs_and_dumps) {
     for (int64_t i = 0; i < H * W; i++) ck_assert_int_eq(((const int32_t *)ds.data)[i], s[i]);
     ug_tensor du = file_npy(dump, "rba_score");
     ck_assert_msg(!memcmp(du.data, u.data, (size_t)(H * W) * 4), "dumped rba_score differs from the output");
-    ck_assert_int_eq(count_entries(dump), 13); // nothing else, no staging folder left
-    ck_assert_int_eq(count_entries(out), 4);
+    ck_assert_int_eq(test_count_entries(dump), 13); // nothing else, no staging folder left
+    ck_assert_int_eq(test_count_entries(out), 4);
     ug_tensor_free(&ds);
     ug_tensor_free(&du);
     ug_tensor_free(&u);
@@ -326,7 +313,7 @@ START_TEST(runtime_errors_leave_no_outputs) {
     // Truncated PNG.
     ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_trunc, "--out", out, "--dump", dump), 1);
     check_one_line("truncated.png");
-    ck_assert_int_eq(count_entries(out), 1);
+    ck_assert_int_eq(test_count_entries(out), 1);
     ck_assert_msg(!exists(dump), "a failed run created --dump");
     ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_trunc, "--out", newout), 1);
     subdir(p, sizeof p, "rt_new");
@@ -335,7 +322,7 @@ START_TEST(runtime_errors_leave_no_outputs) {
     subdir(p, sizeof p, "no_such_image.png");
     ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", p, "--out", out), 1);
     check_one_line("no_such_image.png");
-    ck_assert_int_eq(count_entries(out), 1);
+    ck_assert_int_eq(test_count_entries(out), 1);
     // Missing weights file.
     subdir(p, sizeof p, "no_such.safetensors");
     ck_assert_int_eq(RUN("rba", "--weights", p, "--image", g_img0, "--out", out), 1);
@@ -347,7 +334,7 @@ START_TEST(runtime_errors_leave_no_outputs) {
     ck_assert_int_eq(mkdir(p, 0777), 0);
     ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--dump", newout), 1);
     check_one_line("rba_score.png");
-    ck_assert_int_eq(count_entries(out), 2);
+    ck_assert_int_eq(test_count_entries(out), 2);
     subdir(p, sizeof p, "rt_new");
     ck_assert_msg(!exists(p), "a failed run left --dump's folders");
     // The same in --dump: the outputs of --out are not written either.
@@ -358,8 +345,8 @@ START_TEST(runtime_errors_leave_no_outputs) {
     ck_assert_int_eq(mkdir(p, 0777), 0);
     ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--dump", dump), 1);
     check_one_line("res5.npy");
-    ck_assert_int_eq(count_entries(out), 1);
-    ck_assert_int_eq(count_entries(dump), 1);
+    ck_assert_int_eq(test_count_entries(out), 1);
+    ck_assert_int_eq(test_count_entries(dump), 1);
     // --out is a file.
     snprintf(p, sizeof p, "%s/keep.txt", out);
     ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", p), 1);

@@ -95,14 +95,6 @@ static membuf make_jpeg(const unsigned char *px, int w, int h, J_COLOR_SPACE cs,
     return m;
 }
 
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static void fill_random(ug_tensor *t, uint64_t seed) {
     test_rng r = test_rng_seed(seed);
     unsigned char *b = t->data;
@@ -130,7 +122,7 @@ static void assert_error(ug_status st, const ug_err *err, const ug_tensor *t, co
 
 START_TEST(png_roundtrip_gray_rgb_rgba) {
     char *dir = test_tmpdir();
-    char *path = join(dir, "r.png");
+    char *path = test_path_join(dir, "r.png");
     static const int sizes[][2] = {{1, 1}, {3, 17}, {33, 127}, {127, 3}};
     for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
         int64_t h = sizes[si][0], w = sizes[si][1];
@@ -178,7 +170,7 @@ END_TEST
 
 START_TEST(png_write_strided_and_gray_rgb) {
     char *dir = test_tmpdir();
-    char *path = join(dir, "s.png");
+    char *path = test_path_join(dir, "s.png");
     ug_tensor chw, back;
     ug_err err;
     // A [3, H, W] planar tensor written through its [H, W, 3] permuted view.

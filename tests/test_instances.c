@@ -13,12 +13,6 @@
 #include "models/instances.h"
 #include "tests/helpers.h"
 
-static bool in_list(const int32_t *l, int n, int v) {
-    for (int i = 0; i < n; i++)
-        if (l[i] == v) return true;
-    return false;
-}
-
 START_TEST(golden_pipeline_tail) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ug_err err;
@@ -55,7 +49,7 @@ START_TEST(golden_pipeline_tail) {
     ck_assert_int_eq(nk, nms.shape[0]);
     ck_assert_int_eq(nkr, nk);
     for (int i = 0; i < nk; i++) {
-        ck_assert(in_list(nms.data, nk, keep[i]));
+        ck_assert(test_i32_contains(nms.data, nk, keep[i]));
         ck_assert_int_eq(keep[i], keep_ref[i]);
         if (i) ck_assert(((float *)scores.data)[keep[i - 1]] >= ((float *)scores.data)[keep[i]]); // visiting order
     }

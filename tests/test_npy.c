@@ -1,7 +1,6 @@
 // tests/test_npy.c — .npy round trips (every written dtype, odd and degenerate shapes, strided
 // views), hand-made headers (versions 2.0/3.0, '<f8', Python 2 longs), every golden .npy, and
 // hostile files: each must give a one-line error naming the file, never a crash or a leak.
-#include <dirent.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,28 +31,9 @@ static unsigned char *make_npy(int major, const char *dict, const void *data, si
     return b;
 }
 
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    ck_assert_ptr_nonnull(p);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-static int count_entries(const char *dir) {
-    DIR *d = opendir(dir);
-    ck_assert_ptr_nonnull(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(d);
-    return n;
-}
-
 START_TEST(roundtrip_dtypes_and_shapes) {
     char *dir = test_tmpdir();
-    char *path = join(dir, "t.npy");
+    char *path = test_path_join(dir, "t.npy");
     static const ug_dtype dts[] = {UG_F32, UG_U8, UG_I32, UG_I64, UG_BOOL};
     static const struct {
         int ndim;
@@ -91,7 +71,7 @@ START_TEST(roundtrip_dtypes_and_shapes) {
         }
     }
     // Only the final file is left: no temporary names linger.
-    ck_assert_int_eq(count_entries(dir), 1);
+    ck_assert_int_eq(test_count_entries(dir), 1);
     free(path);
     test_rmtree(dir);
     free(dir);
@@ -100,7 +80,7 @@ END_TEST
 
 START_TEST(header_text_is_numpys) {
     char *dir = test_tmpdir();
-    char *path = join(dir, "h.npy");
+    char *path = test_path_join(dir, "h.npy");
     ug_tensor t;
     ug_err err;
     ck_assert_int_eq(ug_tensor_new(&t, UG_F32, UG_DIMS(5), &err), UG_OK);
@@ -120,7 +100,7 @@ END_TEST
 
 START_TEST(strided_views_are_written_in_c_order) {
     char *dir = test_tmpdir();
-    char *path = join(dir, "s.npy");
+    char *path = test_path_join(dir, "s.npy");
     ug_tensor t, back;
     ug_err err;
     ck_assert_int_eq(ug_tensor_new(&t, UG_I32, UG_DIMS(3, 17, 5), &err), UG_OK);
@@ -292,7 +272,7 @@ END_TEST
 // of this suite are what make "never crash" a checked property).
 START_TEST(truncations_and_flips) {
     char *dir = test_tmpdir();
-    char *path = join(dir, "v.npy");
+    char *path = test_path_join(dir, "v.npy");
     ug_tensor t;
     ug_err err;
     ck_assert_int_eq(ug_tensor_new(&t, UG_F32, UG_DIMS(3, 5), &err), UG_OK);

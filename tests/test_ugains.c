@@ -49,12 +49,6 @@ static void teardown(void) {
     g_tmp = NULL;
 }
 
-static bool in_list(const int32_t *l, int64_t n, int v) {
-    for (int64_t i = 0; i < n; i++)
-        if (l[i] == v) return true;
-    return false;
-}
-
 // Records which dump names arrive, with their element counts.
 typedef struct seen {
     char names[40][32];
@@ -111,9 +105,9 @@ static void check_golden_instances(bool traced) {
     }
     test_assert_close(r.scores, scores.data, 8, 1e-4, 0, "pipeline_tiny/scores.npy");
     ck_assert_int_eq(r.nnms, nms.shape[0]);
-    for (int i = 0; i < r.nnms; i++) ck_assert(in_list(nms.data, r.nnms, r.nms_keep[i]));
+    for (int i = 0; i < r.nnms; i++) ck_assert(test_i32_contains(nms.data, r.nnms, r.nms_keep[i]));
     ck_assert_int_eq(r.nkeep, fin.shape[0]);
-    for (int i = 0; i < r.nkeep; i++) ck_assert(in_list(fin.data, r.nkeep, r.keep[i]));
+    for (int i = 0; i < r.nkeep; i++) ck_assert(test_i32_contains(fin.data, r.nkeep, r.keep[i]));
     const float *got = r.refined.data, *want = refined.data;
     int bad = 0;
     for (int64_t p = 0; p < HW; p++) bad += !(got[p] - want[p] <= 1e-4f && want[p] - got[p] <= 1e-4f);
