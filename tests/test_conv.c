@@ -37,6 +37,40 @@ static uint16_t *to_half(float *v, int64_t n, ug_dtype dt) {
     return h;
 }
 
+// The kernels' input: x [B, C, H, W] itself, or with channels_last a copy stored [B, H, W, C]
+// seen through a permuted NCHW view; *copy gets that buffer (NULL when there is none).
+static ug_tensor input_view(float *x, int64_t B, int64_t C, int64_t H, int64_t W, bool channels_last, float **copy) {
+    *copy = NULL;
+    if (!channels_last) return ug_tensor_wrap(x, UG_F32, UG_DIMS(B, C, H, W));
+    int64_t n_el = B * C * H * W;
+    float *xin = malloc((size_t)(n_el ? n_el : 1) * 4); // [B, H, W, C]
+    for (int64_t n = 0; n < B; n++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t p = 0; p < H * W; p++) xin[(n * H * W + p) * C + c] = x[(n * C + c) * H * W + p];
+    ug_tensor t = ug_tensor_wrap(xin, UG_F32, UG_DIMS(B, H, W, C));
+    *copy = xin;
+    return ug_view_permute(&t, (int[]){0, 3, 1, 2});
+}
+
+// The kernels' output: got [B, C, H, W] itself, or with channels_last a [B, H, W, C] buffer
+// (*buf) seen through a permuted NCHW view; output_gather copies it back into got.
+static ug_tensor output_view(float *got, int64_t B, int64_t C, int64_t H, int64_t W, bool channels_last, float **buf) {
+    *buf = NULL;
+    if (!channels_last) return ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
+    int64_t n_el = B * C * H * W;
+    *buf = malloc((size_t)(n_el ? n_el : 1) * 4);
+    ug_tensor t = ug_tensor_wrap(*buf, UG_F32, UG_DIMS(B, H, W, C));
+    return ug_view_permute(&t, (int[]){0, 3, 1, 2});
+}
+
+static void output_gather(float *got, float *buf, int64_t B, int64_t C, int64_t H, int64_t W) {
+    if (!buf) return;
+    for (int64_t n = 0; n < B; n++)
+        for (int64_t o = 0; o < C; o++)
+            for (int64_t p = 0; p < H * W; p++) got[(n * C + o) * H * W + p] = buf[(n * H * W + p) * C + o];
+    free(buf);
+}
+
 typedef struct {
     int64_t B, Cin, H, W, Cout;
     int kh, kw, stride, pad;
@@ -62,39 +96,18 @@ static void run_conv(const conv_case *cs, ug_dtype wdt, int layout, bool bias, u
 
     ug_tensor tw = ug_tensor_wrap(wdata, wdt, UG_DIMS(cs->Cout, cs->Cin, cs->kh, cs->kw));
     ug_tensor tb = ug_tensor_wrap(bdata, wdt, UG_DIMS(cs->Cout));
-    // Input: NCHW, or an NHWC buffer seen through a permuted view.
-    float *xin = x;
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(cs->B, cs->Cin, cs->H, cs->W));
-    if (layout & 2) {
-        xin = malloc((size_t)nx * 4); // [B, H, W, Cin]
-        for (int64_t n = 0; n < cs->B; n++)
-            for (int64_t c = 0; c < cs->Cin; c++)
-                for (int64_t p = 0; p < cs->H * cs->W; p++)
-                    xin[(n * cs->H * cs->W + p) * cs->Cin + c] = x[(n * cs->Cin + c) * cs->H * cs->W + p];
-        ug_tensor t = ug_tensor_wrap(xin, UG_F32, UG_DIMS(cs->B, cs->H, cs->W, cs->Cin));
-        tx = ug_view_permute(&t, (int[]){0, 3, 1, 2});
-    }
-    float *yout = got;
-    ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(cs->B, cs->Cout, Ho, Wo));
-    if (layout & 1) {
-        yout = malloc((size_t)(ny ? ny : 1) * 4); // [B, Ho, Wo, Cout]
-        ug_tensor t = ug_tensor_wrap(yout, UG_F32, UG_DIMS(cs->B, Ho, Wo, cs->Cout));
-        ty = ug_view_permute(&t, (int[]){0, 3, 1, 2});
-    }
+    // Input and output: NCHW, or NHWC buffers seen through permuted views.
+    float *xin, *yout;
+    ug_tensor tx = input_view(x, cs->B, cs->Cin, cs->H, cs->W, layout & 2, &xin);
+    ug_tensor ty = output_view(got, cs->B, cs->Cout, Ho, Wo, layout & 1, &yout);
     conv2d_cpu(&test_ctx, &ty, &tx, &tw, bias ? &tb : NULL, cs->stride, cs->pad);
-    if (layout & 1) {
-        for (int64_t n = 0; n < cs->B; n++)
-            for (int64_t o = 0; o < cs->Cout; o++)
-                for (int64_t p = 0; p < Ho * Wo; p++)
-                    got[(n * cs->Cout + o) * Ho * Wo + p] = yout[(n * Ho * Wo + p) * cs->Cout + o];
-        free(yout);
-    }
+    output_gather(got, yout, cs->B, cs->Cout, Ho, Wo);
     char what[160];
     snprintf(what, sizeof what, "conv2d B%lld Cin%lld %lldx%lld Cout%lld k%dx%d s%d p%d %s layout%d%s",
              (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout,
              cs->kh, cs->kw, cs->stride, cs->pad, ug_dtype_name(wdt), layout, bias ? " bias" : "");
     test_assert_close(got, want, (size_t)ny, ATOL, RTOL, what);
-    if (xin != x) free(xin);
+    free(xin);
     if (wdata != w) free(wdata), free(bdata);
     free(x), free(w), free(b), free(want), free(got);
 }
@@ -226,38 +239,18 @@ static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint6
     conv_transpose2x2_ref(want, x, w, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout);
     ug_tensor tw = ug_tensor_wrap(wdata, wdt, UG_DIMS(cs->Cin, cs->Cout, 2, 2));
     ug_tensor tb = ug_tensor_wrap(bdata, wdt, UG_DIMS(cs->Cout));
-    float *xin = x;
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(cs->B, cs->Cin, cs->H, cs->W));
-    if (layout & 2) {
-        xin = malloc((size_t)nx * 4);
-        for (int64_t n = 0; n < cs->B; n++)
-            for (int64_t c = 0; c < cs->Cin; c++)
-                for (int64_t p = 0; p < cs->H * cs->W; p++)
-                    xin[(n * cs->H * cs->W + p) * cs->Cin + c] = x[(n * cs->Cin + c) * cs->H * cs->W + p];
-        ug_tensor t = ug_tensor_wrap(xin, UG_F32, UG_DIMS(cs->B, cs->H, cs->W, cs->Cin));
-        tx = ug_view_permute(&t, (int[]){0, 3, 1, 2});
-    }
-    float *yout = got;
-    ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(cs->B, cs->Cout, Ho, Wo));
-    if (layout & 1) {
-        yout = malloc((size_t)ny * 4);
-        ug_tensor t = ug_tensor_wrap(yout, UG_F32, UG_DIMS(cs->B, Ho, Wo, cs->Cout));
-        ty = ug_view_permute(&t, (int[]){0, 3, 1, 2});
-    }
+    // Input and output: NCHW, or NHWC buffers seen through permuted views.
+    float *xin, *yout;
+    ug_tensor tx = input_view(x, cs->B, cs->Cin, cs->H, cs->W, layout & 2, &xin);
+    ug_tensor ty = output_view(got, cs->B, cs->Cout, Ho, Wo, layout & 1, &yout);
     conv_transpose2x2_cpu(&test_ctx, &ty, &tx, &tw, bias ? &tb : NULL);
-    if (layout & 1) {
-        for (int64_t n = 0; n < cs->B; n++)
-            for (int64_t o = 0; o < cs->Cout; o++)
-                for (int64_t p = 0; p < Ho * Wo; p++)
-                    got[(n * cs->Cout + o) * Ho * Wo + p] = yout[(n * Ho * Wo + p) * cs->Cout + o];
-        free(yout);
-    }
+    output_gather(got, yout, cs->B, cs->Cout, Ho, Wo);
     char what[128];
     snprintf(what, sizeof what, "conv_transpose2x2 B%lld Cin%lld %lldx%lld Cout%lld %s layout%d",
              (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout,
              ug_dtype_name(wdt), layout);
     test_assert_close(got, want, (size_t)ny, ATOL, RTOL, what);
-    if (xin != x) free(xin);
+    free(xin);
     if (wdata != w) free(wdata), free(bdata);
     free(x), free(w), free(b), free(want), free(got);
 }
