@@ -1,21 +1,25 @@
 // apps/cli.c — see cli.h.
 #include "apps/cli.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 
 void cli_error(const char *fmt, ...) {
+    char buf[UG_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    fputs("ugains: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
+    cli_one_line(buf); // a file name or a hostile JSON key must not break the line
+    fprintf(stderr, "ugains: %s\n", buf);
 }
 
 int cli_fail(const ug_err *err) {
-    cli_error("%s", err->msg[0] ? err->msg : ug_status_name(err->code));
+    cli_print_err("", err);
     return CLI_RUNTIME;
 }
 
@@ -25,4 +29,54 @@ int cli_parse_threads(const char *s, int *out) {
     if (*s == '\0' || *end != '\0' || v < 1 || v > 256) return 0;
     *out = (int)v;
     return 1;
+}
+
+ug_status cli_check_input(const char *path, ug_err *err) {
+    struct stat sb;
+    if (!*path) return ug_errf(err, UG_ERR_IO, "an input file name is empty");
+    // stat, not open: opening a FIFO for reading blocks until someone writes to it.
+    if (stat(path, &sb) != 0) return ug_errf(err, UG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: is a directory, expected a file", path);
+    if (!S_ISREG(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: not a regular file (a FIFO, socket or device)", path);
+    return UG_OK;
+}
+
+ug_status cli_check_output_file(const char *path, const char *opt, ug_err *err) {
+    struct stat sb;
+    if (!*path) return ug_errf(err, UG_ERR_ARG, "%s is empty", opt);
+    if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+        return ug_errf(err, UG_ERR_IO, "%s: is a directory, %s wants a file name", path, opt);
+    size_t n = strlen(path);
+    char *dir = malloc(n + 2);
+    if (!dir) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
+    memcpy(dir, path, n + 1);
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = '\0'; // "/x": the root
+    else *slash = '\0';
+    ug_status st = UG_OK;
+    if (stat(dir, &sb) != 0) st = ug_errf(err, UG_ERR_IO, "%s: cannot write there: folder %s: %s", path, dir, strerror(errno));
+    else if (!S_ISDIR(sb.st_mode)) st = ug_errf(err, UG_ERR_IO, "%s: cannot write there: %s is not a folder", path, dir);
+    free(dir);
+    return st;
+}
+
+void cli_one_line(char *msg) {
+    for (unsigned char *p = (unsigned char *)msg; *p; p++)
+        if (*p < 0x20 || *p == 0x7f) *p = '?';
+}
+
+void cli_print_err(const char *prefix, const ug_err *err) {
+    cli_error("%s%s", prefix, err->msg[0] ? err->msg : ug_status_name(err->code));
+}
+
+const char *cli_checkpoint_kind(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char h[4] = {0};
+    size_t n = fread(h, 1, sizeof h, f);
+    fclose(f);
+    if (n >= 4 && h[0] == 'P' && h[1] == 'K' && h[2] == 3 && h[3] == 4) return "a PyTorch zip checkpoint";
+    if (n >= 2 && h[0] == 0x80 && h[1] >= 2 && h[1] <= 5) return "a pickle checkpoint";
+    return NULL;
 }

@@ -18,12 +18,33 @@ int cmd_rba(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 
-// One line "ugains: <message>" on stderr.
+// One line "ugains: <message>" on stderr (control characters of the text shown as '?').
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-// Prints err's message as one line and returns CLI_RUNTIME (or CLI_USAGE for UG_ERR_ARG when
-// `arg_is_usage`).
+// Prints err's message as one line and returns CLI_RUNTIME.
 int cli_fail(const ug_err *err);
 // Parses a positive thread count ("--threads N"); false on junk.
 int cli_parse_threads(const char *s, int *out);
+
+// ---- checks on the paths a user hands a command, before any work: an input must be a
+// regular file (a FIFO would block open() forever, a device never ends), an output file's
+// folder must exist ----
+
+// `path` names an existing regular file; else UG_ERR_IO "<path>: <why>" (missing, a folder,
+// a FIFO or device).
+ug_status cli_check_input(const char *path, ug_err *err);
+
+// `path` can become a file: not empty, not an existing folder, and its parent folder exists.
+// `opt` names the option in the message ("--out").
+ug_status cli_check_output_file(const char *path, const char *opt, ug_err *err);
+
+// Replaces control characters (newlines, escapes) in msg with '?', so an error stays one line.
+void cli_one_line(char *msg);
+
+// Prints err as the one line "ugains: <prefix><message>".
+void cli_print_err(const char *prefix, const ug_err *err);
+
+// What a weights file that failed to open as safetensors looks like, for a hint: "a PyTorch
+// zip checkpoint", "a pickle checkpoint" or NULL.
+const char *cli_checkpoint_kind(const char *path);
 
 #endif

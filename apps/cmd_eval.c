@@ -29,7 +29,6 @@
 #include <sys/stat.h>
 
 #include "apps/cli.h"
-#include "apps/cli_guard.h"
 #include "engine/fileio.h"
 #include "engine/image.h"
 #include "engine/json.h"
@@ -577,7 +576,7 @@ int cmd_eval(int argc, char **argv) {
             if (!strcmp(optarg, "fs_lost_found")) ds = DS_FS_LAF;
             else if (!strcmp(optarg, "road_anomaly")) ds = DS_ROAD_ANOMALY;
             else {
-                cli_error_line("eval: unknown --dataset '%s' (fs_lost_found or road_anomaly)", optarg);
+                cli_error("eval: unknown --dataset '%s' (fs_lost_found or road_anomaly)", optarg);
                 return CLI_USAGE;
             }
             break;
@@ -585,7 +584,7 @@ int cmd_eval(int argc, char **argv) {
             char *end;
             long v = strtol(optarg, &end, 10);
             if (*optarg == '\0' || *end != '\0' || v < 1 || v > (1L << 20)) {
-                cli_error_line("eval: --mem-mb expects a number of MiB (1..1048576), got '%s'", optarg);
+                cli_error("eval: --mem-mb expects a number of MiB (1..1048576), got '%s'", optarg);
                 return CLI_USAGE;
             }
             budget = (size_t)v << 20;
@@ -593,12 +592,12 @@ int cmd_eval(int argc, char **argv) {
         }
         case 'h': usage(stdout); return CLI_OK;
         default:
-            cli_error_line("eval: unknown option or missing value: '%s' (see ugains eval --help)", argv[optind - 1]);
+            cli_error("eval: unknown option or missing value: '%s' (see ugains eval --help)", argv[optind - 1]);
             return CLI_USAGE;
         }
     }
     if (optind != argc) {
-        cli_error_line("eval: unexpected argument '%s' (see ugains eval --help)", argv[optind]);
+        cli_error("eval: unexpected argument '%s' (see ugains eval --help)", argv[optind]);
         return CLI_USAGE;
     }
     if (!pred || !gt) {

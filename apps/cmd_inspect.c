@@ -6,7 +6,6 @@
 #include <string.h>
 
 #include "apps/cli.h"
-#include "apps/cli_guard.h"
 #include "engine/safetensors.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/torch_ckpt.h"
@@ -124,7 +123,7 @@ int cmd_inspect(int argc, char **argv) {
             free(set);
             return CLI_OK;
         default:
-            cli_error_line("inspect: unknown option or missing value: '%s' (see ugains inspect --help)", argv[optind - 1]);
+            cli_error("inspect: unknown option or missing value: '%s' (see ugains inspect --help)", argv[optind - 1]);
             rc = CLI_USAGE;
             break;
         }

@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "apps/cli.h"
-#include "apps/cli_guard.h"
 #include "weights-tools/packer.h"
 
 static void usage(FILE *f) {
@@ -57,7 +56,7 @@ int cmd_pack(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'a':
             if (strcmp(optarg, "auto") && strcmp(optarg, "sam") && strcmp(optarg, "rba")) {
-                cli_error_line("pack: --arch wants auto, sam or rba, got '%s'", optarg);
+                cli_error("pack: --arch wants auto, sam or rba, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             arch = optarg;
@@ -67,13 +66,13 @@ int cmd_pack(int argc, char **argv) {
             else if (!strcmp(optarg, "bf16")) dtype = UG_BF16;
             else if (!strcmp(optarg, "f16")) dtype = UG_F16;
             else {
-                cli_error_line("pack: --dtype wants f32, bf16 or f16, got '%s'", optarg);
+                cli_error("pack: --dtype wants f32, bf16 or f16, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             break;
         case 's':
             if (!strchr(optarg, '=')) {
-                cli_error_line("pack: --set wants KEY=VALUE, got '%s'", optarg);
+                cli_error("pack: --set wants KEY=VALUE, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             set[nset++] = optarg;
@@ -84,13 +83,13 @@ int cmd_pack(int argc, char **argv) {
             free(set);
             return CLI_OK;
         default:
-            cli_error_line("pack: unknown option or missing value: '%s' (see ugains pack --help)", argv[optind - 1]);
+            cli_error("pack: unknown option or missing value: '%s' (see ugains pack --help)", argv[optind - 1]);
             rc = CLI_USAGE;
             break;
         }
     }
     if (rc == CLI_OK && optind < argc) {
-        cli_error_line("pack: unexpected argument '%s'", argv[optind]);
+        cli_error("pack: unexpected argument '%s'", argv[optind]);
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && (!in || !out)) {

@@ -22,7 +22,6 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
-#include "apps/cli_guard.h"
 #include "engine/ctx.h"
 #include "engine/fileio.h"
 #include "engine/image.h"
@@ -155,27 +154,27 @@ static bool parse_point_opt(prompt *p, const char *s) {
     double v[3];
     int n = parse_numbers(s, v, 2, 3);
     if (n < 0) {
-        cli_error_line("sam: --point wants X,Y or X,Y,L, got '%s'", s);
+        cli_error("sam: --point wants X,Y or X,Y,L, got '%s'", s);
         return false;
     }
     if (!coord_ok(v[0]) || !coord_ok(v[1])) {
-        cli_error_line("sam: --point '%s': coordinates must be finite numbers within +-1e9", s);
+        cli_error("sam: --point '%s': coordinates must be finite numbers within +-1e9", s);
         return false;
     }
     int label = 1;
     if (n == 3) {
         if (v[2] != 0.0 && v[2] != 1.0) {
-            cli_error_line("sam: --point '%s': label must be 1 (foreground) or 0 (background)", s);
+            cli_error("sam: --point '%s': label must be 1 (foreground) or 0 (background)", s);
             return false;
         }
         label = (int)v[2];
     }
     if (p->n_points >= SAM_CLI_MAX_POINTS) {
-        cli_error_line("sam: more than %d --point options (one prompt takes at most %d points)", SAM_CLI_MAX_POINTS, SAM_CLI_MAX_POINTS);
+        cli_error("sam: more than %d --point options (one prompt takes at most %d points)", SAM_CLI_MAX_POINTS, SAM_CLI_MAX_POINTS);
         return false;
     }
     if (!point_add(p, (float)v[0], (float)v[1], label)) {
-        cli_error_line("sam: out of memory");
+        cli_error("sam: out of memory");
         return false;
     }
     return true;
@@ -184,16 +183,16 @@ static bool parse_point_opt(prompt *p, const char *s) {
 static bool parse_box_opt(prompt *p, const char *s) {
     double v[4];
     if (parse_numbers(s, v, 4, 4) < 0) {
-        cli_error_line("sam: --box wants X0,Y0,X1,Y1, got '%s'", s);
+        cli_error("sam: --box wants X0,Y0,X1,Y1, got '%s'", s);
         return false;
     }
     for (int k = 0; k < 4; k++)
         if (!coord_ok(v[k])) {
-            cli_error_line("sam: --box '%s': coordinates must be finite numbers within +-1e9", s);
+            cli_error("sam: --box '%s': coordinates must be finite numbers within +-1e9", s);
             return false;
         }
     if (p->has_box) {
-        cli_error_line("sam: --box given twice (one box per prompt; use --prompts for several)");
+        cli_error("sam: --box given twice (one box per prompt; use --prompts for several)");
         return false;
     }
     p->has_box = true;
@@ -744,7 +743,7 @@ int cmd_sam(int argc, char **argv) {
         case 'p':
         case 'b':
             if (!cmdline && !(cmdline = prompts_add(&cl))) {
-                cli_error_line("sam: out of memory");
+                cli_error("sam: out of memory");
                 rc = CLI_RUNTIME;
                 break;
             }
@@ -752,7 +751,7 @@ int cmd_sam(int argc, char **argv) {
             break;
         case 't':
             if (!cli_parse_threads(optarg, &o.threads)) {
-                cli_error_line("sam: --threads wants a count from 1 to 256, got '%s'", optarg);
+                cli_error("sam: --threads wants a count from 1 to 256, got '%s'", optarg);
                 rc = CLI_USAGE;
             }
             break;
@@ -761,25 +760,25 @@ int cmd_sam(int argc, char **argv) {
             prompts_free(&cl);
             return CLI_OK;
         default:
-            cli_error_line("sam: unknown option or missing value: '%s' (see ugains sam --help)", argv[optind - 1]);
+            cli_error("sam: unknown option or missing value: '%s' (see ugains sam --help)", argv[optind - 1]);
             rc = CLI_USAGE;
             break;
         }
     }
     if (rc == CLI_OK && optind < argc) {
-        cli_error_line("sam: unexpected argument '%s'", argv[optind]);
+        cli_error("sam: unexpected argument '%s'", argv[optind]);
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && (!o.weights || !o.image || !o.out)) {
-        cli_error_line("sam: --weights, --image and --out are required (see ugains sam --help)");
+        cli_error("sam: --weights, --image and --out are required (see ugains sam --help)");
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && (!*o.out || (o.dump && !*o.dump))) {
-        cli_error_line("sam: %s is an empty path", !*o.out ? "--out" : "--dump");
+        cli_error("sam: %s is an empty path", !*o.out ? "--out" : "--dump");
         rc = CLI_USAGE;
     }
     if (rc == CLI_OK && !!cmdline == !!o.prompts) {
-        cli_error_line(cmdline ? "sam: give --point/--box or --prompts, not both"
+        cli_error(cmdline ? "sam: give --point/--box or --prompts, not both"
                           : "sam: no prompt: give --point X,Y, --box X0,Y0,X1,Y1 or --prompts P.json");
         rc = CLI_USAGE;
     }
