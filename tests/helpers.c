@@ -110,6 +110,13 @@ void test_ctx_setup(void) { ctx_setup(2); }
 void test_ctx_setup_odd(void) { ctx_setup(3); }
 void test_ctx_teardown(void) { ug_ctx_free(&test_ctx); }
 
+void test_require_golden(void) {
+    char *p = test_golden_path("README.md");
+    bool ok = access(p, R_OK) == 0;
+    ck_assert_msg(ok, "golden set missing: cannot read %s (set UGAINS_GOLDEN)", p);
+    free(p);
+}
+
 char *test_tmpdir(void) {
     const char *base = getenv("TMPDIR");
     if (!base || !*base) base = "/tmp";

@@ -30,6 +30,9 @@ double test_assert_close(const float *got, const float *want, size_t n, double a
 // Absolute path (malloc'ed) of a file under the golden set: $UGAINS_GOLDEN or ../shared/golden.
 char *test_golden_path(const char *rel);
 bool test_golden_available(void);
+// Fails the running test when the golden set is missing: a golden test that cannot find its
+// files must not pass.
+void test_require_golden(void);
 
 // Reads a .npy file; aborts the test naming the file and the problem when it cannot.
 ug_tensor test_load_npy(const char *path);

@@ -311,7 +311,7 @@ static ug_ckpt *open_sam_tiny(void) {
 // last block's NHWC output: 1x1 conv read through a channels-first view, LayerNorm2d, 3x3
 // conv, LayerNorm2d.
 START_TEST(golden_sam_patch_embed_and_neck) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     ug_ckpt *c = open_sam_tiny();
     ug_tensor pw, pb, pos, n0, n1w, n1b, n2, n3w, n3b, img, want_tok, blk3, want_emb, tok, a, t;
     ug_err err;
@@ -357,7 +357,7 @@ END_TEST
 // (seen as [1, 64, 16, 16] channels-last): ConvTranspose 64->16, LayerNorm2d, GELU,
 // ConvTranspose 16->8, GELU.
 START_TEST(golden_sam_output_upscaling) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     ug_ckpt *c = open_sam_tiny();
     ug_tensor w0, b0, lw, lb, w3, b3, src, want, u1, u2;
     ug_err err;

@@ -401,7 +401,7 @@ END_TEST
 // Golden images
 
 START_TEST(golden_images) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     ug_tensor img, ref;
     ug_err err;
     char *p = test_golden_path("sam_tiny/input_image.png");

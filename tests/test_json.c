@@ -522,7 +522,7 @@ START_TEST(parse_file_and_golden) {
     test_rmtree(dir);
     free(dir);
 
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *cfg = test_golden_path("sam_tiny/config.json");
     ck_assert_msg(ug_json_parse_file(&d, cfg, &err) == UG_OK, "%s", err.msg);
     const ug_json *r = ug_json_root(d);

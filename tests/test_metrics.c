@@ -445,7 +445,7 @@ static double expected_num(const ug_json *root, const char *key) {
 }
 
 START_TEST(golden_eval_tiny) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     ug_err err;
     char *ej = test_golden_path("eval_tiny/expected.json");
     ug_json_doc *doc;

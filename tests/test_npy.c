@@ -358,7 +358,7 @@ static int check_golden(const char *path, const struct stat *sb, int flag, struc
 }
 
 START_TEST(golden_files) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *root = test_golden_path("");
     ck_assert_int_eq(nftw(root, check_golden, 16, FTW_PHYS), 0);
     free(root);

@@ -19,6 +19,7 @@
 
 #include "engine/json.h"
 #include "engine/safetensors.h"
+#include "tests/cli.h"
 #include "tests/helpers.h"
 #include "weights-tools/packer.h"
 #include "weights-tools/torch_ckpt.h"
@@ -150,7 +151,7 @@ static void check_config(ug_st_file *f, const char *golden_rel, const char *skip
 }
 
 START_TEST(golden_sam_bit_exact) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *dir = test_tmpdir(), *out = path_in(dir, "sam.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
     ug_err err;
     ck_assert_msg(pack(in, out, UG_F32, SAM_SET, 1, NULL, &err) == UG_OK, "%s", err.msg);
@@ -186,7 +187,7 @@ static bool is_extra_decoder_layer(const char *name) {
 }
 
 START_TEST(golden_rba_three_layouts) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     const char *files[] = {"rba_tiny/rba_tiny_1dl.d2.pth", "rba_tiny/rba_tiny_1dl.ugains.ckpt", "rba_tiny/rba_tiny_3dl.d2.pkl"};
     char *dir = test_tmpdir(), *in[3], *out[3];
     ug_st_file *f[3];
@@ -242,7 +243,7 @@ START_TEST(golden_rba_three_layouts) {
 END_TEST
 
 START_TEST(half_precision_rounding) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *dir = test_tmpdir(), *out = path_in(dir, "h.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
     ug_err err;
     ug_st_file *ref, *f;
@@ -371,7 +372,7 @@ static void copy_ckpt(const char *src, const char *dst, const copy_spec *s) {
 }
 
 START_TEST(hostile_globals) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth");
     char *bad = path_in(dir, "bad.pth"), *ok = path_in(dir, "ok.ckpt"), *out = path_in(dir, "out.safetensors");
     char *sentinel = path_in(dir, "pwned"), cmd[4400];
@@ -407,7 +408,7 @@ START_TEST(hostile_globals) {
 END_TEST
 
 START_TEST(hostile_shapes_and_offsets) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth");
     char *bad = path_in(dir, "bad.pth"), *out = path_in(dir, "out.safetensors");
     const struct {
@@ -438,7 +439,7 @@ START_TEST(hostile_shapes_and_offsets) {
 END_TEST
 
 START_TEST(truncated_and_corrupt_files) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth"), *pkl = test_golden_path("rba_tiny/rba_tiny_3dl.d2.pkl");
     char *bad = path_in(dir, "bad.pth"), *out = path_in(dir, "out.safetensors");
     size_t n, np;
@@ -588,8 +589,9 @@ static int run(const char *args, const char *errfile) {
 }
 
 START_TEST(cli_exit_codes) {
-    const char *bin = getenv("UGAINS_BIN");
-    if (!bin || !exists(bin) || !test_golden_available()) return;
+    const char *bin = test_cli_bin();
+    test_require_golden();
+    ck_assert_msg(exists(bin), "%s not found (build it, or set UGAINS_BIN)", bin);
     char *dir = test_tmpdir(), *errf = path_in(dir, "stderr.txt"), *out = path_in(dir, "o.safetensors");
     char *sam = test_golden_path("sam_tiny/sam_tiny.pth"), args[8192];
     ck_assert_int_eq(run("pack --help", errf), 0);

@@ -242,7 +242,7 @@ START_TEST(truncated_everywhere) {
 END_TEST
 
 START_TEST(golden_detectron2_pickle) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     char *path = test_golden_path("rba_tiny/rba_tiny_3dl.d2.pkl");
     size_t n;
     void *data = test_read_file(path, &n);

@@ -12,15 +12,6 @@
 #include "ops/resize.h"
 #include "tests/helpers.h"
 
-// Golden tests pass with a note when the golden set is absent (test_golden_available uses
-// Check asserts, so it can only be asked from inside a test).
-#define SKIP_WITHOUT_GOLDEN()                                                                     \
-    do {                                                                                        \
-        if (!test_golden_available()) {                                                         \
-            fprintf(stderr, "%s: golden files not found, skipped\n", __func__);                 \
-            return;                                                                             \
-        }                                                                                       \
-    } while (0)
 
 // ------------------------------------------------------------------------------------------
 // Bilinear
@@ -111,7 +102,7 @@ END_TEST
 // UGainS SAM input: F.interpolate of the normalised image 96x160 -> 154x256 (golden, 1e-6 abs:
 // the rule reproduces PyTorch to 1 ulp, values are below 3).
 START_TEST(bilinear_golden_sam_input) {
-    SKIP_WITHOUT_GOLDEN();
+    test_require_golden();
     ug_tensor x, want, y;
     ug_err err;
     x = test_golden_npy("pipeline_tiny/sam_input_normalized.npy");
@@ -133,7 +124,7 @@ END_TEST
 // SAM postprocess_masks: 64 -> 256x256 bilinear, crop [:154, :256], bilinear -> 96x160, read
 // through a strided crop view. Golden, 2e-6 abs on logits up to ~3.
 START_TEST(bilinear_golden_postprocess_masks) {
-    SKIP_WITHOUT_GOLDEN();
+    test_require_golden();
     ug_tensor low, want, up, y;
     ug_err err;
     low = test_golden_npy("sam_tiny/p0-low_res_masks_multi.npy");
@@ -197,7 +188,7 @@ END_TEST
 
 // SamPredictor: Pillow 160x96 -> 256x154 of the golden image, bit exact (reference and fast).
 START_TEST(pillow_golden_sam) {
-    SKIP_WITHOUT_GOLDEN();
+    test_require_golden();
     ug_tensor x, want, y;
     ug_err err;
     x = test_golden_npy("sam_tiny/input_image_uint8.npy");
@@ -241,7 +232,7 @@ END_TEST
 
 // Sam.preprocess of the golden resized image: 1e-6 abs (the same float32 division).
 START_TEST(sam_normalize_pad_golden) {
-    SKIP_WITHOUT_GOLDEN();
+    test_require_golden();
     ug_tensor img, want, y;
     ug_err err;
     img = test_golden_npy("sam_tiny/input_resized_uint8.npy");
@@ -260,7 +251,7 @@ END_TEST
 
 // UGainS normalisation of the RbA golden PNGs (albumentations float32 steps), 1e-6 abs.
 START_TEST(rba_normalize_golden) {
-    SKIP_WITHOUT_GOLDEN();
+    test_require_golden();
     const char *names[2][2] = {{"rba_tiny/img0.png", "rba_tiny/img0_input.npy"},
                                {"rba_tiny/img1.png", "rba_tiny/img1_input.npy"}};
     for (int i = 0; i < 2; i++) {

@@ -247,7 +247,7 @@ START_TEST(bad_crc_offsets_and_overlaps) {
 END_TEST
 
 START_TEST(golden_checkpoints_open_and_verify) {
-    if (!test_golden_available()) return;
+    test_require_golden();
     const char *files[] = {"sam_tiny/sam_tiny.pth", "rba_tiny/rba_tiny_1dl.d2.pth", "rba_tiny/rba_tiny_1dl.ugains.ckpt"};
     for (size_t f = 0; f < 3; f++) {
         char *path = test_golden_path(files[f]);
