@@ -2,16 +2,14 @@
 //
 // Writes into --out: semantic.png (8-bit trainIds), semantic_color.png (Cityscapes palette),
 // rba_score.npy (F32 [H, W]) and rba_score.png (heat map); with --dump DIR the §6 tensors.
-// Outputs appear all together or not at all (see `stage` below); docs/CLI.md has the details.
-#include <errno.h>
+// Outputs appear all together or not at all (apps/outputs.h); docs/CLI.md has the details.
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "apps/cli.h"
+#include "apps/outputs.h"
 #include "engine/ctx.h"
 #include "engine/image.h"
 #include "engine/npy.h"
@@ -70,129 +68,31 @@ static void heat_colour(float u, uint8_t rgb[3]) {
     }
 }
 
-// Folders this run created (mkdir -p), removed again when the run fails.
-typedef struct made_dirs {
-    char *path[64];
-    int n;
-} made_dirs;
-
-static void made_dirs_undo(made_dirs *md) {
-    while (md->n > 0) {
-        char *p = md->path[--md->n];
-        rmdir(p); // only succeeds when empty: never removes anything the run did not leave there
-        free(p);
-    }
+// One staged output file each.
+static ug_status write_png(cli_stage *sg, const char *name, const ug_tensor *t, ug_err *err) {
+    char path[4400];
+    if (!cli_stage_file(sg, name, path, sizeof path, err)) return err->code;
+    return ug_png_write(path, t, err);
 }
 
-// mkdir -p; fine when the directory exists. Every folder it creates is recorded in md.
-static int make_dirs(const char *path, made_dirs *md, ug_err *err) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
-        ug_errf(err, UG_ERR_ARG, "%s: path too long", path);
-        return 0;
-    }
-    for (char *p = buf + 1;; p++) {
-        char ch = *p;
-        if (ch == '/' || ch == '\0') {
-            *p = '\0';
-            if (mkdir(buf, 0777) == 0) {
-                if (md->n < (int)(sizeof md->path / sizeof md->path[0]) && (md->path[md->n] = strdup(buf))) md->n++;
-            } else if (errno != EEXIST) {
-                ug_errf(err, UG_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
-                return 0;
-            }
-            *p = ch;
-            if (ch == '\0') break;
-        }
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-        ug_errf(err, UG_ERR_IO, "%s: not a directory", path);
-        return 0;
-    }
-    return 1;
-}
-
-// All-or-nothing outputs. Each file is written into a hidden staging folder made inside its
-// final folder (same file system, so the moves are renames) and moved into place only after the
-// model ran and every file of --out and --dump was written. A failure at any step (an unreadable
-// image is caught before any folder is touched; a full disk, an output name taken by a folder)
-// removes the staging folders and the folders the run created, so --out never holds a mix of old
-// and new outputs or a half set. Only a kill between the moves can leave a partial set, and a kill
-// before them leaves a .tmp-rba-XXXXXX folder behind.
-typedef struct stage {
-    char dir[4096]; // final folder
-    char tmp[4200]; // staging folder; empty: none
-    char name[20][64];
-    int n;
-} stage;
-
-static ug_status stage_open(stage *s, const char *dir, ug_err *err) {
-    snprintf(s->dir, sizeof s->dir, "%s", dir);
-    snprintf(s->tmp, sizeof s->tmp, "%s/.tmp-rba-XXXXXX", dir);
-    s->n = 0;
-    if (!mkdtemp(s->tmp)) {
-        s->tmp[0] = '\0';
-        return ug_errf(err, UG_ERR_IO, "%s: cannot create a staging folder: %s", dir, strerror(errno));
-    }
-    return UG_OK;
-}
-
-// Path of `name` in the staging folder (recorded for the commit).
-static const char *stage_file(stage *s, const char *name, char *buf, size_t n) {
-    if (s->n < (int)(sizeof s->name / sizeof s->name[0])) snprintf(s->name[s->n++], sizeof s->name[0], "%s", name);
-    snprintf(buf, n, "%s/%s", s->tmp, name);
-    return buf;
-}
-
-// Before anything moves: a final name held by a folder would make its rename fail half-way.
-static ug_status stage_check(const stage *s, ug_err *err) {
-    char p[4200];
-    struct stat sb;
-    for (int i = 0; i < s->n; i++) {
-        snprintf(p, sizeof p, "%s/%s", s->dir, s->name[i]);
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            return ug_errf(err, UG_ERR_IO, "%s: is a directory, cannot write the output there", p);
-    }
-    return UG_OK;
-}
-
-static ug_status stage_commit(stage *s, ug_err *err) {
-    char from[4300], to[4200];
-    for (int i = 0; i < s->n; i++) {
-        snprintf(from, sizeof from, "%s/%s", s->tmp, s->name[i]);
-        snprintf(to, sizeof to, "%s/%s", s->dir, s->name[i]);
-        if (rename(from, to) != 0) return ug_errf(err, UG_ERR_IO, "%s: rename failed: %s", to, strerror(errno));
-    }
-    rmdir(s->tmp);
-    s->tmp[0] = '\0';
-    return UG_OK;
-}
-
-// Removes whatever is still staged (every file, committed ones are already gone).
-static void stage_abort(stage *s) {
-    if (!s->tmp[0]) return;
-    char p[4300];
-    for (int i = 0; i < s->n; i++) {
-        snprintf(p, sizeof p, "%s/%s", s->tmp, s->name[i]);
-        unlink(p);
-    }
-    rmdir(s->tmp);
-    s->tmp[0] = '\0';
+static ug_status write_npy(cli_stage *sg, const char *name, const ug_tensor *t, ug_err *err) {
+    char path[4400];
+    if (!cli_stage_file(sg, name, path, sizeof path, err)) return err->code;
+    return ug_npy_write(path, t, err);
 }
 
 // --dump: the §6 names of the traced tensors; the first write error is kept.
 typedef struct dumper {
-    stage *stage;
+    cli_stage *stage;
     ug_status st;
     ug_err err;
 } dumper;
 
 static void dump_one(dumper *d, const char *name, const ug_tensor *t) {
     if (d->st != UG_OK) return;
-    char file[64], path[4300];
+    char file[64];
     snprintf(file, sizeof file, "%s.npy", name);
-    d->st = ug_npy_write(stage_file(d->stage, file, path, sizeof path), t, &d->err);
+    d->st = write_npy(d->stage, file, t, &d->err);
 }
 
 // The intermediates; the outputs (pred_*, rba_score, semantic) are dumped from rba_output after
@@ -217,13 +117,12 @@ static void dump_outputs(dumper *d, const rba_output *o) {
     }
 }
 
-static ug_status write_outputs(stage *sg, const rba_output *o, ug_err *err) {
+static ug_status write_outputs(cli_stage *sg, const rba_output *o, ug_err *err) {
     int64_t H = o->score.shape[0], W = o->score.shape[1];
-    char path[4300];
     ug_tensor color = {0}, heat = {0};
     ug_tensor sem = ug_tensor_wrap(o->semantic.data, UG_U8, UG_DIMS(H, W, 1));
     ug_status st;
-    if ((st = ug_png_write(stage_file(sg, "semantic.png", path, sizeof path), &sem, err)) != UG_OK) goto done;
+    if ((st = write_png(sg, "semantic.png", &sem, err)) != UG_OK) goto done;
     if ((st = ug_tensor_new(&color, UG_U8, UG_DIMS(H, W, 3), err)) != UG_OK ||
         (st = ug_tensor_new(&heat, UG_U8, UG_DIMS(H, W, 3), err)) != UG_OK)
         goto done;
@@ -234,9 +133,9 @@ static ug_status write_outputs(stage *sg, const rba_output *o, ug_err *err) {
         if (s[i] < 19) memcpy(c + 3 * i, cityscapes_palette[s[i]], 3);
         heat_colour(u[i], h + 3 * i);
     }
-    if ((st = ug_png_write(stage_file(sg, "semantic_color.png", path, sizeof path), &color, err)) != UG_OK) goto done;
-    if ((st = ug_npy_write(stage_file(sg, "rba_score.npy", path, sizeof path), &o->score, err)) != UG_OK) goto done;
-    st = ug_png_write(stage_file(sg, "rba_score.png", path, sizeof path), &heat, err);
+    if ((st = write_png(sg, "semantic_color.png", &color, err)) != UG_OK) goto done;
+    if ((st = write_npy(sg, "rba_score.npy", &o->score, err)) != UG_OK) goto done;
+    st = write_png(sg, "rba_score.png", &heat, err);
 done:
     ug_tensor_free(&color);
     ug_tensor_free(&heat);
@@ -252,19 +151,20 @@ static ug_status rba_main(const char *weights, const char *image, const char *ou
     rba_model *m = NULL;
     ug_tensor img = {0};
     rba_output o = {0};
-    made_dirs md = {0};
-    stage so = {0}, sd = {0};
+    cli_made_dirs md = {0};
+    cli_stage so = {0}, sd = {0};
     dumper d = {&sd, UG_OK, {0}};
     rba_trace trace = {on_trace, &d};
     // Inputs first: a bad weights file or image fails before any folder is touched.
-    if ((st = rba_load(&m, weights, err)) != UG_OK || (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK)
+    if ((st = cli_check_input(weights, err)) != UG_OK || (st = cli_check_input(image, err)) != UG_OK ||
+        (st = rba_load(&m, weights, err)) != UG_OK || (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK)
         goto done;
     // Folders before the model runs, so an unwritable --out fails in a second, not after a minute.
-    if (!make_dirs(out, &md, err) || (dump && !make_dirs(dump, &md, err))) {
-        st = err->code;
+    if ((st = cli_make_dirs(out, &md, err)) != UG_OK || (dump && (st = cli_make_dirs(dump, &md, err)) != UG_OK))
         goto done;
-    }
-    if ((st = stage_open(&so, out, err)) != UG_OK || (dump && (st = stage_open(&sd, dump, err)) != UG_OK)) goto done;
+    if ((st = cli_stage_open(&so, out, "rba", err)) != UG_OK ||
+        (dump && (st = cli_stage_open(&sd, dump, "rba", err)) != UG_OK))
+        goto done;
     if ((st = rba_forward_u8(&ctx, m, &img, pad32, &o, dump ? &trace : NULL, err)) != UG_OK) goto done;
     if (dump) dump_outputs(&d, &o);
     if (d.st != UG_OK) {
@@ -272,15 +172,14 @@ static ug_status rba_main(const char *weights, const char *image, const char *ou
         st = d.st;
         goto done;
     }
-    if ((st = write_outputs(&so, &o, err)) != UG_OK || (st = stage_check(&so, err)) != UG_OK ||
-        (dump && (st = stage_check(&sd, err)) != UG_OK))
+    if ((st = write_outputs(&so, &o, err)) != UG_OK || (st = cli_stage_check(&so, err)) != UG_OK ||
+        (dump && (st = cli_stage_check(&sd, err)) != UG_OK))
         goto done;
-    if ((st = stage_commit(&so, err)) != UG_OK || (dump && (st = stage_commit(&sd, err)) != UG_OK)) goto done;
+    if ((st = cli_stage_commit(&so, err)) != UG_OK || (dump && (st = cli_stage_commit(&sd, err)) != UG_OK)) goto done;
 done:
-    stage_abort(&so);
-    stage_abort(&sd);
-    if (st != UG_OK) made_dirs_undo(&md);
-    for (int i = 0; i < md.n; i++) free(md.path[i]);
+    cli_stage_abort(&so);
+    cli_stage_abort(&sd);
+    cli_made_dirs_undo(&md, st != UG_OK);
     rba_output_free(&o);
     ug_tensor_free(&img);
     rba_free(m);

@@ -534,7 +534,8 @@ static ug_status run_one(ug_ctx *ctx, const run_args *a, const rba_model *rba, c
     memset(&r, 0, sizeof r);
     char tmp[4096] = "", final[4096], old[4096] = "";
     snprintf(final, sizeof final, "%s/%s", a->out, stem);
-    ug_status st = ug_image_read(path, UG_IMAGE_RGB, &img, err);
+    ug_status st = cli_check_input(path, err);
+    if (st == UG_OK) st = ug_image_read(path, UG_IMAGE_RGB, &img, err);
     if (st != UG_OK) return st;
     if (ignore && (ignore->shape[0] != img.shape[0] || ignore->shape[1] != img.shape[1])) {
         st = ug_errf(err, UG_ERR_ARG, "%s: ignore mask is %lldx%lld, image %s is %lldx%lld", a->ignore,
@@ -619,7 +620,8 @@ int cmd_run(int argc, char **argv) {
     have_ctx = true;
     if (mkdir_p(a.out, &err) != UG_OK) goto fail;
     if (a.ignore) {
-        if (ug_image_read(a.ignore, UG_IMAGE_GRAY, &ignore, &err) != UG_OK) goto fail;
+        if (cli_check_input(a.ignore, &err) != UG_OK || ug_image_read(a.ignore, UG_IMAGE_GRAY, &ignore, &err) != UG_OK)
+            goto fail;
     }
     // Models are loaded once, and only when some image still needs them.
     int todo = 0;
@@ -630,8 +632,8 @@ int cmd_run(int argc, char **argv) {
         todo += a.overwrite || !is_dir(final);
     }
     if (todo > 0) {
-        if (rba_load(&rba, a.rba, &err) != UG_OK) goto fail;
-        if (sam_load(&sam, a.sam, &err) != UG_OK) goto fail;
+        if (cli_check_input(a.rba, &err) != UG_OK || rba_load(&rba, a.rba, &err) != UG_OK) goto fail;
+        if (cli_check_input(a.sam, &err) != UG_OK || sam_load(&sam, a.sam, &err) != UG_OK) goto fail;
     }
     bool tty = isatty(STDERR_FILENO);
     int done = 0, failed = 0, skipped = 0;

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
+#include "apps/outputs.h"
 #include "engine/ctx.h"
 #include "engine/fileio.h"
 #include "engine/image.h"
@@ -300,130 +301,10 @@ static void warn_outside(const prompt_list *l, int H, int W) {
     }
 }
 
-// Folders this run created (mkdir -p), removed again when the run fails.
-typedef struct made_dirs {
-    char *path[64];
-    int n;
-} made_dirs;
-
-static void made_dirs_undo(made_dirs *md, bool remove) {
-    while (md->n > 0) {
-        char *p = md->path[--md->n];
-        if (remove) rmdir(p); // only succeeds when empty: never removes what the run did not leave
-        free(p);
-    }
-}
-
-// mkdir -p; fine when the directory exists. Every folder it creates is recorded in md.
-static ug_status make_dirs(const char *path, made_dirs *md, ug_err *err) {
-    char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ug_errf(err, UG_ERR_ARG, "%s: path too long", path);
-    for (char *q = buf + 1;; q++) {
-        char ch = *q;
-        if (ch == '/' || ch == '\0') {
-            *q = '\0';
-            if (mkdir(buf, 0777) == 0) {
-                if (md->n < (int)(sizeof md->path / sizeof md->path[0]) && (md->path[md->n] = strdup(buf))) md->n++;
-            } else if (errno != EEXIST) {
-                return ug_errf(err, UG_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
-            }
-            *q = ch;
-            if (ch == '\0') break;
-        }
-    }
-    struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: not a directory", path);
-    return UG_OK;
-}
-
-// All-or-nothing outputs (as `ugains rba`): every file is written into a hidden staging folder
-// inside its final folder (same file system, so the moves are renames) and moved into place
-// only when every mask, scores.json and dump is written. A failure at any step (a model that
-// yields NaN, a full disk, an output name held by a folder) removes the staging folder and the
-// folders the run created, so --out never holds a half set or a mix of old and new masks.
-typedef struct stage {
-    char dir[4096]; // final folder
-    char tmp[4200]; // staging folder; empty: none
-    char **name;    // files staged so far
-    int n, cap;
-} stage;
-
-static ug_status stage_open(stage *s, const char *dir, ug_err *err) {
-    snprintf(s->dir, sizeof s->dir, "%s", dir);
-    snprintf(s->tmp, sizeof s->tmp, "%s/.tmp-sam-XXXXXX", dir);
-    if (!mkdtemp(s->tmp)) {
-        s->tmp[0] = '\0';
-        return ug_errf(err, UG_ERR_IO, "%s: cannot create a staging folder: %s", dir, strerror(errno));
-    }
-    return UG_OK;
-}
-
-// Path of `name` in the staging folder, recorded for the commit; NULL when out of memory.
-static const char *stage_file(stage *s, const char *name, char *buf, size_t n, ug_err *err) {
-    if (s->n == s->cap) {
-        int cap = s->cap ? 2 * s->cap : 16;
-        char **v = realloc(s->name, (size_t)cap * sizeof *v);
-        if (!v) {
-            ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
-            return NULL;
-        }
-        s->name = v;
-        s->cap = cap;
-    }
-    if (!(s->name[s->n] = strdup(name))) {
-        ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
-        return NULL;
-    }
-    s->n++;
-    snprintf(buf, n, "%s/%s", s->tmp, name);
-    return buf;
-}
-
-// Before anything moves: a final name held by a folder would make its rename fail half-way.
-static ug_status stage_check(const stage *s, ug_err *err) {
-    char p[4400];
-    struct stat sb;
-    for (int i = 0; i < s->n; i++) {
-        snprintf(p, sizeof p, "%s/%s", s->dir, s->name[i]);
-        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode))
-            return ug_errf(err, UG_ERR_IO, "%s: is a directory, cannot write the output there", p);
-    }
-    return UG_OK;
-}
-
-static ug_status stage_commit(stage *s, ug_err *err) {
-    char from[4400], to[4400];
-    for (int i = 0; i < s->n; i++) {
-        snprintf(from, sizeof from, "%s/%s", s->tmp, s->name[i]);
-        snprintf(to, sizeof to, "%s/%s", s->dir, s->name[i]);
-        if (rename(from, to) != 0) return ug_errf(err, UG_ERR_IO, "%s: rename failed: %s", to, strerror(errno));
-    }
-    rmdir(s->tmp);
-    s->tmp[0] = '\0';
-    return UG_OK;
-}
-
-// Removes whatever is still staged (committed files are gone from it already) and frees s.
-static void stage_abort(stage *s) {
-    if (s->tmp[0]) {
-        char p[4400];
-        for (int i = 0; i < s->n; i++) {
-            snprintf(p, sizeof p, "%s/%s", s->tmp, s->name[i]);
-            unlink(p);
-        }
-        rmdir(s->tmp);
-        s->tmp[0] = '\0';
-    }
-    for (int i = 0; i < s->n; i++) free(s->name[i]);
-    free(s->name);
-    s->name = NULL;
-    s->n = s->cap = 0;
-}
-
-static ug_status write_npy(stage *sg, const char *name, const ug_tensor *t, ug_err *err) {
+static ug_status write_npy(cli_stage *sg, const char *name, const ug_tensor *t, ug_err *err) {
     char file[128], path[4400];
     snprintf(file, sizeof file, "%s.npy", name);
-    if (!stage_file(sg, file, path, sizeof path, err)) return err->code;
+    if (!cli_stage_file(sg, file, path, sizeof path, err)) return err->code;
     return ug_npy_write(path, t, err);
 }
 
@@ -441,7 +322,7 @@ typedef struct run {
     ug_tensor png;                            // U8 [H,W]
     int *best;                                // [N] index of the best mask
     bool *done;                               // [N] prompt already run
-    stage so, sd;                             // staged --out and --dump files
+    cli_stage so, sd;                             // staged --out and --dump files
 } run;
 
 static void run_free(run *r) {
@@ -451,8 +332,8 @@ static void run_free(run *r) {
     if (r->ctx_ok) ug_ctx_free(&r->ctx);
     free(r->best);
     free(r->done);
-    stage_abort(&r->so);
-    stage_abort(&r->sd);
+    cli_stage_abort(&r->so);
+    cli_stage_abort(&r->sd);
 }
 
 typedef struct options {
@@ -486,11 +367,11 @@ static ug_status finish_prompt(run *r, const options *o, int j, const ug_tensor 
     float thr = r->m->cfg.mask_threshold;
     char file[64], path[4400];
     snprintf(file, sizeof file, "mask_%03d.png", j);
-    st = stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)r->best[j] * plane, thr, err)
+    st = cli_stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)r->best[j] * plane, thr, err)
                                                           : err->code;
     for (int k = 0; !st && o->all_masks && k < M; k++) {
         snprintf(file, sizeof file, "mask_%03d_%d.png", j, k);
-        st = stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)k * plane, thr, err)
+        st = cli_stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)k * plane, thr, err)
                                                               : err->code;
     }
     if (!st && r->masks_all.data)
@@ -584,7 +465,7 @@ done:
     return st;
 }
 
-static ug_status write_scores(stage *sg, const ug_tensor *iou, const int *best, ug_err *err) {
+static ug_status write_scores(cli_stage *sg, const ug_tensor *iou, const int *best, ug_err *err) {
     int64_t N = iou->shape[0], M = iou->shape[1];
     ug_json_writer w;
     ug_jw_init(&w, 2);
@@ -608,7 +489,7 @@ static ug_status write_scores(stage *sg, const ug_tensor *iou, const int *best, 
     char *text;
     size_t len;
     char path[4400];
-    if (!stage_file(sg, "scores.json", path, sizeof path, err)) {
+    if (!cli_stage_file(sg, "scores.json", path, sizeof path, err)) {
         ug_jw_free(&w);
         return err->code;
     }
@@ -633,7 +514,7 @@ static ug_status write_scores(stage *sg, const ug_tensor *iou, const int *best, 
 static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     run r = {0};
     ug_status st;
-    made_dirs md = {0};
+    cli_made_dirs md = {0};
     if ((st = ug_image_read(o->image, UG_IMAGE_RGB, &r.img, err)) != UG_OK) goto out; // U8 [H,W,3]
     int orig_hw[2] = {(int)r.img.shape[0], (int)r.img.shape[1]}, input_hw[2];
     if ((st = ug_ctx_init(&r.ctx, o->threads, err)) != UG_OK) goto out;
@@ -672,8 +553,8 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     }
     warn_outside(l, orig_hw[0], orig_hw[1]);
     // Folders only now that the inputs are known good; removed again if the run fails.
-    if ((st = make_dirs(o->out, &md, err)) != UG_OK || (o->dump && (st = make_dirs(o->dump, &md, err)) != UG_OK)) goto out;
-    if ((st = stage_open(&r.so, o->out, err)) != UG_OK || (o->dump && (st = stage_open(&r.sd, o->dump, err)) != UG_OK)) goto out;
+    if ((st = cli_make_dirs(o->out, &md, err)) != UG_OK || (o->dump && (st = cli_make_dirs(o->dump, &md, err)) != UG_OK)) goto out;
+    if ((st = cli_stage_open(&r.so, o->out, "sam", err)) != UG_OK || (o->dump && (st = cli_stage_open(&r.sd, o->dump, "sam", err)) != UG_OK)) goto out;
 
     if ((st = sam_preprocess_u8(&r.ctx, r.m, &r.img, &r.input, input_hw, err)) != UG_OK) goto out; // [1,3,S,S]
     if ((st = sam_encode_image(&r.ctx, r.m, &r.input, &r.emb, NULL, err)) != UG_OK) goto out;      // [1,C,h,w]
@@ -707,12 +588,12 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
             (st = write_npy(&r.sd, "masks", &r.masks_all, err)) != UG_OK)
             goto out;
     }
-    if ((st = stage_check(&r.so, err)) != UG_OK || (o->dump && (st = stage_check(&r.sd, err)) != UG_OK) ||
-        (st = stage_commit(&r.so, err)) != UG_OK || (o->dump && (st = stage_commit(&r.sd, err)) != UG_OK))
+    if ((st = cli_stage_check(&r.so, err)) != UG_OK || (o->dump && (st = cli_stage_check(&r.sd, err)) != UG_OK) ||
+        (st = cli_stage_commit(&r.so, err)) != UG_OK || (o->dump && (st = cli_stage_commit(&r.sd, err)) != UG_OK))
         goto out;
 out:
     run_free(&r); // removes whatever is still staged
-    made_dirs_undo(&md, st != UG_OK);
+    cli_made_dirs_undo(&md, st != UG_OK);
     return st;
 }
 
