@@ -2,15 +2,20 @@
 // and compiled twice: by ops/attention.c (AVX2, defines attention_run_avx2) and by
 // ops/attention_avx512.c (AVX-512, defines attention_run_avx512).
 //
-// One task = one (batch, head) and one tile of QT query rows. Keys stream through in tiles
-// of at most KT_MAX; per key tile:
-//   1. pack K^T [D, KT] (and V [KT, Dvp] unless its rows can be read in place),
-//   2. S [QT, KT] = Qs K^T with an R x (C * VL) register-blocked micro-kernel, Qs = q * scale,
-//   3. S += bias terms, masked keys -> -inf,
-//   4. online softmax per row: m' = max(m, rowmax S), P = exp(S - m'), l = l e^(m - m') + sum P,
+// One task = one (batch, head) and one tile of QT query rows; a thread runs a range of
+// consecutive tasks and packs K^T (and V when needed) of a head once for all the query tiles
+// of that head it runs. Keys stream through in tiles of at most KT_MAX; per key tile:
+//   1. S [QT, KT] = Qs K^T with an R x (C * VL) register-blocked micro-kernel, Qs = q * scale;
+//      its epilogue adds the bias terms (and SAM's decomposed rel-pos) to the accumulators,
+//      sets masked keys and padding columns to -inf and keeps a running row max, so the
+//      score tile is written once and never re-read before the softmax,
+//   2. online softmax per row: m' = max(m, rowmax S), P = exp(S - m'), l = l e^(m - m') + sum P,
 //      O *= e^(m - m'),
-//   5. O [QT, Dvp] += P V with a second micro-kernel.
+//   3. O [QT, Dvp] += P V with a second micro-kernel.
 // At the end out = O / l (0 for rows whose keys were all masked, l == 0).
+// Terms the epilogue cannot read as vectors (a key stride other than 0 or 1, rel-pos grids it
+// cannot index) are first summed into a dense [QT, KT] tile by row loops, which the epilogue
+// then adds like a bias.
 #ifndef UG_OPS_ATTENTION_PLAN_H
 #define UG_OPS_ATTENTION_PLAN_H
 
@@ -68,6 +73,127 @@ enum { QT_MAX = 128, KT_MAX = 256, ROWS_MAX = 8 };
 
 static int64_t attn_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
+// What the S micro-kernel's epilogue applies to one key tile (see the top of the file). Row
+// pointers are those of the tile's row 0; row r is at + r * (its row stride).
+typedef struct attn_epi {
+    int nb;                         // additive rows (biases and the dense fallback tile)
+    const float *b[3];              //   at b[t] + r * bs2[t] + key * bs3[t], key offset 0 = tile start
+    int64_t bs2[3];
+    int bs3[3];                     //   1 or 0 (one value per row)
+    int rel;                        // ATTN_REL_*: how rel_h / rel_w are indexed
+    const float *rh, *rw;           // rel_h / rel_w rows of row 0
+    int64_t rhs2, rws2;             // their row strides
+    int64_t kh, kw;
+    const int32_t *ih, *iw;         // [ncp] grid row / column of every key of the tile
+    const uint8_t *m;               // mask row 0 (NULL: none), key stride ms3 (1 or 0)
+    int64_t ms2;
+    int ms3;
+    int64_t nk;                     // keys of the tile; columns nk .. ncp are padding
+} attn_epi;
+
+enum {
+    ATTN_REL_NONE = 0,
+    ATTN_REL_ALIGNED = 1, // kw a multiple of VL: a vector of keys lies in one grid row
+    ATTN_REL_PERMUTE = 2, // AVX-512, kh and kw <= 32: rel rows held in registers, permuted by key
+};
+
+// x with lanes n .. VL set to -inf.
+UG_INLINE vf attn_tail_inf(vf x, int n) {
+#if defined(__AVX512F__)
+    return _mm512_mask_blend_ps((__mmask16)((1u << n) - 1), _mm512_set1_ps(-INFINITY), x);
+#else
+    return _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), x, _mm256_castsi256_ps(vf_tail_mask_(n)));
+#endif
+}
+
+// vf_mask_u8 reading only the first n bytes of m.
+UG_INLINE vf attn_mask_n(vf x, const uint8_t *m, int n) {
+    uint8_t tmp[VL] = {0};
+    memcpy(tmp, m, (size_t)n);
+    return vf_mask_u8(x, tmp);
+}
+
+// The epilogue's view of one row: its term rows and, for ATTN_REL_PERMUTE, its rel_h / rel_w
+// rows in registers.
+typedef struct attn_erow {
+    const float *b[3];
+    const float *rh, *rw;
+    const uint8_t *m;
+#if defined(__AVX512F__)
+    vf hlo, hhi, wlo, whi;
+#endif
+} attn_erow;
+
+// The epilogue of one vector of row w: keys col .. col + VL of the tile, of which n valid.
+UG_INLINE vf attn_epilogue(const attn_epi *E, const attn_erow *w, int64_t col, int n, vf x) {
+    for (int t = 0; t < E->nb; t++) {
+        vf bv;
+        if (!E->bs3[t])
+            bv = vf_set1(*w->b[t]);
+        else if (n == VL)
+            bv = vf_load(w->b[t] + col);
+        else
+            bv = vf_load_n(w->b[t] + col, n);
+        x = vf_add(x, bv);
+    }
+    if (E->rel == ATTN_REL_ALIGNED) {
+        x = vf_add(x, vf_add(vf_set1(w->rh[E->ih[col]]), vf_load(w->rw + E->iw[col])));
+    }
+#if defined(__AVX512F__)
+    else if (E->rel == ATTN_REL_PERMUTE) {
+        __m512i ih = _mm512_loadu_si512(E->ih + col), iw = _mm512_loadu_si512(E->iw + col);
+        x = vf_add(x, vf_add(_mm512_permutex2var_ps(w->hlo, ih, w->hhi), _mm512_permutex2var_ps(w->wlo, iw, w->whi)));
+    }
+#endif
+    if (w->m) {
+        if (!E->ms3) {
+            if (*w->m) x = vf_set1(-INFINITY);
+        } else if (n == VL) {
+            x = vf_mask_u8(x, w->m + col);
+        } else {
+            x = attn_mask_n(x, w->m + col, n);
+        }
+    }
+    if (n < VL) x = attn_tail_inf(x, n);
+    return x;
+}
+
+// Row r of the score tile (ncp columns) through the epilogue while it is in L1, right after
+// the micro-kernel wrote it; returns the row's max. One instance for every row and term mix:
+// the branches on E are the same for every vector, so they predict, and the S micro-kernel
+// stays small.
+static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int64_t r, float *s, int64_t ncp) {
+    attn_erow w = {.m = E->m ? E->m + r * E->ms2 : NULL};
+    for (int t = 0; t < E->nb; t++) w.b[t] = E->b[t] + r * E->bs2[t];
+    if (E->rel) {
+        w.rh = E->rh + r * E->rhs2;
+        w.rw = E->rw + r * E->rws2;
+    }
+#if defined(__AVX512F__)
+    if (E->rel == ATTN_REL_PERMUTE) {
+        int h0 = E->kh < 16 ? (int)E->kh : 16, w0 = E->kw < 16 ? (int)E->kw : 16;
+        w.hlo = vf_load_n(w.rh, h0);
+        w.hhi = vf_load_n(w.rh + 16, (int)E->kh - h0);
+        w.wlo = vf_load_n(w.rw, w0);
+        w.whi = vf_load_n(w.rw + 16, (int)E->kw - w0);
+    }
+#endif
+    vf mx = vf_set1(-INFINITY);
+    int64_t c = 0;
+    for (; c + VL <= E->nk; c += VL) {
+        vf x = attn_epilogue(E, &w, c, VL, vf_load(s + c));
+        vf_store(s + c, x);
+        mx = vf_max(mx, x); // data second: a NaN logit reaches the max
+    }
+    for (; c < ncp; c += VL) { // the last partial vector, then -inf padding
+        int n = E->nk - c > 0 ? (int)(E->nk - c) : 0;
+        vf x = n > 0 ? attn_epilogue(E, &w, c, n, vf_load(s + c)) : vf_set1(-INFINITY);
+        vf_store(s + c, x);
+        mx = vf_max(mx, x);
+    }
+    return vf_hmax(mx);
+}
+
 // S[r, 0 .. C*VL) = sum_d Qs[r, d] Kt[d, 0 .. C*VL) for r < R.
 UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const float *Kt, int64_t ldk,
                             float *S, int64_t lds) {
@@ -93,22 +219,24 @@ UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const floa
         for (int c = 0; c < C; c++) vf_store(S + r * lds + c * VL, acc[r][c]);
 }
 
-// All ncp columns (a multiple of VL) of R rows.
+// All ncp columns (a multiple of VL) of R rows (r0 .. r0 + R of the tile), then their epilogue;
+// tmax[r] = max of row r.
 UG_INLINE void attn_s_rows(int R, const float *Qs, int64_t D, const float *Kt, int64_t ldk, float *S,
-                           int64_t lds, int64_t ncp) {
+                           int64_t lds, int64_t ncp, const attn_epi *E, int64_t r0, float *tmax) {
     int64_t c = 0;
     for (; c + S_C * VL <= ncp; c += S_C * VL) attn_s_block(R, S_C, Qs, D, Kt + c, ldk, S + c, lds);
     for (; c < ncp; c += VL) attn_s_block(R, 1, Qs, D, Kt + c, ldk, S + c, lds);
+    for (int r = 0; r < R; r++) tmax[r0 + r] = attn_row_epilogue(E, r0 + r, S + r * lds, ncp);
 }
 
 static void attn_s_tile(int64_t nq, const float *Qs, int64_t D, const float *Kt, int64_t ldk, float *S,
-                        int64_t lds, int64_t ncp) {
+                        int64_t lds, int64_t ncp, const attn_epi *E, float *tmax) {
     int64_t r = 0;
-    for (; r + S_R <= nq; r += S_R) attn_s_rows(S_R, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp);
+    for (; r + S_R <= nq; r += S_R) attn_s_rows(S_R, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp, E, r, tmax);
     switch (nq - r) {
 #define ATTN_S_CASE(n)                                                                                    \
     case n:                                                                                               \
-        if (n < S_R) attn_s_rows(n, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp);                       \
+        if (n < S_R) attn_s_rows(n, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp, E, r, tmax);           \
         break;
         ATTN_S_CASE(1)
         ATTN_S_CASE(2)
@@ -306,12 +434,10 @@ static void attn_mask_row(float *s, const uint8_t *m, int64_t sm, int64_t n) {
         if (m[c * sm]) s[c] = -INFINITY;
 }
 
-// Online softmax step of one row (see the top of the file). ncp is a multiple of VL and the
-// columns past the tile's keys hold -inf.
-static void attn_softmax_row(float *s, int64_t ncp, float *m, float *l, float *o, int64_t nvo) {
-    vf vm = vf_set1(-INFINITY);
-    for (int64_t c = 0; c < ncp; c += VL) vm = vf_max(vm, vf_load(s + c));
-    float mnew = fmaxf(*m, vf_hmax(vm));
+// Online softmax step of one row (see the top of the file): s holds the row's logits with
+// -inf in the padding columns (ncp is a multiple of VL), tmax their max.
+static void attn_softmax_row(float *s, int64_t ncp, float tmax, float *m, float *l, float *o, int64_t nvo) {
+    float mnew = fmaxf(*m, tmax);
     if (mnew == -INFINITY) { // every key so far masked: this tile adds nothing
         memset(s, 0, (size_t)ncp * sizeof *s);
         return;
@@ -322,39 +448,112 @@ static void attn_softmax_row(float *s, int64_t ncp, float *m, float *l, float *o
         vf_store(s + c, e);
         acc = vf_add(acc, e);
     }
-    float corr = expf(*m - mnew); // 0 on the first unmasked tile (m = -inf)
-    *l = *l * corr + vf_hsum(acc);
-    *m = mnew;
-    if (corr != 1.0f) {
-        vf cv = vf_set1(corr);
-        for (int64_t c = 0; c < nvo; c += VL) vf_store(o + c, vf_mul(vf_load(o + c), cv));
+    if (*m == -INFINITY) { // first tile with an open key: O and l are still 0
+        *l = vf_hsum(acc);
+    } else {
+        float corr = expf(*m - mnew);
+        *l = *l * corr + vf_hsum(acc);
+        if (corr != 1.0f) {
+            vf cv = vf_set1(corr);
+            for (int64_t c = 0; c < nvo; c += VL) vf_store(o + c, vf_mul(vf_load(o + c), cv));
+        }
     }
+    *m = mnew;
 }
 
-// Per-tile sizes shared by every task of one call.
+// Per-call sizes and choices shared by every task.
 typedef struct attn_tiles {
     const attn_plan *p;
     int64_t qt, nqt;  // query rows per tile, query tiles per head
-    int64_t kt, nkt;  // keys per tile, key tiles
+    int64_t kt, nkt;  // keys per tile (a multiple of VL when nkt > 1), key tiles
     int64_t ldkt;     // K^T row stride = S row stride (multiple of S_C * VL)
     int64_t dvp;      // Dv rounded up to VL
     int pack_v;       // V rows cannot be read in place (Dv not a multiple of VL)
+    int fuse_bias[2]; // bias t read by the epilogue (key stride 0 or 1), else summed into G
+    int fuse_mask;
+    int rel;          // ATTN_REL_*, or -1: rel-pos summed into G
+    int dense;        // some term goes through the dense tile G
     size_t scratch;   // bytes per thread
 } attn_tiles;
+
+// G [nq, ldkt] (rows i0 .. i0 + nq, keys j0 .. j0 + nk) = the terms the epilogue does not read.
+static void attn_dense_terms(const attn_tiles *T, int64_t b, int64_t h, int64_t i0, int64_t nq, int64_t j0,
+                             int64_t nk, float *G) {
+    const attn_plan *p = T->p;
+    for (int64_t r = 0; r < nq; r++) {
+        int64_t i = i0 + r;
+        float *g = G + r * T->ldkt;
+        memset(g, 0, (size_t)nk * sizeof *g);
+        for (int t = 0; t < p->nbias; t++) {
+            if (T->fuse_bias[t]) continue;
+            const attn_term *bt = &p->bias[t];
+            const float *br = (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i * bt->s[2] + j0 * bt->s[3];
+            attn_add_row(g, br, bt->s[3], nk);
+        }
+        if (p->rel_h.p && T->rel < 0) {
+            const float *rh = (const float *)p->rel_h.p + b * p->rel_h.s[0] + h * p->rel_h.s[1] + i * p->rel_h.s[2];
+            const float *rw = (const float *)p->rel_w.p + b * p->rel_w.s[0] + h * p->rel_w.s[1] + i * p->rel_w.s[2];
+            attn_add_rel(g, rh, rw, p->kw, j0, nk);
+        }
+        if (p->mask.p && !T->fuse_mask) {
+            const attn_term *mt = &p->mask;
+            const uint8_t *mr = (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i * mt->s[2] + j0 * mt->s[3];
+            attn_mask_row(g, mr, mt->s[3], nk);
+        }
+    }
+}
+
+// Asks for the rows [n, len floats, row stride ld] to be brought into L2: the next task's
+// q, k and v are strided rows of a fused projection far larger than the caches, and a miss
+// per row costs as much as the arithmetic on it for small heads (Swin: 144 x 32).
+static void attn_prefetch_rows(const float *x, int64_t n, int64_t len, int64_t ld) {
+    for (int64_t r = 0; r < n; r++)
+        for (int64_t c = 0; c < len; c += 64 / (int64_t)sizeof(float))
+            _mm_prefetch((const char *)(x + r * ld + c), _MM_HINT_T1);
+    if (n > 0 && len % 16 != 0) _mm_prefetch((const char *)(x + (n - 1) * ld + len - 1), _MM_HINT_T1);
+}
+
+// Prefetches the data task `task` reads first: its query rows, and K / V when it starts a new
+// (batch, head) whose keys fit the budget (a 4096-key head is read tile by tile anyway).
+static void attn_prefetch_task(const attn_tiles *T, int64_t task, int64_t packed) {
+    const attn_plan *p = T->p;
+    int64_t bh = task / T->nqt, i0 = task % T->nqt * T->qt;
+    int64_t b = bh / p->H, h = bh % p->H;
+    int64_t nq = p->Nq - i0 < T->qt ? p->Nq - i0 : T->qt;
+    attn_prefetch_rows(p->q + b * p->sq[0] + h * p->sq[1] + i0 * p->sq[2], nq, p->D, p->sq[2]);
+    if (bh != packed && p->Nk * (p->D + p->Dv) <= 64 * 1024) {
+        attn_prefetch_rows(p->k + b * p->sk[0] + h * p->sk[1], p->Nk, p->D, p->sk[2]);
+        attn_prefetch_rows(p->v + b * p->sv[0] + h * p->sv[1], p->Nk, p->Dv, p->sv[2]);
+    }
+}
 
 static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
     const attn_tiles *T = arg;
     const attn_plan *p = T->p;
-    const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp;
+    const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp, nkt = T->nkt;
     float *mem = ug_ctx_scratch(p->ctx, thread, T->scratch);
-    float *Qs = mem;                                           // [QT, D]
-    float *Kt = Qs + attn_round_up(T->qt * D, 16);             // [D, ldkt]
-    float *Vp = Kt + attn_round_up(D * ldkt, 16);              // [ldkt, dvp] when packing V
-    float *S = Vp + (T->pack_v ? attn_round_up(ldkt * dvp, 16) : 0); // [QT, ldkt]
-    float *O = S + attn_round_up(T->qt * ldkt, 16);            // [QT, dvp]
-    float *M = O + attn_round_up(T->qt * dvp, 16);             // [QT] running max
-    float *L = M + attn_round_up(T->qt, 16);                   // [QT] running sum
+    float *Kall = mem;                                                  // [nkt][D, ldkt] K^T of a head
+    float *Vall = Kall + attn_round_up(nkt * D * ldkt, 16);             // [nkt][ldkt, dvp] when packing V
+    float *Qs = Vall + (T->pack_v ? attn_round_up(nkt * ldkt * dvp, 16) : 0); // [QT, D]
+    float *S = Qs + attn_round_up(T->qt * D, 16);                       // [QT, ldkt]
+    float *G = S + attn_round_up(T->qt * ldkt, 16);                     // [QT, ldkt] when dense
+    float *O = G + (T->dense ? attn_round_up(T->qt * ldkt, 16) : 0);    // [QT, dvp]
+    float *TM = O + attn_round_up(T->qt * dvp, 16);                     // [QT] max of the tile's row
+    float *M = TM + attn_round_up(T->qt, 16);                           // [QT] running max
+    float *L = M + attn_round_up(T->qt, 16);                            // [QT] running sum
+    int32_t *IH = (int32_t *)(L + attn_round_up(T->qt, 16));            // [nkt][ldkt] grid row of a key
+    int32_t *IW = IH + attn_round_up(nkt * ldkt, 16);                   // [nkt][ldkt] grid column
 
+    if (T->rel > 0)
+        for (int64_t t = 0; t < nkt; t++)
+            for (int64_t c = 0; c < ldkt; c++) {
+                int64_t j = t * T->kt + c;
+                int ok = c < T->kt && j < p->Nk; // padding lanes index element 0
+                IH[t * ldkt + c] = ok ? (int32_t)(j / p->kw) : 0;
+                IW[t * ldkt + c] = ok ? (int32_t)(j % p->kw) : 0;
+            }
+
+    int64_t packed = -1; // the (batch, head) whose K^T / V are in Kall / Vall
     for (int64_t task = begin; task < end; task++) {
         int64_t bh = task / T->nqt, i0 = task % T->nqt * T->qt;
         int64_t b = bh / p->H, h = bh % p->H;
@@ -362,6 +561,24 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
         const float *q = p->q + b * p->sq[0] + h * p->sq[1] + i0 * p->sq[2];
         const float *k = p->k + b * p->sk[0] + h * p->sk[1];
         const float *v = p->v + b * p->sv[0] + h * p->sv[1];
+
+        if (bh != packed) {
+            for (int64_t t = 0; t < nkt; t++) {
+                int64_t j0 = t * T->kt, nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
+                attn_pack_kt(Kall + t * D * ldkt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, attn_round_up(nk, VL), D);
+                if (!T->pack_v) continue;
+                float *Vp = Vall + t * ldkt * dvp;
+                for (int64_t j = 0; j < nk; j++) {
+                    const float *vr = v + (j0 + j) * p->sv[2];
+                    for (int64_t d = 0; d < dvp; d += VL) {
+                        int n = Dv - d < VL ? (int)(Dv - d) : VL;
+                        vf_store(Vp + j * dvp + d, vf_load_n(vr + d, n));
+                    }
+                }
+            }
+            packed = bh;
+        }
+        if (task + 1 < end) attn_prefetch_task(T, task + 1, packed);
 
         vf sc = vf_set1(p->scale);
         for (int64_t r = 0; r < nq; r++) {
@@ -377,48 +594,59 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             L[r] = 0;
         }
 
-        for (int64_t j0 = 0; j0 < p->Nk; j0 += T->kt) {
+        // The epilogue's rows for this (batch, head) and query tile; key offsets added per tile.
+        attn_epi E = {.rel = T->rel > 0 ? T->rel : ATTN_REL_NONE, .kh = p->kh, .kw = p->kw};
+        const float *bias0[3];
+        for (int t = 0; t < p->nbias; t++) {
+            if (!T->fuse_bias[t]) continue;
+            const attn_term *bt = &p->bias[t];
+            bias0[E.nb] = (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i0 * bt->s[2];
+            E.bs2[E.nb] = bt->s[2];
+            E.bs3[E.nb] = bt->s[3] != 0;
+            E.nb++;
+        }
+        if (T->dense) {
+            bias0[E.nb] = G;
+            E.bs2[E.nb] = ldkt;
+            E.bs3[E.nb] = 1;
+            E.nb++;
+        }
+        if (E.rel) {
+            E.rh = (const float *)p->rel_h.p + b * p->rel_h.s[0] + h * p->rel_h.s[1] + i0 * p->rel_h.s[2];
+            E.rw = (const float *)p->rel_w.p + b * p->rel_w.s[0] + h * p->rel_w.s[1] + i0 * p->rel_w.s[2];
+            E.rhs2 = p->rel_h.s[2];
+            E.rws2 = p->rel_w.s[2];
+        }
+        const uint8_t *mask0 = NULL;
+        if (p->mask.p && T->fuse_mask) {
+            const attn_term *mt = &p->mask;
+            mask0 = (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i0 * mt->s[2];
+            E.ms2 = mt->s[2];
+            E.ms3 = mt->s[3] != 0;
+        }
+
+        for (int64_t t = 0; t < nkt; t++) {
+            int64_t j0 = t * T->kt;
             int64_t nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
             int64_t ncp = attn_round_up(nk, VL);
-            attn_pack_kt(Kt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, ncp, D);
-            const float *V = v + j0 * p->sv[2];
-            int64_t ldv = p->sv[2];
-            if (T->pack_v) {
-                for (int64_t j = 0; j < nk; j++) {
-                    const float *vr = V + j * ldv;
-                    float *dst = Vp + j * dvp;
-                    for (int64_t d = 0; d < dvp; d += VL) {
-                        int n = Dv - d < VL ? (int)(Dv - d) : VL;
-                        vf_store(dst + d, vf_load_n(vr + d, n));
-                    }
-                }
-                V = Vp;
-                ldv = dvp;
-            }
+            const float *V = T->pack_v ? Vall + t * ldkt * dvp : v + j0 * p->sv[2];
+            int64_t ldv = T->pack_v ? dvp : p->sv[2];
 
-            attn_s_tile(nq, Qs, D, Kt, ldkt, S, ldkt, ncp);
+            if (T->dense) attn_dense_terms(T, b, h, i0, nq, j0, nk, G);
+            int nb = 0;
+            for (int tb = 0; tb < p->nbias; tb++)
+                if (T->fuse_bias[tb]) {
+                    E.b[nb] = bias0[nb] + (E.bs3[nb] ? j0 * p->bias[tb].s[3] : 0);
+                    nb++;
+                }
+            if (T->dense) E.b[nb] = bias0[nb]; // G starts at the tile's first key
+            E.m = mask0 ? mask0 + (E.ms3 ? j0 * p->mask.s[3] : 0) : NULL;
+            E.ih = IH + t * ldkt;
+            E.iw = IW + t * ldkt;
+            E.nk = nk;
+            attn_s_tile(nq, Qs, D, Kall + t * D * ldkt, ldkt, S, ldkt, ncp, &E, TM);
 
-            for (int64_t r = 0; r < nq; r++) {
-                int64_t i = i0 + r;
-                float *s = S + r * ldkt;
-                for (int t = 0; t < p->nbias; t++) {
-                    const attn_term *bt = &p->bias[t];
-                    const float *br = (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i * bt->s[2] + j0 * bt->s[3];
-                    attn_add_row(s, br, bt->s[3], nk);
-                }
-                if (p->rel_h.p) {
-                    const float *rh = (const float *)p->rel_h.p + b * p->rel_h.s[0] + h * p->rel_h.s[1] + i * p->rel_h.s[2];
-                    const float *rw = (const float *)p->rel_w.p + b * p->rel_w.s[0] + h * p->rel_w.s[1] + i * p->rel_w.s[2];
-                    attn_add_rel(s, rh, rw, p->kw, j0, nk);
-                }
-                if (p->mask.p) {
-                    const attn_term *mt = &p->mask;
-                    const uint8_t *mr = (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i * mt->s[2] + j0 * mt->s[3];
-                    attn_mask_row(s, mr, mt->s[3], nk);
-                }
-                for (int64_t c = nk; c < ncp; c++) s[c] = -INFINITY;
-                attn_softmax_row(s, ncp, &M[r], &L[r], O + r * dvp, dvp);
-            }
+            for (int64_t r = 0; r < nq; r++) attn_softmax_row(S + r * ldkt, ncp, TM[r], &M[r], &L[r], O + r * dvp, dvp);
 
             attn_pv_tile(nq, S, ldkt, V, ldv, nk, O, dvp, dvp / VL);
         }
@@ -449,13 +677,36 @@ void ATTN_RUN(const attn_plan *p) {
     }
     T.nkt = p->Nk > 0 ? (p->Nk + KT_MAX - 1) / KT_MAX : 1; // no keys: l = 0, zeros out
     T.kt = (p->Nk + T.nkt - 1) / T.nkt;
-    T.ldkt = attn_round_up(T.kt, S_C * VL);
+    if (T.nkt > 1) { // tiles start on a vector of keys (ATTN_REL_ALIGNED relies on it)
+        T.kt = attn_round_up(T.kt, VL);
+        T.nkt = (p->Nk + T.kt - 1) / T.kt;
+    }
+    T.ldkt = attn_round_up(T.kt > 0 ? T.kt : 1, S_C * VL);
     T.dvp = attn_round_up(p->Dv, VL);
     T.pack_v = p->Dv % VL != 0;
-    size_t floats = (size_t)(attn_round_up(T.qt * p->D, 16) + attn_round_up(p->D * T.ldkt, 16) +
-                             (T.pack_v ? attn_round_up(T.ldkt * T.dvp, 16) : 0) +
-                             attn_round_up(T.qt * T.ldkt, 16) + attn_round_up(T.qt * T.dvp, 16) +
-                             2 * attn_round_up(T.qt, 16));
+    for (int t = 0; t < p->nbias; t++) {
+        T.fuse_bias[t] = p->bias[t].s[3] == 0 || p->bias[t].s[3] == 1;
+        T.dense |= !T.fuse_bias[t];
+    }
+    T.fuse_mask = p->mask.s[3] == 0 || p->mask.s[3] == 1;
+    T.dense |= p->mask.p && !T.fuse_mask;
+    if (p->rel_h.p) {
+        if (p->kw % VL == 0)
+            T.rel = ATTN_REL_ALIGNED;
+#if defined(__AVX512F__)
+        else if (p->kh <= 32 && p->kw <= 32)
+            T.rel = ATTN_REL_PERMUTE;
+#endif
+        else
+            T.rel = -1;
+        T.dense |= T.rel < 0;
+    }
+    size_t floats = (size_t)(attn_round_up(T.nkt * p->D * T.ldkt, 16) +
+                             (T.pack_v ? attn_round_up(T.nkt * T.ldkt * T.dvp, 16) : 0) +
+                             attn_round_up(T.qt * p->D, 16) + attn_round_up(T.qt * T.ldkt, 16) +
+                             (T.dense ? attn_round_up(T.qt * T.ldkt, 16) : 0) + attn_round_up(T.qt * T.dvp, 16) +
+                             3 * attn_round_up(T.qt, 16) +
+                             2 * attn_round_up(T.nkt * T.ldkt, 16));
     T.scratch = floats * sizeof(float);
     ug_parallel_for(p->ctx->pool, p->B * p->H * T.nqt, 1, attn_task, &T);
 }

@@ -268,10 +268,13 @@ END_TEST
 
 START_TEST(sam_relative_positions) {
     // SAM decomposed relative positions: keys on a kh x kw grid. A 14 x 14 window, a 17 x 19
-    // grid (323 keys: two key tiles of 162 whose boundary falls inside a grid row), 7 x 9,
+    // grid (323 keys: two key tiles of 176 + 147 whose boundary falls inside a grid row), 7 x 9,
     // degenerate 1 x 5 and 5 x 1, and rel terms shared over the batch ([1, H, Nq, k]) together
-    // with a bias.
-    const int64_t grids[][2] = {{14, 14}, {17, 19}, {7, 9}, {1, 5}, {5, 1}};
+    // with a bias. The kernel indexes the grid three ways, all covered: kw a multiple of the
+    // vector (5 x 64 in two key tiles, 2 x 16; 2 x 8 on AVX2), rel rows permuted in registers
+    // (AVX-512, kh and kw <= 32) and a dense fallback (3 x 40 and 40 x 3 on AVX-512, and
+    // every grid with kw not a multiple of 8 on AVX2).
+    const int64_t grids[][2] = {{14, 14}, {17, 19}, {7, 9}, {1, 5}, {5, 1}, {5, 64}, {2, 16}, {2, 8}, {3, 40}, {40, 3}};
     for (size_t g = 0; g < sizeof grids / sizeof grids[0]; g++) {
         int64_t kh = grids[g][0], kw = grids[g][1], N = kh * kw, B = 2, H = 2, D = 80;
         qkv t;
