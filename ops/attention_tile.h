@@ -503,27 +503,69 @@ static void attn_dense_terms(const attn_tiles *T, int64_t b, int64_t h, int64_t 
     }
 }
 
-// Asks for the rows [n, len floats, row stride ld] to be brought into L2: the next task's
-// q, k and v are strided rows of a fused projection far larger than the caches, and a miss
-// per row costs as much as the arithmetic on it for small heads (Swin: 144 x 32).
-static void attn_prefetch_rows(const float *x, int64_t n, int64_t len, int64_t ld) {
-    for (int64_t r = 0; r < n; r++)
-        for (int64_t c = 0; c < len; c += 64 / (int64_t)sizeof(float))
-            _mm_prefetch((const char *)(x + r * ld + c), _MM_HINT_T1);
-    if (n > 0 && len % 16 != 0) _mm_prefetch((const char *)(x + (n - 1) * ld + len - 1), _MM_HINT_T1);
+// Prefetch of the data the next task reads first: its query rows, and K / V when it starts a
+// new (batch, head) whose keys are few (a 4096-key head is read tile by tile anyway). They are
+// strided rows of a fused projection far larger than the caches, and a miss per row costs as
+// much as the arithmetic on it for small heads (Swin: 144 x 32). The rows are requested a few
+// at a time while the current task computes, not all at once (that overflows the core's miss
+// buffers and most requests are dropped).
+typedef struct attn_pf {
+    int nparts;
+    const char *base[8]; // part t: n[t] rows of len[t] bytes, ld[t] bytes apart
+    int64_t n[8], len[8], ld[8];
+    int64_t total, done; // rows over all parts, rows requested so far
+} attn_pf;
+
+static void attn_pf_add(attn_pf *pf, const void *base, int64_t n, int64_t len, int64_t ld) {
+    if (n <= 0 || len <= 0) return;
+    int t = pf->nparts++;
+    pf->base[t] = base;
+    pf->n[t] = n;
+    pf->len[t] = len;
+    pf->ld[t] = ld;
+    pf->total += n;
 }
 
-// Prefetches the data task `task` reads first: its query rows, and K / V when it starts a new
-// (batch, head) whose keys fit the budget (a 4096-key head is read tile by tile anyway).
-static void attn_prefetch_task(const attn_tiles *T, int64_t task, int64_t packed) {
+// Adds the rows of task `task`: q, K / V when new and small, and the rows of its additive
+// terms and mask over all keys when a row is short (<= 1024 keys).
+static void attn_pf_init(attn_pf *pf, const attn_tiles *T, int64_t task, int64_t packed) {
     const attn_plan *p = T->p;
     int64_t bh = task / T->nqt, i0 = task % T->nqt * T->qt;
     int64_t b = bh / p->H, h = bh % p->H;
     int64_t nq = p->Nq - i0 < T->qt ? p->Nq - i0 : T->qt;
-    attn_prefetch_rows(p->q + b * p->sq[0] + h * p->sq[1] + i0 * p->sq[2], nq, p->D, p->sq[2]);
+    const int64_t f = sizeof(float);
+    *pf = (attn_pf){0};
+    attn_pf_add(pf, p->q + b * p->sq[0] + h * p->sq[1] + i0 * p->sq[2], nq, p->D * f, p->sq[2] * f);
     if (bh != packed && p->Nk * (p->D + p->Dv) <= 64 * 1024) {
-        attn_prefetch_rows(p->k + b * p->sk[0] + h * p->sk[1], p->Nk, p->D, p->sk[2]);
-        attn_prefetch_rows(p->v + b * p->sv[0] + h * p->sv[1], p->Nk, p->Dv, p->sv[2]);
+        attn_pf_add(pf, p->k + b * p->sk[0] + h * p->sk[1], p->Nk, p->D * f, p->sk[2] * f);
+        attn_pf_add(pf, p->v + b * p->sv[0] + h * p->sv[1], p->Nk, p->Dv * f, p->sv[2] * f);
+    }
+    if (p->Nk > 1024) return;
+    for (int t = 0; t < p->nbias; t++) {
+        const attn_term *bt = &p->bias[t];
+        if (bt->s[3] != 1 || bt->s[2] == 0) continue;
+        attn_pf_add(pf, (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i0 * bt->s[2], nq, p->Nk * f, bt->s[2] * f);
+    }
+    if (p->mask.p && p->mask.s[3] == 1 && p->mask.s[2] != 0) {
+        const attn_term *mt = &p->mask;
+        attn_pf_add(pf, (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i0 * mt->s[2], nq, p->Nk, mt->s[2]);
+    }
+    if (p->rel_h.p && p->rel_h.s[2] != 0 && p->rel_w.s[2] != 0) {
+        const attn_term *rh = &p->rel_h, *rw = &p->rel_w;
+        attn_pf_add(pf, (const float *)rh->p + b * rh->s[0] + h * rh->s[1] + i0 * rh->s[2], nq, p->kh * f, rh->s[2] * f);
+        attn_pf_add(pf, (const float *)rw->p + b * rw->s[0] + h * rw->s[1] + i0 * rw->s[2], nq, p->kw * f, rw->s[2] * f);
+    }
+}
+
+// Requests rows until `upto` of them are.
+static void attn_pf_step(attn_pf *pf, int64_t upto) {
+    for (; pf->done < upto && pf->done < pf->total; pf->done++) {
+        int64_t r = pf->done;
+        int part = 0;
+        while (r >= pf->n[part]) r -= pf->n[part++];
+        const char *x = pf->base[part] + r * pf->ld[part];
+        for (int64_t c = 0; c < pf->len[part]; c += 64) _mm_prefetch(x + c, _MM_HINT_T0);
+        _mm_prefetch(x + pf->len[part] - 1, _MM_HINT_T0); // a row not on a line start
     }
 }
 
@@ -578,7 +620,8 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             }
             packed = bh;
         }
-        if (task + 1 < end) attn_prefetch_task(T, task + 1, packed);
+        attn_pf pf = {0};
+        if (task + 1 < end && p->Nk <= 1024) attn_pf_init(&pf, T, task + 1, packed);
 
         vf sc = vf_set1(p->scale);
         for (int64_t r = 0; r < nq; r++) {
@@ -646,7 +689,10 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             E.nk = nk;
             attn_s_tile(nq, Qs, D, Kall + t * D * ldkt, ldkt, S, ldkt, ncp, &E, TM);
 
-            for (int64_t r = 0; r < nq; r++) attn_softmax_row(S + r * ldkt, ncp, TM[r], &M[r], &L[r], O + r * dvp, dvp);
+            for (int64_t r = 0; r < nq; r++) {
+                attn_softmax_row(S + r * ldkt, ncp, TM[r], &M[r], &L[r], O + r * dvp, dvp);
+                if (t == nkt - 1) attn_pf_step(&pf, (r + 1) * pf.total / nq);
+            }
 
             attn_pv_tile(nq, S, ldkt, V, ldv, nk, O, dvp, dvp / VL);
         }
