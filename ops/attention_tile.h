@@ -61,10 +61,10 @@ void attention_run_avx512(const attn_plan *p);
 // and 12 of them, leaving room for the loaded and broadcast operands.
 #if defined(__AVX512F__) // the ISA ops/softmax_simd.h picked
 #define ATTN_RUN attention_run_avx512
-enum { S_R = 8, S_C = 2, PV_R = 4, PV_C = 6 };
+enum { S_R = 8, S_C = 3, PV_R = 4, PV_C = 6, PV_R2 = 8 };
 #else
 #define ATTN_RUN attention_run_avx2
-enum { S_R = 6, S_C = 2, PV_R = 3, PV_C = 4 };
+enum { S_R = 6, S_C = 2, PV_R = 3, PV_C = 4, PV_R2 = 3 };
 #endif
 // Tile sizes: a tile's Qs, K^T, S and O stay within L2 (~300 KB for D = 80). Measured on
 // Zen (AVX-512, one thread): 128 x 256 is within a few % of the best of 32..128 x 128..512
@@ -197,7 +197,7 @@ static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int6
 // S[r, 0 .. C*VL) = sum_d Qs[r, d] Kt[d, 0 .. C*VL) for r < R.
 UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const float *Kt, int64_t ldk,
                             float *S, int64_t lds) {
-    vf acc[ROWS_MAX][S_C];
+    vf acc[ROWS_MAX][S_C > 4 ? S_C : 4];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
@@ -225,7 +225,12 @@ UG_INLINE void attn_s_rows(int R, const float *Qs, int64_t D, const float *Kt, i
                            int64_t lds, int64_t ncp, const attn_epi *E, int64_t r0, float *tmax) {
     int64_t c = 0;
     for (; c + S_C * VL <= ncp; c += S_C * VL) attn_s_block(R, S_C, Qs, D, Kt + c, ldk, S + c, lds);
-    for (; c < ncp; c += VL) attn_s_block(R, 1, Qs, D, Kt + c, ldk, S + c, lds);
+    switch ((ncp - c) / VL) { // the remaining vectors in one block
+    case 1: attn_s_block(R, 1, Qs, D, Kt + c, ldk, S + c, lds); break;
+    case 2: if (S_C > 2) attn_s_block(R, 2, Qs, D, Kt + c, ldk, S + c, lds); break;
+    case 3: if (S_C > 3) attn_s_block(R, 3, Qs, D, Kt + c, ldk, S + c, lds); break;
+    default: break;
+    }
     for (int r = 0; r < R; r++) tmax[r0 + r] = attn_row_epilogue(E, r0 + r, S + r * lds, ncp);
 }
 
@@ -335,6 +340,11 @@ UG_INLINE void attn_pv_rows(int R, const float *P, int64_t ldp, const float *V, 
 static void attn_pv_tile(int64_t nq, const float *P, int64_t ldp, const float *V, int64_t ldv, int64_t nk,
                          float *O, int64_t ldo, int64_t nv) {
     int64_t r = 0;
+    // Narrow O (Dv <= 2 VL, Swin's 32): blocks of more rows share each V load (AVX-512).
+    if (nv == 1 && PV_R2 > PV_R)
+        for (; r + PV_R2 <= nq; r += PV_R2) attn_pv_block(PV_R2, 1, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo);
+    if (nv == 2 && PV_R2 > PV_R)
+        for (; r + PV_R2 <= nq; r += PV_R2) attn_pv_block(PV_R2, 2, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo);
     for (; r + PV_R <= nq; r += PV_R) attn_pv_rows(PV_R, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo, nv);
     switch (nq - r) {
 #define ATTN_PV_R_CASE(n)                                                                                 \
