@@ -158,6 +158,33 @@ UG_INLINE vf attn_epilogue(const attn_epi *E, const attn_erow *w, int64_t col, i
     return x;
 }
 
+// The whole vectors of a row for NB unit-stride bias rows, rel-pos indexed as REL and no mask
+// (both compile-time constants); returns the first column not done.
+UG_INLINE int64_t attn_row_fast(const int NB, const int REL, const attn_epi *E, const attn_erow *w, float *s,
+                                vf *mxp) {
+    const float *b0 = NB > 0 ? w->b[0] : NULL, *b1 = NB > 1 ? w->b[1] : NULL;
+    const int32_t *ih = E->ih, *iw = E->iw;
+    const int64_t nk = E->nk;
+    vf mx = *mxp;
+    int64_t c = 0;
+    for (; c + VL <= nk; c += VL) {
+        vf x = vf_load(s + c);
+        if (NB > 0) x = vf_add(x, vf_load(b0 + c));
+        if (NB > 1) x = vf_add(x, vf_load(b1 + c));
+        if (REL == ATTN_REL_ALIGNED) x = vf_add(x, vf_add(vf_set1(w->rh[ih[c]]), vf_load(w->rw + iw[c])));
+#if defined(__AVX512F__)
+        if (REL == ATTN_REL_PERMUTE) {
+            __m512i hi = _mm512_loadu_si512(ih + c), wi = _mm512_loadu_si512(iw + c);
+            x = vf_add(x, vf_add(_mm512_permutex2var_ps(w->hlo, hi, w->hhi), _mm512_permutex2var_ps(w->wlo, wi, w->whi)));
+        }
+#endif
+        vf_store(s + c, x);
+        mx = vf_max(mx, x); // data second: a NaN logit reaches the max
+    }
+    *mxp = mx;
+    return c;
+}
+
 // Row r of the score tile (ncp columns) through the epilogue while it is in L1, right after
 // the micro-kernel wrote it; returns the row's max. One instance for every row and term mix:
 // the branches on E are the same for every vector, so they predict, and the S micro-kernel
@@ -180,6 +207,25 @@ static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int6
 #endif
     vf mx = vf_set1(-INFINITY);
     int64_t c = 0;
+    // The whole vectors: the usual term mixes get a loop of their own (-O2 does not unswitch
+    // the generic one), everything else takes the generic one.
+    int fast = !E->m;
+    for (int t = 0; t < E->nb; t++) fast &= E->bs3[t];
+    const int rel = E->rel;
+    if (fast && E->nb == 0 && rel == ATTN_REL_NONE)
+        c = attn_row_fast(0, ATTN_REL_NONE, E, &w, s, &mx);
+    else if (fast && E->nb == 1 && rel == ATTN_REL_NONE)
+        c = attn_row_fast(1, ATTN_REL_NONE, E, &w, s, &mx);
+    else if (fast && E->nb == 2 && rel == ATTN_REL_NONE)
+        c = attn_row_fast(2, ATTN_REL_NONE, E, &w, s, &mx);
+    else if (fast && E->nb == 0 && rel == ATTN_REL_ALIGNED)
+        c = attn_row_fast(0, ATTN_REL_ALIGNED, E, &w, s, &mx);
+    else if (fast && E->nb == 1 && rel == ATTN_REL_ALIGNED)
+        c = attn_row_fast(1, ATTN_REL_ALIGNED, E, &w, s, &mx);
+    else if (fast && E->nb == 0 && rel == ATTN_REL_PERMUTE)
+        c = attn_row_fast(0, ATTN_REL_PERMUTE, E, &w, s, &mx);
+    else if (fast && E->nb == 1 && rel == ATTN_REL_PERMUTE)
+        c = attn_row_fast(1, ATTN_REL_PERMUTE, E, &w, s, &mx);
     for (; c + VL <= E->nk; c += VL) {
         vf x = attn_epilogue(E, &w, c, VL, vf_load(s + c));
         vf_store(s + c, x);
