@@ -179,7 +179,7 @@ START_TEST(pixel_bands_match_reference) {
         else s[i] = 3 * test_rng_normal(&r);
         // Anomalies score higher on average; 5% ignored.
         uint64_t w = test_rng_u64(&r) % 100;
-        y[i] = w < 5 ? 255 : (w < 40 + (int)(40 * v) ? 1 : 0);
+        y[i] = w < 5 ? 255 : (w < 40 + (uint64_t)(40 * v) ? 1 : 0);
     }
     ug_pixel_metrics ref, small, big;
     ug_err err;
