@@ -15,7 +15,6 @@
 #include "engine/timer.h"
 #include "models/sam.h"
 
-int bench_sam_main(int argc, char **argv);
 
 typedef struct preset {
     const char *name;
@@ -48,82 +47,56 @@ static void config_json(char *buf, size_t n, const preset *p) {
 }
 
 // The parameter list of a SAM (the official names, as models/sam.c loads them).
-typedef struct plist {
-    char (*name)[128];
-    int64_t (*shape)[4];
-    int *ndim;
-    int n, cap;
-} plist;
-
-static void add(plist *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
-static void add(plist *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...) {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 256;
-        l->name = realloc(l->name, (size_t)l->cap * sizeof *l->name);
-        l->shape = realloc(l->shape, (size_t)l->cap * sizeof *l->shape);
-        l->ndim = realloc(l->ndim, (size_t)l->cap * sizeof *l->ndim);
-        if (!l->name || !l->shape || !l->ndim) abort();
-    }
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(l->name[l->n], sizeof l->name[0], fmt, ap);
-    va_end(ap);
-    int64_t s[4] = {a, b, c, d};
-    memcpy(l->shape[l->n], s, sizeof s);
-    l->ndim[l->n++] = ndim;
+static void add_lin(bench_params *l, int64_t out, int64_t in, const char *pre) {
+    bench_params_add(l, 2, out, in, 0, 0, "%s.weight", pre);
+    bench_params_add(l, 1, out, 0, 0, 0, "%s.bias", pre);
 }
 
-static void add_lin(plist *l, int64_t out, int64_t in, const char *pre) {
-    add(l, 2, out, in, 0, 0, "%s.weight", pre);
-    add(l, 1, out, 0, 0, 0, "%s.bias", pre);
-}
-
-static void param_list(plist *l, const preset *p) {
+static void param_list(bench_params *l, const preset *p) {
     int64_t E = p->embed, C = p->prompt, g = p->img / 16, hd = E / p->heads, mic = p->mask_in, in = C / 2;
     char pre[160];
-    add(l, 4, 1, g, g, E, "image_encoder.pos_embed");
-    add(l, 4, E, 3, 16, 16, "image_encoder.patch_embed.proj.weight");
-    add(l, 1, E, 0, 0, 0, "image_encoder.patch_embed.proj.bias");
+    bench_params_add(l, 4, 1, g, g, E, "image_encoder.pos_embed");
+    bench_params_add(l, 4, E, 3, 16, 16, "image_encoder.patch_embed.proj.weight");
+    bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.patch_embed.proj.bias");
     for (int i = 0; i < p->depth; i++) {
         bool glob = false;
         for (int k = 0; k < 4; k++) glob |= p->global[k] == i;
         int64_t S = glob ? g : p->window;
-        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.weight", i);
-        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.bias", i);
-        add(l, 2, 2 * S - 1, hd, 0, 0, "image_encoder.blocks.%d.attn.rel_pos_h", i);
-        add(l, 2, 2 * S - 1, hd, 0, 0, "image_encoder.blocks.%d.attn.rel_pos_w", i);
+        bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.weight", i);
+        bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.bias", i);
+        bench_params_add(l, 2, 2 * S - 1, hd, 0, 0, "image_encoder.blocks.%d.attn.rel_pos_h", i);
+        bench_params_add(l, 2, 2 * S - 1, hd, 0, 0, "image_encoder.blocks.%d.attn.rel_pos_w", i);
         snprintf(pre, sizeof pre, "image_encoder.blocks.%d.attn.qkv", i);
         add_lin(l, 3 * E, E, pre);
         snprintf(pre, sizeof pre, "image_encoder.blocks.%d.attn.proj", i);
         add_lin(l, E, E, pre);
-        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm2.weight", i);
-        add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm2.bias", i);
+        bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm2.weight", i);
+        bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm2.bias", i);
         snprintf(pre, sizeof pre, "image_encoder.blocks.%d.mlp.lin1", i);
         add_lin(l, 4 * E, E, pre);
         snprintf(pre, sizeof pre, "image_encoder.blocks.%d.mlp.lin2", i);
         add_lin(l, E, 4 * E, pre);
     }
-    add(l, 4, C, E, 1, 1, "image_encoder.neck.0.weight");
-    add(l, 1, C, 0, 0, 0, "image_encoder.neck.1.weight");
-    add(l, 1, C, 0, 0, 0, "image_encoder.neck.1.bias");
-    add(l, 4, C, C, 3, 3, "image_encoder.neck.2.weight");
-    add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.weight");
-    add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.bias");
-    add(l, 2, 2, C / 2, 0, 0, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
-    for (int i = 0; i < 4; i++) add(l, 2, 1, C, 0, 0, "prompt_encoder.point_embeddings.%d.weight", i);
-    add(l, 2, 1, C, 0, 0, "prompt_encoder.not_a_point_embed.weight");
-    add(l, 4, mic / 4, 1, 2, 2, "prompt_encoder.mask_downscaling.0.weight");
-    add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.0.bias");
-    add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.1.weight");
-    add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.1.bias");
-    add(l, 4, mic, mic / 4, 2, 2, "prompt_encoder.mask_downscaling.3.weight");
-    add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.3.bias");
-    add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.4.weight");
-    add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.4.bias");
-    add(l, 4, C, mic, 1, 1, "prompt_encoder.mask_downscaling.6.weight");
-    add(l, 1, C, 0, 0, 0, "prompt_encoder.mask_downscaling.6.bias");
-    add(l, 2, 1, C, 0, 0, "prompt_encoder.no_mask_embed.weight");
+    bench_params_add(l, 4, C, E, 1, 1, "image_encoder.neck.0.weight");
+    bench_params_add(l, 1, C, 0, 0, 0, "image_encoder.neck.1.weight");
+    bench_params_add(l, 1, C, 0, 0, 0, "image_encoder.neck.1.bias");
+    bench_params_add(l, 4, C, C, 3, 3, "image_encoder.neck.2.weight");
+    bench_params_add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.weight");
+    bench_params_add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.bias");
+    bench_params_add(l, 2, 2, C / 2, 0, 0, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
+    for (int i = 0; i < 4; i++) bench_params_add(l, 2, 1, C, 0, 0, "prompt_encoder.point_embeddings.%d.weight", i);
+    bench_params_add(l, 2, 1, C, 0, 0, "prompt_encoder.not_a_point_embed.weight");
+    bench_params_add(l, 4, mic / 4, 1, 2, 2, "prompt_encoder.mask_downscaling.0.weight");
+    bench_params_add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.0.bias");
+    bench_params_add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.1.weight");
+    bench_params_add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.1.bias");
+    bench_params_add(l, 4, mic, mic / 4, 2, 2, "prompt_encoder.mask_downscaling.3.weight");
+    bench_params_add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.3.bias");
+    bench_params_add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.4.weight");
+    bench_params_add(l, 1, mic, 0, 0, 0, "prompt_encoder.mask_downscaling.4.bias");
+    bench_params_add(l, 4, C, mic, 1, 1, "prompt_encoder.mask_downscaling.6.weight");
+    bench_params_add(l, 1, C, 0, 0, 0, "prompt_encoder.mask_downscaling.6.bias");
+    bench_params_add(l, 2, 1, C, 0, 0, "prompt_encoder.no_mask_embed.weight");
     static const char *attn[3] = {"self_attn", "cross_attn_token_to_image", "cross_attn_image_to_token"};
     static const char *proj[3] = {"q_proj", "k_proj", "v_proj"};
     for (int i = 0; i < 3; i++) { // depth 2 layers + the final attention
@@ -145,24 +118,24 @@ static void param_list(plist *l, const preset *p) {
         }
         if (i == 2) break;
         for (int k = 1; k <= 4; k++) {
-            add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.layers.%d.norm%d.weight", i, k);
-            add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.layers.%d.norm%d.bias", i, k);
+            bench_params_add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.layers.%d.norm%d.weight", i, k);
+            bench_params_add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.layers.%d.norm%d.bias", i, k);
         }
         snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.mlp.lin1", i);
         add_lin(l, p->dec_mlp, C, pre);
         snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.mlp.lin2", i);
         add_lin(l, C, p->dec_mlp, pre);
     }
-    add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.norm_final_attn.weight");
-    add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.norm_final_attn.bias");
-    add(l, 2, 1, C, 0, 0, "mask_decoder.iou_token.weight");
-    add(l, 2, 4, C, 0, 0, "mask_decoder.mask_tokens.weight");
-    add(l, 4, C, C / 4, 2, 2, "mask_decoder.output_upscaling.0.weight");
-    add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.0.bias");
-    add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.1.weight");
-    add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.1.bias");
-    add(l, 4, C / 4, C / 8, 2, 2, "mask_decoder.output_upscaling.3.weight");
-    add(l, 1, C / 8, 0, 0, 0, "mask_decoder.output_upscaling.3.bias");
+    bench_params_add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.norm_final_attn.weight");
+    bench_params_add(l, 1, C, 0, 0, 0, "mask_decoder.transformer.norm_final_attn.bias");
+    bench_params_add(l, 2, 1, C, 0, 0, "mask_decoder.iou_token.weight");
+    bench_params_add(l, 2, 4, C, 0, 0, "mask_decoder.mask_tokens.weight");
+    bench_params_add(l, 4, C, C / 4, 2, 2, "mask_decoder.output_upscaling.0.weight");
+    bench_params_add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.0.bias");
+    bench_params_add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.1.weight");
+    bench_params_add(l, 1, C / 4, 0, 0, 0, "mask_decoder.output_upscaling.1.bias");
+    bench_params_add(l, 4, C / 4, C / 8, 2, 2, "mask_decoder.output_upscaling.3.weight");
+    bench_params_add(l, 1, C / 8, 0, 0, 0, "mask_decoder.output_upscaling.3.bias");
     for (int i = 0; i < 4; i++)
         for (int k = 0; k < 3; k++) {
             snprintf(pre, sizeof pre, "mask_decoder.output_hypernetworks_mlps.%d.layers.%d", i, k);
@@ -172,60 +145,6 @@ static void param_list(plist *l, const preset *p) {
         snprintf(pre, sizeof pre, "mask_decoder.iou_prediction_head.layers.%d", k);
         add_lin(l, k == 2 ? 4 : p->iou_hidden, k == 0 ? C : p->iou_hidden, pre);
     }
-}
-
-// A safetensors image in memory: header (padded so the data starts 64-byte aligned) and
-// random F32 data, U(-a, a) with a = 1/sqrt(fan_in) (norm weights 1, biases small), so the
-// activations stay in a realistic range.
-static unsigned char *make_file(const plist *l, const char *config, size_t *size) {
-    size_t cap = 4096 + (size_t)l->n * 200 + strlen(config) * 2, k = 0;
-    char *hdr = malloc(cap);
-    if (!hdr) return NULL;
-    k += (size_t)snprintf(hdr + k, cap - k, "{\"__metadata__\": {\"arch\": \"sam\", \"config\": \"");
-    for (const char *c = config; *c; c++) {
-        if (*c == '"') hdr[k++] = '\\';
-        hdr[k++] = *c;
-    }
-    k += (size_t)snprintf(hdr + k, cap - k, "\"}");
-    size_t off = 0;
-    for (int i = 0; i < l->n; i++) {
-        int64_t numel = 1;
-        k += (size_t)snprintf(hdr + k, cap - k, ", \"%s\": {\"dtype\": \"F32\", \"shape\": [", l->name[i]);
-        for (int d = 0; d < l->ndim[i]; d++) {
-            k += (size_t)snprintf(hdr + k, cap - k, "%s%lld", d ? ", " : "", (long long)l->shape[i][d]);
-            numel *= l->shape[i][d];
-        }
-        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off, off + (size_t)numel * 4);
-        off += (size_t)numel * 4;
-    }
-    k += (size_t)snprintf(hdr + k, cap - k, "}");
-    size_t hlen = ((8 + k + 63) & ~(size_t)63) - 8;
-    *size = 8 + hlen + off;
-    unsigned char *buf = aligned_alloc(64, (*size + 63) & ~(size_t)63);
-    if (!buf) {
-        free(hdr);
-        return NULL;
-    }
-    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
-    memcpy(buf + 8, hdr, k);
-    memset(buf + 8 + k, ' ', hlen - k);
-    free(hdr);
-    float *data = (float *)(buf + 8 + hlen);
-    uint64_t s = 0x9E3779B97F4A7C15ull;
-    for (int i = 0; i < l->n; i++) {
-        int64_t numel = 1;
-        for (int d = 0; d < l->ndim[i]; d++) numel *= l->shape[i][d];
-        int64_t fan_in = l->ndim[i] >= 2 ? numel / l->shape[i][0] : 1;
-        bool norm_w = l->ndim[i] == 1 && strstr(l->name[i], "norm") && strstr(l->name[i], ".weight");
-        float a = l->ndim[i] == 1 ? 0.02f : 1.0f / sqrtf((float)fan_in);
-        for (int64_t j = 0; j < numel; j++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            float u = (float)((s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-            data[j] = norm_w ? 1.0f + 0.02f * u : a * u;
-        }
-        data += numel;
-    }
-    return buf;
 }
 
 // Flops of the encoder stages (multiply-adds count 2): patch embed, one windowed or global
@@ -339,10 +258,10 @@ int bench_sam_main(int argc, char **argv) {
     }
     char config[2048];
     config_json(config, sizeof config, p);
-    plist l = {0};
+    bench_params l = {0};
     param_list(&l, p);
     size_t size = 0;
-    unsigned char *file = make_file(&l, config, &size);
+    unsigned char *file = bench_random_safetensors(&l, "sam", config, &size);
     ug_st_file *st = NULL;
     sam_model *m = NULL;
     ug_tensor img = {0}, input = {0}, emb = {0}, sparse = {0}, dense = {0}, low = {0}, iou = {0}, masks = {0};
@@ -484,9 +403,7 @@ done:
     sam_free(m);
     ug_st_close(st);
     free(file);
-    free(l.name);
-    free(l.shape);
-    free(l.ndim);
+    bench_params_free(&l);
     ug_ctx_free(&ctx);
     return rc;
 }

@@ -28,121 +28,47 @@ static const swin_preset presets[] = {
 };
 
 // The backbone's tensor list, as swin_load fetches it.
-typedef struct tlist {
-    char (*name)[128];
-    int64_t (*shape)[4];
-    int *ndim;
-    int n, cap;
-} tlist;
-
-static void add(tlist *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *name) {
-    if (l->n == l->cap) {
-        l->cap = l->cap ? 2 * l->cap : 256;
-        l->name = realloc(l->name, (size_t)l->cap * sizeof *l->name);
-        l->shape = realloc(l->shape, (size_t)l->cap * sizeof *l->shape);
-        l->ndim = realloc(l->ndim, (size_t)l->cap * sizeof *l->ndim);
-        if (!l->name || !l->shape || !l->ndim) abort();
-    }
-    snprintf(l->name[l->n], sizeof l->name[0], "%s", name);
-    int64_t s[4] = {a, b, c, d};
-    memcpy(l->shape[l->n], s, sizeof s);
-    l->ndim[l->n++] = ndim;
-}
-
-static void tensor_list(tlist *l, const swin_config *c) {
+static void tensor_list(bench_params *l, const swin_config *c) {
     int64_t C0 = c->embed_dim, p = c->patch_size, T = (2 * c->window - 1) * (2 * c->window - 1);
     char n[128];
-    add(l, 4, C0, c->in_chans, p, p, "backbone.patch_embed.proj.weight");
-    add(l, 1, C0, 0, 0, 0, "backbone.patch_embed.proj.bias");
-    add(l, 1, C0, 0, 0, 0, "backbone.patch_embed.norm.weight");
-    add(l, 1, C0, 0, 0, 0, "backbone.patch_embed.norm.bias");
+    bench_params_add(l, 4, C0, c->in_chans, p, p, "backbone.patch_embed.proj.weight");
+    bench_params_add(l, 1, C0, 0, 0, 0, "backbone.patch_embed.proj.bias");
+    bench_params_add(l, 1, C0, 0, 0, 0, "backbone.patch_embed.norm.weight");
+    bench_params_add(l, 1, C0, 0, 0, 0, "backbone.patch_embed.norm.bias");
     for (int s = 0; s < SWIN_STAGES; s++) {
         int64_t C = C0 << s, hid = (int64_t)(C * c->mlp_ratio);
         for (int b = 0; b < c->depths[s]; b++) {
             static const char *norms[] = {"norm1", "norm2"};
             for (int k = 0; k < 2; k++) {
                 snprintf(n, sizeof n, "backbone.layers.%d.blocks.%d.%s.weight", s, b, norms[k]);
-                add(l, 1, C, 0, 0, 0, n);
+                bench_params_add(l, 1, C, 0, 0, 0, "%s", n);
                 snprintf(n, sizeof n, "backbone.layers.%d.blocks.%d.%s.bias", s, b, norms[k]);
-                add(l, 1, C, 0, 0, 0, n);
+                bench_params_add(l, 1, C, 0, 0, 0, "%s", n);
             }
             snprintf(n, sizeof n, "backbone.layers.%d.blocks.%d.attn.relative_position_bias_table", s, b);
-            add(l, 2, T, c->num_heads[s], 0, 0, n);
+            bench_params_add(l, 2, T, c->num_heads[s], 0, 0, "%s", n);
             static const char *lin[] = {"attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"};
             const int64_t out[] = {3 * C, C, hid, C}, in[] = {C, C, C, hid};
             for (int k = 0; k < 4; k++) {
                 snprintf(n, sizeof n, "backbone.layers.%d.blocks.%d.%s.weight", s, b, lin[k]);
-                add(l, 2, out[k], in[k], 0, 0, n);
+                bench_params_add(l, 2, out[k], in[k], 0, 0, "%s", n);
                 snprintf(n, sizeof n, "backbone.layers.%d.blocks.%d.%s.bias", s, b, lin[k]);
-                add(l, 1, out[k], 0, 0, 0, n);
+                bench_params_add(l, 1, out[k], 0, 0, 0, "%s", n);
             }
         }
         snprintf(n, sizeof n, "backbone.norm%d.weight", s);
-        add(l, 1, C, 0, 0, 0, n);
+        bench_params_add(l, 1, C, 0, 0, 0, "%s", n);
         snprintf(n, sizeof n, "backbone.norm%d.bias", s);
-        add(l, 1, C, 0, 0, 0, n);
+        bench_params_add(l, 1, C, 0, 0, 0, "%s", n);
         if (s + 1 < SWIN_STAGES) {
             snprintf(n, sizeof n, "backbone.layers.%d.downsample.norm.weight", s);
-            add(l, 1, 4 * C, 0, 0, 0, n);
+            bench_params_add(l, 1, 4 * C, 0, 0, 0, "%s", n);
             snprintf(n, sizeof n, "backbone.layers.%d.downsample.norm.bias", s);
-            add(l, 1, 4 * C, 0, 0, 0, n);
+            bench_params_add(l, 1, 4 * C, 0, 0, 0, "%s", n);
             snprintf(n, sizeof n, "backbone.layers.%d.downsample.reduction.weight", s);
-            add(l, 2, 2 * C, 4 * C, 0, 0, n);
+            bench_params_add(l, 2, 2 * C, 4 * C, 0, 0, "%s", n);
         }
     }
-}
-
-// A safetensors image in memory with random F32 data: U(-a, a), a = 1/sqrt(fan_in); norm
-// weights near 1, other 1-D tensors small, so activations stay in a realistic range.
-static unsigned char *make_file(const tlist *l, size_t *size) {
-    size_t cap = 4096 + (size_t)l->n * 200, k = 0;
-    char *hdr = malloc(cap);
-    if (!hdr) return NULL;
-    k += (size_t)snprintf(hdr + k, cap - k, "{\"__metadata__\": {\"arch\": \"rba\"}");
-    size_t off = 0;
-    for (int i = 0; i < l->n; i++) {
-        int64_t numel = 1;
-        k += (size_t)snprintf(hdr + k, cap - k, ", \"%s\": {\"dtype\": \"F32\", \"shape\": [", l->name[i]);
-        for (int d = 0; d < l->ndim[i]; d++) {
-            k += (size_t)snprintf(hdr + k, cap - k, "%s%lld", d ? ", " : "", (long long)l->shape[i][d]);
-            numel *= l->shape[i][d];
-        }
-        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off,
-                              off + (size_t)numel * 4);
-        off += (size_t)numel * 4;
-    }
-    k += (size_t)snprintf(hdr + k, cap - k, "}");
-    size_t hlen = ((8 + k + 63) & ~(size_t)63) - 8;
-    *size = 8 + hlen + off;
-    unsigned char *buf = aligned_alloc(64, (*size + 63) & ~(size_t)63);
-    if (!buf) {
-        free(hdr);
-        return NULL;
-    }
-    for (int b = 0; b < 8; b++)
-        buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
-    memcpy(buf + 8, hdr, k);
-    memset(buf + 8 + k, ' ', hlen - k);
-    free(hdr);
-    float *data = (float *)(buf + 8 + hlen);
-    uint64_t s = 0x9E3779B97F4A7C15ull;
-    for (int i = 0; i < l->n; i++) {
-        int64_t numel = 1;
-        for (int d = 0; d < l->ndim[i]; d++)
-            numel *= l->shape[i][d];
-        int64_t fan_in = l->ndim[i] >= 2 ? numel / l->shape[i][0] : 1;
-        bool norm_w = l->ndim[i] == 1 && strstr(l->name[i], "norm") && strstr(l->name[i], ".weight");
-        float a = l->ndim[i] == 1                                       ? 0.02f
-                  : l->ndim[i] == 2 && strstr(l->name[i], "bias_table") ? 1.0f
-                                                                        : 1.0f / sqrtf((float)fan_in);
-        for (int64_t j = 0; j < numel; j++) {
-            s = s * 6364136223846793005ull + 1442695040888963407ull;
-            float u = (float)((s >> 40) * (1.0 / 16777216.0)) * 2.0f - 1.0f;
-            data[j] = norm_w ? 1.0f + 0.02f * u : a * u;
-        }
-        data += numel;
-    }
-    return buf;
 }
 
 // FLOPs of stage s (blocks on padded windows; merging into this stage counted here).
@@ -228,10 +154,10 @@ int bench_swin_main(int argc, char **argv) {
         fprintf(stderr, "ugains: %s\n", err.msg);
         return 1;
     }
-    tlist l = {0};
+    bench_params l = {0};
     tensor_list(&l, &cfg);
     size_t size = 0;
-    unsigned char *file = make_file(&l, &size);
+    unsigned char *file = bench_random_safetensors(&l, "rba", NULL, &size);
     ug_st_file *st = NULL;
     ug_weights w = {0};
     swin_model m = {0};
@@ -308,9 +234,7 @@ done:
     ug_weights_release(&w);
     ug_st_close(st);
     free(file);
-    free(l.name);
-    free(l.shape);
-    free(l.ndim);
+    bench_params_free(&l);
     ug_ctx_free(&ctx);
     return rc;
 }
