@@ -78,16 +78,8 @@ ug_status rba_load_st(rba_model **out, ug_st_file *st, bool take_ownership, cons
     snprintf(m->name, sizeof m->name, "%s", name);
     ug_weights_init(&m->w, st, m->name);
     ug_status s;
-    const char *arch = ug_st_meta(st, "arch"), *json = ug_st_meta(st, "config");
-    if (!arch || strcmp(arch, "rba") != 0) {
-        s = ug_errf(err, UG_ERR_ARG, "%s: not an RbA model (metadata arch is %s%s%s)", name, arch ? "\"" : "",
-                    arch ? arch : "missing", arch ? "\"" : "");
-        goto fail;
-    }
-    if (!json) {
-        s = ug_errf(err, UG_ERR_FORMAT, "%s: metadata has no config", name);
-        goto fail;
-    }
+    const char *json;
+    if ((s = ug_weights_config(&m->w, "rba", "an RbA model", &json, err)) != UG_OK) goto fail;
     if ((s = rba_config_parse(&m->cfg, json, err)) != UG_OK) {
         ug_err_prefix(err, "%s: ", name);
         goto fail;

@@ -188,15 +188,8 @@ ug_status sam_load_st(sam_model **out, ug_st_file *st, bool take_ownership, cons
     snprintf(m->name, sizeof m->name, "%s", name);
     ug_weights_init(&m->w, st, m->name);
     loader L = {m, err, UG_OK};
-    const char *arch = ug_st_meta(st, "arch"), *cfg = ug_st_meta(st, "config");
-    if (!arch || strcmp(arch, "sam") != 0) {
-        L.st = ug_errf(err, UG_ERR_ARG, "%s: not a SAM checkpoint (metadata arch is %s)", name, arch ? arch : "missing");
-        goto fail;
-    }
-    if (!cfg) {
-        L.st = ug_errf(err, UG_ERR_FORMAT, "%s: metadata has no config", name);
-        goto fail;
-    }
+    const char *cfg;
+    if ((L.st = ug_weights_config(&m->w, "sam", "a SAM checkpoint", &cfg, err)) != UG_OK) goto fail;
     if ((L.st = sam_config_parse(&m->cfg, cfg, err)) != UG_OK) {
         ug_err_prefix(err, "%s: ", name);
         goto fail;

@@ -90,3 +90,14 @@ ug_status ug_weights_get_f32(ug_weights *w, ug_tensor *out, const char *key, int
     out->alloc = NULL; // the copy is owned by w, the caller gets a view
     return UG_OK;
 }
+
+ug_status ug_weights_config(const ug_weights *w, const char *arch, const char *what, const char **config,
+                            ug_err *err) {
+    const char *got = ug_st_meta(w->st, "arch");
+    *config = ug_st_meta(w->st, "config");
+    if (!got || strcmp(got, arch) != 0)
+        return ug_errf(err, UG_ERR_ARG, "%s: not %s (metadata arch is %s%s%s)", w->name, what, got ? "\"" : "",
+                       got ? got : "missing", got ? "\"" : "");
+    if (!*config) return ug_errf(err, UG_ERR_FORMAT, "%s: metadata has no config", w->name);
+    return UG_OK;
+}

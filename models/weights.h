@@ -33,5 +33,9 @@ ug_status ug_weights_get_f32(ug_weights *w, ug_tensor *out, const char *key, int
                              const int64_t *shape, ug_err *err);
 // true when the file holds `key` (optional parameters such as biases).
 bool ug_weights_has(const ug_weights *w, const char *key);
+// The packed file's config JSON text, after checking that its metadata arch is `arch`:
+// "<name>: not <what> (metadata arch is ...)" otherwise, or "metadata has no config".
+ug_status ug_weights_config(const ug_weights *w, const char *arch, const char *what, const char **config,
+                            ug_err *err);
 
 #endif
