@@ -625,6 +625,23 @@ static void attn_pf_step(attn_pf *pf, int64_t upto) {
     }
 }
 
+// K^T (and V when packed) of key tile t of a head into its slot of Kall / Vall.
+static void attn_pack_tile(const attn_tiles *T, const float *k, const float *v, int64_t t, float *Kall, float *Vall) {
+    const attn_plan *p = T->p;
+    const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp;
+    int64_t j0 = t * T->kt, nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
+    attn_pack_kt(Kall + t * D * ldkt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, attn_round_up(nk, VL), D);
+    if (!T->pack_v) return;
+    float *Vp = Vall + t * ldkt * dvp;
+    for (int64_t j = 0; j < nk; j++) {
+        const float *vr = v + (j0 + j) * p->sv[2];
+        for (int64_t d = 0; d < dvp; d += VL) {
+            int n = Dv - d < VL ? (int)(Dv - d) : VL;
+            vf_store(Vp + j * dvp + d, vf_load_n(vr + d, n));
+        }
+    }
+}
+
 static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
     const attn_tiles *T = arg;
     const attn_plan *p = T->p;
@@ -660,20 +677,12 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
         const float *k = p->k + b * p->sk[0] + h * p->sk[1];
         const float *v = p->v + b * p->sv[0] + h * p->sv[1];
 
-        if (bh != packed) {
-            for (int64_t t = 0; t < nkt; t++) {
-                int64_t j0 = t * T->kt, nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
-                attn_pack_kt(Kall + t * D * ldkt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, attn_round_up(nk, VL), D);
-                if (!T->pack_v) continue;
-                float *Vp = Vall + t * ldkt * dvp;
-                for (int64_t j = 0; j < nk; j++) {
-                    const float *vr = v + (j0 + j) * p->sv[2];
-                    for (int64_t d = 0; d < dvp; d += VL) {
-                        int n = Dv - d < VL ? (int)(Dv - d) : VL;
-                        vf_store(Vp + j * dvp + d, vf_load_n(vr + d, n));
-                    }
-                }
-            }
+        // One query tile per head (the SAM decoder's 7 tokens over 4096 keys): nothing to share,
+        // and packing each key tile just before its use keeps it in L1 and overlaps the reads
+        // of K with arithmetic. Otherwise the whole head is packed once.
+        const int late = T->nqt == 1;
+        if (bh != packed && !late) {
+            for (int64_t t = 0; t < nkt; t++) attn_pack_tile(T, k, v, t, Kall, Vall);
             packed = bh;
         }
         attn_pf pf = {0};
@@ -731,6 +740,7 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             const float *V = T->pack_v ? Vall + t * ldkt * dvp : v + j0 * p->sv[2];
             int64_t ldv = T->pack_v ? dvp : p->sv[2];
 
+            if (late) attn_pack_tile(T, k, v, t, Kall, Vall);
             if (T->dense) attn_dense_terms(T, b, h, i0, nq, j0, nk, G);
             int nb = 0;
             for (int tb = 0; tb < p->nbias; tb++)
