@@ -165,5 +165,7 @@ void bench_attention(ug_bench *b) {
     bench_case(b, "attn m2f_masked_cross", 1, 8, 100, 2048, 32, 0, WITH_MASK);
     // SAM mask decoder token-to-image: 50 prompts x 7 tokens over 64 x 64 keys, C/2 = 128.
     bench_case(b, "attn sam_dec_t2i", 50, 8, 7, 4096, 16, 0, 0);
+    // ... and image-to-token: 64 x 64 queries over the 7 tokens (one vector of keys per row).
+    bench_case(b, "attn sam_dec_i2t", 50, 8, 4096, 7, 16, 0, 0);
     bench_softmax(b, "softmax m2f_attn_rows", 800, 2048);
 }
