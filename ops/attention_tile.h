@@ -524,7 +524,7 @@ typedef struct attn_tiles {
     int64_t kt, nkt;  // keys per tile (a multiple of VL when nkt > 1), key tiles
     int64_t ldkt;     // K^T row stride = S row stride (multiple of S_C * VL)
     int64_t dvp;      // Dv rounded up to VL
-    int pack_v;       // V rows cannot be read in place (Dv not a multiple of VL)
+    int pack_v;       // V rows packed (see ATTN_RUN) rather than read in place
     int fuse_bias[2]; // bias t read by the epilogue (key stride 0 or 1), else summed into G
     int fuse_mask;
     int rel;          // ATTN_REL_*, or -1: rel-pos summed into G
@@ -795,7 +795,11 @@ void ATTN_RUN(const attn_plan *p) {
     }
     T.ldkt = attn_round_up(T.kt > 0 ? T.kt : 1, S_C * VL);
     T.dvp = attn_round_up(p->Dv, VL);
-    T.pack_v = p->Dv % VL != 0;
+    // V is packed when its rows cannot be read as whole vectors, and for heads of thousands
+    // of keys shared by several query tiles: rows of a fused qkv projection lie a page or more
+    // apart, so every PV pass over 4096 in-place rows walks 4096 pages (TLB misses); packed
+    // once per head they are contiguous (+2 % on SAM's global attention, measured).
+    T.pack_v = p->Dv % VL != 0 || (p->Nk > 1024 && T.nqt > 1);
     for (int t = 0; t < p->nbias; t++) {
         T.fuse_bias[t] = p->bias[t].s[3] == 0 || p->bias[t].s[3] == 1;
         T.dense |= !T.fuse_bias[t];
