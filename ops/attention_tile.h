@@ -525,6 +525,7 @@ typedef struct attn_tiles {
     int64_t ldkt;     // K^T row stride = S row stride (multiple of S_C * VL)
     int64_t dvp;      // Dv rounded up to VL
     int pack_v;       // V rows packed (see ATTN_RUN) rather than read in place
+    int late;         // each key tile packed just before use (see ATTN_RUN), else whole heads
     int fuse_bias[2]; // bias t read by the epilogue (key stride 0 or 1), else summed into G
     int fuse_mask;
     int rel;          // ATTN_REL_*, or -1: rel-pos summed into G
@@ -625,14 +626,15 @@ static void attn_pf_step(attn_pf *pf, int64_t upto) {
     }
 }
 
-// K^T (and V when packed) of key tile t of a head into its slot of Kall / Vall.
-static void attn_pack_tile(const attn_tiles *T, const float *k, const float *v, int64_t t, float *Kall, float *Vall) {
+// K^T (and V when packed) of key tile t of a head into slot `slot` of Kall / Vall.
+static void attn_pack_tile(const attn_tiles *T, const float *k, const float *v, int64_t t, int64_t slot, float *Kall,
+                           float *Vall) {
     const attn_plan *p = T->p;
     const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp;
     int64_t j0 = t * T->kt, nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
-    attn_pack_kt(Kall + t * D * ldkt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, attn_round_up(nk, VL), D);
+    attn_pack_kt(Kall + slot * D * ldkt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, attn_round_up(nk, VL), D);
     if (!T->pack_v) return;
-    float *Vp = Vall + t * ldkt * dvp;
+    float *Vp = Vall + slot * ldkt * dvp;
     for (int64_t j = 0; j < nk; j++) {
         const float *vr = v + (j0 + j) * p->sv[2];
         for (int64_t d = 0; d < dvp; d += VL) {
@@ -647,9 +649,10 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
     const attn_plan *p = T->p;
     const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp, nkt = T->nkt;
     float *mem = ug_ctx_scratch(p->ctx, thread, T->scratch);
-    float *Kall = mem;                                                  // [nkt][D, ldkt] K^T of a head
-    float *Vall = Kall + attn_round_up(nkt * D * ldkt, 16);             // [nkt][ldkt, dvp] when packing V
-    float *Qs = Vall + (T->pack_v ? attn_round_up(nkt * ldkt * dvp, 16) : 0); // [QT, D]
+    const int64_t slots = T->late ? 1 : nkt;
+    float *Kall = mem;                                                    // [slots][D, ldkt] K^T
+    float *Vall = Kall + attn_round_up(slots * D * ldkt, 16);             // [slots][ldkt, dvp] packed V
+    float *Qs = Vall + (T->pack_v ? attn_round_up(slots * ldkt * dvp, 16) : 0); // [QT, D]
     float *S = Qs + attn_round_up(T->qt * D, 16);                       // [QT, ldkt]
     float *G = S + attn_round_up(T->qt * ldkt, 16);                     // [QT, ldkt] when dense
     float *O = G + (T->dense ? attn_round_up(T->qt * ldkt, 16) : 0);    // [QT, dvp]
@@ -677,12 +680,8 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
         const float *k = p->k + b * p->sk[0] + h * p->sk[1];
         const float *v = p->v + b * p->sv[0] + h * p->sv[1];
 
-        // One query tile per head (the SAM decoder's 7 tokens over 4096 keys): nothing to share,
-        // and packing each key tile just before its use keeps it in L1 and overlaps the reads
-        // of K with arithmetic. Otherwise the whole head is packed once.
-        const int late = T->nqt == 1;
-        if (bh != packed && !late) {
-            for (int64_t t = 0; t < nkt; t++) attn_pack_tile(T, k, v, t, Kall, Vall);
+        if (bh != packed && !T->late) {
+            for (int64_t t = 0; t < nkt; t++) attn_pack_tile(T, k, v, t, t, Kall, Vall);
             packed = bh;
         }
         attn_pf pf = {0};
@@ -737,10 +736,11 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             int64_t j0 = t * T->kt;
             int64_t nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
             int64_t ncp = attn_round_up(nk, VL);
-            const float *V = T->pack_v ? Vall + t * ldkt * dvp : v + j0 * p->sv[2];
+            const int64_t slot = T->late ? 0 : t;
+            const float *V = T->pack_v ? Vall + slot * ldkt * dvp : v + j0 * p->sv[2];
             int64_t ldv = T->pack_v ? dvp : p->sv[2];
 
-            if (late) attn_pack_tile(T, k, v, t, Kall, Vall);
+            if (T->late) attn_pack_tile(T, k, v, t, 0, Kall, Vall);
             if (T->dense) attn_dense_terms(T, b, h, i0, nq, j0, nk, G);
             int nb = 0;
             for (int tb = 0; tb < p->nbias; tb++)
@@ -753,7 +753,7 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             E.ih = IH + t * ldkt;
             E.iw = IW + t * ldkt;
             E.nk = nk;
-            attn_s_tile(nq, Qs, D, Kall + t * D * ldkt, ldkt, S, ldkt, ncp, &E, TM);
+            attn_s_tile(nq, Qs, D, Kall + slot * D * ldkt, ldkt, S, ldkt, ncp, &E, TM);
 
             for (int64_t r = 0; r < nq; r++) {
                 attn_softmax_row(S + r * ldkt, ncp, TM[r], &M[r], &L[r], O + r * dvp, dvp);
@@ -817,8 +817,14 @@ void ATTN_RUN(const attn_plan *p) {
             T.rel = -1;
         T.dense |= T.rel < 0;
     }
-    size_t floats = (size_t)(attn_round_up(T.nkt * p->D * T.ldkt, 16) +
-                             (T.pack_v ? attn_round_up(T.nkt * T.ldkt * T.dvp, 16) : 0) +
+    // One query tile per head (the SAM decoder's 7 tokens over 4096 keys): nothing to share,
+    // and packing each key tile just before its use keeps it in L1 and overlaps the reads of
+    // K with arithmetic. The same when a whole head would take more than 8 MB of scratch.
+    // Otherwise a head is packed once for all its query tiles a thread runs.
+    T.late = T.nqt == 1 || (size_t)T.nkt * (size_t)T.ldkt * (size_t)(p->D + T.dvp) * sizeof(float) > (8u << 20);
+    const int64_t slots = T.late ? 1 : T.nkt;
+    size_t floats = (size_t)(attn_round_up(slots * p->D * T.ldkt, 16) +
+                             (T.pack_v ? attn_round_up(slots * T.ldkt * T.dvp, 16) : 0) +
                              attn_round_up(T.qt * p->D, 16) + attn_round_up(T.qt * T.ldkt, 16) +
                              (T.dense ? attn_round_up(T.qt * T.ldkt, 16) : 0) + attn_round_up(T.qt * T.dvp, 16) +
                              3 * attn_round_up(T.qt, 16) +

@@ -143,12 +143,12 @@ START_TEST(plain_odd_sizes) {
     // (Nq > 64, Nk > 128), Dv != D, Dv below and above a vector. A head with one query tile
     // packs each key tile just before use, one with several packs all its keys once: both
     // with several key tiles and a V that must be packed (Dv = 7); over 1024 keys V is packed
-    // whatever Dv (1100 keys).
+    // whatever Dv (1100 keys); a head of over 8 MB packed (4200 keys x D 256) goes tile by tile.
     const int64_t cases[][6] = {
         {1, 1, 1, 1, 1, 1},   {1, 2, 3, 17, 3, 3},    {2, 3, 17, 33, 17, 17}, {1, 2, 33, 127, 33, 33},
         {1, 1, 127, 300, 80, 80}, {1, 1, 70, 5, 16, 7}, {1, 1, 5, 1, 8, 16},    {2, 1, 9, 129, 32, 32},
         {1, 1, 1, 257, 64, 96},  {3, 2, 7, 40, 16, 16}, {2, 1, 3, 300, 16, 7},  {1, 1, 70, 300, 16, 7},
-        {1, 1, 40, 1100, 16, 16},
+        {1, 1, 40, 1100, 16, 16}, {1, 1, 20, 4200, 256, 256},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         const int64_t *s = cases[c];
