@@ -6,9 +6,9 @@
 // consecutive tasks and packs K^T (and V when needed) of a head once for all the query tiles
 // of that head it runs. Keys stream through in tiles of at most KT_MAX; per key tile:
 //   1. S [QT, KT] = Qs K^T with an R x (C * VL) register-blocked micro-kernel, Qs = q * scale;
-//      its epilogue adds the bias terms (and SAM's decomposed rel-pos) to the accumulators,
-//      sets masked keys and padding columns to -inf and keeps a running row max, so the
-//      score tile is written once and never re-read before the softmax,
+//      as soon as it has written R rows, while they are in L1, one epilogue pass per row adds
+//      the bias terms (and SAM's decomposed rel-pos), sets masked keys and padding columns to
+//      -inf and takes the row max (the score tile is not swept once per term),
 //   2. online softmax per row: m' = max(m, rowmax S), P = exp(S - m'), l = l e^(m - m') + sum P,
 //      O *= e^(m - m'),
 //   3. O [QT, Dvp] += P V with a second micro-kernel.
@@ -57,8 +57,9 @@ void attention_run_avx512(const attn_plan *p);
 #include "ops/softmax_simd.h"
 
 // Register blocking. S kernel: S_R rows x S_C vectors of keys; PV kernel: PV_R rows x up to
-// PV_C vectors of Dv. AVX-512 has 32 registers, AVX2 16: the accumulators take at most 24
-// and 12 of them, leaving room for the loaded and broadcast operands.
+// PV_C vectors of Dv, or PV_R2 rows when Dv is at most 2 vectors. AVX-512 has 32 registers,
+// AVX2 16: the accumulators take at most 24 and 12 of them, leaving room for the loaded and
+// broadcast operands.
 #if defined(__AVX512F__) // the ISA ops/softmax_simd.h picked
 #define ATTN_RUN attention_run_avx512
 enum { S_R = 8, S_C = 3, PV_R = 4, PV_C = 6, PV_R2 = 8 };
@@ -73,7 +74,7 @@ enum { QT_MAX = 128, KT_MAX = 256, ROWS_MAX = 8 };
 
 static int64_t attn_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// What the S micro-kernel's epilogue applies to one key tile (see the top of the file). Row
+// What the score rows' epilogue applies in one key tile (see the top of the file). Row
 // pointers are those of the tile's row 0; row r is at + r * (its row stride).
 typedef struct attn_epi {
     int nb;                         // additive rows (biases and the dense fallback tile)
@@ -186,9 +187,9 @@ UG_INLINE int64_t attn_row_fast(const int NB, const int REL, const attn_epi *E, 
 }
 
 // Row r of the score tile (ncp columns) through the epilogue while it is in L1, right after
-// the micro-kernel wrote it; returns the row's max. One instance for every row and term mix:
-// the branches on E are the same for every vector, so they predict, and the S micro-kernel
-// stays small.
+// the micro-kernel wrote it; returns the row's max. Not inlined: one copy serves every block
+// shape of the micro-kernel, which stays small (applying the terms to its accumulators made
+// it ~27 K instructions and slower). The branches on E are the same for every row.
 static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int64_t r, float *s, int64_t ncp) {
     attn_erow w = {.m = E->m ? E->m + r * E->ms2 : NULL};
     for (int t = 0; t < E->nb; t++) w.b[t] = E->b[t] + r * E->bs2[t];
@@ -243,7 +244,7 @@ static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int6
 // S[r, 0 .. C*VL) = sum_d Qs[r, d] Kt[d, 0 .. C*VL) for r < R.
 UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const float *Kt, int64_t ldk,
                             float *S, int64_t lds) {
-    vf acc[ROWS_MAX][S_C > 4 ? S_C : 4];
+    vf acc[ROWS_MAX][S_C > 4 ? S_C : 4]; // >= every C of attn_s_rows, also its dead branches
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
