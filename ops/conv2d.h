@@ -6,12 +6,15 @@
 // outside x read zero (zero padding). With symmetric padding p the output size is
 // floor((H + 2p - kh) / s) + 1 (PyTorch).
 //
-// Paths of conv2d_cpu (all end in matmul_cpu, which carries the flops):
+// Paths of conv2d_cpu (all end in the GEMM of ops/gemm.h, which carries the flops):
 //   * 1x1, stride 1, no padding: y[b] = W [Cout, Cin] @ x[b] [Cin, HW] straight on the input
 //     (no copy; x may also be a channels-last view, e.g. SAM's neck on NHWC tokens);
-//   * everything else (3x3 pad 1, patchify kxk stride k, general): im2col into a buffer of
-//     whole output rows, [Cin*kh*kw, rows*Wo] at most ~24 MB, then one GEMM per tile, so a
-//     256x512 map with 256 channels never materialises its 1.2 GB im2col matrix.
+//   * NCHW output otherwise (3x3 pad 1, strided, NCHW patchify): y[b] = [W | bias] @ [im2col;
+//     ones] with the im2col written by gemm_cpu_packb's callback straight into the GEMM's
+//     packed B slivers (no im2col matrix at all), over chunks of 2048 output pixels computed
+//     into a buffer with a cache-friendly row pitch and copied into y;
+//   * channels-last output (patchify kxk stride k for Swin / SAM): im2col into a buffer of
+//     whole output rows, [Cin*kh*kw, rows*Wo] at most ~24 MB, then one GEMM per tile.
 // The output may be NCHW (pixels contiguous) or a channels-last view (channels contiguous,
 // e.g. ug_view_permute of an NHWC buffer): then the GEMM is transposed, y[b]^T = col^T @ W^T,
 // and the tokens come out ready for Swin / SAM blocks.

@@ -260,6 +260,8 @@ typedef struct gemm_problem {
     float *C;
     int64_t ldc;
     const float *bias;
+    gemm_pack_b_fn packb; // when set, B slivers come from this callback (B, bdt, rsb, csb unused)
+    void *packb_arg;
 } gemm_problem;
 
 static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -291,6 +293,10 @@ static void pack_b_slivers(const gemm_arch *ar, const gemm_problem *p, float *bp
     for (int64_t s = s0; s < s1; s++) {
         int64_t j = jc + s * ar->nr;
         int rows = (int)min64(ar->nr, jc + nc - j);
+        if (p->packb) {
+            p->packb(p->packb_arg, bp + s * kc * ar->nr, ar->nr, pc, kc, j, rows);
+            continue;
+        }
         const char *src = (const char *)p->B + (pc * p->rsb + j * p->csb) * (int64_t)esz;
         pack_sliver(bp + s * kc * ar->nr, ar->nr, src, p->csb, p->rsb, p->bdt, rows, kc);
     }
@@ -468,7 +474,14 @@ static void gemm_parallel(ug_ctx *ctx, const gemm_arch *ar, const gemm_problem *
 void gemm_cpu(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
               int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta, float *C,
               int64_t ldc, const float *bias) {
-    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias};
+    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias, NULL, NULL};
+    gemm_parallel(ctx, gemm_pick_arch(), &p);
+}
+
+void gemm_cpu_packb(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+                    int64_t csa, gemm_pack_b_fn pack_b, void *pack_arg, float beta, float *C, int64_t ldc,
+                    const float *bias) {
+    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, NULL, UG_F32, 0, 0, C, ldc, bias, pack_b, pack_arg};
     gemm_parallel(ctx, gemm_pick_arch(), &p);
 }
 
@@ -476,7 +489,7 @@ void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, f
                      int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta,
                      float *C, int64_t ldc, const float *bias) {
     const gemm_arch *ar = gemm_pick_arch();
-    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias};
+    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias, NULL, NULL};
     gemm_blocks bl = gemm_blocking(ar, M, N, K);
     gemm_serial(ar, &p, &bl, ug_ctx_scratch(ctx, thread, (size_t)(bl.bfloats + bl.afloats) * sizeof(float)));
 }
@@ -515,7 +528,7 @@ void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *
     const gemm_arch *ar = gemm_pick_arch();
     gemm_problem p = {M, N, K, alpha, beta, A->data, A->stride[A->ndim - 2], A->stride[A->ndim - 1],
                       B->data, B->dtype, B->stride[B->ndim - 2], B->stride[B->ndim - 1],
-                      C->data, C->stride[C->ndim - 2], bias ? bias->data : NULL};
+                      C->data, C->stride[C->ndim - 2], bias ? bias->data : NULL, NULL, NULL};
     int64_t sa = A->ndim == 3 ? A->stride[0] : 0, sb = B->ndim == 3 ? B->stride[0] : 0;
     int64_t sc = batched ? C->stride[0] : 0;
     if (Bt == 1) {

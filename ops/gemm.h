@@ -41,6 +41,17 @@ void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, f
                      int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta,
                      float *C, int64_t ldc, const float *bias);
 
+// B given by a packing callback instead of memory, for ops whose B is computed from another
+// layout (a convolution's im2col matrix, written straight into the packed panel instead of
+// materialised and copied again). fn fills one sliver of B, rows [k0, k0 + kc) and columns
+// [j0, j0 + cols), as out[k * w + j] = B(k0 + k, j0 + j) for j < cols and 0 for cols <= j < w
+// (w is the micro-kernel width). It is called from several threads at once, on distinct
+// slivers, so it must only read shared state. Otherwise the same contract as gemm_cpu.
+typedef void (*gemm_pack_b_fn)(void *arg, float *out, int w, int64_t k0, int64_t kc, int64_t j0, int cols);
+void gemm_cpu_packb(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
+                    int64_t csa, gemm_pack_b_fn pack_b, void *pack_arg, float beta, float *C, int64_t ldc,
+                    const float *bias);
+
 // PyTorch nn.Linear: y [..., out] = x [..., in] @ W^T + b, W [out, in] (any dtype above),
 // b NULL or [out]. x and y are contiguous in their last dim; leading dims are flattened.
 void linear_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *W, const ug_tensor *b);

@@ -1,5 +1,6 @@
 // tests/test_conv.c — conv2d (1x1, 3x3, patchify 4x4/s4 and 16x16/s16, strided, odd kernels,
-// BF16/F16 weights, channels-last views, Swin-style bottom/right padding, tiled im2col) and
+// BF16/F16 weights, channels-last views, Swin-style bottom/right padding, tiled im2col, the
+// im2col packed into the GEMM's slivers, and gemm_cpu_packb itself) and
 // the 2x2/s2 transposed convolution, fast kernels against the double references; and SAM's
 // patch embed, neck and output upscaling against the sam_tiny golden tensors.
 #include <math.h>
@@ -12,6 +13,7 @@
 #include "ops/conv2d.h"
 #include "ops/conv_transpose.h"
 #include "ops/elementwise.h"
+#include "ops/gemm.h"
 #include "ops/layernorm.h"
 #include "tests/helpers.h"
 #include "weights-tools/torch_ckpt.h"
@@ -157,6 +159,81 @@ START_TEST(conv2d_channels_last_views) {
             run_conv(&cases[i], UG_F32, layout, true, 3000 + 10 * i + layout);
             if (layout == 1) run_conv(&cases[i], UG_BF16, layout, true, 4000 + 10 * i);
         }
+    }
+}
+END_TEST
+
+// NCHW output: the im2col is packed straight into the GEMM's B slivers, over chunks of 2048
+// output pixels. 47x45 = 2115 pixels (two chunks, the second starting mid-row); Wo = 45 so
+// slivers straddle output rows; K = 80 * 9 = 720 is cut into two K slabs starting mid-channel
+// (k = 368 = channel 40, tap 8), the bias row of ones in the second; y has a padded channel
+// stride and x is a strided crop of a wider image (row and channel strides not H * W).
+START_TEST(conv2d_packed_im2col_chunks) {
+    int64_t Cin = 80, H = 47, W = 45, Cout = 19, Wx = 51, HWo = H * W, ldy = HWo + 7;
+    float *xw = rnd(Cin * H * Wx, 1.0f, 7000), *w = rnd(Cout * Cin * 9, 1.0f / sqrtf(720.0f), 7001);
+    float *b = rnd(Cout, 0.5f, 7002), *x = malloc((size_t)(Cin * H * W) * 4);
+    for (int64_t c = 0; c < Cin; c++)
+        for (int64_t i = 0; i < H; i++)
+            memcpy(x + (c * H + i) * W, xw + (c * H + i) * Wx + 3, (size_t)W * 4);
+    float *want = malloc((size_t)(Cout * HWo) * 4), *ybuf = malloc((size_t)(Cout * ldy) * 4);
+    float *got = malloc((size_t)(Cout * HWo) * 4);
+    ug_tensor txw = ug_tensor_wrap(xw, UG_F32, UG_DIMS(1, Cin, H, Wx));
+    ug_tensor tx = ug_view_slice(&txw, 3, 3, W);
+    ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(Cout, Cin, 3, 3)),
+              tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(Cout));
+    ug_tensor ty = ug_tensor_wrap(ybuf, UG_F32, UG_DIMS(1, Cout, H, W));
+    ty.stride[1] = ldy, ty.stride[0] = Cout * ldy;
+    for (int pass = 0; pass < 2; pass++) {
+        conv2d_ref(want, x, w, pass ? b : NULL, 1, Cin, H, W, Cout, 3, 3, 1, 1, 1, H, W);
+        for (int64_t i = 0; i < Cout * ldy; i++)
+            ybuf[i] = NAN; // the pitch padding stays NAN
+        conv2d_cpu(&test_ctx, &ty, &tx, &tw, pass ? &tb : NULL, 1, 1);
+        for (int64_t o = 0; o < Cout; o++) {
+            memcpy(got + o * HWo, ybuf + o * ldy, (size_t)HWo * 4);
+            for (int64_t i = HWo; i < ldy; i++)
+                ck_assert_msg(isnan(ybuf[o * ldy + i]), "conv2d wrote past row %lld", (long long)o);
+        }
+        test_assert_close(got, want, (size_t)(Cout * HWo), ATOL, RTOL,
+                          pass ? "packed im2col, bias" : "packed im2col");
+    }
+    free(xw), free(w), free(b), free(x), free(want), free(ybuf), free(got);
+}
+END_TEST
+
+// gemm_cpu_packb against gemm_ref: B(k, n) = Bt[n * K + k] (a transposed store, so the
+// callback is not a plain copy), odd sizes across K slabs and B panels, beta and bias.
+typedef struct {
+    const float *bt;
+    int64_t K;
+} packb_arg;
+
+static void packb_transposed(void *arg, float *out, int w, int64_t k0, int64_t kc, int64_t j0, int cols) {
+    const packb_arg *a = arg;
+    for (int64_t k = 0; k < kc; k++)
+        for (int j = 0; j < w; j++)
+            out[k * w + j] = j < cols ? a->bt[(j0 + j) * a->K + k0 + k] : 0.0f;
+}
+
+START_TEST(gemm_packb_matches_ref) {
+    static const int64_t sizes[][3] = {
+        {1, 1, 1}, {17, 33, 3}, {33, 127, 700}, {127, 2100, 17}, {3, 4099, 1290}};
+    for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
+        int64_t M = sizes[t][0], N = sizes[t][1], K = sizes[t][2];
+        float *A = rnd(M * K, 1.0f, 8000 + t), *bt = rnd(N * K, 1.0f, 8100 + t),
+              *bias = rnd(N, 1.0f, 8200 + t);
+        float *B = malloc((size_t)(K * N) * 4), *want = rnd(M * N, 1.0f, 8300 + t),
+              *got = malloc((size_t)(M * N) * 4);
+        memcpy(got, want, (size_t)(M * N) * 4);
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t n = 0; n < N; n++)
+                B[k * N + n] = bt[n * K + k];
+        gemm_ref(M, N, K, 0.5f, A, K, 1, B, N, 1, 0.25f, want, N, bias);
+        packb_arg pa = {bt, K};
+        gemm_cpu_packb(&test_ctx, M, N, K, 0.5f, A, K, 1, packb_transposed, &pa, 0.25f, got, N, bias);
+        // K up to 1290 float products of N(0, 1) values: error ~ sqrt(K) * 6e-8 * sqrt(K), 1e-4
+        // with margin; a wrong sliver or slab is off by O(1).
+        test_assert_close(got, want, (size_t)(M * N), 1e-4 * (1 + K / 100.0), 1e-5, "gemm_cpu_packb");
+        free(A), free(bt), free(bias), free(B), free(want), free(got);
     }
 }
 END_TEST
@@ -396,6 +473,8 @@ int main(void) {
     tcase_add_test(tc, conv2d_half_weights);
     tcase_add_test(tc, conv2d_channels_last_views);
     tcase_add_test(tc, conv2d_several_tiles);
+    tcase_add_test(tc, conv2d_packed_im2col_chunks);
+    tcase_add_test(tc, gemm_packb_matches_ref);
     tcase_add_test(tc, conv2d_ex_bottom_right_padding);
     tcase_add_test(tc, conv2d_known_values);
     tcase_add_test(tc, conv_transpose_matches_ref);
