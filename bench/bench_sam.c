@@ -210,7 +210,7 @@ static void stage_tick(void *user, const char *name, const ug_tensor *t) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ugains bench sam [--model tiny|vit_b|vit_l|vit_h] [--prompts N] [--image HxW]\n"
+    fprintf(f, "usage: ugains bench sam [--model|--arch tiny|vit_b|vit_l|vit_h] [--prompts N] [--image HxW]\n"
                "                        [--threads N]\n"
                "\n"
                "Times preprocessing, the image encoder (patch embed, windowed blocks, global\n"
@@ -223,7 +223,8 @@ static void usage(FILE *f) {
 int bench_sam_main(int argc, char **argv) {
     const char *model = "vit_b";
     int nprompts = 50, threads = 0, H = 1024, W = 2048;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"prompts", required_argument, 0, 'p'},
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"arch", required_argument, 0, 'm'},
+                                         {"prompts", required_argument, 0, 'p'},
                                          {"image", required_argument, 0, 'i'}, {"threads", required_argument, 0, 't'},
                                          {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     optind = 1;
