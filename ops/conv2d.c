@@ -154,24 +154,32 @@ static void colpack_sliver(void *arg, float *out, int w, int64_t k0, int64_t kc,
     }
 }
 
-// dst[r * ldd + i] = src[r * lds + i] for r < rows, i < n, over the pool.
+// Output chunks of the NCHW orientation: item = b * nchunks + chunk, each one serial GEMM
+// y[b][:, p0:p0+np] = A [Cout, Ke] @ B [Ke, np] with B packed by colpack_sliver.
 typedef struct {
-    float *dst;
-    const float *src;
-    int64_t ldd, lds, n;
-} copyrows_job;
+    ug_ctx *ctx;
+    colpack cp; // x unset
+    const float *A;
+    int64_t Ke, Cout, HWo, chunk, nchunks, ldt;
+    float *tmp; // [nthreads, Cout, ldt]
+    const ug_tensor *x, *y;
+} conv_chunks;
 
-static void copy_rows_range(void *arg, int64_t begin, int64_t end, int thread) {
-    (void)thread;
-    const copyrows_job *j = arg;
-    for (int64_t r = begin; r < end; r++)
-        memcpy(j->dst + r * j->ldd, j->src + r * j->lds, (size_t)j->n * sizeof(float));
-}
-
-static void copy_rows(ug_ctx *ctx, float *dst, int64_t ldd, const float *src, int64_t lds, int64_t rows,
-                      int64_t n) {
-    copyrows_job j = {dst, src, ldd, lds, n};
-    ug_parallel_for(ctx->pool, rows, 1 + 16384 / (n ? n : 1), copy_rows_range, &j);
+static void conv_chunk_range(void *arg, int64_t begin, int64_t end, int thread) {
+    const conv_chunks *j = arg;
+    float *tmp = j->tmp + (int64_t)thread * j->Cout * j->ldt;
+    for (int64_t it = begin; it < end; it++) {
+        int64_t n = it / j->nchunks, p0 = it % j->nchunks * j->chunk;
+        int64_t np = j->HWo - p0 < j->chunk ? j->HWo - p0 : j->chunk;
+        colpack cp = j->cp;
+        cp.x = (const float *)j->x->data + n * j->x->stride[0];
+        cp.p0 = p0;
+        gemm_cpu_packb_serial(j->ctx, thread, j->Cout, np, j->Ke, 1.0f, j->A, j->Ke, 1, colpack_sliver, &cp,
+                              0.0f, tmp, j->ldt, NULL);
+        float *yb = (float *)j->y->data + n * j->y->stride[0] + p0;
+        for (int64_t o = 0; o < j->Cout; o++)
+            memcpy(yb + o * j->y->stride[1], tmp + o * j->ldt, (size_t)np * sizeof(float));
+    }
 }
 
 // ---- bias for the NCHW orientation: one value per row of the [Cout, N] output.
@@ -292,24 +300,29 @@ void conv2d_cpu_ex(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
                       .stride = stride,
                       .pt = pad_top,
                       .pl = pad_left};
-        // The GEMM writes a chunk of CONV_CHUNK pixels into a buffer whose row pitch is not a
-        // power of two, copied out after: y's channel stride (Ho * Wo floats, 256 KB at 256x512)
+        // Chunks of output pixels, one serial GEMM each, spread over the threads: each thread
+        // packs the whole weight block once per K slab of its chunk and runs every MR row
+        // sliver against each packed B sliver while it is in L1/L2, with no barrier or shared
+        // panel between threads (the threaded GEMM cuts M = Cout = 256 into 6 row blocks,
+        // each re-reading the shared B panel). At most CONV_CHUNK pixels (one B panel), and
+        // a few chunks per thread when the image is small, so that a preempted thread on a
+        // busy machine is made up for by the others.
+        int nth = ctx->pool ? ctx->nthreads : 1;
+        int64_t chunk = (HWo + 2 * nth - 1) / (2 * nth);
+        chunk = (chunk + 63) / 64 * 64;
+        if (chunk > CONV_CHUNK) chunk = CONV_CHUNK;
+        if (chunk > HWo) chunk = HWo;
+        // Each GEMM writes its chunk into a per-thread buffer whose row pitch is not a power
+        // of two, copied into y after: y's channel stride (Ho * Wo floats, 256 KB at 256x512)
         // puts the micro-tile's rows of C in one cache set, and C is re-read once per K slab
         // (+20% at 256x512 from this alone).
-        int64_t chunk = HWo < CONV_CHUNK ? HWo : CONV_CHUNK, ldt = (chunk + 15) / 16 * 16 + 16;
-        float *tmp = conv_alloc((size_t)(Cout * ldt) * sizeof(float), "a conv output chunk"); // [Cout, ldt]
-        for (int64_t n = 0; n < B; n++) {
-            cp.x = (const float *)x->data + n * x->stride[0];
-            float *yb = (float *)y->data + n * y->stride[0];
-            for (int64_t p0 = 0; p0 < HWo; p0 += chunk) {
-                int64_t np = HWo - p0 < chunk ? HWo - p0 : chunk;
-                cp.p0 = p0;
-                gemm_cpu_packb(ctx, Cout, np, Ke, 1.0f, wext ? wext : g.wf, Ke, 1, colpack_sliver, &cp, 0.0f,
-                               tmp, ldt, NULL);
-                copy_rows(ctx, yb + p0, y->stride[1], tmp, ldt, Cout, np);
-            }
-        }
-        free(tmp);
+        int64_t ldt = (chunk + 15) / 16 * 16 + 16;
+        conv_chunks cj = {
+            ctx, cp, wext ? wext : g.wf, Ke, Cout, HWo, chunk, (HWo + chunk - 1) / chunk, ldt, NULL, x, y};
+        cj.tmp =
+            conv_alloc((size_t)(nth * Cout * ldt) * sizeof(float), "conv output chunks"); // [nth, Cout, ldt]
+        ug_parallel_for(ctx->pool, B * cj.nchunks, 1, conv_chunk_range, &cj);
+        free(cj.tmp);
         free(wext);
     } else {
         // Channels-last output. Rows per tile: ~8 MB of im2col, but at least ~2048 output pixels when 24 MB

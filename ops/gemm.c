@@ -485,6 +485,15 @@ void gemm_cpu_packb(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, c
     gemm_parallel(ctx, gemm_pick_arch(), &p);
 }
 
+void gemm_cpu_packb_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t rsa, int64_t csa, gemm_pack_b_fn pack_b, void *pack_arg,
+                           float beta, float *C, int64_t ldc, const float *bias) {
+    const gemm_arch *ar = gemm_pick_arch();
+    gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, NULL, UG_F32, 0, 0, C, ldc, bias, pack_b, pack_arg};
+    gemm_blocks bl = gemm_blocking(ar, M, N, K);
+    gemm_serial(ar, &p, &bl, ug_ctx_scratch(ctx, thread, (size_t)(bl.bfloats + bl.afloats) * sizeof(float)));
+}
+
 void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                      int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta,
                      float *C, int64_t ldc, const float *bias) {

@@ -52,6 +52,11 @@ void gemm_cpu_packb(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, c
                     int64_t csa, gemm_pack_b_fn pack_b, void *pack_arg, float beta, float *C, int64_t ldc,
                     const float *bias);
 
+// gemm_cpu_packb on the calling thread only (scratch of `thread`), like gemm_cpu_serial.
+void gemm_cpu_packb_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha,
+                           const float *A, int64_t rsa, int64_t csa, gemm_pack_b_fn pack_b, void *pack_arg,
+                           float beta, float *C, int64_t ldc, const float *bias);
+
 // PyTorch nn.Linear: y [..., out] = x [..., in] @ W^T + b, W [out, in] (any dtype above),
 // b NULL or [out]. x and y are contiguous in their last dim; leading dims are flattened.
 void linear_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *W, const ug_tensor *b);

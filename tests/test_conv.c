@@ -163,11 +163,12 @@ START_TEST(conv2d_channels_last_views) {
 }
 END_TEST
 
-// NCHW output: the im2col is packed straight into the GEMM's B slivers, over chunks of 2048
-// output pixels. 47x45 = 2115 pixels (two chunks, the second starting mid-row); Wo = 45 so
-// slivers straddle output rows; K = 80 * 9 = 720 is cut into two K slabs starting mid-channel
-// (k = 368 = channel 40, tap 8), the bias row of ones in the second; y has a padded channel
-// stride and x is a strided crop of a wider image (row and channel strides not H * W).
+// NCHW output: the im2col is packed straight into the GEMM's B slivers, one serial GEMM per
+// chunk of output pixels (576 with 2 threads here). 47x45 = 2115 pixels (4 chunks, starting
+// mid-row, the last one short); Wo = 45 so slivers straddle output rows; K = 80 * 9 = 720 is
+// cut into two K slabs starting mid-channel (k = 368 = channel 40, tap 8), the bias row of
+// ones in the second; y has a padded channel stride and x is a strided crop of a wider image
+// (row and channel strides not H * W).
 START_TEST(conv2d_packed_im2col_chunks) {
     int64_t Cin = 80, H = 47, W = 45, Cout = 19, Wx = 51, HWo = H * W, ldy = HWo + 7;
     float *xw = rnd(Cin * H * Wx, 1.0f, 7000), *w = rnd(Cout * Cin * 9, 1.0f / sqrtf(720.0f), 7001);
@@ -200,8 +201,8 @@ START_TEST(conv2d_packed_im2col_chunks) {
 }
 END_TEST
 
-// gemm_cpu_packb against gemm_ref: B(k, n) = Bt[n * K + k] (a transposed store, so the
-// callback is not a plain copy), odd sizes across K slabs and B panels, beta and bias.
+// gemm_cpu_packb and gemm_cpu_packb_serial against gemm_ref: B(k, n) = Bt[n * K + k] (a transposed store, so
+// the callback is not a plain copy), odd sizes across K slabs and B panels, beta and bias.
 typedef struct {
     const float *bt;
     int64_t K;
@@ -229,10 +230,16 @@ START_TEST(gemm_packb_matches_ref) {
                 B[k * N + n] = bt[n * K + k];
         gemm_ref(M, N, K, 0.5f, A, K, 1, B, N, 1, 0.25f, want, N, bias);
         packb_arg pa = {bt, K};
+        float *got1 = malloc((size_t)(M * N) * 4);
+        memcpy(got1, got, (size_t)(M * N) * 4);
         gemm_cpu_packb(&test_ctx, M, N, K, 0.5f, A, K, 1, packb_transposed, &pa, 0.25f, got, N, bias);
+        gemm_cpu_packb_serial(&test_ctx, 1, M, N, K, 0.5f, A, K, 1, packb_transposed, &pa, 0.25f, got1, N,
+                              bias);
         // K up to 1290 float products of N(0, 1) values: error ~ sqrt(K) * 6e-8 * sqrt(K), 1e-4
         // with margin; a wrong sliver or slab is off by O(1).
         test_assert_close(got, want, (size_t)(M * N), 1e-4 * (1 + K / 100.0), 1e-5, "gemm_cpu_packb");
+        test_assert_close(got1, want, (size_t)(M * N), 1e-4 * (1 + K / 100.0), 1e-5, "gemm_cpu_packb_serial");
+        free(got1);
         free(A), free(bt), free(bias), free(B), free(want), free(got);
     }
 }
