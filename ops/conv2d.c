@@ -136,8 +136,24 @@ static void colpack_sliver(void *arg, float *out, int w, int64_t k0, int64_t kc,
                 memset(o, 0, (size_t)len * sizeof(float));
             } else {
                 const float *row = cp->x + c * cp->sxc + iy * cp->sxh;
-                if (s == 1 && cp->sxw == 1 && ix0 >= 0 && ix0 + len <= cp->W) {
-                    copy_run(o, row + ix0, len);
+                if (s == 1 && cp->sxw == 1) {
+                    // The input row is read from memory the first time: fetch the part the
+                    // sliver after next reads (2 runs ahead) while this one is copied, once
+                    // per (c, ky).
+                    if (kx == 0)
+                        for (int l = 0; l < 3; l++)
+                            _mm_prefetch(
+                                (const char *)((uintptr_t)(row + ix0) + (uintptr_t)(8 * len + 64 * l)),
+                                _MM_HINT_T0);
+                    // Taps inside the row: t in [lo, hi); zero padding outside.
+                    int64_t lo = ix0 < 0 ? -ix0 : 0, hi = cp->W - ix0 < len ? cp->W - ix0 : len;
+                    if (lo > hi) lo = hi;
+                    if (hi < lo) hi = lo;
+                    for (int64_t t = 0; t < lo; t++)
+                        o[t] = 0.0f;
+                    copy_run(o + lo, row + ix0 + lo, hi - lo);
+                    for (int64_t t = hi; t < len; t++)
+                        o[t] = 0.0f;
                 } else {
                     for (int t = 0; t < len; t++) {
                         int64_t ix = ix0 + t * s;
