@@ -288,6 +288,10 @@ void conv2d_cpu_ex(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
     int64_t sxp = W == 1 ? x->stride[2] : x->stride[3];
     bool direct = kh == 1 && kw == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && Ho == H && Wo == W &&
                   (H == 1 || x->stride[2] == W * x->stride[3]) && (sxp == 1 || x->stride[1] == 1);
+    // With NCHW input and output the chunked path below wins for 1x1 too (+17% on SAM's
+    // 1280 -> 256 neck conv): its packing is a plain copy, and it avoids y's power-of-two
+    // pitch and the threaded GEMM's small row blocks.
+    if (direct && g.nchw && sxp == 1) direct = false;
     if (direct) {
         for (int64_t n = 0; n < B; n++)
             conv_gemm_run(&g, (float *)y->data + n * y->stride[0], 0, HWo,

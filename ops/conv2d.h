@@ -7,11 +7,12 @@
 // floor((H + 2p - kh) / s) + 1 (PyTorch).
 //
 // Paths of conv2d_cpu (all end in the GEMM of ops/gemm.h, which carries the flops):
-//   * 1x1, stride 1, no padding: y[b] = W [Cout, Cin] @ x[b] [Cin, HW] straight on the input
-//     (no copy; x may also be a channels-last view, e.g. SAM's neck on NHWC tokens);
-//   * NCHW output otherwise (3x3 pad 1, strided, NCHW patchify): y[b] = [W | bias] @ [im2col;
-//     ones] with the im2col written by gemm_cpu_packb's callback straight into the GEMM's
-//     packed B slivers (no im2col matrix at all), over chunks of 2048 output pixels computed
+//   * 1x1, stride 1, no padding, channels-last input or output: y[b] = W [Cout, Cin] @ x[b]
+//     [Cin, HW] straight on the input (no copy; e.g. SAM's neck on NHWC tokens);
+//   * NCHW output otherwise (1x1 on NCHW input, 3x3 pad 1, strided, patchify):
+//     y[b] = [W | bias] @ [im2col; ones], the im2col written by gemm_cpu_packb_serial's
+//     callback straight into the GEMM's packed B slivers (no im2col matrix at all); chunks of
+//     at most 2048 output pixels, one serial GEMM each, spread over the threads, each computed
 //     into a buffer with a cache-friendly row pitch and copied into y;
 //   * channels-last output (patchify kxk stride k for Swin / SAM): im2col into a buffer of
 //     whole output rows, [Cin*kh*kw, rows*Wo] at most ~24 MB, then one GEMM per tile.
