@@ -16,6 +16,7 @@
 // blocks are cut so there are enough tasks for every thread even when M is small. Many small
 // batched GEMMs run one per thread instead.
 #include "ops/gemm.h"
+#include "ops/vmath.h"
 
 #include <assert.h>
 #include <immintrin.h>
@@ -120,36 +121,15 @@ static inline float load1(const void *p, int64_t i, ug_dtype dt) {
     }
 }
 
-// 8 consecutive elements widened to f32 (BF16 is the top half of an f32; F16 via F16C).
+// 8 consecutive elements widened to f32.
 static inline __m256 load8(const void *p, int64_t i, ug_dtype dt) {
     switch (dt) {
-    case UG_BF16: {
-        __m128i h = _mm_loadu_si128((const __m128i *)((const uint16_t *)p + i));
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-    }
-    case UG_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)p + i)));
+    case UG_BF16: return vm_load8_bf16((const uint16_t *)p + i);
+    case UG_F16: return vm_load8_f16((const uint16_t *)p + i);
     default: return _mm256_loadu_ps((const float *)p + i);
     }
 }
 
-static inline void transpose8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-    r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-    r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-    r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-    r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-    r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-    r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-    r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
 
 static inline __m256i lanes_below(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
@@ -177,7 +157,7 @@ static inline void pack_kcontig(float *out, int w, const void *src, int64_t ld, 
             __m256 r[8];
 #pragma GCC unroll 8
             for (int j = 0; j < 8; j++) r[j] = j < nld ? load8(src, (g + j) * ld + k, dt) : _mm256_setzero_ps();
-            transpose8(r);
+            vm_transpose8(r);
             if (nst == 8)
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + (k + j) * w + g, r[j]);

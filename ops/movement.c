@@ -1,5 +1,6 @@
 // ops/movement.c — see movement.h.
 #include "ops/movement.h"
+#include "ops/vmath.h"
 
 #include <assert.h>
 #include <immintrin.h>
@@ -69,16 +70,13 @@ void copy_ref(ug_tensor *y, const ug_tensor *x) {
 
 static void widen_bf16(float *y, const uint16_t *x, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        __m256i h = _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(x + i)));
-        _mm256_storeu_ps(y + i, _mm256_castsi256_ps(_mm256_slli_epi32(h, 16)));
-    }
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vm_load8_bf16(x + i));
     for (; i < n; i++) y[i] = ug_bf16_to_f32(x[i]);
 }
 
 static void widen_f16(float *y, const uint16_t *x, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vm_load8_f16(x + i));
     for (; i < n; i++) y[i] = ug_f16_to_f32(x[i]);
 }
 
@@ -122,25 +120,6 @@ static void run_copy(void *y, int64_t ys, const void *x, int64_t xs, int64_t n, 
     }
 }
 
-// In-register transpose of 8 rows of 8 floats.
-static inline void transpose8(__m256 r[8]) {
-    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20);
-    r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20);
-    r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31);
-    r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31);
-    r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
-}
 
 // 4-byte elements: y[i * ysi + j] = x[i + j * xsj] for i < ni, j < nj, by 8 x 8 register blocks.
 static void transpose_tile4(float *y, int64_t ysi, const float *x, int64_t xsj, int64_t ni, int64_t nj) {
@@ -150,7 +129,7 @@ static void transpose_tile4(float *y, int64_t ysi, const float *x, int64_t xsj, 
         for (; j + 8 <= nj; j += 8) {
             __m256 r[8];
             for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(x + (j + k) * xsj + i);
-            transpose8(r);
+            vm_transpose8(r);
             for (int k = 0; k < 8; k++) _mm256_storeu_ps(y + (i + k) * ysi + j, r[k]);
         }
         for (; j < nj; j++)
