@@ -3,6 +3,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,4 +39,14 @@ int test_cli_wait(pid_t pid) {
 
 int test_cli_run(const char *const *args, const char *outfile, const char *errfile) {
     return test_cli_wait(test_cli_spawn(args, outfile, errfile));
+}
+
+int test_cli_run_line(const char *line, const char *errfile) {
+    char buf[8192];
+    const char *args[63];
+    int n = 0;
+    if (snprintf(buf, sizeof buf, "%s", line) >= (int)sizeof buf) return -1;
+    for (char *tok = strtok(buf, " "); tok && n < 62; tok = strtok(NULL, " ")) args[n++] = tok;
+    args[n] = NULL;
+    return test_cli_run(args, NULL, errfile);
 }

@@ -16,5 +16,8 @@ pid_t test_cli_spawn(const char *const *args, const char *outfile, const char *e
 int test_cli_wait(pid_t pid);
 // test_cli_spawn then test_cli_wait.
 int test_cli_run(const char *const *args, const char *outfile, const char *errfile);
+// The same with the arguments given as one line split at spaces (test paths have none):
+// test_cli_run_line("pack --in a.pth --out b", NULL, errfile). stdout is discarded.
+int test_cli_run_line(const char *line, const char *errfile);
 
 #endif

@@ -24,17 +24,10 @@ static const char *bin(void) {
 
 // Runs `ugains eval ARGS`; stderr goes to errfile. Returns the exit status.
 static int run(const char *args, const char *errfile) {
-    char cmd[8192];
-    int n = snprintf(cmd, sizeof cmd, "%s eval %s >/dev/null 2>%s", bin(), args, errfile);
-    ck_assert_msg(n > 0 && (size_t)n < sizeof cmd, "command line too long");
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static char *path_in(const char *dir, const char *name) {
-    char *p = malloc(strlen(dir) + strlen(name) + 2);
-    sprintf(p, "%s/%s", dir, name);
-    return p;
+    char line[8192];
+    int n = snprintf(line, sizeof line, "eval %s", args);
+    ck_assert_msg(n > 0 && (size_t)n < sizeof line, "command line too long");
+    return test_cli_run_line(line, errfile);
 }
 
 static char *slurp(const char *path) {
@@ -71,7 +64,7 @@ static double num(const ug_json *o, const char *key) {
 START_TEST(golden_eval_tiny) {
     test_require_golden();
     (void)bin(); // fails the test when the binary is missing
-    char *dir = test_tmpdir(), *errf = path_in(dir, "stderr.txt"), *out = path_in(dir, "metrics.json");
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *out = test_path_join(dir, "metrics.json");
     char *pred = test_golden_path("eval_tiny/pred"), *gt = test_golden_path("eval_tiny/gt");
     char *expf = test_golden_path("eval_tiny/expected.json"), args[8192];
     snprintf(args, sizeof args, "--pred %s --gt %s --dataset fs_lost_found --out %s", pred, gt, out);
@@ -139,8 +132,8 @@ static void ra_frame(const char *root, const char *pred, const char *stem, int H
 
 START_TEST(road_anomaly_layout) {
     (void)bin(); // fails the test when the binary is missing
-    char *dir = test_tmpdir(), *errf = path_in(dir, "stderr.txt"), *out = path_in(dir, "m.json");
-    char *root = path_in(dir, "RoadAnomaly"), *pred = path_in(dir, "pred"), args[8192];
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *out = test_path_join(dir, "m.json");
+    char *root = test_path_join(dir, "RoadAnomaly"), *pred = test_path_join(dir, "pred"), args[8192];
     // 0 background and 1 road are inliers, 2 the anomaly, 255 ignored. Anomalies 0.9, 0.7,
     // 0.3; inliers 0.8, 0.2, 0.1 (the ignored pixels score 5 and 0.1). Distinct scores
     // descending give (tp, fp): 0.9 (1,0), 0.8 (1,1), 0.7 (2,1), 0.3 (3,1), 0.2 (3,2), 0.1 (3,3).
@@ -188,8 +181,8 @@ START_TEST(multi_pass_same_numbers) {
     (void)bin(); // fails the test when the binary is missing
     // 2 frames of 300 x 400 = 240000 pixels: more than the 131072 keys of --mem-mb 1, so the
     // scores are read again per band; half of them in one 16-bit bucket (a dense band).
-    char *dir = test_tmpdir(), *errf = path_in(dir, "stderr.txt"), *o1 = path_in(dir, "a.json"), *o2 = path_in(dir, "b.json");
-    char *root = path_in(dir, "ra"), *pred = path_in(dir, "pred"), args[8192];
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *o1 = test_path_join(dir, "a.json"), *o2 = test_path_join(dir, "b.json");
+    char *root = test_path_join(dir, "ra"), *pred = test_path_join(dir, "pred"), args[8192];
     enum { H = 300, W = 400 };
     uint8_t *lab = malloc(H * W);
     float *sc = malloc(H * W * sizeof *sc);
@@ -231,7 +224,7 @@ END_TEST
 
 START_TEST(exit_codes) {
     (void)bin(); // fails the test when the binary is missing
-    char *dir = test_tmpdir(), *errf = path_in(dir, "stderr.txt"), args[8192];
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), args[8192];
     ck_assert_int_eq(run("--help", errf), 0);
     ck_assert_int_eq(run("", errf), 2);
     ck_assert_int_eq(run("--pred a --gt b --dataset cityscapes", errf), 2);

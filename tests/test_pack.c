@@ -46,13 +46,6 @@ static ug_status pack(const char *in, const char *out, ug_dtype dt, const char *
     return ug_pack(in, out, &o, &stats, err);
 }
 
-static char *path_in(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
 static bool exists(const char *path) { return access(path, F_OK) == 0; }
 
 // Number of entries in dir (a failed pack must leave nothing behind, not even a temp file).
@@ -152,7 +145,7 @@ static void check_config(ug_st_file *f, const char *golden_rel, const char *skip
 
 START_TEST(golden_sam_bit_exact) {
     test_require_golden();
-    char *dir = test_tmpdir(), *out = path_in(dir, "sam.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
+    char *dir = test_tmpdir(), *out = test_path_join(dir, "sam.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
     ug_err err;
     ck_assert_msg(pack(in, out, UG_F32, SAM_SET, 1, NULL, &err) == UG_OK, "%s", err.msg);
     ug_st_file *f;
@@ -196,7 +189,7 @@ START_TEST(golden_rba_three_layouts) {
         char name[32];
         snprintf(name, sizeof name, "rba%d.safetensors", i);
         in[i] = test_golden_path(files[i]);
-        out[i] = path_in(dir, name);
+        out[i] = test_path_join(dir, name);
         notes n;
         ck_assert_msg(pack(in[i], out[i], UG_F32, RBA_SET, 2, &n, &err) == UG_OK, "%s", err.msg);
         ck_assert_ptr_nonnull(strstr(n.text, "dropped 8 relative_position_index"));
@@ -244,10 +237,10 @@ END_TEST
 
 START_TEST(half_precision_rounding) {
     test_require_golden();
-    char *dir = test_tmpdir(), *out = path_in(dir, "h.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
+    char *dir = test_tmpdir(), *out = test_path_join(dir, "h.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
     ug_err err;
     ug_st_file *ref, *f;
-    char *ref_path = path_in(dir, "f.safetensors");
+    char *ref_path = test_path_join(dir, "f.safetensors");
     ck_assert_int_eq(pack(in, ref_path, UG_F32, SAM_SET, 1, NULL, &err), UG_OK);
     ck_assert_int_eq(ug_st_open(&ref, ref_path, &err), UG_OK);
     for (int k = 0; k < 2; k++) {
@@ -374,8 +367,8 @@ static void copy_ckpt(const char *src, const char *dst, const copy_spec *s) {
 START_TEST(hostile_globals) {
     test_require_golden();
     char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth");
-    char *bad = path_in(dir, "bad.pth"), *ok = path_in(dir, "ok.ckpt"), *out = path_in(dir, "out.safetensors");
-    char *sentinel = path_in(dir, "pwned"), cmd[4400];
+    char *bad = test_path_join(dir, "bad.pth"), *ok = test_path_join(dir, "ok.ckpt"), *out = test_path_join(dir, "out.safetensors");
+    char *sentinel = test_path_join(dir, "pwned"), cmd[4400];
     snprintf(cmd, sizeof cmd, "touch %s", sentinel);
     ug_err err;
     notes n;
@@ -410,7 +403,7 @@ END_TEST
 START_TEST(hostile_shapes_and_offsets) {
     test_require_golden();
     char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth");
-    char *bad = path_in(dir, "bad.pth"), *out = path_in(dir, "out.safetensors");
+    char *bad = test_path_join(dir, "bad.pth"), *out = test_path_join(dir, "out.safetensors");
     const struct {
         victim_kind kind;
         const char *victim, *why;
@@ -441,7 +434,7 @@ END_TEST
 START_TEST(truncated_and_corrupt_files) {
     test_require_golden();
     char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth"), *pkl = test_golden_path("rba_tiny/rba_tiny_3dl.d2.pkl");
-    char *bad = path_in(dir, "bad.pth"), *out = path_in(dir, "out.safetensors");
+    char *bad = test_path_join(dir, "bad.pth"), *out = test_path_join(dir, "out.safetensors");
     size_t n, np;
     uint8_t *data = test_read_file(src, &n), *pdata = test_read_file(pkl, &np);
     ug_err err;
@@ -496,7 +489,7 @@ static void read_all(ug_ckpt *c, const char *name, float *dst, size_t n) {
 
 // Views: transposed, offset into a shared storage, a gap stride, a 0-dim tensor; zip64.
 START_TEST(strided_shared_storages_and_zip64) {
-    char *dir = test_tmpdir(), *p = path_in(dir, "v.pth");
+    char *dir = test_tmpdir(), *p = test_path_join(dir, "v.pth");
     ug_pkw w;
     ug_pkw_init(&w);
     ug_pkw_op(&w, '}');
@@ -543,7 +536,7 @@ END_TEST
 
 // A detectron2-style pickle with a Fortran-order array and an int64 array.
 START_TEST(numpy_pickle_orders) {
-    char *dir = test_tmpdir(), *p = path_in(dir, "m.pkl");
+    char *dir = test_tmpdir(), *p = test_path_join(dir, "m.pkl");
     float colmajor[6] = {0, 3, 1, 4, 2, 5}; // [2, 3] array [[0,1,2],[3,4,5]] in Fortran order
     int64_t ints[3] = {-1, 1LL << 40, 7};
     ug_pkw w;
@@ -580,19 +573,13 @@ END_TEST
 
 // The CLI: exit 0 on success and --help, 2 on usage errors, 1 on a bad file with one line
 // "ugains: <file>: <problem>" on stderr.
-static int run(const char *args, const char *errfile) {
-    const char *bin = getenv("UGAINS_BIN");
-    char cmd[8192];
-    snprintf(cmd, sizeof cmd, "%s %s >/dev/null 2>%s", bin ? bin : "build/bin/ugains", args, errfile);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
+static int run(const char *args, const char *errfile) { return test_cli_run_line(args, errfile); }
 
 START_TEST(cli_exit_codes) {
     const char *bin = test_cli_bin();
     test_require_golden();
     ck_assert_msg(exists(bin), "%s not found (build it, or set UGAINS_BIN)", bin);
-    char *dir = test_tmpdir(), *errf = path_in(dir, "stderr.txt"), *out = path_in(dir, "o.safetensors");
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *out = test_path_join(dir, "o.safetensors");
     char *sam = test_golden_path("sam_tiny/sam_tiny.pth"), args[8192];
     ck_assert_int_eq(run("pack --help", errf), 0);
     ck_assert_int_eq(run("inspect --help", errf), 0);
