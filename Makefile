@@ -20,7 +20,7 @@ LDFLAGS += $(EXTRA_LDFLAGS)
 LDLIBS  := -lpng -ljpeg -lz -lm -pthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
-LIB_SRC    := $(wildcard engine/*.c ops/*.c models/*.c weights-tools/*.c)
+LIB_SRC    := $(wildcard engine/*.c ops/*.c models/*.c pipeline/*.c eval/*.c weights-tools/*.c)
 APP_SRC    := $(wildcard apps/*.c bench/*.c)
 TEST_SRC   := $(wildcard tests/test_*.c)
 HELPER_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))

@@ -1,5 +1,5 @@
 // apps/cmd_eval.c — `ugains eval`: pAP, FPR95, AUROC over every non-ignored pixel of a data
-// set, iAP / iAP50 with the Cityscapes instance protocol (DESIGN §7, models/metrics.h); prints a
+// set, iAP / iAP50 with the Cityscapes instance protocol (DESIGN §7, eval/metrics.h); prints a
 // table and writes metrics.json.
 //
 // Layouts (--gt):
@@ -34,7 +34,7 @@
 #include "engine/json.h"
 #include "engine/npy.h"
 #include "engine/tensor.h"
-#include "models/metrics.h"
+#include "eval/metrics.h"
 
 typedef enum dataset { DS_FS_LAF, DS_ROAD_ANOMALY } dataset;
 

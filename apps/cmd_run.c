@@ -24,7 +24,7 @@
 #include "engine/fileio.h"
 #include "engine/npy.h"
 #include "engine/timer.h"
-#include "models/ugains.h"
+#include "pipeline/ugains.h"
 
 
 static void usage(FILE *f) {

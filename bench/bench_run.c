@@ -15,7 +15,7 @@
 
 #include "bench/bench.h"
 #include "engine/timer.h"
-#include "models/ugains.h"
+#include "pipeline/ugains.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/packer.h"
 #include "weights-tools/synthetic.h"

@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/instances.h"
+#include "pipeline/instances.h"
 #include "tests/helpers.h"
 
 START_TEST(golden_pipeline_tail) {

@@ -9,7 +9,7 @@
 #include "engine/image.h"
 #include "engine/json.h"
 #include "engine/npy.h"
-#include "models/metrics.h"
+#include "eval/metrics.h"
 #include "tests/helpers.h"
 
 // Hand-derived values are ratios of small integers: the only error is double rounding.

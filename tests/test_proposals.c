@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/proposals.h"
+#include "pipeline/proposals.h"
 #include "tests/helpers.h"
 
 START_TEST(golden_candidates_and_fps) {

@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "engine/image.h"
-#include "models/ugains.h"
+#include "pipeline/ugains.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
 

@@ -1,4 +1,4 @@
-// tests/test_m2f_decoder.c — the masked-attention decoder against golden/rba_tiny: the pixel
+// tests/test_mask2former_decoder.c — the masked-attention decoder against golden/rba_tiny: the pixel
 // decoder's golden outputs go in, every prediction comes out (aux before each layer, the final
 // one, and the queries after layer 0), for both images (img1 is 120 x 200, not a multiple of
 // 32) and both depths (1 and 3 layers: the 3-layer run uses all three levels and exercises

@@ -1,7 +1,7 @@
-// models/ugains.c — the UGainS pipeline for one image, in the order of the forward pass
+// pipeline/ugains.c — the UGainS pipeline for one image, in the order of the forward pass
 // (see ugains.h). Dimension letters: H/W image, K prompts, M masks per prompt, S SAM input,
 // h/w SAM embedding grid (the low-res masks are 4h x 4w).
-#include "models/ugains.h"
+#include "pipeline/ugains.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
-// models/metrics.c — pixel-level pAP / AUROC / FPR95 and instance-level iAP / iAP50 (see
+// eval/metrics.c — pixel-level pAP / AUROC / FPR95 and instance-level iAP / iAP50 (see
 // metrics.h for the definitions, the memory bound and the pass protocol).
-#include "models/metrics.h"
+#include "eval/metrics.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
-// models/proposals.c — point prompts for SAM from the RbA score map (see proposals.h for the
+// pipeline/proposals.c — point prompts for SAM from the RbA score map (see proposals.h for the
 // rules). Dimension letters: H/W image size, N candidates, K samples.
-#include "models/proposals.h"
+#include "pipeline/proposals.h"
 
 #include <immintrin.h>
 #include <math.h>

@@ -1,4 +1,4 @@
-// models/proposals.h — where UGainS puts its SAM point prompts (kumuji/ugains:
+// pipeline/proposals.h — where UGainS puts its SAM point prompts (kumuji/ugains:
 // ugains/models/sampler.py, NLSSampler.__call__), and the samplers of the paper's ablation.
 //
 // Dimension letters: H/W image size, N candidate pixels, K sampled points.
@@ -22,8 +22,8 @@
 //               order.
 //   grid:       SAM's automatic-mask-generator grid (build_point_grid): s x s points at
 //               ((i + 0.5) / s * W, (j + 0.5) / s * H), row by row; it ignores U entirely.
-#ifndef UG_MODELS_PROPOSALS_H
-#define UG_MODELS_PROPOSALS_H
+#ifndef UG_PIPELINE_PROPOSALS_H
+#define UG_PIPELINE_PROPOSALS_H
 
 #include <stdint.h>
 

@@ -1,4 +1,4 @@
-// models/instances.h — from SAM's per-point masks to UGainS' anomaly instances
+// pipeline/instances.h — from SAM's per-point masks to UGainS' anomaly instances
 // (kumuji/ugains: ugains/models/sam_sampling.py, Segmentation.forward / test_step):
 //
 //   best of M   the mask with the highest predicted IoU per prompt (first on ties, torch.max)
@@ -19,8 +19,8 @@
 // Masks are bit-packed: pixel p = y * W + x is bit p % 64 of word p / 64 of its row of
 // `words` uint64 (trailing bits zero), so intersections are AND + popcount.
 // Dimension letters: N masks (prompts), M masks per prompt, H/W image size.
-#ifndef UG_MODELS_INSTANCES_H
-#define UG_MODELS_INSTANCES_H
+#ifndef UG_PIPELINE_INSTANCES_H
+#define UG_PIPELINE_INSTANCES_H
 
 #include <stdbool.h>
 #include <stdint.h>

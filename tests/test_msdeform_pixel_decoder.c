@@ -1,4 +1,4 @@
-// tests/test_pixel_decoder.c — the MSDeformAttn pixel decoder against golden/rba_tiny (every
+// tests/test_msdeform_pixel_decoder.c — the MSDeformAttn pixel decoder against golden/rba_tiny (every
 // pd_* intermediate for img0 128x256 and img1 120x200, the size not divisible by 32, from the
 // golden backbone features), the config parser, weight-shape errors and a synthetic
 // three-level (standard Mask2Former res3..res5) run.
@@ -53,7 +53,7 @@ static void setup(void) {
         st = pd_load(&g_model, &cfg, &g_w, "pixel_decoder.", &err);
     }
     g_loaded = st == UG_OK;
-    if (!g_loaded) fprintf(stderr, "test_pixel_decoder: %s\n", err.msg);
+    if (!g_loaded) fprintf(stderr, "test_msdeform_pixel_decoder: %s\n", err.msg);
 }
 
 static void teardown(void) {

@@ -1,6 +1,6 @@
-// models/instances.c — best-of-M, binarisation, mask scores, mask NMS, ignore filter,
+// pipeline/instances.c — best-of-M, binarisation, mask scores, mask NMS, ignore filter,
 // refined score map and COCO RLE for UGainS instances (rules in instances.h).
-#include "models/instances.h"
+#include "pipeline/instances.h"
 
 #include <immintrin.h>
 #include <stdlib.h>

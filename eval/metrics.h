@@ -1,4 +1,4 @@
-// models/metrics.h — the anomaly segmentation metrics of `ugains eval` (DESIGN §7), computed
+// eval/metrics.h — the anomaly segmentation metrics of `ugains eval` (DESIGN §7), computed
 // exactly as the official UGainS evaluation does (golden/eval_tiny/README.md spells out every
 // definition; kumuji/ugains ugains/metrics/ood.py and instance.py, cityscapesScripts
 // evaluation/evalInstanceLevelSemanticLabeling.py).
@@ -39,8 +39,8 @@
 // Per image the caller passes the 16-bit instanceIds values and the predicted masks with their
 // scores; the per-image summary kept (region sizes, per-prediction pixel/void/overlap counts)
 // is small, so any number of images fits.
-#ifndef UG_MODELS_METRICS_H
-#define UG_MODELS_METRICS_H
+#ifndef UG_EVAL_METRICS_H
+#define UG_EVAL_METRICS_H
 
 #include <stdbool.h>
 #include <stddef.h>

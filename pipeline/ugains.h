@@ -1,4 +1,4 @@
-// models/ugains.h — the UGainS pipeline for one image (DESIGN §1; kumuji/ugains:
+// pipeline/ugains.h — the UGainS pipeline for one image (DESIGN §1; kumuji/ugains:
 // ugains/models/sampler.py NLSSampler, ugains/models/sam_sampling.py Segmentation):
 //
 //   image U8 [H, W, 3] -> normalise (ImageNet mean/std) -> RbA -> U [H, W], semantic [H, W]
@@ -11,16 +11,16 @@
 //
 // Dimension letters: H/W image, K points (= prompts), S SAM input size, h/w SAM embedding.
 // Nothing here touches files: dumps go through the trace callback.
-#ifndef UG_MODELS_UGAINS_H
-#define UG_MODELS_UGAINS_H
+#ifndef UG_PIPELINE_UGAINS_H
+#define UG_PIPELINE_UGAINS_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/ctx.h"
 #include "engine/tensor.h"
-#include "models/instances.h"
-#include "models/proposals.h"
+#include "pipeline/instances.h"
+#include "pipeline/proposals.h"
 #include "models/rba.h"
 #include "models/sam.h"
 
