@@ -10,30 +10,34 @@ struct ug_arena_chunk {
     unsigned char *mem;
 };
 
-void ug_arena_init(ug_arena *a, size_t chunk_bytes) {
+void ug_arena_init_on(ug_arena *a, const ug_memory *mem, size_t chunk_bytes) {
     memset(a, 0, sizeof *a);
     a->chunk_bytes = chunk_bytes ? chunk_bytes : ((size_t)64 << 20);
+    a->mem = mem == &ug_host_memory ? NULL : mem;
 }
 
-static void free_list(ug_arena_chunk *c) {
+void ug_arena_init(ug_arena *a, size_t chunk_bytes) { ug_arena_init_on(a, NULL, chunk_bytes); }
+
+static const ug_memory *memory_of(const ug_arena *a) { return a->mem ? a->mem : &ug_host_memory; }
+
+static void free_list(const ug_arena *a, ug_arena_chunk *c) {
     while (c) {
         ug_arena_chunk *next = c->next;
-        free(c->mem);
+        memory_of(a)->free(c->mem);
         free(c);
         c = next;
     }
 }
 
 void ug_arena_free(ug_arena *a) {
-    free_list(a->chunks);
-    free_list(a->spare);
-    size_t chunk_bytes = a->chunk_bytes;
-    ug_arena_init(a, chunk_bytes);
+    free_list(a, a->chunks);
+    free_list(a, a->spare);
+    ug_arena_init_on(a, a->mem, a->chunk_bytes);
 }
 
 void ug_arena_trim(ug_arena *a) {
     for (ug_arena_chunk *c = a->spare; c; c = c->next) a->total -= c->size;
-    free_list(a->spare);
+    free_list(a, a->spare);
     a->spare = NULL;
 }
 
@@ -50,7 +54,7 @@ static void trim_spares(ug_arena *a) {
         ug_arena_chunk *c = *smallest;
         *smallest = c->next;
         a->total -= c->size;
-        free(c->mem);
+        memory_of(a)->free(c->mem);
         free(c);
     }
 }
@@ -80,7 +84,7 @@ void *ug_arena_alloc(ug_arena *a, size_t bytes) {
             ug_arena_trim(a);
             size_t size = need > a->chunk_bytes ? need : a->chunk_bytes;
             n = calloc(1, sizeof *n);
-            unsigned char *mem = n ? aligned_alloc(64, size) : NULL;
+            unsigned char *mem = n ? memory_of(a)->alloc(size) : NULL;
             if (!mem) {
                 free(n);
                 return NULL;
@@ -99,7 +103,12 @@ void *ug_arena_alloc(ug_arena *a, size_t bytes) {
     c->offset += need;
     a->used += need;
     if (a->used > a->peak) a->peak = a->used;
-    memset(p, 0, need);
+    if (a->mem) {
+        ug_err err;
+        if (a->mem->zero(p, need, &err) != UG_OK) return NULL;
+    } else {
+        memset(p, 0, need);
+    }
     return p;
 }
 
@@ -137,6 +146,6 @@ ug_status ug_arena_tensor(ug_arena *a, ug_tensor *t, ug_dtype dt, int ndim, cons
         return ug_errf(err, UG_ERR_NOMEM, "arena: %zu bytes is over the limit", bytes);
     void *p = ug_arena_alloc(a, bytes);
     if (!p) return ug_errf(err, UG_ERR_NOMEM, "arena: cannot allocate %zu bytes", bytes);
-    *t = ug_tensor_wrap(p, dt, ndim, shape);
+    *t = ug_tensor_wrap_on(p, memory_of(a)->device, dt, ndim, shape);
     return UG_OK;
 }

@@ -2,7 +2,9 @@
 //
 // Model code allocates a forward pass's tensors from an arena, releases back to a mark when
 // a block is done, and reads `peak` to report memory. Memory comes in chunks of at least
-// `chunk_bytes`; chunks are kept for reuse until ug_arena_free.
+// `chunk_bytes`; chunks are kept for reuse until ug_arena_free. An arena may hold the memory of
+// a device (ug_arena_init_on): the bump arithmetic is the same, chunks come from that device
+// and are zeroed by it, and its tensors carry that device.
 #ifndef UG_ARENA_H
 #define UG_ARENA_H
 
@@ -19,6 +21,7 @@ typedef struct ug_arena {
     size_t used;  // bytes handed out and not released (incl. alignment)
     size_t peak;  // high-water mark of used
     size_t total; // bytes held in chunks, spare ones included
+    const ug_memory *mem; // where chunks come from (NULL: the host)
 } ug_arena;
 
 typedef struct ug_arena_mark {
@@ -28,8 +31,10 @@ typedef struct ug_arena_mark {
 } ug_arena_mark;
 
 void ug_arena_init(ug_arena *a, size_t chunk_bytes);
+// An arena of device memory (mem NULL: the host, as ug_arena_init).
+void ug_arena_init_on(ug_arena *a, const ug_memory *mem, size_t chunk_bytes);
 void ug_arena_free(ug_arena *a);
-// 64-byte aligned, zero-filled; NULL on OOM.
+// 64-byte aligned, zero-filled; NULL on OOM (or when the device fails to zero it).
 void *ug_arena_alloc(ug_arena *a, size_t bytes);
 ug_arena_mark ug_arena_get_mark(const ug_arena *a);
 // Frees the spare (released) chunks now; the arena keeps working.

@@ -38,16 +38,26 @@ static void set_contiguous_strides(ug_tensor *t) {
     }
 }
 
-ug_tensor ug_tensor_wrap(void *data, ug_dtype dt, int ndim, const int64_t *shape) {
+ug_tensor ug_tensor_wrap_on(void *data, ug_device device, ug_dtype dt, int ndim, const int64_t *shape) {
     assert(ndim >= 0 && ndim <= UG_MAX_DIMS);
-    ug_tensor t = {.data = data, .dtype = dt, .device = UG_CPU, .ndim = ndim};
+    ug_tensor t = {.data = data, .dtype = dt, .device = device, .ndim = ndim};
     for (int d = 0; d < ndim; d++) t.shape[d] = shape[d];
     set_contiguous_strides(&t);
     return t;
 }
 
+ug_tensor ug_tensor_wrap(void *data, ug_dtype dt, int ndim, const int64_t *shape) {
+    return ug_tensor_wrap_on(data, UG_CPU, dt, ndim, shape);
+}
+
 ug_status ug_tensor_new(ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape, ug_err *err) {
+    return ug_tensor_new_on(t, NULL, dt, ndim, shape, err);
+}
+
+ug_status ug_tensor_new_on(ug_tensor *t, const ug_memory *mem, ug_dtype dt, int ndim, const int64_t *shape,
+                           ug_err *err) {
     memset(t, 0, sizeof *t);
+    if (!mem) mem = &ug_host_memory;
     if (ndim < 0 || ndim > UG_MAX_DIMS || (unsigned)dt >= UG_DTYPE_COUNT)
         return ug_errf(err, UG_ERR_ARG, "tensor: bad rank %d or dtype %d", ndim, (int)dt);
     int64_t numel = 1;
@@ -62,17 +72,27 @@ ug_status ug_tensor_new(ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shap
         return ug_errf(err, UG_ERR_NOMEM, "tensor: %lld bytes is over the limit", (long long)bytes);
     size_t alloc_bytes = ((size_t)bytes + 63) & ~(size_t)63;
     if (alloc_bytes == 0) alloc_bytes = 64;
-    void *p = aligned_alloc(64, alloc_bytes);
-    if (!p) return ug_errf(err, UG_ERR_NOMEM, "tensor: cannot allocate %lld bytes", (long long)bytes);
-    memset(p, 0, alloc_bytes);
-    *t = ug_tensor_wrap(p, dt, ndim, shape);
+    void *p = mem->alloc(alloc_bytes);
+    if (!p)
+        return ug_errf(err, UG_ERR_NOMEM, "tensor: cannot allocate %lld bytes on the %s", (long long)bytes,
+                       ug_device_name(mem->device));
+    ug_status st = mem->zero(p, alloc_bytes, err);
+    if (st != UG_OK) {
+        mem->free(p);
+        return st;
+    }
+    *t = ug_tensor_wrap_on(p, mem->device, dt, ndim, shape);
     t->alloc = p;
+    t->mem = mem == &ug_host_memory ? NULL : mem;
     return UG_OK;
 }
 
 void ug_tensor_free(ug_tensor *t) {
     if (!t) return;
-    free(t->alloc);
+    if (t->mem)
+        t->mem->free(t->alloc);
+    else
+        free(t->alloc);
     memset(t, 0, sizeof *t);
 }
 
@@ -138,6 +158,7 @@ ug_tensor ug_view_slice(const ug_tensor *t, int dim, int64_t start, int64_t len)
     assert(dim >= 0 && dim < t->ndim && start >= 0 && len >= 0 && start + len <= t->shape[dim]);
     ug_tensor v = *t;
     v.alloc = NULL;
+    v.mem = NULL;
     v.data = (char *)t->data + start * t->stride[dim] * (int64_t)ug_dtype_size(t->dtype);
     v.shape[dim] = len;
     return v;
@@ -146,6 +167,7 @@ ug_tensor ug_view_slice(const ug_tensor *t, int dim, int64_t start, int64_t len)
 ug_tensor ug_view_permute(const ug_tensor *t, const int *perm) {
     ug_tensor v = *t;
     v.alloc = NULL;
+    v.mem = NULL;
     for (int d = 0; d < t->ndim; d++) {
         assert(perm[d] >= 0 && perm[d] < t->ndim);
         v.shape[d] = t->shape[perm[d]];
@@ -158,6 +180,7 @@ ug_tensor ug_view_transpose(const ug_tensor *t, int d0, int d1) {
     assert(d0 >= 0 && d0 < t->ndim && d1 >= 0 && d1 < t->ndim);
     ug_tensor v = *t;
     v.alloc = NULL;
+    v.mem = NULL;
     v.shape[d0] = t->shape[d1];
     v.shape[d1] = t->shape[d0];
     v.stride[d0] = t->stride[d1];
@@ -169,6 +192,7 @@ ug_tensor ug_view_expand_dim(const ug_tensor *t, int dim, int64_t n) {
     assert(t->ndim < UG_MAX_DIMS && dim >= 0 && dim <= t->ndim);
     ug_tensor v = *t;
     v.alloc = NULL;
+    v.mem = NULL;
     v.ndim = t->ndim + 1;
     for (int d = t->ndim; d > dim; d--) {
         v.shape[d] = t->shape[d - 1];
@@ -248,4 +272,46 @@ uint16_t ug_f32_to_f16(float f) {
     }
     uint32_t r = abs + 0xfffu + ((abs >> 13) & 1u) - ((uint32_t)(127 - 15) << 23);
     return (uint16_t)(sign | (r >> 13));
+}
+
+ug_tensor ug_view_strided(const ug_tensor *t, int64_t offset, int ndim, const int64_t *shape,
+                          const int64_t *stride) {
+    assert(ndim >= 0 && ndim <= UG_MAX_DIMS);
+    ug_tensor v = {.data = (char *)t->data + offset * (int64_t)ug_dtype_size(t->dtype),
+                   .dtype = t->dtype,
+                   .device = t->device,
+                   .ndim = ndim};
+    for (int d = 0; d < ndim; d++) {
+        v.shape[d] = shape[d];
+        v.stride[d] = stride[d];
+    }
+    return v;
+}
+
+// ---- host memory ----
+
+static void *host_alloc(size_t bytes) { return aligned_alloc(64, (bytes + 63) & ~(size_t)63); }
+
+static ug_status host_zero(void *dst, size_t bytes, ug_err *err) {
+    (void)err;
+    memset(dst, 0, bytes);
+    return UG_OK;
+}
+
+static ug_status host_copy(void *dst, const void *src, size_t bytes, ug_err *err) {
+    (void)err;
+    if (bytes) memcpy(dst, src, bytes);
+    return UG_OK;
+}
+
+const ug_memory ug_host_memory = {
+    .device = UG_CPU, .alloc = host_alloc, .free = free, .zero = host_zero, .to_device = host_copy, .to_host = host_copy};
+
+const char *ug_device_name(ug_device d) {
+    switch (d) {
+    case UG_CPU: return "cpu";
+    case UG_CUDA: return "cuda";
+    case UG_POISON: return "poison";
+    default: return "?";
+    }
 }

@@ -5,8 +5,12 @@
 //
 // A tensor is a plain value. `data` points at element [0, 0, ...]; `stride` is in elements
 // (0 = broadcast). A tensor owns its memory only when `alloc` is non-NULL (ug_tensor_new);
-// views (slice, permute, transpose, expand, reshape) never own, never copy, and must not
-// outlive the tensor they look into.
+// views (slice, permute, transpose, expand, reshape, strided) never own, never copy, keep the
+// device of the tensor they look into, and must not outlive it.
+//
+// `data` of a tensor whose device is not UG_CPU is that device's address: only the kernels of
+// its backend (ops/backend.h) and the copies of engine/device.h may use it. Host code moves data
+// with ug_to_host / ug_to_device (ops/ops.h).
 #ifndef UG_TENSOR_H
 #define UG_TENSOR_H
 
@@ -14,6 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "engine/device.h"
 #include "engine/error.h"
 
 typedef enum ug_dtype {
@@ -28,8 +33,6 @@ typedef enum ug_dtype {
     UG_DTYPE_COUNT
 } ug_dtype;
 
-typedef enum ug_device { UG_CPU = 0, UG_CUDA = 1 } ug_device;
-
 enum { UG_MAX_DIMS = 5 };
 
 typedef struct ug_tensor {
@@ -40,6 +43,7 @@ typedef struct ug_tensor {
     int64_t shape[UG_MAX_DIMS];
     int64_t stride[UG_MAX_DIMS]; // in elements
     void *alloc;                 // owned allocation, or NULL for a view
+    const ug_memory *mem;        // the memory `alloc` came from (NULL: the host's)
 } ug_tensor;
 
 // UG_DIMS(2, 3, 4) expands to `3, (const int64_t[]){2, 3, 4}`: an (ndim, shape) argument pair.
@@ -57,10 +61,15 @@ bool ug_dtype_from_name(const char *name, ug_dtype *dt);
 
 // New contiguous CPU tensor, zero-filled, 64-byte aligned. Fails on bad shapes or OOM.
 ug_status ug_tensor_new(ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape, ug_err *err);
+// The same on the device of `mem` (NULL or &ug_host_memory: the host).
+ug_status ug_tensor_new_on(ug_tensor *t, const ug_memory *mem, ug_dtype dt, int ndim, const int64_t *shape,
+                           ug_err *err);
 // Frees an owning tensor (no-op for views and zeroed structs); leaves *t zeroed.
 void ug_tensor_free(ug_tensor *t);
-// Contiguous view over caller memory.
+// Contiguous view over caller (host) memory.
 ug_tensor ug_tensor_wrap(void *data, ug_dtype dt, int ndim, const int64_t *shape);
+// Contiguous view over memory of `device` (arena chunks of a device, a device's outputs).
+ug_tensor ug_tensor_wrap_on(void *data, ug_device device, ug_dtype dt, int ndim, const int64_t *shape);
 
 int64_t ug_tensor_numel(const ug_tensor *t);
 size_t ug_tensor_nbytes(const ug_tensor *t); // numel * dtype size (contiguous footprint)
@@ -83,6 +92,11 @@ ug_tensor ug_view_transpose(const ug_tensor *t, int d0, int d1);
 ug_tensor ug_view_expand_dim(const ug_tensor *t, int dim, int64_t n);
 // Reshape of a contiguous tensor (numel must match).
 ug_tensor ug_view_reshape(const ug_tensor *t, int ndim, const int64_t *shape);
+// Any view into the memory of t: element `offset` of t's storage as element [0, ...], with the
+// given shape and strides (in elements). The caller keeps it inside t's allocation; the
+// dtype and device are t's. Head splits of fused projections are made with it.
+ug_tensor ug_view_strided(const ug_tensor *t, int64_t offset, int ndim, const int64_t *shape,
+                          const int64_t *stride);
 
 // f16 / bf16 scalar conversions (round to nearest even, NaN preserved).
 float ug_bf16_to_f32(uint16_t h);

@@ -1,6 +1,7 @@
 // ops/backend.h — the op table a backend provides. Model code calls the ug_<op> front-ends
-// of ops/ops.h, which pick the table of the output tensor's device: the CPU table below
-// today, a CUDA table (ops/cuda/, make CUDA=1) later, with no change to models/.
+// of ops/ops.h, which pick the table of the output tensor's device: the CPU table below, a
+// CUDA table (ops/cuda/, make CUDA=1), or the poison table of the device-boundary test
+// (tests/poison_backend.c), with no change to models/.
 //
 // Every entry has the contract of the CPU kernel of the same name (ops/<op>.h).
 #ifndef UG_OPS_BACKEND_H
@@ -16,6 +17,7 @@
 typedef struct ug_backend {
     const char *name;
     ug_device device;
+    const ug_memory *mem; // the memory of `device` (ug_host_memory for the CPU)
     // ops/gemm.h
     void (*matmul)(ug_ctx *, ug_tensor *C, const ug_tensor *A, const ug_tensor *B, const ug_tensor *bias,
                    float alpha, float beta);
@@ -63,13 +65,22 @@ typedef struct ug_backend {
     // ops/rba_score.h (needs working memory from ctx->arena, so it can fail)
     ug_status (*rba_score)(ug_ctx *, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
                            const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err);
+    // ---- ops that were loops in the model files, one block per room ----
+    // swin
+    // msdeform pixel decoder / mask2former decoder / rba
+    // sam
+    // pipeline
 } ug_backend;
 
 extern const ug_backend ug_backend_cpu; // ops/backend_cpu.c
 
-// The table for tensors on `device`: the CPU table, or ctx->cuda for UG_CUDA (which must
-// have been loaded: asking for a backend that is not there is a programming error).
+// The table for tensors on `device`: the CPU table, or the one chosen for that device with
+// ug_ctx_use_device (asking for a backend that is not there is a programming error).
 const ug_backend *ug_backend_for(const ug_ctx *ctx, ug_device device);
+
+// Makes b's device the one ctx runs models on: installs the table and gives ctx a fresh
+// activation arena on that device (b = &ug_backend_cpu goes back to the host).
+void ug_ctx_use_device(ug_ctx *ctx, const ug_backend *b);
 
 // Every backend compiled into this binary (the CPU one first), for the cross-backend test.
 int ug_backend_count(const ug_ctx *ctx);

@@ -23,6 +23,7 @@
 const ug_backend ug_backend_cpu = {
     .name = "cpu",
     .device = UG_CPU,
+    .mem = &ug_host_memory,
     .matmul = matmul_cpu,
     .linear = linear_cpu,
     .conv2d = conv2d_cpu,
@@ -52,15 +53,38 @@ const ug_backend ug_backend_cpu = {
     .argmax = argmax_cpu,
     .posembed_sine = posembed_sine_cpu,
     .rba_score = rba_score_cpu,
+    // swin
+    // msdeform pixel decoder / mask2former decoder / rba
+    // sam
+    // pipeline
 };
 
 const ug_backend *ug_backend_for(const ug_ctx *ctx, ug_device device) {
     if (device == UG_CPU) return &ug_backend_cpu;
-    assert(ctx->cuda && "tensor on a device whose backend is not loaded");
-    if (!ctx->cuda) abort();
-    return ctx->cuda;
+    const ug_backend *b = (unsigned)device < UG_DEVICE_COUNT ? ctx->backends[device] : NULL;
+    assert(b && "tensor on a device whose backend is not loaded");
+    if (!b) abort();
+    return b;
 }
 
-int ug_backend_count(const ug_ctx *ctx) { return ctx->cuda ? 2 : 1; }
+void ug_ctx_use_device(ug_ctx *ctx, const ug_backend *b) {
+    ug_arena_free(&ctx->dev_arena);
+    ctx->device = b->device;
+    if (b->device != UG_CPU) {
+        ctx->backends[b->device] = b;
+        ug_arena_init_on(&ctx->dev_arena, b->mem, 0);
+    }
+}
 
-const ug_backend *ug_backend_at(const ug_ctx *ctx, int i) { return i == 0 ? &ug_backend_cpu : ctx->cuda; }
+int ug_backend_count(const ug_ctx *ctx) {
+    int n = 1;
+    for (int d = 1; d < UG_DEVICE_COUNT; d++) n += ctx->backends[d] != NULL;
+    return n;
+}
+
+const ug_backend *ug_backend_at(const ug_ctx *ctx, int i) {
+    if (i == 0) return &ug_backend_cpu;
+    for (int d = 1; d < UG_DEVICE_COUNT; d++)
+        if (ctx->backends[d] && --i == 0) return ctx->backends[d];
+    return NULL;
+}

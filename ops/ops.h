@@ -1,5 +1,6 @@
 // ops/ops.h — what model code calls: ug_<op>(ctx, ...) runs the op on the backend of the
 // output tensor's device (ops/backend.h). Contracts: see the CPU kernel in ops/<op>.h.
+// ug_to_device / ug_to_host are the only ways data crosses between the host and a device.
 #ifndef UG_OPS_OPS_H
 #define UG_OPS_OPS_H
 
@@ -134,5 +135,18 @@ static inline ug_status ug_rba_score(ug_ctx *ctx, ug_tensor *score, ug_tensor *s
                                      ug_err *err) {
     return ug_backend_for(ctx, score->device)->rba_score(ctx, score, semantic, logits, masks, Ht, Wt, err);
 }
+
+// ---- ops that were loops in the model files, one block per room ----
+// swin
+// msdeform pixel decoder / mask2former decoder / rba
+// sam
+// pipeline
+
+// *out = a new contiguous tensor on ctx->device holding x (any device, any strides).
+ug_status ug_to_device(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_err *err);
+// *out = a new contiguous host (CPU) tensor holding x (any device, any strides).
+ug_status ug_to_host(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_err *err);
+// A new zero-filled tensor on ctx->device, owned by the caller (model outputs).
+ug_status ug_tensor_new_dev(ug_ctx *ctx, ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape, ug_err *err);
 
 #endif
