@@ -5,6 +5,8 @@
 #   make test        build and run every Check suite (tests/test_*.c)
 #   make sanitize    the same tests under ASan + UBSan (build/san)
 #   make fuzz        libFuzzer targets tests/fuzz/fuzz_*.c with clang (build/fuzz)
+#   make format      clang-format every C source in place (.clang-format)
+#   make format-check  fail when a C source differs from clang-format's output (CI runs it)
 #
 # BUILD=dir puts every object elsewhere (parallel builds in one tree).
 
@@ -36,7 +38,7 @@ FUZZ_BIN   := $(FUZZ_SRC:%.c=$(BUILD)/%)
 # Keep test objects between runs (they are intermediates of the test binaries).
 .SECONDARY:
 
-.PHONY: all deps test tests sanitize fuzz fuzz-targets clean
+.PHONY: all deps test tests sanitize fuzz fuzz-targets format format-check clean
 all: $(BUILD)/bin/ugains
 
 $(BUILD)/%.o: %.c
@@ -83,6 +85,17 @@ $(BUILD)/tests/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB)
 
 deps:
 	sh tests/install_deps.sh
+
+# Every C source and header of the tree (build outputs excluded).
+FORMAT_SRC := $(sort $(wildcard engine/*.[ch] ops/*.[ch] models/*.[ch] pipeline/*.[ch] eval/*.[ch] \
+              weights-tools/*.[ch] apps/*.[ch] bench/*.[ch] tests/*.[ch] tests/fuzz/*.[ch]))
+CLANG_FORMAT ?= clang-format
+
+format:
+	$(CLANG_FORMAT) -i $(FORMAT_SRC)
+
+format-check:
+	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_SRC) && echo "format-check: $(words $(FORMAT_SRC)) files clean"
 
 clean:
 	rm -rf build

@@ -2,7 +2,7 @@
 # Installs the Debian packages ugains builds and tests with, if any is missing.
 # Runs as root, or through sudo when available.
 set -e
-pkgs="build-essential pkg-config check libpng-dev libjpeg62-turbo-dev zlib1g-dev"
+pkgs="build-essential pkg-config check libpng-dev libjpeg62-turbo-dev zlib1g-dev clang-format"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
