@@ -81,8 +81,11 @@ static int inspect_ckpt(const char *path, const char *const *set, int nset) {
     if (pst == UG_OK) printf("arch:    %s\nconfig:  %s\n", plan.arch, plan.config_json);
     else printf("arch:    not packable as is: %s\n", perr.msg);
     for (int i = 0; i < ug_ckpt_note_count(c); i++) printf("note:    %s\n", ug_ckpt_note(c, i));
-    if (pst == UG_OK)
+    if (pst == UG_OK) {
         for (int i = 0; i < plan.nnotes; i++) printf("note:    %s\n", plan.notes[i]);
+        for (int i = 0; i < plan.nwarnings; i++)
+            printf("warning: %s\n", plan.warnings[i]);
+    }
     printf("tensors: %d state-dict entries\nbytes:   %llu (%.1f MiB)\n\n", ug_ckpt_count(c), (unsigned long long)total,
            (double)total / (1024.0 * 1024.0));
     printf("%-72s %-5s %s\n", "name", "dtype", "shape");

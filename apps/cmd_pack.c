@@ -23,7 +23,7 @@ static void usage(FILE *f) {
             "  --dtype D        f32 (default), bf16 or f16 for float tensors (round to nearest even)\n"
             "  --set KEY=VALUE  override a config value (repeatable), e.g. decoder_nheads=8;\n"
             "                   head counts that shapes cannot reveal come from presets\n"
-            "  -q, --quiet      no notes, only errors\n"
+            "  -q, --quiet      no notes or warnings, only errors\n"
             "  -h, --help       show this help\n"
             "\n"
             "See docs/WEIGHTS.md for the official checkpoints and how to pack them.\n");
@@ -31,6 +31,10 @@ static void usage(FILE *f) {
 
 static void print_note(void *user, const char *msg) {
     if (!*(int *)user) fprintf(stderr, "ugains: note: %s\n", msg);
+}
+
+static void print_warning(void *user, const char *msg) {
+    if (!*(int *)user) fprintf(stderr, "ugains: pack: warning: %s\n", msg);
 }
 
 int cmd_pack(int argc, char **argv) {
@@ -109,7 +113,13 @@ int cmd_pack(int argc, char **argv) {
         cli_print_err("", &err);
         return st == UG_ERR_ARG ? CLI_USAGE : CLI_RUNTIME;
     }
-    ug_pack_opts o = {.arch = arch, .dtype = dtype, .set = set, .nset = nset, .note = print_note, .user = &quiet};
+    ug_pack_opts o = {.arch = arch,
+                      .dtype = dtype,
+                      .set = set,
+                      .nset = nset,
+                      .note = print_note,
+                      .warn = print_warning,
+                      .user = &quiet};
     ug_pack_stats stats;
     st = ug_pack(in, out, &o, &stats, &err);
     free(set);

@@ -14,48 +14,48 @@
 #include "engine/image.h"
 #include "engine/npy.h"
 #include "models/rba.h"
-
+#include "ops/ops.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains rba --weights RBA --image IMG --out DIR [--dump DIR] [--pad32] [--threads N]\n"
-            "\n"
-            "Runs the RbA branch of UGainS (Swin, MSDeformAttn pixel decoder, masked-attention decoder)\n"
-            "on one image at its own resolution and writes the per-pixel outputs.\n"
-            "\n"
-            "  --weights RBA  packed RbA model (ugains pack --arch rba)\n"
-            "  --image IMG    PNG or JPEG, RGB (gray is expanded)\n"
-            "  --out DIR      output folder (created): semantic.png (trainIds), semantic_color.png\n"
-            "                 (Cityscapes palette), rba_score.npy (float32 H x W, the RbA score\n"
-            "                 -sum_k S_k, in [-Q, 0]), rba_score.png (heat map, see below)\n"
-            "  --dump DIR     also write input, res2..res5, mask_features, multi_scale_0..2,\n"
-            "                 pred_logits, pred_masks, rba_score and semantic (int32) as .npy\n"
-            "  --pad32        RbA's detectron2 behaviour: zero-pad the image to a multiple of 32,\n"
-            "                 upsample the masks to the padded size and crop (default: no padding,\n"
-            "                 as UGainS)\n"
-            "  --threads N    worker threads (default: UGAINS_THREADS or all cores)\n"
-            "  -h, --help     show this help\n"
-            "\n"
-            "rba_score.png maps the score linearly from -1 (black: confidently in-distribution) to 0\n"
-            "(white: no class claims the pixel, i.e. anomalous) through blue, red and yellow; scores\n"
-            "below -1 are clamped to black.\n"
-            "\n"
-            "The files of --out and --dump are written all together, after the model ran, or not at\n"
-            "all: a failed run leaves both folders as it found them.\n");
+    fprintf(f, "usage: ugains rba --weights RBA --image IMG --out DIR [--dump DIR] [--pad32] [--threads N]\n"
+               "\n"
+               "Runs the RbA branch of UGainS (Swin, MSDeformAttn pixel decoder, masked-attention decoder)\n"
+               "on one image at its own resolution and writes the per-pixel outputs.\n"
+               "\n"
+               "  --weights RBA  packed RbA model (ugains pack --arch rba)\n"
+               "  --image IMG    PNG or JPEG, RGB (gray is expanded)\n"
+               "  --out DIR      output folder (created): semantic.png (trainIds), semantic_color.png\n"
+               "                 (Cityscapes palette), rba_score.npy (float32 H x W, the RbA score\n"
+               "                 -sum_k S_k, in [-Q, 0]), rba_score.png (heat map, see below)\n"
+               "  --dump DIR     also write input, res2..res5, mask_features, multi_scale_0..2,\n"
+               "                 pred_logits, pred_masks, rba_score and semantic (int32) as .npy\n"
+               "  --pad32        RbA's detectron2 behaviour: zero-pad the image to a multiple of 32,\n"
+               "                 upsample the masks to the padded size and crop (default: no padding,\n"
+               "                 as UGainS)\n"
+               "  --threads N    worker threads (default: UGAINS_THREADS or all cores)\n"
+               "  -h, --help     show this help\n"
+               "\n"
+               "rba_score.png maps the score linearly from -1 (black: confidently in-distribution) to 0\n"
+               "(white: no class claims the pixel, i.e. anomalous) through blue, red and yellow; scores\n"
+               "below -1 are clamped to black.\n"
+               "\n"
+               "The files of --out and --dump are written all together, after the model ran, or not at\n"
+               "all: a failed run leaves both folders as it found them.\n");
 }
 
 // Cityscapes trainId colours (cityscapesScripts labels.py), 0 road .. 18 bicycle; other ids black.
 static const uint8_t cityscapes_palette[19][3] = {
-    {128, 64, 128}, {244, 35, 232}, {70, 70, 70},   {102, 102, 156}, {190, 153, 153}, {153, 153, 153}, {250, 170, 30},
-    {220, 220, 0},  {107, 142, 35}, {152, 251, 152}, {70, 130, 180}, {220, 20, 60},   {255, 0, 0},     {0, 0, 142},
-    {0, 0, 70},     {0, 60, 100},   {0, 80, 100},   {0, 0, 230},     {119, 11, 32},
+    {128, 64, 128},  {244, 35, 232}, {70, 70, 70},  {102, 102, 156}, {190, 153, 153},
+    {153, 153, 153}, {250, 170, 30}, {220, 220, 0}, {107, 142, 35},  {152, 251, 152},
+    {70, 130, 180},  {220, 20, 60},  {255, 0, 0},   {0, 0, 142},     {0, 0, 70},
+    {0, 60, 100},    {0, 80, 100},   {0, 0, 230},   {119, 11, 32},
 };
 
 // Heat map stops from -1 to 0 (our choice: a fixed scale, so maps of different images compare).
 static const float heat_stops[5][3] = {{0, 0, 0}, {0, 0, 255}, {255, 0, 0}, {255, 255, 0}, {255, 255, 255}};
 
 static void heat_colour(float u, uint8_t rgb[3]) {
-    float t = u + 1.0f; // [-1, 0] -> [0, 1]
+    float t = u + 1.0f;  // [-1, 0] -> [0, 1]
     if (!(t > 0)) t = 0; // also NaN
     if (t > 1) t = 1;
     float pos = t * 4.0f;
@@ -81,18 +81,27 @@ static ug_status write_npy(cli_stage *sg, const char *name, const ug_tensor *t, 
     return ug_npy_write(path, t, err);
 }
 
-// --dump: the §6 names of the traced tensors; the first write error is kept.
+// --dump: the §6 names of the traced tensors; the first write error is kept. Tensors come to
+// the host (ug_to_host) before they are written: the model's device may not be the CPU.
 typedef struct dumper {
+    ug_ctx *ctx;
     cli_stage *stage;
     ug_status st;
     ug_err err;
 } dumper;
 
-static void dump_one(dumper *d, const char *name, const ug_tensor *t) {
-    if (d->st != UG_OK) return;
+static void dump_host(dumper *d, const char *name, const ug_tensor *host) {
     char file[64];
     snprintf(file, sizeof file, "%s.npy", name);
-    d->st = write_npy(d->stage, file, t, &d->err);
+    d->st = write_npy(d->stage, file, host, &d->err);
+}
+
+static void dump_one(dumper *d, const char *name, const ug_tensor *t) {
+    if (d->st != UG_OK) return;
+    ug_tensor h;
+    if ((d->st = ug_to_host(d->ctx, &h, t, &d->err)) != UG_OK) return;
+    dump_host(d, name, &h);
+    ug_tensor_free(&h);
 }
 
 // The intermediates; the outputs (pred_*, rba_score, semantic) are dumped from rba_output after
@@ -103,24 +112,52 @@ static void on_trace(void *user, const char *name, const ug_tensor *t) {
     if (dumped) dump_one(d, dumped, t);
 }
 
-static void dump_outputs(dumper *d, const rba_output *o) {
+// §6: semantic as int32 [H, W], from the host copy of the U8 map.
+static ug_status semantic_i32(const ug_tensor *sem, ug_tensor *out, ug_err *err) {
+    ug_status st = ug_tensor_new(out, UG_I32, sem->ndim, sem->shape, err);
+    if (st != UG_OK) return st;
+    const uint8_t *src = sem->data;
+    int32_t *dst = out->data;
+    for (int64_t k = 0; k < ug_tensor_numel(out); k++)
+        dst[k] = src[k];
+    return UG_OK;
+}
+
+// The outputs as host tensors (copies; cheap next to the model).
+typedef struct host_outputs {
+    ug_tensor score, semantic; // F32 [H, W], U8 [H, W]
+} host_outputs;
+
+static ug_status outputs_to_host(ug_ctx *ctx, const rba_output *o, host_outputs *h, ug_err *err) {
+    memset(h, 0, sizeof *h);
+    ug_status st;
+    if ((st = ug_to_host(ctx, &h->score, &o->score, err)) != UG_OK ||
+        (st = ug_to_host(ctx, &h->semantic, &o->semantic, err)) != UG_OK)
+        ug_tensor_free(&h->score);
+    return st;
+}
+
+static void host_outputs_free(host_outputs *h) {
+    ug_tensor_free(&h->score);
+    ug_tensor_free(&h->semantic);
+}
+
+static void dump_outputs(dumper *d, const rba_output *o, const host_outputs *h) {
     dump_one(d, "pred_logits", &o->pred_logits); // [Q, K+1]
     dump_one(d, "pred_masks", &o->pred_masks);   // [Q, H/4, W/4]
-    dump_one(d, "rba_score", &o->score);         // [H, W]
-    ug_tensor s;                                  // §6: semantic as int32 [H, W]
-    if (d->st == UG_OK && (d->st = ug_tensor_new(&s, UG_I32, o->semantic.ndim, o->semantic.shape, &d->err)) == UG_OK) {
-        const uint8_t *src = o->semantic.data;
-        int32_t *dst = s.data;
-        for (int64_t k = 0; k < ug_tensor_numel(&s); k++) dst[k] = src[k];
-        dump_one(d, "semantic", &s);
+    if (d->st != UG_OK) return;
+    dump_host(d, "rba_score", &h->score); // [H, W]
+    ug_tensor s;
+    if (d->st == UG_OK && (d->st = semantic_i32(&h->semantic, &s, &d->err)) == UG_OK) {
+        dump_host(d, "semantic", &s);
         ug_tensor_free(&s);
     }
 }
 
-static ug_status write_outputs(cli_stage *sg, const rba_output *o, ug_err *err) {
+static ug_status write_outputs(cli_stage *sg, const host_outputs *o, ug_err *err) {
     int64_t H = o->score.shape[0], W = o->score.shape[1];
     ug_tensor color = {0}, heat = {0};
-    ug_tensor sem = ug_tensor_wrap(o->semantic.data, UG_U8, UG_DIMS(H, W, 1));
+    ug_tensor sem = ug_view_reshape(&o->semantic, UG_DIMS(H, W, 1));
     ug_status st;
     if ((st = write_png(sg, "semantic.png", &sem, err)) != UG_OK) goto done;
     if ((st = ug_tensor_new(&color, UG_U8, UG_DIMS(H, W, 3), err)) != UG_OK ||
@@ -143,43 +180,50 @@ done:
 }
 
 // Loads, runs, writes and commits; on failure leaves the file system as it found it.
-static ug_status rba_main(const char *weights, const char *image, const char *out, const char *dump, bool pad32,
-                          int threads, ug_err *err) {
+static ug_status rba_main(const char *weights, const char *image, const char *out, const char *dump,
+                          bool pad32, int threads, ug_err *err) {
     ug_ctx ctx;
     ug_status st = ug_ctx_init(&ctx, threads, err);
     if (st != UG_OK) return st;
     rba_model *m = NULL;
     ug_tensor img = {0};
     rba_output o = {0};
+    host_outputs ho = {0};
     cli_made_dirs md = {0};
     cli_stage so = {0}, sd = {0};
-    dumper d = {&sd, UG_OK, {0}};
-    rba_trace trace = {on_trace, &d};
+    dumper d = {&ctx, &sd, UG_OK, {0}};
+    nn_trace trace = {on_trace, &d};
     // Inputs first: a bad weights file or image fails before any folder is touched.
     if ((st = cli_check_input(weights, err)) != UG_OK || (st = cli_check_input(image, err)) != UG_OK ||
-        (st = rba_load(&m, weights, err)) != UG_OK || (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK)
+        (st = rba_load(&m, weights, err)) != UG_OK ||
+        (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK)
         goto done;
     // Folders before the model runs, so an unwritable --out fails in a second, not after a minute.
-    if ((st = cli_make_dirs(out, &md, err)) != UG_OK || (dump && (st = cli_make_dirs(dump, &md, err)) != UG_OK))
+    if ((st = cli_make_dirs(out, &md, err)) != UG_OK ||
+        (dump && (st = cli_make_dirs(dump, &md, err)) != UG_OK))
         goto done;
     if ((st = cli_stage_open(&so, out, "rba", err)) != UG_OK ||
         (dump && (st = cli_stage_open(&sd, dump, "rba", err)) != UG_OK))
         goto done;
-    if ((st = rba_forward_u8(&ctx, m, &img, pad32, &o, dump ? &trace : NULL, err)) != UG_OK) goto done;
-    if (dump) dump_outputs(&d, &o);
+    if ((st = rba_forward_u8(&ctx, m, &img, pad32, &o, dump ? &trace : NULL, err)) != UG_OK ||
+        (st = outputs_to_host(&ctx, &o, &ho, err)) != UG_OK)
+        goto done;
+    if (dump) dump_outputs(&d, &o, &ho);
     if (d.st != UG_OK) {
         *err = d.err;
         st = d.st;
         goto done;
     }
-    if ((st = write_outputs(&so, &o, err)) != UG_OK || (st = cli_stage_check(&so, err)) != UG_OK ||
+    if ((st = write_outputs(&so, &ho, err)) != UG_OK || (st = cli_stage_check(&so, err)) != UG_OK ||
         (dump && (st = cli_stage_check(&sd, err)) != UG_OK))
         goto done;
-    if ((st = cli_stage_commit(&so, err)) != UG_OK || (dump && (st = cli_stage_commit(&sd, err)) != UG_OK)) goto done;
+    if ((st = cli_stage_commit(&so, err)) != UG_OK || (dump && (st = cli_stage_commit(&sd, err)) != UG_OK))
+        goto done;
 done:
     cli_stage_abort(&so);
     cli_stage_abort(&sd);
     cli_made_dirs_undo(&md, st != UG_OK);
+    host_outputs_free(&ho);
     rba_output_free(&o);
     ug_tensor_free(&img);
     rba_free(m);

@@ -24,6 +24,7 @@
 #include "engine/fileio.h"
 #include "engine/npy.h"
 #include "engine/timer.h"
+#include "ops/ops.h"
 #include "pipeline/ugains.h"
 
 
@@ -227,7 +228,8 @@ static ug_status write_png(const char *dir, const char *name, const ug_tensor *t
 
 static ug_status write_npy(const char *dir, const char *name, const ug_tensor *t, ug_err *err) {
     char p[4096];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if (snprintf(p, sizeof p, "%s/%s", dir, name) >= (int)sizeof p)
+        return ug_errf(err, UG_ERR_ARG, "%s/%s: path too long", dir, name);
     return ug_npy_write(p, t, err);
 }
 
@@ -380,17 +382,22 @@ done:
 // ---- dumps ----
 
 typedef struct dumper {
+    ug_ctx *ctx;
     char dir[4096];
     ug_status st;
     ug_err err;
 } dumper;
 
+// Traced tensors may be on ctx->device: written from a host copy.
 static void on_dump(void *user, const char *name, const ug_tensor *t) {
     dumper *d = user;
     if (d->st != UG_OK) return;
+    ug_tensor h;
+    if ((d->st = ug_to_host(d->ctx, &h, t, &d->err)) != UG_OK) return;
     char file[300];
     snprintf(file, sizeof file, "%s.npy", name);
-    d->st = write_npy(d->dir, file, t, &d->err);
+    d->st = write_npy(d->dir, file, &h, &d->err);
+    ug_tensor_free(&h);
 }
 
 // ---- the command ----
@@ -543,8 +550,8 @@ static ug_status run_one(ug_ctx *ctx, const run_args *a, const rba_model *rba, c
                      (long long)img.shape[0]);
         goto done;
     }
-    dumper d = {.st = UG_OK};
-    ugains_trace tr = {on_dump, &d};
+    dumper d = {.ctx = ctx, .st = UG_OK};
+    nn_trace tr = {on_dump, &d};
     if (a->dump) {
         snprintf(d.dir, sizeof d.dir, "%s/%s", a->dump, stem);
         if ((st = mkdir_p(d.dir, err)) != UG_OK) goto done;

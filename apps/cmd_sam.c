@@ -29,6 +29,7 @@
 #include "engine/json.h"
 #include "engine/npy.h"
 #include "models/sam.h"
+#include "ops/ops.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -301,11 +302,17 @@ static void warn_outside(const prompt_list *l, int H, int W) {
     }
 }
 
-static ug_status write_npy(cli_stage *sg, const char *name, const ug_tensor *t, ug_err *err) {
+// t on the host (the app's own buffers) or on the model's device (downloaded first).
+static ug_status write_npy(ug_ctx *ctx, cli_stage *sg, const char *name, const ug_tensor *t, ug_err *err) {
     char file[128], path[4400];
     snprintf(file, sizeof file, "%s.npy", name);
     if (!cli_stage_file(sg, file, path, sizeof path, err)) return err->code;
-    return ug_npy_write(path, t, err);
+    if (t->device == UG_CPU) return ug_npy_write(path, t, err);
+    ug_tensor h;
+    ug_status st = ug_to_host(ctx, &h, t, err);
+    if (st == UG_OK) st = ug_npy_write(path, &h, err);
+    ug_tensor_free(&h);
+    return st;
 }
 
 static int tokens_of(const prompt *p) { return p->n_points + (p->has_box ? 2 : 1); }
@@ -315,10 +322,11 @@ typedef struct run {
     ug_ctx ctx;
     bool ctx_ok;
     sam_model *m;
-    ug_tensor img, input, emb;
+    ug_tensor img;                            // host U8 [H,W,3]
+    ug_tensor input, emb;                     // on the model's device
     ug_tensor iou_all;                        // [N,M]
     ug_tensor low_all, masks_all, sparse_all; // --dump only: [N,M,4h,4w], [N,M,H,W], [N,T,C]
-    ug_tensor dense;                          // [1,C,h,w] (the same for every prompt)
+    ug_tensor dense;                          // [1,C,h,w] on the device (the same for every prompt)
     ug_tensor png;                            // U8 [H,W]
     int *best;                                // [N] index of the best mask
     bool *done;                               // [N] prompt already run
@@ -359,10 +367,13 @@ static ug_status finish_prompt(run *r, const options *o, int j, const ug_tensor 
     const float *iou = (const float *)r->iou_all.data + j * M;
     for (int k = 1; k < M; k++)
         if (iou[k] > iou[r->best[j]]) r->best[j] = k;
-    ug_tensor hi; // [1,M,H,W]
+    ug_tensor hi, hi_h; // [1,M,H,W] on the device, on the host
     ug_status st = sam_postprocess_masks(&r->ctx, r->m, lo, input_hw, orig_hw, &hi, err);
     if (st) return st;
-    const float *logits = hi.data;
+    st = ug_to_host(&r->ctx, &hi_h, &hi, err);
+    ug_tensor_free(&hi);
+    if (st) return st;
+    const float *logits = hi_h.data;
     size_t plane = (size_t)orig_hw[0] * (size_t)orig_hw[1];
     float thr = r->m->cfg.mask_threshold;
     char file[64], path[4400];
@@ -376,7 +387,7 @@ static ug_status finish_prompt(run *r, const options *o, int j, const ug_tensor 
     }
     if (!st && r->masks_all.data)
         memcpy((float *)r->masks_all.data + (size_t)j * M * plane, logits, (size_t)M * plane * sizeof(float));
-    ug_tensor_free(&hi);
+    ug_tensor_free(&hi_h);
     return st;
 }
 
@@ -394,7 +405,8 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
     float *xy = malloc(((size_t)l->n * (size_t)P * 2 + 1) * sizeof *xy);  // [n, P, 2]
     int *labels = malloc(((size_t)l->n * (size_t)P + 1) * sizeof *labels); // [n, P]
     float *boxes = malloc((size_t)l->n * 4 * sizeof *boxes);             // [n, 4]
-    ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0};
+    ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0}; // on the device
+    ug_tensor low_h = {0}, iou_h = {0}, sparse_h = {0};        // their host copies
     ug_status st = UG_OK;
     if (!idx || !xy || !labels || !boxes) {
         st = ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
@@ -418,11 +430,14 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
     if ((st = sam_encode_prompts(&r->ctx, r->m, &sp, &sparse, &dense, err)) != UG_OK) goto done; // [n,T,C], [1,C,h,w]
     if ((st = sam_decode_masks(&r->ctx, r->m, &r->emb, &sparse, &dense, !o->single, &low, &iou, NULL, err)) != UG_OK)
         goto done; // [n,M,4h,4w], [n,M]
+    if ((st = ug_to_host(&r->ctx, &low_h, &low, err)) != UG_OK || (st = ug_to_host(&r->ctx, &iou_h, &iou, err)) != UG_OK ||
+        (o->dump && uniform_t && (st = ug_to_host(&r->ctx, &sparse_h, &sparse, err)) != UG_OK))
+        goto done;
     int64_t M = iou.shape[1], lo_sz = low.shape[2] * low.shape[3] * M, T = sparse.shape[1], C = sparse.shape[2];
     // NaN/inf weights (or a config such as pixel_std 0) poison every output; say so instead of
     // writing empty masks and a scores.json that JSON cannot hold.
     for (int k = 0; k < n; k++) {
-        const float *iv = (const float *)iou.data + k * M, *lv = (const float *)low.data + k * lo_sz;
+        const float *iv = (const float *)iou_h.data + k * M, *lv = (const float *)low_h.data + k * lo_sz;
         bool finite = true;
         for (int64_t q = 0; q < M; q++) finite &= isfinite(iv[q]) != 0;
         for (int64_t q = 0; q < lo_sz && finite; q++) finite = isfinite(lv[q]) != 0;
@@ -434,18 +449,18 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
     }
     for (int k = 0; k < n; k++) {
         int j = idx[k];
-        memcpy((float *)r->iou_all.data + j * M, (const float *)iou.data + k * M, (size_t)M * sizeof(float));
+        memcpy((float *)r->iou_all.data + j * M, (const float *)iou_h.data + k * M, (size_t)M * sizeof(float));
         ug_tensor lo = ug_view_slice(&low, 0, k, 1); // [1,M,4h,4w]
         if ((st = finish_prompt(r, o, j, &lo, orig_hw, input_hw, err)) != UG_OK) goto done;
         if (!o->dump) continue;
-        memcpy((float *)r->low_all.data + j * lo_sz, (const float *)low.data + k * lo_sz, (size_t)lo_sz * sizeof(float));
+        memcpy((float *)r->low_all.data + j * lo_sz, (const float *)low_h.data + k * lo_sz, (size_t)lo_sz * sizeof(float));
         if (uniform_t) {
-            memcpy((float *)r->sparse_all.data + j * T * C, (const float *)sparse.data + k * T * C, (size_t)(T * C) * sizeof(float));
+            memcpy((float *)r->sparse_all.data + j * T * C, (const float *)sparse_h.data + k * T * C, (size_t)(T * C) * sizeof(float));
         } else {
             char name[64];
             snprintf(name, sizeof name, "sparse_embeddings_%03d", j);
             ug_tensor row = ug_view_slice(&sparse, 0, k, 1); // [1,T,C]
-            if ((st = write_npy(&r->sd, name, &row, err)) != UG_OK) goto done;
+            if ((st = write_npy(&r->ctx, &r->sd, name, &row, err)) != UG_OK) goto done;
         }
     }
     // Without mask prompts the dense embedding is no_mask_embed for every prompt: keep one.
@@ -458,6 +473,9 @@ done:
     ug_tensor_free(&dense);
     ug_tensor_free(&low);
     ug_tensor_free(&iou);
+    ug_tensor_free(&low_h);
+    ug_tensor_free(&iou_h);
+    ug_tensor_free(&sparse_h);
     free(idx);
     free(xy);
     free(labels);
@@ -556,9 +574,13 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     if ((st = cli_make_dirs(o->out, &md, err)) != UG_OK || (o->dump && (st = cli_make_dirs(o->dump, &md, err)) != UG_OK)) goto out;
     if ((st = cli_stage_open(&r.so, o->out, "sam", err)) != UG_OK || (o->dump && (st = cli_stage_open(&r.sd, o->dump, "sam", err)) != UG_OK)) goto out;
 
-    if ((st = sam_preprocess_u8(&r.ctx, r.m, &r.img, &r.input, input_hw, err)) != UG_OK) goto out; // [1,3,S,S]
+    ug_tensor img_dev; // the image on the model's device, for preprocessing only
+    if ((st = ug_to_device(&r.ctx, &img_dev, &r.img, err)) != UG_OK) goto out;
+    st = sam_preprocess_u8(&r.ctx, r.m, &img_dev, &r.input, input_hw, err); // [1,3,S,S]
+    ug_tensor_free(&img_dev);
+    if (st != UG_OK) goto out;
     if ((st = sam_encode_image(&r.ctx, r.m, &r.input, &r.emb, NULL, err)) != UG_OK) goto out;      // [1,C,h,w]
-    if (o->dump && (st = write_npy(&r.sd, "image_embeddings", &r.emb, err)) != UG_OK) goto out;
+    if (o->dump && (st = write_npy(&r.ctx, &r.sd, "image_embeddings", &r.emb, err)) != UG_OK) goto out;
     r.best = calloc((size_t)N, sizeof *r.best);
     r.done = calloc((size_t)N, sizeof *r.done);
     if (!r.best || !r.done) {
@@ -577,15 +599,14 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
 
     if ((st = write_scores(&r.so, &r.iou_all, r.best, err)) != UG_OK) goto out;
     if (o->dump) {
-        // dense_embeddings [N,C,h,w]: the shared map seen N times (a stride-0 view).
-        ug_tensor dn = r.dense;
-        dn.shape[0] = N;
-        dn.stride[0] = 0;
-        if ((uniform_t && (st = write_npy(&r.sd, "sparse_embeddings", &r.sparse_all, err)) != UG_OK) ||
-            (st = write_npy(&r.sd, "dense_embeddings", &dn, err)) != UG_OK ||
-            (st = write_npy(&r.sd, "low_res_masks", &r.low_all, err)) != UG_OK ||
-            (st = write_npy(&r.sd, "iou_predictions", &r.iou_all, err)) != UG_OK ||
-            (st = write_npy(&r.sd, "masks", &r.masks_all, err)) != UG_OK)
+        // dense_embeddings [N,C,h,w]: the shared map [C,h,w] seen N times (a stride-0 view).
+        ug_tensor one = ug_view_strided(&r.dense, 0, 3, r.dense.shape + 1, r.dense.stride + 1);
+        ug_tensor dn = ug_view_expand_dim(&one, 0, N);
+        if ((uniform_t && (st = write_npy(&r.ctx, &r.sd, "sparse_embeddings", &r.sparse_all, err)) != UG_OK) ||
+            (st = write_npy(&r.ctx, &r.sd, "dense_embeddings", &dn, err)) != UG_OK ||
+            (st = write_npy(&r.ctx, &r.sd, "low_res_masks", &r.low_all, err)) != UG_OK ||
+            (st = write_npy(&r.ctx, &r.sd, "iou_predictions", &r.iou_all, err)) != UG_OK ||
+            (st = write_npy(&r.ctx, &r.sd, "masks", &r.masks_all, err)) != UG_OK)
             goto out;
     }
     if ((st = cli_stage_check(&r.so, err)) != UG_OK || (o->dump && (st = cli_stage_check(&r.sd, err)) != UG_OK) ||

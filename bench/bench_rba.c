@@ -4,10 +4,11 @@
 // Builds the release checkpoint's key list (weights-tools/arch.h ug_arch_rba_official: Swin-B,
 // res5-only deformable encoder, 1 decoder layer, detectron2 names) with made-up values of a
 // sensible scale (weights-tools/synthetic.h), writes it as a torch zip, packs it with ug_pack,
-// loads it with rba_load, then runs one untraced warm-up forward and N traced runs that call
-// the blocks directly (swin_forward, pd_forward, m2f_forward, rba_score_cpu) and time the
-// parts from trace stamps: Swin patch embed and each stage, pixel decoder input projection,
-// each encoder layer and the FPN, decoder heads and layers, the fused upsample + scoring. It
+// loads it with rba_load, then runs one untraced warm-up forward and N traced runs through
+// rba's own stages (rba_stage_input .. rba_stage_score, models/rba.h: the calls rba_forward
+// makes), timing each block and its parts from trace stamps: Swin patch embed and each stage,
+// pixel decoder input projection, each encoder layer and the FPN, decoder heads and layers,
+// the fused upsample + scoring. It
 // prints a table (stage, ms, % of total, GFLOP/s), the arena peak and the peak RSS of each
 // block (the scoring must not hold the Q x H x W upsampled masks), an untraced warm forward
 // for comparison, and the checkpoint size with the write / pack / load seconds.
@@ -28,13 +29,9 @@
 #include "bench/bench.h"
 #include "engine/timer.h"
 #include "models/rba.h"
-#include "ops/movement.h"
-#include "ops/rba_score.h"
-#include "ops/resize.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/packer.h"
 #include "weights-tools/synthetic.h"
-
 
 // ---- trace stamps: the wall time at which each named intermediate was emitted ----
 
@@ -80,7 +77,9 @@ static size_t rss_now_bytes(void) {
     return ok && page > 0 ? (size_t)pages_res * (size_t)page : 0;
 }
 
-static double mib(size_t b) { return (double)b / (1024.0 * 1024.0); }
+static double mib(size_t b) {
+    return (double)b / (1024.0 * 1024.0);
+}
 
 // Peak RSS since the last reset: Linux keeps it as VmHWM and resets it when "5" is written to
 // /proc/self/clear_refs. Without that (another OS, no permission) the process-wide peak from
@@ -117,11 +116,11 @@ typedef struct row {
 typedef struct run {
     row rows[MAX_ROWS];
     int nrows;
-    double total;                // sum of the block totals
-    double block_ms[BLOCKS];     // normalise, backbone, pixel decoder, decoder + scoring split below
+    double total;                  // sum of the block totals
+    double block_ms[BLOCKS];       // normalise, backbone, pixel decoder, decoder + scoring split below
     size_t arena_peak[BLOCKS + 1]; // per block: input, backbone, pixel decoder, decoder, scoring
     size_t rss_peak[BLOCKS + 1], rss_now[BLOCKS + 1];
-    bool rss_resettable;         // rss_peak is per block (else the process peak so far)
+    bool rss_resettable; // rss_peak is per block (else the process peak so far)
 } run;
 
 static row *add_row(run *r, int indent, const char *stage, const char *detail, double ms, double flops) {
@@ -159,14 +158,17 @@ static void block_end(ug_ctx *ctx, run *r, int b) {
     r->rss_now[b] = rss_now_bytes();
 }
 
-static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *img, bool pad32, run *r, stamps *sw,
-                            stamps *sp, stamps *sd, ug_err *err) {
+// One forward through rba's own stages (models/rba.h), timed and measured block by block; the
+// parts of a block come from the stamps of its trace (names as rba traces them: "backbone_*",
+// "pd_*", the decoder's own).
+static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *img, bool pad32, run *r,
+                            stamps *sw, stamps *sp, stamps *sd, ug_err *err) {
     memset(r, 0, sizeof *r);
     const rba_config *cfg = &m->cfg;
     int64_t H = img->shape[0], W = img->shape[1];
-    int64_t Ht = pad32 ? (H + 31) / 32 * 32 : H, Wt = pad32 ? (W + 31) / 32 * 32 : W;
-    ug_tensor x = {0}, padded = {0}, res[SWIN_STAGES] = {{0}}, logits = {0}, masks = {0}, score = {0}, sem = {0};
-    pd_output pdo = {0};
+    ug_tensor x = {0};
+    rba_state s = {0};
+    rba_output out = {0};
     ug_status st;
     char detail[64];
     sw->n = sp->n = sd->n = 0;
@@ -174,61 +176,59 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
     // Input: normalise (and with pad32 zero-pad to multiples of 32), as rba_forward_u8 does.
     block_begin(ctx, r);
     double t0 = ug_now_ms();
-    if ((st = ug_tensor_new(&x, UG_F32, UG_DIMS(1, 3, H, W), err)) != UG_OK) goto done;
-    rba_normalize_cpu(ctx, &x, img);
-    const ug_tensor *in = &x;
-    if (Ht != H || Wt != W) {
-        if ((st = ug_tensor_new(&padded, UG_F32, UG_DIMS(1, 3, Ht, Wt), err)) != UG_OK) goto done;
-        pad_cpu(ctx, &padded, &x, (const int64_t[]){0, 0, 0, 0}, 0.0f);
-        in = &padded;
-    }
+    if ((st = rba_normalize_image(ctx, img, &x, err)) != UG_OK ||
+        (st = rba_stage_input(ctx, m, &x, pad32, &s, NULL, err)) != UG_OK)
+        goto done;
     double t1 = ug_now_ms();
     block_end(ctx, r, 0);
-    snprintf(detail, sizeof detail, "U8 %lldx%lld -> [1,3,%lld,%lld]", (long long)H, (long long)W, (long long)Ht,
-             (long long)Wt);
+    int64_t Ht = s.Ht, Wt = s.Wt;
+    snprintf(detail, sizeof detail, "U8 %lldx%lld -> [1,3,%lld,%lld]", (long long)H, (long long)W,
+             (long long)Ht, (long long)Wt);
     add_row(r, 0, "normalise", detail, t1 - t0, 0);
 
     // Backbone.
     const swin_config *sc = &cfg->swin;
     int64_t hw[SWIN_STAGES][2];
     swin_output_sizes(sc, Ht, Wt, hw);
-    swin_trace swt = {on_stamp, sw};
+    nn_trace swt = {on_stamp, sw};
     block_begin(ctx, r);
     double b0 = ug_now_ms();
-    if ((st = swin_forward(ctx, &m->swin, in, res, &swt, err)) != UG_OK) goto done;
+    if ((st = rba_stage_backbone(ctx, m, &s, &swt, err)) != UG_OK) goto done;
     double b1 = ug_now_ms();
     block_end(ctx, r, 1);
-    ug_tensor_free(&padded);
     ug_tensor_free(&x);
-    snprintf(detail, sizeof detail, "embed %d, depths %d,%d,%d,%d", sc->embed_dim, sc->depths[0], sc->depths[1],
-             sc->depths[2], sc->depths[3]);
-    double swin_total_flops = 2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim;
-    for (int s = 0; s < SWIN_STAGES; s++) swin_total_flops += swin_stage_flops(sc, s, hw[s][0], hw[s][1]);
+    snprintf(detail, sizeof detail, "embed %d, depths %d,%d,%d,%d", sc->embed_dim, sc->depths[0],
+             sc->depths[1], sc->depths[2], sc->depths[3]);
+    double swin_total_flops =
+        2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim;
+    for (int k = 0; k < SWIN_STAGES; k++)
+        swin_total_flops += swin_stage_flops(sc, k, hw[k][0], hw[k][1]);
     add_row(r, 0, "backbone (Swin)", detail, b1 - b0, swin_total_flops);
     {
-        double tp = stamp_at(sw, "patch_embed");
-        snprintf(detail, sizeof detail, "-> %lldx%lldx%d (+ NCHW trace copy)", (long long)hw[0][0], (long long)hw[0][1],
-                 sc->embed_dim);
-        add_row(r, 1, "patch embed", detail,
-                tp - b0, 2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim);
+        double tp = stamp_at(sw, "backbone_patch_embed");
+        snprintf(detail, sizeof detail, "-> %lldx%lldx%d (+ NCHW trace copy)", (long long)hw[0][0],
+                 (long long)hw[0][1], sc->embed_dim);
+        add_row(r, 1, "patch embed", detail, tp - b0,
+                2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim);
         double prev = tp;
-        for (int s = 0; s < SWIN_STAGES; s++) {
-            double end = s + 1 < SWIN_STAGES ? stamp_at(sw, "stage%d_block%d", s, sc->depths[s] - 1) : b1;
+        for (int k = 0; k < SWIN_STAGES; k++) {
+            double end =
+                k + 1 < SWIN_STAGES ? stamp_at(sw, "backbone_stage%d_block%d", k, sc->depths[k] - 1) : b1;
             char name[48];
-            snprintf(name, sizeof name, "stage %d", s);
-            snprintf(detail, sizeof detail, "%d blocks, %lldx%lldx%d%s", sc->depths[s], (long long)hw[s][0],
-                     (long long)hw[s][1], sc->embed_dim << s, s ? " (+ merge in)" : "");
-            add_row(r, 1, name, detail, end - prev, swin_stage_flops(sc, s, hw[s][0], hw[s][1]));
+            snprintf(name, sizeof name, "stage %d", k);
+            snprintf(detail, sizeof detail, "%d blocks, %lldx%lldx%d%s", sc->depths[k], (long long)hw[k][0],
+                     (long long)hw[k][1], sc->embed_dim << k, k ? " (+ merge in)" : "");
+            add_row(r, 1, name, detail, end - prev, swin_stage_flops(sc, k, hw[k][0], hw[k][1]));
             prev = end;
         }
     }
 
     // Pixel decoder.
     const pd_config *pc = &cfg->pd;
-    pd_trace pdt = {on_stamp, sp};
+    nn_trace pdt = {on_stamp, sp};
     block_begin(ctx, r);
     double p0 = ug_now_ms();
-    if ((st = pd_forward(ctx, &m->pd, res, &pdo, &pdt, err)) != UG_OK) goto done;
+    if ((st = rba_stage_pixel_decoder(ctx, m, &s, &pdt, err)) != UG_OK) goto done;
     double p1 = ug_now_ms();
     block_end(ctx, r, 2);
     {
@@ -240,55 +240,60 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
             in_flops += 2.0 * (double)(hw[k][0] * hw[k][1]) * pc->in_channels[k] * (double)C;
         }
         for (int k = 0; k < pc->n_fpn; k++)
-            fpn_flops += 2.0 * (double)(hw[k][0] * hw[k][1]) * (double)C * (pc->in_channels[k] + 9.0 * (double)C);
+            fpn_flops +=
+                2.0 * (double)(hw[k][0] * hw[k][1]) * (double)C * (pc->in_channels[k] + 9.0 * (double)C);
         fpn_flops += 2.0 * (double)(hw[0][0] * hw[0][1]) * (double)C * pc->mask_dim;
-        double layer_flops = 2.0 * (double)S * (double)C * (2.0 * (double)C + 3.0 * (double)MLP + 2.0 * pc->ffn);
-        double enc0 = stamp_at(sp, "input_proj_res%d", pc->level_feature[pc->n_levels - 1] + 2);
-        double enc_end = stamp_at(sp, "encoder_layer%d", pc->enc_layers - 1);
-        double fpn_end = stamp_at(sp, "mask_features");
-        snprintf(detail, sizeof detail, "C %lld, %d encoder layers on %lld tokens", (long long)C, pc->enc_layers, (long long)S);
+        double layer_flops =
+            2.0 * (double)S * (double)C * (2.0 * (double)C + 3.0 * (double)MLP + 2.0 * pc->ffn);
+        double enc0 = stamp_at(sp, "pd_input_proj_res%d", pc->level_feature[pc->n_levels - 1] + 2);
+        double enc_end = stamp_at(sp, "pd_encoder_layer%d", pc->enc_layers - 1);
+        double fpn_end = stamp_at(sp, "pd_mask_features");
+        snprintf(detail, sizeof detail, "C %lld, %d encoder layers on %lld tokens", (long long)C,
+                 pc->enc_layers, (long long)S);
         add_row(r, 0, "pixel decoder", detail, p1 - p0, in_flops + pc->enc_layers * layer_flops + fpn_flops);
         add_row(r, 1, "input proj (1x1 + GN)", "", enc0 - p0, in_flops);
-        snprintf(detail, sizeof detail, "%d x (MSDeformAttn %dh %dp, FFN %d)", pc->enc_layers, pc->heads, pc->points, pc->ffn);
+        snprintf(detail, sizeof detail, "%d x (MSDeformAttn %dh %dp, FFN %d)", pc->enc_layers, pc->heads,
+                 pc->points, pc->ffn);
         add_row(r, 1, "encoder layers", detail, enc_end - enc0, pc->enc_layers * layer_flops);
         double prev = enc0;
         for (int i = 0; i < pc->enc_layers; i++) {
-            double t = stamp_at(sp, "encoder_layer%d", i);
+            double t = stamp_at(sp, "pd_encoder_layer%d", i);
             char name[48];
             snprintf(name, sizeof name, "  encoder layer %d", i);
             add_row(r, 1, name, "", t - prev, layer_flops);
             prev = t;
         }
-        snprintf(detail, sizeof detail, "%d levels to stride %d, mask_features", pc->n_fpn, pc->common_stride);
+        snprintf(detail, sizeof detail, "%d levels to stride %d, mask_features", pc->n_fpn,
+                 pc->common_stride);
         add_row(r, 1, "FPN + mask features", detail, fpn_end - enc_end, fpn_flops);
     }
-    for (int k = 0; k < SWIN_STAGES; k++) ug_tensor_free(&res[k]);
 
-    // Decoder.
+    // Decoder. The tokens of each level it reads, before the stage hands the maps back.
     const m2f_config *dc = &cfg->dec;
-    m2f_trace dtr = {on_stamp, sd};
+    double level_tokens[M2F_MAX_LEVELS];
+    for (int l = 0; l < s.pd.n_multiscale; l++)
+        level_tokens[l] = (double)(s.pd.multi_scale[l].shape[2] * s.pd.multi_scale[l].shape[3]);
+    nn_trace dtr = {on_stamp, sd};
     block_begin(ctx, r);
     double d0 = ug_now_ms();
-    if ((st = m2f_forward(ctx, &m->dec, pdo.multi_scale, pdo.n_multiscale, &pdo.mask_features, &logits, &masks, &dtr,
-                          err)) != UG_OK)
-        goto done;
+    if ((st = rba_stage_decoder(ctx, m, &s, &out, &dtr, err)) != UG_OK) goto done;
     double d1 = ug_now_ms();
     block_end(ctx, r, 3);
     {
-        int64_t Q = dc->queries, C = dc->hidden, h = masks.shape[1], w = masks.shape[2];
-        double heads_flops = 2.0 * (double)Q * dc->mask_dim * (double)(h * w) + 2.0 * (double)Q * C * (2.0 * C + dc->mask_dim);
+        int64_t Q = dc->queries, C = dc->hidden, h = out.pred_masks.shape[1], w = out.pred_masks.shape[2];
+        double heads_flops =
+            2.0 * (double)Q * dc->mask_dim * (double)(h * w) + 2.0 * (double)Q * C * (2.0 * C + dc->mask_dim);
         double total_flops = heads_flops * (dc->layers + 1);
         double layer_flops[M2F_MAX_LAYERS];
         for (int i = 0; i < dc->layers; i++) {
-            const ug_tensor *f = &pdo.multi_scale[i % dc->levels];
-            double N = (double)(f->shape[2] * f->shape[3]);
+            double N = level_tokens[i % dc->levels];
             layer_flops[i] = 2.0 * (N * 2.0 * C * C + 2.0 * Q * C * C + 2.0 * Q * N * C) + // cross attention
                              2.0 * (4.0 * Q * C * C + 2.0 * Q * Q * C) +                   // self attention
-                             4.0 * Q * C * dc->ffn;                                          // FFN
+                             4.0 * Q * C * dc->ffn;                                        // FFN
             total_flops += layer_flops[i];
         }
-        snprintf(detail, sizeof detail, "%d layer(s), %lld queries, masks %lldx%lld", dc->layers, (long long)Q,
-                 (long long)h, (long long)w);
+        snprintf(detail, sizeof detail, "%d layer(s), %lld queries, masks %lldx%lld", dc->layers,
+                 (long long)Q, (long long)h, (long long)w);
         add_row(r, 0, "transformer decoder", detail, d1 - d0, total_flops);
         double prev = d0;
         for (int i = 0; i <= dc->layers; i++) {
@@ -304,21 +309,18 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
             prev = tl;
         }
     }
-    pd_output_free(&pdo);
 
     // Scoring: upsample fused with softmax . sigmoid sum and argmax.
     block_begin(ctx, r);
     double s0 = ug_now_ms();
-    if ((st = ug_tensor_new(&score, UG_F32, UG_DIMS(H, W), err)) != UG_OK ||
-        (st = ug_tensor_new(&sem, UG_U8, UG_DIMS(H, W), err)) != UG_OK ||
-        (st = rba_score_cpu(ctx, &score, &sem, &logits, &masks, Ht, Wt, err)) != UG_OK)
-        goto done;
+    if ((st = rba_stage_score(ctx, m, &s, &out, NULL, err)) != UG_OK) goto done;
     double s1 = ug_now_ms();
     block_end(ctx, r, 4);
     {
-        int64_t Q = masks.shape[0], K = logits.shape[1] - 1;
+        int64_t Q = out.pred_masks.shape[0], K = out.pred_logits.shape[1] - 1;
         snprintf(detail, sizeof detail, "%lld masks %lldx%lld -> %lldx%lld, %lld classes", (long long)Q,
-                 (long long)masks.shape[1], (long long)masks.shape[2], (long long)H, (long long)W, (long long)K);
+                 (long long)out.pred_masks.shape[1], (long long)out.pred_masks.shape[2], (long long)H,
+                 (long long)W, (long long)K);
         add_row(r, 0, "upsample + scoring", detail, s1 - s0, 2.0 * (double)(K * Q) * (double)(H * W));
     }
     for (int i = 0; i < r->nrows; i++)
@@ -326,13 +328,8 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
     st = UG_OK;
 done:
     ug_tensor_free(&x);
-    ug_tensor_free(&padded);
-    for (int k = 0; k < SWIN_STAGES; k++) ug_tensor_free(&res[k]);
-    pd_output_free(&pdo);
-    ug_tensor_free(&logits);
-    ug_tensor_free(&masks);
-    ug_tensor_free(&score);
-    ug_tensor_free(&sem);
+    rba_state_free(&s);
+    rba_output_free(&out);
     return st;
 }
 
@@ -352,23 +349,24 @@ static void print_run(const run *r) {
 // ---- the program ----
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains bench rba [--model tiny|swin_b] [--image HxW] [--layers N] [--threads N]\n"
-            "                        [--dtype f32|bf16] [--keep-dir DIR] [--weights FILE] [--pad32] [--runs N]\n"
-            "\n"
-            "Writes a synthetic RbA checkpoint with the release key names and shapes (default swin_b:\n"
-            "Swin-B, res5-only deformable encoder, 1 decoder layer, detectron2 layout) into a temporary\n"
-            "directory (or DIR, kept), packs it, loads it and times the forward pass stage by stage on a\n"
-            "synthetic image (default 1024x2048) after one warm-up run: Swin patch embed and stages,\n"
-            "pixel decoder input projection, encoder layers and FPN, decoder heads and layers, the fused\n"
-            "upsample + scoring. Prints ms and %% of the total per stage, the activation arena peak and\n"
-            "the peak RSS of each block, and the checkpoint size with write/pack/load time.\n"
-            "\n"
-            "  --layers N     decoder layers (default 1, the release)\n"
-            "  --dtype        weights packed as f32 (default) or bf16\n"
-            "  --weights FILE time a packed RbA file instead of a synthetic one\n"
-            "  --pad32        detectron2's padding to multiples of 32 (default: UGainS', none)\n"
-            "  --runs N       timed runs after the warm-up; the fastest is shown (default 1)\n");
+    fprintf(
+        f,
+        "usage: ugains bench rba [--model tiny|swin_b] [--image HxW] [--layers N] [--threads N]\n"
+        "                        [--dtype f32|bf16] [--keep-dir DIR] [--weights FILE] [--pad32] [--runs N]\n"
+        "\n"
+        "Writes a synthetic RbA checkpoint with the release key names and shapes (default swin_b:\n"
+        "Swin-B, res5-only deformable encoder, 1 decoder layer, detectron2 layout) into a temporary\n"
+        "directory (or DIR, kept), packs it, loads it and times the forward pass stage by stage on a\n"
+        "synthetic image (default 1024x2048) after one warm-up run: Swin patch embed and stages,\n"
+        "pixel decoder input projection, encoder layers and FPN, decoder heads and layers, the fused\n"
+        "upsample + scoring. Prints ms and %% of the total per stage, the activation arena peak and\n"
+        "the peak RSS of each block, and the checkpoint size with write/pack/load time.\n"
+        "\n"
+        "  --layers N     decoder layers (default 1, the release)\n"
+        "  --dtype        weights packed as f32 (default) or bf16\n"
+        "  --weights FILE time a packed RbA file instead of a synthetic one\n"
+        "  --pad32        detectron2's padding to multiples of 32 (default: UGainS', none)\n"
+        "  --runs N       timed runs after the warm-up; the fastest is shown (default 1)\n");
 }
 
 int bench_rba_main(int argc, char **argv) {
@@ -376,13 +374,17 @@ int bench_rba_main(int argc, char **argv) {
     int threads = 0, H = 1024, W = 2048, layers = 1, runs = 1;
     bool pad32 = false;
     ug_dtype dtype = UG_F32;
-    static const struct option opts[] = {
-        {"model", required_argument, 0, 'm'},   {"image", required_argument, 0, 'i'},
-        {"layers", required_argument, 0, 'l'},  {"threads", required_argument, 0, 't'},
-        {"dtype", required_argument, 0, 'd'},   {"keep-dir", required_argument, 0, 'k'},
-        {"weights", required_argument, 0, 'w'}, {"pad32", no_argument, 0, 'p'},
-        {"runs", required_argument, 0, 'r'},    {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"image", required_argument, 0, 'i'},
+                                         {"layers", required_argument, 0, 'l'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"dtype", required_argument, 0, 'd'},
+                                         {"keep-dir", required_argument, 0, 'k'},
+                                         {"weights", required_argument, 0, 'w'},
+                                         {"pad32", no_argument, 0, 'p'},
+                                         {"runs", required_argument, 0, 'r'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -400,8 +402,10 @@ int bench_rba_main(int argc, char **argv) {
             }
             break;
         case 'd':
-            if (!strcmp(optarg, "f32")) dtype = UG_F32;
-            else if (!strcmp(optarg, "bf16")) dtype = UG_BF16;
+            if (!strcmp(optarg, "f32"))
+                dtype = UG_F32;
+            else if (!strcmp(optarg, "bf16"))
+                dtype = UG_BF16;
             else {
                 fprintf(stderr, "ugains: bench rba: --dtype wants f32 or bf16, got '%s'\n", optarg);
                 return 2;
@@ -461,7 +465,8 @@ int bench_rba_main(int argc, char **argv) {
             const char *tmp = getenv("TMPDIR");
             snprintf(dir, sizeof dir, "%s/ugains-bench-rba-XXXXXX", tmp && *tmp ? tmp : "/tmp");
             if (!mkdtemp(dir)) {
-                fprintf(stderr, "ugains: bench rba: cannot create a temporary directory %s: %s\n", dir, strerror(errno));
+                fprintf(stderr, "ugains: bench rba: cannot create a temporary directory %s: %s\n", dir,
+                        strerror(errno));
                 goto done;
             }
             made_dir = true;
@@ -475,7 +480,8 @@ int bench_rba_main(int argc, char **argv) {
         // Head counts are not visible in shapes; the packer presets the release's 8.
         static const char *const tiny_sets[] = {"pixel_decoder_transformer_nheads=4", "decoder_nheads=4"};
         bool tiny = !strcmp(model, "tiny");
-        ug_pack_opts o = {.arch = "rba", .dtype = dtype, .set = tiny ? tiny_sets : NULL, .nset = tiny ? 2 : 0};
+        ug_pack_opts o = {
+            .arch = "rba", .dtype = dtype, .set = tiny ? tiny_sets : NULL, .nset = tiny ? 2 : 0};
         if (ug_pack(ckpt, packed, &o, &stats, &err) != UG_OK) goto fail;
         double t2 = ug_now_ms();
         t_write = t1 - t0;
@@ -490,7 +496,8 @@ int bench_rba_main(int argc, char **argv) {
     // A deterministic RGB image (a multiplicative hash of the byte index).
     if (ug_tensor_new(&img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail;
     uint8_t *px = img.data;
-    for (int64_t i = 0; i < (int64_t)3 * H * W; i++) px[i] = (uint8_t)((uint64_t)i * 2654435761u >> 24);
+    for (int64_t i = 0; i < (int64_t)3 * H * W; i++)
+        px[i] = (uint8_t)((uint64_t)i * 2654435761u >> 24);
 
     printf("# ugains bench rba: %s, %d decoder layer(s), image %dx%d%s, %d threads, %s weights\n",
            list.n ? model : weights, m->cfg.dec.layers, H, W, pad32 ? " (pad32)" : "", ctx.nthreads,
@@ -498,13 +505,14 @@ int bench_rba_main(int argc, char **argv) {
     if (list.n) {
         printf("# synthetic checkpoint: %d tensors, %.1f MB of tensor data, file %.1f MB (%s)\n", list.n,
                (double)ckpt_bytes / 1e6, stat(ckpt, &sb) ? 0.0 : (double)sb.st_size / 1e6, ckpt);
-        printf("# write %.2f s, pack %.2f s (%d tensors, %.1f MB %s, buffer %.1f MiB), load %.3f s\n", t_write / 1e3,
-               t_pack / 1e3, stats.ntensors, (double)stats.bytes / 1e6, ug_dtype_name(dtype), mib(stats.buffer_bytes),
-               t_load / 1e3);
+        printf("# write %.2f s, pack %.2f s (%d tensors, %.1f MB %s, buffer %.1f MiB), load %.3f s\n",
+               t_write / 1e3, t_pack / 1e3, stats.ntensors, (double)stats.bytes / 1e6, ug_dtype_name(dtype),
+               mib(stats.buffer_bytes), t_load / 1e3);
     } else {
         printf("# load %.3f s\n", t_load / 1e3);
     }
-    printf("# peak RSS before loading %.1f MiB; RSS after loading %.1f MiB (weights mapped, pages not yet touched)\n",
+    printf("# peak RSS before loading %.1f MiB; RSS after loading %.1f MiB (weights mapped, pages not yet "
+           "touched)\n",
            mib(rss_before_load), mib(rss_now_bytes()));
 
     // Warm-up: the whole forward untraced. The first run faults the weight pages in and grows
@@ -513,7 +521,8 @@ int bench_rba_main(int argc, char **argv) {
     if (rba_forward_u8(&ctx, m, &img, pad32, &warm, NULL, &err) != UG_OK) goto fail;
     double w1 = ug_now_ms();
     size_t rss_warm = ug_peak_rss_bytes(), arena_warm = ctx.arena.peak;
-    printf("# warm-up rba_forward_u8 (untraced, cold): %.1f ms = backbone %.1f + pixel decoder %.1f + decoder %.1f + "
+    printf("# warm-up rba_forward_u8 (untraced, cold): %.1f ms = backbone %.1f + pixel decoder %.1f + "
+           "decoder %.1f + "
            "scoring %.1f (+ normalise); peak RSS %.1f MiB, arena peak %.1f MiB\n",
            w1 - w0, warm.ms[0], warm.ms[1], warm.ms[2], warm.ms[3], mib(rss_warm), mib(arena_warm));
     rba_output_free(&warm);
@@ -531,14 +540,16 @@ int bench_rba_main(int argc, char **argv) {
     double u0 = ug_now_ms();
     if (rba_forward_u8(&ctx, m, &img, pad32, &warm, NULL, &err) != UG_OK) goto fail;
     double u1 = ug_now_ms();
-    printf("# warm rba_forward_u8 (untraced): %.1f ms = backbone %.1f + pixel decoder %.1f + decoder %.1f + scoring "
+    printf("# warm rba_forward_u8 (untraced): %.1f ms = backbone %.1f + pixel decoder %.1f + decoder %.1f + "
+           "scoring "
            "%.1f (+ normalise)\n",
            u1 - u0, warm.ms[0], warm.ms[1], warm.ms[2], warm.ms[3]);
     rba_output_free(&warm);
     printf("\n## stages (traced run%s)\n", runs > 1 ? ", fastest of the runs by total" : "");
     print_run(best);
 
-    static const char *const blocks[BLOCKS + 1] = {"normalise", "backbone", "pixel decoder", "decoder", "scoring"};
+    static const char *const blocks[BLOCKS + 1] = {"normalise", "backbone", "pixel decoder", "decoder",
+                                                   "scoring"};
     printf("\n## memory per block (arena peak and %s while the block ran; RSS after it)\n",
            best->rss_resettable ? "peak RSS" : "process peak RSS so far");
     printf("%-16s %16s %16s %16s\n", "block", "arena peak MiB", "peak RSS MiB", "RSS after MiB");
@@ -546,14 +557,18 @@ int bench_rba_main(int argc, char **argv) {
         printf("%-16s %16.1f %16.1f %16.1f\n", blocks[b], mib(best->arena_peak[b]), mib(best->rss_peak[b]),
                mib(best->rss_now[b]));
     int64_t Q = m->cfg.dec.queries;
-    printf("# arena peak %.1f MiB over the process; scoring used %.2f MiB of arena where the unfused upsample\n"
-           "# would hold Q x H x W = %lld x %d x %d floats = %.1f MiB\n",
-           mib(ctx.arena.peak > arena_warm ? ctx.arena.peak : arena_warm), mib(best->arena_peak[4]), (long long)Q, H, W, mib((size_t)Q * (size_t)H * (size_t)W * sizeof(float)));
+    printf(
+        "# arena peak %.1f MiB over the process; scoring used %.2f MiB of arena where the unfused upsample\n"
+        "# would hold Q x H x W = %lld x %d x %d floats = %.1f MiB\n",
+        mib(ctx.arena.peak > arena_warm ? ctx.arena.peak : arena_warm), mib(best->arena_peak[4]),
+        (long long)Q, H, W, mib((size_t)Q * (size_t)H * (size_t)W * sizeof(float)));
     // Measured before any per-block reset of the high-water mark: the peak of a plain forward
     // (plus loading and packing before it).
     size_t peak = rss_warm;
-    for (int b = 0; b <= BLOCKS; b++) peak = best->rss_peak[b] > peak ? best->rss_peak[b] : peak;
-    printf("# process peak RSS %.1f MiB (reached in the untraced warm-up: %.1f MiB)\n", mib(peak), mib(rss_warm));
+    for (int b = 0; b <= BLOCKS; b++)
+        peak = best->rss_peak[b] > peak ? best->rss_peak[b] : peak;
+    printf("# process peak RSS %.1f MiB (reached in the untraced warm-up: %.1f MiB)\n", mib(peak),
+           mib(rss_warm));
     rc = 0;
     goto done;
 fail:

@@ -15,11 +15,12 @@
 
 #include "bench/bench.h"
 #include "engine/timer.h"
+#include "ops/masks.h"
+#include "ops/proposals.h"
 #include "pipeline/ugains.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/packer.h"
 #include "weights-tools/synthetic.h"
-
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ugains bench run [--rba FILE] [--sam FILE] [--sam-variant vit_b|vit_l|vit_h]\n"
@@ -56,41 +57,42 @@ static char *make_packed(const char *dir, const char *arch, const char *variant,
 
 typedef struct fps_arg {
     ug_ctx *ctx;
-    int32_t *xy, *idx;
-    int64_t n;
-    int k;
+    ug_tensor xy, idx; // I32 [N, 2], I32 [K]
 } fps_arg;
 
 static void run_fps(void *p) {
     fps_arg *a = p;
     ug_err err;
-    proposals_fps_cpu(a->ctx, a->idx, a->xy, a->n, a->k, PROPOSALS_TIES_OFFICIAL, &err);
+    proposals_fps_cpu(a->ctx, &a->idx, NULL, &a->xy, PROPOSALS_TIES_OFFICIAL, &err);
 }
 
 typedef struct nms_arg {
     ug_ctx *ctx;
-    const inst_masks *m;
-    const float *scores;
-    int *keep;
+    ug_tensor bits, area, scores, keep, count; // the K masks of the run, their scores; NMS outputs
 } nms_arg;
 
 static void run_nms(void *p) {
     nms_arg *a = p;
-    instances_nms_cpu(a->ctx, a->keep, a->m, a->scores, 0.7f);
+    masks_nms_cpu(a->ctx, &a->keep, &a->count, &a->bits, &a->area, &a->scores, 0.7f);
 }
 
 int bench_run_main(int argc, char **argv) {
     const char *rba_path = NULL, *sam_path = NULL, *variant = "vit_h", *tmp = getenv("TMPDIR");
     int threads = 0, H = 1024, W = 2048, points = 50;
-    float threshold = -1e30f; // every pixel a candidate: random weights score no anomalies, and FPS at its worst
+    // Every pixel a candidate: random weights score no anomalies, and FPS at its worst.
+    float threshold = -1e30f;
     ug_dtype dt = UG_F32;
-    static const struct option opts[] = {
-        {"rba", required_argument, 0, 'r'},   {"sam", required_argument, 0, 's'},
-        {"sam-variant", required_argument, 0, 'v'}, {"dtype", required_argument, 0, 'd'},
-        {"image", required_argument, 0, 'i'}, {"points", required_argument, 0, 'k'},
-        {"threshold", required_argument, 0, 'T'}, {"threads", required_argument, 0, 't'},
-        {"tmp", required_argument, 0, 'm'},   {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = {{"rba", required_argument, 0, 'r'},
+                                         {"sam", required_argument, 0, 's'},
+                                         {"sam-variant", required_argument, 0, 'v'},
+                                         {"dtype", required_argument, 0, 'd'},
+                                         {"image", required_argument, 0, 'i'},
+                                         {"points", required_argument, 0, 'k'},
+                                         {"threshold", required_argument, 0, 'T'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"tmp", required_argument, 0, 'm'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -130,6 +132,7 @@ int bench_run_main(int argc, char **argv) {
     char dir[4096] = "", *made_rba = NULL, *made_sam = NULL;
     int32_t *xy = NULL, *idx = NULL;
     int *keep = NULL;
+    int64_t nkeep = 0;
     int rc = 1;
     if (!rba_path || !sam_path) {
         snprintf(dir, sizeof dir, "%s/ugains-bench-run-XXXXXX", tmp ? tmp : "/tmp");
@@ -141,8 +144,8 @@ int bench_run_main(int argc, char **argv) {
         double t0 = ug_now_ms();
         if (!rba_path && !(rba_path = made_rba = make_packed(dir, "rba", "swin_b", dt, &err))) goto fail;
         if (!sam_path && !(sam_path = made_sam = make_packed(dir, "sam", variant, dt, &err))) goto fail;
-        printf("synthetic weights (Swin-B RbA, SAM %s, %s) written and packed in %.1f s\n", variant, ug_dtype_name(dt),
-               (ug_now_ms() - t0) / 1000.0);
+        printf("synthetic weights (Swin-B RbA, SAM %s, %s) written and packed in %.1f s\n", variant,
+               ug_dtype_name(dt), (ug_now_ms() - t0) / 1000.0);
     }
     if (rba_load(&rba, rba_path, &err) != UG_OK || sam_load(&sam, sam_path, &err) != UG_OK) goto fail;
     if (made_rba) unlink(made_rba); // mapped: the data stays until the models are freed
@@ -150,7 +153,8 @@ int bench_run_main(int argc, char **argv) {
 
     if (ug_tensor_new(&img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail; // [H, W, 3]
     uint8_t *px = img.data;
-    for (int64_t i = 0; i < (int64_t)3 * H * W; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int64_t i = 0; i < (int64_t)3 * H * W; i++)
+        px[i] = (uint8_t)((i * 2654435761u) >> 24);
     ugains_opts o;
     ugains_opts_default(&o);
     o.prop.points = points;
@@ -163,10 +167,11 @@ int bench_run_main(int argc, char **argv) {
     double t0 = ug_now_ms();
     if (ugains_run_image(&ctx, rba, sam, &img, NULL, &o, &r, NULL, &err) != UG_OK) goto fail;
     double total = ug_now_ms() - t0;
-    printf("ugains run, image %dx%d, %d threads, %lld candidates, %d points, %d instances kept\n", H, W, ctx.nthreads,
-           (long long)r.ncandidates, r.npoints, r.nkeep);
+    printf("ugains run, image %dx%d, %d threads, %lld candidates, %d points, %d instances kept\n", H, W,
+           ctx.nthreads, (long long)r.ncandidates, r.npoints, r.nkeep);
     bench_header(&b);
-    for (int s = 0; s < UGAINS_NSTAGES; s++) bench_row(&b, ugains_stage_names[s], shape, r.ms[s], 0, 0);
+    for (int s = 0; s < UGAINS_NSTAGES; s++)
+        bench_row(&b, ugains_stage_names[s], shape, r.ms[s], 0, 0);
     bench_row(&b, "total", shape, total, 0, 0);
 
     // The post-processing kernels alone at this size: FPS with every pixel a candidate (the
@@ -179,15 +184,22 @@ int bench_run_main(int argc, char **argv) {
         xy[2 * p] = (int32_t)(p % W);
         xy[2 * p + 1] = (int32_t)(p / W);
     }
-    fps_arg fa = {&ctx, xy, idx, n, points};
+    fps_arg fa = {&ctx, ug_tensor_wrap(xy, UG_I32, UG_DIMS(n, 2)),
+                  ug_tensor_wrap(idx, UG_I32, UG_DIMS(points))};
     char fshape[64];
     snprintf(fshape, sizeof fshape, "N=%lld K=%d", (long long)n, points);
     // Bytes per sample: x, y read, dist read + written.
-    bench_row(&b, "fps (all pixels)", fshape, bench_time_ms(&b, run_fps, &fa, 200), 0, (double)n * 16 * (points - 1));
+    bench_row(&b, "fps (all pixels)", fshape, bench_time_ms(&b, run_fps, &fa, 200), 0,
+              (double)n * 16 * (points - 1));
     if (r.npoints > 0) {
         keep = malloc((size_t)r.npoints * sizeof *keep);
         if (!keep) goto done;
-        nms_arg na = {&ctx, &r.masks, r.scores, keep};
+        nms_arg na = {&ctx,
+                      ug_tensor_wrap(r.masks.bits, UG_I64, UG_DIMS(r.npoints, r.masks.words)),
+                      ug_tensor_wrap(r.masks.area, UG_I64, UG_DIMS(r.npoints)),
+                      ug_tensor_wrap(r.scores, UG_F32, UG_DIMS(r.npoints)),
+                      ug_tensor_wrap(keep, UG_I32, UG_DIMS(r.npoints)),
+                      ug_tensor_wrap(&nkeep, UG_I64, UG_DIMS(1))};
         snprintf(fshape, sizeof fshape, "%d masks %dx%d", r.npoints, H, W);
         bench_row(&b, "mask nms", fshape, bench_time_ms(&b, run_nms, &na, 200), 0, 0);
     }

@@ -14,6 +14,7 @@
 #include "engine/safetensors.h"
 #include "engine/timer.h"
 #include "models/sam.h"
+#include "ops/ops.h"
 
 
 typedef struct preset {
@@ -283,9 +284,14 @@ int bench_sam_main(int argc, char **argv) {
     printf("sam %s, weights %.1f MB, image %dx%d, %d prompts, %d threads\n", model, size / 1e6, H, W, nprompts,
            ctx.nthreads);
     bench_header(&b);
-    if (ug_tensor_new(&img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail;
-    uint8_t *px = img.data;
+    // The image is made on the host and uploaded to the context's device, as an app would.
+    ug_tensor host_img;
+    if (ug_tensor_new(&host_img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail;
+    uint8_t *px = host_img.data;
     for (int64_t i = 0; i < (int64_t)H * W * 3; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    ug_status up = ug_to_device(&ctx, &img, &host_img, &err);
+    ug_tensor_free(&host_img);
+    if (up != UG_OK) goto fail;
     int input_hw[2], orig_hw[2] = {H, W};
     char shape[64];
     double t0 = ug_now_ms();
@@ -295,7 +301,7 @@ int bench_sam_main(int argc, char **argv) {
 
     // Encoder, split into stages by its trace hook (no copies: the hook only reads the clock).
     stage_clock sc = {.cfg = &m->cfg};
-    sam_trace tr = {stage_tick, &sc};
+    nn_trace tr = {stage_tick, &sc};
     double c0 = sc.clast = cpu_ms();
     t0 = sc.last = ug_now_ms();
     if (sam_encode_image(&ctx, m, &input, &emb, &tr, &err) != UG_OK) goto fail;

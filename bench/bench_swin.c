@@ -15,7 +15,6 @@
 #include "engine/timer.h"
 #include "models/swin.h"
 
-
 typedef struct swin_preset {
     const char *name;
     int embed, depths[4], heads[4];
@@ -188,7 +187,7 @@ int bench_swin_main(int argc, char **argv) {
     double best_total = INFINITY, best_traced = INFINITY;
     for (int r = 0; r < runs; r++) {
         stamp sp = {.cfg = &cfg};
-        swin_trace tr = {on_event, &sp};
+        nn_trace tr = {on_event, &sp};
         sp.t0 = ug_now_ms();
         if (swin_forward(&ctx, &m, &img, res, &tr, &err) != UG_OK) goto fail;
         double traced = ug_now_ms() - sp.t0;

@@ -664,6 +664,10 @@ static const char *a_type(ug_json_type t) {
     return "?";
 }
 
+const char *ug_json_a_type(ug_json_type t) {
+    return a_type(t);
+}
+
 const ug_json *ug_json_get(const ug_json *obj, const char *key) {
     if (!obj || obj->type != UG_JSON_OBJECT) return NULL;
     size_t n = strlen(key);
@@ -924,32 +928,74 @@ void ug_jw_int(ug_json_writer *w, int64_t v) {
     jw_scalar(w, buf, (size_t)n);
 }
 
-void ug_jw_number(ug_json_writer *w, double v) {
+// The shortest decimal form of v that reads back exactly (strtod, or strtof for a float):
+// "d.ddde+XX" in sci, its significant digits in digits (NUL-terminated), the exponent in *exp10.
+static void shortest_digits(double v, bool is_float, char sci[40], char digits[24], int *exp10) {
+    int max_prec = is_float ? 9 : 17, prec = 1;
+    for (; prec < max_prec; prec++) {
+        snprintf(sci, 40, "%.*e", prec - 1, v);
+        if (is_float ? strtof(sci, NULL) == (float)v : strtod(sci, NULL) == v) break;
+    }
+    snprintf(sci, 40, "%.*e", prec - 1, v);
+    int nd = 0;
+    const char *c = sci;
+    for (; *c != 'e'; c++)
+        if (*c >= '0' && *c <= '9') digits[nd++] = *c;
+    digits[nd] = '\0';
+    *exp10 = atoi(c + 1);
+}
+
+// The same digits in plain notation; -6 <= exp10 < 21 keeps it within 41 characters.
+static size_t plain_notation(char out[48], bool negative, const char *digits, int exp10) {
+    size_t k = 0, nd = strlen(digits);
+    if (negative) out[k++] = '-';
+    if (exp10 < 0) { // 0.000ddd
+        out[k++] = '0';
+        out[k++] = '.';
+        for (int i = -1; i > exp10; i--)
+            out[k++] = '0';
+        for (size_t i = 0; i < nd; i++)
+            out[k++] = digits[i];
+    } else { // ddd.ddd or ddd000
+        for (size_t i = 0; i < nd || (int)i <= exp10; i++) {
+            if ((int)i == exp10 + 1) out[k++] = '.';
+            out[k++] = i < nd ? digits[i] : '0';
+        }
+    }
+    out[k] = '\0';
+    return k;
+}
+
+// Writes v in the shortest form that reads back exactly. Our rule (JavaScript's
+// Number.prototype.toString makes the same choice): an integer below 1e21 is written as plain
+// digits (30, not 3e+01); any other value in plain notation (0.001) unless the exponent form
+// of the same digits is strictly shorter (1e-07, 1.5e+300).
+static void jw_shortest(ug_json_writer *w, double v, bool is_float) {
     if (!isfinite(v)) {
         jw_fail(w, UG_ERR_ARG, "non-finite number %g has no JSON form", v);
         return;
     }
-    char buf[40];
-    int n = 0;
-    for (int prec = 1; prec <= 17; prec++) {
-        n = snprintf(buf, sizeof buf, "%.*g", prec, v);
-        if (strtod(buf, NULL) == v) break;
-    }
-    jw_scalar(w, buf, (size_t)n);
-}
-
-void ug_jw_float(ug_json_writer *w, float v) {
-    if (!isfinite(v)) {
-        jw_fail(w, UG_ERR_ARG, "non-finite number %g has no JSON form", (double)v);
+    char sci[40], digits[24], plain[48];
+    int e;
+    shortest_digits(v, is_float, sci, digits, &e);
+    size_t nsci = strlen(sci);
+    if (e >= 21 || e < -6) { // below 1e-6 the exponent form is always the shorter one
+        jw_scalar(w, sci, nsci);
         return;
     }
-    char buf[40];
-    int n = 0;
-    for (int prec = 1; prec <= 9; prec++) {
-        n = snprintf(buf, sizeof buf, "%.*g", prec, (double)v);
-        if (strtof(buf, NULL) == v) break;
-    }
-    jw_scalar(w, buf, (size_t)n);
+    size_t nplain = plain_notation(plain, signbit(v), digits, e);
+    bool integer = e >= (int)strlen(digits) - 1;
+    if (integer || nplain <= nsci)
+        jw_scalar(w, plain, nplain);
+    else
+        jw_scalar(w, sci, nsci);
+}
+
+void ug_jw_number(ug_json_writer *w, double v) {
+    jw_shortest(w, v, false);
+}
+void ug_jw_float(ug_json_writer *w, float v) {
+    jw_shortest(w, (double)v, true);
 }
 
 void ug_jw_bool(ug_json_writer *w, bool v) { jw_scalar(w, v ? "true" : "false", v ? 4 : 5); }

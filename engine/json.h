@@ -76,6 +76,7 @@ void ug_json_free(ug_json_doc *doc);
 const ug_json *ug_json_root(const ug_json_doc *doc);
 
 const char *ug_json_type_name(ug_json_type t); // "null", "bool", "number", ...
+const char *ug_json_a_type(ug_json_type t);    // "null", "a bool", "a number", ... (for messages)
 // Member of an object by key, or NULL (also when obj is NULL or not an object).
 const ug_json *ug_json_get(const ug_json *obj, const char *key);
 // Element i of an array or member i of an object, or NULL when out of range.
@@ -131,7 +132,9 @@ void ug_jw_string(ug_json_writer *w, const char *s);
 void ug_jw_string_n(ug_json_writer *w, const char *s, size_t n);
 void ug_jw_int(ug_json_writer *w, int64_t v);
 // Shortest text that reads back to the same double / float (the float form suits values
-// computed in f32, e.g. scores: 0.9 rather than 0.8999999761581421). Non-finite -> error.
+// computed in f32, e.g. scores: 0.9 rather than 0.8999999761581421). Integers below 1e21 are
+// plain digits (30, never 3e+01); other values use plain notation unless the exponent form is
+// strictly shorter (0.001, 1e-07). Non-finite -> error.
 void ug_jw_number(ug_json_writer *w, double v);
 void ug_jw_float(ug_json_writer *w, float v);
 void ug_jw_bool(ug_json_writer *w, bool v);

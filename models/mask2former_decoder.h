@@ -32,6 +32,7 @@
 #include "engine/ctx.h"
 #include "engine/json.h"
 #include "engine/tensor.h"
+#include "models/nn.h"
 #include "models/weights.h"
 
 enum { M2F_MAX_LAYERS = 64, M2F_MAX_LEVELS = 8 };
@@ -54,36 +55,28 @@ ug_status m2f_config_from_json(m2f_config *cfg, const ug_json *root, ug_err *err
 // Sanity of a caller-filled config (positive sizes, heads dividing C, C even for the PE, ...).
 ug_status m2f_config_check(const m2f_config *cfg, ug_err *err);
 
-typedef struct m2f_linear {
-    ug_tensor w, b; // [out, in] in the packed dtype; F32 [out]
-} m2f_linear;
-
-typedef struct m2f_norm {
-    ug_tensor w, b; // F32 [C]
-} m2f_norm;
-
 // nn.MultiheadAttention + its residual LayerNorm.
 typedef struct m2f_mha {
-    m2f_linear q, k, v; // row blocks of in_proj_weight [3C, C] (q, k, v) and in_proj_bias
-    m2f_linear out;     // out_proj [C, C]
-    m2f_norm norm;
+    nn_linear q, k, v; // row blocks of in_proj_weight [3C, C] (q, k, v) and in_proj_bias
+    nn_linear out;     // out_proj [C, C]
+    nn_norm norm;
 } m2f_mha;
 
 typedef struct m2f_layer {
     m2f_mha cross, self;
-    m2f_linear lin1, lin2; // [ffn, C], [C, ffn]
-    m2f_norm ffn_norm;
+    nn_linear lin1, lin2; // [ffn, C], [C, ffn]
+    nn_norm ffn_norm;
 } m2f_layer;
 
 typedef struct m2f_decoder {
     m2f_config cfg;
-    m2f_layer *layers;     // [layers]
-    m2f_norm decoder_norm;
-    ug_tensor query_feat;  // F32 [Q, C]
-    ug_tensor query_embed; // F32 [Q, C]
-    ug_tensor level_embed; // F32 [L, C]
-    m2f_linear class_embed;   // [K + 1, C]
-    m2f_linear mask_embed[3]; // [C, C], [C, C], [E, C]
+    m2f_layer *layers; // [layers]
+    nn_norm decoder_norm;
+    ug_tensor query_feat;    // F32 [Q, C]
+    ug_tensor query_embed;   // F32 [Q, C]
+    ug_tensor level_embed;   // F32 [L, C]
+    nn_linear class_embed;   // [K + 1, C]
+    nn_linear mask_embed[3]; // [C, C], [C, C], [E, C]
 } m2f_decoder;
 
 // Fetches every "<prefix>..." tensor (prefix "predictor." for packed RbA files) with its shape
@@ -92,22 +85,18 @@ typedef struct m2f_decoder {
 ug_status m2f_load(m2f_decoder *d, const m2f_config *cfg, ug_weights *w, const char *prefix, ug_err *err);
 void m2f_free(m2f_decoder *d);
 
-// Intermediates for tests and dumps: fn gets a name and a contiguous F32 tensor valid only
-// during the call. Names (the golden file stems without "img*_<n>dl_"): "aux<i>_pred_logits"
+// Intermediates for tests and dumps (nn_trace: the tensor is on ctx->device, valid only during
+// the call). Names (the golden file stems without "img*_<n>dl_"): "aux<i>_pred_logits"
 // [Q, K+1] and "aux<i>_pred_masks" [Q, h, w] (the prediction before layer i),
 // "decoder_queries_layer<i>" [Q, C] (the queries after layer i's FFN).
-typedef struct m2f_trace {
-    void (*fn)(void *user, const char *name, const ug_tensor *t);
-    void *user;
-} m2f_trace;
 
 // features[l] F32 [1, C, H_l, W_l] contiguous, l = 0 the coarsest (the pixel decoder's
-// multi_scale_features, nfeatures == cfg.levels); mask_features F32 [1, E, h, w] contiguous.
-// -> *logits owning F32 [Q, K+1], *masks owning F32 [Q, h, w] (mask logits at stride 4).
-// Activations come from ctx->arena and are released before returning; on failure the outputs
-// are zeroed. trace may be NULL.
+// multi_scale_features, nfeatures == cfg.levels); mask_features F32 [1, E, h, w] contiguous;
+// all on ctx->device. -> *logits owning F32 [Q, K+1], *masks owning F32 [Q, h, w] (mask logits
+// at stride 4), both on ctx->device. Activations come from the arena of ctx->device and are
+// released before returning; on failure the outputs are zeroed. trace may be NULL.
 ug_status m2f_forward(ug_ctx *ctx, const m2f_decoder *d, const ug_tensor *features, int nfeatures,
-                      const ug_tensor *mask_features, ug_tensor *logits, ug_tensor *masks, const m2f_trace *trace,
-                      ug_err *err);
+                      const ug_tensor *mask_features, ug_tensor *logits, ug_tensor *masks,
+                      const nn_trace *trace, ug_err *err);
 
 #endif

@@ -28,26 +28,27 @@
 #include "engine/ctx.h"
 #include "engine/json.h"
 #include "engine/tensor.h"
+#include "models/nn.h"
 #include "models/weights.h"
 
 // Backbone features res2..res5 (index k = res{k+2}, stride 4 << k).
 enum { PD_FEATURES = 4, PD_MAX_ENC_LAYERS = 64, PD_MAX_MULTISCALE = 3 };
 
 typedef struct pd_config {
-    int in_channels[PD_FEATURES]; // channels of res2..res5 (from the backbone)
-    int conv_dim;                 // C (256 in the release)
-    int mask_dim;                 // mask_features channels (256)
-    int gn_groups;                // GroupNorm groups (32)
-    int common_stride;            // stride of mask_features (4)
-    int n_levels;                 // L: encoder levels (RbA 1, standard Mask2Former 3)
+    int in_channels[PD_FEATURES];   // channels of res2..res5 (from the backbone)
+    int conv_dim;                   // C (256 in the release)
+    int mask_dim;                   // mask_features channels (256)
+    int gn_groups;                  // GroupNorm groups (32)
+    int common_stride;              // stride of mask_features (4)
+    int n_levels;                   // L: encoder levels (RbA 1, standard Mask2Former 3)
     int level_feature[PD_FEATURES]; // backbone index k of encoder level l, coarsest first
-    int heads;                    // M
-    int points;                   // P
-    int ffn;                      // F (1024)
-    int enc_layers;               // deformable encoder layers (6)
-    int n_fpn;                    // FPN levels below the encoder: res{n_fpn+1} .. res2
-    int n_multiscale;             // multi_scale_features handed to the decoder (3)
-    float gn_eps, ln_eps;         // 1e-5, 1e-5 (PyTorch defaults)
+    int heads;                      // M
+    int points;                     // P
+    int ffn;                        // F (1024)
+    int enc_layers;                 // deformable encoder layers (6)
+    int n_fpn;                      // FPN levels below the encoder: res{n_fpn+1} .. res2
+    int n_multiscale;               // multi_scale_features handed to the decoder (3)
+    float gn_eps, ln_eps;           // 1e-5, 1e-5 (PyTorch defaults)
 } pd_config;
 
 // Reads the pixel_decoder_* keys of the packed RbA config (names of golden/rba_tiny/config.json):
@@ -56,40 +57,33 @@ typedef struct pd_config {
 // _deform_n_points, _transformer_dim_feedforward, _transformer_enc_layers.
 // in_channels[k] are the backbone channels of res{k+2}. Derives n_fpn =
 // log2(finest encoder stride / common_stride) and checks every size.
-ug_status pd_config_from_json(pd_config *cfg, const ug_json *root, const int in_channels[PD_FEATURES], ug_err *err);
+ug_status pd_config_from_json(pd_config *cfg, const ug_json *root, const int in_channels[PD_FEATURES],
+                              ug_err *err);
 // Sanity of a caller-filled config (positive sizes, heads dividing C, groups dividing C, ...).
 ug_status pd_config_check(const pd_config *cfg, ug_err *err);
 
-typedef struct pd_linear {
-    ug_tensor w, b; // [out, in] in the packed dtype; F32 [out]
-} pd_linear;
-
-typedef struct pd_norm {
-    ug_tensor w, b; // F32 [C]
-} pd_norm;
-
-typedef struct pd_conv {
-    ug_tensor w;    // [out, in, k, k] in the packed dtype
-    ug_tensor b;    // F32 [out] (data NULL when the conv has no bias)
-    pd_norm norm;   // GroupNorm after the conv (data NULL for mask_features)
-} pd_conv;
+// A conv followed by its GroupNorm (input projections, FPN adapters and outputs).
+typedef struct pd_conv_gn {
+    nn_conv conv; // [out, in, k, k] in the packed dtype; bias only on the input projections
+    nn_norm norm; // GroupNorm over out
+} pd_conv_gn;
 
 typedef struct pd_enc_layer {
-    pd_linear sampling_offsets;  // [M * L * P * 2, C], rows [head][level][point][x, y]
-    pd_linear attention_weights; // [M * L * P, C], rows [head][level * point]
-    pd_linear value_proj, output_proj; // [C, C]
-    pd_norm norm1, norm2;
-    pd_linear linear1, linear2;  // [F, C], [C, F]
+    nn_linear sampling_offsets;        // [M * L * P * 2, C], rows [head][level][point][x, y]
+    nn_linear attention_weights;       // [M * L * P, C], rows [head][level * point]
+    nn_linear value_proj, output_proj; // [C, C]
+    nn_norm norm1, norm2;
+    nn_linear linear1, linear2; // [F, C], [C, F]
 } pd_enc_layer;
 
 typedef struct pd_model {
     pd_config cfg;
-    pd_conv input_proj[PD_FEATURES]; // [l]: 1x1 conv with bias + GN, level l (coarsest first)
-    ug_tensor level_embed;           // F32 [L, C]
-    pd_enc_layer *layers;            // [enc_layers]
-    pd_conv lateral[PD_FEATURES];    // [k]: adapter_{k+1}, 1x1 conv (no bias) + GN on res{k+2}
-    pd_conv output[PD_FEATURES];     // [k]: layer_{k+1}, 3x3 conv (no bias) + GN (+ ReLU)
-    pd_conv mask_features;           // 1x1 conv with bias, [mask_dim, C, 1, 1]
+    pd_conv_gn input_proj[PD_FEATURES]; // [l]: 1x1 conv with bias + GN, level l (coarsest first)
+    ug_tensor level_embed;              // F32 [L, C]
+    pd_enc_layer *layers;               // [enc_layers]
+    pd_conv_gn lateral[PD_FEATURES];    // [k]: adapter_{k+1}, 1x1 conv (no bias) + GN on res{k+2}
+    pd_conv_gn output[PD_FEATURES];     // [k]: layer_{k+1}, 3x3 conv (no bias) + GN (+ ReLU)
+    nn_conv mask_features;              // 1x1 conv with bias, [mask_dim, C, 1, 1]
 } pd_model;
 
 // Fetches every "<prefix>..." tensor (prefix "pixel_decoder." for packed RbA files) with its
@@ -98,30 +92,27 @@ typedef struct pd_model {
 ug_status pd_load(pd_model *m, const pd_config *cfg, ug_weights *w, const char *prefix, ug_err *err);
 void pd_free(pd_model *m);
 
-// Intermediates for tests and dumps: fn gets a name and a contiguous F32 tensor valid only
-// during the call. Names (the golden file stems without "img*_pd_"):
+// Intermediates for tests and dumps (nn_trace: the tensor is on ctx->device, valid only during
+// the call). Names (the golden file stems without "img*_pd_"):
 //   "input_proj_res<k>"                     [1, C, h, w]  encoder level input after GN
 //   "encoder_layer<i>"                      [1, S, C]     tokens after layer i
 //   "encoder_layer<i>_sampling_locations"   [S, M, L, P, 2] (the official [1, S, M, L, P, 2])
 //   "encoder_layer<i>_attention_weights"    [1, S, M, L, P] after the softmax
 //   "multi_scale_features<j>", "mask_features" (NCHW, as in pd_output)
-typedef struct pd_trace {
-    void (*fn)(void *user, const char *name, const ug_tensor *t);
-    void *user;
-} pd_trace;
 
 typedef struct pd_output {
     int n_multiscale;
-    ug_tensor multi_scale[PD_MAX_MULTISCALE]; // owned F32 [1, C, h_j, w_j], coarsest first
-    ug_tensor mask_features;                  // owned F32 [1, mask_dim, H_2, W_2]
+    ug_tensor multi_scale[PD_MAX_MULTISCALE]; // owned F32 [1, C, h_j, w_j] on ctx->device, coarsest first
+    ug_tensor mask_features;                  // owned F32 [1, mask_dim, H_2, W_2] on ctx->device
 } pd_output;
 
-// res[k]: F32 [1, in_channels[k], H_k, W_k] (any strides), the sizes a backbone gives for one
-// image (every level at least 1x1; only the levels the config uses are read). Activations
-// come from ctx->arena and are released before returning; the outputs are owned tensors (free
-// with pd_output_free). On failure *out is zeroed. trace may be NULL.
+// res[k]: F32 [1, in_channels[k], H_k, W_k] (any strides) on ctx->device, the sizes a backbone
+// gives for one image (every level at least 1x1; only the levels the config uses are read).
+// Activations come from the arena of ctx->device and are released before returning; the
+// outputs are owned tensors on ctx->device (free with pd_output_free). On failure *out is
+// zeroed. trace may be NULL.
 ug_status pd_forward(ug_ctx *ctx, const pd_model *m, const ug_tensor res[PD_FEATURES], pd_output *out,
-                     const pd_trace *trace, ug_err *err);
+                     const nn_trace *trace, ug_err *err);
 void pd_output_free(pd_output *out);
 
 #endif

@@ -9,6 +9,9 @@
 //
 // Typical use (SamPredictor):
 //   sam_load(&m, "sam_vit_h.safetensors", &err);
+// Inputs are tensors on ctx->device (outputs are made there too); prompt coordinates, labels
+// and boxes are small host arrays, uploaded by sam_encode_prompts.
+//
 //   sam_preprocess_u8(ctx, m, img_u8, &input, input_hw, &err);           // [1,3,S,S]
 //   sam_encode_image(ctx, m, &input, &emb, NULL, &err);                  // [1,C,h,w]
 //   sam_apply_coords(orig_hw, input_hw, xy, npoints);                     // pixels -> input frame
@@ -23,6 +26,7 @@
 #include "engine/ctx.h"
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
+#include "models/nn.h"
 #include "models/weights.h"
 
 enum { SAM_MAX_DEPTH = 64, SAM_MAX_MASK_TOKENS = 8, SAM_MAX_MLP_LAYERS = 8 };
@@ -35,8 +39,8 @@ typedef struct sam_config {
     bool enc_qkv_bias, enc_use_abs_pos, enc_use_rel_pos;
     int n_global;
     int enc_global_attn_indexes[SAM_MAX_DEPTH];
-    int prompt_embed_dim;      // C: neck output, prompt tokens, decoder width
-    int embed_h, embed_w;      // image_embedding_size
+    int prompt_embed_dim; // C: neck output, prompt tokens, decoder width
+    int embed_h, embed_w; // image_embedding_size
     int mask_in_chans;
     int dec_depth, dec_embed_dim, dec_mlp_dim, dec_num_heads, dec_attn_downsample;
     int dec_num_multimask, dec_iou_depth, dec_iou_hidden;
@@ -49,36 +53,31 @@ typedef struct sam_config {
 // defaults) and the encoder flags (official defaults).
 ug_status sam_config_parse(sam_config *cfg, const char *json, ug_err *err);
 
-// Parameters, as views into the mapped file (F32 copies for small ones, see weights.h).
-typedef struct sam_linear {
-    ug_tensor w, b; // [out, in], [out] (b.data NULL when absent)
-} sam_linear;
-
-typedef struct sam_norm {
-    ug_tensor w, b; // F32 [C]
-} sam_norm;
-
+// Parameters, as views into the mapped file (F32 copies for small ones, see weights.h), and
+// host tables derived from them at load.
 typedef struct sam_enc_block {
-    sam_norm norm1, norm2;
-    sam_linear qkv, proj, lin1, lin2;
-    ug_tensor rel_pos_h, rel_pos_w; // F32 [L, E/heads] (data NULL without rel pos)
-    int window;                     // 0 = global attention
+    nn_norm norm1, norm2;
+    nn_linear qkv, proj, lin1, lin2;
+    // get_rel_pos of attn.rel_pos_h / rel_pos_w for this block's S x S attention (S = window,
+    // or the grid for global blocks): owned F32 [S, S, E/heads], data NULL without rel pos.
+    ug_tensor rel_h, rel_w;
+    int window; // 0 = global attention
 } sam_enc_block;
 
 typedef struct sam_attention {
-    sam_linear q, k, v, out; // q/k/v: [inner, C], out: [C, inner]
-    int inner;               // C / downsample
+    nn_linear q, k, v, out; // q/k/v: [inner, C], out: [C, inner]
+    int inner;              // C / downsample
 } sam_attention;
 
 typedef struct sam_twoway_layer {
     sam_attention self_attn, t2i, i2t;
-    sam_norm norm1, norm2, norm3, norm4;
-    sam_linear lin1, lin2;
+    nn_norm norm1, norm2, norm3, norm4;
+    nn_linear lin1, lin2;
 } sam_twoway_layer;
 
 typedef struct sam_mlp {
     int n;
-    sam_linear layer[SAM_MAX_MLP_LAYERS];
+    nn_linear layer[SAM_MAX_MLP_LAYERS];
 } sam_mlp;
 
 typedef struct sam_model {
@@ -88,28 +87,26 @@ typedef struct sam_model {
     char name[256]; // file name for messages
     ug_weights w;
     // image encoder
-    ug_tensor patch_w;            // [E, in_chans * p * p] (conv weight flattened)
-    ug_tensor patch_b;            // F32 [E]
-    ug_tensor pos_embed;          // F32 [1, h, w, E] (data NULL without abs pos)
-    sam_enc_block *blocks;        // [enc_depth]
-    ug_tensor neck0_w;            // [C, E] (1x1 conv)
-    sam_norm neck1, neck3;        // LayerNorm2d
-    ug_tensor neck2_w;            // [C, C * 9] (3x3 conv flattened as [out, in, ky, kx])
+    nn_conv patch;         // [E, in_chans, p, p], F32 [E]
+    ug_tensor pos_embed;   // F32 [1, h, w, E] (data NULL without abs pos)
+    sam_enc_block *blocks; // [enc_depth]
+    nn_conv neck0, neck2;  // [C, E, 1, 1], [C, C, 3, 3], no bias
+    nn_norm neck1, neck3;  // LayerNorm2d
     // prompt encoder
-    ug_tensor pe_gauss;           // F32 [2, C/2]
-    ug_tensor point_embed[4];     // F32 [1, C]: negative, positive, box corner 0, box corner 1
+    ug_tensor pe_gauss;             // F32 [2, C/2]
+    ug_tensor point_embed;          // owned F32 [4, C]: negative, positive, box corner 0, box corner 1
     ug_tensor not_a_point, no_mask; // F32 [1, C]
-    ug_tensor dense_pe;           // owned F32 [1, C, h, w]: get_dense_pe, computed at load
-    sam_linear md0, md3, md6;     // mask downscaling convs, flattened [out, in * kh * kw]
-    sam_norm md1, md4;
+    ug_tensor dense_pe;             // owned F32 [1, C, h, w]: get_dense_pe, computed at load
+    nn_conv md0, md3, md6;          // mask downscaling convs
+    nn_norm md1, md4;
     // mask decoder
-    sam_twoway_layer *layers;     // [dec_depth]
+    sam_twoway_layer *layers; // [dec_depth]
     sam_attention final_attn;
-    sam_norm norm_final;
-    ug_tensor iou_token;          // F32 [1, C]
-    ug_tensor mask_tokens;        // F32 [num_mask_tokens, C]
-    sam_linear up0, up3;          // ConvTranspose2d 2x2/2 as [in, out * 4] (weight [in, out, 2, 2])
-    sam_norm up1;
+    nn_norm norm_final;
+    ug_tensor iou_token;   // F32 [1, C]
+    ug_tensor mask_tokens; // F32 [num_mask_tokens, C]
+    nn_conv up0, up3;      // ConvTranspose2d 2x2/2: weight [in, out, 2, 2], F32 bias [out]
+    nn_norm up1;
     sam_mlp hyper[SAM_MAX_MASK_TOKENS];
     sam_mlp iou_head;
 } sam_model;
@@ -118,18 +115,13 @@ typedef struct sam_model {
 // name, shape and dtype of every tensor.
 ug_status sam_load(sam_model **m, const char *path, ug_err *err);
 // The same from an already opened file; with take_ownership the model closes it.
-ug_status sam_load_st(sam_model **m, ug_st_file *st, bool take_ownership, const char *name,
-                      ug_err *err);
+ug_status sam_load_st(sam_model **m, ug_st_file *st, bool take_ownership, const char *name, ug_err *err);
 void sam_free(sam_model *m);
 
-// Intermediates for tests and dumps: fn is called with a name and a contiguous F32 tensor
-// that is valid only during the call. Names: "patch_embed_plus_pos" [1,h,w,E], "block<i>"
-// [1,h,w,E] (NHWC like the official blocks), "two_way_tokens_out" [N,5+T,C],
-// "two_way_image_out" [N,h*w,C], "upscaled_embedding" [N,C/8,4h,4w].
-typedef struct sam_trace {
-    void (*fn)(void *user, const char *name, const ug_tensor *t);
-    void *user;
-} sam_trace;
+// Intermediates for tests and dumps go through an nn_trace (models/nn.h): contiguous F32
+// tensors on ctx->device, valid only during the call. Names: "patch_embed_plus_pos"
+// [1,h,w,E], "block<i>" [1,h,w,E] (NHWC like the official blocks), "two_way_tokens_out"
+// [N,5+T,C], "two_way_image_out" [N,h*w,C], "upscaled_embedding" [N,C/8,4h,4w].
 
 // ---- preprocessing (models/sam_preprocess.c) ----
 
@@ -143,25 +135,26 @@ void sam_apply_coords(const int orig_hw[2], const int input_hw[2], float *xy, in
 // SamPredictor: U8 [H, W, 3] RGB -> Pillow-exact antialiased bilinear resize of the uint8
 // image (long side img_size) -> (x - pixel_mean) / pixel_std -> zero pad to [1, 3, S, S].
 // *input becomes an owning tensor; input_hw gets the resized (unpadded) size.
-ug_status sam_preprocess_u8(ug_ctx *ctx, const sam_model *m, const ug_tensor *img,
-                            ug_tensor *input, int input_hw[2], ug_err *err);
+ug_status sam_preprocess_u8(ug_ctx *ctx, const sam_model *m, const ug_tensor *img, ug_tensor *input,
+                            int input_hw[2], ug_err *err);
 // UGainS: an already normalised F32 [1, 3, H, W] (or [3, H, W]) image -> PyTorch bilinear
 // resize (align_corners=False, no antialias) so the long side is img_size -> zero pad.
-ug_status sam_preprocess_f32(ug_ctx *ctx, const sam_model *m, const ug_tensor *img,
-                             ug_tensor *input, int input_hw[2], ug_err *err);
+ug_status sam_preprocess_f32(ug_ctx *ctx, const sam_model *m, const ug_tensor *img, ug_tensor *input,
+                             int input_hw[2], ug_err *err);
 
 // ---- image encoder (models/sam_image_encoder.c) ----
 
-// input F32 [1, 3, S, S] -> *emb owning F32 [1, C, h, w]. Activations come from ctx->arena
-// and are released before returning.
+// input F32 [1, 3, S, S] -> *emb owning F32 [1, C, h, w]. Activations come from the arena of
+// ctx->device and are released before returning. Positions are not interpolated (as in the
+// official model), so the input must be S x S.
 ug_status sam_encode_image(ug_ctx *ctx, const sam_model *m, const ug_tensor *input, ug_tensor *emb,
-                           const sam_trace *trace, ug_err *err);
+                           const nn_trace *trace, ug_err *err);
 
-// get_rel_pos: relative position table rel_pos [L, D] -> R [q_size, k_size, D] with
-// R[i][j] = table[(i - j) + (k_size - 1)] (size-ratio scaled when q_size != k_size); the table
-// is first resized to 2 * max(q_size, k_size) - 1 rows with 1-D linear interpolation
-// (align_corners=False) when its length differs (into tmp, [2 * max - 1, D] floats; unused
-// otherwise). Exposed for tests.
+// get_rel_pos on host weights (done once per block at load): relative position table
+// rel_pos [L, D] -> R [q_size, k_size, D] with R[i][j] = table[(i - j) + (k_size - 1)]
+// (size-ratio scaled when q_size != k_size); the table is first resized to
+// 2 * max(q_size, k_size) - 1 rows with 1-D linear interpolation (align_corners=False) when
+// its length differs (into tmp, [2 * max - 1, D] floats; unused otherwise). Exposed for tests.
 void sam_get_rel_pos(float *R, int q_size, int k_size, const float *rel_pos, int L, int D, float *tmp);
 
 // ---- prompt encoder (models/sam_prompt_encoder.c) ----
@@ -170,19 +163,19 @@ void sam_get_rel_pos(float *R, int q_size, int k_size, const float *rel_pos, int
 typedef struct sam_prompts {
     int n;                  // N prompts
     int n_points;           // points per prompt, 0 = none
-    const float *coords;    // [N, n_points, 2] (x, y) in the input frame (after sam_apply_coords)
-    const int *labels;      // [N, n_points]: 1 foreground, 0 background, -1 not a point
-    const float *boxes;     // [N, 4] (x0, y0, x1, y1) in the input frame, or NULL
-    const ug_tensor *masks; // F32 [N, 1, 4h, 4w] low-res mask logits, or NULL
+    const float *coords;    // host [N, n_points, 2] (x, y) in the input frame (after sam_apply_coords)
+    const int *labels;      // host [N, n_points]: 1 foreground, 0 background, -1 not a point
+    const float *boxes;     // host [N, 4] (x0, y0, x1, y1) in the input frame, or NULL
+    const ug_tensor *masks; // F32 [N, 1, 4h, 4w] low-res mask logits on ctx->device, or NULL
 } sam_prompts;
 
 // sparse: owning [N, T, C] with T = n_points (+1 padding point when there is no box) (+2
 // with a box). dense: owning [1, C, h, w] (no_mask_embed, shared by every prompt) without
-// masks, else [N, C, h, w] from mask_downscaling.
-ug_status sam_encode_prompts(ug_ctx *ctx, const sam_model *m, const sam_prompts *p,
-                             ug_tensor *sparse, ug_tensor *dense, ug_err *err);
-// PromptEncoder.get_dense_pe: owning [1, C, h, w].
-ug_status sam_dense_pe(const sam_model *m, ug_tensor *pe, ug_err *err);
+// masks, else [N, C, h, w] from mask_downscaling. Both on ctx->device.
+ug_status sam_encode_prompts(ug_ctx *ctx, const sam_model *m, const sam_prompts *p, ug_tensor *sparse,
+                             ug_tensor *dense, ug_err *err);
+// PromptEncoder.get_dense_pe: owning [1, C, h, w] on ctx->device.
+ug_status sam_dense_pe(ug_ctx *ctx, const sam_model *m, ug_tensor *pe, ug_err *err);
 
 // ---- mask decoder (models/sam_mask_decoder.c) ----
 
@@ -191,12 +184,11 @@ ug_status sam_dense_pe(const sam_model *m, ug_tensor *pe, ug_err *err);
 // 1..M) when multimask, else 1 (token 0).
 ug_status sam_decode_masks(ug_ctx *ctx, const sam_model *m, const ug_tensor *image_emb,
                            const ug_tensor *sparse, const ug_tensor *dense, bool multimask,
-                           ug_tensor *low_res, ug_tensor *iou, const sam_trace *trace, ug_err *err);
+                           ug_tensor *low_res, ug_tensor *iou, const nn_trace *trace, ug_err *err);
 
 // Sam.postprocess_masks: low_res [N, M, 4h, 4w] -> bilinear to S x S -> crop to input_hw
 // -> bilinear to orig_hw: owning [N, M, H, W] logits (mask = logits > mask_threshold).
 ug_status sam_postprocess_masks(ug_ctx *ctx, const sam_model *m, const ug_tensor *low_res,
-                                const int input_hw[2], const int orig_hw[2], ug_tensor *masks,
-                                ug_err *err);
+                                const int input_hw[2], const int orig_hw[2], ug_tensor *masks, ug_err *err);
 
 #endif

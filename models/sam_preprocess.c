@@ -1,8 +1,10 @@
 // models/sam_preprocess.c — the two ways an image becomes the SAM encoder input
 // (segment_anything/utils/transforms.py ResizeLongestSide, sam.py Sam.preprocess; UGainS
-// ugains/models/sam_sampling.py for the float path).
+// ugains/models/sam_sampling.py for the float path). Images are tensors on ctx->device; the
+// coordinates of sam_apply_coords are the user's host arrays.
 #include <string.h>
 
+#include "models/nn.h"
 #include "models/sam.h"
 #include "ops/ops.h"
 #include "ops/resize.h" // resize_longest_side_shape (size arithmetic, not an op)
@@ -23,11 +25,16 @@ void sam_apply_coords(const int orig_hw[2], const int input_hw[2], float *xy, in
     }
 }
 
-static ug_status check_image(const ug_tensor *img, ug_dtype dt, int64_t *H, int64_t *W, ug_err *err) {
+static ug_status check_image(ug_ctx *ctx, const ug_tensor *img, ug_dtype dt, int64_t *H, int64_t *W,
+                             ug_err *err) {
     char buf[96];
+    ug_status st = nn_check_device(ctx, img, "sam preprocess", err);
+    if (st != UG_OK) return st;
     if (dt == UG_U8) {
-        if (img->dtype != UG_U8 || img->ndim != 3 || img->shape[2] != 3 || img->stride[2] != 1 || img->stride[1] != 3)
-            return ug_errf(err, UG_ERR_ARG, "sam preprocess: image %s %s, expected U8 [H, W, 3] with packed pixels",
+        if (img->dtype != UG_U8 || img->ndim != 3 || img->shape[2] != 3 || img->stride[2] != 1 ||
+            img->stride[1] != 3)
+            return ug_errf(err, UG_ERR_ARG,
+                           "sam preprocess: image %s %s, expected U8 [H, W, 3] with packed pixels",
                            ug_dtype_name(img->dtype), ug_shape_str(img, buf, sizeof buf));
         *H = img->shape[0];
         *W = img->shape[1];
@@ -48,15 +55,17 @@ ug_status sam_preprocess_u8(ug_ctx *ctx, const sam_model *m, const ug_tensor *im
                             int input_hw[2], ug_err *err) {
     int64_t H = 0, W = 0, S = m->cfg.img_size;
     memset(input, 0, sizeof *input);
-    ug_status st = check_image(img, UG_U8, &H, &W, err);
+    ug_status st = check_image(ctx, img, UG_U8, &H, &W, err);
     if (st != UG_OK) return st;
     sam_preprocess_shape((int)H, (int)W, (int)S, &input_hw[0], &input_hw[1]);
+    nn_mark mark = nn_get_mark(ctx);
     ug_tensor resized; // [nh, nw, 3] U8
-    if ((st = ug_tensor_new(&resized, UG_U8, UG_DIMS(input_hw[0], input_hw[1], 3), err)) != UG_OK) return st;
-    ug_resize_pillow(ctx, &resized, img);
-    if ((st = ug_tensor_new(input, UG_F32, UG_DIMS(1, 3, S, S), err)) == UG_OK)
+    if ((st = nn_tensor(ctx, &resized, UG_U8, UG_DIMS(input_hw[0], input_hw[1], 3), err)) == UG_OK &&
+        (st = nn_output(ctx, input, UG_F32, UG_DIMS(1, 3, S, S), err)) == UG_OK) {
+        ug_resize_pillow(ctx, &resized, img);
         ug_sam_normalize_pad(ctx, input, &resized, m->cfg.pixel_mean, m->cfg.pixel_std);
-    ug_tensor_free(&resized);
+    }
+    nn_release(ctx, mark);
     return st;
 }
 
@@ -64,10 +73,10 @@ ug_status sam_preprocess_f32(ug_ctx *ctx, const sam_model *m, const ug_tensor *i
                              int input_hw[2], ug_err *err) {
     int64_t H = 0, W = 0, S = m->cfg.img_size;
     memset(input, 0, sizeof *input);
-    ug_status st = check_image(img, UG_F32, &H, &W, err);
+    ug_status st = check_image(ctx, img, UG_F32, &H, &W, err);
     if (st != UG_OK) return st;
     sam_preprocess_shape((int)H, (int)W, (int)S, &input_hw[0], &input_hw[1]);
-    if ((st = ug_tensor_new(input, UG_F32, UG_DIMS(1, 3, S, S), err)) != UG_OK) return st; // zero padded
+    if ((st = nn_output(ctx, input, UG_F32, UG_DIMS(1, 3, S, S), err)) != UG_OK) return st; // zero padded
     ug_tensor src = img->ndim == 4 ? ug_view_slice(img, 0, 0, 1) : ug_view_expand_dim(img, 0, 1);
     ug_tensor dst = ug_view_slice(input, 2, 0, input_hw[0]);
     dst = ug_view_slice(&dst, 3, 0, input_hw[1]);

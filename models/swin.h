@@ -21,6 +21,7 @@
 #include "engine/ctx.h"
 #include "engine/json.h"
 #include "engine/tensor.h"
+#include "models/nn.h"
 #include "models/weights.h"
 
 enum { SWIN_STAGES = 4, SWIN_MAX_DEPTH = 64 };
@@ -50,57 +51,46 @@ ug_status swin_config_from_json(swin_config *cfg, const ug_json *root, ug_err *e
 // Sanity of a caller-filled config (positive sizes, heads dividing every stage width, ...).
 ug_status swin_config_check(const swin_config *cfg, ug_err *err);
 
-typedef struct swin_linear {
-    ug_tensor w, b; // [out, in] in the packed dtype; F32 [out] (b.data NULL when absent)
-} swin_linear;
-
-typedef struct swin_norm {
-    ug_tensor w, b; // F32 [C]
-} swin_norm;
-
 typedef struct swin_block {
-    swin_norm norm1, norm2;
-    swin_linear qkv, proj, fc1, fc2; // [3C, C], [C, C], [hidden, C], [C, hidden]
-    ug_tensor rpb_table;             // F32 [(2 window - 1)^2, heads] relative_position_bias_table
+    nn_norm norm1, norm2;
+    nn_linear qkv, proj, fc1, fc2; // [3C, C], [C, C], [hidden, C], [C, hidden]
+    ug_tensor rel_bias;            // owned F32 [heads, N, N]: relative_position_bias_table
+                                   // [relative_position_index], gathered once at load
 } swin_block;
 
 typedef struct swin_stage {
     int dim, heads, depth;
-    swin_block *blocks;   // [depth]
-    swin_norm out_norm;   // norm{s}: LayerNorm of the stage output (-> res{s+2})
-    swin_norm merge_norm; // downsample.norm, LayerNorm(4C) (not in the last stage)
-    ug_tensor merge_w;    // downsample.reduction.weight [2C, 4C], no bias
+    swin_block *blocks; // [depth]
+    nn_norm out_norm;   // norm{s}: LayerNorm of the stage output (-> res{s+2})
+    nn_norm merge_norm; // downsample.norm, LayerNorm(4C) (not in the last stage)
+    nn_linear merge;    // downsample.reduction [2C, 4C], no bias
 } swin_stage;
 
 typedef struct swin_model {
     swin_config cfg;
-    ug_tensor patch_w;    // [C, in_chans * p * p] (conv weight [C, in, p, p] flattened)
-    ug_tensor patch_b;    // F32 [C]
-    swin_norm patch_norm; // F32 [C] (data NULL without patch_norm)
+    nn_conv patch;         // patch_embed.proj [C, in_chans, p, p] + bias
+    nn_norm patch_norm;    // F32 [C] (data NULL without patch_norm)
+    ug_tensor shift_masks; // owned F32 [4, N, N]: the attention mask of each window kind
+                           // (ops/window.h) in shifted blocks, made once at load
     swin_stage stages[SWIN_STAGES];
 } swin_model;
 
 // Fetches every "<prefix>..." tensor (prefix "backbone." for packed RbA files) with its shape
-// checked against cfg. The model holds views into w's file (and w's widened copies): keep
-// both alive while the model is used. Free with swin_free.
+// checked against cfg, and prepares what depends on weights and config alone (the relative
+// position biases, the shift masks). The model holds views into w's file (and w's widened
+// copies): keep both alive while the model is used. Free with swin_free.
 ug_status swin_load(swin_model *m, const swin_config *cfg, ug_weights *w, const char *prefix, ug_err *err);
 void swin_free(swin_model *m);
 
-// Intermediates for tests and dumps: fn gets a name and a contiguous F32 tensor valid only
-// during the call. Names (the golden file stems without "img*_backbone_"): "patch_embed"
-// [1, C, H, W] (NCHW, after its LayerNorm), "stage<s>_block<b>" [1, H, W, C] (NHWC, as the
-// official blocks hold them).
-typedef struct swin_trace {
-    void (*fn)(void *user, const char *name, const ug_tensor *t);
-    void *user;
-} swin_trace;
-
-// img F32 [1, in_chans, Hi, Wi] (any size >= 1, contiguous) -> res[s] owning F32
-// [1, embed_dim << s, H_s, W_s] (NCHW) with H_0 = ceil(Hi / p), H_{s+1} = ceil(H_s / 2).
-// Activations come from ctx->arena and are released before returning; on failure res is
-// zeroed. trace may be NULL.
+// img F32 [1, in_chans, Hi, Wi] on ctx->device (any size >= 1, contiguous) -> res[s] owning
+// F32 [1, embed_dim << s, H_s, W_s] (NCHW) on ctx->device with H_0 = ceil(Hi / p),
+// H_{s+1} = ceil(H_s / 2). Activations come from the arena of ctx->device and are released
+// before returning; on failure res is zeroed.
+// trace (may be NULL) gets contiguous F32 intermediates on ctx->device. Names (the golden file
+// stems without "img*_backbone_"): "patch_embed" [1, C, H, W] (NCHW, after its LayerNorm),
+// "stage<s>_block<b>" [1, H, W, C] (NHWC, as the official blocks hold them).
 ug_status swin_forward(ug_ctx *ctx, const swin_model *m, const ug_tensor *img, ug_tensor res[SWIN_STAGES],
-                       const swin_trace *trace, ug_err *err);
+                       const nn_trace *trace, ug_err *err);
 
 // Output sizes for an input of hi x wi: hw[s][0..1] = H_s, W_s.
 void swin_output_sizes(const swin_config *cfg, int64_t hi, int64_t wi, int64_t hw[SWIN_STAGES][2]);

@@ -67,9 +67,35 @@ typedef struct ug_backend {
                            const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err);
     // ---- ops that were loops in the model files, one block per room ----
     // swin
+    // ops/window.h
+    void (*window_gather)(ug_ctx *, ug_tensor *y, const ug_tensor *x, int64_t ws, int64_t shift, int64_t w0);
+    void (*window_zero_pads)(ug_ctx *, ug_tensor *y, int64_t H, int64_t W, int64_t ws, int64_t shift,
+                             int64_t w0);
+    void (*window_scatter_add)(ug_ctx *, ug_tensor *x, const ug_tensor *y, int64_t ws, int64_t shift,
+                               int64_t w0);
+    void (*patch_merge_gather)(ug_ctx *, ug_tensor *y, const ug_tensor *x, int64_t t0);
     // msdeform pixel decoder / mask2former decoder / rba
+    void (*msdeform_sampling_locations)(ug_ctx *, ug_tensor *loc, const ug_tensor *off,
+                                        const int64_t (*shapes)[2], int64_t levels);
+    void (*attn_mask_threshold)(ug_ctx *, ug_tensor *mask, const ug_tensor *x);
     // sam
+    void (*prompt_pe)(ug_ctx *, ug_tensor *y, const ug_tensor *xy, const ug_tensor *labels,
+                      const ug_tensor *gauss, const ug_tensor *embed, const ug_tensor *not_a_point, float size);
     // pipeline
+    // ops/proposals.h (fps: working memory, so it can fail; ties is a proposals_ties), ops/masks.h
+    void (*proposals_candidates)(ug_ctx *, ug_tensor *xy, ug_tensor *count, const ug_tensor *u,
+                                 const ug_tensor *ignore, float thr, float fallback);
+    ug_status (*proposals_fps)(ug_ctx *, ug_tensor *idx, ug_tensor *pts, const ug_tensor *xy, int ties,
+                               ug_err *err);
+    void (*masks_binarize)(ug_ctx *, ug_tensor *bits, ug_tensor *area, const ug_tensor *x, float thr);
+    void (*masks_scores)(ug_ctx *, ug_tensor *scores, const ug_tensor *bits, const ug_tensor *area,
+                         const ug_tensor *u);
+    void (*masks_nms)(ug_ctx *, ug_tensor *keep, ug_tensor *count, const ug_tensor *bits,
+                      const ug_tensor *area, const ug_tensor *scores, float iou_thr);
+    void (*masks_overlap)(ug_ctx *, ug_tensor *inter, const ug_tensor *bits, const ug_tensor *idx,
+                          const ug_tensor *other);
+    void (*masks_refined)(ug_ctx *, ug_tensor *out, const ug_tensor *bits, const ug_tensor *scores,
+                          const ug_tensor *keep, const ug_tensor *u);
 } ug_backend;
 
 extern const ug_backend ug_backend_cpu; // ops/backend_cpu.c

@@ -5,6 +5,7 @@
 #include "ops/activation.h"
 #include "ops/argmax.h"
 #include "ops/attention.h"
+#include "ops/attn_mask.h"
 #include "ops/backend.h"
 #include "ops/conv2d.h"
 #include "ops/conv_transpose.h"
@@ -13,12 +14,17 @@
 #include "ops/grid_sample.h"
 #include "ops/groupnorm.h"
 #include "ops/layernorm.h"
+#include "ops/masks.h"
 #include "ops/movement.h"
 #include "ops/msdeform_attn.h"
+#include "ops/msdeform_sampling.h"
 #include "ops/posembed.h"
+#include "ops/prompt_pe.h"
+#include "ops/proposals.h"
 #include "ops/rba_score.h"
 #include "ops/resize.h"
 #include "ops/softmax.h"
+#include "ops/window.h"
 
 const ug_backend ug_backend_cpu = {
     .name = "cpu",
@@ -54,9 +60,23 @@ const ug_backend ug_backend_cpu = {
     .posembed_sine = posembed_sine_cpu,
     .rba_score = rba_score_cpu,
     // swin
+    .window_gather = window_gather_cpu,
+    .window_zero_pads = window_zero_pads_cpu,
+    .window_scatter_add = window_scatter_add_cpu,
+    .patch_merge_gather = patch_merge_gather_cpu,
     // msdeform pixel decoder / mask2former decoder / rba
+    .msdeform_sampling_locations = msdeform_sampling_locations_cpu,
+    .attn_mask_threshold = attn_mask_threshold_cpu,
     // sam
+    .prompt_pe = prompt_pe_cpu,
     // pipeline
+    .proposals_candidates = proposals_candidates_cpu,
+    .proposals_fps = proposals_fps_cpu,
+    .masks_binarize = masks_binarize_cpu,
+    .masks_scores = masks_scores_cpu,
+    .masks_nms = masks_nms_cpu,
+    .masks_overlap = masks_overlap_cpu,
+    .masks_refined = masks_refined_cpu,
 };
 
 const ug_backend *ug_backend_for(const ug_ctx *ctx, ug_device device) {

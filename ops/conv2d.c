@@ -257,28 +257,123 @@ static void conv_gemm_run(const conv_gemm *g, float *yb, int64_t p0, int64_t n, 
 enum { CONV_COL_FLOATS = 2 << 20 }; // im2col tile budget: 8 MB
 enum { CONV_CHUNK = 2048 };         // output pixels per GEMM (one B panel of the GEMM)
 
+// The sizes of one convolution, shared by the three algorithms below.
+typedef struct {
+    int64_t B, H, W, Ho, Wo, HWo, K; // K = Cin * kh * kw
+    int kh, kw, stride, pt, pl;
+} conv_geom;
+
+// 1x1 / stride 1 / no padding: x[b] [K, H * W] itself is the GEMM operand (pixel stride sxp).
+static void conv_direct(const conv_gemm *g, const conv_geom *c, ug_tensor *y, const ug_tensor *x,
+                        int64_t sxp) {
+    for (int64_t n = 0; n < c->B; n++)
+        conv_gemm_run(g, (float *)y->data + n * y->stride[0], 0, c->HWo,
+                      (const float *)x->data + n * x->stride[0], x->stride[1], sxp);
+}
+
+// NCHW output: y[b] [Cout, HWo] = [W | bias] [Cout, K (+1)] @ [im2col; ones] [K (+1), HWo],
+// the im2col packed by the GEMM on demand (colpack_sliver): no tile, no bias pass.
+static void conv_nchw_colpack(ug_ctx *ctx, const conv_gemm *g, const conv_geom *c, ug_tensor *y,
+                              const ug_tensor *x) {
+    int64_t Cout = g->Cout, K = c->K, HWo = c->HWo, Ke = K + (g->bias ? 1 : 0);
+    float *wext = NULL; // [Cout, K + 1]
+    if (g->bias) {
+        wext = conv_alloc((size_t)(Cout * Ke) * sizeof(float), "conv weights with the bias column");
+        for (int64_t o = 0; o < Cout; o++) {
+            memcpy(wext + o * Ke, g->wf + o * K, (size_t)K * sizeof(float));
+            wext[o * Ke + K] = g->bias[o];
+        }
+    }
+    colpack cp = {.sxc = x->stride[1],
+                  .sxh = x->stride[2],
+                  .sxw = x->stride[3],
+                  .H = c->H,
+                  .W = c->W,
+                  .Wo = c->Wo,
+                  .K = K,
+                  .kh = c->kh,
+                  .kw = c->kw,
+                  .stride = c->stride,
+                  .pt = c->pt,
+                  .pl = c->pl};
+    // Chunks of output pixels, one serial GEMM each, spread over the threads: each thread
+    // packs the whole weight block once per K slab of its chunk and runs every MR row
+    // sliver against each packed B sliver while it is in L1/L2, with no barrier or shared
+    // panel between threads (the threaded GEMM cuts M = Cout = 256 into 6 row blocks,
+    // each re-reading the shared B panel). At most CONV_CHUNK pixels (one B panel), and
+    // a few chunks per thread when the image is small, so that a preempted thread on a
+    // busy machine is made up for by the others.
+    int nth = ctx->pool ? ctx->nthreads : 1;
+    int64_t chunk = (HWo + 2 * nth - 1) / (2 * nth);
+    chunk = (chunk + 63) / 64 * 64;
+    if (chunk > CONV_CHUNK) chunk = CONV_CHUNK;
+    if (chunk > HWo) chunk = HWo;
+    // Each GEMM writes its chunk into a per-thread buffer whose row pitch is not a power
+    // of two, copied into y after: y's channel stride (Ho * Wo floats, 256 KB at 256x512)
+    // puts the micro-tile's rows of C in one cache set, and C is re-read once per K slab
+    // (+20% at 256x512 from this alone).
+    int64_t ldt = (chunk + 15) / 16 * 16 + 16;
+    conv_chunks cj = {
+        ctx, cp, wext ? wext : g->wf, Ke, Cout, HWo, chunk, (HWo + chunk - 1) / chunk, ldt, NULL, x, y};
+    cj.tmp = conv_alloc((size_t)(nth * Cout * ldt) * sizeof(float), "conv output chunks"); // [nth, Cout, ldt]
+    ug_parallel_for(ctx->pool, c->B * cj.nchunks, 1, conv_chunk_range, &cj);
+    free(cj.tmp);
+    free(wext);
+}
+
+// Channels-last output: im2col tiles of output rows, one GEMM per tile.
+static void conv_im2col_tiles(ug_ctx *ctx, const conv_gemm *g, const conv_geom *c, ug_tensor *y,
+                              const ug_tensor *x) {
+    int64_t K = c->K, Ho = c->Ho, Wo = c->Wo;
+    // Rows per tile: ~8 MB of im2col, but at least ~2048 output pixels when 24 MB allow it,
+    // since every GEMM call packs the whole weight again (7% of the time at 1 row of 512
+    // pixels for the 256-channel 3x3).
+    int64_t rows = CONV_COL_FLOATS / (K * Wo), want = (2048 + Wo - 1) / Wo;
+    int64_t most = 3 * CONV_COL_FLOATS / (K * Wo);
+    if (rows < want) rows = want < most ? want : most;
+    if (rows < 1) rows = 1;
+    if (rows > Ho) rows = Ho;
+    float *col = conv_alloc((size_t)(K * rows * Wo) * sizeof(float), "the im2col tile"); // [K, rows * Wo]
+    im2col_job j = {col, NULL,  x->stride[1], x->stride[2], x->stride[3], c->H,  c->W, Ho, Wo,
+                    K,   c->kh, c->kw,        c->stride,    c->pt,        c->pl, 0,    0};
+    for (int64_t n = 0; n < c->B; n++) {
+        j.x = (const float *)x->data + n * x->stride[0];
+        for (int64_t oy0 = 0; oy0 < Ho; oy0 += rows) {
+            j.oy0 = oy0;
+            j.rows = Ho - oy0 < rows ? Ho - oy0 : rows;
+            ug_parallel_for(ctx->pool, j.rows * K, 1 + 2048 / Wo, im2col_range, &j);
+            int64_t nt = j.rows * Wo;
+            conv_gemm_run(g, (float *)y->data + n * y->stride[0], oy0 * Wo, nt, col, nt, 1);
+        }
+    }
+    free(col);
+}
+
+// Picks one of the three algorithms from the layouts and the kernel.
 void conv2d_cpu_ex(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
                    int stride, int pad_top, int pad_left) {
     assert(x->ndim == 4 && y->ndim == 4 && w->ndim == 4);
     assert(x->dtype == UG_F32 && y->dtype == UG_F32);
     assert(w->dtype == UG_F32 || w->dtype == UG_BF16 || w->dtype == UG_F16);
     assert(ug_tensor_is_contiguous(w) && stride >= 1 && pad_top >= 0 && pad_left >= 0);
-    int64_t B = x->shape[0], Cin = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int64_t Cin = x->shape[1], H = x->shape[2], W = x->shape[3];
     int64_t Cout = w->shape[0], kh = w->shape[2], kw = w->shape[3];
-    int64_t Ho = y->shape[2], Wo = y->shape[3], HWo = Ho * Wo, K = Cin * kh * kw;
-    assert(w->shape[1] == Cin && y->shape[0] == B && y->shape[1] == Cout);
+    int64_t Ho = y->shape[2], Wo = y->shape[3];
+    conv_geom c = {x->shape[0],   H,       W,       Ho,     Wo,      Ho * Wo,
+                   Cin * kh * kw, (int)kh, (int)kw, stride, pad_top, pad_left};
+    assert(w->shape[1] == Cin && y->shape[0] == c.B && y->shape[1] == Cout);
     assert(!b || (ug_tensor_numel(b) == Cout && ug_tensor_is_contiguous(b)));
-    if (B == 0 || Cout == 0 || HWo == 0) return;
+    if (c.B == 0 || Cout == 0 || c.HWo == 0) return;
     // y[b] as [Cout, Ho * Wo]: (Ho, Wo) must flatten into one pixel dim.
     assert(Ho == 1 || y->stride[2] == Wo * y->stride[3]);
     int64_t syp = Wo == 1 ? y->stride[2] : y->stride[3];
-    conv_gemm g = {ctx, syp == 1, Cout, K, w, NULL, NULL, y->stride[1], syp};
+    conv_gemm g = {ctx, syp == 1, Cout, c.K, w, NULL, NULL, y->stride[1], syp};
     assert(g.nchw || y->stride[1] == 1);
 
     float *wtmp = NULL, *btmp = NULL;
     if (g.nchw && w->dtype != UG_F32) {
-        wtmp = conv_alloc((size_t)(Cout * K) * sizeof(float), "widened conv weights"); // [Cout, K]
-        conv_widen(wtmp, w, Cout * K);
+        wtmp = conv_alloc((size_t)(Cout * c.K) * sizeof(float), "widened conv weights"); // [Cout, K]
+        conv_widen(wtmp, w, Cout * c.K);
     }
     g.wf = wtmp ? wtmp : w->data;
     g.bias = conv_bias_f32(b, Cout, &btmp);
@@ -288,86 +383,16 @@ void conv2d_cpu_ex(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
     int64_t sxp = W == 1 ? x->stride[2] : x->stride[3];
     bool direct = kh == 1 && kw == 1 && stride == 1 && pad_top == 0 && pad_left == 0 && Ho == H && Wo == W &&
                   (H == 1 || x->stride[2] == W * x->stride[3]) && (sxp == 1 || x->stride[1] == 1);
-    // With NCHW input and output the chunked path below wins for 1x1 too (+17% on SAM's
+    // With NCHW input and output the chunked path wins for 1x1 too (+17% on SAM's
     // 1280 -> 256 neck conv): its packing is a plain copy, and it avoids y's power-of-two
     // pitch and the threaded GEMM's small row blocks.
     if (direct && g.nchw && sxp == 1) direct = false;
-    if (direct) {
-        for (int64_t n = 0; n < B; n++)
-            conv_gemm_run(&g, (float *)y->data + n * y->stride[0], 0, HWo,
-                          (const float *)x->data + n * x->stride[0], x->stride[1], sxp);
-    } else if (g.nchw) {
-        // y[b] [Cout, HWo] = [W | bias] [Cout, K (+1)] @ [im2col; ones] [K (+1), HWo], the
-        // im2col packed by the GEMM on demand (colpack_sliver): no tile, no bias pass.
-        int64_t Ke = K + (g.bias ? 1 : 0);
-        float *wext = NULL; // [Cout, K + 1]
-        if (g.bias) {
-            wext = conv_alloc((size_t)(Cout * Ke) * sizeof(float), "conv weights with the bias column");
-            for (int64_t o = 0; o < Cout; o++) {
-                memcpy(wext + o * Ke, g.wf + o * K, (size_t)K * sizeof(float));
-                wext[o * Ke + K] = g.bias[o];
-            }
-        }
-        colpack cp = {.sxc = x->stride[1],
-                      .sxh = x->stride[2],
-                      .sxw = x->stride[3],
-                      .H = H,
-                      .W = W,
-                      .Wo = Wo,
-                      .K = K,
-                      .kh = (int)kh,
-                      .kw = (int)kw,
-                      .stride = stride,
-                      .pt = pad_top,
-                      .pl = pad_left};
-        // Chunks of output pixels, one serial GEMM each, spread over the threads: each thread
-        // packs the whole weight block once per K slab of its chunk and runs every MR row
-        // sliver against each packed B sliver while it is in L1/L2, with no barrier or shared
-        // panel between threads (the threaded GEMM cuts M = Cout = 256 into 6 row blocks,
-        // each re-reading the shared B panel). At most CONV_CHUNK pixels (one B panel), and
-        // a few chunks per thread when the image is small, so that a preempted thread on a
-        // busy machine is made up for by the others.
-        int nth = ctx->pool ? ctx->nthreads : 1;
-        int64_t chunk = (HWo + 2 * nth - 1) / (2 * nth);
-        chunk = (chunk + 63) / 64 * 64;
-        if (chunk > CONV_CHUNK) chunk = CONV_CHUNK;
-        if (chunk > HWo) chunk = HWo;
-        // Each GEMM writes its chunk into a per-thread buffer whose row pitch is not a power
-        // of two, copied into y after: y's channel stride (Ho * Wo floats, 256 KB at 256x512)
-        // puts the micro-tile's rows of C in one cache set, and C is re-read once per K slab
-        // (+20% at 256x512 from this alone).
-        int64_t ldt = (chunk + 15) / 16 * 16 + 16;
-        conv_chunks cj = {
-            ctx, cp, wext ? wext : g.wf, Ke, Cout, HWo, chunk, (HWo + chunk - 1) / chunk, ldt, NULL, x, y};
-        cj.tmp =
-            conv_alloc((size_t)(nth * Cout * ldt) * sizeof(float), "conv output chunks"); // [nth, Cout, ldt]
-        ug_parallel_for(ctx->pool, B * cj.nchunks, 1, conv_chunk_range, &cj);
-        free(cj.tmp);
-        free(wext);
-    } else {
-        // Channels-last output. Rows per tile: ~8 MB of im2col, but at least ~2048 output pixels when 24 MB
-        // allow it, since every GEMM call packs the whole weight again (7% of the time at 1 row of 512 pixels
-        // for the 256-channel 3x3).
-        int64_t rows = CONV_COL_FLOATS / (K * Wo), want = (2048 + Wo - 1) / Wo;
-        int64_t most = 3 * CONV_COL_FLOATS / (K * Wo);
-        if (rows < want) rows = want < most ? want : most;
-        if (rows < 1) rows = 1;
-        if (rows > Ho) rows = Ho;
-        float *col = conv_alloc((size_t)(K * rows * Wo) * sizeof(float), "the im2col tile"); // [K, rows * Wo]
-        im2col_job j = {col, NULL,    x->stride[1], x->stride[2], x->stride[3], H,        W, Ho, Wo,
-                        K,   (int)kh, (int)kw,      stride,       pad_top,      pad_left, 0, 0};
-        for (int64_t n = 0; n < B; n++) {
-            j.x = (const float *)x->data + n * x->stride[0];
-            for (int64_t oy0 = 0; oy0 < Ho; oy0 += rows) {
-                j.oy0 = oy0;
-                j.rows = Ho - oy0 < rows ? Ho - oy0 : rows;
-                ug_parallel_for(ctx->pool, j.rows * K, 1 + 2048 / Wo, im2col_range, &j);
-                int64_t nt = j.rows * Wo;
-                conv_gemm_run(&g, (float *)y->data + n * y->stride[0], oy0 * Wo, nt, col, nt, 1);
-            }
-        }
-        free(col);
-    }
+    if (direct)
+        conv_direct(&g, &c, y, x, sxp);
+    else if (g.nchw)
+        conv_nchw_colpack(ctx, &g, &c, y, x);
+    else
+        conv_im2col_tiles(ctx, &g, &c, y, x);
     free(wtmp);
     free(btmp);
 }

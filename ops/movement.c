@@ -7,7 +7,8 @@
 #include <string.h>
 
 bool copy_dtypes_ok(ug_dtype y, ug_dtype x) {
-    return y == x || (y == UG_F32 && (x == UG_BF16 || x == UG_F16 || x == UG_U8));
+    return y == x || (y == UG_F32 && (x == UG_BF16 || x == UG_F16 || x == UG_U8)) ||
+           (y == UG_I32 && x == UG_U8);
 }
 
 static float load_f32(ug_dtype dt, const void *p) {
@@ -17,6 +18,14 @@ static float load_f32(ug_dtype dt, const void *p) {
     case UG_U8: return (float)*(const uint8_t *)p;
     default: return *(const float *)p;
     }
+}
+
+// One element of a widening copy (copy_dtypes_ok, y's dtype not x's).
+static void widen_one(ug_dtype ydt, void *py, ug_dtype xdt, const void *px) {
+    if (ydt == UG_I32)
+        *(int32_t *)py = *(const uint8_t *)px;
+    else
+        *(float *)py = load_f32(xdt, px);
 }
 
 // value converted to dt and written at p (fill and pad constants).
@@ -54,7 +63,7 @@ void copy_ref(ug_tensor *y, const ug_tensor *x) {
         if (y->dtype == x->dtype)
             memcpy(py, px, es);
         else
-            *(float *)py = load_f32(x->dtype, px);
+            widen_one(y->dtype, py, x->dtype, px);
     } while (next_index(idx, x->shape, x->ndim));
 }
 
@@ -87,6 +96,14 @@ static void widen_u8(float *y, const uint8_t *x, int64_t n) {
     for (; i < n; i++) y[i] = (float)x[i];
 }
 
+static void widen_u8_i32(int32_t *y, const uint8_t *x, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_si256((__m256i *)(y + i),
+                            _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = x[i];
+}
+
 static void run_copy(void *y, int64_t ys, const void *x, int64_t xs, int64_t n, ug_dtype ydt, ug_dtype xdt) {
     if (ydt == xdt) {
         size_t es = ug_dtype_size(xdt);
@@ -102,8 +119,13 @@ static void run_copy(void *y, int64_t ys, const void *x, int64_t xs, int64_t n, 
         }
         return;
     }
-    float *yf = y;
     bool contig = ys == 1 && xs == 1;
+    if (ydt == UG_I32) { // U8 -> I32
+        if (contig) widen_u8_i32(y, x, n);
+        else for (int64_t i = 0; i < n; i++) ((int32_t *)y)[i * ys] = ((const uint8_t *)x)[i * xs];
+        return;
+    }
+    float *yf = y;
     switch (xdt) {
     case UG_BF16:
         if (contig) widen_bf16(yf, x, n);
@@ -313,7 +335,7 @@ void pad_ref(ug_tensor *y, const ug_tensor *x, const int64_t *before, float valu
         else if (y->dtype == x->dtype)
             memcpy(py, ug_tensor_ptr(x, xi), es);
         else
-            *(float *)py = load_f32(x->dtype, ug_tensor_ptr(x, xi));
+            widen_one(y->dtype, py, x->dtype, ug_tensor_ptr(x, xi));
     } while (next_index(idx, y->shape, y->ndim));
 }
 
@@ -367,7 +389,7 @@ void roll_ref(ug_tensor *y, const ug_tensor *x, int n, const int *dims, const in
         if (y->dtype == x->dtype)
             memcpy(py, ug_tensor_ptr(x, idx), es);
         else
-            *(float *)py = load_f32(x->dtype, ug_tensor_ptr(x, idx));
+            widen_one(y->dtype, py, x->dtype, ug_tensor_ptr(x, idx));
     } while (next_index(idx, x->shape, x->ndim));
 }
 

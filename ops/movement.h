@@ -3,8 +3,9 @@
 // Crop, permute, slice, transpose are views (engine/tensor.h) followed by copy_cpu into a
 // contiguous tensor; nothing here allocates. y and x must not overlap.
 //
-// Supported dtype pairs (copy_dtypes_ok): the same dtype (any, bytes are moved), or widening into
-// F32 from BF16, F16 or U8 (weights kept packed, 8-bit images).
+// Supported dtype pairs (copy_dtypes_ok): the same dtype (any, bytes are moved), widening into
+// F32 from BF16, F16 or U8 (weights kept packed, 8-bit images), or U8 into I32 (class maps
+// dumped as indices).
 #ifndef UG_OPS_MOVEMENT_H
 #define UG_OPS_MOVEMENT_H
 

@@ -138,9 +138,64 @@ static inline ug_status ug_rba_score(ug_ctx *ctx, ug_tensor *score, ug_tensor *s
 
 // ---- ops that were loops in the model files, one block per room ----
 // swin
+static inline void ug_window_gather(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, int64_t ws, int64_t shift,
+                                    int64_t w0) {
+    ug_backend_for(ctx, y->device)->window_gather(ctx, y, x, ws, shift, w0);
+}
+static inline void ug_window_zero_pads(ug_ctx *ctx, ug_tensor *y, int64_t H, int64_t W, int64_t ws,
+                                       int64_t shift, int64_t w0) {
+    ug_backend_for(ctx, y->device)->window_zero_pads(ctx, y, H, W, ws, shift, w0);
+}
+static inline void ug_window_scatter_add(ug_ctx *ctx, ug_tensor *x, const ug_tensor *y, int64_t ws,
+                                         int64_t shift, int64_t w0) {
+    ug_backend_for(ctx, x->device)->window_scatter_add(ctx, x, y, ws, shift, w0);
+}
+static inline void ug_patch_merge_gather(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, int64_t t0) {
+    ug_backend_for(ctx, y->device)->patch_merge_gather(ctx, y, x, t0);
+}
 // msdeform pixel decoder / mask2former decoder / rba
+static inline void ug_msdeform_sampling_locations(ug_ctx *ctx, ug_tensor *loc, const ug_tensor *off,
+                                                  const int64_t (*shapes)[2], int64_t levels) {
+    ug_backend_for(ctx, loc->device)->msdeform_sampling_locations(ctx, loc, off, shapes, levels);
+}
+static inline void ug_attn_mask_threshold(ug_ctx *ctx, ug_tensor *mask, const ug_tensor *x) {
+    ug_backend_for(ctx, mask->device)->attn_mask_threshold(ctx, mask, x);
+}
 // sam
+static inline void ug_prompt_pe(ug_ctx *ctx, ug_tensor *y, const ug_tensor *xy, const ug_tensor *labels,
+                                const ug_tensor *gauss, const ug_tensor *embed, const ug_tensor *not_a_point,
+                                float size) {
+    ug_backend_for(ctx, y->device)->prompt_pe(ctx, y, xy, labels, gauss, embed, not_a_point, size);
+}
 // pipeline
+static inline void ug_proposals_candidates(ug_ctx *ctx, ug_tensor *xy, ug_tensor *count, const ug_tensor *u,
+                                           const ug_tensor *ignore, float thr, float fallback) {
+    ug_backend_for(ctx, xy->device)->proposals_candidates(ctx, xy, count, u, ignore, thr, fallback);
+}
+static inline ug_status ug_proposals_fps(ug_ctx *ctx, ug_tensor *idx, ug_tensor *pts, const ug_tensor *xy,
+                                         int ties, ug_err *err) {
+    return ug_backend_for(ctx, idx->device)->proposals_fps(ctx, idx, pts, xy, ties, err);
+}
+static inline void ug_masks_binarize(ug_ctx *ctx, ug_tensor *bits, ug_tensor *area, const ug_tensor *x,
+                                     float thr) {
+    ug_backend_for(ctx, bits->device)->masks_binarize(ctx, bits, area, x, thr);
+}
+static inline void ug_masks_scores(ug_ctx *ctx, ug_tensor *scores, const ug_tensor *bits,
+                                   const ug_tensor *area, const ug_tensor *u) {
+    ug_backend_for(ctx, scores->device)->masks_scores(ctx, scores, bits, area, u);
+}
+static inline void ug_masks_nms(ug_ctx *ctx, ug_tensor *keep, ug_tensor *count, const ug_tensor *bits,
+                                const ug_tensor *area, const ug_tensor *scores, float iou_thr) {
+    ug_backend_for(ctx, keep->device)->masks_nms(ctx, keep, count, bits, area, scores, iou_thr);
+}
+static inline void ug_masks_overlap(ug_ctx *ctx, ug_tensor *inter, const ug_tensor *bits,
+                                    const ug_tensor *idx, const ug_tensor *other) {
+    ug_backend_for(ctx, inter->device)->masks_overlap(ctx, inter, bits, idx, other);
+}
+static inline void ug_masks_refined(ug_ctx *ctx, ug_tensor *out, const ug_tensor *bits,
+                                    const ug_tensor *scores, const ug_tensor *keep, const ug_tensor *u) {
+    ug_backend_for(ctx, out->device)->masks_refined(ctx, out, bits, scores, keep, u);
+}
 
 // *out = a new contiguous tensor on ctx->device holding x (any device, any strides).
 ug_status ug_to_device(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_err *err);

@@ -1,16 +1,22 @@
 // pipeline/ugains.c — the UGainS pipeline for one image, in the order of the forward pass
 // (see ugains.h). Dimension letters: H/W image, K prompts, M masks per prompt, S SAM input,
 // h/w SAM embedding grid (the low-res masks are 4h x 4w).
+//
+// Activations live on ctx->device and are touched only by ops; what crosses to the host goes
+// through ug_to_device / ug_to_host: the image and ignore mask in, the candidate and NMS
+// counts, the K points, the [K, M] IoU predictions, the keep lists and the results out.
 #include "pipeline/ugains.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #include "engine/timer.h"
+#include "ops/masks.h"
 #include "ops/ops.h"
+#include "pipeline/refined.h"
 
-const char *const ugains_stage_names[UGAINS_NSTAGES] = {"rba", "proposals", "sam_encoder", "sam_decoder",
-                                                         "masks", "instances"};
+const char *const ugains_stage_names[UGAINS_NSTAGES] = {"rba",         "proposals", "sam_encoder",
+                                                        "sam_decoder", "masks",     "instances"};
 
 void ugains_opts_default(ugains_opts *o) {
     memset(o, 0, sizeof *o);
@@ -38,38 +44,70 @@ void ugains_result_free(ugains_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-static void emit(const ugains_trace *t, const char *name, const ug_tensor *x) {
-    if (t && t->fn) t->fn(t->user, name, x);
+// ---- crossing to the host ----
+
+// *out = the owned tensor x as a host tensor; x is consumed. On the CPU context x already is
+// host memory and moves (image-sized results are not copied on the host path).
+static ug_status result_to_host(ug_ctx *ctx, ug_tensor *out, ug_tensor *x, ug_err *err) {
+    if (x->device == UG_CPU && x->alloc) {
+        *out = *x;
+        memset(x, 0, sizeof *x);
+        return UG_OK;
+    }
+    ug_status st = ug_to_host(ctx, out, x, err);
+    ug_tensor_free(x);
+    return st;
+}
+
+// A small result (counts, lists) downloaded into the host array dst of x's numel elements.
+static ug_status download_into(ug_ctx *ctx, void *dst, const ug_tensor *x, ug_err *err) {
+    ug_tensor h;
+    ug_status st = ug_to_host(ctx, &h, x, err);
+    if (st != UG_OK) return st;
+    memcpy(dst, h.data, ug_tensor_nbytes(&h));
+    ug_tensor_free(&h);
+    return UG_OK;
 }
 
 // ---- SAM: prompts in batches, best of M kept at low resolution ----
 
+// sel[k] = low[i, c] ([1, 4h, 4w] planes): a device copy of the chosen mask.
+static void keep_chosen_mask(ug_ctx *ctx, ug_tensor *sel, int64_t k, const ug_tensor *low, int64_t i,
+                             int64_t c) {
+    ug_tensor src = ug_view_slice(low, 0, i, 1); // [1, M, 4h, 4w]
+    src = ug_view_slice(&src, 1, c, 1);          // [1, 1, 4h, 4w]
+    ug_tensor dst = ug_view_slice(sel, 0, k, 1);
+    ug_copy(ctx, &dst, &src);
+}
+
 // Runs prompts [b0, b1) through the prompt encoder and the mask decoder and copies the
-// chosen low-res mask of each into sel [K, 1, 4h, 4w].
+// chosen low-res mask of each into sel [K, 1, 4h, 4w]; the choice is made on the host from
+// the downloaded IoU predictions [n, M].
 static ug_status decode_batch(ug_ctx *ctx, const sam_model *sam, const ug_tensor *emb, const float *coords,
-                              int b0, int b1, ugains_result *r, ug_tensor *sel, const ugains_trace *trace,
+                              int b0, int b1, ugains_result *r, ug_tensor *sel, const nn_trace *trace,
                               ug_err *err) {
     int n = b1 - b0;
     int *labels = malloc((size_t)n * sizeof *labels); // [n, 1]: every point is foreground
     if (!labels) return ug_errf(err, UG_ERR_NOMEM, "ugains: %d prompt labels", n);
-    for (int i = 0; i < n; i++) labels[i] = 1;
+    for (int i = 0; i < n; i++)
+        labels[i] = 1;
     sam_prompts p = {n, 1, coords + 2 * (int64_t)b0, labels, NULL, NULL};
-    ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0};
+    ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0}, iou_h = {0};
     ug_status st = sam_encode_prompts(ctx, sam, &p, &sparse, &dense, err); // [n, 2, C], [1, C, h, w]
     if (st == UG_OK) st = sam_decode_masks(ctx, sam, emb, &sparse, &dense, true, &low, &iou, NULL, err);
     if (st != UG_OK) goto done;
-    emit(trace, "sparse_embeddings", &sparse);
-    emit(trace, "dense_embeddings", &dense);
-    emit(trace, "low_res_masks", &low); // [n, M, 4h, 4w]
-    emit(trace, "iou_predictions", &iou); // [n, M]
+    nn_emit(trace, "sparse_embeddings", &sparse);
+    nn_emit(trace, "dense_embeddings", &dense);
+    nn_emit(trace, "low_res_masks", &low);   // [n, M, 4h, 4w]
+    nn_emit(trace, "iou_predictions", &iou); // [n, M]
+    if ((st = ug_to_host(ctx, &iou_h, &iou, err)) != UG_OK) goto done;
     int M = (int)low.shape[1];
-    int64_t plane = low.shape[2] * low.shape[3];
-    instances_best_of(r->chosen + b0, iou.data, n, M);
+    const float *pred = iou_h.data;
+    instances_best_of(r->chosen + b0, pred, n, M);
     for (int i = 0; i < n; i++) {
         int c = r->chosen[b0 + i];
-        r->chosen_iou[b0 + i] = ((float *)iou.data)[(int64_t)i * M + c];
-        memcpy((float *)sel->data + (int64_t)(b0 + i) * plane, (float *)low.data + ((int64_t)i * M + c) * plane,
-               (size_t)plane * sizeof(float));
+        r->chosen_iou[b0 + i] = pred[(int64_t)i * M + c];
+        keep_chosen_mask(ctx, sel, b0 + i, &low, i, c);
     }
 done:
     free(labels);
@@ -77,22 +115,25 @@ done:
     ug_tensor_free(&dense);
     ug_tensor_free(&low);
     ug_tensor_free(&iou);
+    ug_tensor_free(&iou_h);
     return st;
 }
 
 // With a trace the official [K, M, H, W] logits are dumped: postprocess every mask once more.
 static ug_status dump_full_masks(ug_ctx *ctx, const sam_model *sam, const ug_tensor *emb, const float *coords,
-                                 int K, const int input_hw[2], const int orig_hw[2], const ugains_trace *trace,
+                                 int K, const int input_hw[2], const int orig_hw[2], const nn_trace *trace,
                                  ug_err *err) {
     int *labels = malloc((size_t)K * sizeof *labels);
     if (!labels) return ug_errf(err, UG_ERR_NOMEM, "ugains: %d prompt labels", K);
-    for (int i = 0; i < K; i++) labels[i] = 1;
+    for (int i = 0; i < K; i++)
+        labels[i] = 1;
     sam_prompts p = {K, 1, coords, labels, NULL, NULL};
     ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0}, full = {0};
     ug_status st = sam_encode_prompts(ctx, sam, &p, &sparse, &dense, err);
     if (st == UG_OK) st = sam_decode_masks(ctx, sam, emb, &sparse, &dense, true, &low, &iou, NULL, err);
-    if (st == UG_OK) st = sam_postprocess_masks(ctx, sam, &low, input_hw, orig_hw, &full, err); // [K, M, H, W]
-    if (st == UG_OK) emit(trace, "masks", &full);
+    if (st == UG_OK)
+        st = sam_postprocess_masks(ctx, sam, &low, input_hw, orig_hw, &full, err); // [K, M, H, W]
+    if (st == UG_OK) nn_emit(trace, "masks", &full);
     free(labels);
     ug_tensor_free(&sparse);
     ug_tensor_free(&dense);
@@ -102,129 +143,222 @@ static ug_status dump_full_masks(ug_ctx *ctx, const sam_model *sam, const ug_ten
     return st;
 }
 
+// K packed masks of HW pixels on ctx->device: bits I64 [K, words], area I64 [K].
+static ug_status new_masks(ug_ctx *ctx, ug_tensor *bits, ug_tensor *area, int K, int64_t HW, ug_err *err) {
+    ug_status st = ug_tensor_new_dev(ctx, bits, UG_I64, UG_DIMS(K, masks_words(HW)), err);
+    return st == UG_OK ? ug_tensor_new_dev(ctx, area, UG_I64, UG_DIMS(K), err) : st;
+}
+
 // Chosen low-res masks -> S x S -> crop -> H x W logits, a few prompts at a time so that
-// only [chunk, 1, H, W] floats exist at once, then binarised into the packed masks.
-static ug_status masks_at_full_size(ug_ctx *ctx, const sam_model *sam, const ug_tensor *sel, const int input_hw[2],
-                                    const int orig_hw[2], ugains_result *r, ug_err *err) {
+// only [chunk, 1, H, W] floats exist at once, then binarised into the packed masks
+// bits [K, words] and their areas [K].
+static ug_status masks_at_full_size(ug_ctx *ctx, const sam_model *sam, const ug_tensor *sel,
+                                    const int input_hw[2], const int orig_hw[2], ug_tensor *bits,
+                                    ug_tensor *area, ug_err *err) {
     enum { CHUNK = 4 };
     int K = (int)sel->shape[0];
     for (int b = 0; b < K; b += CHUNK) {
         int n = K - b < CHUNK ? K - b : CHUNK;
-        ug_tensor part = ug_view_slice(sel, 0, b, n), logits = {0}; // [n, 1, 4h, 4w]
-        ug_status st = sam_postprocess_masks(ctx, sam, &part, input_hw, orig_hw, &logits, err); // [n, 1, H, W]
+        // [n, 1, 4h, 4w] -> logits [n, 1, H, W]
+        ug_tensor part = ug_view_slice(sel, 0, b, n), logits = {0};
+        ug_status st = sam_postprocess_masks(ctx, sam, &part, input_hw, orig_hw, &logits, err);
         if (st != UG_OK) return st;
-        int64_t HW = (int64_t)orig_hw[0] * orig_hw[1];
-        for (int i = 0; i < n; i++)
-            instances_binarize_cpu(ctx, &r->masks, b + i, (float *)logits.data + i * HW, sam->cfg.mask_threshold);
+        ug_tensor bv = ug_view_slice(bits, 0, b, n), av = ug_view_slice(area, 0, b, n);
+        ug_masks_binarize(ctx, &bv, &av, &logits, sam->cfg.mask_threshold);
         ug_tensor_free(&logits);
     }
     return UG_OK;
 }
 
-ug_status ugains_instances(ug_ctx *ctx, const sam_model *sam, const ug_tensor *sam_input, const float *u,
-                           const uint8_t *ignore, const ugains_opts *o, ugains_result *r,
-                           const ugains_trace *trace, ug_err *err) {
-    if (sam_input->dtype != UG_F32 || sam_input->ndim != 4 || sam_input->shape[0] != 1 || sam_input->shape[1] != 3)
-        return ug_errf(err, UG_ERR_ARG, "ugains: SAM input must be F32 [1, 3, H, W]");
-    int H = (int)sam_input->shape[2], W = (int)sam_input->shape[3], orig_hw[2] = {H, W}, input_hw[2];
-    int64_t HW = (int64_t)H * W;
-    double ms_rba = r->ms[UGAINS_STAGE_RBA];
-    memset(r, 0, sizeof *r);
-    r->ms[UGAINS_STAGE_RBA] = ms_rba;
-    r->H = H;
-    r->W = W;
+// The SAM part for K > 0 points: image embedding, prompts in batches, chosen masks at full
+// size into bits / area.
+static ug_status sam_masks(ug_ctx *ctx, const sam_model *sam, const ug_tensor *sam_input,
+                           const ugains_opts *o, ugains_result *r, ug_tensor *bits, ug_tensor *area,
+                           const nn_trace *trace, ug_err *err) {
+    int K = r->npoints, orig_hw[2] = {r->H, r->W}, input_hw[2];
     ug_tensor sam_in = {0}, emb = {0}, sel = {0};
     float *coords = NULL;
-    inst_masks ig = {0};
-    ug_status st = UG_OK;
-    double t0 = ug_now_ms();
-
-    // Proposals.
-    st = proposals_sample(ctx, u, ignore, H, W, &o->prop, &r->points, &r->npoints, &r->ncandidates, err);
-    if (st != UG_OK) goto fail;
-    int K = r->npoints;
-    r->chosen = calloc((size_t)(K > 0 ? K : 1), sizeof *r->chosen);
-    r->chosen_iou = calloc((size_t)(K > 0 ? K : 1), sizeof *r->chosen_iou);
-    r->scores = calloc((size_t)(K > 0 ? K : 1), sizeof *r->scores);
-    r->nms_keep = calloc((size_t)(K > 0 ? K : 1), sizeof *r->nms_keep);
-    r->keep = calloc((size_t)(K > 0 ? K : 1), sizeof *r->keep);
-    if (!r->chosen || !r->chosen_iou || !r->scores || !r->nms_keep || !r->keep) {
-        st = ug_errf(err, UG_ERR_NOMEM, "ugains: %d points", K);
-        goto fail;
-    }
-    if ((st = instances_masks_alloc(&r->masks, K, H, W, err)) != UG_OK) goto fail;
-    if ((st = ug_tensor_new(&r->refined, UG_F32, UG_DIMS(H, W), err)) != UG_OK) goto fail; // [H, W]
-    ug_tensor pts_t = ug_tensor_wrap(r->points, UG_F32, UG_DIMS(K, 2));
-    if (K > 0) emit(trace, "points", &pts_t);
     double t1 = ug_now_ms();
-    r->ms[UGAINS_STAGE_PROPOSALS] = t1 - t0;
+    ug_status st = sam_preprocess_f32(ctx, sam, sam_input, &sam_in, input_hw, err); // [1, 3, S, S]
+    if (st == UG_OK) st = sam_encode_image(ctx, sam, &sam_in, &emb, NULL, err);     // [1, C, h, w]
+    ug_tensor_free(&sam_in);
+    if (st != UG_OK) goto done;
+    nn_emit(trace, "image_embeddings", &emb);
+    double t2 = ug_now_ms();
+    r->ms[UGAINS_STAGE_SAM_ENCODER] = t2 - t1;
 
-    if (K > 0) { // no candidate at all: no SAM work, every pixel ends at U - 1
-        // SAM image embedding of the float path input.
-        if ((st = sam_preprocess_f32(ctx, sam, sam_input, &sam_in, input_hw, err)) != UG_OK) goto fail; // [1,3,S,S]
-        if ((st = sam_encode_image(ctx, sam, &sam_in, &emb, NULL, err)) != UG_OK) goto fail;           // [1,C,h,w]
-        ug_tensor_free(&sam_in);
-        emit(trace, "image_embeddings", &emb);
-        double t2 = ug_now_ms();
-        r->ms[UGAINS_STAGE_SAM_ENCODER] = t2 - t1;
-
-        // Prompts: every point its own prompt, coordinates into the resized frame.
-        coords = malloc((size_t)K * 2 * sizeof *coords); // [K, 1, 2]
-        if (!coords) {
-            st = ug_errf(err, UG_ERR_NOMEM, "ugains: %d prompts", K);
-            goto fail;
-        }
-        memcpy(coords, r->points, (size_t)K * 2 * sizeof *coords);
-        sam_apply_coords(orig_hw, input_hw, coords, K);
-        int64_t lh = 4 * (int64_t)sam->cfg.embed_h, lw = 4 * (int64_t)sam->cfg.embed_w;
-        if ((st = ug_tensor_new(&sel, UG_F32, UG_DIMS(K, 1, lh, lw), err)) != UG_OK) goto fail; // [K,1,4h,4w]
-        int batch = trace && trace->fn ? K : (o->batch > 0 ? o->batch : K);
-        for (int b = 0; b < K; b += batch) {
-            int e = b + batch < K ? b + batch : K;
-            if ((st = decode_batch(ctx, sam, &emb, coords, b, e, r, &sel, trace, err)) != UG_OK) goto fail;
-        }
-        if (trace && trace->fn &&
-            (st = dump_full_masks(ctx, sam, &emb, coords, K, input_hw, orig_hw, trace, err)) != UG_OK)
-            goto fail;
-        ug_tensor_free(&emb);
-        double t3 = ug_now_ms();
-        r->ms[UGAINS_STAGE_SAM_DECODER] = t3 - t2;
-
-        if ((st = masks_at_full_size(ctx, sam, &sel, input_hw, orig_hw, r, err)) != UG_OK) goto fail;
-        ug_tensor_free(&sel);
-        r->ms[UGAINS_STAGE_MASKS] = ug_now_ms() - t3;
+    // Prompts: every point its own prompt, coordinates into the resized frame.
+    coords = malloc((size_t)K * 2 * sizeof *coords); // [K, 1, 2]
+    if (!coords) {
+        st = ug_errf(err, UG_ERR_NOMEM, "ugains: %d prompts", K);
+        goto done;
     }
+    memcpy(coords, r->points, (size_t)K * 2 * sizeof *coords);
+    sam_apply_coords(orig_hw, input_hw, coords, K);
+    int64_t lh = 4 * (int64_t)sam->cfg.embed_h, lw = 4 * (int64_t)sam->cfg.embed_w;
+    if ((st = ug_tensor_new_dev(ctx, &sel, UG_F32, UG_DIMS(K, 1, lh, lw), err)) != UG_OK)
+        goto done; // [K,1,4h,4w]
+    int batch = nn_tracing(trace) ? K : (o->batch > 0 ? o->batch : K);
+    for (int b = 0; b < K && st == UG_OK; b += batch)
+        st = decode_batch(ctx, sam, &emb, coords, b, b + batch < K ? b + batch : K, r, &sel, trace, err);
+    if (st == UG_OK && nn_tracing(trace))
+        st = dump_full_masks(ctx, sam, &emb, coords, K, input_hw, orig_hw, trace, err);
+    ug_tensor_free(&emb);
+    if (st != UG_OK) goto done;
+    double t3 = ug_now_ms();
+    r->ms[UGAINS_STAGE_SAM_DECODER] = t3 - t2;
 
-    // Instances: scores, NMS, ignore filter, refined map.
-    double t4 = ug_now_ms();
-    instances_scores_cpu(ctx, r->scores, &r->masks, u);
-    r->nnms = instances_nms_cpu(ctx, r->nms_keep, &r->masks, r->scores, o->nms);
-    if (ignore) {
-        if ((st = instances_masks_alloc(&ig, 1, H, W, err)) != UG_OK) goto fail;
-        instances_pack_u8(&ig, 0, ignore);
-    }
-    r->nkeep = instances_ignore_filter(r->keep, r->nms_keep, r->nnms, &r->masks, ignore ? &ig : NULL,
-                                       o->ignore_overlap, NULL);
-    instances_refined_cpu(ctx, r->refined.data, &r->masks, r->scores, r->keep, r->nkeep, u);
-    if (K == 0)
-        for (int64_t p = 0; p < HW; p++) ((float *)r->refined.data)[p] = u[p] - 1.0f;
-    r->ms[UGAINS_STAGE_INSTANCES] = ug_now_ms() - t4;
-    if (K > 0) {
-        ug_tensor sc = ug_tensor_wrap(r->scores, UG_F32, UG_DIMS(K));
-        emit(trace, "point_scores", &sc);
-    }
-    ug_tensor kp = ug_tensor_wrap(r->keep, UG_I32, UG_DIMS(r->nkeep));
-    emit(trace, "keep", &kp);
-    emit(trace, "anomaly", &r->refined);
-    instances_masks_free(&ig);
-    free(coords);
-    return UG_OK;
-fail:
+    if ((st = new_masks(ctx, bits, area, K, (int64_t)r->H * r->W, err)) == UG_OK)
+        st = masks_at_full_size(ctx, sam, &sel, input_hw, orig_hw, bits, area, err);
+    r->ms[UGAINS_STAGE_MASKS] = ug_now_ms() - t3;
+done:
     ug_tensor_free(&sam_in);
     ug_tensor_free(&emb);
     ug_tensor_free(&sel);
-    instances_masks_free(&ig);
     free(coords);
+    return st;
+}
+
+// ---- instances: scores, NMS, ignore filter, refined map ----
+
+// The device tensors of the instance stage.
+typedef struct inst_state {
+    ug_tensor bits, area;  // I64 [K, words], I64 [K]: the packed masks
+    ug_tensor scores;      // F32 [K]
+    ug_tensor keep, count; // I32 [K], I64 [1]: NMS
+    ug_tensor ig_bits;     // I64 [1, words]: the packed ignore mask
+    ug_tensor inter;       // I64 [nnms]
+    ug_tensor refined;     // F32 [H, W]
+} inst_state;
+
+static void inst_state_free(inst_state *s) {
+    ug_tensor *all[] = {&s->bits,  &s->area,    &s->scores, &s->keep,
+                        &s->count, &s->ig_bits, &s->inter,  &s->refined};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        ug_tensor_free(all[i]);
+}
+
+// Intersections of the NMS survivors with the ignore mask: *inter [nnms] on the host.
+static ug_status ignore_overlaps(ug_ctx *ctx, inst_state *s, const ug_tensor *ignore, int nnms,
+                                 int64_t *inter, ug_err *err) {
+    int64_t H = ignore->shape[0], W = ignore->shape[1];
+    ug_tensor ig = ug_view_reshape(ignore, UG_DIMS(1, H, W));
+    // [1, words], [nnms]
+    ug_status st = ug_tensor_new_dev(ctx, &s->ig_bits, UG_I64, UG_DIMS(1, masks_words(H * W)), err);
+    if (st == UG_OK) st = ug_tensor_new_dev(ctx, &s->inter, UG_I64, UG_DIMS(nnms), err);
+    if (st != UG_OK) return st;
+    ug_masks_binarize(ctx, &s->ig_bits, NULL, &ig, 0.0f);
+    ug_tensor kept = ug_view_slice(&s->keep, 0, 0, nnms);
+    ug_masks_overlap(ctx, &s->inter, &s->bits, &kept, &s->ig_bits);
+    return download_into(ctx, inter, &s->inter, err);
+}
+
+static ug_status instances_stage(ug_ctx *ctx, inst_state *s, const ug_tensor *u, const ug_tensor *ignore,
+                                 const ugains_opts *o, ugains_result *r, ug_err *err) {
+    int K = r->npoints;
+    int64_t nnms = 0, *inter = NULL;
+    ug_status st = ug_tensor_new_dev(ctx, &s->scores, UG_F32, UG_DIMS(K), err);      // [K]
+    if (st == UG_OK) st = ug_tensor_new_dev(ctx, &s->keep, UG_I32, UG_DIMS(K), err); // [K]
+    if (st == UG_OK) st = ug_tensor_new_dev(ctx, &s->count, UG_I64, UG_DIMS(1), err);
+    if (st != UG_OK) return st;
+    ug_masks_scores(ctx, &s->scores, &s->bits, &s->area, u);
+    ug_masks_nms(ctx, &s->keep, &s->count, &s->bits, &s->area, &s->scores, o->nms);
+    if ((st = download_into(ctx, &nnms, &s->count, err)) != UG_OK) return st;
+    r->nnms = (int)nnms;
+    ug_tensor kept = ug_view_slice(&s->keep, 0, 0, nnms);
+    if ((st = download_into(ctx, r->nms_keep, &kept, err)) != UG_OK) return st;
+    if (ignore) {
+        if (!(inter = malloc((size_t)(nnms > 0 ? nnms : 1) * sizeof *inter)))
+            return ug_errf(err, UG_ERR_NOMEM, "ugains: %d masks", K);
+        st = ignore_overlaps(ctx, s, ignore, r->nnms, inter, err);
+    }
+    if (st == UG_OK) {
+        r->nkeep = instances_ignore_filter(r->keep, r->nms_keep, r->nnms, inter, o->ignore_overlap);
+        st = refined_score(ctx, &s->refined, &s->bits, &s->scores, r->keep, r->nkeep, u, err);
+    }
+    if (st == UG_OK) st = download_into(ctx, r->scores, &s->scores, err);
+    free(inter);
+    return st;
+}
+
+// ---- everything after RbA ----
+
+static ug_status check_instance_inputs(const ug_ctx *ctx, const ug_tensor *sam_input, const ug_tensor *u,
+                                       ug_err *err) {
+    if (sam_input->dtype != UG_F32 || sam_input->ndim != 4 || sam_input->shape[0] != 1 ||
+        sam_input->shape[1] != 3)
+        return ug_errf(err, UG_ERR_ARG, "ugains: SAM input must be F32 [1, 3, H, W]");
+    ug_status st = nn_check_device(ctx, sam_input, "ugains: SAM input", err);
+    if (st == UG_OK)
+        st = nn_check_input(u, UG_F32, 2, sam_input->shape + 2, true, "ugains: RbA score",
+                            "[H, W] (the image)", err);
+    return st;
+}
+
+// Host arrays of the K prompts.
+static ug_status alloc_prompt_results(ugains_result *r, ug_err *err) {
+    size_t K = (size_t)(r->npoints > 0 ? r->npoints : 1);
+    r->chosen = calloc(K, sizeof *r->chosen);
+    r->chosen_iou = calloc(K, sizeof *r->chosen_iou);
+    r->scores = calloc(K, sizeof *r->scores);
+    r->nms_keep = calloc(K, sizeof *r->nms_keep);
+    r->keep = calloc(K, sizeof *r->keep);
+    if (!r->chosen || !r->chosen_iou || !r->scores || !r->nms_keep || !r->keep)
+        return ug_errf(err, UG_ERR_NOMEM, "ugains: %d points", r->npoints);
+    return UG_OK;
+}
+
+ug_status ugains_instances(ug_ctx *ctx, const sam_model *sam, const ug_tensor *sam_input, const ug_tensor *u,
+                           const ug_tensor *ignore, const ugains_opts *o, ugains_result *r,
+                           const nn_trace *trace, ug_err *err) {
+    double ms_rba = r->ms[UGAINS_STAGE_RBA];
+    memset(r, 0, sizeof *r);
+    r->ms[UGAINS_STAGE_RBA] = ms_rba;
+    ug_status st = check_instance_inputs(ctx, sam_input, u, err);
+    if (st != UG_OK) return st;
+    int H = (int)sam_input->shape[2], W = (int)sam_input->shape[3];
+    int64_t HW = (int64_t)H * W;
+    r->H = H;
+    r->W = W;
+    inst_state s = {0};
+    ug_tensor bits_h = {0}, area_h = {0};
+    double t0 = ug_now_ms();
+
+    // Proposals.
+    st = proposals_sample(ctx, u, ignore, &o->prop, &r->points, &r->npoints, &r->ncandidates, err);
+    if (st != UG_OK) goto fail;
+    int K = r->npoints;
+    if ((st = alloc_prompt_results(r, err)) != UG_OK) goto fail;
+    if ((st = ug_tensor_new_dev(ctx, &s.refined, UG_F32, UG_DIMS(H, W), err)) != UG_OK) goto fail; // [H, W]
+    ug_tensor pts_t = ug_tensor_wrap(r->points, UG_F32, UG_DIMS(K, 2));
+    if (K > 0) nn_emit(trace, "points", &pts_t);
+    r->ms[UGAINS_STAGE_PROPOSALS] = ug_now_ms() - t0;
+
+    // No candidate at all: no SAM work (the masks stay empty), every pixel ends at U - 1.
+    if (K > 0 && (st = sam_masks(ctx, sam, sam_input, o, r, &s.bits, &s.area, trace, err)) != UG_OK)
+        goto fail;
+    if (K == 0 && (st = new_masks(ctx, &s.bits, &s.area, 0, HW, err)) != UG_OK) goto fail;
+
+    double t4 = ug_now_ms();
+    if ((st = instances_stage(ctx, &s, u, ignore, o, r, err)) != UG_OK) goto fail;
+    if ((st = result_to_host(ctx, &r->refined, &s.refined, err)) != UG_OK) goto fail;
+    if ((st = result_to_host(ctx, &bits_h, &s.bits, err)) != UG_OK) goto fail;
+    if ((st = result_to_host(ctx, &area_h, &s.area, err)) != UG_OK) goto fail;
+    if ((st = instances_masks_adopt(&r->masks, H, W, &bits_h, &area_h, err)) != UG_OK) goto fail;
+    r->ms[UGAINS_STAGE_INSTANCES] = ug_now_ms() - t4;
+    if (K > 0) {
+        ug_tensor sc = ug_tensor_wrap(r->scores, UG_F32, UG_DIMS(K));
+        nn_emit(trace, "point_scores", &sc);
+    }
+    ug_tensor kp = ug_tensor_wrap(r->keep, UG_I32, UG_DIMS(r->nkeep));
+    nn_emit(trace, "keep", &kp);
+    nn_emit(trace, "anomaly", &r->refined);
+    inst_state_free(&s);
+    return UG_OK;
+fail:
+    inst_state_free(&s);
+    ug_tensor_free(&bits_h);
+    ug_tensor_free(&area_h);
     ugains_result_free(r);
     return st;
 }
@@ -232,51 +366,66 @@ fail:
 // ---- the whole image ----
 
 // RbA trace names -> the dump names of DESIGN §6 (others are not dumped).
-typedef struct rba_dump {
-    const ugains_trace *trace;
-} rba_dump;
-
 static void on_rba(void *user, const char *name, const ug_tensor *t) {
-    const rba_dump *d = user;
     const char *dumped = rba_dump_name(name);
-    if (dumped) emit(d->trace, dumped, t);
+    if (dumped) nn_emit(user, dumped, t);
+}
+
+// The RbA outputs of DESIGN §6; "semantic" is dumped as I32 (widened on the device).
+static ug_status dump_rba_outputs(ug_ctx *ctx, const rba_output *ro, const nn_trace *trace, ug_err *err) {
+    nn_emit(trace, "pred_logits", &ro->pred_logits);
+    nn_emit(trace, "pred_masks", &ro->pred_masks);
+    nn_emit(trace, "rba_score", &ro->score);
+    ug_tensor sem;
+    ug_status st = ug_tensor_new_dev(ctx, &sem, UG_I32, ro->semantic.ndim, ro->semantic.shape, err); // [H, W]
+    if (st != UG_OK) return st;
+    ug_copy(ctx, &sem, &ro->semantic);
+    nn_emit(trace, "semantic", &sem);
+    ug_tensor_free(&sem);
+    return UG_OK;
+}
+
+// The image and the ignore mask on ctx->device: x F32 [1, 3, H, W] normalised, *ig U8 [H, W]
+// (left zeroed without an ignore mask).
+static ug_status upload_inputs(ug_ctx *ctx, const ug_tensor *img, const uint8_t *ignore, ug_tensor *x,
+                               ug_tensor *ig, ug_err *err) {
+    int64_t H = img->shape[0], W = img->shape[1];
+    ug_tensor img_d = {0};
+    ug_status st = ug_to_device(ctx, &img_d, img, err);
+    if (st == UG_OK) st = ug_tensor_new_dev(ctx, x, UG_F32, UG_DIMS(1, 3, H, W), err); // [1, 3, H, W]
+    if (st == UG_OK) ug_rba_normalize(ctx, x, &img_d);
+    ug_tensor_free(&img_d);
+    if (st == UG_OK && ignore) {
+        ug_tensor ig_h = ug_tensor_wrap((void *)ignore, UG_U8, UG_DIMS(H, W));
+        st = ug_to_device(ctx, ig, &ig_h, err);
+    }
+    return st;
 }
 
 ug_status ugains_run_image(ug_ctx *ctx, const rba_model *rba, const sam_model *sam, const ug_tensor *img,
                            const uint8_t *ignore, const ugains_opts *o, ugains_result *r,
-                           const ugains_trace *trace, ug_err *err) {
+                           const nn_trace *trace, ug_err *err) {
     memset(r, 0, sizeof *r);
     if (img->dtype != UG_U8 || img->ndim != 3 || img->shape[2] != 3)
         return ug_errf(err, UG_ERR_ARG, "ugains: image must be U8 [H, W, 3]");
-    int64_t H = img->shape[0], W = img->shape[1];
-    ug_tensor x = {0}, sem = {0};
+    ug_tensor x = {0}, ig = {0};
     rba_output ro = {0};
     double t0 = ug_now_ms();
-    ug_status st = ug_tensor_new(&x, UG_F32, UG_DIMS(1, 3, H, W), err); // [1, 3, H, W]
-    if (st != UG_OK) return st;
-    ug_rba_normalize(ctx, &x, img);
-    rba_dump d = {trace};
-    rba_trace rt = {on_rba, &d};
-    st = rba_forward(ctx, rba, &x, o->pad32, &ro, trace && trace->fn ? &rt : NULL, err);
+    ug_status st = upload_inputs(ctx, img, ignore, &x, &ig, err);
+    if (st != UG_OK) goto done;
+    nn_trace rt = {on_rba, (void *)trace};
+    st = rba_forward(ctx, rba, &x, o->pad32, &ro, nn_tracing(trace) ? &rt : NULL, err);
     if (st != UG_OK) goto done;
     r->ms[UGAINS_STAGE_RBA] = ug_now_ms() - t0;
-    if (trace && trace->fn) {
-        emit(trace, "pred_logits", &ro.pred_logits);
-        emit(trace, "pred_masks", &ro.pred_masks);
-        emit(trace, "rba_score", &ro.score);
-        if ((st = ug_tensor_new(&sem, UG_I32, UG_DIMS(H, W), err)) != UG_OK) goto done; // [H, W]
-        for (int64_t p = 0; p < H * W; p++) ((int32_t *)sem.data)[p] = ((uint8_t *)ro.semantic.data)[p];
-        emit(trace, "semantic", &sem);
-        ug_tensor_free(&sem);
-    }
-    st = ugains_instances(ctx, sam, &x, ro.score.data, ignore, o, r, trace, err);
+    if (nn_tracing(trace) && (st = dump_rba_outputs(ctx, &ro, trace, err)) != UG_OK) goto done;
+    st = ugains_instances(ctx, sam, &x, &ro.score, ignore ? &ig : NULL, o, r, trace, err);
     if (st != UG_OK) goto done;
-    r->score = ro.score; // hand the maps over
-    r->semantic = ro.semantic;
-    memset(&ro.score, 0, sizeof ro.score);
-    memset(&ro.semantic, 0, sizeof ro.semantic);
+    if ((st = result_to_host(ctx, &r->score, &ro.score, err)) == UG_OK)
+        st = result_to_host(ctx, &r->semantic, &ro.semantic, err);
+    if (st != UG_OK) ugains_result_free(r);
 done:
     rba_output_free(&ro);
     ug_tensor_free(&x);
+    ug_tensor_free(&ig);
     return st;
 }

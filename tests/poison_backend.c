@@ -210,9 +210,75 @@ static ug_status p_rba_score(ug_ctx *c, ug_tensor *score, ug_tensor *semantic, c
 
 // ---- ops moved out of models/ (one block per room, in the order of ops/backend.h) ----
 // swin
+static void p_window_gather(ug_ctx *c, ug_tensor *y, const ug_tensor *x, int64_t ws, int64_t shift, int64_t w0) {
+    H(y); H(x);
+    ug_backend_cpu.window_gather(c, &y_h, &x_h, ws, shift, w0);
+}
+static void p_window_zero_pads(ug_ctx *c, ug_tensor *y, int64_t Hm, int64_t Wm, int64_t ws, int64_t shift,
+                               int64_t w0) {
+    H(y);
+    ug_backend_cpu.window_zero_pads(c, &y_h, Hm, Wm, ws, shift, w0);
+}
+static void p_window_scatter_add(ug_ctx *c, ug_tensor *x, const ug_tensor *y, int64_t ws, int64_t shift,
+                                 int64_t w0) {
+    H(x); H(y);
+    ug_backend_cpu.window_scatter_add(c, &x_h, &y_h, ws, shift, w0);
+}
+static void p_patch_merge_gather(ug_ctx *c, ug_tensor *y, const ug_tensor *x, int64_t t0) {
+    H(y); H(x);
+    ug_backend_cpu.patch_merge_gather(c, &y_h, &x_h, t0);
+}
 // msdeform pixel decoder / mask2former decoder / rba
+static void p_msdeform_sampling_locations(ug_ctx *c, ug_tensor *loc, const ug_tensor *off,
+                                          const int64_t (*shapes)[2], int64_t levels) {
+    H(loc); H(off);
+    ug_backend_cpu.msdeform_sampling_locations(c, &loc_h, &off_h, shapes, levels);
+}
+static void p_attn_mask_threshold(ug_ctx *c, ug_tensor *mask, const ug_tensor *x) {
+    H(mask); H(x);
+    ug_backend_cpu.attn_mask_threshold(c, &mask_h, &x_h);
+}
 // sam
+static void p_prompt_pe(ug_ctx *c, ug_tensor *y, const ug_tensor *xy, const ug_tensor *labels,
+                        const ug_tensor *gauss, const ug_tensor *embed, const ug_tensor *not_a_point, float size) {
+    H(y); H(xy); H(labels); H(gauss); H(embed); H(not_a_point);
+    ug_backend_cpu.prompt_pe(c, &y_h, &xy_h, &labels_h, &gauss_h, &embed_h, &not_a_point_h, size);
+}
 // pipeline
+static void p_proposals_candidates(ug_ctx *c, ug_tensor *xy, ug_tensor *count, const ug_tensor *u,
+                                   const ug_tensor *ignore, float thr, float fallback) {
+    H(xy); H(count); H(u); HO(ignore);
+    ug_backend_cpu.proposals_candidates(c, &xy_h, &count_h, &u_h, ignore_h, thr, fallback);
+}
+static ug_status p_proposals_fps(ug_ctx *c, ug_tensor *idx, ug_tensor *pts, const ug_tensor *xy, int ties,
+                                 ug_err *err) {
+    H(idx); HO(pts); H(xy);
+    return ug_backend_cpu.proposals_fps(c, &idx_h, pts_h, &xy_h, ties, err);
+}
+static void p_masks_binarize(ug_ctx *c, ug_tensor *bits, ug_tensor *area, const ug_tensor *x, float thr) {
+    H(bits); HO(area); H(x);
+    ug_backend_cpu.masks_binarize(c, &bits_h, area_h, &x_h, thr);
+}
+static void p_masks_scores(ug_ctx *c, ug_tensor *scores, const ug_tensor *bits, const ug_tensor *area,
+                           const ug_tensor *u) {
+    H(scores); H(bits); H(area); H(u);
+    ug_backend_cpu.masks_scores(c, &scores_h, &bits_h, &area_h, &u_h);
+}
+static void p_masks_nms(ug_ctx *c, ug_tensor *keep, ug_tensor *count, const ug_tensor *bits,
+                        const ug_tensor *area, const ug_tensor *scores, float iou_thr) {
+    H(keep); H(count); H(bits); H(area); H(scores);
+    ug_backend_cpu.masks_nms(c, &keep_h, &count_h, &bits_h, &area_h, &scores_h, iou_thr);
+}
+static void p_masks_overlap(ug_ctx *c, ug_tensor *inter, const ug_tensor *bits, const ug_tensor *idx,
+                            const ug_tensor *other) {
+    H(inter); H(bits); H(idx); H(other);
+    ug_backend_cpu.masks_overlap(c, &inter_h, &bits_h, &idx_h, &other_h);
+}
+static void p_masks_refined(ug_ctx *c, ug_tensor *out, const ug_tensor *bits, const ug_tensor *scores,
+                            const ug_tensor *keep, const ug_tensor *u) {
+    H(out); H(bits); H(scores); H(keep); H(u);
+    ug_backend_cpu.masks_refined(c, &out_h, &bits_h, &scores_h, &keep_h, &u_h);
+}
 
 const ug_backend ug_backend_poison = {
     .name = "poison",
@@ -248,7 +314,21 @@ const ug_backend ug_backend_poison = {
     .posembed_sine = p_posembed_sine,
     .rba_score = p_rba_score,
     // swin
+    .window_gather = p_window_gather,
+    .window_zero_pads = p_window_zero_pads,
+    .window_scatter_add = p_window_scatter_add,
+    .patch_merge_gather = p_patch_merge_gather,
     // msdeform pixel decoder / mask2former decoder / rba
+    .msdeform_sampling_locations = p_msdeform_sampling_locations,
+    .attn_mask_threshold = p_attn_mask_threshold,
     // sam
+    .prompt_pe = p_prompt_pe,
     // pipeline
+    .proposals_candidates = p_proposals_candidates,
+    .proposals_fps = p_proposals_fps,
+    .masks_binarize = p_masks_binarize,
+    .masks_scores = p_masks_scores,
+    .masks_nms = p_masks_nms,
+    .masks_overlap = p_masks_overlap,
+    .masks_refined = p_masks_refined,
 };

@@ -15,6 +15,7 @@
 #include "ops/activation.h"
 #include "ops/argmax.h"
 #include "ops/attention.h"
+#include "ops/attn_mask.h"
 #include "ops/conv2d.h"
 #include "ops/conv_transpose.h"
 #include "ops/elementwise.h"
@@ -24,10 +25,12 @@
 #include "ops/layernorm.h"
 #include "ops/movement.h"
 #include "ops/msdeform_attn.h"
+#include "ops/msdeform_sampling.h"
 #include "ops/posembed.h"
 #include "ops/rba_score.h"
 #include "ops/resize.h"
 #include "ops/softmax.h"
+#include "ops/window.h"
 #include "tests/helpers.h"
 #include "tests/poison_backend.h"
 
@@ -318,17 +321,160 @@ typedef void (*backend_case)(const ug_backend *be);
 
 // ---- ops that were loops in the model files, one block per room ----
 // swin
+static void case_window(const ug_backend *be) {
+    int64_t H = 5, W = 7, C = 3, ws = 3, shift = 1, N = ws * ws, w0 = 1, nb = 4; // 2 x 3 windows
+    ug_tensor x = rand_tensor(UG_DIMS(H, W, C), 41), y = zeros(UG_F32, UG_DIMS(nb, N, C));
+    size_t yb = ug_tensor_nbytes(&y), xb = ug_tensor_nbytes(&x);
+    float *want = malloc(yb > xb ? yb : xb);
+    window_gather_ref(want, x.data, H, W, C, ws, shift, w0, nb);
+    be->window_gather(&test_ctx, &y, &x, ws, shift, w0);
+    ck_assert_mem_eq(y.data, want, yb);
+    test_fill_uniform(y.data, (size_t)(nb * N * C), -1.0f, 1.0f, 42);
+    memcpy(want, y.data, yb);
+    window_zero_pads_ref(want, H, W, C, ws, shift, w0, nb);
+    be->window_zero_pads(&test_ctx, &y, H, W, ws, shift, w0);
+    ck_assert_mem_eq(y.data, want, yb);
+    memcpy(want, x.data, xb);
+    window_scatter_add_ref(want, y.data, H, W, C, ws, shift, w0, nb);
+    be->window_scatter_add(&test_ctx, &x, &y, ws, shift, w0);
+    ck_assert_mem_eq(x.data, want, xb);
+    ug_tensor m = zeros(UG_F32, UG_DIMS(9, 4 * C)); // merged tokens [2, 11) of the 3 x 4 grid
+    patch_merge_gather_ref(want, x.data, H, W, C, 2, 9);
+    be->patch_merge_gather(&test_ctx, &m, &x, 2);
+    ck_assert_mem_eq(m.data, want, ug_tensor_nbytes(&m));
+    free(want);
+    ug_tensor ts[] = {x, y, m};
+    free_all(ts, 3);
+}
 // msdeform pixel decoder / mask2former decoder / rba
+static void case_msdeform_sampling(const ug_backend *be) {
+    static const int64_t shapes[2][2] = {{3, 5}, {1, 17}};
+    int64_t S = 3 * 5 + 17, M = 3, L = 2, P = 3;
+    ug_tensor off = rand_tensor(UG_DIMS(1, S, M, L * P, 2), 31), loc = zeros(UG_F32, UG_DIMS(1, S, M, L * P, 2));
+    float *want = malloc(ug_tensor_nbytes(&loc));
+    msdeform_sampling_locations_ref(want, off.data, shapes, L, 1, M, P);
+    be->msdeform_sampling_locations(&test_ctx, &loc, &off, shapes, L);
+    ck_assert_mem_eq(loc.data, want, ug_tensor_nbytes(&loc));
+    free(want);
+    ug_tensor ts[] = {off, loc};
+    free_all(ts, 2);
+}
+
+static void case_attn_mask(const ug_backend *be) {
+    int64_t Q = 3, N = 17;
+    ug_tensor x = rand_tensor(UG_DIMS(Q, N), 32), mask = zeros(UG_U8, UG_DIMS(Q, N));
+    float *xs = x.data;
+    for (int64_t n = 0; n < N; n++) xs[N + n] = -1.0f - (float)n; // row 1 all blocked: cleared
+    xs[2 * N] = -6e-8f;                                           // attends (float32 sigmoid is 0.5)
+    uint8_t want[3 * 17];
+    attn_mask_threshold_ref(want, xs, Q, N);
+    be->attn_mask_threshold(&test_ctx, &mask, &x);
+    ck_assert_mem_eq(mask.data, want, sizeof want);
+    ug_tensor ts[] = {x, mask};
+    free_all(ts, 2);
+}
 // sam
+#include "ops/prompt_pe.h"
+
+// Five points: every label kind (not a point, background, foreground, a box corner, none).
+static void case_prompt_pe(const ug_backend *be) {
+    int64_t P = 5, C = 6, E = 4;
+    float size = 17.0f;
+    ug_tensor xy = rand_tensor(UG_DIMS(P, 2), 31), gauss = rand_tensor(UG_DIMS(2, C / 2), 32);
+    ug_tensor embed = rand_tensor(UG_DIMS(E, C), 33), na = rand_tensor(UG_DIMS(1, C), 34);
+    ug_tensor labels = zeros(UG_I32, UG_DIMS(P)), y = zeros(UG_F32, UG_DIMS(P, C));
+    const int32_t lv[5] = {-1, 0, 1, 3, 7};
+    memcpy(labels.data, lv, sizeof lv);
+    float *want = malloc(sizeof(float) * P * C);
+    prompt_pe_ref(want, xy.data, labels.data, gauss.data, embed.data, E, na.data, P, C, size);
+    be->prompt_pe(&test_ctx, &y, &xy, &labels, &gauss, &embed, &na, size);
+    check(&y, want, "prompt_pe");
+    free(want);
+    ug_tensor ts[] = {xy, gauss, embed, na, labels, y};
+    free_all(ts, 6);
+}
 // pipeline
+#include "ops/masks.h"
+#include "ops/proposals.h"
+
+// Candidates with an ignore mask, then FPS over them (both tie rules agree on the first two).
+static void case_proposals(const ug_backend *be) {
+    int64_t H = 3, W = 17, n, nref;
+    ug_tensor u = rand_tensor(UG_DIMS(H, W), 51), ig = zeros(UG_U8, UG_DIMS(H, W));
+    for (int64_t p = 0; p < H * W; p += 5) ((uint8_t *)ig.data)[p] = 1;
+    ug_tensor xy = zeros(UG_I32, UG_DIMS(H * W, 2)), count = ug_tensor_wrap(&n, UG_I64, UG_DIMS(1));
+    int32_t *want = calloc((size_t)(2 * H * W), sizeof *want);
+    proposals_candidates_ref(want, &nref, u.data, ig.data, H, W, 0.0f, -15.0f);
+    be->proposals_candidates(&test_ctx, &xy, &count, &u, &ig, 0.0f, -15.0f);
+    ck_assert_int_eq(n, nref);
+    ck_assert_mem_eq(xy.data, want, (size_t)(2 * n) * sizeof *want);
+    ug_tensor cand = ug_view_slice(&xy, 0, 0, n), idx = zeros(UG_I32, UG_DIMS(5));
+    ug_tensor pts = zeros(UG_F32, UG_DIMS(5, 2));
+    int32_t iwant[5];
+    proposals_fps_ref(iwant, xy.data, n, 5, PROPOSALS_TIES_OFFICIAL);
+    ug_err err;
+    ck_assert_int_eq(be->proposals_fps(&test_ctx, &idx, &pts, &cand, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
+    ck_assert_mem_eq(idx.data, iwant, sizeof iwant);
+    for (int k = 0; k < 5; k++)
+        for (int c = 0; c < 2; c++)
+            ck_assert_float_eq(((float *)pts.data)[2 * k + c], (float)((int32_t *)xy.data)[2 * iwant[k] + c]);
+    free(want);
+    ug_tensor ts[] = {u, ig, xy, idx, pts};
+    free_all(ts, 5);
+}
+
+// Three 3 x 33 masks from logits: binarise, scores, NMS, overlap with mask 2, refined map.
+static void case_masks(const ug_backend *be) {
+    int64_t N = 3, H = 3, W = 33, HW = H * W, words = masks_words(HW), nk;
+    ug_tensor x = rand_tensor(UG_DIMS(N, H, W), 52), u = rand_tensor(UG_DIMS(H, W), 53);
+    float *xs = x.data;
+    for (int64_t p = 0; p < HW; p++) xs[HW + p] = xs[p] + 0.01f; // mask 1 ~ mask 0: suppressed
+    uint8_t *m = malloc((size_t)(N * HW));
+    masks_binarize_ref(m, xs, N * HW, 0.0f);
+    ug_tensor bits = zeros(UG_I64, UG_DIMS(N, words)), area = zeros(UG_I64, UG_DIMS(N));
+    be->masks_binarize(&test_ctx, &bits, &area, &x, 0.0f);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t p = 0; p < HW; p++)
+            ck_assert_int_eq((((uint64_t *)bits.data)[i * words + p / 64] >> (p % 64)) & 1u, m[i * HW + p]);
+    ug_tensor sc = zeros(UG_F32, UG_DIMS(N));
+    float swant[3];
+    masks_scores_ref(swant, m, (int)N, HW, u.data);
+    be->masks_scores(&test_ctx, &sc, &bits, &area, &u);
+    ck_assert_mem_eq(sc.data, swant, sizeof swant);
+    ug_tensor keep = zeros(UG_I32, UG_DIMS(N)), count = ug_tensor_wrap(&nk, UG_I64, UG_DIMS(1));
+    int kwant[3];
+    int nkw = masks_nms_ref(kwant, m, (int)N, HW, swant, 0.7f);
+    be->masks_nms(&test_ctx, &keep, &count, &bits, &area, &sc, 0.7f);
+    ck_assert_int_eq(nk, nkw);
+    ck_assert_mem_eq(keep.data, kwant, (size_t)nk * sizeof *kwant);
+    ug_tensor kept = ug_view_slice(&keep, 0, 0, nk), other = ug_view_slice(&bits, 0, 2, 1);
+    ug_tensor inter = zeros(UG_I64, UG_DIMS(nk));
+    int64_t iwant[3];
+    masks_overlap_ref(iwant, m, HW, kwant, (int)nk, m + 2 * HW);
+    be->masks_overlap(&test_ctx, &inter, &bits, &kept, &other);
+    ck_assert_mem_eq(inter.data, iwant, (size_t)nk * sizeof *iwant);
+    ug_tensor out = zeros(UG_F32, UG_DIMS(H, W));
+    float *rwant = malloc(sizeof(float) * (size_t)HW);
+    masks_refined_ref(rwant, m, HW, swant, kwant, (int)nk, u.data);
+    be->masks_refined(&test_ctx, &out, &bits, &sc, &kept, &u);
+    ck_assert_mem_eq(out.data, rwant, sizeof(float) * (size_t)HW);
+    free(m);
+    free(rwant);
+    ug_tensor ts[] = {x, u, bits, area, sc, keep, inter, out};
+    free_all(ts, 8);
+}
 
 static const backend_case cases[] = {
     case_matmul, case_conv, case_norms, case_pointwise, case_attention, case_msdeform, case_resample,
     case_movement, case_argmax_posembed, case_normalize, case_rba_score,
     // swin
+    case_window,
     // msdeform pixel decoder / mask2former decoder / rba
+    case_msdeform_sampling, case_attn_mask,
     // sam
+    case_prompt_pe,
     // pipeline
+    case_proposals, case_masks,
 };
 
 START_TEST(every_op_of_every_backend) {

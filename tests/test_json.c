@@ -357,6 +357,76 @@ START_TEST(writer_escapes_and_numbers) {
 }
 END_TEST
 
+// One number through the writer: its text, and the double it reads back to.
+static char *number_text(double v, bool as_float) {
+    ug_json_writer w;
+    ug_jw_init(&w, 0);
+    if (as_float)
+        ug_jw_float(&w, (float)v);
+    else
+        ug_jw_number(&w, v);
+    return finish_ok(&w);
+}
+
+static void expect_number(double v, const char *text) {
+    char *t = number_text(v, false);
+    ck_assert_msg(!strcmp(t, text), "%.17g written as %s, expected %s", v, t, text);
+    ug_json_doc *d = parse_ok(t);
+    double back = ug_json_root(d)->number;
+    ck_assert_msg(back == v && signbit(back) == signbit(v), "%s reads back as %.17g, not %.17g", t, back, v);
+    ug_json_free(d);
+    free(t);
+}
+
+// Integers print as integers (a point [30, 58] was written [3e+01, 58]); no exponent where
+// plain digits are as short; everything reads back to the same double.
+START_TEST(writer_number_forms) {
+    expect_number(30.0, "30");
+    expect_number(58, "58");
+    expect_number(0.5, "0.5");
+    expect_number(1e-7, "1e-07");
+    expect_number(0.001, "0.001");
+    expect_number(0.00015, "0.00015");
+    expect_number(1.5e-5, "1.5e-05");
+    expect_number(1e20, "100000000000000000000");
+    expect_number(1e21, "1e+21");
+    expect_number(-0.0, "-0");
+    expect_number(9007199254740992.0, "9007199254740992"); // 2^53
+    expect_number(9007199254740994.0, "9007199254740994");
+    expect_number(-123456789012.0, "-123456789012");
+    expect_number(1500.25, "1500.25");
+    expect_number(1.5e300, "1.5e+300");
+    expect_number(5e-324, "5e-324");
+    char *t = number_text(30.0, true);
+    ck_assert_str_eq(t, "30");
+    free(t);
+    t = number_text(3e10, true);
+    ck_assert_str_eq(t, "30000000000");
+    free(t);
+    // Random doubles and floats over many magnitudes: exact round trip, no "e" on integers.
+    uint64_t s = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < 20000; i++) {
+        s = s * 6364136223846793005u + 1442695040888963407u;
+        double m = (double)(s >> 11) / 9007199254740992.0, v = ldexp(m, (int)(s % 160) - 80);
+        if (i % 3 == 0) v = floor(v);
+        if (i % 5 == 0) v = -v;
+        bool as_float = i % 2;
+        if (as_float) v = (float)v;
+        t = number_text(v, as_float);
+        ug_json_doc *d = parse_ok(t);
+        double back = ug_json_root(d)->number;
+        if (as_float)
+            ck_assert_msg((float)back == (float)v, "float %.9g written as %s", v, t);
+        else
+            ck_assert_msg(back == v, "%.17g written as %s", v, t);
+        if (v == floor(v) && fabs(v) < 1e21)
+            ck_assert_msg(!strchr(t, 'e'), "integer %.17g written as %s", v, t);
+        ug_json_free(d);
+        free(t);
+    }
+}
+END_TEST
+
 static void writer_fails(void (*misuse)(ug_json_writer *), const char *needle) {
     ug_json_writer w;
     ug_jw_init(&w, 0);
@@ -569,6 +639,7 @@ int main(void) {
     tcase_add_test(tc, typed_getters);
     tcase_add_test(tc, writer_layout);
     tcase_add_test(tc, writer_escapes_and_numbers);
+    tcase_add_test(tc, writer_number_forms);
     tcase_add_test(tc, writer_misuse);
     tcase_add_test(tc, random_roundtrip);
     tcase_add_test(tc, parse_file_and_golden);

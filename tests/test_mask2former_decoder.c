@@ -21,7 +21,7 @@
 #define RTOL 1e-4
 
 static char *g_tmp;
-static ug_st_file *g_st[3];   // 1dl, 3dl, 1dl with BF16 weights
+static ug_st_file *g_st[3]; // 1dl, 3dl, 1dl with BF16 weights
 static ug_json_doc *g_cfg[3];
 
 // Packing runs once in the parent; the thread pool is made per test (threads do not survive
@@ -35,7 +35,8 @@ static void setup(void) {
     for (int i = 0; i < 3; i++) {
         char *p = i < 2 ? rba_test_pack(g_tmp, ckpt[i], out[i])
                         : rba_test_pack_as(g_tmp, ckpt[0], "rba1_bf16.safetensors", UG_BF16);
-        if (p && rba_test_open(p, &g_st[i], &g_cfg[i], &err) != UG_OK) fprintf(stderr, "%s: %s\n", p, err.msg);
+        if (p && rba_test_open(p, &g_st[i], &g_cfg[i], &err) != UG_OK)
+            fprintf(stderr, "%s: %s\n", p, err.msg);
         free(p);
     }
 }
@@ -94,10 +95,11 @@ static void run_golden(int img, int which) {
 
     tracer tr = {.checked = 0};
     snprintf(tr.prefix, sizeof tr.prefix, "img%d_%ddl_", img, which ? 3 : 1);
-    m2f_trace trace = {on_trace, &tr};
+    nn_trace trace = {on_trace, &tr};
     ug_tensor logits, masks;
     ug_err err;
-    ck_assert_msg(m2f_forward(&test_ctx, &d, feats, 3, &mf, &logits, &masks, &trace, &err) == UG_OK, "%s", err.msg);
+    ck_assert_msg(m2f_forward(&test_ctx, &d, feats, 3, &mf, &logits, &masks, &trace, &err) == UG_OK, "%s",
+                  err.msg);
     // 1 layer: aux0 logits/masks + queries after layer 0; 3 layers: aux0..2 logits/masks.
     ck_assert_int_eq(tr.checked, which ? 6 : 3);
     ck_assert_int_eq(logits.shape[0], 10);
@@ -113,7 +115,8 @@ static void run_golden(int img, int which) {
 
     ug_tensor_free(&logits);
     ug_tensor_free(&masks);
-    for (int l = 0; l < 3; l++) ug_tensor_free(&feats[l]);
+    for (int l = 0; l < 3; l++)
+        ug_tensor_free(&feats[l]);
     ug_tensor_free(&mf);
     m2f_free(&d);
     ug_weights_release(&w);
@@ -137,25 +140,35 @@ START_TEST(bf16_weights) {
     }
     mf = rba_golden("img1_pd_mask_features");
     ug_err err;
-    ck_assert_msg(m2f_forward(&test_ctx, &d, feats, 3, &mf, &logits, &masks, NULL, &err) == UG_OK, "%s", err.msg);
+    ck_assert_msg(m2f_forward(&test_ctx, &d, feats, 3, &mf, &logits, &masks, NULL, &err) == UG_OK, "%s",
+                  err.msg);
     rba_check(&logits, "img1_1dl_pred_logits", 0.05, 0.05);
     rba_check(&masks, "img1_1dl_pred_masks", 0.2, 0.05);
     ug_tensor_free(&logits);
     ug_tensor_free(&masks);
-    for (int l = 0; l < 3; l++) ug_tensor_free(&feats[l]);
+    for (int l = 0; l < 3; l++)
+        ug_tensor_free(&feats[l]);
     ug_tensor_free(&mf);
     m2f_free(&d);
     ug_weights_release(&w);
 }
 END_TEST
 
-START_TEST(golden_img0_1dl) { run_golden(0, 0); }
+START_TEST(golden_img0_1dl) {
+    run_golden(0, 0);
+}
 END_TEST
-START_TEST(golden_img1_1dl) { run_golden(1, 0); }
+START_TEST(golden_img1_1dl) {
+    run_golden(1, 0);
+}
 END_TEST
-START_TEST(golden_img0_3dl) { run_golden(0, 1); }
+START_TEST(golden_img0_3dl) {
+    run_golden(0, 1);
+}
 END_TEST
-START_TEST(golden_img1_3dl) { run_golden(1, 1); }
+START_TEST(golden_img1_3dl) {
+    run_golden(1, 1);
+}
 END_TEST
 
 static ug_status parse_cfg(const char *json, m2f_config *cfg, ug_err *err) {
@@ -167,9 +180,9 @@ static ug_status parse_cfg(const char *json, m2f_config *cfg, ug_err *err) {
     return st;
 }
 
-#define CFG_BASE                                                                                                       \
-    "\"decoder_hidden_dim\": 64, \"decoder_nheads\": 4, \"decoder_dim_feedforward\": 64, "                          \
-    "\"decoder_num_queries\": 10, \"decoder_num_classes\": 19, \"decoder_mask_dim\": 32, "                          \
+#define CFG_BASE                                                                                             \
+    "\"decoder_hidden_dim\": 64, \"decoder_nheads\": 4, \"decoder_dim_feedforward\": 64, "                   \
+    "\"decoder_num_queries\": 10, \"decoder_num_classes\": 19, \"decoder_mask_dim\": 32, "                   \
     "\"decoder_num_feature_levels\": 3"
 
 START_TEST(config_checks) {
@@ -182,14 +195,16 @@ START_TEST(config_checks) {
     // Missing key, bad head split, unsupported pre-norm, nonsense size.
     ck_assert_int_ne(parse_cfg("{" CFG_BASE "}", &c, &err), UG_OK);
     ck_assert_ptr_nonnull(strstr(err.msg, "decoder_dec_layers"));
-    ck_assert_int_eq(parse_cfg("{\"decoder_hidden_dim\": 64, \"decoder_nheads\": 5, \"decoder_dim_feedforward\": 64, "
-                               "\"decoder_num_queries\": 10, \"decoder_num_classes\": 19, \"decoder_mask_dim\": 32, "
-                               "\"decoder_num_feature_levels\": 3, \"decoder_dec_layers\": 1}",
-                               &c, &err),
-                     UG_ERR_ARG);
+    ck_assert_int_eq(
+        parse_cfg("{\"decoder_hidden_dim\": 64, \"decoder_nheads\": 5, \"decoder_dim_feedforward\": 64, "
+                  "\"decoder_num_queries\": 10, \"decoder_num_classes\": 19, \"decoder_mask_dim\": 32, "
+                  "\"decoder_num_feature_levels\": 3, \"decoder_dec_layers\": 1}",
+                  &c, &err),
+        UG_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "not divisible"));
-    ck_assert_int_eq(parse_cfg("{" CFG_BASE ", \"decoder_dec_layers\": 1, \"decoder_pre_norm\": true}", &c, &err),
-                     UG_ERR_UNSUPPORTED);
+    ck_assert_int_eq(
+        parse_cfg("{" CFG_BASE ", \"decoder_dec_layers\": 1, \"decoder_pre_norm\": true}", &c, &err),
+        UG_ERR_UNSUPPORTED);
     ck_assert_int_eq(parse_cfg("{" CFG_BASE ", \"decoder_dec_layers\": 0}", &c, &err), UG_ERR_FORMAT);
 }
 END_TEST
@@ -216,7 +231,8 @@ START_TEST(load_and_input_checks) {
     ck_assert_int_eq(m2f_load(&d, &cfg, &w, "predictor.", &err), UG_OK);
 
     ug_tensor f[3], mf, lg, mk;
-    for (int l = 0; l < 3; l++) ck_assert_int_eq(ug_tensor_new(&f[l], UG_F32, UG_DIMS(1, 64, 2 << l, 3 << l), &err), UG_OK);
+    for (int l = 0; l < 3; l++)
+        ck_assert_int_eq(ug_tensor_new(&f[l], UG_F32, UG_DIMS(1, 64, 2 << l, 3 << l), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&mf, UG_F32, UG_DIMS(1, 31, 16, 24), &err), UG_OK); // E is 32
     ck_assert_int_eq(m2f_forward(&test_ctx, &d, f, 3, &mf, &lg, &mk, NULL, &err), UG_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "mask_features"));
@@ -226,15 +242,18 @@ START_TEST(load_and_input_checks) {
     ck_assert_int_eq(ug_tensor_new(&mf, UG_F32, UG_DIMS(1, 32, 1, 3), &err), UG_OK);
     ug_tensor_free(&f[0]);
     ck_assert_int_eq(ug_tensor_new(&f[0], UG_F32, UG_DIMS(1, 64, 1, 1), &err), UG_OK);
-    for (int l = 0; l < 3; l++) test_fill_normal(f[l].data, (size_t)ug_tensor_numel(&f[l]), 1.0f, 7 + l);
+    for (int l = 0; l < 3; l++)
+        test_fill_normal(f[l].data, (size_t)ug_tensor_numel(&f[l]), 1.0f, 7 + l);
     test_fill_normal(mf.data, (size_t)ug_tensor_numel(&mf), 1.0f, 3);
     ck_assert_int_eq(m2f_forward(&test_ctx, &d, f, 3, &mf, &lg, &mk, NULL, &err), UG_OK);
     const float *m = mk.data;
-    for (int i = 0; i < 10 * 3; i++) ck_assert(m[i] == m[i]);
+    for (int i = 0; i < 10 * 3; i++)
+        ck_assert(m[i] == m[i]);
     ug_tensor_free(&lg);
     ug_tensor_free(&mk);
     ug_tensor_free(&mf);
-    for (int l = 0; l < 3; l++) ug_tensor_free(&f[l]);
+    for (int l = 0; l < 3; l++)
+        ug_tensor_free(&f[l]);
     m2f_free(&d);
     ug_weights_release(&w);
 }

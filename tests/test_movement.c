@@ -108,7 +108,7 @@ START_TEST(copy_nhwc_to_nchw) {
 }
 END_TEST
 
-// Widening BF16 / F16 / U8 -> F32 on contiguous, sliced and transposed views.
+// Widening BF16 / F16 / U8 -> F32 and U8 -> I32 on contiguous, sliced and transposed views.
 START_TEST(copy_widening) {
     static const ug_dtype dts[] = {UG_BF16, UG_F16, UG_U8};
     for (int d = 0; d < 3; d++) {
@@ -133,6 +133,20 @@ START_TEST(copy_widening) {
         ug_tensor_free(&x);
         ug_tensor_free(&y);
     }
+    // U8 -> I32 (class maps dumped as indices), the same views.
+    ug_tensor x = new_tensor(UG_U8, UG_DIMS(3, 33, 127));
+    fill_random(&x, 43);
+    check_copy(&x, UG_I32, "U8 -> I32 contiguous");
+    ug_tensor s = ug_view_slice(&x, 2, 5, 100);
+    check_copy(&s, UG_I32, "U8 -> I32 sliced");
+    ug_tensor t = ug_view_transpose(&x, 1, 2);
+    check_copy(&t, UG_I32, "U8 -> I32 transposed");
+    ug_tensor y = new_tensor(UG_I32, UG_DIMS(3, 33, 127));
+    copy_cpu(&test_ctx, &y, &x);
+    for (int64_t i = 0; i < ug_tensor_numel(&x); i++)
+        ck_assert_int_eq(((const int32_t *)y.data)[i], ((const uint8_t *)x.data)[i]);
+    ug_tensor_free(&x);
+    ug_tensor_free(&y);
 }
 END_TEST
 

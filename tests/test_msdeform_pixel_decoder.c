@@ -31,7 +31,8 @@ static bool g_loaded;
 static ug_status res_channels(const ug_json *root, int ch[PD_FEATURES], ug_err *err) {
     int64_t E;
     ug_status st = ug_json_get_int(root, "swin_embed_dim", &E, err);
-    for (int k = 0; st == UG_OK && k < PD_FEATURES; k++) ch[k] = (int)(E << k);
+    for (int k = 0; st == UG_OK && k < PD_FEATURES; k++)
+        ch[k] = (int)(E << k);
     return st;
 }
 
@@ -43,7 +44,8 @@ static void setup(void) {
     g_tmp = test_tmpdir();
     ug_err err;
     char *path = rba_test_pack(g_tmp, "rba_tiny_1dl.d2.pth", "rba_tiny_1dl.safetensors");
-    ug_status st = path ? rba_test_open(path, &g_st, &g_cfg, &err) : ug_errf(&err, UG_ERR_IO, "packing failed");
+    ug_status st =
+        path ? rba_test_open(path, &g_st, &g_cfg, &err) : ug_errf(&err, UG_ERR_IO, "packing failed");
     free(path);
     int ch[PD_FEATURES];
     pd_config cfg;
@@ -97,7 +99,7 @@ static void run_golden(const char *img) {
         res[k] = rba_golden(stem);
     }
     cmp_state s = {.img = img};
-    pd_trace tr = {compare_trace, &s};
+    nn_trace tr = {compare_trace, &s};
     pd_output out;
     ug_err err;
     ug_status st = pd_forward(&test_ctx, &g_model, res, &out, &tr, &err);
@@ -114,7 +116,8 @@ static void run_golden(const char *img) {
                                          "multi_scale_features2",
                                          "mask_features"};
     ck_assert_int_eq(s.compared, 9);
-    for (int i = 0; i < 9; i++) ck_assert_str_eq(s.seen[i], expect[i]);
+    for (int i = 0; i < 9; i++)
+        ck_assert_str_eq(s.seen[i], expect[i]);
     // The outputs themselves (the trace shows the same tensors; this checks what callers get).
     ck_assert_int_eq(out.n_multiscale, 3);
     for (int j = 0; j < 3; j++) {
@@ -131,14 +134,19 @@ static void run_golden(const char *img) {
     test_assert_close(out.mask_features.data, want.data, (size_t)ug_tensor_numel(&want), ATOL, RTOL, stem);
     ug_tensor_free(&want);
     pd_output_free(&out);
-    for (int k = 0; k < PD_FEATURES; k++) ug_tensor_free(&res[k]);
+    for (int k = 0; k < PD_FEATURES; k++)
+        ug_tensor_free(&res[k]);
     ck_assert_uint_eq(test_ctx.arena.used, 0);
 }
 
-START_TEST(golden_img0) { run_golden("img0"); }
+START_TEST(golden_img0) {
+    run_golden("img0");
+}
 END_TEST
 
-START_TEST(golden_img1) { run_golden("img1"); }
+START_TEST(golden_img1) {
+    run_golden("img1");
+}
 END_TEST
 
 // ---- config ----
@@ -153,25 +161,28 @@ static ug_status parse_cfg(pd_config *c, const char *json, ug_err *err) {
     return st;
 }
 
-#define CFG_BASE                                                                                                 \
-    "\"pixel_decoder_conv_dim\": 256, \"pixel_decoder_mask_dim\": 256, \"pixel_decoder_gn_groups\": 32, "        \
-    "\"pixel_decoder_norm\": \"GN\", \"pixel_decoder_transformer_nheads\": 8, \"pixel_decoder_deform_n_points\": " \
+#define CFG_BASE                                                                                             \
+    "\"pixel_decoder_conv_dim\": 256, \"pixel_decoder_mask_dim\": 256, \"pixel_decoder_gn_groups\": 32, "    \
+    "\"pixel_decoder_norm\": \"GN\", \"pixel_decoder_transformer_nheads\": 8, "                              \
+    "\"pixel_decoder_deform_n_points\": "                                                                    \
     "4, \"pixel_decoder_transformer_dim_feedforward\": 1024, \"pixel_decoder_transformer_enc_layers\": 6, "
 
 START_TEST(config_levels_and_fpn) {
     pd_config c;
     ug_err err;
     // RbA: res5 only, common stride 4 -> FPN over res4, res3, res2.
-    ck_assert_int_eq(parse_cfg(&c, "{" CFG_BASE "\"pixel_decoder_common_stride\": 4, "
-                                   "\"pixel_decoder_transformer_in_features\": [\"res5\"]}",
+    ck_assert_int_eq(parse_cfg(&c,
+                               "{" CFG_BASE "\"pixel_decoder_common_stride\": 4, "
+                               "\"pixel_decoder_transformer_in_features\": [\"res5\"]}",
                                &err),
                      UG_OK);
     ck_assert_int_eq(c.n_levels, 1);
     ck_assert_int_eq(c.level_feature[0], 3);
     ck_assert_int_eq(c.n_fpn, 3);
     // Standard Mask2Former: res3..res5 in any order, sorted by stride, coarsest first.
-    ck_assert_int_eq(parse_cfg(&c, "{" CFG_BASE "\"pixel_decoder_common_stride\": 4, "
-                                   "\"pixel_decoder_transformer_in_features\": [\"res4\", \"res3\", \"res5\"]}",
+    ck_assert_int_eq(parse_cfg(&c,
+                               "{" CFG_BASE "\"pixel_decoder_common_stride\": 4, "
+                               "\"pixel_decoder_transformer_in_features\": [\"res4\", \"res3\", \"res5\"]}",
                                &err),
                      UG_OK);
     ck_assert_int_eq(c.n_levels, 3);
@@ -182,8 +193,9 @@ START_TEST(config_levels_and_fpn) {
     ck_assert_int_eq(c.heads, 8);
     ck_assert_int_eq(c.ffn, 1024);
     // Common stride 8 with res5: FPN over res4, res3 only.
-    ck_assert_int_eq(parse_cfg(&c, "{" CFG_BASE "\"pixel_decoder_common_stride\": 8, "
-                                   "\"pixel_decoder_transformer_in_features\": [\"res5\"]}",
+    ck_assert_int_eq(parse_cfg(&c,
+                               "{" CFG_BASE "\"pixel_decoder_common_stride\": 8, "
+                               "\"pixel_decoder_transformer_in_features\": [\"res5\"]}",
                                &err),
                      UG_OK);
     ck_assert_int_eq(c.n_fpn, 2);
@@ -196,30 +208,37 @@ START_TEST(config_errors) {
     static const struct {
         const char *json, *msg;
     } bad[] = {
-        {"{" CFG_BASE "\"pixel_decoder_common_stride\": 4, \"pixel_decoder_transformer_in_features\": [\"res6\"]}",
+        {"{" CFG_BASE
+         "\"pixel_decoder_common_stride\": 4, \"pixel_decoder_transformer_in_features\": [\"res6\"]}",
          "res2"},
-        {"{" CFG_BASE "\"pixel_decoder_common_stride\": 4, \"pixel_decoder_transformer_in_features\": [\"res5\", "
+        {"{" CFG_BASE
+         "\"pixel_decoder_common_stride\": 4, \"pixel_decoder_transformer_in_features\": [\"res5\", "
          "\"res5\"]}",
          "distinct"},
-        {"{" CFG_BASE "\"pixel_decoder_common_stride\": 3, \"pixel_decoder_transformer_in_features\": [\"res5\"]}",
+        {"{" CFG_BASE
+         "\"pixel_decoder_common_stride\": 3, \"pixel_decoder_transformer_in_features\": [\"res5\"]}",
          "common stride 3"},
         {"{" CFG_BASE "\"pixel_decoder_common_stride\": 4, \"pixel_decoder_transformer_in_features\": []}",
          "0 features"},
         {"{\"pixel_decoder_conv_dim\": 256, \"pixel_decoder_mask_dim\": 256}", "pixel_decoder_common_stride"},
-        {"{\"pixel_decoder_conv_dim\": 250, \"pixel_decoder_mask_dim\": 256, \"pixel_decoder_common_stride\": 4, "
+        {"{\"pixel_decoder_conv_dim\": 250, \"pixel_decoder_mask_dim\": 256, "
+         "\"pixel_decoder_common_stride\": 4, "
          "\"pixel_decoder_transformer_nheads\": 8, \"pixel_decoder_deform_n_points\": 4, "
          "\"pixel_decoder_transformer_dim_feedforward\": 1024, \"pixel_decoder_transformer_enc_layers\": 6, "
          "\"pixel_decoder_transformer_in_features\": [\"res5\"]}",
          "conv_dim 250"},
-        {"{\"pixel_decoder_conv_dim\": 256, \"pixel_decoder_mask_dim\": 256, \"pixel_decoder_common_stride\": 4, "
+        {"{\"pixel_decoder_conv_dim\": 256, \"pixel_decoder_mask_dim\": 256, "
+         "\"pixel_decoder_common_stride\": 4, "
          "\"pixel_decoder_norm\": \"BN\", \"pixel_decoder_transformer_nheads\": 8, "
          "\"pixel_decoder_deform_n_points\": 4, \"pixel_decoder_transformer_dim_feedforward\": 1024, "
-         "\"pixel_decoder_transformer_enc_layers\": 6, \"pixel_decoder_transformer_in_features\": [\"res5\"]}",
+         "\"pixel_decoder_transformer_enc_layers\": 6, \"pixel_decoder_transformer_in_features\": "
+         "[\"res5\"]}",
          "BN"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ck_assert_msg(parse_cfg(&c, bad[i].json, &err) != UG_OK, "case %zu accepted", i);
-        ck_assert_msg(strstr(err.msg, bad[i].msg), "case %zu: message \"%s\" lacks \"%s\"", i, err.msg, bad[i].msg);
+        ck_assert_msg(strstr(err.msg, bad[i].msg), "case %zu: message \"%s\" lacks \"%s\"", i, err.msg,
+                      bad[i].msg);
     }
 }
 END_TEST
@@ -233,7 +252,8 @@ START_TEST(load_checks_shapes) {
     pd_model m;
     ug_err err;
     ck_assert_int_ne(pd_load(&m, &c, &g_w, "pixel_decoder.", &err), UG_OK);
-    ck_assert_msg(strstr(err.msg, "sampling_offsets") && strstr(err.msg, "[32,64]") && strstr(err.msg, "expected [64,64]"),
+    ck_assert_msg(strstr(err.msg, "sampling_offsets") && strstr(err.msg, "[32,64]") &&
+                      strstr(err.msg, "expected [64,64]"),
                   "%s", err.msg);
     c = g_model.cfg;
     c.in_channels[1] = 17; // res3 channels: adapter_2 has 16 input channels
@@ -248,8 +268,9 @@ START_TEST(forward_checks_inputs) {
     ug_tensor res[PD_FEATURES];
     ug_err err;
     for (int k = 0; k < PD_FEATURES; k++)
-        ck_assert_int_eq(ug_tensor_new(&res[k], UG_F32, UG_DIMS(1, g_model.cfg.in_channels[k], 9 >> k | 1, 5), &err),
-                         UG_OK);
+        ck_assert_int_eq(
+            ug_tensor_new(&res[k], UG_F32, UG_DIMS(1, g_model.cfg.in_channels[k], 9 >> k | 1, 5), &err),
+            UG_OK);
     ug_tensor good = res[2];
     ck_assert_int_eq(ug_tensor_new(&res[2], UG_F32, UG_DIMS(1, 33, 3, 3), &err), UG_OK);
     pd_output out;
@@ -262,7 +283,8 @@ START_TEST(forward_checks_inputs) {
     ck_assert_int_eq(out.mask_features.shape[2], 9);
     ck_assert_int_eq(out.multi_scale[0].shape[2], 1);
     pd_output_free(&out);
-    for (int k = 0; k < PD_FEATURES; k++) ug_tensor_free(&res[k]);
+    for (int k = 0; k < PD_FEATURES; k++)
+        ug_tensor_free(&res[k]);
 }
 END_TEST
 
@@ -357,11 +379,13 @@ static ug_status syn_write(const char *path, ug_err *err) {
     ug_st_writer *w;
     ug_status st = ug_st_writer_create(&w, path, err);
     if (st != UG_OK) return st;
-    for (int i = 0; i < n && st == UG_OK; i++) st = ug_st_writer_declare(w, t[i].name, UG_F32, t[i].ndim, t[i].shape, err);
+    for (int i = 0; i < n && st == UG_OK; i++)
+        st = ug_st_writer_declare(w, t[i].name, UG_F32, t[i].ndim, t[i].shape, err);
     if (st == UG_OK) st = ug_st_writer_begin(w, err);
     for (int i = 0; i < n && st == UG_OK; i++) {
         size_t cnt = 1;
-        for (int d = 0; d < t[i].ndim; d++) cnt *= (size_t)t[i].shape[d];
+        for (int d = 0; d < t[i].ndim; d++)
+            cnt *= (size_t)t[i].shape[d];
         float *buf = malloc(cnt * sizeof(float));
         test_fill_uniform(buf, cnt, t[i].lo, t[i].hi, 500 + (uint64_t)i);
         st = ug_st_writer_write(w, buf, cnt * sizeof(float), err);
@@ -375,10 +399,10 @@ static ug_status syn_write(const char *path, ug_err *err) {
 }
 
 typedef struct syn_capture {
-    float *proj[3];    // input_proj traces, [C, h_l * w_l], level order
-    float *layer0;     // encoder_layer0 [S, C]
-    float *loc0;       // encoder_layer0_sampling_locations [S, M, L, P, 2]
-    float *last;       // encoder_layer<last> [S, C]
+    float *proj[3]; // input_proj traces, [C, h_l * w_l], level order
+    float *layer0;  // encoder_layer0 [S, C]
+    float *loc0;    // encoder_layer0_sampling_locations [S, M, L, P, 2]
+    float *last;    // encoder_layer<last> [S, C]
     int nproj;
 } syn_capture;
 
@@ -408,18 +432,21 @@ static const float *wget(ug_weights *w, const char *key, int ndim, const int64_t
 }
 
 // Parameter "<name><tail>" of encoder layer 0.
-static const float *wlayer0(ug_weights *w, const char *name, const char *tail, int ndim, const int64_t *shape) {
+static const float *wlayer0(ug_weights *w, const char *name, const char *tail, int ndim,
+                            const int64_t *shape) {
     char key[160];
     snprintf(key, sizeof key, "transformer.encoder.layers.0.%s%s", name, tail);
     return wget(w, key, ndim, shape);
 }
 
 // y[r, o] = b[o] + sum_i W[o, i] x[r, i], double accumulation.
-static void lin_ref(double *y, const double *x, const float *W, const float *b, int64_t rows, int64_t out, int64_t in) {
+static void lin_ref(double *y, const double *x, const float *W, const float *b, int64_t rows, int64_t out,
+                    int64_t in) {
     for (int64_t r = 0; r < rows; r++)
         for (int64_t o = 0; o < out; o++) {
             double acc = b[o];
-            for (int64_t i = 0; i < in; i++) acc += (double)W[o * in + i] * x[r * in + i];
+            for (int64_t i = 0; i < in; i++)
+                acc += (double)W[o * in + i] * x[r * in + i];
             y[r * out + o] = acc;
         }
 }
@@ -427,11 +454,14 @@ static void lin_ref(double *y, const double *x, const float *W, const float *b, 
 static void ln_ref(double *x, const float *w, const float *b, int64_t rows, int64_t C) {
     for (int64_t r = 0; r < rows; r++) {
         double mean = 0, var = 0;
-        for (int64_t c = 0; c < C; c++) mean += x[r * C + c];
+        for (int64_t c = 0; c < C; c++)
+            mean += x[r * C + c];
         mean /= (double)C;
-        for (int64_t c = 0; c < C; c++) var += (x[r * C + c] - mean) * (x[r * C + c] - mean);
+        for (int64_t c = 0; c < C; c++)
+            var += (x[r * C + c] - mean) * (x[r * C + c] - mean);
         var /= (double)C;
-        for (int64_t c = 0; c < C; c++) x[r * C + c] = (x[r * C + c] - mean) / sqrt(var + 1e-5) * w[c] + b[c];
+        for (int64_t c = 0; c < C; c++)
+            x[r * C + c] = (x[r * C + c] - mean) / sqrt(var + 1e-5) * w[c] + b[c];
     }
 }
 
@@ -444,20 +474,32 @@ START_TEST(three_levels_synthetic) {
     ck_assert_msg(ug_st_open(&st, path, &err) == UG_OK, "%s", err.msg);
     ug_weights w;
     ug_weights_init(&w, st, "syn.safetensors");
-    pd_config cfg = {.conv_dim = SYN_C, .mask_dim = SYN_MASK, .gn_groups = 8, .common_stride = 4, .n_levels = 3,
-                     .level_feature = {3, 2, 1}, .heads = SYN_M, .points = SYN_P, .ffn = SYN_F,
-                     .enc_layers = SYN_LAYERS, .n_fpn = 1, .n_multiscale = 3, .gn_eps = 1e-5f, .ln_eps = 1e-5f};
+    pd_config cfg = {.conv_dim = SYN_C,
+                     .mask_dim = SYN_MASK,
+                     .gn_groups = 8,
+                     .common_stride = 4,
+                     .n_levels = 3,
+                     .level_feature = {3, 2, 1},
+                     .heads = SYN_M,
+                     .points = SYN_P,
+                     .ffn = SYN_F,
+                     .enc_layers = SYN_LAYERS,
+                     .n_fpn = 1,
+                     .n_multiscale = 3,
+                     .gn_eps = 1e-5f,
+                     .ln_eps = 1e-5f};
     memcpy(cfg.in_channels, syn_ch, sizeof syn_ch);
     pd_model m;
     ck_assert_msg(pd_load(&m, &cfg, &w, "pixel_decoder.", &err) == UG_OK, "%s", err.msg);
 
     ug_tensor res[PD_FEATURES];
     for (int k = 0; k < PD_FEATURES; k++) {
-        ck_assert_int_eq(ug_tensor_new(&res[k], UG_F32, UG_DIMS(1, syn_ch[k], syn_hw[k][0], syn_hw[k][1]), &err), UG_OK);
+        ck_assert_int_eq(
+            ug_tensor_new(&res[k], UG_F32, UG_DIMS(1, syn_ch[k], syn_hw[k][0], syn_hw[k][1]), &err), UG_OK);
         test_fill_normal(res[k].data, (size_t)ug_tensor_numel(&res[k]), 1.0f, 900 + (uint64_t)k);
     }
     syn_capture cap = {0};
-    pd_trace tr = {syn_trace, &cap};
+    nn_trace tr = {syn_trace, &cap};
     pd_output out;
     ck_assert_msg(pd_forward(&test_ctx, &m, res, &out, &tr, &err) == UG_OK, "%s", err.msg);
     ck_assert_int_eq(cap.nproj, 3);
@@ -502,20 +544,26 @@ START_TEST(three_levels_synthetic) {
         free(pe);
     }
 #define W2(name, o, i) wlayer0(&w, name, ".weight", UG_DIMS(o, i))
-#define B1(name, o) wlayer0(&w, name, ".bias", UG_DIMS(o))
+#define B1(name, o)    wlayer0(&w, name, ".bias", UG_DIMS(o))
     int64_t MLP = M * L * P;
-    double *off = malloc(sizeof(double) * (size_t)(S * MLP * 2)), *awd = malloc(sizeof(double) * (size_t)(S * MLP));
+    double *off = malloc(sizeof(double) * (size_t)(S * MLP * 2)),
+           *awd = malloc(sizeof(double) * (size_t)(S * MLP));
     double *val = malloc(sizeof(double) * (size_t)(S * C)), *tmp = malloc(sizeof(double) * (size_t)(S * F));
-    lin_ref(off, q, W2("self_attn.sampling_offsets", MLP * 2, C), B1("self_attn.sampling_offsets", MLP * 2), S, MLP * 2, C);
-    lin_ref(awd, q, W2("self_attn.attention_weights", MLP, C), B1("self_attn.attention_weights", MLP), S, MLP, C);
+    lin_ref(off, q, W2("self_attn.sampling_offsets", MLP * 2, C), B1("self_attn.sampling_offsets", MLP * 2),
+            S, MLP * 2, C);
+    lin_ref(awd, q, W2("self_attn.attention_weights", MLP, C), B1("self_attn.attention_weights", MLP), S, MLP,
+            C);
     lin_ref(val, src, W2("self_attn.value_proj", C, C), B1("self_attn.value_proj", C), S, C, C);
-    float *locf = malloc(sizeof(float) * (size_t)(S * MLP * 2)), *awf = malloc(sizeof(float) * (size_t)(S * MLP));
+    float *locf = malloc(sizeof(float) * (size_t)(S * MLP * 2)),
+          *awf = malloc(sizeof(float) * (size_t)(S * MLP));
     float *valf = malloc(sizeof(float) * (size_t)(S * C)), *attf = malloc(sizeof(float) * (size_t)(S * C));
     for (int64_t s = 0; s < S; s++)
         for (int64_t mm = 0; mm < M; mm++) {
             double mx = -1e300, sum = 0;
-            for (int64_t i = 0; i < L * P; i++) mx = fmax(mx, awd[(s * M + mm) * L * P + i]);
-            for (int64_t i = 0; i < L * P; i++) sum += exp(awd[(s * M + mm) * L * P + i] - mx);
+            for (int64_t i = 0; i < L * P; i++)
+                mx = fmax(mx, awd[(s * M + mm) * L * P + i]);
+            for (int64_t i = 0; i < L * P; i++)
+                sum += exp(awd[(s * M + mm) * L * P + i] - mx);
             for (int64_t i = 0; i < L * P; i++) {
                 int64_t j = (s * M + mm) * L * P + i, l = i / P;
                 awf[j] = (float)(exp(awd[j] - mx) / sum);
@@ -524,21 +572,27 @@ START_TEST(three_levels_synthetic) {
             }
         }
     test_assert_close(cap.loc0, locf, (size_t)(S * MLP * 2), 1e-5, 1e-5, "3-level sampling locations");
-    for (int64_t i = 0; i < S * C; i++) valf[i] = (float)val[i];
+    for (int64_t i = 0; i < S * C; i++)
+        valf[i] = (float)val[i];
     msdeform_attn_ref(attf, valf, (const int64_t(*)[2])shapes, L, P, locf, awf, 1, S, M, D);
-    for (int64_t i = 0; i < S * C; i++) q[i] = attf[i];
+    for (int64_t i = 0; i < S * C; i++)
+        q[i] = attf[i];
     lin_ref(val, q, W2("self_attn.output_proj", C, C), B1("self_attn.output_proj", C), S, C, C);
-    for (int64_t i = 0; i < S * C; i++) src[i] += val[i];
+    for (int64_t i = 0; i < S * C; i++)
+        src[i] += val[i];
     ln_ref(src, wlayer0(&w, "norm1", ".weight", UG_DIMS(C)), B1("norm1", C), S, C);
     lin_ref(tmp, src, W2("linear1", F, C), B1("linear1", F), S, F, C);
-    for (int64_t i = 0; i < S * F; i++) tmp[i] = tmp[i] > 0 ? tmp[i] : 0;
+    for (int64_t i = 0; i < S * F; i++)
+        tmp[i] = tmp[i] > 0 ? tmp[i] : 0;
     lin_ref(val, tmp, W2("linear2", C, F), B1("linear2", C), S, C, F);
-    for (int64_t i = 0; i < S * C; i++) src[i] += val[i];
+    for (int64_t i = 0; i < S * C; i++)
+        src[i] += val[i];
     ln_ref(src, wlayer0(&w, "norm2", ".weight", UG_DIMS(C)), B1("norm2", C), S, C);
 #undef W2
 #undef B1
     float *want = malloc(sizeof(float) * (size_t)(S * C));
-    for (int64_t i = 0; i < S * C; i++) want[i] = (float)src[i];
+    for (int64_t i = 0; i < S * C; i++)
+        want[i] = (float)src[i];
     // 1e-4 as for the golden tensors: float32 kernels against a double re-computation.
     test_assert_close(cap.layer0, want, (size_t)(S * C), 1e-4, 1e-4, "3-level encoder layer 0");
 
@@ -547,7 +601,8 @@ START_TEST(three_levels_synthetic) {
         int64_t hw = shapes[l][0] * shapes[l][1];
         for (int64_t t = 0; t < hw; t++)
             for (int64_t c = 0; c < C; c++)
-                ck_assert_float_eq(((float *)out.multi_scale[l].data)[c * hw + t], cap.last[(start[l] + t) * C + c]);
+                ck_assert_float_eq(((float *)out.multi_scale[l].data)[c * hw + t],
+                                   cap.last[(start[l] + t) * C + c]);
     }
     for (int64_t i = 0; i < ug_tensor_numel(&out.mask_features); i++)
         ck_assert(isfinite(((float *)out.mask_features.data)[i]));
@@ -564,12 +619,14 @@ START_TEST(three_levels_synthetic) {
     free(awf);
     free(valf);
     free(attf);
-    for (int l = 0; l < 3; l++) free(cap.proj[l]);
+    for (int l = 0; l < 3; l++)
+        free(cap.proj[l]);
     free(cap.layer0);
     free(cap.loc0);
     free(cap.last);
     pd_output_free(&out);
-    for (int kk = 0; kk < PD_FEATURES; kk++) ug_tensor_free(&res[kk]);
+    for (int kk = 0; kk < PD_FEATURES; kk++)
+        ug_tensor_free(&res[kk]);
     pd_free(&m);
     ug_weights_release(&w);
     ug_st_close(st);

@@ -609,6 +609,73 @@ START_TEST(cli_exit_codes) {
 }
 END_TEST
 
+// Head counts the shapes cannot reveal: `ugains pack` says which preset it used, in one
+// warning line naming the --set that overrides it, and says nothing once they are given.
+static int count_lines_with(const char *text, const char *needle) {
+    int n = 0;
+    for (const char *p = text; (p = strstr(p, needle)); p += strlen(needle))
+        n++;
+    return n;
+}
+
+static char *pack_stderr(const char *args, const char *errf) {
+    ck_assert_msg(run(args, errf) == 0, "ugains %s failed", args);
+    char *msg = test_read_text(errf);
+    ck_assert_ptr_nonnull(msg);
+    return msg;
+}
+
+START_TEST(cli_warns_about_preset_head_counts) {
+    test_require_golden();
+    ck_assert_msg(exists(test_cli_bin()), "%s not found (build it, or set UGAINS_BIN)", test_cli_bin());
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"),
+         *out = test_path_join(dir, "o.safetensors");
+    char *rba = test_golden_path("rba_tiny/rba_tiny_1dl.d2.pth"),
+         *sam = test_golden_path("sam_tiny/sam_tiny.pth");
+    char args[8192];
+    snprintf(args, sizeof args, "pack --in %s --out %s", rba, out);
+    char *msg = pack_stderr(args, errf);
+    ck_assert_msg(count_lines_with(msg, "warning") == 1, "stderr: %s", msg);
+    ck_assert_msg(strstr(msg,
+                         "ugains: pack: warning: inferred pixel_decoder_transformer_nheads=8 (so "
+                         "pixel_decoder_deform_n_points=2) and decoder_nheads=8 from the shapes (ambiguous); "
+                         "--set pixel_decoder_transformer_nheads=N and --set decoder_nheads=N override\n"),
+                  "stderr: %s", msg);
+    free(msg);
+    snprintf(args, sizeof args, "pack --in %s --out %s --set pixel_decoder_transformer_nheads=4", rba, out);
+    msg = pack_stderr(args, errf);
+    ck_assert_msg(strstr(msg, "ugains: pack: warning: inferred decoder_nheads=8 from the shapes (ambiguous); "
+                              "--set decoder_nheads=N overrides\n"),
+                  "stderr: %s", msg);
+    ck_assert_msg(count_lines_with(msg, "warning") == 1, "stderr: %s", msg);
+    free(msg);
+    snprintf(args, sizeof args,
+             "pack --in %s --out %s --set pixel_decoder_transformer_nheads=4 --set decoder_nheads=4", rba,
+             out);
+    msg = pack_stderr(args, errf);
+    ck_assert_msg(!strstr(msg, "warning"), "stderr: %s", msg);
+    free(msg);
+    snprintf(args, sizeof args, "pack --in %s --out %s", sam, out);
+    msg = pack_stderr(args, errf);
+    ck_assert_msg(
+        strstr(msg,
+               "ugains: pack: warning: inferred decoder_transformer_num_heads=8 from the shapes (ambiguous); "
+               "--set decoder_transformer_num_heads=N overrides\n"),
+        "stderr: %s", msg);
+    free(msg);
+    snprintf(args, sizeof args, "pack --in %s --out %s --set decoder_transformer_num_heads=4", sam, out);
+    msg = pack_stderr(args, errf);
+    ck_assert_msg(!strstr(msg, "warning"), "stderr: %s", msg);
+    free(msg);
+    free(rba);
+    free(sam);
+    free(errf);
+    free(out);
+    test_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("pack");
     TCase *tc = tcase_create("pack");
@@ -622,6 +689,7 @@ int main(void) {
     tcase_add_test(tc, strided_shared_storages_and_zip64);
     tcase_add_test(tc, numpy_pickle_orders);
     tcase_add_test(tc, cli_exit_codes);
+    tcase_add_test(tc, cli_warns_about_preset_head_counts);
     suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -1,27 +1,55 @@
 // tests/test_proposals.c — candidates (threshold, ignore, coordinate-sum fallback), farthest
-// point sampling with both tie rules (golden/pipeline_tiny, and the fast kernel against the
-// literal reference on tie-heavy integer grids), k-means, random and grid samplers.
+// point sampling with both tie rules (golden/pipeline_tiny, and the fast kernels of
+// ops/proposals.h against the literal references on random maps and tie-heavy integer grids),
+// k-means, random and grid samplers, and the whole sampling step.
 //
 // Everything here is discrete (indices, integer pixels): comparisons are exact.
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ops/proposals.h"
 #include "pipeline/proposals.h"
 #include "tests/helpers.h"
+
+// The candidates of u [H, W] (ignore or NULL) from the fast kernel, checked against the
+// reference: *n and a malloc'ed xy [H * W, 2] (rows [0, n) valid).
+static int32_t *candidates(const float *u, const uint8_t *ig, int H, int W, float thr, float fallback,
+                           int64_t *n) {
+    int64_t HW = (int64_t)H * W, nref = -1;
+    int32_t *xy = calloc((size_t)(2 * HW), sizeof *xy), *ref = calloc((size_t)(2 * HW), sizeof *ref);
+    ug_tensor xy_t = ug_tensor_wrap(xy, UG_I32, UG_DIMS(HW, 2)),
+              count = ug_tensor_wrap(n, UG_I64, UG_DIMS(1));
+    ug_tensor u_t = ug_tensor_wrap((void *)u, UG_F32, UG_DIMS(H, W)),
+              ig_t = ug_tensor_wrap((void *)ig, UG_U8, UG_DIMS(H, W));
+    proposals_candidates_cpu(&test_ctx, &xy_t, &count, &u_t, ig ? &ig_t : NULL, thr, fallback);
+    proposals_candidates_ref(ref, &nref, u, ig, H, W, thr, fallback);
+    ck_assert_int_eq(*n, nref);
+    ck_assert_int_eq(memcmp(xy, ref, (size_t)(2 * *n) * sizeof *xy), 0);
+    free(ref);
+    return xy;
+}
+
+// The fast FPS on host arrays: idx [K] from xy [N, 2].
+static ug_status fps(int32_t *idx, const int32_t *xy, int64_t n, int k, proposals_ties ties, ug_err *err) {
+    ug_tensor xy_t = ug_tensor_wrap((void *)xy, UG_I32, UG_DIMS(n, 2)),
+              idx_t = ug_tensor_wrap(idx, UG_I32, UG_DIMS(k));
+    return proposals_fps_cpu(&test_ctx, &idx_t, NULL, &xy_t, ties, err);
+}
 
 START_TEST(golden_candidates_and_fps) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ug_err err;
-    ug_tensor u = test_golden_npy("pipeline_tiny/rba_score.npy"), ig = test_golden_npy("pipeline_tiny/ignore_mask.npy");
-    ug_tensor cand = test_golden_npy("pipeline_tiny/candidates_xy1.npy"), pts = test_golden_npy("pipeline_tiny/fps_points_xy.npy");
+    ug_tensor u = test_golden_npy("pipeline_tiny/rba_score.npy"),
+              ig = test_golden_npy("pipeline_tiny/ignore_mask.npy");
+    ug_tensor cand = test_golden_npy("pipeline_tiny/candidates_xy1.npy"),
+              pts = test_golden_npy("pipeline_tiny/fps_points_xy.npy");
     ug_tensor i8 = test_golden_npy("pipeline_tiny/fps_candidate_index.npy");
     ug_tensor i50c = test_golden_npy("pipeline_tiny/fps50_candidate_index_cuda_rule.npy");
     ug_tensor i50l = test_golden_npy("pipeline_tiny/fps50_candidate_index_lowest_rule.npy");
     int H = (int)u.shape[0], W = (int)u.shape[1];
-    int32_t *xy;
     int64_t n;
-    ck_assert_int_eq(proposals_candidates(u.data, ig.data, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    int32_t *xy = candidates(u.data, ig.data, H, W, -0.15f, -15.0f, &n);
     ck_assert_int_eq(n, cand.shape[0]);
     const int32_t *c = cand.data;
     for (int64_t i = 0; i < n; i++) {
@@ -29,7 +57,7 @@ START_TEST(golden_candidates_and_fps) {
         ck_assert_int_eq(xy[2 * i + 1], c[3 * i + 1]);
     }
     int32_t idx[50], ref[50];
-    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, idx, xy, n, 8, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
+    ck_assert_int_eq(fps(idx, xy, n, 8, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
     for (int i = 0; i < 8; i++) {
         ck_assert_int_eq(idx[i], ((int32_t *)i8.data)[i]);
         ck_assert_int_eq(xy[2 * idx[i]], ((int32_t *)pts.data)[2 * i]);
@@ -38,11 +66,11 @@ START_TEST(golden_candidates_and_fps) {
     const ug_tensor *want[2] = {&i50c, &i50l};
     for (int r = 0; r < 2; r++) {
         proposals_ties t = r ? PROPOSALS_TIES_LOWEST : PROPOSALS_TIES_OFFICIAL;
-        ck_assert_int_eq(proposals_fps_cpu(&test_ctx, idx, xy, n, 50, t, &err), UG_OK);
+        ck_assert_int_eq(fps(idx, xy, n, 50, t, &err), UG_OK);
         proposals_fps_ref(ref, xy, n, 50, t);
         for (int i = 0; i < 50; i++) {
-            ck_assert_msg(idx[i] == ((int32_t *)want[r]->data)[i], "rule %d sample %d: %d, golden %d", r, i, idx[i],
-                          ((int32_t *)want[r]->data)[i]);
+            ck_assert_msg(idx[i] == ((int32_t *)want[r]->data)[i], "rule %d sample %d: %d, golden %d", r, i,
+                          idx[i], ((int32_t *)want[r]->data)[i]);
             ck_assert_int_eq(ref[i], idx[i]);
         }
     }
@@ -54,10 +82,11 @@ START_TEST(golden_candidates_and_fps) {
     float *p;
     int np;
     int64_t nc;
-    ck_assert_int_eq(proposals_sample(&test_ctx, u.data, ig.data, H, W, &o, &p, &np, &nc, &err), UG_OK);
+    ck_assert_int_eq(proposals_sample(&test_ctx, &u, &ig, &o, &p, &np, &nc, &err), UG_OK);
     ck_assert_int_eq(np, 8);
     ck_assert_int_eq(nc, 224);
-    for (int i = 0; i < 16; i++) ck_assert_float_eq(p[i], (float)((int32_t *)pts.data)[i]);
+    for (int i = 0; i < 16; i++)
+        ck_assert_float_eq(p[i], (float)((int32_t *)pts.data)[i]);
     free(p);
     free(xy);
     ug_tensor_free(&u);
@@ -74,21 +103,21 @@ START_TEST(candidates_ignore_and_fallback) {
     enum { H = 5, W = 7 };
     float u[H * W];
     uint8_t ig[H * W];
-    ug_err err;
     int32_t *xy;
     int64_t n;
-    for (int i = 0; i < H * W; i++) u[i] = -20.0f, ig[i] = 0;
-    // Nothing >= -0.15 and nothing >= -15: no candidates, no error.
-    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    for (int i = 0; i < H * W; i++)
+        u[i] = -20.0f, ig[i] = 0;
+    // Nothing >= -0.15 and nothing >= -15: no candidates.
+    xy = candidates(u, ig, H, W, -0.15f, -15.0f, &n);
     ck_assert_int_eq(n, 0);
-    ck_assert_ptr_null(xy);
+    free(xy);
     // Only pixel (0, 0) passes: its coordinate sum is 0 < 1, so the fallback threshold is
     // used (the official `sample_idx.sum() < 1` quirk) and picks up the -10 pixels as well.
     u[0] = 0.0f;
     u[2 * W + 3] = -10.0f; // (x 3, y 2)
     u[4 * W + 6] = -10.0f; // inside the ignore mask: -30 even for the fallback
     ig[4 * W + 6] = 1;
-    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    xy = candidates(u, ig, H, W, -0.15f, -15.0f, &n);
     ck_assert_int_eq(n, 2);
     ck_assert_int_eq(xy[0], 0);
     ck_assert_int_eq(xy[1], 0);
@@ -98,7 +127,7 @@ START_TEST(candidates_ignore_and_fallback) {
     // Pixel (1, 0) alone has coordinate sum 1: no fallback.
     u[0] = -20.0f;
     u[1] = 0.0f;
-    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    xy = candidates(u, ig, H, W, -0.15f, -15.0f, &n);
     ck_assert_int_eq(n, 1);
     ck_assert_int_eq(xy[0], 1);
     free(xy);
@@ -106,9 +135,40 @@ START_TEST(candidates_ignore_and_fallback) {
     u[1] = -20.0f;
     u[3 * W + 2] = 1.0f;
     ig[3 * W + 2] = 1;
-    ck_assert_int_eq(proposals_candidates(u, ig, H, W, -0.15f, -15.0f, &xy, &n, &err), UG_OK);
+    xy = candidates(u, ig, H, W, -0.15f, -15.0f, &n);
     ck_assert_int_eq(n, 1); // only the fallback's (3, 2)
     free(xy);
+}
+END_TEST
+
+// Random maps of odd sizes (vector lanes, row tails, several row blocks) with NaNs and an
+// ignore mask, at thresholds that take about half of the pixels, none but (0, 0) (the
+// fallback), or none at all: the fast kernel agrees with the reference (inside candidates()).
+START_TEST(candidates_fast_matches_reference) {
+    static const int sizes[][2] = {{1, 1}, {1, 9}, {3, 17}, {17, 33}, {33, 127}, {300, 7}, {513, 40}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int H = sizes[s][0], W = sizes[s][1];
+        int64_t HW = (int64_t)H * W, n;
+        float *u = malloc((size_t)HW * sizeof *u);
+        uint8_t *ig = malloc((size_t)HW);
+        test_fill_uniform(u, (size_t)HW, -1.0f, 1.0f, 500 + s);
+        test_rng r = test_rng_seed(600 + s);
+        for (int64_t p = 0; p < HW; p++)
+            ig[p] = test_rng_u64(&r) % 5 == 0 ? (uint8_t)(1 + p % 200) : 0;
+        for (int64_t p = 3; p < HW; p += 11)
+            u[p] = NAN;
+        free(candidates(u, ig, H, W, 0.0f, -15.0f, &n));
+        free(candidates(u, NULL, H, W, 0.0f, -15.0f, &n));
+        free(candidates(u, ig, H, W, 2.0f, -40.0f, &n));   // fallback: ignored pixels are -30
+        free(candidates(u, NULL, H, W, 2.0f, -40.0f, &n)); // fallback: every pixel but the NaNs
+        ck_assert_int_eq(n, HW - (HW + 7) / 11);
+        u[0] = 5.0f; // (0, 0) alone above 2: still the fallback
+        free(candidates(u, ig, H, W, 2.0f, -0.5f, &n));
+        free(candidates(u, NULL, H, W, 2.0f, 3.0f, &n)); // (0, 0) also passes the fallback
+        ck_assert_int_eq(n, 1);
+        free(u);
+        free(ig);
+    }
 }
 END_TEST
 
@@ -131,10 +191,11 @@ START_TEST(fps_fast_matches_reference) {
         int32_t *a = malloc((size_t)k * sizeof *a), *b = malloc((size_t)k * sizeof *b);
         for (int t = 0; t < 2; t++) {
             proposals_ties ties = t ? PROPOSALS_TIES_LOWEST : PROPOSALS_TIES_OFFICIAL;
-            ck_assert_int_eq(proposals_fps_cpu(&test_ctx, a, xy, n, k, ties, &err), UG_OK);
+            ck_assert_int_eq(fps(a, xy, n, k, ties, &err), UG_OK);
             proposals_fps_ref(b, xy, n, k, ties);
             for (int i = 0; i < k; i++)
-                ck_assert_msg(a[i] == b[i], "n %lld ties %d sample %d: fast %d, ref %d", (long long)n, t, i, a[i], b[i]);
+                ck_assert_msg(a[i] == b[i], "n %lld ties %d sample %d: fast %d, ref %d", (long long)n, t, i,
+                              a[i], b[i]);
             ck_assert_int_eq(a[0], 0);
             if (n < 50) ck_assert_int_eq(a[k - 1], 0);
         }
@@ -152,8 +213,8 @@ END_TEST
 START_TEST(fps_official_tie_by_hand) {
     int32_t xy[] = {0, 0, 1, 0, 2, 0, 3, 0}, a[3], b[3];
     ug_err err;
-    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, a, xy, 4, 3, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
-    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, b, xy, 4, 3, PROPOSALS_TIES_LOWEST, &err), UG_OK);
+    ck_assert_int_eq(fps(a, xy, 4, 3, PROPOSALS_TIES_OFFICIAL, &err), UG_OK);
+    ck_assert_int_eq(fps(b, xy, 4, 3, PROPOSALS_TIES_LOWEST, &err), UG_OK);
     ck_assert_int_eq(a[1], 3);
     ck_assert_int_eq(a[2], 2);
     ck_assert_int_eq(b[2], 1);
@@ -182,16 +243,19 @@ START_TEST(kmeans_blobs) {
         int b = (p[2 * c] > 100) + 2 * (p[2 * c + 1] > 80);
         seen[b]++;
         ck_assert_float_eq(p[2 * c], floorf(p[2 * c]));
-        ck_assert(fabsf(p[2 * c] - (float)(cx[b] + 3)) <= 3.0f && fabsf(p[2 * c + 1] - (float)(cy[b] + 3)) <= 3.0f);
+        ck_assert(fabsf(p[2 * c] - (float)(cx[b] + 3)) <= 3.0f &&
+                  fabsf(p[2 * c + 1] - (float)(cy[b] + 3)) <= 3.0f);
     }
-    for (int b = 0; b < 4; b++) ck_assert_int_eq(seen[b], 1);
+    for (int b = 0; b < 4; b++)
+        ck_assert_int_eq(seen[b], 1);
 }
 END_TEST
 
 START_TEST(random_distinct_and_seeded) {
     enum { N = 33 };
     int32_t xy[N * 2];
-    for (int i = 0; i < N; i++) xy[2 * i] = i, xy[2 * i + 1] = 2 * i;
+    for (int i = 0; i < N; i++)
+        xy[2 * i] = i, xy[2 * i + 1] = 2 * i;
     float p[2 * 40], q[2 * 40];
     int d1, d2;
     ug_err err;
@@ -208,7 +272,8 @@ START_TEST(random_distinct_and_seeded) {
         ck_assert_float_eq(p[2 * i + 1], 2 * p[2 * i]);
         seen[(int)p[2 * i]]++;
     }
-    for (int i = 0; i < N; i++) ck_assert_int_eq(seen[i], 1);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(seen[i], 1);
 }
 END_TEST
 
@@ -233,7 +298,9 @@ START_TEST(grid_like_sam) {
     float *q;
     int n;
     ug_err err;
-    ck_assert_int_eq(proposals_sample(&test_ctx, NULL, NULL, 10, 20, &o, &q, &n, NULL, &err), UG_OK);
+    float u[10 * 20] = {0};
+    ug_tensor ut = ug_tensor_wrap(u, UG_F32, UG_DIMS(10, 20));
+    ck_assert_int_eq(proposals_sample(&test_ctx, &ut, NULL, &o, &q, &n, NULL, &err), UG_OK);
     ck_assert_int_eq(n, 49);
     free(q);
 }
@@ -242,16 +309,23 @@ END_TEST
 START_TEST(sample_errors) {
     proposals_opts o = {PROPOSALS_FPS, 0, -0.15f, PROPOSALS_TIES_OFFICIAL, 0};
     float u[4] = {0, 0, 0, 0}, *p;
+    ug_tensor ut = ug_tensor_wrap(u, UG_F32, UG_DIMS(2, 2));
     int n;
     ug_err err;
-    ck_assert_int_eq(proposals_sample(&test_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_ERR_ARG);
+    ck_assert_int_eq(proposals_sample(&test_ctx, &ut, NULL, &o, &p, &n, NULL, &err), UG_ERR_ARG);
     ck_assert_ptr_nonnull(strstr(err.msg, "points"));
     int32_t idx[2];
-    ck_assert_int_eq(proposals_fps_cpu(&test_ctx, idx, NULL, 0, 2, PROPOSALS_TIES_OFFICIAL, &err), UG_ERR_ARG);
-    // No candidate at all: zero points, not an error.
-    for (int i = 0; i < 4; i++) u[i] = -40.0f;
+    ck_assert_int_eq(fps(idx, NULL, 0, 2, PROPOSALS_TIES_OFFICIAL, &err), UG_ERR_ARG);
+    // An ignore mask of another size is refused.
     o.points = 5;
-    ck_assert_int_eq(proposals_sample(&test_ctx, u, NULL, 2, 2, &o, &p, &n, NULL, &err), UG_OK);
+    uint8_t ig[6] = {0};
+    ug_tensor igt = ug_tensor_wrap(ig, UG_U8, UG_DIMS(2, 3));
+    ck_assert_int_eq(proposals_sample(&test_ctx, &ut, &igt, &o, &p, &n, NULL, &err), UG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "ignore"));
+    // No candidate at all: zero points, not an error.
+    for (int i = 0; i < 4; i++)
+        u[i] = -40.0f;
+    ck_assert_int_eq(proposals_sample(&test_ctx, &ut, NULL, &o, &p, &n, NULL, &err), UG_OK);
     ck_assert_int_eq(n, 0);
     ck_assert_ptr_null(p);
 }
@@ -264,6 +338,7 @@ int main(void) {
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, golden_candidates_and_fps);
     tcase_add_test(tc, candidates_ignore_and_fallback);
+    tcase_add_test(tc, candidates_fast_matches_reference);
     tcase_add_test(tc, fps_fast_matches_reference);
     tcase_add_test(tc, fps_official_tie_by_hand);
     tcase_add_test(tc, kmeans_blobs);

@@ -45,8 +45,8 @@ static void teardown(void) {
 // Threads do not survive the fork Check runs each test in: one pool per test.
 // ---- scoring ----
 
-static void score_case(int64_t Q, int64_t K, int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W,
-                       uint64_t seed) {
+static void score_case(int64_t Q, int64_t K, int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H,
+                       int64_t W, uint64_t seed) {
     ug_err err;
     ug_tensor lg, mk, sc, sem;
     ck_assert_int_eq(ug_tensor_new(&lg, UG_F32, UG_DIMS(Q, K + 1), &err), UG_OK);
@@ -60,8 +60,9 @@ static void score_case(int64_t Q, int64_t K, int64_t h, int64_t w, int64_t Ht, i
     rba_score_ref(want, want_sem, lg.data, mk.data, Q, K, h, w, Ht, Wt, H, W);
     ck_assert_int_eq(rba_score_cpu(&test_ctx, &sc, &sem, &lg, &mk, Ht, Wt, &err), UG_OK);
     char what[128];
-    snprintf(what, sizeof what, "score Q%lld K%lld %lldx%lld->%lldx%lld crop %lldx%lld", (long long)Q, (long long)K,
-             (long long)h, (long long)w, (long long)Ht, (long long)Wt, (long long)H, (long long)W);
+    snprintf(what, sizeof what, "score Q%lld K%lld %lldx%lld->%lldx%lld crop %lldx%lld", (long long)Q,
+             (long long)K, (long long)h, (long long)w, (long long)Ht, (long long)Wt, (long long)H,
+             (long long)W);
     test_assert_close(sc.data, want, (size_t)(H * W), 1e-5, 1e-5, what);
     // Random data: no near-ties at these seeds, so the maps agree exactly.
     const uint8_t *got_sem = sem.data;
@@ -79,11 +80,11 @@ static void score_case(int64_t Q, int64_t K, int64_t h, int64_t w, int64_t Ht, i
 
 START_TEST(score_vs_reference) {
     score_case(1, 1, 1, 1, 1, 1, 1, 1, 1);
-    score_case(3, 3, 1, 3, 5, 7, 5, 7, 2);         // upsampling from a single row
-    score_case(17, 19, 7, 13, 27, 51, 27, 51, 3);   // non-integer scales
-    score_case(10, 19, 8, 14, 32, 56, 30, 50, 4);   // pad32 style: upsample, crop
-    score_case(33, 5, 18, 16, 70, 61, 70, 61, 5);   // several bands of 33 rows over 2 threads
-    score_case(5, 2, 9, 9, 4, 3, 3, 2, 6);          // downsampling
+    score_case(3, 3, 1, 3, 5, 7, 5, 7, 2);        // upsampling from a single row
+    score_case(17, 19, 7, 13, 27, 51, 27, 51, 3); // non-integer scales
+    score_case(10, 19, 8, 14, 32, 56, 30, 50, 4); // pad32 style: upsample, crop
+    score_case(33, 5, 18, 16, 70, 61, 70, 61, 5); // several bands of 33 rows over 2 threads
+    score_case(5, 2, 9, 9, 4, 3, 3, 2, 6);        // downsampling
 }
 END_TEST
 
@@ -110,9 +111,10 @@ static void golden_score(const char *prefix, int64_t Ht, int64_t Wt, int allowed
         ug_tensor ws = rba_golden(stem);
         const uint8_t *g = sem.data, *e = ws.data;
         int flips = 0;
-        for (int64_t i = 0; i < H * W; i++) flips += g[i] != e[i];
-        ck_assert_msg(flips <= allowed_flips, "%s: %d pixels differ (at most %d near-ties allowed)", stem, flips,
-                      allowed_flips);
+        for (int64_t i = 0; i < H * W; i++)
+            flips += g[i] != e[i];
+        ck_assert_msg(flips <= allowed_flips, "%s: %d pixels differ (at most %d near-ties allowed)", stem,
+                      flips, allowed_flips);
         ug_tensor_free(&ws);
     }
     ug_tensor_free(&sc);
@@ -158,7 +160,8 @@ static void on_trace(void *user, const char *name, const ug_tensor *t) {
         ck_assert_int_eq(ug_tensor_numel(&want), ug_tensor_numel(t));
         const uint8_t *g = t->data, *e = want.data;
         int flips = 0;
-        for (int64_t i = 0; i < ug_tensor_numel(t); i++) flips += g[i] != e[i];
+        for (int64_t i = 0; i < ug_tensor_numel(t); i++)
+            flips += g[i] != e[i];
         int allowed = tr->img == 0 && tr->layers == 1 ? 10 : 0; // golden margin table
         ck_assert_msg(flips <= allowed, "%s: %d pixels differ", stem, flips);
         ug_tensor_free(&want);
@@ -181,13 +184,13 @@ static void run_model(int which, int img, bool d2pad, int want_checked) {
     ck_assert_msg(ug_image_read(png, UG_IMAGE_RGB, &im, &err) == UG_OK, "%s", err.msg);
     free(png);
     tracer tr = {img, which == 1 ? 3 : 1, d2pad, 0};
-    rba_trace trace = {on_trace, &tr};
+    nn_trace trace = {on_trace, &tr};
     rba_output o;
     ck_assert_msg(rba_forward_u8(&test_ctx, m, &im, d2pad, &o, &trace, &err) == UG_OK, "%s", err.msg);
     ck_assert_int_eq(o.score.shape[0], im.shape[0]);
     ck_assert_int_eq(o.score.shape[1], im.shape[1]);
-    ck_assert_msg(tr.checked == want_checked, "img%d %ddl%s: %d golden tensors compared, expected %d", img, tr.layers,
-                  d2pad ? " d2pad" : "", tr.checked, want_checked);
+    ck_assert_msg(tr.checked == want_checked, "img%d %ddl%s: %d golden tensors compared, expected %d", img,
+                  tr.layers, d2pad ? " d2pad" : "", tr.checked, want_checked);
     ck_assert_uint_eq(test_ctx.arena.used, 0);
     rba_output_free(&o);
     ug_tensor_free(&im);
@@ -197,18 +200,30 @@ static void run_model(int which, int img, bool d2pad, int want_checked) {
 // Tensors compared per run: input, patch_embed, 8 blocks, res2..5, input_proj_res5,
 // 2 encoder layers, sampling locations, attention weights, 3 multi-scale features, mask
 // features (23 shared), then aux/queries/pred/score/argmax.
-START_TEST(model_img0_1dl) { run_model(0, 0, false, 23 + 3 + 2 + 2); }
+START_TEST(model_img0_1dl) {
+    run_model(0, 0, false, 23 + 3 + 2 + 2);
+}
 END_TEST
-START_TEST(model_img1_1dl) { run_model(0, 1, false, 23 + 3 + 2 + 2); }
+START_TEST(model_img1_1dl) {
+    run_model(0, 1, false, 23 + 3 + 2 + 2);
+}
 END_TEST
-START_TEST(model_img0_3dl) { run_model(1, 0, false, 23 + 6 + 2 + 2); }
+START_TEST(model_img0_3dl) {
+    run_model(1, 0, false, 23 + 6 + 2 + 2);
+}
 END_TEST
-START_TEST(model_img1_3dl) { run_model(1, 1, false, 23 + 6 + 2 + 2); }
+START_TEST(model_img1_3dl) {
+    run_model(1, 1, false, 23 + 6 + 2 + 2);
+}
 END_TEST
-START_TEST(model_img1_1dl_d2pad) { run_model(0, 1, true, 3); }
+START_TEST(model_img1_1dl_d2pad) {
+    run_model(0, 1, true, 3);
+}
 END_TEST
 // The UGainS Lightning checkpoint names the decoder sem_seg_head.*: same weights, same numbers.
-START_TEST(model_img1_1dl_ugains_ckpt) { run_model(2, 1, false, 23 + 3 + 2 + 2); }
+START_TEST(model_img1_1dl_ugains_ckpt) {
+    run_model(2, 1, false, 23 + 3 + 2 + 2);
+}
 END_TEST
 
 START_TEST(config_and_load_errors) {

@@ -13,6 +13,7 @@
 #include "engine/npy.h"
 #include "engine/safetensors.h"
 #include "models/sam.h"
+#include "ops/ops.h"
 #include "tests/helpers.h"
 #include "weights-tools/packer.h"
 
@@ -77,11 +78,16 @@ static ug_tensor golden(const char *rel) {
     return t;
 }
 
+// got may be on any device and strided (trace tensors, views of outputs): compared through a
+// contiguous host copy.
 static void check_golden(const ug_tensor *got, const char *rel, double atol, double rtol) {
-    ug_tensor want = golden(rel);
+    ug_tensor want = golden(rel), host;
+    ug_err err;
     ck_assert_msg(ug_tensor_numel(got) == ug_tensor_numel(&want), "%s: %lld elements, golden has %lld", rel,
                   (long long)ug_tensor_numel(got), (long long)ug_tensor_numel(&want));
-    test_assert_close(got->data, want.data, (size_t)ug_tensor_numel(&want), atol, rtol, rel);
+    ck_assert_int_eq(ug_to_host(&g_ctx, &host, got, &err), UG_OK);
+    test_assert_close(host.data, want.data, (size_t)ug_tensor_numel(&want), atol, rtol, rel);
+    ug_tensor_free(&host);
     ug_tensor_free(&want);
 }
 
@@ -234,7 +240,7 @@ START_TEST(image_encoder_golden) {
     ug_tensor input = golden("sam_tiny/input_preprocessed.npy"), emb;
     ug_err err;
     int seen = 0;
-    sam_trace tr = {trace_check, &seen};
+    nn_trace tr = {trace_check, &seen};
     ck_assert_int_eq(sam_encode_image(&g_ctx, g_model, &input, &emb, &tr, &err), UG_OK);
     ck_assert_int_eq(seen, 5); // patch embed + 4 blocks
     check_golden(&emb, "sam_tiny/image_embeddings.npy", ATOL, RTOL);
@@ -308,7 +314,7 @@ static void run_case(const prompt_case *pc) {
         const char *kind = multi ? "multi" : "single";
         ug_tensor low, iou, masks;
         int seen = 0;
-        sam_trace tr = {trace_check, &seen};
+        nn_trace tr = {trace_check, &seen};
         bool traced = !strcmp(pc->name, "p0") && multi;
         ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, multi, &low, &iou,
                                           traced ? &tr : NULL, &err),
@@ -344,7 +350,7 @@ START_TEST(dense_pe_golden) {
     REQUIRE_MODEL();
     ug_tensor pe;
     ug_err err;
-    ck_assert_int_eq(sam_dense_pe(g_model, &pe, &err), UG_OK);
+    ck_assert_int_eq(sam_dense_pe(&g_ctx, g_model, &pe, &err), UG_OK);
     check_golden(&pe, "sam_tiny/dense_pe.npy", ATOL, RTOL);
     ug_tensor_free(&pe);
 }

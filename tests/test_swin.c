@@ -99,7 +99,7 @@ static void run_golden_image(const char *img) {
     ug_tensor in = test_golden_npy(rel);
     ug_tensor res[SWIN_STAGES];
     trace_ctx tc = {img, 0};
-    swin_trace tr = {on_trace, &tc};
+    nn_trace tr = {on_trace, &tc};
     ug_err err;
     ck_assert_msg(swin_forward(&test_ctx, &L.m, &in, res, &tr, &err) == UG_OK, "%s", err.msg);
     ck_assert_int_eq(tc.seen, 1 + 8); // patch_embed + 4 stages x 2 blocks

@@ -75,11 +75,16 @@ static void check_golden_instances(bool traced) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ck_assert_msg(g_sam != NULL, "sam_tiny could not be packed and loaded (see stderr)");
     ug_err err;
-    ug_tensor img = test_golden_npy("pipeline_tiny/sam_input_normalized.npy"), u = test_golden_npy("pipeline_tiny/rba_score.npy");
-    ug_tensor ig = test_golden_npy("pipeline_tiny/ignore_mask.npy"), pts = test_golden_npy("pipeline_tiny/fps_points_xy.npy");
-    ug_tensor chosen = test_golden_npy("pipeline_tiny/chosen_mask_index.npy"), masks = test_golden_npy("pipeline_tiny/masks.npy");
-    ug_tensor scores = test_golden_npy("pipeline_tiny/scores.npy"), nms = test_golden_npy("pipeline_tiny/nms_keep.npy");
-    ug_tensor fin = test_golden_npy("pipeline_tiny/final_keep.npy"), refined = test_golden_npy("pipeline_tiny/refined_score.npy");
+    ug_tensor img = test_golden_npy("pipeline_tiny/sam_input_normalized.npy"),
+              u = test_golden_npy("pipeline_tiny/rba_score.npy");
+    ug_tensor ig = test_golden_npy("pipeline_tiny/ignore_mask.npy"),
+              pts = test_golden_npy("pipeline_tiny/fps_points_xy.npy");
+    ug_tensor chosen = test_golden_npy("pipeline_tiny/chosen_mask_index.npy"),
+              masks = test_golden_npy("pipeline_tiny/masks.npy");
+    ug_tensor scores = test_golden_npy("pipeline_tiny/scores.npy"),
+              nms = test_golden_npy("pipeline_tiny/nms_keep.npy");
+    ug_tensor fin = test_golden_npy("pipeline_tiny/final_keep.npy"),
+              refined = test_golden_npy("pipeline_tiny/refined_score.npy");
     ug_tensor ciou = test_golden_npy("pipeline_tiny/chosen_iou.npy");
     ugains_opts o;
     ugains_opts_default(&o);
@@ -89,28 +94,35 @@ static void check_golden_instances(bool traced) {
     ugains_result r;
     memset(&r, 0, sizeof r);
     seen s = {0};
-    ugains_trace tr = {on_dump, &s};
-    ck_assert_int_eq(ugains_instances(&test_ctx, g_sam, &img, u.data, ig.data, &o, &r, traced ? &tr : NULL, &err), UG_OK);
+    nn_trace tr = {on_dump, &s};
+    ck_assert_int_eq(ugains_instances(&test_ctx, g_sam, &img, &u, &ig, &o, &r, traced ? &tr : NULL, &err),
+                     UG_OK);
     int H = 96, W = 160;
     int64_t HW = (int64_t)H * W;
     ck_assert_int_eq(r.ncandidates, 224);
     ck_assert_int_eq(r.npoints, 8);
-    for (int i = 0; i < 16; i++) ck_assert_float_eq(r.points[i], (float)((int32_t *)pts.data)[i]);
-    for (int i = 0; i < 8; i++) ck_assert_int_eq(r.chosen[i], ((int32_t *)chosen.data)[i]);
+    for (int i = 0; i < 16; i++)
+        ck_assert_float_eq(r.points[i], (float)((int32_t *)pts.data)[i]);
+    for (int i = 0; i < 8; i++)
+        ck_assert_int_eq(r.chosen[i], ((int32_t *)chosen.data)[i]);
     test_assert_close(r.chosen_iou, ciou.data, 8, 1e-4, 1e-4, "chosen_iou");
     for (int i = 0; i < 8; i++) {
         int flips = 0;
-        for (int64_t p = 0; p < HW; p++) flips += inst_mask_get(&r.masks, i, p) != ((uint8_t *)masks.data)[i * HW + p];
+        for (int64_t p = 0; p < HW; p++)
+            flips += inst_mask_get(&r.masks, i, p) != ((uint8_t *)masks.data)[i * HW + p];
         ck_assert_msg(flips <= 8, "mask %d: %d pixels differ from the golden", i, flips);
     }
     test_assert_close(r.scores, scores.data, 8, 1e-4, 0, "pipeline_tiny/scores.npy");
     ck_assert_int_eq(r.nnms, nms.shape[0]);
-    for (int i = 0; i < r.nnms; i++) ck_assert(test_i32_contains(nms.data, r.nnms, r.nms_keep[i]));
+    for (int i = 0; i < r.nnms; i++)
+        ck_assert(test_i32_contains(nms.data, r.nnms, r.nms_keep[i]));
     ck_assert_int_eq(r.nkeep, fin.shape[0]);
-    for (int i = 0; i < r.nkeep; i++) ck_assert(test_i32_contains(fin.data, r.nkeep, r.keep[i]));
+    for (int i = 0; i < r.nkeep; i++)
+        ck_assert(test_i32_contains(fin.data, r.nkeep, r.keep[i]));
     const float *got = r.refined.data, *want = refined.data;
     int bad = 0;
-    for (int64_t p = 0; p < HW; p++) bad += !(got[p] - want[p] <= 1e-4f && want[p] - got[p] <= 1e-4f);
+    for (int64_t p = 0; p < HW; p++)
+        bad += !(got[p] - want[p] <= 1e-4f && want[p] - got[p] <= 1e-4f);
     ck_assert_msg(bad <= 16, "refined map: %d pixels off by more than 1e-4", bad);
     if (traced) {
         ck_assert_int_eq(seen_numel(&s, "points"), 16);
@@ -125,13 +137,18 @@ static void check_golden_instances(bool traced) {
     }
     ugains_result_free(&r);
     ug_tensor *all[] = {&img, &u, &ig, &pts, &chosen, &masks, &scores, &nms, &fin, &refined, &ciou};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ug_tensor_free(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        ug_tensor_free(all[i]);
 }
 
-START_TEST(golden_pipeline_tiny) { check_golden_instances(false); }
+START_TEST(golden_pipeline_tiny) {
+    check_golden_instances(false);
+}
 END_TEST
 
-START_TEST(golden_pipeline_tiny_traced) { check_golden_instances(true); }
+START_TEST(golden_pipeline_tiny_traced) {
+    check_golden_instances(true);
+}
 END_TEST
 
 // No candidate anywhere (U far below both thresholds): no SAM work, refined = U - 1.
@@ -142,15 +159,18 @@ START_TEST(no_candidates) {
     ug_tensor img;
     ck_assert_int_eq(ug_tensor_new(&img, UG_F32, UG_DIMS(1, 3, H, W), &err), UG_OK);
     float u[H * W];
-    for (int i = 0; i < H * W; i++) u[i] = -40.0f + (float)i * 1e-3f;
+    for (int i = 0; i < H * W; i++)
+        u[i] = -40.0f + (float)i * 1e-3f;
     ugains_opts o;
     ugains_opts_default(&o);
     ugains_result r;
     memset(&r, 0, sizeof r);
-    ck_assert_int_eq(ugains_instances(&test_ctx, g_sam, &img, u, NULL, &o, &r, NULL, &err), UG_OK);
+    ug_tensor ut = ug_tensor_wrap(u, UG_F32, UG_DIMS(H, W));
+    ck_assert_int_eq(ugains_instances(&test_ctx, g_sam, &img, &ut, NULL, &o, &r, NULL, &err), UG_OK);
     ck_assert_int_eq(r.npoints, 0);
     ck_assert_int_eq(r.nkeep, 0);
-    for (int i = 0; i < H * W; i++) ck_assert_float_eq(((float *)r.refined.data)[i], u[i] - 1.0f);
+    for (int i = 0; i < H * W; i++)
+        ck_assert_float_eq(((float *)r.refined.data)[i], u[i] - 1.0f);
     ugains_result_free(&r);
     ug_tensor_free(&img);
 }
@@ -174,7 +194,8 @@ START_TEST(whole_image_rba_tiny) {
     ug_tensor want = rba_golden("img0_1dl_rba_score");
     ck_assert_int_eq(r.H, img.shape[0]);
     ck_assert_int_eq(r.W, img.shape[1]);
-    test_assert_close(r.score.data, want.data, (size_t)ug_tensor_numel(&want), 1e-4, 1e-4, "img0_1dl_rba_score");
+    test_assert_close(r.score.data, want.data, (size_t)ug_tensor_numel(&want), 1e-4, 1e-4,
+                      "img0_1dl_rba_score");
     ck_assert_int_eq(r.npoints, 5);
     ck_assert_int_ge(r.nkeep, 1);
     int64_t HW = (int64_t)r.H * r.W;

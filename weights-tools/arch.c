@@ -10,219 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/config.h"
 #include "engine/json.h"
+#include "models/packed_config.h"
+#include "models/sam.h"
 
-enum { MAX_LIST = 64, NAME_MAX_ = 256 };
-
-// ---- config: a struct per arch described by a table, so --set and JSON output are generic --
-
-typedef enum { F_INT, F_NUM, F_BOOL, F_STR, F_INTS, F_NUMS, F_STRS } ftype;
-
-typedef struct field {
-    const char *key;
-    ftype type;
-    size_t off;   // offset of the value (or array) in the config struct
-    size_t n_off; // offset of the int count for arrays
-} field;
-
-typedef struct sam_cfg {
-    int64_t img_size, patch_size, in_chans, enc_embed, enc_depth, enc_heads, enc_window;
-    double enc_mlp_ratio, enc_ln_eps;
-    bool enc_qkv_bias, enc_abs_pos, enc_rel_pos;
-    int64_t enc_global[MAX_LIST];
-    int n_global;
-    int64_t emb_size[MAX_LIST];
-    int n_emb_size;
-    int64_t prompt_dim, mask_in_chans;
-    int64_t dec_depth, dec_dim, dec_mlp, dec_heads, dec_downsample, dec_multimask, dec_iou_depth, dec_iou_hidden;
-    double pixel_mean[MAX_LIST], pixel_std[MAX_LIST], mask_threshold;
-    int n_mean, n_std;
-} sam_cfg;
-
-#define S_(k, t, f) {k, t, offsetof(sam_cfg, f), 0}
-#define SA_(k, t, f, n) {k, t, offsetof(sam_cfg, f), offsetof(sam_cfg, n)}
-static const field sam_fields[] = {
-    S_("decoder_attention_downsample_rate", F_INT, dec_downsample),
-    S_("decoder_iou_head_depth", F_INT, dec_iou_depth),
-    S_("decoder_iou_head_hidden_dim", F_INT, dec_iou_hidden),
-    S_("decoder_num_multimask_outputs", F_INT, dec_multimask),
-    S_("decoder_transformer_depth", F_INT, dec_depth),
-    S_("decoder_transformer_embedding_dim", F_INT, dec_dim),
-    S_("decoder_transformer_mlp_dim", F_INT, dec_mlp),
-    S_("decoder_transformer_num_heads", F_INT, dec_heads),
-    S_("encoder_depth", F_INT, enc_depth),
-    S_("encoder_embed_dim", F_INT, enc_embed),
-    SA_("encoder_global_attn_indexes", F_INTS, enc_global, n_global),
-    S_("encoder_layernorm_eps", F_NUM, enc_ln_eps),
-    S_("encoder_mlp_ratio", F_NUM, enc_mlp_ratio),
-    S_("encoder_num_heads", F_INT, enc_heads),
-    S_("encoder_qkv_bias", F_BOOL, enc_qkv_bias),
-    S_("encoder_use_abs_pos", F_BOOL, enc_abs_pos),
-    S_("encoder_use_rel_pos", F_BOOL, enc_rel_pos),
-    S_("encoder_window_size", F_INT, enc_window),
-    SA_("image_embedding_size", F_INTS, emb_size, n_emb_size),
-    S_("img_size", F_INT, img_size),
-    S_("in_chans", F_INT, in_chans),
-    S_("mask_in_chans", F_INT, mask_in_chans),
-    S_("mask_threshold", F_NUM, mask_threshold),
-    S_("patch_size", F_INT, patch_size),
-    SA_("pixel_mean", F_NUMS, pixel_mean, n_mean),
-    SA_("pixel_std", F_NUMS, pixel_std, n_std),
-    S_("prompt_embed_dim", F_INT, prompt_dim),
-};
-
-typedef struct rba_cfg {
-    int64_t dec_ffn, dec_hidden, dec_mask_dim, dec_heads, dec_classes, dec_levels, dec_queries, dec_layers;
-    bool dec_pre_norm, dec_enforce_proj;
-    double mean[MAX_LIST], std[MAX_LIST];
-    int n_mean, n_std;
-    int64_t pd_stride, pd_conv_dim, pd_points, pd_gn_groups, pd_mask_dim, pd_ffn, pd_enc_layers, pd_heads;
-    char pd_norm[32];
-    char pd_in[MAX_LIST][32];
-    int n_pd_in;
-    bool swin_ape, swin_patch_norm, swin_qkv_bias;
-    int64_t swin_depths[MAX_LIST], swin_heads[MAX_LIST];
-    int n_depths, n_heads;
-    int64_t swin_embed, swin_patch, swin_window;
-    double swin_ln_eps, swin_mlp_ratio;
-} rba_cfg;
-
-#define R_(k, t, f) {k, t, offsetof(rba_cfg, f), 0}
-#define RA_(k, t, f, n) {k, t, offsetof(rba_cfg, f), offsetof(rba_cfg, n)}
-static const field rba_fields[] = {
-    R_("decoder_dec_layers", F_INT, dec_layers),
-    R_("decoder_dim_feedforward", F_INT, dec_ffn),
-    R_("decoder_enforce_input_project", F_BOOL, dec_enforce_proj),
-    R_("decoder_hidden_dim", F_INT, dec_hidden),
-    R_("decoder_mask_dim", F_INT, dec_mask_dim),
-    R_("decoder_nheads", F_INT, dec_heads),
-    R_("decoder_num_classes", F_INT, dec_classes),
-    R_("decoder_num_feature_levels", F_INT, dec_levels),
-    R_("decoder_num_queries", F_INT, dec_queries),
-    R_("decoder_pre_norm", F_BOOL, dec_pre_norm),
-    RA_("imagenet_mean", F_NUMS, mean, n_mean),
-    RA_("imagenet_std", F_NUMS, std, n_std),
-    R_("pixel_decoder_common_stride", F_INT, pd_stride),
-    R_("pixel_decoder_conv_dim", F_INT, pd_conv_dim),
-    R_("pixel_decoder_deform_n_points", F_INT, pd_points),
-    R_("pixel_decoder_gn_groups", F_INT, pd_gn_groups),
-    R_("pixel_decoder_mask_dim", F_INT, pd_mask_dim),
-    R_("pixel_decoder_norm", F_STR, pd_norm),
-    R_("pixel_decoder_transformer_dim_feedforward", F_INT, pd_ffn),
-    R_("pixel_decoder_transformer_enc_layers", F_INT, pd_enc_layers),
-    RA_("pixel_decoder_transformer_in_features", F_STRS, pd_in, n_pd_in),
-    R_("pixel_decoder_transformer_nheads", F_INT, pd_heads),
-    R_("swin_ape", F_BOOL, swin_ape),
-    RA_("swin_depths", F_INTS, swin_depths, n_depths),
-    R_("swin_embed_dim", F_INT, swin_embed),
-    R_("swin_layernorm_eps", F_NUM, swin_ln_eps),
-    R_("swin_mlp_ratio", F_NUM, swin_mlp_ratio),
-    RA_("swin_num_heads", F_INTS, swin_heads, n_heads),
-    R_("swin_patch_norm", F_BOOL, swin_patch_norm),
-    R_("swin_patch_size", F_INT, swin_patch),
-    R_("swin_qkv_bias", F_BOOL, swin_qkv_bias),
-    R_("swin_window_size", F_INT, swin_window),
-};
-
-static const field *find_field(const field *fs, size_t n, const char *key, size_t klen) {
-    for (size_t i = 0; i < n; i++)
-        if (strlen(fs[i].key) == klen && !strncmp(fs[i].key, key, klen)) return &fs[i];
-    return NULL;
-}
-
-// Applies one "key=value" to cfg. Returns the field so the caller can note what was set.
-static ug_status cfg_set(const field *fs, size_t nf, void *cfg, const char *kv, const field **which, ug_err *err) {
-    const char *eq = strchr(kv, '=');
-    if (!eq || eq == kv) return ug_errf(err, UG_ERR_ARG, "--set '%s': expected key=value", kv);
-    const field *f = find_field(fs, nf, kv, (size_t)(eq - kv));
-    if (!f) return ug_errf(err, UG_ERR_ARG, "--set '%s': unknown config key '%.*s' for this architecture", kv, (int)(eq - kv), kv);
-    *which = f;
-    const char *val = eq + 1;
-    char *base = cfg;
-    ug_json_doc *doc = NULL;
-    ug_err jerr;
-    const ug_json *v = NULL;
-    if (ug_json_parse(&doc, val, strlen(val), "--set", &jerr) == UG_OK) v = ug_json_root(doc);
-    ug_status st = UG_OK;
-    switch (f->type) {
-    case F_INT:
-        if (!v || v->type != UG_JSON_NUMBER || !v->is_int || v->integer < 0 || v->integer > (1 << 30))
-            st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a non-negative integer, got '%s'", f->key, val);
-        else *(int64_t *)(base + f->off) = v->integer;
-        break;
-    case F_NUM:
-        if (!v || v->type != UG_JSON_NUMBER) st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a number, got '%s'", f->key, val);
-        else *(double *)(base + f->off) = v->number;
-        break;
-    case F_BOOL:
-        if (!v || v->type != UG_JSON_BOOL) st = ug_errf(err, UG_ERR_ARG, "--set %s: expected true or false, got '%s'", f->key, val);
-        else *(bool *)(base + f->off) = v->boolean;
-        break;
-    case F_STR: {
-        const char *s = v && v->type == UG_JSON_STRING ? v->str : val;
-        if (strlen(s) >= 32 || !*s) st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a short string, got '%s'", f->key, val);
-        else snprintf(base + f->off, 32, "%s", s);
-        break;
-    }
-    case F_INTS:
-    case F_NUMS:
-    case F_STRS:
-        if (!v || v->type != UG_JSON_ARRAY || v->len > MAX_LIST) {
-            st = ug_errf(err, UG_ERR_ARG, "--set %s: expected a JSON array (at most %d items), got '%s'", f->key, MAX_LIST, val);
-            break;
-        }
-        for (size_t i = 0; i < v->len && !st; i++) {
-            const ug_json *it = &v->items[i];
-            if (f->type == F_INTS) {
-                if (it->type != UG_JSON_NUMBER || !it->is_int || it->integer < 0 || it->integer > (1 << 30))
-                    st = ug_errf(err, UG_ERR_ARG, "--set %s: item %zu is not a non-negative integer", f->key, i);
-                else ((int64_t *)(base + f->off))[i] = it->integer;
-            } else if (f->type == F_NUMS) {
-                if (it->type != UG_JSON_NUMBER) st = ug_errf(err, UG_ERR_ARG, "--set %s: item %zu is not a number", f->key, i);
-                else ((double *)(base + f->off))[i] = it->number;
-            } else {
-                if (it->type != UG_JSON_STRING || strlen(it->str) >= 32)
-                    st = ug_errf(err, UG_ERR_ARG, "--set %s: item %zu is not a short string", f->key, i);
-                else snprintf(base + f->off + 32 * i, 32, "%s", it->str);
-            }
-        }
-        if (!st) *(int *)(base + f->n_off) = (int)v->len;
-        break;
-    }
-    ug_json_free(doc);
-    return st;
-}
-
-static ug_status cfg_json(const field *fs, size_t nf, const void *cfg, char **out, ug_err *err) {
-    const char *base = cfg;
-    ug_json_writer w;
-    ug_jw_init(&w, 0);
-    ug_jw_object_begin(&w);
-    for (size_t i = 0; i < nf; i++) {
-        const field *f = &fs[i];
-        ug_jw_key(&w, f->key);
-        int n = f->n_off ? *(const int *)(base + f->n_off) : 0;
-        switch (f->type) {
-        case F_INT: ug_jw_int(&w, *(const int64_t *)(base + f->off)); break;
-        case F_NUM: ug_jw_number(&w, *(const double *)(base + f->off)); break;
-        case F_BOOL: ug_jw_bool(&w, *(const bool *)(base + f->off)); break;
-        case F_STR: ug_jw_string(&w, base + f->off); break;
-        case F_INTS:
-        case F_NUMS:
-        case F_STRS:
-            ug_jw_array_begin(&w);
-            for (int k = 0; k < n; k++) {
-                if (f->type == F_INTS) ug_jw_int(&w, ((const int64_t *)(base + f->off))[k]);
-                else if (f->type == F_NUMS) ug_jw_number(&w, ((const double *)(base + f->off))[k]);
-                else ug_jw_string(&w, base + f->off + 32 * (size_t)k);
-            }
-            ug_jw_array_end(&w);
-            break;
-        }
-    }
-    ug_jw_object_end(&w);
-    return ug_jw_finish(&w, out, NULL, err);
-}
+// The configs are the models' packed-config structs (sam_config, rba_packed_config), inferred
+// here from the shapes, then overridden (--set) and written through the shared tables of
+// models/packed_config.h.
+enum { NAME_MAX_ = 256 };
 
 // ---- the list of expected tensors ----------------------------------------------------------
 
@@ -291,22 +87,24 @@ static void norm(builder *b, const char *p, int64_t c) {
     f1(b, c, cat(n, p, ".bias"));
 }
 
-static void sam_expected(builder *b, const sam_cfg *c) {
+static void sam_expected(builder *b, const sam_config *c) {
     char p[NAME_MAX_], n[NAME_MAX_];
-    int64_t E = c->enc_embed, G = c->patch_size ? c->img_size / c->patch_size : 0, P = c->patch_size;
-    int64_t hd = c->enc_heads ? E / c->enc_heads : 0, hid = (int64_t)((double)E * c->enc_mlp_ratio);
-    int64_t D = c->prompt_dim, mc = c->mask_in_chans, Dd = c->dec_dim, M = c->dec_mlp;
-    int64_t Dc = c->dec_downsample ? Dd / c->dec_downsample : 0, H = c->dec_iou_hidden, nm = c->dec_multimask + 1;
-    if (c->enc_abs_pos) f4(b, 1, G, G, E, "image_encoder.pos_embed");
+    int64_t E = c->enc_embed_dim, G = c->patch_size ? c->img_size / c->patch_size : 0, P = c->patch_size;
+    int64_t hd = c->enc_num_heads ? E / c->enc_num_heads : 0, hid = (int64_t)((double)E * c->enc_mlp_ratio);
+    int64_t D = c->prompt_embed_dim, mc = c->mask_in_chans, Dd = c->dec_embed_dim, M = c->dec_mlp_dim;
+    int64_t Dc = c->dec_attn_downsample ? Dd / c->dec_attn_downsample : 0, H = c->dec_iou_hidden,
+            nm = c->dec_num_multimask + 1;
+    if (c->enc_use_abs_pos) f4(b, 1, G, G, E, "image_encoder.pos_embed");
     f4(b, E, c->in_chans, P, P, "image_encoder.patch_embed.proj.weight");
     f1(b, E, "image_encoder.patch_embed.proj.bias");
     for (int64_t i = 0; i < c->enc_depth; i++) {
         bool global = false;
-        for (int k = 0; k < c->n_global; k++) global |= c->enc_global[k] == i;
-        int64_t S = global ? G : c->enc_window;
+        for (int k = 0; k < c->n_global; k++)
+            global |= c->enc_global_attn_indexes[k] == i;
+        int64_t S = global ? G : c->enc_window_size;
         snprintf(p, sizeof p, "image_encoder.blocks.%lld", (long long)i);
         norm(b, cat(n, p, ".norm1"), E);
-        if (c->enc_rel_pos) {
+        if (c->enc_use_rel_pos) {
             f2(b, 2 * S - 1, hd, cat(n, p, ".attn.rel_pos_h"));
             f2(b, 2 * S - 1, hd, cat(n, p, ".attn.rel_pos_w"));
         }
@@ -380,50 +178,51 @@ static void sam_expected(builder *b, const sam_cfg *c) {
 }
 
 // Channels of res2..res5 for a Swin with embed dim E: E, 2E, 4E, 8E.
-static int64_t res_channels(const rba_cfg *c, const char *res) {
+static int64_t res_channels(const rba_packed_config *c, const char *res) {
     int k = res[0] == 'r' && res[1] == 'e' && res[2] == 's' && res[3] >= '2' && res[3] <= '5' && !res[4] ? res[3] - '2' : -1;
-    return k < 0 ? 0 : c->swin_embed << k;
+    return k < 0 ? 0 : (int64_t)c->swin.embed_dim << k;
 }
 
-static void rba_expected(builder *b, const rba_cfg *c) {
+static void rba_expected(builder *b, const rba_packed_config *c) {
     char p[NAME_MAX_], n[NAME_MAX_];
-    int64_t E = c->swin_embed, w = c->swin_window;
-    f4(b, E, 3, c->swin_patch, c->swin_patch, "backbone.patch_embed.proj.weight");
+    int64_t E = c->swin.embed_dim, w = c->swin.window_size;
+    f4(b, E, 3, c->swin.patch_size, c->swin.patch_size, "backbone.patch_embed.proj.weight");
     f1(b, E, "backbone.patch_embed.proj.bias");
-    if (c->swin_patch_norm) norm(b, "backbone.patch_embed.norm", E);
-    for (int s = 0; s < c->n_depths; s++) {
-        int64_t C = E << s, heads = s < c->n_heads ? c->swin_heads[s] : 0, hid = (int64_t)((double)C * c->swin_mlp_ratio);
-        for (int64_t j = 0; j < c->swin_depths[s]; j++) {
+    if (c->swin.patch_norm) norm(b, "backbone.patch_embed.norm", E);
+    for (int s = 0; s < RBA_CFG_STAGES; s++) {
+        int64_t C = E << s, heads = c->swin.num_heads[s], hid = (int64_t)((double)C * c->swin.mlp_ratio);
+        for (int64_t j = 0; j < c->swin.depths[s]; j++) {
             snprintf(p, sizeof p, "backbone.layers.%d.blocks.%lld", s, (long long)j);
             norm(b, cat(n, p, ".norm1"), C);
             f2(b, (2 * w - 1) * (2 * w - 1), heads, cat(n, p, ".attn.relative_position_bias_table"));
-            linear(b, cat(n, p, ".attn.qkv"), 3 * C, C, c->swin_qkv_bias);
+            linear(b, cat(n, p, ".attn.qkv"), 3 * C, C, c->swin.qkv_bias);
             linear(b, cat(n, p, ".attn.proj"), C, C, true);
             norm(b, cat(n, p, ".norm2"), C);
             linear(b, cat(n, p, ".mlp.fc1"), hid, C, true);
             linear(b, cat(n, p, ".mlp.fc2"), C, hid, true);
         }
-        if (s + 1 < c->n_depths) {
+        if (s + 1 < RBA_CFG_STAGES) {
             snprintf(p, sizeof p, "backbone.layers.%d.downsample", s);
             linear(b, cat(n, p, ".reduction"), 2 * C, 4 * C, false);
             norm(b, cat(n, p, ".norm"), 4 * C);
         }
     }
-    for (int s = 0; s < c->n_depths; s++) {
+    for (int s = 0; s < RBA_CFG_STAGES; s++) {
         snprintf(p, sizeof p, "backbone.norm%d", s);
         norm(b, p, E << s);
     }
 
-    int64_t C = c->pd_conv_dim, L = c->n_pd_in, h = c->pd_heads, pts = c->pd_points, F = c->pd_ffn;
+    int64_t C = c->pd.conv_dim, L = c->pd.n_in_features, h = c->pd.nheads, pts = c->pd.deform_n_points,
+            F = c->pd.dim_feedforward;
     // input_proj runs from the coarsest transformer feature to the finest.
     for (int64_t l = 0; l < L; l++) {
         snprintf(p, sizeof p, "pixel_decoder.input_proj.%lld", (long long)l);
-        f4(b, C, res_channels(c, c->pd_in[L - 1 - l]), 1, 1, cat(n, p, ".0.weight"));
+        f4(b, C, res_channels(c, c->pd.in_features[L - 1 - l]), 1, 1, cat(n, p, ".0.weight"));
         f1(b, C, cat(n, p, ".0.bias"));
         norm(b, cat(n, p, ".1"), C);
     }
     f2(b, L, C, "pixel_decoder.transformer.level_embed");
-    for (int64_t i = 0; i < c->pd_enc_layers; i++) {
+    for (int64_t i = 0; i < c->pd.enc_layers; i++) {
         snprintf(p, sizeof p, "pixel_decoder.transformer.encoder.layers.%lld", (long long)i);
         linear(b, cat(n, p, ".self_attn.sampling_offsets"), h * L * pts * 2, C, true);
         linear(b, cat(n, p, ".self_attn.attention_weights"), h * L * pts, C, true);
@@ -434,13 +233,14 @@ static void rba_expected(builder *b, const rba_cfg *c) {
         linear(b, cat(n, p, ".linear2"), C, F, true);
         norm(b, cat(n, p, ".norm2"), C);
     }
-    f4(b, c->pd_mask_dim, C, 1, 1, "pixel_decoder.mask_features.weight");
-    f1(b, c->pd_mask_dim, "pixel_decoder.mask_features.bias");
+    f4(b, c->pd.mask_dim, C, 1, 1, "pixel_decoder.mask_features.weight");
+    f1(b, c->pd.mask_dim, "pixel_decoder.mask_features.bias");
     // FPN levels between the finest transformer feature and the common stride: res2.. upward.
     int64_t min_stride = 4;
-    if (L > 0) min_stride = (int64_t)4 << (c->pd_in[0][3] - '2');
+    if (L > 0) min_stride = (int64_t)4 << (c->pd.in_features[0][3] - '2');
     int nfpn = 0;
-    for (int64_t s = min_stride; s > c->pd_stride && c->pd_stride > 0; s /= 2) nfpn++;
+    for (int64_t s = min_stride; s > c->pd.common_stride && c->pd.common_stride > 0; s /= 2)
+        nfpn++;
     for (int k = 1; k <= nfpn; k++) {
         char res[16];
         snprintf(res, sizeof res, "res%d", k + 1);
@@ -452,11 +252,11 @@ static void rba_expected(builder *b, const rba_cfg *c) {
         norm(b, cat(n, p, ".norm"), C);
     }
 
-    int64_t hd = c->dec_hidden, Fd = c->dec_ffn;
+    int64_t hd = c->dec.hidden_dim, Fd = c->dec.dim_feedforward;
     static const char *const attn[] = {"transformer_self_attention_layers.%lld.self_attn",
                                        "transformer_cross_attention_layers.%lld.multihead_attn"};
     for (int k = 0; k < 2; k++)
-        for (int64_t i = 0; i < c->dec_layers; i++) {
+        for (int64_t i = 0; i < c->dec.dec_layers; i++) {
             char a[NAME_MAX_];
             snprintf(a, sizeof a, "predictor.");
             snprintf(a + 10, sizeof a - 10, attn[k], (long long)i);
@@ -466,20 +266,20 @@ static void rba_expected(builder *b, const rba_cfg *c) {
             *strrchr(a, '.') = '\0';
             norm(b, cat(n, a, ".norm"), hd);
         }
-    for (int64_t i = 0; i < c->dec_layers; i++) {
+    for (int64_t i = 0; i < c->dec.dec_layers; i++) {
         snprintf(p, sizeof p, "predictor.transformer_ffn_layers.%lld", (long long)i);
         linear(b, cat(n, p, ".linear1"), Fd, hd, true);
         linear(b, cat(n, p, ".linear2"), hd, Fd, true);
         norm(b, cat(n, p, ".norm"), hd);
     }
     norm(b, "predictor.decoder_norm", hd);
-    f2(b, c->dec_queries, hd, "predictor.query_feat.weight");
-    f2(b, c->dec_queries, hd, "predictor.query_embed.weight");
-    f2(b, c->dec_levels, hd, "predictor.level_embed.weight");
-    linear(b, "predictor.class_embed", c->dec_classes + 1, hd, true);
+    f2(b, c->dec.num_queries, hd, "predictor.query_feat.weight");
+    f2(b, c->dec.num_queries, hd, "predictor.query_embed.weight");
+    f2(b, c->dec.num_feature_levels, hd, "predictor.level_embed.weight");
+    linear(b, "predictor.class_embed", c->dec.num_classes + 1, hd, true);
     linear(b, "predictor.mask_embed.layers.0", hd, hd, true);
     linear(b, "predictor.mask_embed.layers.1", hd, hd, true);
-    linear(b, "predictor.mask_embed.layers.2", c->dec_mask_dim, hd, true);
+    linear(b, "predictor.mask_embed.layers.2", c->dec.mask_dim, hd, true);
 }
 
 // ---- normalised view of the checkpoint -------------------------------------------------------
@@ -502,10 +302,18 @@ static named *vfind(const view *v, const char *name) {
     return bsearch(&key, v->v, (size_t)v->n, sizeof *v->v, cmp_named);
 }
 
-static int64_t dim_of(const view *v, const char *name, int d) {
+// Config values are ints: a size from a hostile shape is capped at 1 << 30 (beyond every
+// table's range), so its tensors come out mis-shaped instead of overflowing the config.
+enum { SIZE_CAP = 1 << 30 };
+
+static int narrow(int64_t v) {
+    return v > SIZE_CAP ? SIZE_CAP : v < -SIZE_CAP ? -SIZE_CAP : (int)v;
+}
+
+static int dim_of(const view *v, const char *name, int d) {
     named *x = vfind(v, name);
     if (!x || x->t->problem || d >= x->t->ndim) return 0;
-    return x->t->shape[d];
+    return narrow(x->t->shape[d]);
 }
 
 static int count_of(const view *v, const char *fmt) {
@@ -519,17 +327,30 @@ static int count_of(const view *v, const char *fmt) {
 
 static bool starts(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
 
+// Appends one line to a list of notes or warnings (dropped when memory runs out).
+static void push_line(char ***list, int *n, const char *fmt, va_list ap) {
+    char buf[1024];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    char **l = realloc(*list, (size_t)(*n + 1) * sizeof *l);
+    if (!l) return;
+    *list = l;
+    if ((l[*n] = strdup(buf))) (*n)++;
+}
+
 static void plan_note(ug_arch_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void plan_note(ug_arch_plan *p, const char *fmt, ...) {
-    char buf[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
+    push_line(&p->notes, &p->nnotes, fmt, ap);
     va_end(ap);
-    char **n = realloc(p->notes, (size_t)(p->nnotes + 1) * sizeof *n);
-    if (!n) return;
-    p->notes = n;
-    if ((n[p->nnotes] = strdup(buf))) p->nnotes++;
+}
+
+static void plan_warn(ug_arch_plan *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void plan_warn(ug_arch_plan *p, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    push_line(&p->warnings, &p->nwarnings, fmt, ap);
+    va_end(ap);
 }
 
 // Maps checkpoint names to normalised names; unmapped entries get name NULL.
@@ -576,93 +397,88 @@ static void view_free(view *v) {
 
 // ---- inference -----------------------------------------------------------------------------
 
-static void sam_infer(const view *v, sam_cfg *c) {
-    memset(c, 0, sizeof *c);
-    int64_t G = dim_of(v, "image_encoder.pos_embed", 1);
-    c->enc_embed = dim_of(v, "image_encoder.pos_embed", 3);
+static void sam_infer(const view *v, sam_config *c) {
+    ug_cfg_defaults(&sam_config_schema, c); // pixel_mean/std, mask_threshold, encoder_layernorm_eps
+    int G = dim_of(v, "image_encoder.pos_embed", 1);
+    c->enc_embed_dim = dim_of(v, "image_encoder.pos_embed", 3);
     c->patch_size = dim_of(v, "image_encoder.patch_embed.proj.weight", 2);
     c->in_chans = dim_of(v, "image_encoder.patch_embed.proj.weight", 1);
-    c->img_size = G * c->patch_size;
+    c->img_size = narrow((int64_t)G * c->patch_size);
     c->enc_depth = count_of(v, "image_encoder.blocks.%d.norm1.weight");
-    int64_t hd = dim_of(v, "image_encoder.blocks.0.attn.rel_pos_h", 1);
-    c->enc_heads = hd ? c->enc_embed / hd : 0;
-    for (int64_t i = 0; i < c->enc_depth && c->n_global < MAX_LIST; i++) {
+    int hd = dim_of(v, "image_encoder.blocks.0.attn.rel_pos_h", 1);
+    c->enc_num_heads = hd ? c->enc_embed_dim / hd : 0;
+    for (int i = 0; i < c->enc_depth && c->n_global < SAM_MAX_DEPTH; i++) {
         char name[NAME_MAX_];
-        snprintf(name, sizeof name, "image_encoder.blocks.%lld.attn.rel_pos_h", (long long)i);
-        int64_t S = (dim_of(v, name, 0) + 1) / 2;
-        if (S == G) c->enc_global[c->n_global++] = i;
-        else if (!c->enc_window) c->enc_window = S;
+        snprintf(name, sizeof name, "image_encoder.blocks.%d.attn.rel_pos_h", i);
+        int S = (dim_of(v, name, 0) + 1) / 2;
+        if (S == G)
+            c->enc_global_attn_indexes[c->n_global++] = i;
+        else if (!c->enc_window_size)
+            c->enc_window_size = S;
     }
-    c->enc_mlp_ratio = c->enc_embed ? (double)dim_of(v, "image_encoder.blocks.0.mlp.lin1.weight", 0) / (double)c->enc_embed : 0;
-    c->enc_ln_eps = 1e-6;
+    c->enc_mlp_ratio = c->enc_embed_dim ? (double)dim_of(v, "image_encoder.blocks.0.mlp.lin1.weight", 0) /
+                                              (double)c->enc_embed_dim
+                                        : 0;
     c->enc_qkv_bias = vfind(v, "image_encoder.blocks.0.attn.qkv.bias") != NULL;
-    c->enc_abs_pos = c->enc_rel_pos = true;
-    c->n_emb_size = 2;
-    c->prompt_dim = dim_of(v, "image_encoder.neck.0.weight", 0);
+    c->enc_use_abs_pos = c->enc_use_rel_pos = true;
+    c->prompt_embed_dim = dim_of(v, "image_encoder.neck.0.weight", 0);
     c->mask_in_chans = dim_of(v, "prompt_encoder.mask_downscaling.3.weight", 0);
     c->dec_depth = count_of(v, "mask_decoder.transformer.layers.%d.norm1.weight");
-    c->dec_dim = dim_of(v, "mask_decoder.transformer.layers.0.self_attn.q_proj.weight", 0);
-    c->dec_mlp = dim_of(v, "mask_decoder.transformer.layers.0.mlp.lin1.weight", 0);
-    int64_t inner = dim_of(v, "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight", 0);
-    c->dec_downsample = inner ? c->dec_dim / inner : 0;
-    c->dec_heads = 8; // preset: not visible in shapes (every released SAM uses 8)
-    c->dec_multimask = dim_of(v, "mask_decoder.mask_tokens.weight", 0) - 1;
+    c->dec_embed_dim = dim_of(v, "mask_decoder.transformer.layers.0.self_attn.q_proj.weight", 0);
+    c->dec_mlp_dim = dim_of(v, "mask_decoder.transformer.layers.0.mlp.lin1.weight", 0);
+    int inner = dim_of(v, "mask_decoder.transformer.layers.0.cross_attn_token_to_image.q_proj.weight", 0);
+    c->dec_attn_downsample = inner ? c->dec_embed_dim / inner : 0;
+    c->dec_num_heads = 8; // preset: not visible in shapes (every released SAM uses 8)
+    c->dec_num_multimask = dim_of(v, "mask_decoder.mask_tokens.weight", 0) - 1;
     c->dec_iou_depth = count_of(v, "mask_decoder.iou_prediction_head.layers.%d.weight");
     c->dec_iou_hidden = dim_of(v, "mask_decoder.iou_prediction_head.layers.0.weight", 0);
-    static const double mean[3] = {123.675, 116.28, 103.53}, stdv[3] = {58.395, 57.12, 57.375};
-    memcpy(c->pixel_mean, mean, sizeof mean);
-    memcpy(c->pixel_std, stdv, sizeof stdv);
-    c->n_mean = c->n_std = 3;
-    c->mask_threshold = 0.0;
 }
 
-static void rba_infer(const view *v, rba_cfg *c) {
-    memset(c, 0, sizeof *c);
+static void rba_infer(const view *v, rba_packed_config *c) {
+    ug_cfg_defaults(&rba_config_schema, c); // ImageNet mean/std, GN with 32 groups, Swin LayerNorm eps
     char name[NAME_MAX_];
-    c->swin_embed = dim_of(v, "backbone.patch_embed.proj.weight", 0);
-    c->swin_patch = dim_of(v, "backbone.patch_embed.proj.weight", 2);
-    c->swin_patch_norm = vfind(v, "backbone.patch_embed.norm.weight") != NULL;
-    c->swin_ape = vfind(v, "backbone.absolute_pos_embed") != NULL;
-    c->n_depths = c->n_heads = count_of(v, "backbone.layers.%d.blocks.0.norm1.weight");
-    for (int s = 0; s < c->n_depths && s < MAX_LIST; s++) {
+    c->swin.embed_dim = dim_of(v, "backbone.patch_embed.proj.weight", 0);
+    c->swin.patch_size = dim_of(v, "backbone.patch_embed.proj.weight", 2);
+    c->swin.patch_norm = vfind(v, "backbone.patch_embed.norm.weight") != NULL;
+    c->swin.ape = vfind(v, "backbone.absolute_pos_embed") != NULL;
+    int stages = count_of(v, "backbone.layers.%d.blocks.0.norm1.weight");
+    for (int s = 0; s < stages && s < RBA_CFG_STAGES; s++) {
         snprintf(name, sizeof name, "backbone.layers.%d.blocks.%%d.norm1.weight", s);
-        c->swin_depths[s] = count_of(v, name);
+        c->swin.depths[s] = count_of(v, name);
         snprintf(name, sizeof name, "backbone.layers.%d.blocks.0.attn.relative_position_bias_table", s);
-        c->swin_heads[s] = dim_of(v, name, 1);
+        c->swin.num_heads[s] = dim_of(v, name, 1);
         if (s == 0) {
-            int64_t rows = dim_of(v, name, 0), side = (int64_t)llround(sqrt((double)rows));
-            c->swin_window = side * side == rows ? (side + 1) / 2 : 0;
+            int rows = dim_of(v, name, 0), side = (int)llround(sqrt((double)rows));
+            c->swin.window_size = side * side == rows ? (side + 1) / 2 : 0;
         }
     }
-    c->swin_mlp_ratio = c->swin_embed ? (double)dim_of(v, "backbone.layers.0.blocks.0.mlp.fc1.weight", 0) / (double)c->swin_embed : 0;
-    c->swin_qkv_bias = vfind(v, "backbone.layers.0.blocks.0.attn.qkv.bias") != NULL;
-    c->swin_ln_eps = 1e-5;
+    c->swin.mlp_ratio =
+        c->swin.embed_dim
+            ? (double)dim_of(v, "backbone.layers.0.blocks.0.mlp.fc1.weight", 0) / (double)c->swin.embed_dim
+            : 0;
+    c->swin.qkv_bias = vfind(v, "backbone.layers.0.blocks.0.attn.qkv.bias") != NULL;
 
-    c->pd_conv_dim = dim_of(v, "pixel_decoder.input_proj.0.0.weight", 0);
+    c->pd.conv_dim = dim_of(v, "pixel_decoder.input_proj.0.0.weight", 0);
     int L = count_of(v, "pixel_decoder.input_proj.%d.0.weight");
-    if (L > 4) L = 4;
-    c->n_pd_in = L;
-    for (int l = 0; l < L; l++) snprintf(c->pd_in[l], 32, "res%d", 5 - L + 1 + l);
-    c->pd_enc_layers = count_of(v, "pixel_decoder.transformer.encoder.layers.%d.self_attn.value_proj.weight");
-    c->pd_ffn = dim_of(v, "pixel_decoder.transformer.encoder.layers.0.linear1.weight", 0);
-    c->pd_mask_dim = dim_of(v, "pixel_decoder.mask_features.weight", 0);
-    c->pd_heads = 8; // preset: heads x points is all the shapes reveal
-    c->pd_stride = 4;
-    c->pd_gn_groups = 32;
-    snprintf(c->pd_norm, sizeof c->pd_norm, "GN");
+    if (L > RBA_CFG_FEATURES) L = RBA_CFG_FEATURES;
+    c->pd.n_in_features = L;
+    for (int l = 0; l < L; l++)
+        snprintf(c->pd.in_features[l], UG_CFG_STR_MAX, "res%d", 5 - L + 1 + l);
+    c->pd.enc_layers = count_of(v, "pixel_decoder.transformer.encoder.layers.%d.self_attn.value_proj.weight");
+    c->pd.dim_feedforward = dim_of(v, "pixel_decoder.transformer.encoder.layers.0.linear1.weight", 0);
+    c->pd.mask_dim = dim_of(v, "pixel_decoder.mask_features.weight", 0);
+    c->pd.nheads = 8; // preset: heads x points is all the shapes reveal
+    c->pd.common_stride = 4;
 
-    c->dec_hidden = dim_of(v, "predictor.query_feat.weight", 1);
-    c->dec_queries = dim_of(v, "predictor.query_feat.weight", 0);
-    c->dec_classes = dim_of(v, "predictor.class_embed.weight", 0) - 1;
-    c->dec_ffn = dim_of(v, "predictor.transformer_ffn_layers.0.linear1.weight", 0);
-    c->dec_layers = count_of(v, "predictor.transformer_self_attention_layers.%d.self_attn.in_proj_weight");
-    c->dec_mask_dim = dim_of(v, "predictor.mask_embed.layers.2.weight", 0);
-    c->dec_levels = dim_of(v, "predictor.level_embed.weight", 0);
-    c->dec_heads = 8; // preset
-    static const double mean[3] = {0.485, 0.456, 0.406}, stdv[3] = {0.229, 0.224, 0.225};
-    memcpy(c->mean, mean, sizeof mean);
-    memcpy(c->std, stdv, sizeof stdv);
-    c->n_mean = c->n_std = 3;
+    c->dec.hidden_dim = dim_of(v, "predictor.query_feat.weight", 1);
+    c->dec.num_queries = dim_of(v, "predictor.query_feat.weight", 0);
+    c->dec.num_classes = dim_of(v, "predictor.class_embed.weight", 0) - 1;
+    c->dec.dim_feedforward = dim_of(v, "predictor.transformer_ffn_layers.0.linear1.weight", 0);
+    c->dec.dec_layers =
+        count_of(v, "predictor.transformer_self_attention_layers.%d.self_attn.in_proj_weight");
+    c->dec.mask_dim = dim_of(v, "predictor.mask_embed.layers.2.weight", 0);
+    c->dec.num_feature_levels = dim_of(v, "predictor.level_embed.weight", 0);
+    c->dec.nheads = 8; // preset
 }
 
 // ---- checks --------------------------------------------------------------------------------
@@ -757,49 +573,63 @@ static ug_status check_rel_index(ug_ckpt *ck, const named *x, int64_t w, ug_err 
 // enumerated (the loaders allow at most 64 blocks per stack and 8 MLP layers anyway).
 enum { PLAN_MAX_LAYERS = 64 };
 
-static ug_status check_sam(const sam_cfg *c, const char *path, ug_err *err) {
+static ug_status check_sam(const sam_config *c, const char *path, ug_err *err) {
     if (c->enc_depth > PLAN_MAX_LAYERS || c->dec_depth > PLAN_MAX_LAYERS || c->dec_iou_depth > PLAN_MAX_LAYERS)
         return ug_errf(err, UG_ERR_ARG, "%s: encoder depth %lld, decoder depth %lld or IoU head depth %lld is over %d", path,
                        (long long)c->enc_depth, (long long)c->dec_depth, (long long)c->dec_iou_depth, PLAN_MAX_LAYERS);
-    if (!c->enc_embed || !c->patch_size || !c->enc_heads || c->enc_embed % c->enc_heads || !c->enc_depth || !c->prompt_dim ||
-        !c->dec_dim || !c->dec_heads || c->dec_dim % c->dec_heads || !c->dec_downsample || c->dec_dim % c->dec_downsample ||
-        c->img_size % c->patch_size)
+    if (!c->enc_embed_dim || !c->patch_size || !c->enc_num_heads || c->enc_embed_dim % c->enc_num_heads ||
+        !c->enc_depth || !c->prompt_embed_dim || !c->dec_embed_dim || !c->dec_num_heads ||
+        c->dec_embed_dim % c->dec_num_heads || !c->dec_attn_downsample ||
+        c->dec_embed_dim % c->dec_attn_downsample || c->img_size % c->patch_size)
         return ug_errf(err, UG_ERR_FORMAT,
-                       "%s: inconsistent SAM sizes (embed %lld, heads %lld, depth %lld, patch %lld, image %lld, decoder dim %lld, "
+                       "%s: inconsistent SAM sizes (embed %lld, heads %lld, depth %lld, patch %lld, image "
+                       "%lld, decoder dim %lld, "
                        "decoder heads %lld)",
-                       path, (long long)c->enc_embed, (long long)c->enc_heads, (long long)c->enc_depth, (long long)c->patch_size,
-                       (long long)c->img_size, (long long)c->dec_dim, (long long)c->dec_heads);
+                       path, (long long)c->enc_embed_dim, (long long)c->enc_num_heads,
+                       (long long)c->enc_depth, (long long)c->patch_size, (long long)c->img_size,
+                       (long long)c->dec_embed_dim, (long long)c->dec_num_heads);
     return UG_OK;
 }
 
-static ug_status check_rba(rba_cfg *c, bool points_set, const view *v, const char *path, ug_err *err) {
-    bool deep = c->dec_layers > PLAN_MAX_LAYERS || c->pd_enc_layers > PLAN_MAX_LAYERS;
-    for (int s = 0; s < c->n_depths && s < MAX_LIST; s++) deep |= c->swin_depths[s] > PLAN_MAX_LAYERS;
+static ug_status check_rba(rba_packed_config *c, bool points_set, const view *v, const char *path,
+                           ug_err *err) {
+    bool deep = c->dec.dec_layers > PLAN_MAX_LAYERS || c->pd.enc_layers > PLAN_MAX_LAYERS;
+    for (int s = 0; s < RBA_CFG_STAGES; s++)
+        deep |= c->swin.depths[s] > PLAN_MAX_LAYERS;
     if (deep)
         return ug_errf(err, UG_ERR_ARG, "%s: a Swin stage, the pixel decoder or the decoder has more than %d layers", path,
                        PLAN_MAX_LAYERS);
-    if (c->swin_ape) return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: Swin with an absolute position embedding is not supported", path);
+    if (c->swin.ape)
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "%s: Swin with an absolute position embedding is not supported", path);
     if (vfind(v, "predictor.input_proj.0.weight"))
         return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: a decoder with input projections (enforce_input_project) is not supported", path);
-    if (c->n_depths != 4 || c->n_heads != 4 || !c->swin_embed || !c->swin_window)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: expected a 4-stage Swin backbone (found %d stages, embed %lld, window %lld)", path,
-                       c->n_depths, (long long)c->swin_embed, (long long)c->swin_window);
-    for (int l = 0; l < c->n_pd_in; l++)
-        if (!res_channels(c, c->pd_in[l]))
-            return ug_errf(err, UG_ERR_ARG, "%s: pixel decoder input feature '%s' is not one of res2..res5", path, c->pd_in[l]);
-    if (!c->pd_heads || !c->pd_conv_dim || c->pd_conv_dim % c->pd_heads || !c->dec_heads || !c->dec_hidden ||
-        c->dec_hidden % c->dec_heads)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: inconsistent sizes (pixel decoder width %lld with %lld heads, decoder width %lld with %lld heads)",
-                       path, (long long)c->pd_conv_dim, (long long)c->pd_heads, (long long)c->dec_hidden, (long long)c->dec_heads);
+    int stages = count_of(v, "backbone.layers.%d.blocks.0.norm1.weight");
+    if (stages != RBA_CFG_STAGES || !c->swin.embed_dim || !c->swin.window_size)
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "%s: expected a 4-stage Swin backbone (found %d stages, embed %lld, window %lld)",
+                       path, stages, (long long)c->swin.embed_dim, (long long)c->swin.window_size);
+    for (int l = 0; l < c->pd.n_in_features; l++)
+        if (!res_channels(c, c->pd.in_features[l]))
+            return ug_errf(err, UG_ERR_ARG, "%s: pixel decoder input feature '%s' is not one of res2..res5",
+                           path, c->pd.in_features[l]);
+    if (!c->pd.nheads || !c->pd.conv_dim || c->pd.conv_dim % c->pd.nheads || !c->dec.nheads ||
+        !c->dec.hidden_dim || c->dec.hidden_dim % c->dec.nheads)
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "%s: inconsistent sizes (pixel decoder width %lld with %lld heads, decoder width %lld "
+                       "with %lld heads)",
+                       path, (long long)c->pd.conv_dim, (long long)c->pd.nheads, (long long)c->dec.hidden_dim,
+                       (long long)c->dec.nheads);
     if (!points_set) {
         int64_t rows = dim_of(v, "pixel_decoder.transformer.encoder.layers.0.self_attn.attention_weights.weight", 0);
-        int64_t per = c->pd_heads * c->n_pd_in;
+        int64_t per = (int64_t)c->pd.nheads * c->pd.n_in_features;
         if (rows && per && rows % per)
             return ug_errf(err, UG_ERR_FORMAT,
-                           "%s: attention_weights has %lld rows, not a multiple of %lld heads x %d levels (set the head count with "
+                           "%s: attention_weights has %lld rows, not a multiple of %lld heads x %d levels "
+                           "(set the head count with "
                            "--set pixel_decoder_transformer_nheads=N)",
-                           path, (long long)rows, (long long)c->pd_heads, c->n_pd_in);
-        c->pd_points = per ? rows / per : 0;
+                           path, (long long)rows, (long long)c->pd.nheads, c->pd.n_in_features);
+        c->pd.deform_n_points = per ? narrow(rows / per) : 0;
     }
     return UG_OK;
 }
@@ -811,20 +641,68 @@ void ug_arch_plan_free(ug_arch_plan *p) {
     free(p->items);
     for (int i = 0; i < p->nnotes; i++) free(p->notes[i]);
     free(p->notes);
+    for (int i = 0; i < p->nwarnings; i++)
+        free(p->warnings[i]);
+    free(p->warnings);
     free(p->config_json);
     memset(p, 0, sizeof *p);
 }
 
-static ug_status apply_sets(const field *fs, size_t nf, void *cfg, const char *const *set, int nset, ug_arch_plan *p,
-                            bool *points_set, ug_err *err) {
+static ug_status apply_sets(const ug_cfg_schema *schema, void *cfg, const char *const *set, int nset,
+                            ug_arch_plan *p, ug_err *err) {
     for (int i = 0; i < nset; i++) {
-        const field *f;
-        ug_status st = cfg_set(fs, nf, cfg, set[i], &f, err);
+        ug_status st = ug_cfg_set(schema, cfg, set[i], NULL, err);
         if (st) return st;
-        if (points_set && !strcmp(f->key, "pixel_decoder_deform_n_points")) *points_set = true;
         plan_note(p, "config %s set from the command line", set[i]);
     }
     return UG_OK;
+}
+
+// True when one of the --set values names key.
+static bool was_set(const char *const *set, int nset, const char *key) {
+    size_t n = strlen(key);
+    for (int i = 0; i < nset; i++)
+        if (!strncmp(set[i], key, n) && set[i][n] == '=') return true;
+    return false;
+}
+
+// Head counts are not visible in the shapes: one warning line names each preset value that
+// no --set replaced, and the --set that does.
+static void warn_presets(ug_arch_plan *p, int n, const char *const values[], const char *const keys[]) {
+    if (!n) return;
+    char got[512] = "", fix[512] = "";
+    for (int i = 0; i < n; i++) {
+        size_t a = strlen(got), b = strlen(fix);
+        snprintf(got + a, sizeof got - a, "%s%s", i ? " and " : "", values[i]);
+        snprintf(fix + b, sizeof fix - b, "%s--set %s=N", i ? " and " : "", keys[i]);
+    }
+    plan_warn(p, "inferred %s from the shapes (ambiguous); %s override%s", got, fix, n == 1 ? "s" : "");
+}
+
+static void warn_sam_presets(ug_arch_plan *p, const sam_config *c, const char *const *set, int nset) {
+    static const char *const key[] = {"decoder_transformer_num_heads"};
+    char value[96];
+    snprintf(value, sizeof value, "%s=%d", key[0], c->dec_num_heads);
+    warn_presets(p, was_set(set, nset, key[0]) ? 0 : 1, (const char *const[]){value}, key);
+}
+
+// Pixel-decoder heads x points is what the shapes give: setting either one fixes both.
+static void warn_rba_presets(ug_arch_plan *p, const rba_packed_config *c, const char *const *set, int nset) {
+    char values[2][160];
+    const char *v[2], *k[2];
+    int n = 0;
+    if (!was_set(set, nset, "pixel_decoder_transformer_nheads") &&
+        !was_set(set, nset, "pixel_decoder_deform_n_points")) {
+        snprintf(values[n], sizeof values[n],
+                 "pixel_decoder_transformer_nheads=%d (so pixel_decoder_deform_n_points=%d)", c->pd.nheads,
+                 c->pd.deform_n_points);
+        v[n] = values[n], k[n++] = "pixel_decoder_transformer_nheads";
+    }
+    if (!was_set(set, nset, "decoder_nheads")) {
+        snprintf(values[n], sizeof values[n], "decoder_nheads=%d", c->dec.nheads);
+        v[n] = values[n], k[n++] = "decoder_nheads";
+    }
+    warn_presets(p, n, v, k);
 }
 
 ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *set, int nset, ug_arch_plan *p, ug_err *err) {
@@ -852,29 +730,33 @@ ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *se
     ug_status st = make_view(ck, rba, &v, err);
     builder b = {p, UG_OK};
     if (!st && !rba) {
-        sam_cfg c;
+        sam_config c;
         sam_infer(&v, &c);
-        if (!(st = apply_sets(sam_fields, sizeof sam_fields / sizeof sam_fields[0], &c, set, nset, p, NULL, err))) {
-            c.emb_size[0] = c.emb_size[1] = c.patch_size ? c.img_size / c.patch_size : 0;
+        if (!(st = apply_sets(&sam_config_schema, &c, set, nset, p, err))) {
+            c.embed_h = c.embed_w = c.patch_size ? c.img_size / c.patch_size : 0;
             if (!(st = check_sam(&c, path, err))) {
                 sam_expected(&b, &c);
-                st = b.st ? ug_errf(err, b.st, "out of memory") : cfg_json(sam_fields, sizeof sam_fields / sizeof sam_fields[0], &c, &p->config_json, err);
+                st = b.st ? ug_errf(err, b.st, "out of memory")
+                          : ug_cfg_write(&sam_config_schema, &c, &p->config_json, err);
+                if (!st) warn_sam_presets(p, &c, set, nset);
             }
         }
     } else if (!st) {
-        rba_cfg c;
-        bool points_set = false;
+        rba_packed_config c;
+        bool points_set = was_set(set, nset, "pixel_decoder_deform_n_points");
         rba_infer(&v, &c);
-        if (!(st = apply_sets(rba_fields, sizeof rba_fields / sizeof rba_fields[0], &c, set, nset, p, &points_set, err)) &&
+        if (!(st = apply_sets(&rba_config_schema, &c, set, nset, p, err)) &&
             !(st = check_rba(&c, points_set, &v, path, err))) {
             rba_expected(&b, &c);
-            st = b.st ? ug_errf(err, b.st, "out of memory") : cfg_json(rba_fields, sizeof rba_fields / sizeof rba_fields[0], &c, &p->config_json, err);
+            st = b.st ? ug_errf(err, b.st, "out of memory")
+                      : ug_cfg_write(&rba_config_schema, &c, &p->config_json, err);
+            if (!st) warn_rba_presets(p, &c, set, nset);
             // Buffers derivable from the config: verified, then dropped.
             int checked = 0;
             for (int i = 0; i < v.n && !st; i++) {
                 size_t len = strlen(v.v[i].name), sl = strlen(".attn.relative_position_index");
                 if (starts(v.v[i].name, "backbone.layers.") && len > sl && !strcmp(v.v[i].name + len - sl, ".attn.relative_position_index")) {
-                    st = check_rel_index(ck, &v.v[i], c.swin_window, err);
+                    st = check_rel_index(ck, &v.v[i], c.swin.window_size, err);
                     v.v[i].used = true;
                     checked++;
                 }
@@ -917,7 +799,7 @@ ug_status ug_arch_sam_official(const char *variant, ug_arch_plan *p, ug_err *err
     memset(p, 0, sizeof *p);
     static const struct {
         const char *name;
-        int64_t embed, depth, heads, global[4];
+        int embed, depth, heads, global[4];
     } presets[] = {
         {"vit_b", 768, 12, 12, {2, 5, 8, 11}},
         {"vit_l", 1024, 24, 16, {5, 11, 17, 23}},
@@ -925,12 +807,29 @@ ug_status ug_arch_sam_official(const char *variant, ug_arch_plan *p, ug_err *err
     };
     for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
         if (strcmp(presets[i].name, variant)) continue;
-        sam_cfg c = {.img_size = 1024, .patch_size = 16, .in_chans = 3, .enc_embed = presets[i].embed,
-                     .enc_depth = presets[i].depth, .enc_heads = presets[i].heads, .enc_window = 14, .enc_mlp_ratio = 4.0,
-                     .enc_qkv_bias = true, .enc_abs_pos = true, .enc_rel_pos = true, .n_global = 4, .prompt_dim = 256,
-                     .mask_in_chans = 16, .dec_depth = 2, .dec_dim = 256, .dec_mlp = 2048, .dec_heads = 8,
-                     .dec_downsample = 2, .dec_multimask = 3, .dec_iou_depth = 3, .dec_iou_hidden = 256};
-        memcpy(c.enc_global, presets[i].global, sizeof presets[i].global);
+        sam_config c = {.img_size = 1024,
+                        .patch_size = 16,
+                        .in_chans = 3,
+                        .enc_embed_dim = presets[i].embed,
+                        .enc_depth = presets[i].depth,
+                        .enc_num_heads = presets[i].heads,
+                        .enc_window_size = 14,
+                        .enc_mlp_ratio = 4.0,
+                        .enc_qkv_bias = true,
+                        .enc_use_abs_pos = true,
+                        .enc_use_rel_pos = true,
+                        .n_global = 4,
+                        .prompt_embed_dim = 256,
+                        .mask_in_chans = 16,
+                        .dec_depth = 2,
+                        .dec_embed_dim = 256,
+                        .dec_mlp_dim = 2048,
+                        .dec_num_heads = 8,
+                        .dec_attn_downsample = 2,
+                        .dec_num_multimask = 3,
+                        .dec_iou_depth = 3,
+                        .dec_iou_hidden = 256};
+        memcpy(c.enc_global_attn_indexes, presets[i].global, sizeof presets[i].global);
         snprintf(p->arch, sizeof p->arch, "sam");
         builder b = {p, UG_OK};
         sam_expected(&b, &c);
@@ -948,9 +847,9 @@ ug_status ug_arch_sam_official(const char *variant, ug_arch_plan *p, ug_err *err
 // decoder_nheads=4 as --set values.
 typedef struct rba_preset {
     const char *name;
-    int64_t embed, depths[4], heads[4];
-    int64_t pd_dim, pd_mask, pd_heads, pd_ffn, pd_layers;
-    int64_t hidden, dec_heads, dec_ffn, queries, dec_mask;
+    int embed, depths[RBA_CFG_STAGES], heads[RBA_CFG_STAGES];
+    int pd_dim, pd_mask, pd_heads, pd_ffn, pd_layers;
+    int hidden, dec_heads, dec_ffn, queries, dec_mask;
 } rba_preset;
 
 static const rba_preset rba_presets[] = {
@@ -974,16 +873,20 @@ ug_status ug_arch_rba_official(const char *variant, int dec_layers, ug_arch_plan
     if (!r) return ug_errf(err, UG_ERR_ARG, "unknown RbA variant '%s' (tiny, swin_b)", variant);
     if (dec_layers < 1 || dec_layers > 64)
         return ug_errf(err, UG_ERR_ARG, "RbA decoder layers %d: expected 1 to 64", dec_layers);
-    rba_cfg c = {.dec_ffn = r->dec_ffn, .dec_hidden = r->hidden, .dec_mask_dim = r->dec_mask, .dec_heads = r->dec_heads,
-                 .dec_classes = 19, .dec_levels = 3, .dec_queries = r->queries, .dec_layers = dec_layers,
-                 .mean = {0.485, 0.456, 0.406}, .std = {0.229, 0.224, 0.225}, .n_mean = 3, .n_std = 3,
-                 .pd_stride = 4, .pd_conv_dim = r->pd_dim, .pd_points = 4, .pd_gn_groups = 32, .pd_mask_dim = r->pd_mask,
-                 .pd_ffn = r->pd_ffn, .pd_enc_layers = r->pd_layers, .pd_heads = r->pd_heads, .pd_norm = "GN",
-                 .pd_in = {"res5"}, .n_pd_in = 1, .swin_patch_norm = true, .swin_qkv_bias = true, .n_depths = 4,
-                 .n_heads = 4, .swin_embed = r->embed, .swin_patch = 4, .swin_window = 12, .swin_ln_eps = 1e-5,
-                 .swin_mlp_ratio = 4.0};
-    memcpy(c.swin_depths, r->depths, sizeof r->depths);
-    memcpy(c.swin_heads, r->heads, sizeof r->heads);
+    // The table's defaults (ImageNet normalisation, GN with 32 groups, Swin flags and eps),
+    // then the release's sizes.
+    rba_packed_config c;
+    ug_cfg_defaults(&rba_config_schema, &c);
+    c.dec.dim_feedforward = r->dec_ffn, c.dec.hidden_dim = r->hidden, c.dec.mask_dim = r->dec_mask;
+    c.dec.nheads = r->dec_heads, c.dec.num_classes = 19, c.dec.num_feature_levels = 3;
+    c.dec.num_queries = r->queries, c.dec.dec_layers = dec_layers;
+    c.pd.common_stride = 4, c.pd.conv_dim = r->pd_dim, c.pd.deform_n_points = 4, c.pd.mask_dim = r->pd_mask;
+    c.pd.dim_feedforward = r->pd_ffn, c.pd.enc_layers = r->pd_layers, c.pd.nheads = r->pd_heads;
+    snprintf(c.pd.in_features[0], UG_CFG_STR_MAX, "res5");
+    c.pd.n_in_features = 1;
+    c.swin.embed_dim = r->embed, c.swin.patch_size = 4, c.swin.window_size = 12;
+    memcpy(c.swin.depths, r->depths, sizeof r->depths);
+    memcpy(c.swin.num_heads, r->heads, sizeof r->heads);
 
     // The normalised list, renamed into the detectron2 layout in the checkpoint's order: each
     // Swin block's relative_position_index buffer follows its bias table, and the training
@@ -991,7 +894,7 @@ ug_status ug_arch_rba_official(const char *variant, int dec_layers, ug_arch_plan
     ug_arch_plan norm = {0};
     builder bn = {&norm, UG_OK}, b = {p, UG_OK};
     rba_expected(&bn, &c);
-    int64_t w2 = c.swin_window * c.swin_window;
+    int64_t w2 = (int64_t)c.swin.window_size * c.swin.window_size;
     for (int i = 0; i < norm.n && !bn.st; i++) {
         const ug_arch_item *it = &norm.items[i];
         const char *prefix = starts(it->name, "pixel_decoder.") || starts(it->name, "predictor.") ? "sem_seg_head." : "";
@@ -1001,10 +904,11 @@ ug_status ug_arch_rba_official(const char *variant, int dec_layers, ug_arch_plan
             add(&b, true, UG_DIMS(w2, w2), "%.*srelative_position_index", (int)stem, it->name);
         }
     }
-    f1(&b, c.dec_classes + 1, "criterion.empty_weight");
+    f1(&b, c.dec.num_classes + 1, "criterion.empty_weight");
     snprintf(p->arch, sizeof p->arch, "rba");
     ug_status st = bn.st ? bn.st : b.st;
-    if (!st) st = cfg_json(rba_fields, sizeof rba_fields / sizeof rba_fields[0], &c, &p->config_json, err);
+    if (!st)
+        st = ug_cfg_write(&rba_config_schema, &c, &p->config_json, err);
     else ug_errf(err, st, "out of memory");
     ug_arch_plan_free(&norm);
     if (st) ug_arch_plan_free(p);

@@ -4,21 +4,24 @@
 // from shapes — embed dim and grid from pos_embed, patch from the patch conv, depth from the
 // block count, head dim from rel_pos width (heads = embed / head dim), windowed vs global
 // blocks from the rel_pos length (2S-1 with S the window or the whole grid), decoder sizes
-// from its linear layers. The mask decoder's head count cannot be read from shapes: preset 8.
+// from its linear layers. The mask decoder's head count cannot be read from shapes: preset 8,
+// and a plan warning says so unless --set gave it.
 //
 // RbA / Mask2Former with a Swin backbone, in the detectron2 layout (`backbone.`,
 // `sem_seg_head.pixel_decoder.`, `sem_seg_head.predictor.`) or the UGainS Lightning layout
 // (`backbone.`, `pixel_decoder.`, `sem_seg_head.` = the transformer decoder), normalised to
 // `backbone.*`, `pixel_decoder.*`, `predictor.*`. Swin depths/dims/heads/window come from the
 // blocks and their relative_position_bias_table; decoder layer count, widths, queries and
-// classes from shapes. Pixel-decoder and decoder head counts are presets (release: 8 and 8);
-// the deformable-attention point count follows from the head count and the
-// attention_weights rows. `criterion.empty_weight` and `*.relative_position_index` are
-// dropped (the latter only after checking it equals (dy + w-1) * (2w-1) + (dx + w-1)).
+// classes from shapes. Pixel-decoder and decoder head counts are presets (release: 8 and 8),
+// each named in a plan warning unless --set gave it; the deformable-attention point count
+// follows from the head count and the attention_weights rows. `criterion.empty_weight` and
+// `*.relative_position_index` are dropped (the latter only after checking it equals (dy + w-1) * (2w-1) + (dx
+// + w-1)).
 //
 // Any config key can be overridden with "key=value" (value in JSON: 4, 0.5, true, [2,2,18,2],
-// "GN" or a bare word). Every expected tensor must then be present with the expected shape,
-// else one error lists what is missing and what is mis-shaped.
+// "GN" or a bare word), checked against the same table the model reads the config with
+// (models/packed_config.h). Every expected tensor must then be present with the expected
+// shape, else one error lists what is missing and what is mis-shaped.
 #ifndef UG_ARCH_H
 #define UG_ARCH_H
 
@@ -42,6 +45,8 @@ typedef struct ug_arch_plan {
     int n, cap;
     char **notes;
     int nnotes;
+    char **warnings; // values guessed, not read from the shapes (head counts), and their --set
+    int nwarnings;
 } ug_arch_plan;
 
 // arch: "auto", "sam" or "rba". set[0..nset): "key=value" overrides. Reads only the small

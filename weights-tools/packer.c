@@ -62,6 +62,12 @@ ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *o, ug_pac
     for (int i = 0; i < ug_ckpt_note_count(ck); i++) emit(o, ug_ckpt_note(ck, i));
     if ((st = ug_arch_plan_make(ck, o->arch, o->set, o->nset, &plan, err))) goto done;
     for (int i = 0; i < plan.nnotes; i++) emit(o, plan.notes[i]);
+    for (int i = 0; i < plan.nwarnings; i++) {
+        if (o->warn)
+            o->warn(o->user, plan.warnings[i]);
+        else
+            emit(o, plan.warnings[i]);
+    }
 
     size_t max_bytes = 1;
     for (int i = 0; i < plan.n; i++) {

@@ -6,7 +6,8 @@
 // integer tensors stay as they are), and written through the safetensors writer, which
 // renames its temporary file into place only when everything succeeded. `__metadata__`
 // holds "arch" and "config". Notes (ignored entries, dropped buffers, --set values) go to
-// the callback; they are not errors.
+// the note callback; warnings (config values guessed, not read from the shapes) to the warn
+// callback, or to the note callback when warn is NULL. Neither is an error.
 #ifndef UG_PACKER_H
 #define UG_PACKER_H
 
@@ -21,6 +22,7 @@ typedef struct ug_pack_opts {
     const char *const *set;   // "key=value" config overrides
     int nset;
     void (*note)(void *user, const char *msg);
+    void (*warn)(void *user, const char *msg);
     void *user;
 } ug_pack_opts;
 
