@@ -16,7 +16,7 @@
 // Every prediction folder holds anomaly.npy (float32 [H, W]) and, for the instance level,
 // instances.json with {"instances": [{"score", "mask_png", ...}]}.
 //
-// The pixel metrics read the label and score files once per pass of models/metrics.c (one pass
+// The pixel metrics read the label and score files once per pass of eval/metrics.c (one pass
 // unless the data set exceeds the memory budget); the instance level runs in the first pass.
 #include <dirent.h>
 #include <getopt.h>
