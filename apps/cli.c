@@ -37,7 +37,8 @@ ug_status cli_check_input(const char *path, ug_err *err) {
     // stat, not open: opening a FIFO for reading blocks until someone writes to it.
     if (stat(path, &sb) != 0) return ug_errf(err, UG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: is a directory, expected a file", path);
-    if (!S_ISREG(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: not a regular file (a FIFO, socket or device)", path);
+    if (!S_ISREG(sb.st_mode))
+        return ug_errf(err, UG_ERR_IO, "%s: not a regular file (a FIFO, socket or device)", path);
     return UG_OK;
 }
 
@@ -51,12 +52,17 @@ ug_status cli_check_output_file(const char *path, const char *opt, ug_err *err) 
     if (!dir) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
     memcpy(dir, path, n + 1);
     char *slash = strrchr(dir, '/');
-    if (!slash) strcpy(dir, ".");
-    else if (slash == dir) dir[1] = '\0'; // "/x": the root
-    else *slash = '\0';
+    if (!slash)
+        strcpy(dir, ".");
+    else if (slash == dir)
+        dir[1] = '\0'; // "/x": the root
+    else
+        *slash = '\0';
     ug_status st = UG_OK;
-    if (stat(dir, &sb) != 0) st = ug_errf(err, UG_ERR_IO, "%s: cannot write there: folder %s: %s", path, dir, strerror(errno));
-    else if (!S_ISDIR(sb.st_mode)) st = ug_errf(err, UG_ERR_IO, "%s: cannot write there: %s is not a folder", path, dir);
+    if (stat(dir, &sb) != 0)
+        st = ug_errf(err, UG_ERR_IO, "%s: cannot write there: folder %s: %s", path, dir, strerror(errno));
+    else if (!S_ISDIR(sb.st_mode))
+        st = ug_errf(err, UG_ERR_IO, "%s: cannot write there: %s is not a folder", path, dir);
     free(dir);
     return st;
 }

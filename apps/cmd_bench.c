@@ -9,18 +9,17 @@
 #include "engine/timer.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains bench ops [--filter NAME] [--quick] [--threads N]\n"
-            "       ugains bench sam|rba|run|swin|pack [options]   (--help for each)\n"
-            "\n"
-            "Times every CPU kernel at the shapes the models use and prints ms, GFLOP/s,\n"
-            "%% of this machine's measured FMA peak, and GB/s for memory-bound ops.\n"
-            "\n"
-            "  --filter NAME  only entries whose family name contains NAME (gemm, conv, norm,\n"
-            "                 attention, resample)\n"
-            "  --quick        one timed run per row (smoke test)\n"
-            "  --threads N    worker threads (default: UGAINS_THREADS or all cores)\n"
-            "  -h, --help     show this help\n");
+    fprintf(f, "usage: ugains bench ops [--filter NAME] [--quick] [--threads N]\n"
+               "       ugains bench sam|rba|run|swin|pack [options]   (--help for each)\n"
+               "\n"
+               "Times every CPU kernel at the shapes the models use and prints ms, GFLOP/s,\n"
+               "%% of this machine's measured FMA peak, and GB/s for memory-bound ops.\n"
+               "\n"
+               "  --filter NAME  only entries whose family name contains NAME (gemm, conv, norm,\n"
+               "                 attention, resample)\n"
+               "  --quick        one timed run per row (smoke test)\n"
+               "  --threads N    worker threads (default: UGAINS_THREADS or all cores)\n"
+               "  -h, --help     show this help\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -32,7 +31,11 @@ int cmd_bench(int argc, char **argv) {
     static const struct {
         const char *name;
         int (*run)(int argc, char **argv);
-    } programs[] = {{"sam", bench_sam_main}, {"swin", bench_swin_main}, {"pack", bench_pack_main}, {"rba", bench_rba_main}, {"run", bench_run_main}};
+    } programs[] = {{"sam", bench_sam_main},
+                    {"swin", bench_swin_main},
+                    {"pack", bench_pack_main},
+                    {"rba", bench_rba_main},
+                    {"run", bench_run_main}};
     for (size_t i = 0; i < sizeof programs / sizeof programs[0]; i++)
         if (!strcmp(what, programs[i].name)) return programs[i].run(argc - 1, argv + 1);
     if (strcmp(what, "ops") != 0) {
@@ -73,8 +76,8 @@ int cmd_bench(int argc, char **argv) {
     if (ug_ctx_init(&ctx, threads, &err)) return cli_fail(&err);
     ug_bench b = {.ctx = &ctx, .quick = quick, .filter = filter, .out = stdout};
     b.peak_gflops = bench_measure_peak_gflops(&ctx);
-    printf("# ugains bench ops: %d threads, kernels %s, FMA peak %.1f GFLOP/s\n", ctx.nthreads,
-           ug_cpu_name(), b.peak_gflops);
+    printf("# ugains bench ops: %d threads, kernels %s, FMA peak %.1f GFLOP/s\n", ctx.nthreads, ug_cpu_name(),
+           b.peak_gflops);
     bench_ops_run(&b);
     printf("# peak RSS %.1f MiB\n", (double)ug_peak_rss_bytes() / (1024.0 * 1024.0));
     ug_ctx_free(&ctx);

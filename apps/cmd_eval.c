@@ -52,24 +52,23 @@ typedef struct image_list {
 } image_list;
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains eval --pred DIR --gt DIR [--dataset fs_lost_found|road_anomaly] [options]\n"
-            "\n"
-            "Pixel level: pAP, FPR95, AUROC over every non-ignored pixel of the data set (exact:\n"
-            "sklearn's average_precision_score, roc_curve, auc). Instance level: iAP and iAP50 with\n"
-            "the Cityscapes instance protocol for one anomaly class (minimum region 10 px).\n"
-            "Values are percentages. Prints a table and writes metrics.json.\n"
-            "\n"
-            "  --pred DIR       the output folder of `ugains run` (one folder per image)\n"
-            "  --gt DIR         the data set root (fs_lost_found: with gtCoarse/; road_anomaly: with\n"
-            "                   frames/)\n"
-            "  --dataset NAME   fs_lost_found (default) or road_anomaly (pixel level only)\n"
-            "  --out FILE       where metrics.json goes (default: DIR of --pred/metrics.json)\n"
-            "  --pixel-only     skip the instance level\n"
-            "  --mem-mb N       memory for the pixel scores (default 1024); more pixels than\n"
-            "                   N MiB / 8 take extra passes over the files\n"
-            "  -q, --quiet      no table\n"
-            "  -h, --help       show this help\n");
+    fprintf(f, "usage: ugains eval --pred DIR --gt DIR [--dataset fs_lost_found|road_anomaly] [options]\n"
+               "\n"
+               "Pixel level: pAP, FPR95, AUROC over every non-ignored pixel of the data set (exact:\n"
+               "sklearn's average_precision_score, roc_curve, auc). Instance level: iAP and iAP50 with\n"
+               "the Cityscapes instance protocol for one anomaly class (minimum region 10 px).\n"
+               "Values are percentages. Prints a table and writes metrics.json.\n"
+               "\n"
+               "  --pred DIR       the output folder of `ugains run` (one folder per image)\n"
+               "  --gt DIR         the data set root (fs_lost_found: with gtCoarse/; road_anomaly: with\n"
+               "                   frames/)\n"
+               "  --dataset NAME   fs_lost_found (default) or road_anomaly (pixel level only)\n"
+               "  --out FILE       where metrics.json goes (default: DIR of --pred/metrics.json)\n"
+               "  --pixel-only     skip the instance level\n"
+               "  --mem-mb N       memory for the pixel scores (default 1024); more pixels than\n"
+               "                   N MiB / 8 take extra passes over the files\n"
+               "  -q, --quiet      no table\n"
+               "  -h, --help       show this help\n");
 }
 
 static char *path_join(const char *a, const char *b) {
@@ -98,10 +97,13 @@ static bool ends_with(const char *s, const char *suffix) {
     return n >= m && !strcmp(s + n - m, suffix);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 // Sorted names in dir (no dot entries) that are directories (want_dir) or end in suffix.
-static ug_status list_dir(const char *dir, bool want_dir, const char *suffix, char ***out, int *n, ug_err *err) {
+static ug_status list_dir(const char *dir, bool want_dir, const char *suffix, char ***out, int *n,
+                          ug_err *err) {
     *out = NULL;
     *n = 0;
     DIR *d = opendir(dir);
@@ -137,7 +139,8 @@ static ug_status list_dir(const char *dir, bool want_dir, const char *suffix, ch
     }
     closedir(d);
     if (st) {
-        for (int i = 0; i < cnt; i++) free(v[i]);
+        for (int i = 0; i < cnt; i++)
+            free(v[i]);
         free(v);
         return st;
     }
@@ -148,7 +151,8 @@ static ug_status list_dir(const char *dir, bool want_dir, const char *suffix, ch
 }
 
 static void free_names(char **v, int n) {
-    for (int i = 0; i < n; i++) free(v[i]);
+    for (int i = 0; i < n; i++)
+        free(v[i]);
     free(v);
 }
 
@@ -205,15 +209,18 @@ static ug_status list_fs_laf(const char *gt, const char *pred, image_list *out, 
     for (int s = 0; !st && s < nsplits; s++) {
         char *sdir = path_join(root, splits[s]), **cities = NULL;
         int ncities = 0;
-        st = sdir ? list_dir(sdir, true, NULL, &cities, &ncities, err) : ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
+        st = sdir ? list_dir(sdir, true, NULL, &cities, &ncities, err)
+                  : ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
         for (int c = 0; !st && c < ncities; c++) {
             char *cdir = path_join(sdir, cities[c]), **files = NULL;
             int nfiles = 0;
-            st = cdir ? list_dir(cdir, false, suffix, &files, &nfiles, err) : ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
+            st = cdir ? list_dir(cdir, false, suffix, &files, &nfiles, err)
+                      : ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
             for (int f = 0; !st && f < nfiles; f++) {
                 size_t stem = strlen(files[f]) - (sizeof suffix - 1);
                 char *name = strdup_n(files[f], stem);
-                char *inst_file = name ? malloc(stem + 64) : NULL, *pred_dir = name ? malloc(stem + 32) : NULL;
+                char *inst_file = name ? malloc(stem + 64) : NULL,
+                     *pred_dir = name ? malloc(stem + 32) : NULL;
                 if (inst_file) sprintf(inst_file, "%s_gtCoarse_instanceIds.png", name);
                 if (pred_dir) sprintf(pred_dir, "%s_leftImg8bit", name);
                 eval_image im = {
@@ -234,7 +241,9 @@ static ug_status list_fs_laf(const char *gt, const char *pred, image_list *out, 
         free(sdir);
     }
     free_names(splits, nsplits);
-    if (!st && out->n == 0) st = ug_errf(err, UG_ERR_FORMAT, "%s: no */*/*%s files (is --gt a Fishyscapes Lost & Found root?)", root, suffix);
+    if (!st && out->n == 0)
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: no */*/*%s files (is --gt a Fishyscapes Lost & Found root?)",
+                     root, suffix);
     free(root);
     return st;
 }
@@ -264,7 +273,8 @@ static ug_status list_road_anomaly(const char *gt, const char *pred, image_list 
         st = push_image(out, im, err);
     }
     free_names(files, nfiles);
-    if (!st && out->n == 0) st = ug_errf(err, UG_ERR_FORMAT, "%s: no *.jpg frames (is --gt a RoadAnomaly root?)", frames);
+    if (!st && out->n == 0)
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: no *.jpg frames (is --gt a RoadAnomaly root?)", frames);
     free(frames);
     return st;
 }
@@ -279,12 +289,15 @@ static ug_status read_labels(const eval_image *im, dataset ds, ug_tensor *out, u
     int64_t n = t.shape[0] * t.shape[1];
     for (int64_t i = 0; i < n; i++) {
         uint8_t x = v[i], y;
-        if (ds == DS_FS_LAF) y = x == 0 ? 0 : x == 1 ? 1 : (x == 2 || x == 255) ? 255 : 254;
-        else y = (x == 0 || x == 1) ? 0 : x == 2 ? 1 : x == 255 ? 255 : 254;
+        if (ds == DS_FS_LAF)
+            y = x == 0 ? 0 : x == 1 ? 1 : (x == 2 || x == 255) ? 255 : 254;
+        else
+            y = (x == 0 || x == 1) ? 0 : x == 2 ? 1 : x == 255 ? 255 : 254;
         if (y == 254) {
             st = ug_errf(err, UG_ERR_FORMAT, "%s: label %u at (%lld, %lld); expected %s", im->labels, x,
                          (long long)(i % t.shape[1]), (long long)(i / t.shape[1]),
-                         ds == DS_FS_LAF ? "0 inlier, 1 anomaly, 255 ignore" : "0 background, 1 road, 2 anomaly, 255 ignore");
+                         ds == DS_FS_LAF ? "0 inlier, 1 anomaly, 255 ignore"
+                                         : "0 background, 1 road, 2 anomaly, 255 ignore");
             ug_tensor_free(&t);
             return st;
         }
@@ -299,10 +312,12 @@ static ug_status read_scores(const eval_image *im, const ug_tensor *labels, ug_t
     if (!path) return ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
     ug_status st = cli_check_input(path, err);
     if (!st) st = ug_npy_read(path, out, err);
-    if (!st && (out->dtype != UG_F32 || out->ndim != 2 || out->shape[0] != labels->shape[0] || out->shape[1] != labels->shape[1])) {
+    if (!st && (out->dtype != UG_F32 || out->ndim != 2 || out->shape[0] != labels->shape[0] ||
+                out->shape[1] != labels->shape[1])) {
         char a[64];
-        st = ug_errf(err, UG_ERR_FORMAT, "%s: %s %s, expected F32 [%lld,%lld] like %s", path, ug_dtype_name(out->dtype),
-                     ug_shape_str(out, a, sizeof a), (long long)labels->shape[0], (long long)labels->shape[1], im->labels);
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: %s %s, expected F32 [%lld,%lld] like %s", path,
+                     ug_dtype_name(out->dtype), ug_shape_str(out, a, sizeof a), (long long)labels->shape[0],
+                     (long long)labels->shape[1], im->labels);
         ug_tensor_free(out);
     }
     // sklearn refuses NaN and infinite scores; an ignored pixel's score is never looked at.
@@ -312,8 +327,10 @@ static ug_status read_scores(const eval_image *im, const ug_tensor *labels, ug_t
         int64_t W = labels->shape[1], n = labels->shape[0] * W;
         for (int64_t i = 0; i < n; i++)
             if (lb[i] != 255 && !isfinite(v[i])) {
-                st = ug_errf(err, UG_ERR_FORMAT, "%s: score %g at (x %lld, y %lld), a pixel that is evaluated; scores must be finite",
-                             path, (double)v[i], (long long)(i % W), (long long)(i / W));
+                st = ug_errf(
+                    err, UG_ERR_FORMAT,
+                    "%s: score %g at (x %lld, y %lld), a pixel that is evaluated; scores must be finite",
+                    path, (double)v[i], (long long)(i % W), (long long)(i / W));
                 ug_tensor_free(out);
                 break;
             }
@@ -362,12 +379,15 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
         const ug_json *e = ug_json_at(arr, i);
         double score;
         const char *rel;
-        if ((st = ug_json_get_number(e, "score", &score, err)) || (st = ug_json_get_string(e, "mask_png", &rel, err))) {
+        if ((st = ug_json_get_number(e, "score", &score, err)) ||
+            (st = ug_json_get_string(e, "mask_png", &rel, err))) {
             ug_err_prefix(err, "%s: instances[%zu]: ", jpath, i);
             goto done;
         }
         if (!safe_rel(rel)) {
-            st = ug_errf(err, UG_ERR_FORMAT, "%s: instances[%zu]: mask_png \"%s\" is not a path inside the folder", jpath, i, rel);
+            st =
+                ug_errf(err, UG_ERR_FORMAT,
+                        "%s: instances[%zu]: mask_png \"%s\" is not a path inside the folder", jpath, i, rel);
             goto done;
         }
         free(mpath);
@@ -375,7 +395,8 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
             st = ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
             goto done;
         }
-        if ((st = cli_check_input(mpath, err)) || (st = ug_image_read(mpath, UG_IMAGE_GRAY, &mask, err))) goto done;
+        if ((st = cli_check_input(mpath, err)) || (st = ug_image_read(mpath, UG_IMAGE_GRAY, &mask, err)))
+            goto done;
         if (mask.shape[0] != H || mask.shape[1] != W) {
             st = ug_errf(err, UG_ERR_FORMAT, "%s: %lldx%lld pixels, the labels have %lldx%lld", mpath,
                          (long long)mask.shape[1], (long long)mask.shape[0], (long long)W, (long long)H);
@@ -396,12 +417,15 @@ done:
 // Percent, or null when undefined.
 static void jw_pct(ug_json_writer *w, const char *key, double v) {
     ug_jw_key(w, key);
-    if (isnan(v)) ug_jw_null(w);
-    else ug_jw_number(w, 100.0 * v);
+    if (isnan(v))
+        ug_jw_null(w);
+    else
+        ug_jw_number(w, 100.0 * v);
 }
 
-static ug_status write_metrics(const char *path, const char *dsname, const ug_pixel_metrics *pm, const ug_inst_metrics *im,
-                               bool inst, int64_t nimages, int passes, ug_err *err) {
+static ug_status write_metrics(const char *path, const char *dsname, const ug_pixel_metrics *pm,
+                               const ug_inst_metrics *im, bool inst, int64_t nimages, int passes,
+                               ug_err *err) {
     ug_json_writer w;
     ug_jw_init(&w, 1);
     ug_jw_object_begin(&w);
@@ -415,8 +439,10 @@ static ug_status write_metrics(const char *path, const char *dsname, const ug_pi
     ug_jw_key(&w, "num_pixels");
     ug_jw_int(&w, pm->num_pixels);
     ug_jw_key(&w, "num_instances");
-    if (inst) ug_jw_int(&w, im->num_instances);
-    else ug_jw_null(&w);
+    if (inst)
+        ug_jw_int(&w, im->num_instances);
+    else
+        ug_jw_null(&w);
     ug_jw_key(&w, "details");
     ug_jw_object_begin(&w);
     ug_jw_key(&w, "dataset");
@@ -430,8 +456,10 @@ static ug_status write_metrics(const char *path, const char *dsname, const ug_pi
     ug_jw_key(&w, "roc_points");
     ug_jw_int(&w, pm->roc_points);
     ug_jw_key(&w, "fpr95_score_threshold");
-    if (!isfinite(pm->fpr95_threshold)) ug_jw_null(&w);
-    else ug_jw_float(&w, (float)pm->fpr95_threshold);
+    if (!isfinite(pm->fpr95_threshold))
+        ug_jw_null(&w);
+    else
+        ug_jw_float(&w, (float)pm->fpr95_threshold);
     ug_jw_key(&w, "pixel_passes");
     ug_jw_int(&w, passes);
     if (inst) {
@@ -471,12 +499,14 @@ static ug_status write_metrics(const char *path, const char *dsname, const ug_pi
 }
 
 static void print_row(const char *what, double v) {
-    if (isnan(v)) printf("%-8s %10s\n", what, "n/a");
-    else printf("%-8s %10.4f\n", what, 100.0 * v);
+    if (isnan(v))
+        printf("%-8s %10s\n", what, "n/a");
+    else
+        printf("%-8s %10.4f\n", what, 100.0 * v);
 }
 
-static ug_status run_eval(const char *pred, const char *gt, dataset ds, const char *out, bool pixel_only, size_t budget,
-                          bool quiet, ug_err *err) {
+static ug_status run_eval(const char *pred, const char *gt, dataset ds, const char *out, bool pixel_only,
+                          size_t budget, bool quiet, ug_err *err) {
     image_list imgs = {0};
     ug_pixel_eval *pe = NULL;
     ug_inst_eval *ev = NULL;
@@ -513,9 +543,11 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
             const eval_image *im = &imgs.v[i];
             if ((st = read_labels(im, ds, &labels, err))) goto done;
             if ((st = read_scores(im, &labels, &scores, err))) goto done;
-            if ((st = ug_pixel_eval_add(pe, scores.data, labels.data, labels.shape[0] * labels.shape[1], im->name, err)))
+            if ((st = ug_pixel_eval_add(pe, scores.data, labels.data, labels.shape[0] * labels.shape[1],
+                                        im->name, err)))
                 goto done;
-            if (inst && ug_pixel_eval_pass(pe) == 0 && (st = add_instances(ev, im, labels.shape[0], labels.shape[1], err)))
+            if (inst && ug_pixel_eval_pass(pe) == 0 &&
+                (st = add_instances(ev, im, labels.shape[0], labels.shape[1], err)))
                 goto done;
             ug_tensor_free(&labels);
             ug_tensor_free(&scores);
@@ -527,8 +559,8 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
     if (inst) ug_inst_eval_result(ev, &imet);
     st = write_metrics(out, dsname, &pm, &imet, inst, imgs.n, passes, err);
     if (!st && !quiet) {
-        printf("%s: %d images, %lld pixels (%lld anomaly, %lld inlier)", dsname, imgs.n, (long long)pm.num_pixels,
-               (long long)pm.positives, (long long)pm.negatives);
+        printf("%s: %d images, %lld pixels (%lld anomaly, %lld inlier)", dsname, imgs.n,
+               (long long)pm.num_pixels, (long long)pm.positives, (long long)pm.negatives);
         if (inst) printf(", %lld GT instances of >= %d px", (long long)imet.num_instances, UG_IAP_MIN_REGION);
         printf("\n\n%-8s %10s\n", "metric", "%");
         print_row("pAP", pm.ap);
@@ -552,10 +584,14 @@ done:
 
 int cmd_eval(int argc, char **argv) {
     static const struct option opts[] = {
-        {"pred", required_argument, 0, 'p'},   {"gt", required_argument, 0, 'g'},
-        {"dataset", required_argument, 0, 'd'}, {"out", required_argument, 0, 'o'},
-        {"pixel-only", no_argument, 0, 'P'},    {"mem-mb", required_argument, 0, 'm'},
-        {"quiet", no_argument, 0, 'q'},         {"help", no_argument, 0, 'h'},
+        {"pred", required_argument, 0, 'p'},
+        {"gt", required_argument, 0, 'g'},
+        {"dataset", required_argument, 0, 'd'},
+        {"out", required_argument, 0, 'o'},
+        {"pixel-only", no_argument, 0, 'P'},
+        {"mem-mb", required_argument, 0, 'm'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *pred = NULL, *gt = NULL, *out = NULL;
@@ -573,8 +609,10 @@ int cmd_eval(int argc, char **argv) {
         case 'P': pixel_only = true; break;
         case 'q': quiet = true; break;
         case 'd':
-            if (!strcmp(optarg, "fs_lost_found")) ds = DS_FS_LAF;
-            else if (!strcmp(optarg, "road_anomaly")) ds = DS_ROAD_ANOMALY;
+            if (!strcmp(optarg, "fs_lost_found"))
+                ds = DS_FS_LAF;
+            else if (!strcmp(optarg, "road_anomaly"))
+                ds = DS_ROAD_ANOMALY;
             else {
                 cli_error("eval: unknown --dataset '%s' (fs_lost_found or road_anomaly)", optarg);
                 return CLI_USAGE;
@@ -592,7 +630,8 @@ int cmd_eval(int argc, char **argv) {
         }
         case 'h': usage(stdout); return CLI_OK;
         default:
-            cli_error("eval: unknown option or missing value: '%s' (see ugains eval --help)", argv[optind - 1]);
+            cli_error("eval: unknown option or missing value: '%s' (see ugains eval --help)",
+                      argv[optind - 1]);
             return CLI_USAGE;
         }
     }

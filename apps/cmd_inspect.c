@@ -11,21 +11,21 @@
 #include "weights-tools/torch_ckpt.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains inspect [--set KEY=VALUE ...] FILE.safetensors|CKPT\n"
-            "\n"
-            "Prints the architecture, its config, the tensor count, the total bytes and a table\n"
-            "of tensors (name, dtype, shape). A raw checkpoint (.pth/.ckpt/.pkl) is read the way\n"
-            "`ugains pack` reads it: its layout, notes, every state-dict entry (or what an entry\n"
-            "is when it is not a tensor) and the arch/config pack would write.\n"
-            "\n"
-            "  --set KEY=VALUE  config override, as for pack (checkpoints only)\n"
-            "  -h, --help       show this help\n");
+    fprintf(f, "usage: ugains inspect [--set KEY=VALUE ...] FILE.safetensors|CKPT\n"
+               "\n"
+               "Prints the architecture, its config, the tensor count, the total bytes and a table\n"
+               "of tensors (name, dtype, shape). A raw checkpoint (.pth/.ckpt/.pkl) is read the way\n"
+               "`ugains pack` reads it: its layout, notes, every state-dict entry (or what an entry\n"
+               "is when it is not a tensor) and the arch/config pack would write.\n"
+               "\n"
+               "  --set KEY=VALUE  config override, as for pack (checkpoints only)\n"
+               "  -h, --help       show this help\n");
 }
 
 static void shape_str(int ndim, const int64_t *s, char *buf, size_t n) {
     size_t k = (size_t)snprintf(buf, n, "[");
-    for (int d = 0; d < ndim && k < n; d++) k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)s[d]);
+    for (int d = 0; d < ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? ", " : "", (long long)s[d]);
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
@@ -47,13 +47,16 @@ static int inspect_st(const char *path) {
     }
     const char *arch = ug_st_meta(f, "arch"), *config = ug_st_meta(f, "config");
     uint64_t total = 0;
-    for (int i = 0; i < ug_st_count(f); i++) total += ug_st_at(f, i)->nbytes;
-    printf("file:    %s\narch:    %s\nconfig:  %s\n", path, arch ? arch : "(none)", config ? config : "(none)");
+    for (int i = 0; i < ug_st_count(f); i++)
+        total += ug_st_at(f, i)->nbytes;
+    printf("file:    %s\narch:    %s\nconfig:  %s\n", path, arch ? arch : "(none)",
+           config ? config : "(none)");
     for (int i = 0; i < ug_st_meta_count(f); i++) {
         const char *k = ug_st_meta_key(f, i);
         if (strcmp(k, "arch") && strcmp(k, "config")) printf("meta:    %s = %s\n", k, ug_st_meta(f, k));
     }
-    printf("tensors: %d\nbytes:   %llu (%.1f MiB)\n\n", ug_st_count(f), (unsigned long long)total, (double)total / (1024.0 * 1024.0));
+    printf("tensors: %d\nbytes:   %llu (%.1f MiB)\n\n", ug_st_count(f), (unsigned long long)total,
+           (double)total / (1024.0 * 1024.0));
     printf("%-72s %-5s %s\n", "name", "dtype", "shape");
     for (int i = 0; i < ug_st_count(f); i++) {
         const ug_st_entry *e = ug_st_at(f, i);
@@ -76,18 +79,23 @@ static int inspect_ckpt(const char *path, const char *const *set, int nset) {
     ug_err perr;
     ug_status pst = ug_arch_plan_make(c, "auto", set, nset, &plan, &perr);
     uint64_t total = 0;
-    for (int i = 0; i < ug_ckpt_count(c); i++) total += ug_ckpt_at(c, i)->nbytes;
+    for (int i = 0; i < ug_ckpt_count(c); i++)
+        total += ug_ckpt_at(c, i)->nbytes;
     printf("file:    %s\nlayout:  %s\n", path, ug_ckpt_layout(c));
-    if (pst == UG_OK) printf("arch:    %s\nconfig:  %s\n", plan.arch, plan.config_json);
-    else printf("arch:    not packable as is: %s\n", perr.msg);
-    for (int i = 0; i < ug_ckpt_note_count(c); i++) printf("note:    %s\n", ug_ckpt_note(c, i));
+    if (pst == UG_OK)
+        printf("arch:    %s\nconfig:  %s\n", plan.arch, plan.config_json);
+    else
+        printf("arch:    not packable as is: %s\n", perr.msg);
+    for (int i = 0; i < ug_ckpt_note_count(c); i++)
+        printf("note:    %s\n", ug_ckpt_note(c, i));
     if (pst == UG_OK) {
-        for (int i = 0; i < plan.nnotes; i++) printf("note:    %s\n", plan.notes[i]);
+        for (int i = 0; i < plan.nnotes; i++)
+            printf("note:    %s\n", plan.notes[i]);
         for (int i = 0; i < plan.nwarnings; i++)
             printf("warning: %s\n", plan.warnings[i]);
     }
-    printf("tensors: %d state-dict entries\nbytes:   %llu (%.1f MiB)\n\n", ug_ckpt_count(c), (unsigned long long)total,
-           (double)total / (1024.0 * 1024.0));
+    printf("tensors: %d state-dict entries\nbytes:   %llu (%.1f MiB)\n\n", ug_ckpt_count(c),
+           (unsigned long long)total, (double)total / (1024.0 * 1024.0));
     printf("%-72s %-5s %s\n", "name", "dtype", "shape");
     for (int i = 0; i < ug_ckpt_count(c); i++) {
         const ug_ckpt_tensor *t = ug_ckpt_at(c, i);
@@ -126,7 +134,8 @@ int cmd_inspect(int argc, char **argv) {
             free(set);
             return CLI_OK;
         default:
-            cli_error("inspect: unknown option or missing value: '%s' (see ugains inspect --help)", argv[optind - 1]);
+            cli_error("inspect: unknown option or missing value: '%s' (see ugains inspect --help)",
+                      argv[optind - 1]);
             rc = CLI_USAGE;
             break;
         }
@@ -140,7 +149,8 @@ int cmd_inspect(int argc, char **argv) {
         cli_print_err("", &err);
         rc = CLI_RUNTIME;
     }
-    if (rc == CLI_OK) rc = is_safetensors(argv[optind]) ? inspect_st(argv[optind]) : inspect_ckpt(argv[optind], set, nset);
+    if (rc == CLI_OK)
+        rc = is_safetensors(argv[optind]) ? inspect_st(argv[optind]) : inspect_ckpt(argv[optind], set, nset);
     free(set);
     return rc;
 }

@@ -8,25 +8,26 @@
 #include "weights-tools/packer.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains pack --in CKPT --out FILE.safetensors [--arch auto|sam|rba] [--dtype f32|bf16|f16]\n"
-            "                   [--set KEY=VALUE ...]\n"
-            "\n"
-            "Converts a SAM or RbA checkpoint to safetensors without Python: torch.save zip files\n"
-            "(sam_vit_*.pth, RbA model_final.pth, UGainS .ckpt) and detectron2 .pkl pickles. The\n"
-            "pickle is interpreted by a whitelisting machine that never runs code. Tensors get\n"
-            "normalised names; __metadata__ holds arch and config (sizes read from the shapes).\n"
-            "\n"
-            "  --in CKPT        checkpoint to read\n"
-            "  --out FILE       safetensors file to write (replaced only on success)\n"
-            "  --arch A         auto (default), sam or rba\n"
-            "  --dtype D        f32 (default), bf16 or f16 for float tensors (round to nearest even)\n"
-            "  --set KEY=VALUE  override a config value (repeatable), e.g. decoder_nheads=8;\n"
-            "                   head counts that shapes cannot reveal come from presets\n"
-            "  -q, --quiet      no notes or warnings, only errors\n"
-            "  -h, --help       show this help\n"
-            "\n"
-            "See docs/WEIGHTS.md for the official checkpoints and how to pack them.\n");
+    fprintf(
+        f,
+        "usage: ugains pack --in CKPT --out FILE.safetensors [--arch auto|sam|rba] [--dtype f32|bf16|f16]\n"
+        "                   [--set KEY=VALUE ...]\n"
+        "\n"
+        "Converts a SAM or RbA checkpoint to safetensors without Python: torch.save zip files\n"
+        "(sam_vit_*.pth, RbA model_final.pth, UGainS .ckpt) and detectron2 .pkl pickles. The\n"
+        "pickle is interpreted by a whitelisting machine that never runs code. Tensors get\n"
+        "normalised names; __metadata__ holds arch and config (sizes read from the shapes).\n"
+        "\n"
+        "  --in CKPT        checkpoint to read\n"
+        "  --out FILE       safetensors file to write (replaced only on success)\n"
+        "  --arch A         auto (default), sam or rba\n"
+        "  --dtype D        f32 (default), bf16 or f16 for float tensors (round to nearest even)\n"
+        "  --set KEY=VALUE  override a config value (repeatable), e.g. decoder_nheads=8;\n"
+        "                   head counts that shapes cannot reveal come from presets\n"
+        "  -q, --quiet      no notes or warnings, only errors\n"
+        "  -h, --help       show this help\n"
+        "\n"
+        "See docs/WEIGHTS.md for the official checkpoints and how to pack them.\n");
 }
 
 static void print_note(void *user, const char *msg) {
@@ -39,8 +40,9 @@ static void print_warning(void *user, const char *msg) {
 
 int cmd_pack(int argc, char **argv) {
     static const struct option opts[] = {
-        {"in", required_argument, 0, 'i'},   {"out", required_argument, 0, 'o'}, {"arch", required_argument, 0, 'a'},
-        {"dtype", required_argument, 0, 'd'}, {"set", required_argument, 0, 's'}, {"quiet", no_argument, 0, 'q'},
+        {"in", required_argument, 0, 'i'},   {"out", required_argument, 0, 'o'},
+        {"arch", required_argument, 0, 'a'}, {"dtype", required_argument, 0, 'd'},
+        {"set", required_argument, 0, 's'},  {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},       {0, 0, 0, 0},
     };
     const char *in = NULL, *out = NULL, *arch = "auto";
@@ -66,9 +68,12 @@ int cmd_pack(int argc, char **argv) {
             arch = optarg;
             break;
         case 'd':
-            if (!strcmp(optarg, "f32")) dtype = UG_F32;
-            else if (!strcmp(optarg, "bf16")) dtype = UG_BF16;
-            else if (!strcmp(optarg, "f16")) dtype = UG_F16;
+            if (!strcmp(optarg, "f32"))
+                dtype = UG_F32;
+            else if (!strcmp(optarg, "bf16"))
+                dtype = UG_BF16;
+            else if (!strcmp(optarg, "f16"))
+                dtype = UG_F16;
             else {
                 cli_error("pack: --dtype wants f32, bf16 or f16, got '%s'", optarg);
                 rc = CLI_USAGE;
@@ -87,7 +92,8 @@ int cmd_pack(int argc, char **argv) {
             free(set);
             return CLI_OK;
         default:
-            cli_error("pack: unknown option or missing value: '%s' (see ugains pack --help)", argv[optind - 1]);
+            cli_error("pack: unknown option or missing value: '%s' (see ugains pack --help)",
+                      argv[optind - 1]);
             rc = CLI_USAGE;
             break;
         }

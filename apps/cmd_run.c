@@ -19,43 +19,41 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
+#include "engine/fileio.h"
 #include "engine/image.h"
 #include "engine/json.h"
-#include "engine/fileio.h"
 #include "engine/npy.h"
 #include "engine/timer.h"
 #include "ops/ops.h"
 #include "pipeline/ugains.h"
 
-
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains run --rba RBA --sam SAM --out DIR [options] IMG|DIR...\n"
-            "\n"
-            "Runs UGainS (RbA scores, point proposals, SAM masks, NMS, refined score) on every\n"
-            "image given and every PNG/JPEG directly inside each directory given. Each image's\n"
-            "outputs go to DIR/<image stem>/: semantic.png, semantic_color.png, rba_score.npy,\n"
-            "anomaly.npy, anomaly.png, instances.json, instance_NNN.png, overlay.png.\n"
-            "\n"
-            "options:\n"
-            "  --rba FILE            packed RbA weights (ugains pack)\n"
-            "  --sam FILE            packed SAM weights\n"
-            "  --out DIR             output folder (created if missing)\n"
-            "  --ignore-mask PNG     pixels to ignore (non-zero), the size of every image\n"
-            "  --ignore-overlap N    drop masks with >= N pixels in the ignore mask (100)\n"
-            "  --points K            number of point prompts (50; grid: round(sqrt(K))^2,\n"
-            "                        1024 = SAM's 32x32 grid)\n"
-            "  --threshold T         candidate pixels have RbA score >= T (-0.15)\n"
-            "  --sampler S           fps, kmeans, random or grid (fps)\n"
-            "  --fps-ties R          official (the pointnet2 CUDA kernel's rule) or lowest\n"
-            "  --nms IOU             mask NMS threshold (0.7)\n"
-            "  --seed N              seed of the kmeans and random samplers (0)\n"
-            "  --pad32               RbA with detectron2's padding to a multiple of 32\n"
-            "  --overwrite           redo images whose output folder exists\n"
-            "  --dump DIR            write the intermediate tensors as .npy to DIR/<stem>/\n"
-            "  --threads N           worker threads (default: UGAINS_THREADS or all cores)\n"
-            "  -q, --quiet           no progress output\n"
-            "  -h, --help            show this help\n");
+    fprintf(f, "usage: ugains run --rba RBA --sam SAM --out DIR [options] IMG|DIR...\n"
+               "\n"
+               "Runs UGainS (RbA scores, point proposals, SAM masks, NMS, refined score) on every\n"
+               "image given and every PNG/JPEG directly inside each directory given. Each image's\n"
+               "outputs go to DIR/<image stem>/: semantic.png, semantic_color.png, rba_score.npy,\n"
+               "anomaly.npy, anomaly.png, instances.json, instance_NNN.png, overlay.png.\n"
+               "\n"
+               "options:\n"
+               "  --rba FILE            packed RbA weights (ugains pack)\n"
+               "  --sam FILE            packed SAM weights\n"
+               "  --out DIR             output folder (created if missing)\n"
+               "  --ignore-mask PNG     pixels to ignore (non-zero), the size of every image\n"
+               "  --ignore-overlap N    drop masks with >= N pixels in the ignore mask (100)\n"
+               "  --points K            number of point prompts (50; grid: round(sqrt(K))^2,\n"
+               "                        1024 = SAM's 32x32 grid)\n"
+               "  --threshold T         candidate pixels have RbA score >= T (-0.15)\n"
+               "  --sampler S           fps, kmeans, random or grid (fps)\n"
+               "  --fps-ties R          official (the pointnet2 CUDA kernel's rule) or lowest\n"
+               "  --nms IOU             mask NMS threshold (0.7)\n"
+               "  --seed N              seed of the kmeans and random samplers (0)\n"
+               "  --pad32               RbA with detectron2's padding to a multiple of 32\n"
+               "  --overwrite           redo images whose output folder exists\n"
+               "  --dump DIR            write the intermediate tensors as .npy to DIR/<stem>/\n"
+               "  --threads N           worker threads (default: UGAINS_THREADS or all cores)\n"
+               "  -q, --quiet           no progress output\n"
+               "  -h, --help            show this help\n");
 }
 
 // ---- file system helpers ----
@@ -64,7 +62,9 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
     return remove(path);
 }
 
-static void rmtree(const char *path) { nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS); }
+static void rmtree(const char *path) {
+    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
 
 static bool is_dir(const char *path) {
     struct stat sb;
@@ -93,12 +93,15 @@ static bool strlist_add(strlist *l, const char *s) {
 }
 
 static void strlist_free(strlist *l) {
-    for (int i = 0; i < l->n; i++) free(l->v[i]);
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
     free(l->v);
     memset(l, 0, sizeof *l);
 }
 
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+static int cmp_str(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
 
 // Images of a directory (not recursive, sorted by name).
 static ug_status list_dir(const char *dir, strlist *out, ug_err *err) {
@@ -142,7 +145,8 @@ static void remove_stale(const char *out, const char *stem) {
     strlist stale = {0};
     struct dirent *e;
     while ((e = readdir(d)))
-        if (!strncmp(e->d_name, prefix, plen) && strlen(e->d_name) == plen + 6) strlist_add(&stale, e->d_name);
+        if (!strncmp(e->d_name, prefix, plen) && strlen(e->d_name) == plen + 6)
+            strlist_add(&stale, e->d_name);
     closedir(d);
     for (int i = 0; i < stale.n; i++) {
         char p[4096];
@@ -158,7 +162,8 @@ static ug_status mkdir_p(const char *path, ug_err *err) {
     for (char *p = buf + 1; *p; p++)
         if (*p == '/') {
             *p = '\0';
-            if (mkdir(buf, 0777) && errno != EEXIST) return ug_errf(err, UG_ERR_IO, "%s: %s", buf, strerror(errno));
+            if (mkdir(buf, 0777) && errno != EEXIST)
+                return ug_errf(err, UG_ERR_IO, "%s: %s", buf, strerror(errno));
             *p = '/';
         }
     if (mkdir(buf, 0777) && errno != EEXIST) return ug_errf(err, UG_ERR_IO, "%s: %s", buf, strerror(errno));
@@ -169,21 +174,24 @@ static ug_status mkdir_p(const char *path, ug_err *err) {
 
 // Cityscapes trainId colours (cityscapesScripts labels.py); other ids are black.
 static const uint8_t city_palette[19][3] = {
-    {128, 64, 128}, {244, 35, 232}, {70, 70, 70},   {102, 102, 156}, {190, 153, 153}, {153, 153, 153}, {250, 170, 30},
-    {220, 220, 0},  {107, 142, 35}, {152, 251, 152}, {70, 130, 180},  {220, 20, 60},   {255, 0, 0},     {0, 0, 142},
-    {0, 0, 70},     {0, 60, 100},   {0, 80, 100},   {0, 0, 230},     {119, 11, 32},
+    {128, 64, 128},  {244, 35, 232}, {70, 70, 70},  {102, 102, 156}, {190, 153, 153},
+    {153, 153, 153}, {250, 170, 30}, {220, 220, 0}, {107, 142, 35},  {152, 251, 152},
+    {70, 130, 180},  {220, 20, 60},  {255, 0, 0},   {0, 0, 142},     {0, 0, 70},
+    {0, 60, 100},    {0, 80, 100},   {0, 0, 230},   {119, 11, 32},
 };
 
 // Heat map colours from low to high (dark purple -> red -> yellow), linear in between.
 static void heat_colour(float t, uint8_t rgb[3]) {
-    static const float stops[5][3] = {{0, 0, 4}, {87, 16, 110}, {188, 55, 84}, {249, 142, 9}, {252, 255, 164}};
+    static const float stops[5][3] = {
+        {0, 0, 4}, {87, 16, 110}, {188, 55, 84}, {249, 142, 9}, {252, 255, 164}};
     if (!(t > 0)) t = 0;
     if (t > 1) t = 1;
     float x = t * 4;
     int i = (int)x;
     if (i > 3) i = 3;
     float f = x - (float)i;
-    for (int c = 0; c < 3; c++) rgb[c] = (uint8_t)lrintf(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * f);
+    for (int c = 0; c < 3; c++)
+        rgb[c] = (uint8_t)lrintf(stops[i][c] + (stops[i + 1][c] - stops[i][c]) * f);
 }
 
 // Distinct outline colours per instance id.
@@ -210,12 +218,14 @@ static void draw_number(uint8_t *img, int H, int W, int x, int y, int v, const u
     int n = snprintf(s, sizeof s, "%d", v);
     static const uint8_t black[3] = {0, 0, 0};
     for (int yy = -1; yy < 11; yy++)
-        for (int xx = -1; xx < n * 8; xx++) put_px(img, H, W, x + xx, y + yy, black);
+        for (int xx = -1; xx < n * 8; xx++)
+            put_px(img, H, W, x + xx, y + yy, black);
     for (int k = 0; k < n; k++)
         for (int r = 0; r < 5; r++)
             for (int c = 0; c < 3; c++)
                 if (digits[s[k] - '0'][r] >> (2 - c) & 1)
-                    for (int d = 0; d < 4; d++) put_px(img, H, W, x + k * 8 + 2 * c + d % 2, y + 2 * r + d / 2, rgb);
+                    for (int d = 0; d < 4; d++)
+                        put_px(img, H, W, x + k * 8 + 2 * c + d % 2, y + 2 * r + d / 2, rgb);
 }
 
 // ---- writing one image's outputs ----
@@ -233,7 +243,8 @@ static ug_status write_npy(const char *dir, const char *name, const ug_tensor *t
     return ug_npy_write(p, t, err);
 }
 
-static ug_status write_instances_json(const char *dir, const char *image_name, const ugains_result *r, ug_err *err) {
+static ug_status write_instances_json(const char *dir, const char *image_name, const ugains_result *r,
+                                      ug_err *err) {
     ug_json_writer w;
     ug_jw_init(&w, 2);
     ug_jw_object_begin(&w);
@@ -272,7 +283,8 @@ static ug_status write_instances_json(const char *dir, const char *image_name, c
         ug_jw_float(&w, r->chosen_iou[q]);
         ug_jw_key(&w, "bbox");
         ug_jw_array_begin(&w);
-        for (int k = 0; k < 4; k++) ug_jw_int(&w, bb[k]);
+        for (int k = 0; k < 4; k++)
+            ug_jw_int(&w, bb[k]);
         ug_jw_array_end(&w);
         ug_jw_key(&w, "area");
         ug_jw_int(&w, r->masks.area[q]);
@@ -316,15 +328,15 @@ static ug_status write_instances_json(const char *dir, const char *image_name, c
     return st;
 }
 
-static ug_status write_outputs(const char *dir, const char *image_name, const ug_tensor *img, const ugains_result *r,
-                               ug_err *err) {
+static ug_status write_outputs(const char *dir, const char *image_name, const ug_tensor *img,
+                               const ugains_result *r, ug_err *err) {
     int H = r->H, W = r->W;
     int64_t HW = (int64_t)H * W;
     ug_tensor rgb = {0}, gray = {0};
     ug_status st;
     if ((st = write_png(dir, "semantic.png", &r->semantic, err)) != UG_OK) return st;
     if ((st = ug_tensor_new(&rgb, UG_U8, UG_DIMS(H, W, 3), err)) != UG_OK) return st; // [H, W, 3]
-    if ((st = ug_tensor_new(&gray, UG_U8, UG_DIMS(H, W), err)) != UG_OK) goto done;  // [H, W]
+    if ((st = ug_tensor_new(&gray, UG_U8, UG_DIMS(H, W), err)) != UG_OK) goto done;   // [H, W]
     uint8_t *c = rgb.data, *g = gray.data;
     const uint8_t *sem = r->semantic.data;
     for (int64_t p = 0; p < HW; p++) {
@@ -341,13 +353,15 @@ static ug_status write_outputs(const char *dir, const char *image_name, const ug
         if (a[p] < lo) lo = a[p];
         if (a[p] > hi) hi = a[p];
     }
-    for (int64_t p = 0; p < HW; p++) heat_colour(hi > lo ? (a[p] - lo) / (hi - lo) : 0.0f, c + 3 * p);
+    for (int64_t p = 0; p < HW; p++)
+        heat_colour(hi > lo ? (a[p] - lo) / (hi - lo) : 0.0f, c + 3 * p);
     if ((st = write_png(dir, "anomaly.png", &rgb, err)) != UG_OK) goto done;
     if ((st = write_instances_json(dir, image_name, r, err)) != UG_OK) goto done;
     for (int k = 0; k < r->nkeep; k++) {
         char name[32];
         snprintf(name, sizeof name, "instance_%03d.png", k);
-        for (int64_t p = 0; p < HW; p++) g[p] = inst_mask_get(&r->masks, r->keep[k], p) ? 255 : 0;
+        for (int64_t p = 0; p < HW; p++)
+            g[p] = inst_mask_get(&r->masks, r->keep[k], p) ? 255 : 0;
         if ((st = write_png(dir, name, &gray, err)) != UG_OK) goto done;
     }
     // Overlay: the image, each instance's outline in its colour, its id at its point.
@@ -360,9 +374,9 @@ static ug_status write_outputs(const char *dir, const char *image_name, const ug
             for (int x = 0; x < W; x++) {
                 int64_t p = (int64_t)y * W + x;
                 if (!inst_mask_get(&r->masks, q, p)) continue;
-                bool edge = x == 0 || y == 0 || x == W - 1 || y == H - 1 || !inst_mask_get(&r->masks, q, p - 1) ||
-                            !inst_mask_get(&r->masks, q, p + 1) || !inst_mask_get(&r->masks, q, p - W) ||
-                            !inst_mask_get(&r->masks, q, p + W);
+                bool edge = x == 0 || y == 0 || x == W - 1 || y == H - 1 ||
+                            !inst_mask_get(&r->masks, q, p - 1) || !inst_mask_get(&r->masks, q, p + 1) ||
+                            !inst_mask_get(&r->masks, q, p - W) || !inst_mask_get(&r->masks, q, p + W);
                 if (edge) memcpy(c + 3 * p, col, 3);
             }
     }
@@ -420,15 +434,24 @@ static bool parse_num(const char *s, double lo, double hi, double *v) {
 
 static int parse_args(int argc, char **argv, run_args *a) {
     static const struct option opts[] = {
-        {"rba", required_argument, 0, 'r'},      {"sam", required_argument, 0, 's'},
-        {"out", required_argument, 0, 'o'},      {"ignore-mask", required_argument, 0, 'i'},
-        {"ignore-overlap", required_argument, 0, 'I'}, {"points", required_argument, 0, 'k'},
-        {"threshold", required_argument, 0, 't'}, {"sampler", required_argument, 0, 'S'},
-        {"fps-ties", required_argument, 0, 'T'}, {"nms", required_argument, 0, 'n'},
-        {"seed", required_argument, 0, 'e'},     {"pad32", no_argument, 0, 'p'},
-        {"overwrite", no_argument, 0, 'w'},      {"dump", required_argument, 0, 'd'},
-        {"threads", required_argument, 0, 'j'},  {"quiet", no_argument, 0, 'q'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0},
+        {"rba", required_argument, 0, 'r'},
+        {"sam", required_argument, 0, 's'},
+        {"out", required_argument, 0, 'o'},
+        {"ignore-mask", required_argument, 0, 'i'},
+        {"ignore-overlap", required_argument, 0, 'I'},
+        {"points", required_argument, 0, 'k'},
+        {"threshold", required_argument, 0, 't'},
+        {"sampler", required_argument, 0, 'S'},
+        {"fps-ties", required_argument, 0, 'T'},
+        {"nms", required_argument, 0, 'n'},
+        {"seed", required_argument, 0, 'e'},
+        {"pad32", no_argument, 0, 'p'},
+        {"overwrite", no_argument, 0, 'w'},
+        {"dump", required_argument, 0, 'd'},
+        {"threads", required_argument, 0, 'j'},
+        {"quiet", no_argument, 0, 'q'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
     ugains_opts_default(&a->o);
@@ -487,18 +510,24 @@ static int parse_args(int argc, char **argv, run_args *a) {
             break;
         }
         case 'S':
-            if (!strcmp(optarg, "fps")) a->o.prop.sampler = PROPOSALS_FPS;
-            else if (!strcmp(optarg, "kmeans")) a->o.prop.sampler = PROPOSALS_KMEANS;
-            else if (!strcmp(optarg, "random")) a->o.prop.sampler = PROPOSALS_RANDOM;
-            else if (!strcmp(optarg, "grid")) a->o.prop.sampler = PROPOSALS_GRID;
+            if (!strcmp(optarg, "fps"))
+                a->o.prop.sampler = PROPOSALS_FPS;
+            else if (!strcmp(optarg, "kmeans"))
+                a->o.prop.sampler = PROPOSALS_KMEANS;
+            else if (!strcmp(optarg, "random"))
+                a->o.prop.sampler = PROPOSALS_RANDOM;
+            else if (!strcmp(optarg, "grid"))
+                a->o.prop.sampler = PROPOSALS_GRID;
             else {
                 cli_error("run: --sampler wants fps, kmeans, random or grid, got '%s'", optarg);
                 return CLI_USAGE;
             }
             break;
         case 'T':
-            if (!strcmp(optarg, "official")) a->o.prop.ties = PROPOSALS_TIES_OFFICIAL;
-            else if (!strcmp(optarg, "lowest")) a->o.prop.ties = PROPOSALS_TIES_LOWEST;
+            if (!strcmp(optarg, "official"))
+                a->o.prop.ties = PROPOSALS_TIES_OFFICIAL;
+            else if (!strcmp(optarg, "lowest"))
+                a->o.prop.ties = PROPOSALS_TIES_LOWEST;
             else {
                 cli_error("run: --fps-ties wants official or lowest, got '%s'", optarg);
                 return CLI_USAGE;
@@ -529,13 +558,16 @@ static int parse_args(int argc, char **argv, run_args *a) {
 
 static void fmt_secs(char *buf, size_t n, double s) {
     long t = lround(s);
-    if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
-    else snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
+    if (t >= 3600)
+        snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else
+        snprintf(buf, n, "%ld:%02ld", t / 60, t % 60);
 }
 
 // One image: pipeline, outputs into a temporary folder, rename into place.
 static ug_status run_one(ug_ctx *ctx, const run_args *a, const rba_model *rba, const sam_model *sam,
-                         const ug_tensor *ignore, const char *path, const char *stem, int *ninst, ug_err *err) {
+                         const ug_tensor *ignore, const char *path, const char *stem, int *ninst,
+                         ug_err *err) {
     ug_tensor img = {0};
     ugains_result r;
     memset(&r, 0, sizeof r);
@@ -556,7 +588,8 @@ static ug_status run_one(ug_ctx *ctx, const run_args *a, const rba_model *rba, c
         snprintf(d.dir, sizeof d.dir, "%s/%s", a->dump, stem);
         if ((st = mkdir_p(d.dir, err)) != UG_OK) goto done;
     }
-    st = ugains_run_image(ctx, rba, sam, &img, ignore ? ignore->data : NULL, &a->o, &r, a->dump ? &tr : NULL, err);
+    st = ugains_run_image(ctx, rba, sam, &img, ignore ? ignore->data : NULL, &a->o, &r, a->dump ? &tr : NULL,
+                          err);
     if (st != UG_OK) {
         ug_err_prefix(err, "%s: ", path);
         goto done;
@@ -627,7 +660,8 @@ int cmd_run(int argc, char **argv) {
     have_ctx = true;
     if (mkdir_p(a.out, &err) != UG_OK) goto fail;
     if (a.ignore) {
-        if (cli_check_input(a.ignore, &err) != UG_OK || ug_image_read(a.ignore, UG_IMAGE_GRAY, &ignore, &err) != UG_OK)
+        if (cli_check_input(a.ignore, &err) != UG_OK ||
+            ug_image_read(a.ignore, UG_IMAGE_GRAY, &ignore, &err) != UG_OK)
             goto fail;
     }
     // Models are loaded once, and only when some image still needs them.
@@ -651,7 +685,8 @@ int cmd_run(int argc, char **argv) {
         snprintf(final, sizeof final, "%s/%s", a.out, stem);
         if (!a.overwrite && is_dir(final)) {
             skipped++;
-            if (!a.quiet && !tty) fprintf(stderr, "[%d/%d] %s: done already, skipped\n", i + 1, images.n, stem);
+            if (!a.quiet && !tty)
+                fprintf(stderr, "[%d/%d] %s: done already, skipped\n", i + 1, images.n, stem);
             continue;
         }
         if (!a.quiet && tty) {
@@ -663,7 +698,8 @@ int cmd_run(int argc, char **argv) {
         }
         double t0 = ug_now_ms();
         int ninst = 0;
-        ug_status st = run_one(&ctx, &a, rba, sam, a.ignore ? &ignore : NULL, images.v[i], stem, &ninst, &err);
+        ug_status st =
+            run_one(&ctx, &a, rba, sam, a.ignore ? &ignore : NULL, images.v[i], stem, &ninst, &err);
         double ms = ug_now_ms() - t0;
         if (st != UG_OK) {
             if (tty && !a.quiet) fputc('\n', stderr);
@@ -677,8 +713,8 @@ int cmd_run(int argc, char **argv) {
         if (!a.quiet && !tty) {
             char eta[32];
             fmt_secs(eta, sizeof eta, spent / 1000.0 / done * (todo - done));
-            fprintf(stderr, "[%d/%d] %s: %d instances, %.2f s (%.2f s/image, ETA %s)\n", i + 1, images.n, stem, ninst,
-                    ms / 1000.0, spent / done / 1000.0, eta);
+            fprintf(stderr, "[%d/%d] %s: %d instances, %.2f s (%.2f s/image, ETA %s)\n", i + 1, images.n,
+                    stem, ninst, ms / 1000.0, spent / done / 1000.0, eta);
         }
     }
     if (!a.quiet) {

@@ -32,44 +32,45 @@
 #include "ops/ops.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains sam --weights SAM --image IMG --out DIR\n"
-            "                  (--point X,Y[,L] ... [--box X0,Y0,X1,Y1] | --box X0,Y0,X1,Y1 | --prompts P.json)\n"
-            "                  [--single-mask] [--all-masks] [--dump DIR] [--threads N]\n"
-            "\n"
-            "Segment Anything on one image, preprocessed as SamPredictor does (Pillow bilinear\n"
-            "resize of the 8-bit image, long side = the model's img_size). Coordinates are\n"
-            "original image pixels (x = column, y = row).\n"
-            "\n"
-            "  --weights FILE     packed SAM weights (ugains pack)\n"
-            "  --image IMG        PNG or JPEG, read as RGB\n"
-            "  --point X,Y[,L]    a point; L = 1 foreground (default) or 0 background. Repeated\n"
-            "                     --point options form ONE prompt with several points\n"
-            "  --box X0,Y0,X1,Y1  a box, added to the --point prompt (or a prompt on its own)\n"
-            "  --prompts P.json   several prompts, one output mask set each:\n"
-            "                     [{\"points\": [[x, y], ...], \"labels\": [1, 0, ...],\n"
-            "                       \"box\": [x0, y0, x1, y1]}, ...]\n"
-            "                     labels default to 1; an entry needs points, a box or both\n"
-            "  --out DIR          output folder (created if missing; files in it are replaced)\n"
-            "  --single-mask      multimask_output=False: one mask per prompt (mask token 0)\n"
-            "  --all-masks        also write every mask of a prompt as mask_NNN_K.png\n"
-            "  --dump DIR         write the tensors below as .npy (float32)\n"
-            "  --threads N        worker threads (default UGAINS_THREADS or all cores)\n"
-            "  -h, --help         show this help\n"
-            "\n"
-            "Outputs in --out, NNN = the prompt's index (000, 001, ...):\n"
-            "  mask_NNN.png       8-bit 0/255 at the original size: the mask with the highest\n"
-            "                     predicted IoU (first on ties), or the single mask\n"
-            "  mask_NNN_K.png     with --all-masks, mask K = 0..M-1\n"
-            "  scores.json        {\"prompts\": [{\"index\", \"iou_predictions\": [..M], \"best\"}]}\n"
-            "Dump (N prompts, M = 3 or 1 with --single-mask, C/h/w from the model):\n"
-            "  image_embeddings [1,C,h,w], dense_embeddings [N,C,h,w], low_res_masks\n"
-            "  [N,M,4h,4w], iou_predictions [N,M], masks [N,M,H,W] (logits at the original size),\n"
-            "  sparse_embeddings [N,T,C] when every prompt has the same token count T, else\n"
-            "  sparse_embeddings_NNN [1,T,C] per prompt. T = points + 1 without a box, + 2 with.\n"
-            "\n"
-            "Points outside the image are used as given (as SamPredictor does) with a warning.\n"
-            "Exit status: 0 success, 1 runtime error (a file), 2 usage error.\n");
+    fprintf(
+        f,
+        "usage: ugains sam --weights SAM --image IMG --out DIR\n"
+        "                  (--point X,Y[,L] ... [--box X0,Y0,X1,Y1] | --box X0,Y0,X1,Y1 | --prompts P.json)\n"
+        "                  [--single-mask] [--all-masks] [--dump DIR] [--threads N]\n"
+        "\n"
+        "Segment Anything on one image, preprocessed as SamPredictor does (Pillow bilinear\n"
+        "resize of the 8-bit image, long side = the model's img_size). Coordinates are\n"
+        "original image pixels (x = column, y = row).\n"
+        "\n"
+        "  --weights FILE     packed SAM weights (ugains pack)\n"
+        "  --image IMG        PNG or JPEG, read as RGB\n"
+        "  --point X,Y[,L]    a point; L = 1 foreground (default) or 0 background. Repeated\n"
+        "                     --point options form ONE prompt with several points\n"
+        "  --box X0,Y0,X1,Y1  a box, added to the --point prompt (or a prompt on its own)\n"
+        "  --prompts P.json   several prompts, one output mask set each:\n"
+        "                     [{\"points\": [[x, y], ...], \"labels\": [1, 0, ...],\n"
+        "                       \"box\": [x0, y0, x1, y1]}, ...]\n"
+        "                     labels default to 1; an entry needs points, a box or both\n"
+        "  --out DIR          output folder (created if missing; files in it are replaced)\n"
+        "  --single-mask      multimask_output=False: one mask per prompt (mask token 0)\n"
+        "  --all-masks        also write every mask of a prompt as mask_NNN_K.png\n"
+        "  --dump DIR         write the tensors below as .npy (float32)\n"
+        "  --threads N        worker threads (default UGAINS_THREADS or all cores)\n"
+        "  -h, --help         show this help\n"
+        "\n"
+        "Outputs in --out, NNN = the prompt's index (000, 001, ...):\n"
+        "  mask_NNN.png       8-bit 0/255 at the original size: the mask with the highest\n"
+        "                     predicted IoU (first on ties), or the single mask\n"
+        "  mask_NNN_K.png     with --all-masks, mask K = 0..M-1\n"
+        "  scores.json        {\"prompts\": [{\"index\", \"iou_predictions\": [..M], \"best\"}]}\n"
+        "Dump (N prompts, M = 3 or 1 with --single-mask, C/h/w from the model):\n"
+        "  image_embeddings [1,C,h,w], dense_embeddings [N,C,h,w], low_res_masks\n"
+        "  [N,M,4h,4w], iou_predictions [N,M], masks [N,M,H,W] (logits at the original size),\n"
+        "  sparse_embeddings [N,T,C] when every prompt has the same token count T, else\n"
+        "  sparse_embeddings_NNN [1,T,C] per prompt. T = points + 1 without a box, + 2 with.\n"
+        "\n"
+        "Points outside the image are used as given (as SamPredictor does) with a warning.\n"
+        "Exit status: 0 success, 1 runtime error (a file), 2 usage error.\n");
 }
 
 // Limits on what a prompt file can ask for. Every prompt is one decoder run and one or more
@@ -130,7 +131,9 @@ static bool point_add(prompt *p, float x, float y, int label) {
 }
 
 // A coordinate must be a finite number that a float can hold (the model computes in f32).
-static bool coord_ok(double v) { return isfinite(v) && fabs(v) <= SAM_CLI_MAX_COORD; }
+static bool coord_ok(double v) {
+    return isfinite(v) && fabs(v) <= SAM_CLI_MAX_COORD;
+}
 
 // "X,Y[,L]" or "X0,Y0,X1,Y1": n_min to n_max numbers separated by commas; the count or -1.
 static int parse_numbers(const char *s, double *v, int n_min, int n_max) {
@@ -172,7 +175,8 @@ static bool parse_point_opt(prompt *p, const char *s) {
         label = (int)v[2];
     }
     if (p->n_points >= SAM_CLI_MAX_POINTS) {
-        cli_error("sam: more than %d --point options (one prompt takes at most %d points)", SAM_CLI_MAX_POINTS, SAM_CLI_MAX_POINTS);
+        cli_error("sam: more than %d --point options (one prompt takes at most %d points)",
+                  SAM_CLI_MAX_POINTS, SAM_CLI_MAX_POINTS);
         return false;
     }
     if (!point_add(p, (float)v[0], (float)v[1], label)) {
@@ -198,7 +202,8 @@ static bool parse_box_opt(prompt *p, const char *s) {
         return false;
     }
     p->has_box = true;
-    for (int k = 0; k < 4; k++) p->box[k] = (float)v[k];
+    for (int k = 0; k < 4; k++)
+        p->box[k] = (float)v[k];
     return true;
 }
 
@@ -208,25 +213,32 @@ static ug_status json_coords(const ug_json *v, int n, float *out, const char *wh
         return ug_errf(err, UG_ERR_FORMAT, "%s must be an array of %d numbers", what, n);
     for (int k = 0; k < n; k++) {
         const ug_json *e = ug_json_at(v, (size_t)k);
-        if (e->type != UG_JSON_NUMBER) return ug_errf(err, UG_ERR_FORMAT, "%s[%d] must be a number, got a %s", what, k, ug_json_type_name(e->type));
-        if (!coord_ok(e->number)) return ug_errf(err, UG_ERR_FORMAT, "%s[%d] = %g is out of range (+-1e9)", what, k, e->number);
+        if (e->type != UG_JSON_NUMBER)
+            return ug_errf(err, UG_ERR_FORMAT, "%s[%d] must be a number, got a %s", what, k,
+                           ug_json_type_name(e->type));
+        if (!coord_ok(e->number))
+            return ug_errf(err, UG_ERR_FORMAT, "%s[%d] = %g is out of range (+-1e9)", what, k, e->number);
         out[k] = (float)e->number;
     }
     return UG_OK;
 }
 
 static ug_status parse_prompt_entry(const ug_json *e, prompt *p, ug_err *err) {
-    if (e->type != UG_JSON_OBJECT) return ug_errf(err, UG_ERR_FORMAT, "expected an object, got a %s", ug_json_type_name(e->type));
+    if (e->type != UG_JSON_OBJECT)
+        return ug_errf(err, UG_ERR_FORMAT, "expected an object, got a %s", ug_json_type_name(e->type));
     for (size_t k = 0; k < e->len; k++) {
         const char *key = e->items[k].key;
         if (strcmp(key, "points") && strcmp(key, "labels") && strcmp(key, "box"))
             return ug_errf(err, UG_ERR_FORMAT, "unknown key \"%s\" (expected points, labels, box)", key);
     }
-    const ug_json *pts = ug_json_get(e, "points"), *lbs = ug_json_get(e, "labels"), *box = ug_json_get(e, "box");
+    const ug_json *pts = ug_json_get(e, "points"), *lbs = ug_json_get(e, "labels"),
+                  *box = ug_json_get(e, "box");
     if (pts) {
-        if (pts->type != UG_JSON_ARRAY) return ug_errf(err, UG_ERR_FORMAT, "points must be an array of [x, y]");
+        if (pts->type != UG_JSON_ARRAY)
+            return ug_errf(err, UG_ERR_FORMAT, "points must be an array of [x, y]");
         if (pts->len > SAM_CLI_MAX_POINTS)
-            return ug_errf(err, UG_ERR_FORMAT, "%zu points is more than the %d a prompt may have", pts->len, SAM_CLI_MAX_POINTS);
+            return ug_errf(err, UG_ERR_FORMAT, "%zu points is more than the %d a prompt may have", pts->len,
+                           SAM_CLI_MAX_POINTS);
         for (size_t i = 0; i < pts->len; i++) {
             char what[64];
             float xy[2];
@@ -239,7 +251,8 @@ static ug_status parse_prompt_entry(const ug_json *e, prompt *p, ug_err *err) {
     if (lbs) {
         if (!pts) return ug_errf(err, UG_ERR_FORMAT, "labels without points");
         if (lbs->type != UG_JSON_ARRAY || (int)lbs->len != p->n_points)
-            return ug_errf(err, UG_ERR_FORMAT, "labels must be an array of %d integers (one per point)", p->n_points);
+            return ug_errf(err, UG_ERR_FORMAT, "labels must be an array of %d integers (one per point)",
+                           p->n_points);
         for (int i = 0; i < p->n_points; i++) {
             const ug_json *l = ug_json_at(lbs, (size_t)i);
             if (l->type != UG_JSON_NUMBER || !l->is_int || (l->integer != 0 && l->integer != 1))
@@ -262,16 +275,18 @@ static ug_status parse_prompt_file(const char *path, prompt_list *l, ug_err *err
     if (st) return st;
     const ug_json *root = ug_json_root(doc);
     if (root->type != UG_JSON_ARRAY) {
-        st = ug_errf(err, UG_ERR_FORMAT, "%s: expected an array of prompts, got a %s", path, ug_json_type_name(root->type));
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: expected an array of prompts, got a %s", path,
+                     ug_json_type_name(root->type));
     } else if (root->len == 0) {
         st = ug_errf(err, UG_ERR_FORMAT, "%s: the prompt list is empty", path);
     } else if (root->len > SAM_CLI_MAX_PROMPTS) {
-        st = ug_errf(err, UG_ERR_FORMAT, "%s: %zu prompts is more than the %d one run takes; split the file", path, root->len,
-                     SAM_CLI_MAX_PROMPTS);
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: %zu prompts is more than the %d one run takes; split the file",
+                     path, root->len, SAM_CLI_MAX_PROMPTS);
     } else {
         for (size_t i = 0; i < root->len && !st; i++) {
             prompt *p = prompts_add(l);
-            if (!p) st = ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", path);
+            if (!p)
+                st = ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", path);
             else if ((st = parse_prompt_entry(ug_json_at(root, i), p, err)) != UG_OK)
                 ug_err_prefix(err, "%s: prompt %zu: ", path, i);
         }
@@ -289,14 +304,18 @@ static void warn_outside(const prompt_list *l, int H, int W) {
         for (int k = 0; k < p->n_points; k++) {
             float x = p->xy[2 * k], y = p->xy[2 * k + 1];
             if (!(x >= 0 && x < W && y >= 0 && y < H))
-                fprintf(stderr, "ugains: sam: warning: prompt %d: point (%g, %g) is outside the %dx%d image (used as given)\n", i,
-                        (double)x, (double)y, W, H);
+                fprintf(stderr,
+                        "ugains: sam: warning: prompt %d: point (%g, %g) is outside the %dx%d image (used as "
+                        "given)\n",
+                        i, (double)x, (double)y, W, H);
         }
         if (p->has_box)
             for (int k = 0; k < 2; k++) {
                 float x = p->box[2 * k], y = p->box[2 * k + 1];
                 if (!(x >= 0 && x <= W && y >= 0 && y <= H))
-                    fprintf(stderr, "ugains: sam: warning: prompt %d: box corner (%g, %g) is outside the %dx%d image (used as given)\n",
+                    fprintf(stderr,
+                            "ugains: sam: warning: prompt %d: box corner (%g, %g) is outside the %dx%d image "
+                            "(used as given)\n",
                             i, (double)x, (double)y, W, H);
             }
     }
@@ -315,7 +334,9 @@ static ug_status write_npy(ug_ctx *ctx, cli_stage *sg, const char *name, const u
     return st;
 }
 
-static int tokens_of(const prompt *p) { return p->n_points + (p->has_box ? 2 : 1); }
+static int tokens_of(const prompt *p) {
+    return p->n_points + (p->has_box ? 2 : 1);
+}
 
 // Everything one run holds; released in one place.
 typedef struct run {
@@ -330,12 +351,14 @@ typedef struct run {
     ug_tensor png;                            // U8 [H,W]
     int *best;                                // [N] index of the best mask
     bool *done;                               // [N] prompt already run
-    cli_stage so, sd;                             // staged --out and --dump files
+    cli_stage so, sd;                         // staged --out and --dump files
 } run;
 
 static void run_free(run *r) {
-    ug_tensor *ts[] = {&r->img, &r->input, &r->emb, &r->iou_all, &r->low_all, &r->masks_all, &r->sparse_all, &r->dense, &r->png};
-    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) ug_tensor_free(ts[i]);
+    ug_tensor *ts[] = {&r->img,       &r->input,      &r->emb,   &r->iou_all, &r->low_all,
+                       &r->masks_all, &r->sparse_all, &r->dense, &r->png};
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+        ug_tensor_free(ts[i]);
     sam_free(r->m);
     if (r->ctx_ok) ug_ctx_free(&r->ctx);
     free(r->best);
@@ -354,7 +377,8 @@ typedef struct options {
 static ug_status write_mask_png(run *r, const char *path, const float *logits, float thr, ug_err *err) {
     uint8_t *px = r->png.data;
     int64_t n = ug_tensor_numel(&r->png);
-    for (int64_t i = 0; i < n; i++) px[i] = logits[i] > thr ? 255 : 0;
+    for (int64_t i = 0; i < n; i++)
+        px[i] = logits[i] > thr ? 255 : 0;
     return ug_png_write(path, &r->png, err);
 }
 
@@ -378,12 +402,14 @@ static ug_status finish_prompt(run *r, const options *o, int j, const ug_tensor 
     float thr = r->m->cfg.mask_threshold;
     char file[64], path[4400];
     snprintf(file, sizeof file, "mask_%03d.png", j);
-    st = cli_stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)r->best[j] * plane, thr, err)
-                                                          : err->code;
+    st = cli_stage_file(&r->so, file, path, sizeof path, err)
+             ? write_mask_png(r, path, logits + (size_t)r->best[j] * plane, thr, err)
+             : err->code;
     for (int k = 0; !st && o->all_masks && k < M; k++) {
         snprintf(file, sizeof file, "mask_%03d_%d.png", j, k);
-        st = cli_stage_file(&r->so, file, path, sizeof path, err) ? write_mask_png(r, path, logits + (size_t)k * plane, thr, err)
-                                                              : err->code;
+        st = cli_stage_file(&r->so, file, path, sizeof path, err)
+                 ? write_mask_png(r, path, logits + (size_t)k * plane, thr, err)
+                 : err->code;
     }
     if (!st && r->masks_all.data)
         memcpy((float *)r->masks_all.data + (size_t)j * M * plane, logits, (size_t)M * plane * sizeof(float));
@@ -402,11 +428,11 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
     const prompt *p0 = &l->p[first];
     int n = 0, P = p0->n_points;
     int *idx = malloc((size_t)l->n * sizeof *idx);
-    float *xy = malloc(((size_t)l->n * (size_t)P * 2 + 1) * sizeof *xy);  // [n, P, 2]
+    float *xy = malloc(((size_t)l->n * (size_t)P * 2 + 1) * sizeof *xy);   // [n, P, 2]
     int *labels = malloc(((size_t)l->n * (size_t)P + 1) * sizeof *labels); // [n, P]
-    float *boxes = malloc((size_t)l->n * 4 * sizeof *boxes);             // [n, 4]
-    ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0}; // on the device
-    ug_tensor low_h = {0}, iou_h = {0}, sparse_h = {0};        // their host copies
+    float *boxes = malloc((size_t)l->n * 4 * sizeof *boxes);               // [n, 4]
+    ug_tensor sparse = {0}, dense = {0}, low = {0}, iou = {0};             // on the device
+    ug_tensor low_h = {0}, iou_h = {0}, sparse_h = {0};                    // their host copies
     ug_status st = UG_OK;
     if (!idx || !xy || !labels || !boxes) {
         st = ug_errf(err, UG_ERR_NOMEM, "sam: out of memory");
@@ -427,35 +453,46 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
     sam_apply_coords(orig_hw, input_hw, xy, n * P);
     sam_apply_coords(orig_hw, input_hw, boxes, 2 * n);
     sam_prompts sp = {n, P, P ? xy : NULL, P ? labels : NULL, p0->has_box ? boxes : NULL, NULL};
-    if ((st = sam_encode_prompts(&r->ctx, r->m, &sp, &sparse, &dense, err)) != UG_OK) goto done; // [n,T,C], [1,C,h,w]
-    if ((st = sam_decode_masks(&r->ctx, r->m, &r->emb, &sparse, &dense, !o->single, &low, &iou, NULL, err)) != UG_OK)
+    if ((st = sam_encode_prompts(&r->ctx, r->m, &sp, &sparse, &dense, err)) != UG_OK)
+        goto done; // [n,T,C], [1,C,h,w]
+    if ((st = sam_decode_masks(&r->ctx, r->m, &r->emb, &sparse, &dense, !o->single, &low, &iou, NULL, err)) !=
+        UG_OK)
         goto done; // [n,M,4h,4w], [n,M]
-    if ((st = ug_to_host(&r->ctx, &low_h, &low, err)) != UG_OK || (st = ug_to_host(&r->ctx, &iou_h, &iou, err)) != UG_OK ||
+    if ((st = ug_to_host(&r->ctx, &low_h, &low, err)) != UG_OK ||
+        (st = ug_to_host(&r->ctx, &iou_h, &iou, err)) != UG_OK ||
         (o->dump && uniform_t && (st = ug_to_host(&r->ctx, &sparse_h, &sparse, err)) != UG_OK))
         goto done;
-    int64_t M = iou.shape[1], lo_sz = low.shape[2] * low.shape[3] * M, T = sparse.shape[1], C = sparse.shape[2];
+    int64_t M = iou.shape[1], lo_sz = low.shape[2] * low.shape[3] * M, T = sparse.shape[1],
+            C = sparse.shape[2];
     // NaN/inf weights (or a config such as pixel_std 0) poison every output; say so instead of
     // writing empty masks and a scores.json that JSON cannot hold.
     for (int k = 0; k < n; k++) {
         const float *iv = (const float *)iou_h.data + k * M, *lv = (const float *)low_h.data + k * lo_sz;
         bool finite = true;
-        for (int64_t q = 0; q < M; q++) finite &= isfinite(iv[q]) != 0;
-        for (int64_t q = 0; q < lo_sz && finite; q++) finite = isfinite(lv[q]) != 0;
+        for (int64_t q = 0; q < M; q++)
+            finite &= isfinite(iv[q]) != 0;
+        for (int64_t q = 0; q < lo_sz && finite; q++)
+            finite = isfinite(lv[q]) != 0;
         if (!finite) {
-            st = ug_errf(err, UG_ERR_FORMAT, "%s: the model gave non-finite (NaN or infinite) masks or IoU predictions for prompt %d; the weights hold non-finite values?",
+            st = ug_errf(err, UG_ERR_FORMAT,
+                         "%s: the model gave non-finite (NaN or infinite) masks or IoU predictions for "
+                         "prompt %d; the weights hold non-finite values?",
                          o->weights, idx[k]);
             goto done;
         }
     }
     for (int k = 0; k < n; k++) {
         int j = idx[k];
-        memcpy((float *)r->iou_all.data + j * M, (const float *)iou_h.data + k * M, (size_t)M * sizeof(float));
+        memcpy((float *)r->iou_all.data + j * M, (const float *)iou_h.data + k * M,
+               (size_t)M * sizeof(float));
         ug_tensor lo = ug_view_slice(&low, 0, k, 1); // [1,M,4h,4w]
         if ((st = finish_prompt(r, o, j, &lo, orig_hw, input_hw, err)) != UG_OK) goto done;
         if (!o->dump) continue;
-        memcpy((float *)r->low_all.data + j * lo_sz, (const float *)low_h.data + k * lo_sz, (size_t)lo_sz * sizeof(float));
+        memcpy((float *)r->low_all.data + j * lo_sz, (const float *)low_h.data + k * lo_sz,
+               (size_t)lo_sz * sizeof(float));
         if (uniform_t) {
-            memcpy((float *)r->sparse_all.data + j * T * C, (const float *)sparse_h.data + k * T * C, (size_t)(T * C) * sizeof(float));
+            memcpy((float *)r->sparse_all.data + j * T * C, (const float *)sparse_h.data + k * T * C,
+                   (size_t)(T * C) * sizeof(float));
         } else {
             char name[64];
             snprintf(name, sizeof name, "sparse_embeddings_%03d", j);
@@ -496,7 +533,8 @@ static ug_status write_scores(cli_stage *sg, const ug_tensor *iou, const int *be
         ug_jw_int(&w, i);
         ug_jw_key(&w, "iou_predictions");
         ug_jw_array_begin(&w);
-        for (int64_t k = 0; k < M; k++) ug_jw_float(&w, ((const float *)iou->data)[i * M + k]);
+        for (int64_t k = 0; k < M; k++)
+            ug_jw_float(&w, ((const float *)iou->data)[i * M + k]);
         ug_jw_array_end(&w);
         ug_jw_key(&w, "best");
         ug_jw_int(&w, best[i]);
@@ -541,7 +579,9 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
         // A checkpoint given where the packed file is due: say what to do about it.
         const char *kind = cli_checkpoint_kind(o->weights);
         if (kind)
-            st = ug_errf(err, UG_ERR_FORMAT, "%s: not a safetensors file but %s; convert it first: ugains pack --in %s --out FILE.safetensors",
+            st = ug_errf(err, UG_ERR_FORMAT,
+                         "%s: not a safetensors file but %s; convert it first: ugains pack --in %s --out "
+                         "FILE.safetensors",
                          o->weights, kind, o->weights);
         goto out;
     }
@@ -551,35 +591,43 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
     int rh, rw;
     sam_preprocess_shape(orig_hw[0], orig_hw[1], c->img_size, &rh, &rw);
     if (rh < 1 || rw < 1) {
-        st = ug_errf(err, UG_ERR_ARG, "%s: a %dx%d image is too thin: resized to the model's %d-pixel input it would be %dx%d",
+        st = ug_errf(err, UG_ERR_ARG,
+                     "%s: a %dx%d image is too thin: resized to the model's %d-pixel input it would be %dx%d",
                      o->image, orig_hw[1], orig_hw[0], c->img_size, rw, rh);
         goto out;
     }
     int64_t N = l->n, M = o->single ? 1 : c->dec_num_multimask, C = c->prompt_embed_dim;
     int64_t lh = 4 * (int64_t)c->embed_h, lw = 4 * (int64_t)c->embed_w, H = orig_hw[0], W = orig_hw[1];
     bool uniform_t = true;
-    for (int i = 1; i < l->n; i++) uniform_t = uniform_t && tokens_of(&l->p[i]) == tokens_of(&l->p[0]);
+    for (int i = 1; i < l->n; i++)
+        uniform_t = uniform_t && tokens_of(&l->p[i]) == tokens_of(&l->p[0]);
     // --dump keeps every prompt's full-size logits until the end: refuse what cannot fit
     // rather than let the allocation (or the OOM killer) decide.
     if (o->dump) {
         double gib = (double)N * (double)M * ((double)lh * lw + (double)H * W) * 4.0 / (1u << 30);
         if (gib > SAM_CLI_DUMP_GIB) {
-            st = ug_errf(err, UG_ERR_ARG, "--dump of %lld prompts on a %lldx%lld image needs %.1f GiB (limit %d GiB); dump fewer prompts",
+            st = ug_errf(err, UG_ERR_ARG,
+                         "--dump of %lld prompts on a %lldx%lld image needs %.1f GiB (limit %d GiB); dump "
+                         "fewer prompts",
                          (long long)N, (long long)W, (long long)H, gib, SAM_CLI_DUMP_GIB);
             goto out;
         }
     }
     warn_outside(l, orig_hw[0], orig_hw[1]);
     // Folders only now that the inputs are known good; removed again if the run fails.
-    if ((st = cli_make_dirs(o->out, &md, err)) != UG_OK || (o->dump && (st = cli_make_dirs(o->dump, &md, err)) != UG_OK)) goto out;
-    if ((st = cli_stage_open(&r.so, o->out, "sam", err)) != UG_OK || (o->dump && (st = cli_stage_open(&r.sd, o->dump, "sam", err)) != UG_OK)) goto out;
+    if ((st = cli_make_dirs(o->out, &md, err)) != UG_OK ||
+        (o->dump && (st = cli_make_dirs(o->dump, &md, err)) != UG_OK))
+        goto out;
+    if ((st = cli_stage_open(&r.so, o->out, "sam", err)) != UG_OK ||
+        (o->dump && (st = cli_stage_open(&r.sd, o->dump, "sam", err)) != UG_OK))
+        goto out;
 
     ug_tensor img_dev; // the image on the model's device, for preprocessing only
     if ((st = ug_to_device(&r.ctx, &img_dev, &r.img, err)) != UG_OK) goto out;
     st = sam_preprocess_u8(&r.ctx, r.m, &img_dev, &r.input, input_hw, err); // [1,3,S,S]
     ug_tensor_free(&img_dev);
     if (st != UG_OK) goto out;
-    if ((st = sam_encode_image(&r.ctx, r.m, &r.input, &r.emb, NULL, err)) != UG_OK) goto out;      // [1,C,h,w]
+    if ((st = sam_encode_image(&r.ctx, r.m, &r.input, &r.emb, NULL, err)) != UG_OK) goto out; // [1,C,h,w]
     if (o->dump && (st = write_npy(&r.ctx, &r.sd, "image_embeddings", &r.emb, err)) != UG_OK) goto out;
     r.best = calloc((size_t)N, sizeof *r.best);
     r.done = calloc((size_t)N, sizeof *r.done);
@@ -592,7 +640,8 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
         goto out;
     if (o->dump && ((st = ug_tensor_new(&r.low_all, UG_F32, UG_DIMS(N, M, lh, lw), err)) != UG_OK ||
                     (st = ug_tensor_new(&r.masks_all, UG_F32, UG_DIMS(N, M, H, W), err)) != UG_OK ||
-                    (uniform_t && (st = ug_tensor_new(&r.sparse_all, UG_F32, UG_DIMS(N, tokens_of(&l->p[0]), C), err)) != UG_OK)))
+                    (uniform_t && (st = ug_tensor_new(&r.sparse_all, UG_F32,
+                                                      UG_DIMS(N, tokens_of(&l->p[0]), C), err)) != UG_OK)))
         goto out;
     for (int i = 0; i < l->n; i++)
         if (!r.done[i] && (st = run_group(&r, o, l, i, orig_hw, input_hw, uniform_t, err)) != UG_OK) goto out;
@@ -602,15 +651,18 @@ static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
         // dense_embeddings [N,C,h,w]: the shared map [C,h,w] seen N times (a stride-0 view).
         ug_tensor one = ug_view_strided(&r.dense, 0, 3, r.dense.shape + 1, r.dense.stride + 1);
         ug_tensor dn = ug_view_expand_dim(&one, 0, N);
-        if ((uniform_t && (st = write_npy(&r.ctx, &r.sd, "sparse_embeddings", &r.sparse_all, err)) != UG_OK) ||
+        if ((uniform_t &&
+             (st = write_npy(&r.ctx, &r.sd, "sparse_embeddings", &r.sparse_all, err)) != UG_OK) ||
             (st = write_npy(&r.ctx, &r.sd, "dense_embeddings", &dn, err)) != UG_OK ||
             (st = write_npy(&r.ctx, &r.sd, "low_res_masks", &r.low_all, err)) != UG_OK ||
             (st = write_npy(&r.ctx, &r.sd, "iou_predictions", &r.iou_all, err)) != UG_OK ||
             (st = write_npy(&r.ctx, &r.sd, "masks", &r.masks_all, err)) != UG_OK)
             goto out;
     }
-    if ((st = cli_stage_check(&r.so, err)) != UG_OK || (o->dump && (st = cli_stage_check(&r.sd, err)) != UG_OK) ||
-        (st = cli_stage_commit(&r.so, err)) != UG_OK || (o->dump && (st = cli_stage_commit(&r.sd, err)) != UG_OK))
+    if ((st = cli_stage_check(&r.so, err)) != UG_OK ||
+        (o->dump && (st = cli_stage_check(&r.sd, err)) != UG_OK) ||
+        (st = cli_stage_commit(&r.so, err)) != UG_OK ||
+        (o->dump && (st = cli_stage_commit(&r.sd, err)) != UG_OK))
         goto out;
 out:
     run_free(&r); // removes whatever is still staged
@@ -649,7 +701,8 @@ int cmd_sam(int argc, char **argv) {
                 rc = CLI_RUNTIME;
                 break;
             }
-            if (!(c == 'p' ? parse_point_opt(cmdline, optarg) : parse_box_opt(cmdline, optarg))) rc = CLI_USAGE;
+            if (!(c == 'p' ? parse_point_opt(cmdline, optarg) : parse_box_opt(cmdline, optarg)))
+                rc = CLI_USAGE;
             break;
         case 't':
             if (!cli_parse_threads(optarg, &o.threads)) {

@@ -19,22 +19,20 @@ static const struct {
 };
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains <command> [options]\n"
-            "\n"
-            "UGainS (Uncertainty Guided Anomaly Instance Segmentation) inference in C.\n"
-            "\n"
-            "commands:\n");
+    fprintf(f, "usage: ugains <command> [options]\n"
+               "\n"
+               "UGainS (Uncertainty Guided Anomaly Instance Segmentation) inference in C.\n"
+               "\n"
+               "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].summary);
-    fprintf(f,
-            "\n"
-            "options:\n"
-            "  -h, --help     show this help (ugains <command> --help for a command's options)\n"
-            "  -V, --version  show the version\n"
-            "\n"
-            "Threads: --threads N on each command, or UGAINS_THREADS; default all cores.\n"
-            "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
+    fprintf(f, "\n"
+               "options:\n"
+               "  -h, --help     show this help (ugains <command> --help for a command's options)\n"
+               "  -V, --version  show the version\n"
+               "\n"
+               "Threads: --threads N on each command, or UGAINS_THREADS; default all cores.\n"
+               "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
 }
 
 int main(int argc, char **argv) {

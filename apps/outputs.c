@@ -18,13 +18,15 @@ void cli_made_dirs_undo(cli_made_dirs *md, bool remove) {
 
 ug_status cli_make_dirs(const char *path, cli_made_dirs *md, ug_err *err) {
     char buf[4096];
-    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return ug_errf(err, UG_ERR_ARG, "%s: path too long", path);
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return ug_errf(err, UG_ERR_ARG, "%s: path too long", path);
     for (char *q = buf + 1;; q++) {
         char ch = *q;
         if (ch == '/' || ch == '\0') {
             *q = '\0';
             if (mkdir(buf, 0777) == 0) {
-                if (md->n < (int)(sizeof md->path / sizeof md->path[0]) && (md->path[md->n] = strdup(buf))) md->n++;
+                if (md->n < (int)(sizeof md->path / sizeof md->path[0]) && (md->path[md->n] = strdup(buf)))
+                    md->n++;
             } else if (errno != EEXIST) {
                 return ug_errf(err, UG_ERR_IO, "%s: cannot create directory: %s", buf, strerror(errno));
             }
@@ -33,7 +35,8 @@ ug_status cli_make_dirs(const char *path, cli_made_dirs *md, ug_err *err) {
         }
     }
     struct stat sb;
-    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: not a directory", path);
+    if (stat(path, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return ug_errf(err, UG_ERR_IO, "%s: not a directory", path);
     return UG_OK;
 }
 
@@ -83,7 +86,8 @@ ug_status cli_stage_commit(cli_stage *s, ug_err *err) {
     for (int i = 0; i < s->n; i++) {
         snprintf(from, sizeof from, "%s/%s", s->tmp, s->name[i]);
         snprintf(to, sizeof to, "%s/%s", s->dir, s->name[i]);
-        if (rename(from, to) != 0) return ug_errf(err, UG_ERR_IO, "%s: rename failed: %s", to, strerror(errno));
+        if (rename(from, to) != 0)
+            return ug_errf(err, UG_ERR_IO, "%s: rename failed: %s", to, strerror(errno));
     }
     rmdir(s->tmp);
     s->tmp[0] = '\0';
@@ -100,7 +104,8 @@ void cli_stage_abort(cli_stage *s) {
         rmdir(s->tmp);
         s->tmp[0] = '\0';
     }
-    for (int i = 0; i < s->n; i++) free(s->name[i]);
+    for (int i = 0; i < s->n; i++)
+        free(s->name[i]);
     free(s->name);
     s->name = NULL;
     s->n = s->cap = 0;

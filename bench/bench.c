@@ -1,9 +1,9 @@
 // bench/bench.c — see bench.h.
 #include "bench/bench.h"
 
-#include <stdlib.h>
-#include <stdarg.h>
 #include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine/timer.h"
@@ -51,7 +51,8 @@ bool bench_parse_image(const char *what, const char *arg, int max, int *H, int *
     bool ok = sscanf(arg, "%dx%d", H, W) == 2 && *H >= 1 && *W >= 1;
     if (max > 0) {
         ok = ok && *H <= max && *W <= max;
-        if (!ok) fprintf(stderr, "ugains: bench %s: --image wants HxW (1..%d each), got '%s'\n", what, max, arg);
+        if (!ok)
+            fprintf(stderr, "ugains: bench %s: --image wants HxW (1..%d each), got '%s'\n", what, max, arg);
     } else if (!ok) {
         fprintf(stderr, "ugains: bench %s: --image wants HxW, got '%s'\n", what, arg);
     }
@@ -59,9 +60,12 @@ bool bench_parse_image(const char *what, const char *arg, int max, int *H, int *
 }
 
 bool bench_parse_dtype(const char *what, const char *arg, ug_dtype *dt) {
-    if (!strcmp(arg, "f32")) *dt = UG_F32;
-    else if (!strcmp(arg, "bf16")) *dt = UG_BF16;
-    else if (!strcmp(arg, "f16")) *dt = UG_F16;
+    if (!strcmp(arg, "f32"))
+        *dt = UG_F32;
+    else if (!strcmp(arg, "bf16"))
+        *dt = UG_BF16;
+    else if (!strcmp(arg, "f16"))
+        *dt = UG_F16;
     else {
         fprintf(stderr, "ugains: bench %s: --dtype wants f32, bf16 or f16\n", what);
         return false;
@@ -69,7 +73,8 @@ bool bench_parse_dtype(const char *what, const char *arg, ug_dtype *dt) {
     return true;
 }
 
-void bench_params_add(bench_params *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...) {
+void bench_params_add(bench_params *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt,
+                      ...) {
     if (l->n == l->cap) {
         l->cap = l->cap ? 2 * l->cap : 256;
         l->name = realloc(l->name, (size_t)l->cap * sizeof *l->name);
@@ -93,7 +98,8 @@ void bench_params_free(bench_params *l) {
     memset(l, 0, sizeof *l);
 }
 
-unsigned char *bench_random_safetensors(const bench_params *l, const char *arch, const char *config, size_t *size) {
+unsigned char *bench_random_safetensors(const bench_params *l, const char *arch, const char *config,
+                                        size_t *size) {
     size_t cap = 4096 + (size_t)l->n * 200 + (config ? strlen(config) * 2 : 0), k = 0;
     char *hdr = malloc(cap);
     if (!hdr) return NULL;
@@ -115,7 +121,8 @@ unsigned char *bench_random_safetensors(const bench_params *l, const char *arch,
             k += (size_t)snprintf(hdr + k, cap - k, "%s%lld", d ? ", " : "", (long long)l->shape[i][d]);
             numel *= l->shape[i][d];
         }
-        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off, off + (size_t)numel * 4);
+        k += (size_t)snprintf(hdr + k, cap - k, "], \"data_offsets\": [%zu, %zu]}", off,
+                              off + (size_t)numel * 4);
         off += (size_t)numel * 4;
     }
     k += (size_t)snprintf(hdr + k, cap - k, "}");
@@ -126,7 +133,8 @@ unsigned char *bench_random_safetensors(const bench_params *l, const char *arch,
         free(hdr);
         return NULL;
     }
-    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        buf[b] = (unsigned char)((uint64_t)hlen >> (8 * b));
     memcpy(buf + 8, hdr, k);
     memset(buf + 8 + k, ' ', hlen - k);
     free(hdr);
@@ -134,7 +142,8 @@ unsigned char *bench_random_safetensors(const bench_params *l, const char *arch,
     uint64_t s = 0x9E3779B97F4A7C15ull;
     for (int i = 0; i < l->n; i++) {
         int64_t numel = 1;
-        for (int d = 0; d < l->ndim[i]; d++) numel *= l->shape[i][d];
+        for (int d = 0; d < l->ndim[i]; d++)
+            numel *= l->shape[i][d];
         int64_t fan_in = l->ndim[i] >= 2 ? numel / l->shape[i][0] : 1;
         bool norm_w = l->ndim[i] == 1 && strstr(l->name[i], "norm") && strstr(l->name[i], ".weight");
         float a = l->ndim[i] == 1                                       ? 0.02f

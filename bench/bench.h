@@ -58,15 +58,16 @@ typedef struct bench_params {
     int n, cap;
 } bench_params;
 
-void bench_params_add(bench_params *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+void bench_params_add(bench_params *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt,
+                      ...) __attribute__((format(printf, 7, 8)));
 void bench_params_free(bench_params *l);
 
 // A safetensors image in memory (aligned_alloc'ed, *size bytes) holding every parameter of l
 // as random F32: U(-a, a) with a = 1/sqrt(fan_in) for matrices (1 for relative-position bias
 // tables), 0.02 for other 1-D tensors, norm weights 1 +- 0.02, so activations stay in a
 // realistic range. Metadata: arch, and config (a JSON text) unless NULL. NULL on OOM.
-unsigned char *bench_random_safetensors(const bench_params *l, const char *arch, const char *config, size_t *size);
+unsigned char *bench_random_safetensors(const bench_params *l, const char *arch, const char *config,
+                                        size_t *size);
 
 // Model-level benchmarks, each a small program of its own (`ugains bench <what> --help`).
 int bench_sam_main(int argc, char **argv);  // bench/bench_sam.c

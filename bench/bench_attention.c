@@ -12,13 +12,13 @@
 
 typedef struct attn_case {
     ug_ctx *ctx;
-    ug_tensor qkv;          // [B, N, 3, H, D] fused projection (self-attention)
+    ug_tensor qkv;              // [B, N, 3, H, D] fused projection (self-attention)
     ug_tensor qbuf, kbuf, vbuf; // [B, Nq|Nk, 1, H, D] separate projections (cross-attention)
-    ug_tensor obuf;         // [B, Nq, H, D] output buffer
-    ug_tensor q, k, v, out; // [B, H, N, D] views
-    ug_tensor bias, shift;  // Swin: rel-pos bias [H, N, N], shift mask [nW, 1, N, N]
-    ug_tensor mask;         // [B, H, Nq, Nk] U8
-    ug_tensor rel_h, rel_w; // SAM: [B, H, Nq, grid]
+    ug_tensor obuf;             // [B, Nq, H, D] output buffer
+    ug_tensor q, k, v, out;     // [B, H, N, D] views
+    ug_tensor bias, shift;      // Swin: rel-pos bias [H, N, N], shift mask [nW, 1, N, N]
+    ug_tensor mask;             // [B, H, Nq, Nk] U8
+    ug_tensor rel_h, rel_w;     // SAM: [B, H, Nq, grid]
     ug_attn_extra extra;
     float scale;
 } attn_case;
@@ -44,7 +44,9 @@ static void fill(ug_tensor *t, float scale) {
 // [B, H, N, D] view of part w of a [B, N, P, H, D] buffer (P projections side by side).
 static ug_tensor head_view(const ug_tensor *buf, int w) {
     ug_tensor s = ug_view_slice(buf, 2, w, 1); // [B, N, 1, H, D]; drop the 1 by hand
-    ug_tensor s4 = {.data = s.data, .dtype = UG_F32, .ndim = 4,
+    ug_tensor s4 = {.data = s.data,
+                    .dtype = UG_F32,
+                    .ndim = 4,
                     .shape = {s.shape[0], s.shape[1], s.shape[3], s.shape[4]},
                     .stride = {s.stride[0], s.stride[1], s.stride[3], s.stride[4]}};
     return ug_view_permute(&s4, (int[]){0, 2, 1, 3});
@@ -53,7 +55,8 @@ static ug_tensor head_view(const ug_tensor *buf, int w) {
 // As the models have them: self-attention (Nq == Nk) reads q, k, v from one fused qkv
 // projection [B, N, 3, H, D]; cross-attention has separate q, k, v projections [B, N, 1, H, D].
 // The output is a view into [B, Nq, H, D], ready for the output projection.
-static ug_status make_case(attn_case *c, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, ug_err *err) {
+static ug_status make_case(attn_case *c, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D,
+                           ug_err *err) {
     ug_status st;
     if ((st = ug_tensor_new(&c->obuf, UG_F32, UG_DIMS(B, Nq, H, D), err))) return st;
     if (Nq == Nk) {
@@ -80,8 +83,10 @@ static ug_status make_case(attn_case *c, int64_t B, int64_t H, int64_t Nq, int64
 }
 
 static void free_case(attn_case *c) {
-    ug_tensor *all[] = {&c->qkv, &c->qbuf, &c->kbuf, &c->vbuf, &c->obuf, &c->bias, &c->shift, &c->mask, &c->rel_h, &c->rel_w};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ug_tensor_free(all[i]);
+    ug_tensor *all[] = {&c->qkv,  &c->qbuf,  &c->kbuf, &c->vbuf,  &c->obuf,
+                        &c->bias, &c->shift, &c->mask, &c->rel_h, &c->rel_w};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        ug_tensor_free(all[i]);
 }
 
 enum { WITH_REL = 1, WITH_SWIN = 2, WITH_MASK = 4 };
@@ -105,7 +110,8 @@ static void bench_case(ug_bench *b, const char *name, int64_t B, int64_t H, int6
             !(st = ug_tensor_new(&c.shift, UG_F32, UG_DIMS(B, 1, Nq, Nk), &err))) {
             fill(&c.bias, 4.0f);
             float *m = c.shift.data;
-            for (int64_t i = 0; i < ug_tensor_numel(&c.shift); i++) m[i] = (i / 37) % 3 ? 0.0f : -100.0f;
+            for (int64_t i = 0; i < ug_tensor_numel(&c.shift); i++)
+                m[i] = (i / 37) % 3 ? 0.0f : -100.0f;
             c.extra.bias[0] = &c.bias;
             c.extra.bias[1] = &c.shift; // the shift mask is additive (-100), not boolean
         }
@@ -125,7 +131,10 @@ static void bench_case(ug_bench *b, const char *name, int64_t B, int64_t H, int6
     char shape[64];
     snprintf(shape, sizeof shape, "%lldx%lld %lldx%lld D%lld%s", (long long)B, (long long)H, (long long)Nq,
              (long long)Nk, (long long)D,
-             extras & WITH_REL ? " rel" : extras & WITH_SWIN ? " bias+shift" : extras & WITH_MASK ? " mask" : "");
+             extras & WITH_REL    ? " rel"
+             : extras & WITH_SWIN ? " bias+shift"
+             : extras & WITH_MASK ? " mask"
+                                  : "");
     double ms = bench_time_ms(b, run_attention, &c, 300.0);
     bench_row(b, name, shape, ms, 2.0 * (double)(B * H) * (double)Nq * (double)Nk * (double)(2 * D), 0);
     free_case(&c);

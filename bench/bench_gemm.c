@@ -44,7 +44,10 @@ static void bench_linear(ug_bench *b, const char *name, int64_t M, int64_t K, in
     fill(&c.w);
     char shape[64];
     snprintf(shape, sizeof shape, "%lldx%lld.%lldx%lld%s", (long long)M, (long long)K, (long long)K,
-             (long long)N, wdt == UG_F32 ? "" : wdt == UG_BF16 ? " bf16" : " f16");
+             (long long)N,
+             wdt == UG_F32    ? ""
+             : wdt == UG_BF16 ? " bf16"
+                              : " f16");
     double ms = bench_time_ms(b, run_linear, &c, 300.0);
     bench_row(b, name, shape, ms, 2.0 * (double)M * (double)N * (double)K, 0);
 done:

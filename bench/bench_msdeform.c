@@ -8,7 +8,6 @@
 #include "bench/bench.h"
 #include "ops/msdeform_attn.h"
 
-
 typedef struct md_case {
     ug_ctx *ctx;
     ug_tensor value, loc, aw, out;
@@ -55,10 +54,11 @@ static void run_msdeform(void *arg) {
     msdeform_attn_cpu(c->ctx, &c->out, &c->value, c->shapes, c->L, &c->loc, &c->aw);
 }
 
-static void bench_case(ug_bench *b, const char *name, const int64_t (*shapes)[2], int64_t L, int64_t M, int64_t D,
-                       int64_t P) {
+static void bench_case(ug_bench *b, const char *name, const int64_t (*shapes)[2], int64_t L, int64_t M,
+                       int64_t D, int64_t P) {
     int64_t S = 0;
-    for (int64_t l = 0; l < L; l++) S += shapes[l][0] * shapes[l][1];
+    for (int64_t l = 0; l < L; l++)
+        S += shapes[l][0] * shapes[l][1];
     md_case c = {.ctx = b->ctx, .shapes = shapes, .L = L};
     ug_err err;
     // The encoder's queries are its own tokens: Nq = S.
@@ -72,8 +72,8 @@ static void bench_case(ug_bench *b, const char *name, const int64_t (*shapes)[2]
         place_near_reference(&c, M, P);
         fill_f32(&c.aw, 0, 1.0f / (float)(L * P), 3);
         char shape[128];
-        snprintf(shape, sizeof shape, "S=%lld M=%lld D=%lld L=%lld P=%lld", (long long)S, (long long)M, (long long)D,
-                 (long long)L, (long long)P);
+        snprintf(shape, sizeof shape, "S=%lld M=%lld D=%lld L=%lld P=%lld", (long long)S, (long long)M,
+                 (long long)D, (long long)L, (long long)P);
         double ms = bench_time_ms(b, run_msdeform, &c, 300.0);
         bench_row(b, name, shape, ms, (double)S * M * D * L * P * 4 * 2, 0);
     }

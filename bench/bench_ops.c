@@ -7,8 +7,9 @@ static const struct {
     const char *name;
     void (*fn)(ug_bench *b);
 } entries[] = {
-    {"peak", bench_peak},       {"gemm", bench_gemm},           {"conv", bench_conv},
-    {"norm", bench_norm},       {"attention", bench_attention}, {"resample", bench_resample}, {"msdeform", bench_msdeform},
+    {"peak", bench_peak},         {"gemm", bench_gemm},           {"conv", bench_conv},
+    {"norm", bench_norm},         {"attention", bench_attention}, {"resample", bench_resample},
+    {"msdeform", bench_msdeform},
 };
 
 void bench_ops_run(ug_bench *b) {

@@ -17,7 +17,6 @@
 #include "weights-tools/packer.h"
 #include "weights-tools/torch_writer.h"
 
-
 // Deterministic small values: a hash of (storage, element) mapped to [-0.5, 0.5).
 static void fill(void *arg, int storage, void *buf, uint64_t off, size_t n) {
     (void)arg;
@@ -31,18 +30,19 @@ static void fill(void *arg, int storage, void *buf, uint64_t off, size_t n) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: ugains bench pack DIR [--variant vit_b|vit_l|vit_h] [--dtype f32|bf16|f16] [--keep]\n"
-            "\n"
-            "Writes a synthetic SAM checkpoint (official names and shapes; default vit_h, 2.5 GB) into\n"
-            "DIR, packs it to safetensors and prints seconds and peak RSS. The files are removed\n"
-            "afterwards unless --keep.\n");
+    fprintf(f, "usage: ugains bench pack DIR [--variant vit_b|vit_l|vit_h] [--dtype f32|bf16|f16] [--keep]\n"
+               "\n"
+               "Writes a synthetic SAM checkpoint (official names and shapes; default vit_h, 2.5 GB) into\n"
+               "DIR, packs it to safetensors and prints seconds and peak RSS. The files are removed\n"
+               "afterwards unless --keep.\n");
 }
 
 int bench_pack_main(int argc, char **argv) {
     static const struct option opts[] = {
-        {"variant", required_argument, 0, 'v'}, {"dtype", required_argument, 0, 'd'},
-        {"keep", no_argument, 0, 'k'},          {"help", no_argument, 0, 'h'},
+        {"variant", required_argument, 0, 'v'},
+        {"dtype", required_argument, 0, 'd'},
+        {"keep", no_argument, 0, 'k'},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
     const char *variant = "vit_h";
@@ -119,13 +119,16 @@ int bench_pack_main(int argc, char **argv) {
     }
     double t2 = ug_now_ms();
     if (!rc) {
-        printf("# ugains bench pack: synthetic SAM %s, %d tensors, %.2f GB f32 checkpoint in %s\n", variant, list.n,
-               (double)total / 1e9, dir);
+        printf("# ugains bench pack: synthetic SAM %s, %d tensors, %.2f GB f32 checkpoint in %s\n", variant,
+               list.n, (double)total / 1e9, dir);
         printf("%-28s %10s %12s\n", "phase", "seconds", "GB/s");
-        printf("%-28s %10.2f %12.2f\n", "write checkpoint (torch zip)", (t1 - t0) / 1e3, (double)total / 1e6 / (t1 - t0));
-        printf("%-28s %10.2f %12.2f\n", "pack -> safetensors", (t2 - t1) / 1e3, (double)total / 1e6 / (t2 - t1));
-        printf("# largest tensor %.1f MiB, pack buffer %.1f MiB, output %.2f GB (%s)\n", (double)largest / 1048576.0,
-               (double)stats.buffer_bytes / 1048576.0, (double)stats.bytes / 1e9, ug_dtype_name(dtype));
+        printf("%-28s %10.2f %12.2f\n", "write checkpoint (torch zip)", (t1 - t0) / 1e3,
+               (double)total / 1e6 / (t1 - t0));
+        printf("%-28s %10.2f %12.2f\n", "pack -> safetensors", (t2 - t1) / 1e3,
+               (double)total / 1e6 / (t2 - t1));
+        printf("# largest tensor %.1f MiB, pack buffer %.1f MiB, output %.2f GB (%s)\n",
+               (double)largest / 1048576.0, (double)stats.buffer_bytes / 1048576.0, (double)stats.bytes / 1e9,
+               ug_dtype_name(dtype));
         printf("# peak RSS after writing %.1f MiB, after packing %.1f MiB\n", (double)rss_write / 1048576.0,
                (double)ug_peak_rss_bytes() / 1048576.0);
     }

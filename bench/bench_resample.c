@@ -79,12 +79,15 @@ void bench_resample(ug_bench *b) {
     // UGainS SAM input: the normalised 1024x2048 image to 512x1024.
     bench_bilinear(b, "resize bilinear", "[1,3,1024,2048]->[1,3,512,1024]", 1, 3, 1024, 2048, 512, 1024);
     // SAM postprocess_masks, first step: 256x256 logits to 1024x1024 for 50 prompts.
-    bench_bilinear(b, "resize bilinear masks", "[50,1,256,256]->[50,1,1024,1024]", 50, 1, 256, 256, 1024, 1024);
+    bench_bilinear(b, "resize bilinear masks", "[50,1,256,256]->[50,1,1024,1024]", 50, 1, 256, 256, 1024,
+                   1024);
 
     rs_case c = {.ctx = b->ctx};
-    if (alloc_case(b, &c, "resize pillow", UG_U8, UG_DIMS(1024, 2048, 3), UG_U8, UG_DIMS(512, 1024, 3), 0, NULL)) {
+    if (alloc_case(b, &c, "resize pillow", UG_U8, UG_DIMS(1024, 2048, 3), UG_U8, UG_DIMS(512, 1024, 3), 0,
+                   NULL)) {
         uint8_t *p = c.x.data;
-        for (int64_t i = 0; i < ug_tensor_numel(&c.x); i++) p[i] = (uint8_t)(i * 2654435761u >> 24);
+        for (int64_t i = 0; i < ug_tensor_numel(&c.x); i++)
+            p[i] = (uint8_t)(i * 2654435761u >> 24);
         double ms = bench_time_ms(b, run_pillow, &c, 300.0);
         bench_row(b, "resize pillow", "1024x2048x3->512x1024x3 u8", ms, 0,
                   (double)(ug_tensor_nbytes(&c.x) + ug_tensor_nbytes(&c.y)));
@@ -106,12 +109,13 @@ void bench_resample(ug_bench *b) {
 
     // SAM ViT-H neck input: NHWC [1, 64, 64, 1280] -> NCHW.
     c = (rs_case){.ctx = b->ctx};
-    if (alloc_case(b, &c, "copy permute", UG_F32, UG_DIMS(1, 64, 64, 1280), UG_F32, UG_DIMS(1, 1280, 64, 64), 0,
-                   NULL)) {
+    if (alloc_case(b, &c, "copy permute", UG_F32, UG_DIMS(1, 64, 64, 1280), UG_F32, UG_DIMS(1, 1280, 64, 64),
+                   0, NULL)) {
         fill_f32(&c.x, -1, 1);
         c.view = ug_view_permute(&c.x, (int[]){0, 3, 1, 2});
         double ms = bench_time_ms(b, run_copy, &c, 300.0);
-        bench_row(b, "copy permute", "[1,64,64,1280] NHWC->NCHW", ms, 0, 2.0 * (double)ug_tensor_nbytes(&c.x));
+        bench_row(b, "copy permute", "[1,64,64,1280] NHWC->NCHW", ms, 0,
+                  2.0 * (double)ug_tensor_nbytes(&c.x));
         c.view = ug_view_reshape(&c.x, UG_DIMS(1, 1280, 64, 64));
         ms = bench_time_ms(b, run_copy, &c, 300.0);
         bench_row(b, "copy contiguous", "[1,64,64,1280]", ms, 0, 2.0 * (double)ug_tensor_nbytes(&c.x));
@@ -120,7 +124,8 @@ void bench_resample(ug_bench *b) {
 
     // Semantic map of a 1024x2048 image from 19 class scores.
     c = (rs_case){.ctx = b->ctx};
-    if (alloc_case(b, &c, "argmax", UG_F32, UG_DIMS(1, 19, 1024, 2048), UG_I32, UG_DIMS(1, 1024, 2048), 0, NULL)) {
+    if (alloc_case(b, &c, "argmax", UG_F32, UG_DIMS(1, 19, 1024, 2048), UG_I32, UG_DIMS(1, 1024, 2048), 0,
+                   NULL)) {
         fill_f32(&c.x, 0, 1);
         double ms = bench_time_ms(b, run_argmax, &c, 300.0);
         bench_row(b, "argmax", "[1,19,1024,2048]->i32", ms, 0,

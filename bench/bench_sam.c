@@ -16,7 +16,6 @@
 #include "models/sam.h"
 #include "ops/ops.h"
 
-
 typedef struct preset {
     const char *name;
     int img, embed, depth, heads, window, global[4], prompt, mask_in, dec_mlp, dec_heads, iou_hidden;
@@ -43,8 +42,8 @@ static void config_json(char *buf, size_t n, const preset *p) {
              " \"encoder_mlp_ratio\": 4.0, \"encoder_num_heads\": %d, \"encoder_window_size\": %d,"
              " \"image_embedding_size\": [%d, %d], \"img_size\": %d, \"in_chans\": 3,"
              " \"mask_in_chans\": %d, \"patch_size\": 16, \"prompt_embed_dim\": %d}",
-             p->iou_hidden, p->prompt, p->dec_mlp, p->dec_heads, p->depth, p->embed, glob, p->heads, p->window,
-             p->img / 16, p->img / 16, p->img, p->mask_in, p->prompt);
+             p->iou_hidden, p->prompt, p->dec_mlp, p->dec_heads, p->depth, p->embed, glob, p->heads,
+             p->window, p->img / 16, p->img / 16, p->img, p->mask_in, p->prompt);
 }
 
 // The parameter list of a SAM (the official names, as models/sam.c loads them).
@@ -61,7 +60,8 @@ static void param_list(bench_params *l, const preset *p) {
     bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.patch_embed.proj.bias");
     for (int i = 0; i < p->depth; i++) {
         bool glob = false;
-        for (int k = 0; k < 4; k++) glob |= p->global[k] == i;
+        for (int k = 0; k < 4; k++)
+            glob |= p->global[k] == i;
         int64_t S = glob ? g : p->window;
         bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.weight", i);
         bench_params_add(l, 1, E, 0, 0, 0, "image_encoder.blocks.%d.norm1.bias", i);
@@ -85,7 +85,8 @@ static void param_list(bench_params *l, const preset *p) {
     bench_params_add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.weight");
     bench_params_add(l, 1, C, 0, 0, 0, "image_encoder.neck.3.bias");
     bench_params_add(l, 2, 2, C / 2, 0, 0, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
-    for (int i = 0; i < 4; i++) bench_params_add(l, 2, 1, C, 0, 0, "prompt_encoder.point_embeddings.%d.weight", i);
+    for (int i = 0; i < 4; i++)
+        bench_params_add(l, 2, 1, C, 0, 0, "prompt_encoder.point_embeddings.%d.weight", i);
     bench_params_add(l, 2, 1, C, 0, 0, "prompt_encoder.not_a_point_embed.weight");
     bench_params_add(l, 4, mic / 4, 1, 2, 2, "prompt_encoder.mask_downscaling.0.weight");
     bench_params_add(l, 1, mic / 4, 0, 0, 0, "prompt_encoder.mask_downscaling.0.bias");
@@ -106,9 +107,11 @@ static void param_list(bench_params *l, const preset *p) {
             int64_t inner = a == 0 ? C : in;
             for (int q = 0; q < 3; q++) {
                 if (i < 2)
-                    snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.%s.%s", i, attn[a], proj[q]);
+                    snprintf(pre, sizeof pre, "mask_decoder.transformer.layers.%d.%s.%s", i, attn[a],
+                             proj[q]);
                 else
-                    snprintf(pre, sizeof pre, "mask_decoder.transformer.final_attn_token_to_image.%s", proj[q]);
+                    snprintf(pre, sizeof pre, "mask_decoder.transformer.final_attn_token_to_image.%s",
+                             proj[q]);
                 add_lin(l, inner, C, pre);
             }
             if (i < 2)
@@ -183,8 +186,8 @@ static double cpu_ms(void) {
 
 typedef struct stage_clock {
     const sam_config *cfg;
-    double last, patch, window, global;         // wall ms
-    double clast, cpatch, cwindow, cglobal;     // CPU ms
+    double last, patch, window, global;     // wall ms
+    double clast, cpatch, cwindow, cglobal; // CPU ms
     int nwindow, nglobal;
 } stage_clock;
 
@@ -224,10 +227,13 @@ static void usage(FILE *f) {
 int bench_sam_main(int argc, char **argv) {
     const char *model = "vit_b";
     int nprompts = 50, threads = 0, H = 1024, W = 2048;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'}, {"arch", required_argument, 0, 'm'},
+    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
+                                         {"arch", required_argument, 0, 'm'},
                                          {"prompts", required_argument, 0, 'p'},
-                                         {"image", required_argument, 0, 'i'}, {"threads", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+                                         {"image", required_argument, 0, 'i'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -281,14 +287,15 @@ int bench_sam_main(int argc, char **argv) {
     if (sam_load_st(&m, owned, true, model, &err) != UG_OK) goto fail;
     ug_bench b = {.ctx = &ctx, .quick = true, .out = stdout};
     b.peak_gflops = bench_measure_peak_gflops(&ctx);
-    printf("sam %s, weights %.1f MB, image %dx%d, %d prompts, %d threads\n", model, size / 1e6, H, W, nprompts,
-           ctx.nthreads);
+    printf("sam %s, weights %.1f MB, image %dx%d, %d prompts, %d threads\n", model, size / 1e6, H, W,
+           nprompts, ctx.nthreads);
     bench_header(&b);
     // The image is made on the host and uploaded to the context's device, as an app would.
     ug_tensor host_img;
     if (ug_tensor_new(&host_img, UG_U8, UG_DIMS(H, W, 3), &err) != UG_OK) goto fail;
     uint8_t *px = host_img.data;
-    for (int64_t i = 0; i < (int64_t)H * W * 3; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int64_t i = 0; i < (int64_t)H * W * 3; i++)
+        px[i] = (uint8_t)((i * 2654435761u) >> 24);
     ug_status up = ug_to_device(&ctx, &img, &host_img, &err);
     ug_tensor_free(&host_img);
     if (up != UG_OK) goto fail;
@@ -309,8 +316,8 @@ int bench_sam_main(int argc, char **argv) {
     double cenc = cpu_ms() - c0, cneck = cpu_ms() - sc.clast;
     enc_flops ef = encoder_flops(&m->cfg);
     int64_t g = m->cfg.embed_h, E = m->cfg.enc_embed_dim;
-    snprintf(shape, sizeof shape, "[1,3,%d,%d] -> [%lld,%lld,%lld]", p->img, p->img, (long long)g, (long long)g,
-             (long long)E);
+    snprintf(shape, sizeof shape, "[1,3,%d,%d] -> [%lld,%lld,%lld]", p->img, p->img, (long long)g,
+             (long long)g, (long long)E);
     bench_row(&b, "sam.enc.patch_embed", shape, sc.patch, ef.patch, 0);
     snprintf(shape, sizeof shape, "%d blocks, window %d", sc.nwindow, m->cfg.enc_window_size);
     bench_row(&b, "sam.enc.window_blocks", shape, sc.window, sc.nwindow * ef.window_block, 0);
@@ -323,10 +330,11 @@ int bench_sam_main(int argc, char **argv) {
               ef.patch + sc.nwindow * ef.window_block + sc.nglobal * ef.global_block + ef.neck, 0);
     size_t enc_peak = ctx.arena.peak;
     char cpu_line[512];
-    int cl = snprintf(cpu_line, sizeof cpu_line,
-                      "CPU ms (all threads): patch_embed %.0f, window_blocks %.0f, global_blocks %.0f, neck %.0f, "
-                      "image_encoder %.0f",
-                      sc.cpatch, sc.cwindow, sc.cglobal, cneck, cenc);
+    int cl =
+        snprintf(cpu_line, sizeof cpu_line,
+                 "CPU ms (all threads): patch_embed %.0f, window_blocks %.0f, global_blocks %.0f, neck %.0f, "
+                 "image_encoder %.0f",
+                 sc.cpatch, sc.cwindow, sc.cglobal, cneck, cenc);
 
     // Prompt encoding, decoding and postprocessing for one prompt, then for the whole batch.
     float *xy = malloc((size_t)nprompts * 2 * sizeof(float));
@@ -370,7 +378,8 @@ int bench_sam_main(int argc, char **argv) {
         snprintf(shape, sizeof shape, "%d prompts x 3 masks", n);
         bench_row(&b, "sam.mask_decoder", shape, ug_now_ms() - t0, 0, 0);
         if (cl > 0 && cl < (int)sizeof cpu_line)
-            cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", mask_decoder(%d) %.0f", n, cpu_ms() - cd);
+            cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", mask_decoder(%d) %.0f", n,
+                           cpu_ms() - cd);
         cd = cpu_ms();
 
         t0 = ug_now_ms();
@@ -382,7 +391,8 @@ int bench_sam_main(int argc, char **argv) {
         snprintf(shape, sizeof shape, "[%d,3,%d,%d]", n, H, W);
         bench_row(&b, "sam.postprocess", shape, ug_now_ms() - t0, 0, (double)n * 3 * H * W * 4);
         if (cl > 0 && cl < (int)sizeof cpu_line)
-            cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", postprocess(%d) %.0f", n, cpu_ms() - cd);
+            cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", postprocess(%d) %.0f", n,
+                           cpu_ms() - cd);
     }
     printf("%s\n", cpu_line);
     free(xy);

@@ -11,12 +11,20 @@ enum { PEAK_ITERS = 20 * 1000 * 1000 / 16 };
 
 // 12 independent accumulators x 16 lanes x 2 flops per iteration; the chains are written out
 // so that they stay in registers (a rolled loop over an array spills them to memory).
-#define FMA12(fma, acc, a, c)                                                                  \
-    do {                                                                                       \
-        acc##0 = fma(acc##0, a, c); acc##1 = fma(acc##1, a, c); acc##2 = fma(acc##2, a, c);     \
-        acc##3 = fma(acc##3, a, c); acc##4 = fma(acc##4, a, c); acc##5 = fma(acc##5, a, c);     \
-        acc##6 = fma(acc##6, a, c); acc##7 = fma(acc##7, a, c); acc##8 = fma(acc##8, a, c);     \
-        acc##9 = fma(acc##9, a, c); acc##10 = fma(acc##10, a, c); acc##11 = fma(acc##11, a, c); \
+#define FMA12(fma, acc, a, c)                                                                                \
+    do {                                                                                                     \
+        acc##0 = fma(acc##0, a, c);                                                                          \
+        acc##1 = fma(acc##1, a, c);                                                                          \
+        acc##2 = fma(acc##2, a, c);                                                                          \
+        acc##3 = fma(acc##3, a, c);                                                                          \
+        acc##4 = fma(acc##4, a, c);                                                                          \
+        acc##5 = fma(acc##5, a, c);                                                                          \
+        acc##6 = fma(acc##6, a, c);                                                                          \
+        acc##7 = fma(acc##7, a, c);                                                                          \
+        acc##8 = fma(acc##8, a, c);                                                                          \
+        acc##9 = fma(acc##9, a, c);                                                                          \
+        acc##10 = fma(acc##10, a, c);                                                                        \
+        acc##11 = fma(acc##11, a, c);                                                                        \
     } while (0)
 
 __attribute__((target("avx512f"))) static float fma_loop_avx512(int64_t iters) {
@@ -25,7 +33,8 @@ __attribute__((target("avx512f"))) static float fma_loop_avx512(int64_t iters) {
            r6 = _mm512_set1_ps(0.6f), r7 = _mm512_set1_ps(0.7f), r8 = _mm512_set1_ps(0.8f),
            r9 = _mm512_set1_ps(0.9f), r10 = _mm512_set1_ps(1.0f), r11 = _mm512_set1_ps(1.1f);
     const __m512 a = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
-    for (int64_t it = 0; it < iters; it++) FMA12(_mm512_fmadd_ps, r, a, c);
+    for (int64_t it = 0; it < iters; it++)
+        FMA12(_mm512_fmadd_ps, r, a, c);
     __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(r0, r1), _mm512_add_ps(r2, r3)),
                              _mm512_add_ps(_mm512_add_ps(r4, r5), _mm512_add_ps(r6, r7)));
     s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(r8, r9), _mm512_add_ps(r10, r11)));
@@ -39,7 +48,8 @@ static float fma_loop_avx2(int64_t iters) {
            r6 = _mm256_set1_ps(0.6f), r7 = _mm256_set1_ps(0.7f), r8 = _mm256_set1_ps(0.8f),
            r9 = _mm256_set1_ps(0.9f), r10 = _mm256_set1_ps(1.0f), r11 = _mm256_set1_ps(1.1f);
     const __m256 a = _mm256_set1_ps(0.999999f), c = _mm256_set1_ps(1e-7f);
-    for (int64_t it = 0; it < iters; it++) FMA12(_mm256_fmadd_ps, r, a, c);
+    for (int64_t it = 0; it < iters; it++)
+        FMA12(_mm256_fmadd_ps, r, a, c);
     __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r0, r1), _mm256_add_ps(r2, r3)),
                              _mm256_add_ps(_mm256_add_ps(r4, r5), _mm256_add_ps(r6, r7)));
     s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(r8, r9), _mm256_add_ps(r10, r11)));
@@ -78,5 +88,6 @@ double bench_measure_peak_gflops(ug_ctx *ctx) {
 void bench_peak(ug_bench *b) {
     char shape[64];
     snprintf(shape, sizeof shape, "%d threads, %s", b->ctx->nthreads, ug_cpu_name());
-    fprintf(b->out, "%-28s %-34s %10s %10.1f %8s %9s\n", "fma_peak", shape, "-", b->peak_gflops, "100.0", "-");
+    fprintf(b->out, "%-28s %-34s %10s %10.1f %8s %9s\n", "fma_peak", shape, "-", b->peak_gflops, "100.0",
+            "-");
 }

@@ -16,9 +16,13 @@ void ug_arena_init_on(ug_arena *a, const ug_memory *mem, size_t chunk_bytes) {
     a->mem = mem == &ug_host_memory ? NULL : mem;
 }
 
-void ug_arena_init(ug_arena *a, size_t chunk_bytes) { ug_arena_init_on(a, NULL, chunk_bytes); }
+void ug_arena_init(ug_arena *a, size_t chunk_bytes) {
+    ug_arena_init_on(a, NULL, chunk_bytes);
+}
 
-static const ug_memory *memory_of(const ug_arena *a) { return a->mem ? a->mem : &ug_host_memory; }
+static const ug_memory *memory_of(const ug_arena *a) {
+    return a->mem ? a->mem : &ug_host_memory;
+}
 
 static void free_list(const ug_arena *a, ug_arena_chunk *c) {
     while (c) {
@@ -36,7 +40,8 @@ void ug_arena_free(ug_arena *a) {
 }
 
 void ug_arena_trim(ug_arena *a) {
-    for (ug_arena_chunk *c = a->spare; c; c = c->next) a->total -= c->size;
+    for (ug_arena_chunk *c = a->spare; c; c = c->next)
+        a->total -= c->size;
     free_list(a, a->spare);
     a->spare = NULL;
 }

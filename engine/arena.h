@@ -18,9 +18,9 @@ typedef struct ug_arena {
     ug_arena_chunk *chunks; // newest first
     ug_arena_chunk *spare;  // released chunks kept for reuse (their pages stay mapped)
     size_t chunk_bytes;
-    size_t used;  // bytes handed out and not released (incl. alignment)
-    size_t peak;  // high-water mark of used
-    size_t total; // bytes held in chunks, spare ones included
+    size_t used;          // bytes handed out and not released (incl. alignment)
+    size_t peak;          // high-water mark of used
+    size_t total;         // bytes held in chunks, spare ones included
     const ug_memory *mem; // where chunks come from (NULL: the host)
 } ug_arena;
 

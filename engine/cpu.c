@@ -21,4 +21,6 @@ bool ug_cpu_use_avx512(void) {
     return ug_cpu_has_avx512();
 }
 
-const char *ug_cpu_name(void) { return ug_cpu_use_avx512() ? "avx512" : "avx2"; }
+const char *ug_cpu_name(void) {
+    return ug_cpu_use_avx512() ? "avx512" : "avx2";
+}

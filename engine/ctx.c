@@ -16,7 +16,8 @@ ug_status ug_ctx_init(ug_ctx *ctx, int nthreads, ug_err *err) {
 
 void ug_ctx_free(ug_ctx *ctx) {
     ug_pool_destroy(ctx->pool);
-    for (int i = 0; i < UG_MAX_THREADS; i++) free(ctx->scratch[i].mem);
+    for (int i = 0; i < UG_MAX_THREADS; i++)
+        free(ctx->scratch[i].mem);
     ug_arena_free(&ctx->arena);
     ug_arena_free(&ctx->dev_arena);
     memset(ctx, 0, sizeof *ctx);

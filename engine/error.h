@@ -24,8 +24,7 @@ typedef struct ug_err {
 
 // Sets err (if non-NULL) to code + printf-style message; returns code so callers can write
 //   return ug_errf(err, UG_ERR_FORMAT, "%s: truncated header", path);
-ug_status ug_errf(ug_err *err, ug_status code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+ug_status ug_errf(ug_err *err, ug_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Prepends context to an existing message: "sam.safetensors: " + old message.
 void ug_err_prefix(ug_err *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -9,8 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-ug_status ug_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size,
-                           ug_err *err) {
+ug_status ug_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size, ug_err *err) {
     *data = NULL;
     *size = 0;
     ug_status st = UG_OK;
@@ -46,8 +45,7 @@ ug_status ug_file_read_all(const char *path, size_t max_bytes, void **data, size
             if (cap >= max_bytes) {
                 int c = fgetc(f);
                 if (c == EOF) break;
-                st = ug_errf(err, UG_ERR_NOMEM, "%s: larger than the %zu-byte limit", path,
-                             max_bytes);
+                st = ug_errf(err, UG_ERR_NOMEM, "%s: larger than the %zu-byte limit", path, max_bytes);
                 goto done;
             }
             size_t ncap = cap > max_bytes / 2 ? max_bytes : 2 * cap;
@@ -109,8 +107,7 @@ ug_status ug_atomic_open(ug_atomic_file *af, const char *path, ug_err *err) {
     memcpy(af->tmp + n, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
     int fd = mkstemp(af->tmp);
     if (fd < 0) {
-        ug_status st = ug_errf(err, UG_ERR_IO, "%s: cannot create %s: %s", path, af->tmp,
-                               strerror(errno));
+        ug_status st = ug_errf(err, UG_ERR_IO, "%s: cannot create %s: %s", path, af->tmp, strerror(errno));
         free(af->tmp);
         af->tmp = NULL;
         ug_atomic_abort(af);
@@ -118,8 +115,7 @@ ug_status ug_atomic_open(ug_atomic_file *af, const char *path, ug_err *err) {
     }
     // mkstemp makes the file 0600; outputs should get the permissions fopen would give them.
     if (fchmod(fd, 0666 & ~current_umask()) != 0 || !(af->f = fdopen(fd, "wb"))) {
-        ug_status st = ug_errf(err, UG_ERR_IO, "%s: cannot open %s: %s", path, af->tmp,
-                               strerror(errno));
+        ug_status st = ug_errf(err, UG_ERR_IO, "%s: cannot open %s: %s", path, af->tmp, strerror(errno));
         if (!af->f) close(fd);
         ug_atomic_abort(af);
         return st;

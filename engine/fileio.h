@@ -13,8 +13,7 @@
 
 // Reads all of `path` into a malloc'ed buffer (*data, free it; never NULL on success, even for an
 // empty file). Files larger than max_bytes are refused before anything is allocated.
-ug_status ug_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size,
-                           ug_err *err);
+ug_status ug_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size, ug_err *err);
 
 typedef struct ug_atomic_file {
     FILE *f;    // write here

@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jpeglib.h>
 #include <jerror.h> // after jpeglib.h
+#include <jpeglib.h>
 #include <png.h>
 
 #include "engine/fileio.h"
@@ -44,16 +44,15 @@ static ug_status collapse_gray(uint8_t *dst, const uint8_t *src, int64_t w, int6
     return UG_OK;
 }
 
-static ug_status check_pixels(uint64_t w, uint64_t h, int64_t max_pixels, const char *name,
-                              const char *kind, ug_err *err) {
+static ug_status check_pixels(uint64_t w, uint64_t h, int64_t max_pixels, const char *name, const char *kind,
+                              ug_err *err) {
     if (w == 0 || h == 0)
         return ug_errf(err, UG_ERR_FORMAT, "%s: %s has zero size %llux%llu", name, kind,
                        (unsigned long long)w, (unsigned long long)h);
     // w, h < 2^32 each, so the product fits in 64 bits (unsigned: it may not fit in int64_t).
     if (max_pixels < 0 || w * h > (uint64_t)max_pixels)
         return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: %s of %llux%llu pixels is over the %lld-pixel limit",
-                       name, kind, (unsigned long long)w, (unsigned long long)h,
-                       (long long)max_pixels);
+                       name, kind, (unsigned long long)w, (unsigned long long)h, (long long)max_pixels);
     return UG_OK;
 }
 
@@ -139,8 +138,8 @@ static ug_status png_decode_job(png_job *j, const char *name, png_want want, int
     int obytes = png_get_bit_depth(j->png, j->info) / 8;
     size_t rowbytes = png_get_rowbytes(j->png, j->info);
     if (c < 1 || c > 4 || obytes < 1 || obytes > 2 || rowbytes != (size_t)w * c * obytes)
-        return ug_errf(err, UG_ERR_INTERNAL, "%s: unexpected PNG row layout (%d channels, %d bytes)",
-                       name, c, obytes);
+        return ug_errf(err, UG_ERR_INTERNAL, "%s: unexpected PNG row layout (%d channels, %d bytes)", name, c,
+                       obytes);
 
     int oc = want == WANT_RGB8 ? 3 : 1;
     ug_dtype odt = want == WANT_U16 ? UG_I32 : UG_U8;
@@ -158,7 +157,8 @@ static ug_status png_decode_job(png_job *j, const char *name, png_want want, int
         return ug_errf(err, UG_ERR_NOMEM, "%s: cannot allocate %zu bytes for the PNG rows", name,
                        rowbytes * h);
     unsigned char *base = direct ? j->out.data : j->buf;
-    for (png_uint_32 y = 0; y < h; y++) j->rows[y] = base + (size_t)y * rowbytes;
+    for (png_uint_32 y = 0; y < h; y++)
+        j->rows[y] = base + (size_t)y * rowbytes;
     png_read_image(j->png, j->rows);
     png_read_end(j->png, NULL); // reads up to IEND: a file cut after the pixels is an error too
 
@@ -174,7 +174,8 @@ static ug_status png_decode_job(png_job *j, const char *name, png_want want, int
     uint8_t *dst = j->out.data;
     if (want == WANT_GRAY8) {
         if (c >= 3) return collapse_gray(dst, src, w, h, c, name, "colour PNG", err);
-        for (size_t i = 0; i < npx; i++) dst[i] = src[i * c]; // gray + alpha: drop alpha
+        for (size_t i = 0; i < npx; i++)
+            dst[i] = src[i * c]; // gray + alpha: drop alpha
         return UG_OK;
     }
     for (size_t i = 0; i < npx; i++) {
@@ -225,7 +226,9 @@ static void jpeg_on_error(j_common_ptr c) {
     longjmp(j->jmp, 1);
 }
 
-static void jpeg_on_output(j_common_ptr c) { (void)c; }
+static void jpeg_on_output(j_common_ptr c) {
+    (void)c;
+}
 
 // Warnings (level -1) are ignored — many real JPEGs have extraneous bytes between markers —
 // except the two that mean pixels are missing, which libjpeg papers over with grey rows: the
@@ -262,8 +265,7 @@ static ug_status jpeg_decode_job(jpeg_job *j, const void *data, size_t size, con
     ug_status st = check_pixels(ci->image_width, ci->image_height, max_pixels, name, "JPEG", err);
     if (st != UG_OK) return st;
     if (ci->jpeg_color_space == JCS_CMYK || ci->jpeg_color_space == JCS_YCCK)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: CMYK JPEG is not supported (convert it to RGB)",
-                       name);
+        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: CMYK JPEG is not supported (convert it to RGB)", name);
     bool gray_src = ci->jpeg_color_space == JCS_GRAYSCALE;
     int c = mode == UG_IMAGE_GRAY && gray_src ? 1 : 3;
     ci->out_color_space = c == 1 ? JCS_GRAYSCALE : JCS_RGB;
@@ -285,8 +287,7 @@ static ug_status jpeg_decode_job(jpeg_job *j, const void *data, size_t size, con
     if ((int)mode != c) { // GRAY from a colour JPEG: decode RGB, then insist on R == G == B
         j->buf = malloc((size_t)(w * h * 3));
         if (!j->buf)
-            return ug_errf(err, UG_ERR_NOMEM, "%s: cannot allocate %lld bytes", name,
-                           (long long)(w * h * 3));
+            return ug_errf(err, UG_ERR_NOMEM, "%s: cannot allocate %lld bytes", name, (long long)(w * h * 3));
         base = j->buf;
     }
     while (ci->output_scanline < ci->output_height) {
@@ -331,14 +332,14 @@ ug_status ug_image_decode_max(const void *data, size_t size, const char *name, u
     if (mode != UG_IMAGE_RGB && mode != UG_IMAGE_GRAY)
         return ug_errf(err, UG_ERR_ARG, "%s: bad image mode %d", name, (int)mode);
     if (is_png(data, size))
-        return png_decode(data, size, name, mode == UG_IMAGE_RGB ? WANT_RGB8 : WANT_GRAY8,
-                          max_pixels, out, err);
+        return png_decode(data, size, name, mode == UG_IMAGE_RGB ? WANT_RGB8 : WANT_GRAY8, max_pixels, out,
+                          err);
     if (is_jpeg(data, size)) return jpeg_decode(data, size, name, mode, max_pixels, out, err);
     return ug_errf(err, UG_ERR_FORMAT, "%s: not a PNG or JPEG file", name);
 }
 
-ug_status ug_image_decode(const void *data, size_t size, const char *name, ug_image_mode mode,
-                          ug_tensor *out, ug_err *err) {
+ug_status ug_image_decode(const void *data, size_t size, const char *name, ug_image_mode mode, ug_tensor *out,
+                          ug_err *err) {
     return ug_image_decode_max(data, size, name, mode, UG_IMAGE_MAX_PIXELS, out, err);
 }
 
@@ -353,8 +354,7 @@ ug_status ug_image_read(const char *path, ug_image_mode mode, ug_tensor *out, ug
     return st;
 }
 
-ug_status ug_png_decode_u16(const void *data, size_t size, const char *name, ug_tensor *out,
-                            ug_err *err) {
+ug_status ug_png_decode_u16(const void *data, size_t size, const char *name, ug_tensor *out, ug_err *err) {
     memset(out, 0, sizeof *out);
     if (!is_png(data, size)) return ug_errf(err, UG_ERR_FORMAT, "%s: not a PNG file", name);
     return png_decode(data, size, name, WANT_U16, UG_IMAGE_MAX_PIXELS, out, err);
@@ -389,8 +389,8 @@ static void png_on_write_error(png_structp png, png_const_charp msg) {
     longjmp(j->jmp, 1);
 }
 
-static ug_status png_write_job(png_wjob *j, const char *path, const ug_tensor *img, int64_t h,
-                               int64_t w, int c, ug_err *err) {
+static ug_status png_write_job(png_wjob *j, const char *path, const ug_tensor *img, int64_t h, int64_t w,
+                               int c, ug_err *err) {
     if (setjmp(j->jmp)) return ug_errf(err, UG_ERR_IO, "%s: PNG write failed: %s", path, j->msg);
     j->png = png_create_write_struct(PNG_LIBPNG_VER_STRING, j, png_on_write_error, png_on_warning);
     if (!j->png) return ug_errf(err, UG_ERR_NOMEM, "%s: cannot create a PNG writer", path);
@@ -400,10 +400,9 @@ static ug_status png_write_job(png_wjob *j, const char *path, const ug_tensor *i
     ug_status st = ug_atomic_open(&j->file, path, err);
     if (st != UG_OK) return st;
     png_init_io(j->png, j->file.f);
-    static const int color_of[5] = {0, PNG_COLOR_TYPE_GRAY, 0, PNG_COLOR_TYPE_RGB,
-                                    PNG_COLOR_TYPE_RGB_ALPHA};
-    png_set_IHDR(j->png, j->info, (png_uint_32)w, (png_uint_32)h, 8, color_of[c],
-                 PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    static const int color_of[5] = {0, PNG_COLOR_TYPE_GRAY, 0, PNG_COLOR_TYPE_RGB, PNG_COLOR_TYPE_RGB_ALPHA};
+    png_set_IHDR(j->png, j->info, (png_uint_32)w, (png_uint_32)h, 8, color_of[c], PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(j->png, j->info);
 
     int64_t sy = img->stride[0], sx = img->stride[1], sc = img->ndim == 3 ? img->stride[2] : 1;
@@ -415,7 +414,8 @@ static ug_status png_write_job(png_wjob *j, const char *path, const ug_tensor *i
         const uint8_t *src = base + y * sy;
         if (!packed) {
             for (int64_t x = 0; x < w; x++)
-                for (int k = 0; k < c; k++) j->row[x * c + k] = src[x * sx + k * sc];
+                for (int k = 0; k < c; k++)
+                    j->row[x * c + k] = src[x * sx + k * sc];
             src = j->row;
         }
         png_write_row(j->png, src);
@@ -426,16 +426,14 @@ static ug_status png_write_job(png_wjob *j, const char *path, const ug_tensor *i
 
 ug_status ug_png_write(const char *path, const ug_tensor *img, ug_err *err) {
     if (img->device != UG_CPU || img->dtype != UG_U8 || img->ndim < 2 || img->ndim > 3)
-        return ug_errf(err, UG_ERR_ARG, "%s: PNG needs a U8 CPU tensor [H, W] or [H, W, C], got %s %dD",
-                       path, ug_dtype_name(img->dtype), img->ndim);
+        return ug_errf(err, UG_ERR_ARG, "%s: PNG needs a U8 CPU tensor [H, W] or [H, W, C], got %s %dD", path,
+                       ug_dtype_name(img->dtype), img->ndim);
     int64_t h = img->shape[0], w = img->shape[1];
     int64_t c = img->ndim == 3 ? img->shape[2] : 1;
     if (c != 1 && c != 3 && c != 4)
-        return ug_errf(err, UG_ERR_ARG, "%s: PNG needs 1, 3 or 4 channels, got %lld", path,
-                       (long long)c);
+        return ug_errf(err, UG_ERR_ARG, "%s: PNG needs 1, 3 or 4 channels, got %lld", path, (long long)c);
     if (h < 1 || w < 1 || h > 0x7fffffff || w > 0x7fffffff)
-        return ug_errf(err, UG_ERR_ARG, "%s: cannot write a %lldx%lld PNG", path, (long long)w,
-                       (long long)h);
+        return ug_errf(err, UG_ERR_ARG, "%s: cannot write a %lldx%lld PNG", path, (long long)w, (long long)h);
     png_wjob *j = calloc(1, sizeof *j);
     if (!j) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", path);
     ug_status st = png_write_job(j, path, img, h, w, (int)c, err);

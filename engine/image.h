@@ -32,8 +32,8 @@ typedef enum ug_image_mode { UG_IMAGE_RGB = 3, UG_IMAGE_GRAY = 1 } ug_image_mode
 // PNG or JPEG by content (signature), *out = owning U8 [H, W, mode].
 ug_status ug_image_read(const char *path, ug_image_mode mode, ug_tensor *out, ug_err *err);
 // From memory (fuzz targets, tests); `name` is used in error messages.
-ug_status ug_image_decode(const void *data, size_t size, const char *name, ug_image_mode mode,
-                          ug_tensor *out, ug_err *err);
+ug_status ug_image_decode(const void *data, size_t size, const char *name, ug_image_mode mode, ug_tensor *out,
+                          ug_err *err);
 // The same with a caller's pixel limit (fuzz targets use a small one to stay fast).
 ug_status ug_image_decode_max(const void *data, size_t size, const char *name, ug_image_mode mode,
                               int64_t max_pixels, ug_tensor *out, ug_err *err);
@@ -42,8 +42,7 @@ ug_status ug_image_decode_max(const void *data, size_t size, const char *name, u
 // first channel (R of RGB, the index of a palette PNG). 8-bit PNGs are widened, 1/2/4-bit gray
 // is scaled to 0..255 as above. JPEG is refused.
 ug_status ug_png_read_u16(const char *path, ug_tensor *out, ug_err *err);
-ug_status ug_png_decode_u16(const void *data, size_t size, const char *name, ug_tensor *out,
-                            ug_err *err);
+ug_status ug_png_decode_u16(const void *data, size_t size, const char *name, ug_tensor *out, ug_err *err);
 
 // PNG from a U8 CPU tensor [H, W] or [H, W, 1|3|4] (any strides): gray, RGB or RGBA, 8 bits.
 // Written to `<path>.tmp.XXXXXX` and renamed into place: never a half-written file.

@@ -70,7 +70,9 @@ void ug_json_free(ug_json_doc *doc) {
     free(doc);
 }
 
-const ug_json *ug_json_root(const ug_json_doc *doc) { return doc ? &doc->root : NULL; }
+const ug_json *ug_json_root(const ug_json_doc *doc) {
+    return doc ? &doc->root : NULL;
+}
 
 // ---------------------------------------------------------------------------------------
 // UTF-8
@@ -272,7 +274,8 @@ static int32_t hex4(parser *p, size_t at) {
 static ug_status parse_string(parser *p, ug_json *v) {
     size_t start = p->pos + 1, end = start;
     // Find the closing quote first so the output can be sized (unescaping only shrinks).
-    while (end < p->n && p->s[end] != '"') end += p->s[end] == '\\' ? 2 : 1;
+    while (end < p->n && p->s[end] != '"')
+        end += p->s[end] == '\\' ? 2 : 1;
     if (end >= p->n) return fail(p, p->pos, UG_ERR_FORMAT, "unterminated string");
     unsigned char *out = arena_alloc(p->doc, end - start + 1);
     if (!out) return fail_nomem(p);
@@ -305,7 +308,8 @@ static ug_status parse_string(parser *p, ug_json *v) {
         case 't': out[o++] = '\t'; break;
         case 'u': {
             int32_t cp = hex4(p, i + 2);
-            if (cp < 0 || i + 6 > end) return fail(p, i, UG_ERR_FORMAT, "\\u must be followed by 4 hex digits");
+            if (cp < 0 || i + 6 > end)
+                return fail(p, i, UG_ERR_FORMAT, "\\u must be followed by 4 hex digits");
             if (cp >= 0xdc00 && cp <= 0xdfff)
                 return fail(p, i, UG_ERR_FORMAT, "unpaired low surrogate \\u%04X", (unsigned)cp);
             if (cp >= 0xd800 && cp <= 0xdbff) {
@@ -321,8 +325,7 @@ static ug_status parse_string(parser *p, ug_json *v) {
             i += 4;
             break;
         }
-        default:
-            return fail(p, i, UG_ERR_FORMAT, "invalid escape \\%c", e >= 0x20 && e < 0x7f ? e : '?');
+        default: return fail(p, i, UG_ERR_FORMAT, "invalid escape \\%c", e >= 0x20 && e < 0x7f ? e : '?');
         }
         i += 2;
     }
@@ -334,7 +337,9 @@ static ug_status parse_string(parser *p, ug_json *v) {
     return UG_OK;
 }
 
-static bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+static bool is_digit(unsigned char c) {
+    return c >= '0' && c <= '9';
+}
 
 static ug_status parse_number(parser *p, ug_json *v) {
     size_t start = p->pos, i = start;
@@ -362,14 +367,17 @@ static ug_status parse_number(parser *p, ug_json *v) {
         plain = false;
         i++;
         if (i >= p->n || !is_digit(p->s[i])) return fail(p, i, UG_ERR_FORMAT, "expected a digit after '.'");
-        while (i < p->n && is_digit(p->s[i])) i++;
+        while (i < p->n && is_digit(p->s[i]))
+            i++;
     }
     if (i < p->n && (p->s[i] == 'e' || p->s[i] == 'E')) {
         plain = false;
         i++;
         if (i < p->n && (p->s[i] == '+' || p->s[i] == '-')) i++;
-        if (i >= p->n || !is_digit(p->s[i])) return fail(p, i, UG_ERR_FORMAT, "expected a digit in the exponent");
-        while (i < p->n && is_digit(p->s[i])) i++;
+        if (i >= p->n || !is_digit(p->s[i]))
+            return fail(p, i, UG_ERR_FORMAT, "expected a digit in the exponent");
+        while (i < p->n && is_digit(p->s[i]))
+            i++;
     }
     v->type = UG_JSON_NUMBER;
     const uint64_t two63 = (uint64_t)1 << 63;
@@ -411,7 +419,8 @@ static ug_status parse_literal(parser *p, const char *word) {
 
 static uint64_t hash_bytes(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull; // FNV-1a
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -421,7 +430,8 @@ static bool same_key(const ug_json *a, const ug_json *b) {
 
 static ug_status dup_key(parser *p, const ug_json *m) {
     char ex[96];
-    return fail(p, m->offset, UG_ERR_FORMAT, "duplicate key \"%s\"", ug_json_excerpt(ex, sizeof ex, m->key, m->key_len));
+    return fail(p, m->offset, UG_ERR_FORMAT, "duplicate key \"%s\"",
+                ug_json_excerpt(ex, sizeof ex, m->key, m->key_len));
 }
 
 // Duplicate keys among the members stack[base..top): pairwise for small objects, through a
@@ -437,14 +447,16 @@ static ug_status check_unique_keys(parser *p, size_t base) {
         return UG_OK;
     }
     size_t size = 32;
-    while (size < 2 * n) size *= 2;
+    while (size < 2 * n)
+        size *= 2;
     size_t *slot = malloc(size * sizeof *slot); // member index + 1, 0 = empty
     if (!slot) return fail_nomem(p);
     memset(slot, 0, size * sizeof *slot);
     ug_status st = UG_OK;
     for (size_t i = 0; i < n && st == UG_OK; i++) {
         size_t h = (size_t)hash_bytes(m[i].key, m[i].key_len) & (size - 1);
-        while (slot[h] && !same_key(&m[slot[h] - 1], &m[i])) h = (h + 1) & (size - 1);
+        while (slot[h] && !same_key(&m[slot[h] - 1], &m[i]))
+            h = (h + 1) & (size - 1);
         if (slot[h])
             st = dup_key(p, &m[i]);
         else
@@ -555,15 +567,12 @@ static ug_status parse_value(parser *p, int depth, ug_json *v) {
         v->type = UG_JSON_BOOL;
         v->boolean = true;
         return parse_literal(p, "true");
-    case 'f':
-        v->type = UG_JSON_BOOL;
-        return parse_literal(p, "false");
-    case 'n':
-        v->type = UG_JSON_NULL;
-        return parse_literal(p, "null");
+    case 'f': v->type = UG_JSON_BOOL; return parse_literal(p, "false");
+    case 'n': v->type = UG_JSON_NULL; return parse_literal(p, "null");
     default:
         if (p->s[p->pos] == '-' || is_digit(p->s[p->pos])) return parse_number(p, v);
-        return fail(p, p->pos, UG_ERR_FORMAT, "unexpected %s, expected a value", describe_at(p, buf, sizeof buf));
+        return fail(p, p->pos, UG_ERR_FORMAT, "unexpected %s, expected a value",
+                    describe_at(p, buf, sizeof buf));
     }
 }
 
@@ -572,10 +581,11 @@ ug_status ug_json_parse_ex(ug_json_doc **out, const char *text, size_t len, cons
     *out = NULL;
     parser p = {.s = (const unsigned char *)text, .n = len, .what = what ? what : "JSON", .err = err};
     p.lim = limits ? *limits
-                   : (ug_json_limits){UG_JSON_DEFAULT_MAX_BYTES, UG_JSON_DEFAULT_MAX_DEPTH, UG_JSON_DEFAULT_MAX_NODES};
+                   : (ug_json_limits){UG_JSON_DEFAULT_MAX_BYTES, UG_JSON_DEFAULT_MAX_DEPTH,
+                                      UG_JSON_DEFAULT_MAX_NODES};
     if (len > p.lim.max_bytes)
-        return ug_errf(err, UG_ERR_NOMEM, "%s: JSON text is %zu bytes, more than the limit of %zu", p.what, len,
-                       p.lim.max_bytes);
+        return ug_errf(err, UG_ERR_NOMEM, "%s: JSON text is %zu bytes, more than the limit of %zu", p.what,
+                       len, p.lim.max_bytes);
     p.doc = calloc(1, sizeof *p.doc);
     if (!p.doc) return fail_nomem(&p);
     ug_status st = parse_value(&p, 0, &p.doc->root);
@@ -583,7 +593,8 @@ ug_status ug_json_parse_ex(ug_json_doc **out, const char *text, size_t len, cons
         skip_ws(&p);
         char buf[16];
         if (p.pos < p.n)
-            st = fail(&p, p.pos, UG_ERR_FORMAT, "unexpected %s after the JSON value", describe_at(&p, buf, sizeof buf));
+            st = fail(&p, p.pos, UG_ERR_FORMAT, "unexpected %s after the JSON value",
+                      describe_at(&p, buf, sizeof buf));
     }
     free(p.stack);
     if (st != UG_OK) {
@@ -625,7 +636,8 @@ ug_status ug_json_parse_file(ug_json_doc **doc, const char *path, ug_err *err) {
         ssize_t r = read(fd, buf + got, size - got);
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
-            st = ug_errf(err, UG_ERR_IO, "%s: read failed: %s", path, r < 0 ? strerror(errno) : "file shrank");
+            st =
+                ug_errf(err, UG_ERR_IO, "%s: read failed: %s", path, r < 0 ? strerror(errno) : "file shrank");
             goto done;
         }
         got += (size_t)r;
@@ -690,14 +702,16 @@ ug_status ug_json_get_typed(const ug_json *obj, const char *key, ug_json_type ty
     const ug_json *m = ug_json_get(obj, key);
     if (!m) return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": missing", key);
     if (m->type != type)
-        return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": expected %s, got %s", key, a_type(type), a_type(m->type));
+        return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": expected %s, got %s", key, a_type(type),
+                       a_type(m->type));
     *out = m;
     return UG_OK;
 }
 
 ug_status ug_json_as_int(const ug_json *v, const char *what, int64_t *out, ug_err *err) {
     if (!v || v->type != UG_JSON_NUMBER)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: expected an integer, got %s", what, v ? a_type(v->type) : "nothing");
+        return ug_errf(err, UG_ERR_FORMAT, "%s: expected an integer, got %s", what,
+                       v ? a_type(v->type) : "nothing");
     if (!v->is_int) return ug_errf(err, UG_ERR_FORMAT, "%s: expected an integer, got %.17g", what, v->number);
     *out = v->integer;
     return UG_OK;
@@ -705,7 +719,8 @@ ug_status ug_json_as_int(const ug_json *v, const char *what, int64_t *out, ug_er
 
 ug_status ug_json_as_number(const ug_json *v, const char *what, double *out, ug_err *err) {
     if (!v || v->type != UG_JSON_NUMBER)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: expected a number, got %s", what, v ? a_type(v->type) : "nothing");
+        return ug_errf(err, UG_ERR_FORMAT, "%s: expected a number, got %s", what,
+                       v ? a_type(v->type) : "nothing");
     *out = v->number;
     return UG_OK;
 }
@@ -714,7 +729,8 @@ ug_status ug_json_get_int(const ug_json *obj, const char *key, int64_t *out, ug_
     const ug_json *m;
     ug_status st = ug_json_get_typed(obj, key, UG_JSON_NUMBER, &m, err);
     if (st) return st;
-    if (!m->is_int) return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": expected an integer, got %.17g", key, m->number);
+    if (!m->is_int)
+        return ug_errf(err, UG_ERR_FORMAT, "key \"%s\": expected an integer, got %.17g", key, m->number);
     *out = m->integer;
     return UG_OK;
 }
@@ -746,7 +762,8 @@ ug_status ug_json_get_string(const ug_json *obj, const char *key, const char **o
 // ---------------------------------------------------------------------------------------
 // Writer
 
-__attribute__((format(printf, 3, 4))) static void jw_fail(ug_json_writer *w, ug_status code, const char *fmt, ...) {
+__attribute__((format(printf, 3, 4))) static void jw_fail(ug_json_writer *w, ug_status code, const char *fmt,
+                                                          ...) {
     if (w->status != UG_OK) return;
     w->status = code;
     va_list ap;
@@ -781,7 +798,8 @@ static void jw_put(ug_json_writer *w, const char *s, size_t n) {
 static void jw_newline(ug_json_writer *w) {
     if (w->indent <= 0) return;
     jw_put(w, "\n", 1);
-    for (int i = 0; i < w->depth * w->indent; i++) jw_put(w, " ", 1);
+    for (int i = 0; i < w->depth * w->indent; i++)
+        jw_put(w, " ", 1);
 }
 
 void ug_jw_init(ug_json_writer *w, int indent) {
@@ -887,16 +905,25 @@ static void jw_end(ug_json_writer *w, bool object) {
     jw_value_end(w);
 }
 
-void ug_jw_object_begin(ug_json_writer *w) { jw_begin(w, true); }
-void ug_jw_object_end(ug_json_writer *w) { jw_end(w, true); }
-void ug_jw_array_begin(ug_json_writer *w) { jw_begin(w, false); }
-void ug_jw_array_end(ug_json_writer *w) { jw_end(w, false); }
+void ug_jw_object_begin(ug_json_writer *w) {
+    jw_begin(w, true);
+}
+void ug_jw_object_end(ug_json_writer *w) {
+    jw_end(w, true);
+}
+void ug_jw_array_begin(ug_json_writer *w) {
+    jw_begin(w, false);
+}
+void ug_jw_array_end(ug_json_writer *w) {
+    jw_end(w, false);
+}
 
 void ug_jw_key_n(ug_json_writer *w, const char *key, size_t n) {
     if (w->status != UG_OK) return;
     if (w->depth == 0 || !w->in_object[w->depth - 1] || w->key_pending) {
         char ex[64];
-        jw_fail(w, UG_ERR_ARG, "key \"%s\" outside an object or after another key", ug_json_excerpt(ex, sizeof ex, key, n));
+        jw_fail(w, UG_ERR_ARG, "key \"%s\" outside an object or after another key",
+                ug_json_excerpt(ex, sizeof ex, key, n));
         return;
     }
     if (w->count[w->depth - 1]++ > 0) jw_put(w, ",", 1);
@@ -906,7 +933,9 @@ void ug_jw_key_n(ug_json_writer *w, const char *key, size_t n) {
     w->key_pending = true;
 }
 
-void ug_jw_key(ug_json_writer *w, const char *key) { ug_jw_key_n(w, key, strlen(key)); }
+void ug_jw_key(ug_json_writer *w, const char *key) {
+    ug_jw_key_n(w, key, strlen(key));
+}
 
 static void jw_scalar(ug_json_writer *w, const char *text, size_t n) {
     if (!jw_value_start(w)) return;
@@ -920,7 +949,9 @@ void ug_jw_string_n(ug_json_writer *w, const char *s, size_t n) {
     jw_value_end(w);
 }
 
-void ug_jw_string(ug_json_writer *w, const char *s) { ug_jw_string_n(w, s, strlen(s)); }
+void ug_jw_string(ug_json_writer *w, const char *s) {
+    ug_jw_string_n(w, s, strlen(s));
+}
 
 void ug_jw_int(ug_json_writer *w, int64_t v) {
     char buf[32];
@@ -998,12 +1029,17 @@ void ug_jw_float(ug_json_writer *w, float v) {
     jw_shortest(w, (double)v, true);
 }
 
-void ug_jw_bool(ug_json_writer *w, bool v) { jw_scalar(w, v ? "true" : "false", v ? 4 : 5); }
-void ug_jw_null(ug_json_writer *w) { jw_scalar(w, "null", 4); }
+void ug_jw_bool(ug_json_writer *w, bool v) {
+    jw_scalar(w, v ? "true" : "false", v ? 4 : 5);
+}
+void ug_jw_null(ug_json_writer *w) {
+    jw_scalar(w, "null", 4);
+}
 
 ug_status ug_jw_finish(ug_json_writer *w, char **text, size_t *len, ug_err *err) {
     *text = NULL;
-    if (w->status == UG_OK && !w->done) jw_fail(w, UG_ERR_ARG, "incomplete JSON: no value or an unclosed container");
+    if (w->status == UG_OK && !w->done)
+        jw_fail(w, UG_ERR_ARG, "incomplete JSON: no value or an unclosed container");
     if (w->status != UG_OK) {
         ug_status st = ug_errf(err, w->status, "JSON writer: %s", w->msg);
         ug_jw_free(w);

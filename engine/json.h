@@ -39,16 +39,16 @@ typedef enum ug_json_type {
 typedef struct ug_json ug_json;
 struct ug_json {
     ug_json_type type;
-    bool boolean;     // UG_JSON_BOOL
-    bool is_int;      // UG_JSON_NUMBER: integral and within int64; `integer` is then exact
-    double number;    // UG_JSON_NUMBER
-    int64_t integer;  // UG_JSON_NUMBER when is_int
-    const char *str;  // UG_JSON_STRING: UTF-8, NUL-terminated (may hold \u0000 escapes: see len)
-    size_t len;       // string bytes without the terminator, or element count of array/object
-    ug_json *items;   // UG_JSON_ARRAY elements / UG_JSON_OBJECT members, in source order
-    const char *key;  // for an object member: its key (NUL-terminated), else NULL
-    size_t key_len;   // key bytes without the terminator
-    size_t offset;    // byte offset of the value in the source text (for callers' messages)
+    bool boolean;    // UG_JSON_BOOL
+    bool is_int;     // UG_JSON_NUMBER: integral and within int64; `integer` is then exact
+    double number;   // UG_JSON_NUMBER
+    int64_t integer; // UG_JSON_NUMBER when is_int
+    const char *str; // UG_JSON_STRING: UTF-8, NUL-terminated (may hold \u0000 escapes: see len)
+    size_t len;      // string bytes without the terminator, or element count of array/object
+    ug_json *items;  // UG_JSON_ARRAY elements / UG_JSON_OBJECT members, in source order
+    const char *key; // for an object member: its key (NUL-terminated), else NULL
+    size_t key_len;  // key bytes without the terminator
+    size_t offset;   // byte offset of the value in the source text (for callers' messages)
 };
 
 // The parsed document owns every node and string; free it with ug_json_free.
@@ -115,8 +115,8 @@ typedef struct ug_json_writer {
     int depth;
     bool in_object[UG_JSON_DEFAULT_MAX_DEPTH]; // container kind per level
     size_t count[UG_JSON_DEFAULT_MAX_DEPTH];   // values written per level
-    bool key_pending;                           // a key was written, its value is due
-    bool done;                                  // the top-level value is complete
+    bool key_pending;                          // a key was written, its value is due
+    bool done;                                 // the top-level value is complete
     ug_status status;
     char msg[128];
 } ug_json_writer;

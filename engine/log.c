@@ -7,8 +7,12 @@
 
 static atomic_int log_level = UG_LOG_WARN;
 
-void ug_log_set_level(ug_log_level level) { atomic_store(&log_level, (int)level); }
-ug_log_level ug_log_get_level(void) { return (ug_log_level)atomic_load(&log_level); }
+void ug_log_set_level(ug_log_level level) {
+    atomic_store(&log_level, (int)level);
+}
+ug_log_level ug_log_get_level(void) {
+    return (ug_log_level)atomic_load(&log_level);
+}
 
 void ug_log(ug_log_level level, const char *fmt, ...) {
     if ((int)level > atomic_load(&log_level)) return;

@@ -10,8 +10,8 @@ void ug_log_set_level(ug_log_level level);
 ug_log_level ug_log_get_level(void);
 void ug_log(ug_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define ug_warn(...) ug_log(UG_LOG_WARN, __VA_ARGS__)
-#define ug_info(...) ug_log(UG_LOG_INFO, __VA_ARGS__)
+#define ug_warn(...)  ug_log(UG_LOG_WARN, __VA_ARGS__)
+#define ug_info(...)  ug_log(UG_LOG_INFO, __VA_ARGS__)
 #define ug_debug(...) ug_log(UG_LOG_DEBUG, __VA_ARGS__)
 
 #endif

@@ -24,17 +24,17 @@
 static const char npy_magic[6] = {'\x93', 'N', 'U', 'M', 'P', 'Y'};
 
 typedef struct npy_header {
-    size_t data_off;  // where the data starts
-    ug_dtype out_dt;  // dtype of the tensor we build
-    int item;         // bytes per element in the file
-    bool f64;         // '<f8' data, rounded to F32
-    bool boolean;     // '|b1' data, normalised to 0/1
-    int file_ndim;    // the file's shape
+    size_t data_off; // where the data starts
+    ug_dtype out_dt; // dtype of the tensor we build
+    int item;        // bytes per element in the file
+    bool f64;        // '<f8' data, rounded to F32
+    bool boolean;    // '|b1' data, normalised to 0/1
+    int file_ndim;   // the file's shape
     int64_t file_shape[UG_NPY_MAX_DIMS];
-    int ndim;         // the tensor's: the file's, or with leading dims merged (folded reads)
+    int ndim; // the tensor's: the file's, or with leading dims merged (folded reads)
     int64_t shape[UG_MAX_DIMS];
     int64_t numel;
-    uint64_t nbytes;  // numel * item, bytes of data in the file
+    uint64_t nbytes; // numel * item, bytes of data in the file
 } npy_header;
 
 // ---------------------------------------------------------------------------------------------
@@ -62,8 +62,8 @@ static bool eat(npy_parser *ps, char c) {
 }
 
 static ug_status bad_header(npy_parser *ps, const char *what) {
-    return ug_errf(ps->err, UG_ERR_FORMAT, "%s: bad .npy header: %s at header byte %td", ps->name,
-                   what, ps->p - ps->start);
+    return ug_errf(ps->err, UG_ERR_FORMAT, "%s: bad .npy header: %s at header byte %td", ps->name, what,
+                   ps->p - ps->start);
 }
 
 // A quoted string without escapes (no header key or dtype needs one); *s/*n point into the input.
@@ -111,8 +111,7 @@ static ug_status parse_shape(npy_parser *ps, npy_header *h) {
             v = v * 10 + (*ps->p++ - '0');
         }
         if (ps->p < ps->end && *ps->p == 'L') ps->p++;
-        if (h->file_ndim == UG_NPY_MAX_DIMS)
-            return bad_header(ps, "more than 64 dimensions");
+        if (h->file_ndim == UG_NPY_MAX_DIMS) return bad_header(ps, "more than 64 dimensions");
         h->file_shape[h->file_ndim++] = v;
         comma = eat(ps, ',');
     }
@@ -123,8 +122,7 @@ static ug_status parse_shape(npy_parser *ps, npy_header *h) {
 static ug_status parse_descr(npy_parser *ps, npy_header *h) {
     skip_ws(ps);
     if (ps->p < ps->end && (*ps->p == '[' || *ps->p == '{'))
-        return ug_errf(ps->err, UG_ERR_UNSUPPORTED, "%s: structured .npy dtypes are not supported",
-                       ps->name);
+        return ug_errf(ps->err, UG_ERR_UNSUPPORTED, "%s: structured .npy dtypes are not supported", ps->name);
     const char *s;
     size_t n;
     ug_status st = parse_str(ps, &s, &n);
@@ -134,7 +132,7 @@ static ug_status parse_descr(npy_parser *ps, npy_header *h) {
         ug_dtype dt;
         int item;
     } known[] = {
-        {"<f4", UG_F32, 4}, {"<f8", UG_F32, 8}, {"|u1", UG_U8, 1}, {"<u1", UG_U8, 1},
+        {"<f4", UG_F32, 4}, {"<f8", UG_F32, 8}, {"|u1", UG_U8, 1},   {"<u1", UG_U8, 1},
         {"<i4", UG_I32, 4}, {"<i8", UG_I64, 8}, {"|b1", UG_BOOL, 1},
     };
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
@@ -151,12 +149,11 @@ static ug_status parse_descr(npy_parser *ps, npy_header *h) {
         return ug_errf(ps->err, UG_ERR_UNSUPPORTED, "%s: big-endian .npy dtype '%.*s' is not supported",
                        ps->name, shown, s);
     return ug_errf(ps->err, UG_ERR_UNSUPPORTED,
-                   "%s: .npy dtype '%.*s' is not supported (supported: <f4 <f8 |u1 <i4 <i8 |b1)",
-                   ps->name, shown, s);
+                   "%s: .npy dtype '%.*s' is not supported (supported: <f4 <f8 |u1 <i4 <i8 |b1)", ps->name,
+                   shown, s);
 }
 
-static ug_status parse_dict(const char *text, size_t len, const char *name, npy_header *h,
-                            ug_err *err) {
+static ug_status parse_dict(const char *text, size_t len, const char *name, npy_header *h, ug_err *err) {
     npy_parser ps = {text, text + len, text, name, err};
     if (!eat(&ps, '{')) return bad_header(&ps, "expected '{'");
     bool seen_descr = false, seen_order = false, seen_shape = false;
@@ -186,8 +183,7 @@ static ug_status parse_dict(const char *text, size_t len, const char *name, npy_
             st = parse_shape(&ps, h);
         } else {
             int shown = klen > 32 ? 32 : (int)klen;
-            return ug_errf(err, UG_ERR_FORMAT, "%s: bad .npy header: unknown key '%.*s'", name,
-                           shown, key);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: bad .npy header: unknown key '%.*s'", name, shown, key);
         }
         if (st != UG_OK) return st;
         if (*seen) return bad_header(&ps, "duplicate key");
@@ -197,7 +193,9 @@ static ug_status parse_dict(const char *text, size_t len, const char *name, npy_
     if (ps.p != ps.end) return bad_header(&ps, "text after the dict");
     if (!seen_descr || !seen_order || !seen_shape)
         return ug_errf(err, UG_ERR_FORMAT, "%s: bad .npy header: missing key '%s'", name,
-                       !seen_descr ? "descr" : !seen_order ? "fortran_order" : "shape");
+                       !seen_descr   ? "descr"
+                       : !seen_order ? "fortran_order"
+                                     : "shape");
     return UG_OK;
 }
 
@@ -217,8 +215,8 @@ static ug_status parse_prefix(const unsigned char *p, size_t n, const char *name
         *hdr_off = 12;
         len = (size_t)p[8] | (size_t)p[9] << 8 | (size_t)p[10] << 16 | (size_t)p[11] << 24;
     } else {
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: .npy format version %d.%d is not supported",
-                       name, major, minor);
+        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: .npy format version %d.%d is not supported", name, major,
+                       minor);
     }
     if (len > NPY_MAX_HEADER)
         return ug_errf(err, UG_ERR_FORMAT, "%s: .npy header of %zu bytes is absurd", name, len);
@@ -253,24 +251,26 @@ static ug_status header_sizes(npy_header *h, bool fold, const char *name, ug_err
     int extra = h->file_ndim - UG_MAX_DIMS;
     if (extra > 0 && !fold)
         return ug_errf(err, UG_ERR_UNSUPPORTED,
-                       "%s: .npy shape %s has more than %d dimensions (ug_npy_read_folded reads it)",
-                       name, shape_text(h, text, sizeof text), UG_MAX_DIMS);
+                       "%s: .npy shape %s has more than %d dimensions (ug_npy_read_folded reads it)", name,
+                       shape_text(h, text, sizeof text), UG_MAX_DIMS);
     if (extra < 0) extra = 0;
     h->ndim = h->file_ndim - extra;
-    for (int d = 0; d < h->ndim; d++) h->shape[d] = h->file_shape[d + extra];
-    for (int d = 0; d < extra; d++) h->shape[0] *= h->file_shape[d];
+    for (int d = 0; d < h->ndim; d++)
+        h->shape[d] = h->file_shape[d + extra];
+    for (int d = 0; d < extra; d++)
+        h->shape[0] *= h->file_shape[d];
     return UG_OK;
 }
 
-static ug_status parse_all(const unsigned char *p, size_t n, uint64_t file_size, bool fold,
-                           const char *name, npy_header *h, ug_err *err) {
+static ug_status parse_all(const unsigned char *p, size_t n, uint64_t file_size, bool fold, const char *name,
+                           npy_header *h, ug_err *err) {
     memset(h, 0, sizeof *h);
     size_t hdr_off;
     ug_status st = parse_prefix(p, n, name, &hdr_off, h, err);
     if (st != UG_OK) return st;
     if (h->data_off > n)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: .npy header length %zu runs past the end of the file",
-                       name, h->data_off - hdr_off);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: .npy header length %zu runs past the end of the file", name,
+                       h->data_off - hdr_off);
     st = parse_dict((const char *)p + hdr_off, h->data_off - hdr_off, name, h, err);
     if (st != UG_OK) return st;
     st = header_sizes(h, fold, name, err);
@@ -305,7 +305,8 @@ static void convert_data(const npy_header *h, void *dst, const void *src, int64_
     } else if (h->boolean) {
         const unsigned char *s = src;
         unsigned char *d = dst;
-        for (int64_t i = 0; i < count; i++) d[i] = s[i] != 0;
+        for (int64_t i = 0; i < count; i++)
+            d[i] = s[i] != 0;
     } else if (dst != src) {
         memcpy(dst, src, (size_t)count * (size_t)h->item);
     }
@@ -317,8 +318,8 @@ static ug_status new_tensor(const npy_header *h, const char *name, ug_tensor *ou
     return st;
 }
 
-static ug_status parse_mem(const void *data, size_t size, const char *name, bool fold,
-                           ug_tensor *out, ug_npy_shape *shape, ug_err *err) {
+static ug_status parse_mem(const void *data, size_t size, const char *name, bool fold, ug_tensor *out,
+                           ug_npy_shape *shape, ug_err *err) {
     memset(out, 0, sizeof *out);
     npy_header h;
     ug_status st = parse_all(data, size, size, fold, name, &h, err);
@@ -332,8 +333,7 @@ static ug_status parse_mem(const void *data, size_t size, const char *name, bool
 
 // Reads the header, then the data straight into the tensor (through a bounded buffer when it
 // must be converted), so a large file is never held twice.
-static ug_status read_file(const char *path, bool fold, ug_tensor *out, ug_npy_shape *shape,
-                           ug_err *err) {
+static ug_status read_file(const char *path, bool fold, ug_tensor *out, ug_npy_shape *shape, ug_err *err) {
     memset(out, 0, sizeof *out);
     ug_status st = UG_OK;
     unsigned char *buf = NULL;
@@ -352,8 +352,8 @@ static ug_status read_file(const char *path, bool fold, ug_tensor *out, ug_npy_s
     st = parse_prefix(prefix, np, path, &hdr_off, &h, err);
     if (st != UG_OK) goto done;
     if (h.data_off > file_size) {
-        st = ug_errf(err, UG_ERR_FORMAT, "%s: .npy header length %zu runs past the end of the file",
-                     path, h.data_off - hdr_off);
+        st = ug_errf(err, UG_ERR_FORMAT, "%s: .npy header length %zu runs past the end of the file", path,
+                     h.data_off - hdr_off);
         goto done;
     }
     buf = malloc(h.data_off);
@@ -437,8 +437,7 @@ ug_status ug_npy_write(const char *path, const ug_tensor *t, ug_err *err) {
         return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: cannot write a %s tensor as .npy", path,
                        ug_dtype_name(t->dtype));
     }
-    if (t->device != UG_CPU)
-        return ug_errf(err, UG_ERR_ARG, "%s: .npy writing needs a CPU tensor", path);
+    if (t->device != UG_CPU) return ug_errf(err, UG_ERR_ARG, "%s: .npy writing needs a CPU tensor", path);
     if (t->ndim < 0 || t->ndim > UG_MAX_DIMS)
         return ug_errf(err, UG_ERR_ARG, "%s: bad tensor rank %d", path, t->ndim);
 
@@ -453,8 +452,8 @@ ug_status ug_npy_write(const char *path, const ug_tensor *t, ug_err *err) {
     memset(hdr + n, ' ', (size_t)pad);
     hdr[n + pad] = '\n';
     int hlen = n + pad + 1;
-    unsigned char prefix[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff),
-                                (unsigned char)(hlen >> 8)};
+    unsigned char prefix[10] = {
+        0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(hlen & 0xff), (unsigned char)(hlen >> 8)};
 
     ug_atomic_file af;
     ug_status st = ug_atomic_open(&af, path, err);
@@ -477,14 +476,16 @@ ug_status ug_npy_write(const char *path, const ug_tensor *t, ug_err *err) {
         size_t used = 0;
         for (int64_t i = 0; i < numel; i++) {
             int64_t off = 0;
-            for (int d = 0; d < t->ndim; d++) off += idx[d] * t->stride[d];
+            for (int d = 0; d < t->ndim; d++)
+                off += idx[d] * t->stride[d];
             memcpy(buf + used, (const unsigned char *)t->data + off * (int64_t)item, item);
             used += item;
             if (used + item > BUF) {
                 fwrite(buf, 1, used, af.f);
                 used = 0;
             }
-            for (int d = t->ndim - 1; d >= 0 && ++idx[d] == t->shape[d]; d--) idx[d] = 0;
+            for (int d = t->ndim - 1; d >= 0 && ++idx[d] == t->shape[d]; d--)
+                idx[d] = 0;
         }
         fwrite(buf, 1, used, af.f);
         free(buf);

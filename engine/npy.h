@@ -2,13 +2,12 @@
 //
 // Read: '<f4' -> F32, '<f8' -> F32 (rounded), '|u1' (or '<u1') -> U8, '<i4' -> I32, '<i8' -> I64,
 // '|b1' -> BOOL (any non-zero byte reads as 1). Shapes of 0 to UG_MAX_DIMS dims, `()` being a
-// scalar (more dims: see the folded readers below). Anything else — other dtypes, big-endian data, fortran_order True, structured or
-// object arrays, missing/unknown/duplicate header keys, a header running past the file, data
-// shorter or longer than the shape says, shapes whose size overflows — is a one-line error
-// naming the file.
-// Write: F32, U8, I32, I64, BOOL from any (strided) CPU tensor, as format 1.0 with the header
-// padded to 64 bytes like numpy; the file appears complete or not at all (written to a
-// temporary name, then renamed).
+// scalar (more dims: see the folded readers below). Anything else — other dtypes, big-endian data,
+// fortran_order True, structured or object arrays, missing/unknown/duplicate header keys, a header running
+// past the file, data shorter or longer than the shape says, shapes whose size overflows — is a one-line
+// error naming the file. Write: F32, U8, I32, I64, BOOL from any (strided) CPU tensor, as format 1.0 with the
+// header padded to 64 bytes like numpy; the file appears complete or not at all (written to a temporary name,
+// then renamed).
 #ifndef UG_NPY_H
 #define UG_NPY_H
 

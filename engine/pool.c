@@ -53,7 +53,8 @@ static void *worker_main(void *varg) {
     uint64_t seen = 0;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        while (!p->quit && p->generation == seen) pthread_cond_wait(&p->wake, &p->lock);
+        while (!p->quit && p->generation == seen)
+            pthread_cond_wait(&p->wake, &p->lock);
         if (p->quit) break;
         seen = p->generation;
         pthread_mutex_unlock(&p->lock);
@@ -111,7 +112,8 @@ void ug_pool_destroy(ug_pool *p) {
     p->quit = 1;
     pthread_cond_broadcast(&p->wake);
     pthread_mutex_unlock(&p->lock);
-    for (int i = 1; i < p->nthreads; i++) pthread_join(p->workers[i], NULL);
+    for (int i = 1; i < p->nthreads; i++)
+        pthread_join(p->workers[i], NULL);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     pthread_cond_destroy(&p->done);
@@ -119,7 +121,9 @@ void ug_pool_destroy(ug_pool *p) {
     free(p);
 }
 
-int ug_pool_threads(const ug_pool *p) { return p ? p->nthreads : 1; }
+int ug_pool_threads(const ug_pool *p) {
+    return p ? p->nthreads : 1;
+}
 
 void ug_parallel_for(ug_pool *p, int64_t n, int64_t grain, ug_range_fn fn, void *arg) {
     if (n <= 0) return;
@@ -144,7 +148,8 @@ void ug_parallel_for(ug_pool *p, int64_t n, int64_t grain, ug_range_fn fn, void 
     pthread_mutex_unlock(&p->lock);
     run_chunks(p, 0);
     pthread_mutex_lock(&p->lock);
-    while (p->active > 0) pthread_cond_wait(&p->done, &p->lock);
+    while (p->active > 0)
+        pthread_cond_wait(&p->done, &p->lock);
     pthread_mutex_unlock(&p->lock);
     atomic_store(&p->busy, 0);
 }

@@ -47,11 +47,14 @@ typedef struct st_range {
 
 static uint64_t load_le64(const unsigned char *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
-static const char *quote(char *buf, size_t n, const char *s) { return ug_json_excerpt(buf, n, s, strlen(s)); }
+static const char *quote(char *buf, size_t n, const char *s) {
+    return ug_json_excerpt(buf, n, s, strlen(s));
+}
 
 static int cmp_range(const void *a, const void *b) {
     const st_range *x = a, *y = b;
@@ -72,31 +75,33 @@ static bool is_filler(const ug_st_entry *e) {
 
 static ug_status check_metadata(const ug_st_file *f, const ug_json *m, ug_err *err) {
     if (m->type != UG_JSON_OBJECT)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: __metadata__ is a JSON %s, expected an object of strings", f->path,
-                       ug_json_type_name(m->type));
+        return ug_errf(err, UG_ERR_FORMAT, "%s: __metadata__ is a JSON %s, expected an object of strings",
+                       f->path, ug_json_type_name(m->type));
     for (size_t i = 0; i < m->len; i++) {
         const ug_json *v = &m->items[i];
         char ex[96];
         ug_json_excerpt(ex, sizeof ex, v->key, v->key_len);
         if (v->type != UG_JSON_STRING)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: __metadata__ value of \"%s\" is a JSON %s, expected a string",
-                           f->path, ex, ug_json_type_name(v->type));
+            return ug_errf(err, UG_ERR_FORMAT,
+                           "%s: __metadata__ value of \"%s\" is a JSON %s, expected a string", f->path, ex,
+                           ug_json_type_name(v->type));
         if (strlen(v->key) != v->key_len || strlen(v->str) != v->len)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: __metadata__ entry \"%s\" contains a NUL character", f->path, ex);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: __metadata__ entry \"%s\" contains a NUL character",
+                           f->path, ex);
     }
     return UG_OK;
 }
 
 // Reads one tensor entry `m` (key = name) into e, checking it against the data section.
-static ug_status parse_entry(const ug_st_file *f, const ug_json *m, uint64_t data_size, const unsigned char *data,
-                             ug_st_entry *e, st_range *r, ug_err *err) {
+static ug_status parse_entry(const ug_st_file *f, const ug_json *m, uint64_t data_size,
+                             const unsigned char *data, ug_st_entry *e, st_range *r, ug_err *err) {
     char nm[160];
     ug_json_excerpt(nm, sizeof nm, m->key, m->key_len);
     if (strlen(m->key) != m->key_len)
         return ug_errf(err, UG_ERR_FORMAT, "%s: tensor name \"%s\" contains a NUL character", f->path, nm);
     if (m->type != UG_JSON_OBJECT)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": entry is a JSON %s, expected an object", f->path, nm,
-                       ug_json_type_name(m->type));
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": entry is a JSON %s, expected an object",
+                       f->path, nm, ug_json_type_name(m->type));
     const ug_json *dtype = NULL, *shape = NULL, *offs = NULL;
     for (size_t i = 0; i < m->len; i++) {
         const ug_json *fld = &m->items[i];
@@ -114,24 +119,28 @@ static ug_status parse_entry(const ug_st_file *f, const ug_json *m, uint64_t dat
     }
     if (!dtype || !shape || !offs)
         return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": missing field \"%s\"", f->path, nm,
-                       !dtype ? "dtype" : !shape ? "shape" : "data_offsets");
+                       !dtype   ? "dtype"
+                       : !shape ? "shape"
+                                : "data_offsets");
 
     if (dtype->type != UG_JSON_STRING)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": dtype is a JSON %s, expected a string", f->path, nm,
-                       ug_json_type_name(dtype->type));
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": dtype is a JSON %s, expected a string",
+                       f->path, nm, ug_json_type_name(dtype->type));
     if (strlen(dtype->str) != dtype->len || !ug_dtype_from_name(dtype->str, &e->dtype)) {
         char dx[48];
-        return ug_errf(err, UG_ERR_UNSUPPORTED,
-                       "%s: tensor \"%s\": unsupported dtype \"%s\" (supported: F32 F16 BF16 F64 I64 I32 U8 BOOL)",
-                       f->path, nm, ug_json_excerpt(dx, sizeof dx, dtype->str, dtype->len));
+        return ug_errf(
+            err, UG_ERR_UNSUPPORTED,
+            "%s: tensor \"%s\": unsupported dtype \"%s\" (supported: F32 F16 BF16 F64 I64 I32 U8 BOOL)",
+            f->path, nm, ug_json_excerpt(dx, sizeof dx, dtype->str, dtype->len));
     }
 
     if (shape->type != UG_JSON_ARRAY)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": shape is a JSON %s, expected an array", f->path, nm,
-                       ug_json_type_name(shape->type));
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": shape is a JSON %s, expected an array",
+                       f->path, nm, ug_json_type_name(shape->type));
     if (shape->len > UG_MAX_DIMS)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: tensor \"%s\": shape has %zu dims, at most %d are supported",
-                       f->path, nm, shape->len, UG_MAX_DIMS);
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "%s: tensor \"%s\": shape has %zu dims, at most %d are supported", f->path, nm,
+                       shape->len, UG_MAX_DIMS);
     e->ndim = (int)shape->len;
     // Element count with overflow checks; a zero dim makes the tensor empty whatever follows.
     uint64_t numel = 1;
@@ -139,8 +148,8 @@ static ug_status parse_entry(const ug_st_file *f, const ug_json *m, uint64_t dat
     for (int d = 0; d < e->ndim; d++) {
         const ug_json *dim = &shape->items[d];
         if (dim->type != UG_JSON_NUMBER || !dim->is_int || dim->integer < 0)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": shape[%d] is not a non-negative integer", f->path,
-                           nm, d);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": shape[%d] is not a non-negative integer",
+                           f->path, nm, d);
         e->shape[d] = dim->integer;
         uint64_t n = (uint64_t)dim->integer;
         if (n != 0 && numel > UINT64_MAX / n)
@@ -152,34 +161,38 @@ static ug_status parse_entry(const ug_st_file *f, const ug_json *m, uint64_t dat
         if (e->shape[d] == 0) numel = 0, overflow = false;
     uint64_t esize = ug_dtype_size(e->dtype);
     if (overflow || numel > UINT64_MAX / esize)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": shape overflows a 64-bit byte count", f->path, nm);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": shape overflows a 64-bit byte count", f->path,
+                       nm);
     uint64_t nbytes = numel * esize;
 
     if (offs->type != UG_JSON_ARRAY || offs->len != 2)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": data_offsets must be an array [begin, end]", f->path,
-                       nm);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": data_offsets must be an array [begin, end]",
+                       f->path, nm);
     for (int k = 0; k < 2; k++) {
         const ug_json *o = &offs->items[k];
         if (o->type != UG_JSON_NUMBER || !o->is_int || o->integer < 0)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": data_offsets[%d] is not a non-negative integer",
-                           f->path, nm, k);
+            return ug_errf(err, UG_ERR_FORMAT,
+                           "%s: tensor \"%s\": data_offsets[%d] is not a non-negative integer", f->path, nm,
+                           k);
     }
     uint64_t begin = (uint64_t)offs->items[0].integer, end = (uint64_t)offs->items[1].integer;
     if (begin > end)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": data_offsets [%llu, %llu] run backwards", f->path, nm,
-                       (unsigned long long)begin, (unsigned long long)end);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\": data_offsets [%llu, %llu] run backwards",
+                       f->path, nm, (unsigned long long)begin, (unsigned long long)end);
     if (end > data_size)
-        return ug_errf(err, UG_ERR_FORMAT,
-                       "%s: tensor \"%s\": data_offsets end %llu is beyond the data section (%llu bytes; truncated "
-                       "file?)",
-                       f->path, nm, (unsigned long long)end, (unsigned long long)data_size);
+        return ug_errf(
+            err, UG_ERR_FORMAT,
+            "%s: tensor \"%s\": data_offsets end %llu is beyond the data section (%llu bytes; truncated "
+            "file?)",
+            f->path, nm, (unsigned long long)end, (unsigned long long)data_size);
     if (end - begin != nbytes) {
         char sh[96];
         ug_tensor t = ug_tensor_wrap(NULL, e->dtype, e->ndim, e->shape);
         return ug_errf(err, UG_ERR_FORMAT,
-                       "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, but %s %s needs %llu", f->path,
-                       nm, (unsigned long long)begin, (unsigned long long)end, (unsigned long long)(end - begin),
-                       ug_dtype_name(e->dtype), ug_shape_str(&t, sh, sizeof sh), (unsigned long long)nbytes);
+                       "%s: tensor \"%s\": data_offsets [%llu, %llu] hold %llu bytes, but %s %s needs %llu",
+                       f->path, nm, (unsigned long long)begin, (unsigned long long)end,
+                       (unsigned long long)(end - begin), ug_dtype_name(e->dtype),
+                       ug_shape_str(&t, sh, sizeof sh), (unsigned long long)nbytes);
     }
     e->name = m->key;
     e->data = data + begin;
@@ -193,15 +206,17 @@ static ug_status parse_entry(const ug_st_file *f, const ug_json *m, uint64_t dat
 // Validates the whole file (f->base, f->size) and builds the entry tables.
 static ug_status st_parse(ug_st_file *f, ug_err *err) {
     if (f->size < 8)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: %zu bytes, too short for a safetensors file (8-byte header length)",
-                       f->path, f->size);
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "%s: %zu bytes, too short for a safetensors file (8-byte header length)", f->path,
+                       f->size);
     uint64_t n = load_le64(f->base);
     if (n > ST_MAX_HEADER)
         return ug_errf(err, UG_ERR_FORMAT, "%s: header length %llu is over the limit of %llu bytes", f->path,
                        (unsigned long long)n, ST_MAX_HEADER);
     if (n > f->size - 8)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: header length %llu exceeds the %zu bytes that follow it (truncated?)",
-                       f->path, (unsigned long long)n, f->size - 8);
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "%s: header length %llu exceeds the %zu bytes that follow it (truncated?)", f->path,
+                       (unsigned long long)n, f->size - 8);
     const unsigned char *data = f->base + 8 + n;
     uint64_t data_size = f->size - 8 - n;
 
@@ -249,17 +264,19 @@ static ug_status st_parse(ug_st_file *f, ug_err *err) {
         if (r->begin == r->end) continue;
         if (prev && r->begin < prev->end) {
             char a[96], b[96];
-            st = ug_errf(err, UG_ERR_FORMAT, "%s: tensors \"%s\" [%llu, %llu] and \"%s\" [%llu, %llu] overlap",
-                         f->path, quote(a, sizeof a, prev->name), (unsigned long long)prev->begin,
-                         (unsigned long long)prev->end, quote(b, sizeof b, r->name), (unsigned long long)r->begin,
-                         (unsigned long long)r->end);
+            st =
+                ug_errf(err, UG_ERR_FORMAT, "%s: tensors \"%s\" [%llu, %llu] and \"%s\" [%llu, %llu] overlap",
+                        f->path, quote(a, sizeof a, prev->name), (unsigned long long)prev->begin,
+                        (unsigned long long)prev->end, quote(b, sizeof b, r->name),
+                        (unsigned long long)r->begin, (unsigned long long)r->end);
             goto done;
         }
         if (!prev || r->end > prev->end) prev = r;
     }
 
     // Names are unique: the JSON parser rejects duplicate keys.
-    for (int i = 0; i < f->count; i++) f->sorted[i] = &f->entries[i];
+    for (int i = 0; i < f->count; i++)
+        f->sorted[i] = &f->entries[i];
     qsort(f->sorted, (size_t)f->count, sizeof *f->sorted, cmp_entry_name);
 done:
     free(ranges);
@@ -343,8 +360,12 @@ void ug_st_close(ug_st_file *f) {
     free(f);
 }
 
-const char *ug_st_path(const ug_st_file *f) { return f->path; }
-int ug_st_count(const ug_st_file *f) { return f->count; }
+const char *ug_st_path(const ug_st_file *f) {
+    return f->path;
+}
+int ug_st_count(const ug_st_file *f) {
+    return f->count;
+}
 
 const ug_st_entry *ug_st_at(const ug_st_file *f, int i) {
     return i >= 0 && i < f->count ? &f->entries[i] : NULL;
@@ -369,7 +390,9 @@ const char *ug_st_meta(const ug_st_file *f, const char *key) {
     return v ? v->str : NULL;
 }
 
-int ug_st_meta_count(const ug_st_file *f) { return f->meta ? (int)f->meta->len : 0; }
+int ug_st_meta_count(const ug_st_file *f) {
+    return f->meta ? (int)f->meta->len : 0;
+}
 
 const char *ug_st_meta_key(const ug_st_file *f, int i) {
     return f->meta && i >= 0 && (size_t)i < f->meta->len ? f->meta->items[i].key : NULL;
@@ -379,7 +402,8 @@ ug_status ug_st_tensor(const ug_st_file *f, const char *name, ug_tensor *view, u
     const ug_st_entry *e = ug_st_find(f, name);
     if (!e) {
         char nm[160];
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\" not found", f->path, quote(nm, sizeof nm, name));
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor \"%s\" not found", f->path,
+                       quote(nm, sizeof nm, name));
     }
     *view = ug_tensor_wrap((void *)e->data, e->dtype, e->ndim, e->shape);
     return UG_OK;
@@ -399,8 +423,8 @@ typedef struct st_decl {
 
 struct ug_st_writer {
     char *path, *tmp;
-    FILE *fp; // the temporary file while it exists
-    char **meta;  // key, value, key, value, ...
+    FILE *fp;    // the temporary file while it exists
+    char **meta; // key, value, key, value, ...
     int nmeta;
     st_decl *t;
     int n, cap;
@@ -434,9 +458,11 @@ static ug_status wdead(ug_st_writer *w, ug_err *err) {
 }
 
 static void writer_free(ug_st_writer *w) {
-    for (int i = 0; i < 2 * w->nmeta; i++) free(w->meta[i]);
+    for (int i = 0; i < 2 * w->nmeta; i++)
+        free(w->meta[i]);
     free(w->meta);
-    for (int i = 0; i < w->n; i++) free(w->t[i].name);
+    for (int i = 0; i < w->n; i++)
+        free(w->t[i].name);
     free(w->t);
     free(w->path);
     free(w->tmp);
@@ -460,7 +486,8 @@ ug_status ug_st_writer_create(ug_st_writer **out, const char *path, ug_err *err)
     w->path = p;
     int fd = mkostemp(tmp, O_CLOEXEC);
     if (fd < 0) {
-        ug_status st = ug_errf(err, UG_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
+        ug_status st =
+            ug_errf(err, UG_ERR_IO, "%s: cannot create temporary file %s: %s", path, tmp, strerror(errno));
         free(tmp);
         writer_free(w);
         return st;
@@ -482,9 +509,11 @@ ug_status ug_st_writer_create(ug_st_writer **out, const char *path, ug_err *err)
 ug_status ug_st_writer_meta(ug_st_writer *w, const char *key, const char *value, ug_err *err) {
     if (w->failed) return wdead(w, err);
     char ex[96];
-    if (w->begun) return wfail(w, err, UG_ERR_ARG, "metadata \"%s\" set after begin", quote(ex, sizeof ex, key));
+    if (w->begun)
+        return wfail(w, err, UG_ERR_ARG, "metadata \"%s\" set after begin", quote(ex, sizeof ex, key));
     if (!ug_utf8_valid(key, strlen(key)) || !ug_utf8_valid(value, strlen(value)))
-        return wfail(w, err, UG_ERR_ARG, "metadata \"%s\": key or value is not valid UTF-8", quote(ex, sizeof ex, key));
+        return wfail(w, err, UG_ERR_ARG, "metadata \"%s\": key or value is not valid UTF-8",
+                     quote(ex, sizeof ex, key));
     for (int i = 0; i < w->nmeta; i++)
         if (strcmp(w->meta[2 * i], key) == 0)
             return wfail(w, err, UG_ERR_ARG, "metadata \"%s\" set twice", quote(ex, sizeof ex, key));
@@ -513,15 +542,18 @@ ug_status ug_st_writer_declare(ug_st_writer *w, const char *name, ug_dtype dt, i
         return wfail(w, err, UG_ERR_ARG, "tensor name \"%s\" is empty or not valid UTF-8", nm);
     if (strcmp(name, "__metadata__") == 0 || strncmp(name, PAD_PREFIX, sizeof PAD_PREFIX - 1) == 0)
         return wfail(w, err, UG_ERR_ARG, "tensor name \"%s\" is reserved", nm);
-    if ((unsigned)dt >= UG_DTYPE_COUNT) return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": bad dtype %d", nm, (int)dt);
+    if ((unsigned)dt >= UG_DTYPE_COUNT)
+        return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": bad dtype %d", nm, (int)dt);
     if (ndim < 0 || ndim > UG_MAX_DIMS)
-        return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": %d dims, at most %d supported", nm, ndim, UG_MAX_DIMS);
+        return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": %d dims, at most %d supported", nm, ndim,
+                     UG_MAX_DIMS);
     st_decl d = {.dtype = dt, .ndim = ndim};
     // Sizes stay below UG_MAX_TENSOR_BYTES, so the products never overflow.
     uint64_t numel = 1;
     bool empty = false, big = false;
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": negative dim %lld", nm, (long long)shape[i]);
+        if (shape[i] < 0)
+            return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": negative dim %lld", nm, (long long)shape[i]);
         d.shape[i] = shape[i];
         if (shape[i] == 0)
             empty = true;
@@ -532,7 +564,8 @@ ug_status ug_st_writer_declare(ug_st_writer *w, const char *name, ug_dtype dt, i
     }
     if (empty) numel = 0, big = false;
     if (big || numel > (uint64_t)UG_MAX_TENSOR_BYTES / ug_dtype_size(dt))
-        return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": more than %lld bytes", nm, (long long)UG_MAX_TENSOR_BYTES);
+        return wfail(w, err, UG_ERR_ARG, "tensor \"%s\": more than %lld bytes", nm,
+                     (long long)UG_MAX_TENSOR_BYTES);
     d.nbytes = numel * ug_dtype_size(dt);
     if (w->n == w->cap) {
         int cap = w->cap ? 2 * w->cap : 64;
@@ -558,7 +591,8 @@ static void write_entry(ug_json_writer *jw, const char *name, ug_dtype dt, int n
     ug_jw_string(jw, ug_dtype_name(dt));
     ug_jw_key(jw, "shape");
     ug_jw_array_begin(jw);
-    for (int i = 0; i < ndim; i++) ug_jw_int(jw, shape[i]);
+    for (int i = 0; i < ndim; i++)
+        ug_jw_int(jw, shape[i]);
     ug_jw_array_end(jw);
     ug_jw_key(jw, "data_offsets");
     ug_jw_array_begin(jw);
@@ -568,7 +602,9 @@ static void write_entry(ug_json_writer *jw, const char *name, ug_dtype dt, int n
     ug_jw_object_end(jw);
 }
 
-static uint64_t align_up(uint64_t x) { return (x + ST_ALIGN - 1) / ST_ALIGN * ST_ALIGN; }
+static uint64_t align_up(uint64_t x) {
+    return (x + ST_ALIGN - 1) / ST_ALIGN * ST_ALIGN;
+}
 
 // Writes zero bytes up to the next tensor's start and steps over finished (and empty)
 // tensors, so the stream position always sits where the next data byte belongs.
@@ -578,7 +614,8 @@ static ug_status settle(ug_st_writer *w, ug_err *err) {
         st_decl *t = &w->t[w->cur];
         if (w->pos < t->begin) {
             size_t gap = (size_t)(t->begin - w->pos);
-            if (fwrite(zeros, 1, gap, w->fp) != gap) return wfail(w, err, UG_ERR_IO, "write failed: %s", strerror(errno));
+            if (fwrite(zeros, 1, gap, w->fp) != gap)
+                return wfail(w, err, UG_ERR_IO, "write failed: %s", strerror(errno));
             w->pos = t->begin;
         }
         if (w->cur_done < t->nbytes) break;
@@ -595,7 +632,8 @@ ug_status ug_st_writer_begin(ug_st_writer *w, ug_err *err) {
 
     const st_decl **by_name = malloc((w->n ? (size_t)w->n : 1) * sizeof *by_name);
     if (!by_name) return wfail(w, err, UG_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < w->n; i++) by_name[i] = &w->t[i];
+    for (int i = 0; i < w->n; i++)
+        by_name[i] = &w->t[i];
     qsort(by_name, (size_t)w->n, sizeof *by_name, cmp_decl_name);
     for (int i = 1; i < w->n; i++) {
         if (strcmp(by_name[i - 1]->name, by_name[i]->name) == 0) {
@@ -652,9 +690,11 @@ ug_status ug_st_writer_begin(ug_st_writer *w, ug_err *err) {
                      (unsigned long long)hlen, ST_MAX_HEADER);
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)(hlen >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)(hlen >> (8 * i));
     bool ok = fwrite(len8, 1, 8, w->fp) == 8 && fwrite(json, 1, jlen, w->fp) == jlen;
-    for (uint64_t i = jlen; ok && i < hlen; i++) ok = fputc(' ', w->fp) != EOF;
+    for (uint64_t i = jlen; ok && i < hlen; i++)
+        ok = fputc(' ', w->fp) != EOF;
     free(json);
     if (!ok) return wfail(w, err, UG_ERR_IO, "write failed: %s", strerror(errno));
     return settle(w, err);
@@ -691,8 +731,8 @@ ug_status ug_st_writer_finish(ug_st_writer *w, ug_err *err) {
         const st_decl *t = &w->t[w->cur];
         char nm[160];
         st = wfail(w, err, UG_ERR_ARG, "tensor \"%s\" got %llu of its %llu bytes (%d of %d tensors complete)",
-                   quote(nm, sizeof nm, t->name), (unsigned long long)w->cur_done, (unsigned long long)t->nbytes,
-                   w->cur, w->n);
+                   quote(nm, sizeof nm, t->name), (unsigned long long)w->cur_done,
+                   (unsigned long long)t->nbytes, w->cur, w->n);
     } else {
         FILE *fp = w->fp;
         w->fp = NULL;

@@ -73,8 +73,8 @@ typedef struct ug_st_writer ug_st_writer;
 
 ug_status ug_st_writer_create(ug_st_writer **w, const char *path, ug_err *err);
 ug_status ug_st_writer_meta(ug_st_writer *w, const char *key, const char *value, ug_err *err);
-ug_status ug_st_writer_declare(ug_st_writer *w, const char *name, ug_dtype dt, int ndim,
-                               const int64_t *shape, ug_err *err);
+ug_status ug_st_writer_declare(ug_st_writer *w, const char *name, ug_dtype dt, int ndim, const int64_t *shape,
+                               ug_err *err);
 ug_status ug_st_writer_begin(ug_st_writer *w, ug_err *err);
 ug_status ug_st_writer_write(ug_st_writer *w, const void *data, size_t nbytes, ug_err *err);
 ug_status ug_st_writer_finish(ug_st_writer *w, ug_err *err); // frees w

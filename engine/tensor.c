@@ -14,7 +14,9 @@ static const struct {
     [UG_U8] = {"U8", 1},   [UG_I32] = {"I32", 4}, [UG_I64] = {"I64", 8},   [UG_BOOL] = {"BOOL", 1},
 };
 
-size_t ug_dtype_size(ug_dtype dt) { return (unsigned)dt < UG_DTYPE_COUNT ? dtype_info[dt].size : 0; }
+size_t ug_dtype_size(ug_dtype dt) {
+    return (unsigned)dt < UG_DTYPE_COUNT ? dtype_info[dt].size : 0;
+}
 
 const char *ug_dtype_name(ug_dtype dt) {
     return (unsigned)dt < UG_DTYPE_COUNT ? dtype_info[dt].name : "?";
@@ -41,7 +43,8 @@ static void set_contiguous_strides(ug_tensor *t) {
 ug_tensor ug_tensor_wrap_on(void *data, ug_device device, ug_dtype dt, int ndim, const int64_t *shape) {
     assert(ndim >= 0 && ndim <= UG_MAX_DIMS);
     ug_tensor t = {.data = data, .dtype = dt, .device = device, .ndim = ndim};
-    for (int d = 0; d < ndim; d++) t.shape[d] = shape[d];
+    for (int d = 0; d < ndim; d++)
+        t.shape[d] = shape[d];
     set_contiguous_strides(&t);
     return t;
 }
@@ -98,7 +101,8 @@ void ug_tensor_free(ug_tensor *t) {
 
 int64_t ug_tensor_numel(const ug_tensor *t) {
     int64_t n = 1;
-    for (int d = 0; d < t->ndim; d++) n *= t->shape[d];
+    for (int d = 0; d < t->ndim; d++)
+        n *= t->shape[d];
     return n;
 }
 
@@ -138,7 +142,8 @@ const char *ug_shape_str(const ug_tensor *t, char *buf, size_t n) {
 ug_status ug_tensor_check_shape(const ug_tensor *t, int ndim, const int64_t *shape, const char *what,
                                 ug_err *err) {
     bool ok = t->ndim == ndim;
-    for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
+    for (int d = 0; ok && d < ndim; d++)
+        ok = t->shape[d] == shape[d];
     if (ok) return UG_OK;
     char got[128], want[128];
     return ug_errf(err, UG_ERR_ARG, "%s: shape %s, expected %s", what, ug_shape_str(t, got, sizeof got),
@@ -222,7 +227,7 @@ uint16_t ug_f32_to_bf16(float f) {
     uint32_t u;
     memcpy(&u, &f, 4);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x40); // quiet NaN
-    u += 0x7fffu + ((u >> 16) & 1u);                                            // round to nearest even
+    u += 0x7fffu + ((u >> 16) & 1u);                                          // round to nearest even
     return (uint16_t)(u >> 16);
 }
 
@@ -290,7 +295,9 @@ ug_tensor ug_view_strided(const ug_tensor *t, int64_t offset, int ndim, const in
 
 // ---- host memory ----
 
-static void *host_alloc(size_t bytes) { return aligned_alloc(64, (bytes + 63) & ~(size_t)63); }
+static void *host_alloc(size_t bytes) {
+    return aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+}
 
 static ug_status host_zero(void *dst, size_t bytes, ug_err *err) {
     (void)err;
@@ -304,8 +311,12 @@ static ug_status host_copy(void *dst, const void *src, size_t bytes, ug_err *err
     return UG_OK;
 }
 
-const ug_memory ug_host_memory = {
-    .device = UG_CPU, .alloc = host_alloc, .free = free, .zero = host_zero, .to_device = host_copy, .to_host = host_copy};
+const ug_memory ug_host_memory = {.device = UG_CPU,
+                                  .alloc = host_alloc,
+                                  .free = free,
+                                  .zero = host_zero,
+                                  .to_device = host_copy,
+                                  .to_host = host_copy};
 
 const char *ug_device_name(ug_device d) {
     switch (d) {

@@ -48,8 +48,11 @@ typedef struct ug_tensor {
 
 // UG_DIMS(2, 3, 4) expands to `3, (const int64_t[]){2, 3, 4}`: an (ndim, shape) argument pair.
 #define UG_NARGS_(a, b, c, d, e, n, ...) n
-#define UG_NARGS(...) UG_NARGS_(__VA_ARGS__, 5, 4, 3, 2, 1, 0)
-#define UG_DIMS(...) UG_NARGS(__VA_ARGS__), (const int64_t[]){__VA_ARGS__}
+#define UG_NARGS(...)                    UG_NARGS_(__VA_ARGS__, 5, 4, 3, 2, 1, 0)
+#define UG_DIMS(...)                                                                                         \
+    UG_NARGS(__VA_ARGS__), (const int64_t[]) {                                                               \
+        __VA_ARGS__                                                                                          \
+    }
 
 size_t ug_dtype_size(ug_dtype dt);
 const char *ug_dtype_name(ug_dtype dt); // "F32", "BF16", ... (safetensors spelling)

@@ -4,7 +4,7 @@
 
 #include <stddef.h>
 
-double ug_now_ms(void);      // CLOCK_MONOTONIC, milliseconds
+double ug_now_ms(void);         // CLOCK_MONOTONIC, milliseconds
 size_t ug_peak_rss_bytes(void); // high-water resident set size of this process (0 if unknown)
 
 #endif

@@ -24,13 +24,13 @@ typedef struct roc_pt {
 } roc_pt;
 
 typedef struct curve {
-    int64_t P, N;      // totals, known before the walk
-    int64_t tp, fp;    // running counts
-    int64_t npoints;   // original points seen
+    int64_t P, N;       // totals, known before the walk
+    int64_t tp, fp;     // running counts
+    int64_t npoints;    // original points seen
     roc_pt prev2, prev; // points k-2 and k-1
-    double ap;         // sum of (recall step) * precision
+    double ap;          // sum of (recall step) * precision
     double auc, last_fpr, last_tpr;
-    int64_t kept;      // ROC points emitted, (0, 0) included
+    int64_t kept; // ROC points emitted, (0, 0) included
     bool found95;
     double fpr95, thr95;
 } curve;
@@ -97,7 +97,8 @@ static void radix_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n) {
     uint32_t *src = a, *dst = tmp;
     for (int shift = 0; shift < 32; shift += 8) {
         int64_t cnt[256] = {0};
-        for (int64_t i = 0; i < n; i++) cnt[(src[i] >> shift) & 255]++;
+        for (int64_t i = 0; i < n; i++)
+            cnt[(src[i] >> shift) & 255]++;
         if (n == 0 || cnt[(src[0] >> shift) & 255] == n) continue;
         int64_t sum = 0;
         for (int d = 0; d < 256; d++) {
@@ -105,7 +106,8 @@ static void radix_sort_u32(uint32_t *a, uint32_t *tmp, int64_t n) {
             cnt[d] = sum;
             sum += c;
         }
-        for (int64_t i = 0; i < n; i++) dst[cnt[(src[i] >> shift) & 255]++] = src[i];
+        for (int64_t i = 0; i < n; i++)
+            dst[cnt[(src[i] >> shift) & 255]++] = src[i];
         uint32_t *t = src;
         src = dst;
         dst = t;
@@ -119,8 +121,10 @@ static void walk_sorted(curve *c, const uint32_t *pos, int64_t npos, const uint3
     while (i >= 0 || j >= 0) {
         uint32_t k = i < 0 ? neg[j] : j < 0 ? pos[i] : (pos[i] > neg[j] ? pos[i] : neg[j]);
         int64_t dtp = 0, dfp = 0;
-        while (i >= 0 && pos[i] == k) i--, dtp++;
-        while (j >= 0 && neg[j] == k) j--, dfp++;
+        while (i >= 0 && pos[i] == k)
+            i--, dtp++;
+        while (j >= 0 && neg[j] == k)
+            j--, dfp++;
         curve_point(c, dtp, dfp, ug_score_from_key(k));
     }
 }
@@ -132,8 +136,8 @@ struct ug_pixel_eval {
     int64_t cap_keys; // keys a sparse band may hold (budget / 8: key + radix scratch)
     int pass;         // the open pass, -1 before the first
     bool done;
-    uint64_t *hist;   // [NBUCKETS][2]: inlier, anomaly counts per top-16-bit bucket
-    int64_t P, N;     // pass 0 totals
+    uint64_t *hist; // [NBUCKETS][2]: inlier, anomaly counts per top-16-bit bucket
+    int64_t P, N;   // pass 0 totals
     // pass 0: speculative collection while it fits
     bool spec_ok;
     uint32_t *spec[2];
@@ -141,9 +145,9 @@ struct ug_pixel_eval {
     // pass >= 1: the band of buckets [lo, hi]
     int lo, hi, next; // next: highest bucket not yet walked (-1 when all are)
     bool dense;
-    uint32_t *keys[2];     // sparse: [want[l]] keys of label l
+    uint32_t *keys[2]; // sparse: [want[l]] keys of label l
     int64_t nkeys[2], want[2];
-    uint64_t *cnt;         // dense: [65536][2] counts over the low 16 bits
+    uint64_t *cnt; // dense: [65536][2] counts over the low 16 bits
     curve c;
     ug_pixel_metrics result;
 };
@@ -185,7 +189,9 @@ void ug_pixel_eval_free(ug_pixel_eval *pe) {
     free(pe);
 }
 
-int ug_pixel_eval_pass(const ug_pixel_eval *pe) { return pe->pass; }
+int ug_pixel_eval_pass(const ug_pixel_eval *pe) {
+    return pe->pass;
+}
 
 static int64_t bucket_total(const ug_pixel_eval *pe, int b) {
     return (int64_t)(pe->hist[2 * b] + pe->hist[2 * b + 1]);
@@ -196,7 +202,8 @@ static ug_status sort_and_walk(ug_pixel_eval *pe, uint32_t *pos, int64_t npos, u
                                ug_err *err) {
     int64_t m = npos > nneg ? npos : nneg;
     uint32_t *tmp = malloc((size_t)(m ? m : 1) * sizeof *tmp);
-    if (!tmp) return ug_errf(err, UG_ERR_NOMEM, "pixel metrics: out of memory sorting %lld scores", (long long)m);
+    if (!tmp)
+        return ug_errf(err, UG_ERR_NOMEM, "pixel metrics: out of memory sorting %lld scores", (long long)m);
     radix_sort_u32(pos, tmp, npos);
     radix_sort_u32(neg, tmp, nneg);
     free(tmp);
@@ -207,13 +214,15 @@ static ug_status sort_and_walk(ug_pixel_eval *pe, uint32_t *pos, int64_t npos, u
 // Plans the next band from pe->next down and allocates its storage; false when none is left.
 static ug_status plan_band(ug_pixel_eval *pe, bool *any, ug_err *err) {
     *any = false;
-    while (pe->next >= 0 && bucket_total(pe, pe->next) == 0) pe->next--;
+    while (pe->next >= 0 && bucket_total(pe, pe->next) == 0)
+        pe->next--;
     if (pe->next < 0) return UG_OK;
     int hi = pe->next, lo = hi;
     int64_t total = bucket_total(pe, hi);
     pe->dense = total > pe->cap_keys;
     if (!pe->dense)
-        while (lo > 0 && total + bucket_total(pe, lo - 1) <= pe->cap_keys) total += bucket_total(pe, --lo);
+        while (lo > 0 && total + bucket_total(pe, lo - 1) <= pe->cap_keys)
+            total += bucket_total(pe, --lo);
     pe->lo = lo;
     pe->hi = hi;
     pe->next = lo - 1;
@@ -223,10 +232,13 @@ static ug_status plan_band(ug_pixel_eval *pe, bool *any, ug_err *err) {
     } else {
         for (int l = 0; l < 2; l++) {
             int64_t w = 0;
-            for (int b = lo; b <= hi; b++) w += (int64_t)pe->hist[2 * b + l];
+            for (int b = lo; b <= hi; b++)
+                w += (int64_t)pe->hist[2 * b + l];
             pe->want[l] = w;
             pe->keys[l] = malloc((size_t)(w ? w : 1) * sizeof(uint32_t));
-            if (!pe->keys[l]) return ug_errf(err, UG_ERR_NOMEM, "pixel metrics: out of memory for %lld scores", (long long)w);
+            if (!pe->keys[l])
+                return ug_errf(err, UG_ERR_NOMEM, "pixel metrics: out of memory for %lld scores",
+                               (long long)w);
         }
     }
     *any = true;
@@ -237,20 +249,26 @@ static ug_status plan_band(ug_pixel_eval *pe, bool *any, ug_err *err) {
 static ug_status close_band(ug_pixel_eval *pe, ug_err *err) {
     if (pe->dense) {
         int64_t seen = 0;
-        for (int k = 0; k < 2 * NBUCKETS; k++) seen += (int64_t)pe->cnt[k];
+        for (int k = 0; k < 2 * NBUCKETS; k++)
+            seen += (int64_t)pe->cnt[k];
         if (seen != bucket_total(pe, pe->hi))
-            return ug_errf(err, UG_ERR_ARG, "pixel metrics: pass %d saw %lld pixels of a score band, pass 0 saw %lld "
-                                            "(the images changed between passes)", pe->pass, (long long)seen,
-                           (long long)bucket_total(pe, pe->hi));
+            return ug_errf(err, UG_ERR_ARG,
+                           "pixel metrics: pass %d saw %lld pixels of a score band, pass 0 saw %lld "
+                           "(the images changed between passes)",
+                           pe->pass, (long long)seen, (long long)bucket_total(pe, pe->hi));
         for (int low = NBUCKETS - 1; low >= 0; low--) {
             uint64_t fp = pe->cnt[2 * low], tp = pe->cnt[2 * low + 1];
-            if (fp | tp) curve_point(&pe->c, (int64_t)tp, (int64_t)fp, ug_score_from_key(((uint32_t)pe->hi << 16) | (uint32_t)low));
+            if (fp | tp)
+                curve_point(&pe->c, (int64_t)tp, (int64_t)fp,
+                            ug_score_from_key(((uint32_t)pe->hi << 16) | (uint32_t)low));
         }
     } else {
         if (pe->nkeys[0] != pe->want[0] || pe->nkeys[1] != pe->want[1])
-            return ug_errf(err, UG_ERR_ARG, "pixel metrics: pass %d saw %lld pixels of a score band, pass 0 saw %lld "
-                                            "(the images changed between passes)", pe->pass,
-                           (long long)(pe->nkeys[0] + pe->nkeys[1]), (long long)(pe->want[0] + pe->want[1]));
+            return ug_errf(err, UG_ERR_ARG,
+                           "pixel metrics: pass %d saw %lld pixels of a score band, pass 0 saw %lld "
+                           "(the images changed between passes)",
+                           pe->pass, (long long)(pe->nkeys[0] + pe->nkeys[1]),
+                           (long long)(pe->want[0] + pe->want[1]));
         ug_status st = sort_and_walk(pe, pe->keys[1], pe->nkeys[1], pe->keys[0], pe->nkeys[0], err);
         if (st) return st;
     }
@@ -332,9 +350,11 @@ ug_status ug_pixel_eval_add(ug_pixel_eval *pe, const float *scores, const uint8_
         uint8_t y = labels[i];
         if (y == UG_LABEL_IGNORE) continue;
         if (y > 1)
-            return ug_errf(err, UG_ERR_ARG, "%s: label %u at pixel %lld (expected 0 inlier, 1 anomaly or 255 ignore)",
-                           name, y, (long long)i);
-        if (isnan(scores[i])) return ug_errf(err, UG_ERR_ARG, "%s: score NaN at pixel %lld", name, (long long)i);
+            return ug_errf(err, UG_ERR_ARG,
+                           "%s: label %u at pixel %lld (expected 0 inlier, 1 anomaly or 255 ignore)", name, y,
+                           (long long)i);
+        if (isnan(scores[i]))
+            return ug_errf(err, UG_ERR_ARG, "%s: score NaN at pixel %lld", name, (long long)i);
         uint32_t key = ug_score_key(scores[i]);
         int b = (int)(key >> 16);
         if (pe->pass == 0) {
@@ -348,8 +368,10 @@ ug_status ug_pixel_eval_add(ug_pixel_eval *pe, const float *scores, const uint8_
                 pe->cnt[2 * (key & 0xffffu) + y]++;
             } else {
                 if (pe->nkeys[y] == pe->want[y])
-                    return ug_errf(err, UG_ERR_ARG, "%s: more pixels in a score band than in pass 0 "
-                                                    "(the images changed between passes)", name);
+                    return ug_errf(err, UG_ERR_ARG,
+                                   "%s: more pixels in a score band than in pass 0 "
+                                   "(the images changed between passes)",
+                                   name);
                 pe->keys[y][pe->nkeys[y]++] = key;
             }
         }
@@ -357,7 +379,9 @@ ug_status ug_pixel_eval_add(ug_pixel_eval *pe, const float *scores, const uint8_
     return UG_OK;
 }
 
-void ug_pixel_eval_result(const ug_pixel_eval *pe, ug_pixel_metrics *out) { *out = pe->result; }
+void ug_pixel_eval_result(const ug_pixel_eval *pe, ug_pixel_metrics *out) {
+    *out = pe->result;
+}
 
 ug_status ug_pixel_metrics_compute(const float *scores, const uint8_t *labels, int64_t n, size_t budget,
                                    ug_pixel_metrics *out, ug_err *err) {
@@ -392,7 +416,8 @@ ug_status ug_pixel_metrics_ref(const float *scores, const uint8_t *labels, int64
                                ug_err *err) {
     ug_status st = UG_OK;
     pair *pr = malloc((size_t)(n ? n : 1) * sizeof *pr);
-    int64_t *tps = malloc((size_t)(n ? n : 1) * sizeof *tps), *fps = malloc((size_t)(n ? n : 1) * sizeof *fps);
+    int64_t *tps = malloc((size_t)(n ? n : 1) * sizeof *tps),
+            *fps = malloc((size_t)(n ? n : 1) * sizeof *fps);
     float *thr = malloc((size_t)(n ? n : 1) * sizeof *thr);
     int64_t *keep = malloc((size_t)(n ? n : 1) * sizeof *keep);
     if (!pr || !tps || !fps || !thr || !keep) {
@@ -516,8 +541,21 @@ struct ug_inst_eval {
 // instance evaluation.
 static bool cs_void(int32_t id) {
     switch (id) {
-    case 0: case 1: case 2: case 3: case 4: case 5: case 6: case 9: case 10:
-    case 14: case 15: case 16: case 18: case 29: case 30: return true;
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+    case 4:
+    case 5:
+    case 6:
+    case 9:
+    case 10:
+    case 14:
+    case 15:
+    case 16:
+    case 18:
+    case 29:
+    case 30: return true;
     default: return false;
     }
 }
@@ -553,7 +591,8 @@ void ug_inst_eval_free(ug_inst_eval *ev) {
 static bool grow(void **p, int64_t *cap, int64_t need, size_t sz) {
     if (need <= *cap) return true;
     int64_t c = *cap ? *cap : 16;
-    while (c < need) c *= 2;
+    while (c < need)
+        c *= 2;
     void *q = realloc(*p, (size_t)c * sz);
     if (!q) return false;
     *p = q;
@@ -561,7 +600,8 @@ static bool grow(void **p, int64_t *cap, int64_t need, size_t sz) {
     return true;
 }
 
-ug_status ug_inst_eval_image(ug_inst_eval *ev, const int32_t *ids, int64_t HW, const char *name, ug_err *err) {
+ug_status ug_inst_eval_image(ug_inst_eval *ev, const int32_t *ids, int64_t HW, const char *name,
+                             ug_err *err) {
     snprintf(ev->name, sizeof ev->name, "%s", name);
     if (!grow((void **)&ev->code, &ev->ccode, HW ? HW : 1, sizeof *ev->code) ||
         !grow((void **)&ev->images, &ev->cimages, ev->nimages + 1, sizeof *ev->images))
@@ -571,12 +611,17 @@ ug_status ug_inst_eval_image(ug_inst_eval *ev, const int32_t *ids, int64_t HW, c
         int32_t v = ids[p];
         int32_t label = v < 1000 ? v : v / 1000;
         if (v < 0 || label > 33)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: instance id %d at pixel %lld is not a Cityscapes label id "
-                                               "(0..33, or label * 1000 + k)", name, v, (long long)p);
+            return ug_errf(err, UG_ERR_FORMAT,
+                           "%s: instance id %d at pixel %lld is not a Cityscapes label id "
+                           "(0..33, or label * 1000 + k)",
+                           name, v, (long long)p);
         int16_t c = -1;
-        if (v == UG_IAP_CLASS) c = GROUP_SLOT;
-        else if (label == UG_IAP_CLASS && v >= 1000) c = (int16_t)(v - UG_IAP_CLASS * 1000);
-        else if (v < 1000 && cs_void(v)) c = -2;
+        if (v == UG_IAP_CLASS)
+            c = GROUP_SLOT;
+        else if (label == UG_IAP_CLASS && v >= 1000)
+            c = (int16_t)(v - UG_IAP_CLASS * 1000);
+        else if (v < 1000 && cs_void(v))
+            c = -2;
         ev->code[p] = c;
         if (c >= 0) count[c]++;
     }
@@ -587,7 +632,8 @@ ug_status ug_inst_eval_image(ug_inst_eval *ev, const int32_t *ids, int64_t HW, c
         if (!grow((void **)&ev->regions, &ev->cregions, ev->nregions + 1, sizeof *ev->regions))
             return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", name);
         ev->region_of[s] = ev->nregions;
-        ev->regions[ev->nregions++] = (inst_region){s == GROUP_SLOT ? UG_IAP_CLASS : UG_IAP_CLASS * 1000 + s, count[s]};
+        ev->regions[ev->nregions++] =
+            (inst_region){s == GROUP_SLOT ? UG_IAP_CLASS : UG_IAP_CLASS * 1000 + s, count[s]};
     }
     im.nr = ev->nregions - im.r0;
     ev->images[ev->nimages++] = im;
@@ -604,12 +650,15 @@ ug_status ug_inst_eval_pred(ug_inst_eval *ev, const uint8_t *mask, double score,
         if (!mask[p]) continue;
         n++;
         int16_t c = ev->code[p];
-        if (c >= 0) ev->inter[c]++;
-        else if (c == -2) vd++;
+        if (c >= 0)
+            ev->inter[c]++;
+        else if (c == -2)
+            vd++;
     }
     if (!n) return UG_OK; // an empty mask is skipped entirely, as cityscapesScripts does
     int64_t nov = 0;
-    for (int s = 0; s < NSLOTS; s++) nov += ev->inter[s] != 0;
+    for (int s = 0; s < NSLOTS; s++)
+        nov += ev->inter[s] != 0;
     if (!grow((void **)&ev->preds, &ev->cpreds, ev->npreds + 1, sizeof *ev->preds) ||
         !grow((void **)&ev->ovs, &ev->covs, ev->novs + nov, sizeof *ev->ovs))
         return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", ev->name);
@@ -638,7 +687,8 @@ static int ys_asc(const void *a, const void *b) {
     return x < y ? -1 : x > y ? 1 : 0;
 }
 
-double ug_iap_curve(const uint8_t *y, const double *score, int64_t n, int64_t hard_fn, bool have_gt, bool have_pred) {
+double ug_iap_curve(const uint8_t *y, const double *score, int64_t n, int64_t hard_fn, bool have_gt,
+                    bool have_pred) {
     if (!have_gt) return NAN;
     if (!have_pred || n == 0) return 0.0; // no pair at all: nothing found (the Python code raises)
     ys_pair *a = malloc((size_t)n * sizeof *a);
@@ -656,7 +706,8 @@ double ug_iap_curve(const uint8_t *y, const double *score, int64_t n, int64_t ha
     int64_t below_true = 0; // y = 1 with a lower score
     for (int64_t i = 0; i < n;) {
         int64_t j = i, grp_true = 0;
-        while (j < n && a[j].s == a[i].s) grp_true += a[j++].y;
+        while (j < n && a[j].s == a[i].s)
+            grp_true += a[j++].y;
         int64_t tp = total_true - below_true, fp = n - i - tp, fn = below_true + hard_fn;
         double p = (double)tp / (double)(tp + fp), r = (double)tp / (double)(tp + fn);
         if (have_cur) {

@@ -110,18 +110,18 @@ static inline float ug_score_from_key(uint32_t k) {
 // ---------------------------------------------------------------------------------------------
 // Instance level.
 
-enum { UG_IAP_THRESHOLDS = 10 };         // overlaps 0.50, 0.55, ..., 0.95
-enum { UG_IAP_MIN_REGION = 10 };         // minRegionSizes[0] of the UGainS evaluator
-enum { UG_IAP_CLASS = 26 };              // the Cityscapes label UGainS writes its instances as
+enum { UG_IAP_THRESHOLDS = 10 }; // overlaps 0.50, 0.55, ..., 0.95
+enum { UG_IAP_MIN_REGION = 10 }; // minRegionSizes[0] of the UGainS evaluator
+enum { UG_IAP_CLASS = 26 };      // the Cityscapes label UGainS writes its instances as
 
 typedef struct ug_inst_metrics {
     double ap[UG_IAP_THRESHOLDS]; // AP per overlap threshold in [0, 1]; NaN without GT
     double iap, iap50;            // mean of ap[], ap[0]
     int64_t num_images;
-    int64_t num_instances;        // evaluated GT instances (>= UG_IAP_MIN_REGION pixels)
-    int64_t num_gt_any_size;      // GT instances of class 26 of any size (groups excluded)
-    int64_t num_pred;             // predictions passed in
-    int64_t num_pred_nonempty;    // those with at least one pixel (the others are skipped)
+    int64_t num_instances;     // evaluated GT instances (>= UG_IAP_MIN_REGION pixels)
+    int64_t num_gt_any_size;   // GT instances of class 26 of any size (groups excluded)
+    int64_t num_pred;          // predictions passed in
+    int64_t num_pred_nonempty; // those with at least one pixel (the others are skipped)
 } ug_inst_metrics;
 
 typedef struct ug_inst_eval ug_inst_eval;

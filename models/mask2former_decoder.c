@@ -258,19 +258,21 @@ done:
 // ---- config ----
 
 ug_status m2f_config_check(const m2f_config *c, ug_err *err) {
-    const int sizes[] = {c->hidden, c->nheads, c->ffn, c->queries, c->classes, c->mask_dim, c->levels, c->layers};
+    const int sizes[] = {c->hidden,  c->nheads,   c->ffn,    c->queries,
+                         c->classes, c->mask_dim, c->levels, c->layers};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
         if (sizes[i] < 1 || sizes[i] > M2F_MAX_SIZE)
             return ug_errf(err, UG_ERR_ARG, "decoder config: size %d is out of range", sizes[i]);
     if (c->hidden % c->nheads)
-        return ug_errf(err, UG_ERR_ARG, "decoder config: decoder_hidden_dim %d is not divisible by decoder_nheads %d",
+        return ug_errf(err, UG_ERR_ARG,
+                       "decoder config: decoder_hidden_dim %d is not divisible by decoder_nheads %d",
                        c->hidden, c->nheads);
     // The sine position embedding gives C/2 channels per axis.
     if (c->hidden % 2)
         return ug_errf(err, UG_ERR_ARG, "decoder config: decoder_hidden_dim %d is odd", c->hidden);
     if (c->levels > M2F_MAX_LEVELS || c->layers > M2F_MAX_LAYERS)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "decoder config: %d levels / %d layers (at most %d / %d)", c->levels,
-                       c->layers, M2F_MAX_LEVELS, M2F_MAX_LAYERS);
+        return ug_errf(err, UG_ERR_UNSUPPORTED, "decoder config: %d levels / %d layers (at most %d / %d)",
+                       c->levels, c->layers, M2F_MAX_LEVELS, M2F_MAX_LAYERS);
     return UG_OK;
 }
 
@@ -283,7 +285,8 @@ ug_status m2f_config_from_json(m2f_config *c, const ug_json *root, ug_err *err) 
         return st;
     }
     if (p.dec.pre_norm || p.dec.enforce_input_project)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "decoder config: %s is not supported (released models use false)",
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "decoder config: %s is not supported (released models use false)",
                        p.dec.pre_norm ? "decoder_pre_norm" : "decoder_enforce_input_project");
     memset(c, 0, sizeof *c);
     c->hidden = p.dec.hidden_dim;

@@ -322,7 +322,8 @@ void pd_output_free(pd_output *out) {
 // ---- config ----
 
 ug_status pd_config_check(const pd_config *c, ug_err *err) {
-    if (c->conv_dim < 2 || c->conv_dim % 2 || c->mask_dim < 1 || c->gn_groups < 1 || c->conv_dim % c->gn_groups)
+    if (c->conv_dim < 2 || c->conv_dim % 2 || c->mask_dim < 1 || c->gn_groups < 1 ||
+        c->conv_dim % c->gn_groups)
         return ug_errf(err, UG_ERR_ARG,
                        "pixel decoder config: conv_dim %d must be even and divisible by %d GroupNorm groups "
                        "(mask_dim %d)",
@@ -330,30 +331,36 @@ ug_status pd_config_check(const pd_config *c, ug_err *err) {
     if (c->heads < 1 || c->conv_dim % c->heads || c->points < 1 || c->ffn < 1 || c->enc_layers < 0 ||
         c->enc_layers > PD_MAX_ENC_LAYERS)
         return ug_errf(err, UG_ERR_ARG,
-                       "pixel decoder config: %d heads for width %d, %d points, FFN %d, %d encoder layers", c->heads,
-                       c->conv_dim, c->points, c->ffn, c->enc_layers);
+                       "pixel decoder config: %d heads for width %d, %d points, FFN %d, %d encoder layers",
+                       c->heads, c->conv_dim, c->points, c->ffn, c->enc_layers);
     if (c->n_levels < 1 || c->n_levels > PD_FEATURES)
-        return ug_errf(err, UG_ERR_ARG, "pixel decoder config: %d encoder levels (1..%d)", c->n_levels, PD_FEATURES);
+        return ug_errf(err, UG_ERR_ARG, "pixel decoder config: %d encoder levels (1..%d)", c->n_levels,
+                       PD_FEATURES);
     for (int l = 0; l < c->n_levels; l++) {
         int k = c->level_feature[l];
         if (k < 0 || k >= PD_FEATURES || (l > 0 && k >= c->level_feature[l - 1]))
             return ug_errf(err, UG_ERR_ARG,
-                           "pixel decoder config: encoder level %d reads res%d (levels must be distinct, coarsest first)",
+                           "pixel decoder config: encoder level %d reads res%d (levels must be distinct, "
+                           "coarsest first)",
                            l, k + 2);
     }
     int finest = c->level_feature[c->n_levels - 1];
     if (c->n_fpn < 0 || c->n_fpn > finest)
-        return ug_errf(err, UG_ERR_ARG, "pixel decoder config: %d FPN levels below res%d", c->n_fpn, finest + 2);
+        return ug_errf(err, UG_ERR_ARG, "pixel decoder config: %d FPN levels below res%d", c->n_fpn,
+                       finest + 2);
     if (c->n_multiscale < 1 || c->n_multiscale > PD_MAX_MULTISCALE)
-        return ug_errf(err, UG_ERR_ARG, "pixel decoder config: %d multi-scale features (1..%d)", c->n_multiscale,
-                       PD_MAX_MULTISCALE);
+        return ug_errf(err, UG_ERR_ARG, "pixel decoder config: %d multi-scale features (1..%d)",
+                       c->n_multiscale, PD_MAX_MULTISCALE);
     for (int k = 0; k < PD_FEATURES; k++) {
         bool used = k < c->n_fpn;
-        for (int l = 0; l < c->n_levels; l++) used |= c->level_feature[l] == k;
+        for (int l = 0; l < c->n_levels; l++)
+            used |= c->level_feature[l] == k;
         if (used && c->in_channels[k] < 1)
-            return ug_errf(err, UG_ERR_ARG, "pixel decoder config: res%d has %d channels", k + 2, c->in_channels[k]);
+            return ug_errf(err, UG_ERR_ARG, "pixel decoder config: res%d has %d channels", k + 2,
+                           c->in_channels[k]);
     }
-    if (!(c->gn_eps > 0) || !(c->ln_eps > 0)) return ug_errf(err, UG_ERR_ARG, "pixel decoder config: eps must be > 0");
+    if (!(c->gn_eps > 0) || !(c->ln_eps > 0))
+        return ug_errf(err, UG_ERR_ARG, "pixel decoder config: eps must be > 0");
     return UG_OK;
 }
 
@@ -364,13 +371,16 @@ static int res_index(const char *s) {
 
 // The pixel_decoder_* keys through the shared RbA table (models/packed_config.c: defaults,
 // ranges), then the levels and FPN depth they imply.
-ug_status pd_config_from_json(pd_config *c, const ug_json *root, const int in_channels[PD_FEATURES], ug_err *err) {
-    _Static_assert((int)RBA_CFG_FEATURES == (int)PD_FEATURES, "one transformer input feature per backbone level");
+ug_status pd_config_from_json(pd_config *c, const ug_json *root, const int in_channels[PD_FEATURES],
+                              ug_err *err) {
+    _Static_assert((int)RBA_CFG_FEATURES == (int)PD_FEATURES,
+                   "one transformer input feature per backbone level");
     rba_packed_config p;
     ug_status st = ug_cfg_read(&rba_config_schema, &p, root, "pixel_decoder_", err);
     if (st != UG_OK) return st;
     if (strcmp(p.pd.norm, "GN") != 0)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "pixel decoder config: norm \"%s\" is not supported (only GN)", p.pd.norm);
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "pixel decoder config: norm \"%s\" is not supported (only GN)", p.pd.norm);
     memset(c, 0, sizeof *c);
     memcpy(c->in_channels, in_channels, sizeof c->in_channels);
     c->conv_dim = p.pd.conv_dim;
@@ -385,7 +395,8 @@ ug_status pd_config_from_json(pd_config *c, const ug_json *root, const int in_ch
     c->ln_eps = 1e-5f;
     int stride = c->common_stride = p.pd.common_stride;
     if (p.pd.n_in_features < 1)
-        return ug_errf(err, UG_ERR_FORMAT, "key \"pixel_decoder_transformer_in_features\": %d features (1..%d)",
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "key \"pixel_decoder_transformer_in_features\": %d features (1..%d)",
                        p.pd.n_in_features, PD_FEATURES);
     // The official decoder sorts its transformer features by stride; encoder level 0 is the
     // coarsest (input_proj runs over them reversed).
@@ -393,19 +404,24 @@ ug_status pd_config_from_json(pd_config *c, const ug_json *root, const int in_ch
     for (int i = 0; i < p.pd.n_in_features; i++) {
         int k = res_index(p.pd.in_features[i]);
         if (k < 0 || used[k])
-            return ug_errf(err, UG_ERR_FORMAT,
-                           "key \"pixel_decoder_transformer_in_features\"[%d]: expected a distinct \"res2\"..\"res5\"", i);
+            return ug_errf(
+                err, UG_ERR_FORMAT,
+                "key \"pixel_decoder_transformer_in_features\"[%d]: expected a distinct \"res2\"..\"res5\"",
+                i);
         used[k] = true;
     }
     for (int k = PD_FEATURES - 1; k >= 0; k--)
         if (used[k]) c->level_feature[c->n_levels++] = k;
     // num_fpn_levels = log2(finest transformer stride) - log2(common_stride).
     int finest_stride = 4 << c->level_feature[c->n_levels - 1];
-    if (stride < 1 || stride > finest_stride || finest_stride % stride || (stride & (stride - 1)) || stride < 4)
+    if (stride < 1 || stride > finest_stride || finest_stride % stride || (stride & (stride - 1)) ||
+        stride < 4)
         return ug_errf(err, UG_ERR_ARG,
-                       "pixel decoder config: common stride %d must be a power of two in [4, %d] (finest encoder stride)",
+                       "pixel decoder config: common stride %d must be a power of two in [4, %d] (finest "
+                       "encoder stride)",
                        stride, finest_stride);
-    for (int s = finest_stride; s > stride; s /= 2) c->n_fpn++;
+    for (int s = finest_stride; s > stride; s /= 2)
+        c->n_fpn++;
     return pd_config_check(c, err);
 }
 

@@ -20,16 +20,18 @@ void nn_loader_init(nn_loader *l, ug_weights *w, const char *prefix, ug_err *err
 static bool make_key(nn_loader *l, char *key, size_t n, const char *suffix, const char *fmt, va_list ap) {
     char tail[384];
     int len = vsnprintf(tail, sizeof tail, fmt, ap);
-    int full = len < 0 || (size_t)len >= sizeof tail ? -1 : snprintf(key, n, "%s%s%s", l->prefix, tail, suffix);
+    int full =
+        len < 0 || (size_t)len >= sizeof tail ? -1 : snprintf(key, n, "%s%s%s", l->prefix, tail, suffix);
     if (full < 0 || (size_t)full >= n) {
-        l->st = ug_errf(l->err, UG_ERR_ARG, "%s: parameter name %s%s... is too long", l->w->name, l->prefix, tail);
+        l->st = ug_errf(l->err, UG_ERR_ARG, "%s: parameter name %s%s... is too long", l->w->name, l->prefix,
+                        tail);
         return false;
     }
     return true;
 }
 
-static void get_key(nn_loader *l, ug_tensor *out, bool f32, int ndim, const int64_t *shape, const char *suffix,
-                    const char *fmt, va_list ap) {
+static void get_key(nn_loader *l, ug_tensor *out, bool f32, int ndim, const int64_t *shape,
+                    const char *suffix, const char *fmt, va_list ap) {
     memset(out, 0, sizeof *out);
     if (l->st != UG_OK) return;
     char key[512];
@@ -86,7 +88,8 @@ void nn_get_norm(nn_loader *l, nn_norm *n, int64_t C, const char *fmt, ...) {
     va_end(ap);
 }
 
-void nn_get_conv(nn_loader *l, nn_conv *c, int64_t out, int64_t in, int64_t k, bool bias, const char *fmt, ...) {
+void nn_get_conv(nn_loader *l, nn_conv *c, int64_t out, int64_t in, int64_t k, bool bias, const char *fmt,
+                 ...) {
     va_list ap;
     va_start(ap, fmt);
     get_key(l, &c->w, false, UG_DIMS(out, in, k, k), ".weight", fmt, ap);
@@ -112,7 +115,8 @@ ug_status nn_output(ug_ctx *ctx, ug_tensor *t, ug_dtype dt, int ndim, const int6
 
 ug_tensor nn_split_heads(const ug_tensor *x, int64_t heads) {
     int64_t B = x->shape[0], N = x->shape[1], D = x->shape[2] / heads;
-    return ug_view_strided(x, 0, UG_DIMS(B, heads, N, D), (const int64_t[]){x->stride[0], D, x->stride[1], 1});
+    return ug_view_strided(x, 0, UG_DIMS(B, heads, N, D),
+                           (const int64_t[]){x->stride[0], D, x->stride[1], 1});
 }
 
 void nn_split_qkv(const ug_tensor *qkv, int64_t heads, ug_tensor *q, ug_tensor *k, ug_tensor *v) {
@@ -123,7 +127,9 @@ void nn_split_qkv(const ug_tensor *qkv, int64_t heads, ug_tensor *q, ug_tensor *
     *v = ug_view_strided(qkv, 2 * C, 4, shape, stride);
 }
 
-ug_tensor nn_nhwc_as_nchw(const ug_tensor *x) { return ug_view_permute(x, (const int[]){0, 3, 1, 2}); }
+ug_tensor nn_nhwc_as_nchw(const ug_tensor *x) {
+    return ug_view_permute(x, (const int[]){0, 3, 1, 2});
+}
 
 // ---- checks ----
 
@@ -131,7 +137,8 @@ ug_status nn_check_input(const ug_tensor *x, ug_dtype dt, int ndim, const int64_
                          const char *what, const char *dims, ug_err *err) {
     bool ok = (dt == UG_DTYPE_COUNT || x->dtype == dt) && x->ndim == ndim &&
               (!contiguous || ug_tensor_is_contiguous(x));
-    for (int d = 0; ok && d < ndim; d++) ok = want[d] >= 0 ? x->shape[d] == want[d] : x->shape[d] >= 1;
+    for (int d = 0; ok && d < ndim; d++)
+        ok = want[d] >= 0 ? x->shape[d] == want[d] : x->shape[d] >= 1;
     if (ok) return UG_OK;
     char buf[96];
     return ug_errf(err, UG_ERR_ARG, "%s: input %s %s must be a%s %s %s", what, ug_dtype_name(x->dtype),

@@ -34,7 +34,9 @@ typedef struct nn_conv {
 } nn_conv;
 
 // The bias of a layer for ug_linear / ug_matmul / ug_conv2d: NULL when it has none.
-static inline const ug_tensor *nn_bias(const ug_tensor *b) { return b->data ? b : NULL; }
+static inline const ug_tensor *nn_bias(const ug_tensor *b) {
+    return b->data ? b : NULL;
+}
 
 // ---- fetching weights ----
 
@@ -59,10 +61,11 @@ bool nn_has(const nn_loader *l, const char *fmt, ...) __attribute__((format(prin
 void nn_get_linear(nn_loader *l, nn_linear *lin, int64_t out, int64_t in, bool bias, const char *fmt, ...)
     __attribute__((format(printf, 6, 7)));
 // <name>.weight, <name>.bias, both F32 [C].
-void nn_get_norm(nn_loader *l, nn_norm *n, int64_t C, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void nn_get_norm(nn_loader *l, nn_norm *n, int64_t C, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 // <name>.weight [out, in, k, k] and, if bias, <name>.bias [out].
-void nn_get_conv(nn_loader *l, nn_conv *c, int64_t out, int64_t in, int64_t k, bool bias, const char *fmt, ...)
-    __attribute__((format(printf, 7, 8)));
+void nn_get_conv(nn_loader *l, nn_conv *c, int64_t out, int64_t in, int64_t k, bool bias, const char *fmt,
+                 ...) __attribute__((format(printf, 7, 8)));
 
 // ---- tensors on ctx->device ----
 
@@ -75,8 +78,12 @@ static inline ug_status nn_f32(ug_ctx *ctx, ug_tensor *t, int ndim, const int64_
 ug_status nn_output(ug_ctx *ctx, ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape, ug_err *err);
 
 typedef ug_arena_mark nn_mark;
-static inline nn_mark nn_get_mark(ug_ctx *ctx) { return ug_arena_get_mark(ug_ctx_arena(ctx)); }
-static inline void nn_release(ug_ctx *ctx, nn_mark m) { ug_arena_release(ug_ctx_arena(ctx), m); }
+static inline nn_mark nn_get_mark(ug_ctx *ctx) {
+    return ug_arena_get_mark(ug_ctx_arena(ctx));
+}
+static inline void nn_release(ug_ctx *ctx, nn_mark m) {
+    ug_arena_release(ug_ctx_arena(ctx), m);
+}
 
 // ---- views ----
 
@@ -109,7 +116,9 @@ typedef struct nn_trace {
     void *user;
 } nn_trace;
 
-static inline bool nn_tracing(const nn_trace *tr) { return tr && tr->fn; }
+static inline bool nn_tracing(const nn_trace *tr) {
+    return tr && tr->fn;
+}
 static inline void nn_emit(const nn_trace *tr, const char *name, const ug_tensor *t) {
     if (tr && tr->fn) tr->fn(tr->user, name, t);
 }

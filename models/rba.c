@@ -195,8 +195,9 @@ void rba_output_free(rba_output *o) {
 static ug_status check_imagenet(const char *key, const double got[3], const double want[3], ug_err *err) {
     for (int i = 0; i < 3; i++)
         if ((float)got[i] != (float)want[i])
-            return ug_errf(err, UG_ERR_UNSUPPORTED, "key \"%s\": only the ImageNet values (%g, %g, %g) are supported",
-                           key, want[0], want[1], want[2]);
+            return ug_errf(err, UG_ERR_UNSUPPORTED,
+                           "key \"%s\": only the ImageNet values (%g, %g, %g) are supported", key, want[0],
+                           want[1], want[2]);
     return UG_OK;
 }
 
@@ -206,7 +207,8 @@ static ug_status config_root(rba_config *c, const ug_json *root, ug_err *err) {
     ug_status st;
     if ((st = swin_config_from_json(&c->swin, root, err)) != UG_OK) return st;
     int in_ch[PD_FEATURES];
-    for (int k = 0; k < PD_FEATURES; k++) in_ch[k] = c->swin.embed_dim << k;
+    for (int k = 0; k < PD_FEATURES; k++)
+        in_ch[k] = c->swin.embed_dim << k;
     if ((st = pd_config_from_json(&c->pd, root, in_ch, err)) != UG_OK ||
         (st = m2f_config_from_json(&c->dec, root, err)) != UG_OK)
         return st;
@@ -216,14 +218,17 @@ static ug_status config_root(rba_config *c, const ug_json *root, ug_err *err) {
         (st = check_imagenet("imagenet_std", p.imagenet_std, rba_imagenet_std, err)) != UG_OK)
         return st;
     // The decoder reads the pixel decoder's maps directly (no input projection in the release).
-    if (c->pd.conv_dim != c->dec.hidden || c->pd.mask_dim != c->dec.mask_dim || c->pd.n_multiscale != c->dec.levels)
-        return ug_errf(err, UG_ERR_UNSUPPORTED,
-                       "pixel decoder (conv_dim %d, mask_dim %d, %d levels) does not feed the decoder (hidden %d, "
-                       "mask_dim %d, %d levels) without an input projection",
-                       c->pd.conv_dim, c->pd.mask_dim, c->pd.n_multiscale, c->dec.hidden, c->dec.mask_dim,
-                       c->dec.levels);
+    if (c->pd.conv_dim != c->dec.hidden || c->pd.mask_dim != c->dec.mask_dim ||
+        c->pd.n_multiscale != c->dec.levels)
+        return ug_errf(
+            err, UG_ERR_UNSUPPORTED,
+            "pixel decoder (conv_dim %d, mask_dim %d, %d levels) does not feed the decoder (hidden %d, "
+            "mask_dim %d, %d levels) without an input projection",
+            c->pd.conv_dim, c->pd.mask_dim, c->pd.n_multiscale, c->dec.hidden, c->dec.mask_dim,
+            c->dec.levels);
     if (c->dec.classes > 256)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "%d classes do not fit an 8-bit semantic map", c->dec.classes);
+        return ug_errf(err, UG_ERR_UNSUPPORTED, "%d classes do not fit an 8-bit semantic map",
+                       c->dec.classes);
     return UG_OK;
 }
 

@@ -20,28 +20,33 @@ static ug_status parse_root(sam_config *c, const ug_json *root, ug_err *err) {
     // (x - mean) / std: a zero, negative or non-finite std (or mean) turns every input to NaN.
     for (int i = 0; i < 3; i++)
         if (!isfinite(c->pixel_mean[i]) || !(c->pixel_std[i] > 0) || !isfinite(c->pixel_std[i]))
-            return ug_errf(err, UG_ERR_FORMAT, "pixel_mean %g or pixel_std %g (channel %d) is not a finite mean and a positive std",
-                           (double)c->pixel_mean[i], (double)c->pixel_std[i], i);
+            return ug_errf(
+                err, UG_ERR_FORMAT,
+                "pixel_mean %g or pixel_std %g (channel %d) is not a finite mean and a positive std",
+                (double)c->pixel_mean[i], (double)c->pixel_std[i], i);
     if (!isfinite(c->mask_threshold))
         return ug_errf(err, UG_ERR_FORMAT, "mask_threshold %g is not a finite float",
                        (double)c->mask_threshold);
 
     // Consistency the model code relies on.
     if (c->img_size % c->patch_size || c->img_size / c->patch_size != c->embed_h || c->embed_h != c->embed_w)
-        return ug_errf(err, UG_ERR_FORMAT, "img_size %d / patch_size %d does not give image_embedding_size [%d, %d]",
-                       c->img_size, c->patch_size, c->embed_h, c->embed_w);
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "img_size %d / patch_size %d does not give image_embedding_size [%d, %d]", c->img_size,
+                       c->patch_size, c->embed_h, c->embed_w);
     if (c->enc_embed_dim % c->enc_num_heads)
         return ug_errf(err, UG_ERR_FORMAT, "encoder_embed_dim %d is not divisible by encoder_num_heads %d",
                        c->enc_embed_dim, c->enc_num_heads);
     if (c->dec_embed_dim != c->prompt_embed_dim)
-        return ug_errf(err, UG_ERR_FORMAT, "decoder_transformer_embedding_dim %d differs from prompt_embed_dim %d",
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "decoder_transformer_embedding_dim %d differs from prompt_embed_dim %d",
                        c->dec_embed_dim, c->prompt_embed_dim);
     int C = c->prompt_embed_dim;
     if (C % 8 || C % (2 * c->dec_num_heads) || (C / c->dec_attn_downsample) % c->dec_num_heads ||
         C % c->dec_attn_downsample)
-        return ug_errf(err, UG_ERR_FORMAT,
-                       "prompt_embed_dim %d does not split into %d heads (downsample %d) or C/8 upscaled channels",
-                       C, c->dec_num_heads, c->dec_attn_downsample);
+        return ug_errf(
+            err, UG_ERR_FORMAT,
+            "prompt_embed_dim %d does not split into %d heads (downsample %d) or C/8 upscaled channels", C,
+            c->dec_num_heads, c->dec_attn_downsample);
     if (c->dec_num_multimask + 1 > SAM_MAX_MASK_TOKENS || c->dec_iou_depth > SAM_MAX_MLP_LAYERS ||
         c->in_chans != 3)
         return ug_errf(err, UG_ERR_UNSUPPORTED,

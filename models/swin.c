@@ -432,7 +432,8 @@ ug_status swin_config_check(const swin_config *c, ug_err *err) {
 
 // The swin_* keys through the shared RbA table (models/packed_config.c: defaults, ranges).
 ug_status swin_config_from_json(swin_config *c, const ug_json *root, ug_err *err) {
-    _Static_assert((int)RBA_CFG_STAGES == (int)SWIN_STAGES, "one swin_depths / swin_num_heads entry per stage");
+    _Static_assert((int)RBA_CFG_STAGES == (int)SWIN_STAGES,
+                   "one swin_depths / swin_num_heads entry per stage");
     rba_packed_config p;
     ug_status st = ug_cfg_read(&rba_config_schema, &p, root, "swin_", err);
     if (st != UG_OK) return st;

@@ -35,20 +35,23 @@ static void shape_str(char *buf, size_t n, int ndim, const int64_t *shape) {
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
-bool ug_weights_has(const ug_weights *w, const char *key) { return ug_st_find(w->st, key) != NULL; }
+bool ug_weights_has(const ug_weights *w, const char *key) {
+    return ug_st_find(w->st, key) != NULL;
+}
 
-ug_status ug_weights_get(ug_weights *w, ug_tensor *out, const char *key, int ndim,
-                         const int64_t *shape, ug_err *err) {
+ug_status ug_weights_get(ug_weights *w, ug_tensor *out, const char *key, int ndim, const int64_t *shape,
+                         ug_err *err) {
     const ug_st_entry *e = ug_st_find(w->st, key);
     if (!e) return ug_errf(err, UG_ERR_FORMAT, "%s: tensor %s is missing", w->name, key);
     bool same = e->ndim == ndim;
-    for (int d = 0; same && d < ndim; d++) same = e->shape[d] == shape[d];
+    for (int d = 0; same && d < ndim; d++)
+        same = e->shape[d] == shape[d];
     if (!same) {
         char got[96], want[96];
         shape_str(got, sizeof got, e->ndim, e->shape);
         shape_str(want, sizeof want, ndim, shape);
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor %s has shape %s, expected %s", w->name, key,
-                       got, want);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor %s has shape %s, expected %s", w->name, key, got,
+                       want);
     }
     if (e->dtype != UG_F32 && e->dtype != UG_BF16 && e->dtype != UG_F16)
         return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: tensor %s has dtype %s, expected F32, BF16 or F16",
@@ -56,14 +59,14 @@ ug_status ug_weights_get(ug_weights *w, ug_tensor *out, const char *key, int ndi
     // Kernels read the mapping through typed pointers: refuse data that is not aligned to its
     // element size (packed files align every tensor to 64 bytes).
     if ((uintptr_t)e->data % ug_dtype_size(e->dtype))
-        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor %s is not aligned to its %zu-byte elements", w->name, key,
-                       ug_dtype_size(e->dtype));
+        return ug_errf(err, UG_ERR_FORMAT, "%s: tensor %s is not aligned to its %zu-byte elements", w->name,
+                       key, ug_dtype_size(e->dtype));
     *out = ug_tensor_wrap((void *)e->data, e->dtype, ndim, shape);
     return UG_OK;
 }
 
-ug_status ug_weights_get_f32(ug_weights *w, ug_tensor *out, const char *key, int ndim,
-                             const int64_t *shape, ug_err *err) {
+ug_status ug_weights_get_f32(ug_weights *w, ug_tensor *out, const char *key, int ndim, const int64_t *shape,
+                             ug_err *err) {
     ug_tensor v;
     ug_status st = ug_weights_get(w, &v, key, ndim, shape, err);
     if (st != UG_OK) return st;
@@ -96,8 +99,8 @@ ug_status ug_weights_config(const ug_weights *w, const char *arch, const char *w
     const char *got = ug_st_meta(w->st, "arch");
     *config = ug_st_meta(w->st, "config");
     if (!got || strcmp(got, arch) != 0)
-        return ug_errf(err, UG_ERR_ARG, "%s: not %s (metadata arch is %s%s%s)", w->name, what, got ? "\"" : "",
-                       got ? got : "missing", got ? "\"" : "");
+        return ug_errf(err, UG_ERR_ARG, "%s: not %s (metadata arch is %s%s%s)", w->name, what,
+                       got ? "\"" : "", got ? got : "missing", got ? "\"" : "");
     if (!*config) return ug_errf(err, UG_ERR_FORMAT, "%s: metadata has no config", w->name);
     return UG_OK;
 }

@@ -26,11 +26,11 @@ void ug_weights_init(ug_weights *w, const ug_st_file *st, const char *name);
 void ug_weights_release(ug_weights *w);
 
 // View of tensor `key` in its stored dtype; fails unless it has exactly this shape.
-ug_status ug_weights_get(ug_weights *w, ug_tensor *out, const char *key, int ndim,
-                         const int64_t *shape, ug_err *err);
+ug_status ug_weights_get(ug_weights *w, ug_tensor *out, const char *key, int ndim, const int64_t *shape,
+                         ug_err *err);
 // The same, but F32: an F32 tensor is returned as a view, BF16/F16 are widened into a copy.
-ug_status ug_weights_get_f32(ug_weights *w, ug_tensor *out, const char *key, int ndim,
-                             const int64_t *shape, ug_err *err);
+ug_status ug_weights_get_f32(ug_weights *w, ug_tensor *out, const char *key, int ndim, const int64_t *shape,
+                             ug_err *err);
 // true when the file holds `key` (optional parameters such as biases).
 bool ug_weights_has(const ug_weights *w, const char *key);
 // The packed file's config JSON text, after checking that its metadata arch is `arch`:

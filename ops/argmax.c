@@ -7,7 +7,9 @@
 
 // torch.argmax order: v replaces the running best when it is larger, or when it is NaN and the
 // best is not (NaN is the maximum; the first one stays).
-static inline bool argmax_takes(float v, float best) { return best == best && (v > best || v != v); }
+static inline bool argmax_takes(float v, float best) {
+    return best == best && (v > best || v != v);
+}
 
 void argmax_ref(int32_t *y, const float *x, int64_t B, int64_t C, int64_t HW) {
     for (int64_t b = 0; b < B; b++)
@@ -62,20 +64,24 @@ static void argmax_rows(void *arg, int64_t begin, int64_t end, int thread) {
                     __m256i cv = _mm256_set1_epi32((int)c);
                     for (int k = 0; k < 4; k++) {
                         __m256 v = _mm256_loadu_ps(xr + c * sc + w + 8 * k);
-                        __m256 take = _mm256_or_ps(
-                            _mm256_cmp_ps(v, best[k], _CMP_GT_OQ),
-                            _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q), _mm256_cmp_ps(best[k], best[k], _CMP_ORD_Q)));
+                        __m256 take =
+                            _mm256_or_ps(_mm256_cmp_ps(v, best[k], _CMP_GT_OQ),
+                                         _mm256_and_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q),
+                                                       _mm256_cmp_ps(best[k], best[k], _CMP_ORD_Q)));
                         best[k] = _mm256_blendv_ps(best[k], v, take);
                         bi[k] = _mm256_castps_si256(
                             _mm256_blendv_ps(_mm256_castsi256_ps(bi[k]), _mm256_castsi256_ps(cv), take));
                     }
                 }
                 if (y->dtype == UG_I32 && y->stride[2] == 1) {
-                    for (int k = 0; k < 4; k++) _mm256_storeu_si256((__m256i *)((int32_t *)yr + w + 8 * k), bi[k]);
+                    for (int k = 0; k < 4; k++)
+                        _mm256_storeu_si256((__m256i *)((int32_t *)yr + w + 8 * k), bi[k]);
                 } else {
                     int32_t tmp[32];
-                    for (int k = 0; k < 4; k++) _mm256_storeu_si256((__m256i *)(tmp + 8 * k), bi[k]);
-                    for (int i = 0; i < 32; i++) store_index(y, yr, w + i, tmp[i]);
+                    for (int k = 0; k < 4; k++)
+                        _mm256_storeu_si256((__m256i *)(tmp + 8 * k), bi[k]);
+                    for (int i = 0; i < 32; i++)
+                        store_index(y, yr, w + i, tmp[i]);
                 }
             }
         }

@@ -72,24 +72,26 @@ enum { S_R = 6, S_C = 2, PV_R = 3, PV_C = 4, PV_R2 = 3 };
 // for every bench shape; a 12 x 12 Swin window's 144 keys fit one key tile.
 enum { QT_MAX = 128, KT_MAX = 256, ROWS_MAX = 8 };
 
-static int64_t attn_round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
+static int64_t attn_round_up(int64_t x, int64_t m) {
+    return (x + m - 1) / m * m;
+}
 
 // What the score rows' epilogue applies in one key tile (see the top of the file). Row
 // pointers are those of the tile's row 0; row r is at + r * (its row stride).
 typedef struct attn_epi {
-    int nb;                         // additive rows (biases and the dense fallback tile)
-    const float *b[3];              //   at b[t] + r * bs2[t] + key * bs3[t], key offset 0 = tile start
+    int nb;            // additive rows (biases and the dense fallback tile)
+    const float *b[3]; //   at b[t] + r * bs2[t] + key * bs3[t], key offset 0 = tile start
     int64_t bs2[3];
-    int bs3[3];                     //   1 or 0 (one value per row)
-    int rel;                        // ATTN_REL_*: how rel_h / rel_w are indexed
-    const float *rh, *rw;           // rel_h / rel_w rows of row 0
-    int64_t rhs2, rws2;             // their row strides
+    int bs3[3];           //   1 or 0 (one value per row)
+    int rel;              // ATTN_REL_*: how rel_h / rel_w are indexed
+    const float *rh, *rw; // rel_h / rel_w rows of row 0
+    int64_t rhs2, rws2;   // their row strides
     int64_t kh, kw;
-    const int32_t *ih, *iw;         // [ncp] grid row / column of every key of the tile
-    const uint8_t *m;               // mask row 0 (NULL: none), key stride ms3 (1 or 0)
+    const int32_t *ih, *iw; // [ncp] grid row / column of every key of the tile
+    const uint8_t *m;       // mask row 0 (NULL: none), key stride ms3 (1 or 0)
     int64_t ms2;
     int ms3;
-    int64_t nk;                     // keys of the tile; columns nk .. ncp are padding
+    int64_t nk; // keys of the tile; columns nk .. ncp are padding
 } attn_epi;
 
 enum {
@@ -143,7 +145,8 @@ UG_INLINE vf attn_epilogue(const attn_epi *E, const attn_erow *w, int64_t col, i
 #if defined(__AVX512F__)
     else if (E->rel == ATTN_REL_PERMUTE) {
         __m512i ih = _mm512_loadu_si512(E->ih + col), iw = _mm512_loadu_si512(E->iw + col);
-        x = vf_add(x, vf_add(_mm512_permutex2var_ps(w->hlo, ih, w->hhi), _mm512_permutex2var_ps(w->wlo, iw, w->whi)));
+        x = vf_add(x, vf_add(_mm512_permutex2var_ps(w->hlo, ih, w->hhi),
+                             _mm512_permutex2var_ps(w->wlo, iw, w->whi)));
     }
 #endif
     if (w->m) {
@@ -176,7 +179,8 @@ UG_INLINE int64_t attn_row_fast(const int NB, const int REL, const attn_epi *E, 
 #if defined(__AVX512F__)
         if (REL == ATTN_REL_PERMUTE) {
             __m512i hi = _mm512_loadu_si512(ih + c), wi = _mm512_loadu_si512(iw + c);
-            x = vf_add(x, vf_add(_mm512_permutex2var_ps(w->hlo, hi, w->hhi), _mm512_permutex2var_ps(w->wlo, wi, w->whi)));
+            x = vf_add(x, vf_add(_mm512_permutex2var_ps(w->hlo, hi, w->hhi),
+                                 _mm512_permutex2var_ps(w->wlo, wi, w->whi)));
         }
 #endif
         vf_store(s + c, x);
@@ -190,9 +194,11 @@ UG_INLINE int64_t attn_row_fast(const int NB, const int REL, const attn_epi *E, 
 // the micro-kernel wrote it; returns the row's max. Not inlined: one copy serves every block
 // shape of the micro-kernel, which stays small (applying the terms to its accumulators made
 // it ~27 K instructions and slower). The branches on E are the same for every row.
-static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int64_t r, float *s, int64_t ncp) {
+static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int64_t r, float *s,
+                                                         int64_t ncp) {
     attn_erow w = {.m = E->m ? E->m + r * E->ms2 : NULL};
-    for (int t = 0; t < E->nb; t++) w.b[t] = E->b[t] + r * E->bs2[t];
+    for (int t = 0; t < E->nb; t++)
+        w.b[t] = E->b[t] + r * E->bs2[t];
     if (E->rel) {
         w.rh = E->rh + r * E->rhs2;
         w.rw = E->rw + r * E->rws2;
@@ -211,7 +217,8 @@ static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int6
     // The whole vectors: the usual term mixes get a loop of their own (-O2 does not unswitch
     // the generic one), everything else takes the generic one.
     int fast = !E->m;
-    for (int t = 0; t < E->nb; t++) fast &= E->bs3[t];
+    for (int t = 0; t < E->nb; t++)
+        fast &= E->bs3[t];
     const int rel = E->rel;
     if (fast && E->nb == 0 && rel == ATTN_REL_NONE)
         c = attn_row_fast(0, ATTN_REL_NONE, E, &w, s, &mx);
@@ -242,28 +249,32 @@ static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int6
 }
 
 // S[r, 0 .. C*VL) = sum_d Qs[r, d] Kt[d, 0 .. C*VL) for r < R.
-UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const float *Kt, int64_t ldk,
-                            float *S, int64_t lds) {
+UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const float *Kt, int64_t ldk, float *S,
+                            int64_t lds) {
     vf acc[ROWS_MAX][S_C > 4 ? S_C : 4]; // >= every C of attn_s_rows, also its dead branches
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) acc[r][c] = vf_zero();
+        for (int c = 0; c < C; c++)
+            acc[r][c] = vf_zero();
     for (int64_t d = 0; d < D; d++) {
         vf kv[S_C];
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) kv[c] = vf_load(Kt + d * ldk + c * VL);
+        for (int c = 0; c < C; c++)
+            kv[c] = vf_load(Kt + d * ldk + c * VL);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             vf qb = vf_set1(Qs[r * D + d]);
 #pragma GCC unroll 4
-            for (int c = 0; c < C; c++) acc[r][c] = vf_fma(qb, kv[c], acc[r][c]);
+            for (int c = 0; c < C; c++)
+                acc[r][c] = vf_fma(qb, kv[c], acc[r][c]);
         }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-        for (int c = 0; c < C; c++) vf_store(S + r * lds + c * VL, acc[r][c]);
+        for (int c = 0; c < C; c++)
+            vf_store(S + r * lds + c * VL, acc[r][c]);
 }
 
 // All ncp columns (a multiple of VL) of R rows (r0 .. r0 + R of the tile), then their epilogue;
@@ -271,24 +282,31 @@ UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const floa
 UG_INLINE void attn_s_rows(int R, const float *Qs, int64_t D, const float *Kt, int64_t ldk, float *S,
                            int64_t lds, int64_t ncp, const attn_epi *E, int64_t r0, float *tmax) {
     int64_t c = 0;
-    for (; c + S_C * VL <= ncp; c += S_C * VL) attn_s_block(R, S_C, Qs, D, Kt + c, ldk, S + c, lds);
+    for (; c + S_C * VL <= ncp; c += S_C * VL)
+        attn_s_block(R, S_C, Qs, D, Kt + c, ldk, S + c, lds);
     switch ((ncp - c) / VL) { // the remaining vectors in one block
     case 1: attn_s_block(R, 1, Qs, D, Kt + c, ldk, S + c, lds); break;
-    case 2: if (S_C > 2) attn_s_block(R, 2, Qs, D, Kt + c, ldk, S + c, lds); break;
-    case 3: if (S_C > 3) attn_s_block(R, 3, Qs, D, Kt + c, ldk, S + c, lds); break;
+    case 2:
+        if (S_C > 2) attn_s_block(R, 2, Qs, D, Kt + c, ldk, S + c, lds);
+        break;
+    case 3:
+        if (S_C > 3) attn_s_block(R, 3, Qs, D, Kt + c, ldk, S + c, lds);
+        break;
     default: break;
     }
-    for (int r = 0; r < R; r++) tmax[r0 + r] = attn_row_epilogue(E, r0 + r, S + r * lds, ncp);
+    for (int r = 0; r < R; r++)
+        tmax[r0 + r] = attn_row_epilogue(E, r0 + r, S + r * lds, ncp);
 }
 
 static void attn_s_tile(int64_t nq, const float *Qs, int64_t D, const float *Kt, int64_t ldk, float *S,
                         int64_t lds, int64_t ncp, const attn_epi *E, float *tmax) {
     int64_t r = 0;
-    for (; r + S_R <= nq; r += S_R) attn_s_rows(S_R, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp, E, r, tmax);
+    for (; r + S_R <= nq; r += S_R)
+        attn_s_rows(S_R, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp, E, r, tmax);
     switch (nq - r) {
-#define ATTN_S_CASE(n)                                                                                    \
-    case n:                                                                                               \
-        if (n < S_R) attn_s_rows(n, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp, E, r, tmax);           \
+#define ATTN_S_CASE(n)                                                                                       \
+    case n:                                                                                                  \
+        if (n < S_R) attn_s_rows(n, Qs + r * D, D, Kt, ldk, S + r * lds, lds, ncp, E, r, tmax);              \
         break;
         ATTN_S_CASE(1)
         ATTN_S_CASE(2)
@@ -298,8 +316,7 @@ static void attn_s_tile(int64_t nq, const float *Qs, int64_t D, const float *Kt,
         ATTN_S_CASE(6)
         ATTN_S_CASE(7)
 #undef ATTN_S_CASE
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -339,23 +356,27 @@ UG_INLINE void attn_pv_block(int R, int C, const float *P, int64_t ldp, const fl
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-            for (int c = 0; c < C; c++) acc[r][c] = vf_add(acc[r][c], acc2[r][c]);
+            for (int c = 0; c < C; c++)
+                acc[r][c] = vf_add(acc[r][c], acc2[r][c]);
     }
     for (; j < nk; j++) {
         vf vv[PV_C];
 #pragma GCC unroll 8
-        for (int c = 0; c < C; c++) vv[c] = vf_load(V + j * ldv + c * VL);
+        for (int c = 0; c < C; c++)
+            vv[c] = vf_load(V + j * ldv + c * VL);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             vf pb = vf_set1(P[r * ldp + j]);
 #pragma GCC unroll 8
-            for (int c = 0; c < C; c++) acc[r][c] = vf_fma(pb, vv[c], acc[r][c]);
+            for (int c = 0; c < C; c++)
+                acc[r][c] = vf_fma(pb, vv[c], acc[r][c]);
         }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
-        for (int c = 0; c < C; c++) vf_store(O + r * ldo + c * VL, acc[r][c]);
+        for (int c = 0; c < C; c++)
+            vf_store(O + r * ldo + c * VL, acc[r][c]);
 }
 
 // R rows, every vector of Dv in groups of at most PV_C.
@@ -366,9 +387,9 @@ UG_INLINE void attn_pv_rows(int R, const float *P, int64_t ldp, const float *V, 
         const float *Vc = V + c * VL;
         float *Oc = O + c * VL;
         switch (g) {
-#define ATTN_PV_CASE(n)                                                                                   \
-    case n:                                                                                               \
-        if (n <= PV_C) attn_pv_block(R, n, P, ldp, Vc, ldv, nk, Oc, ldo);                                 \
+#define ATTN_PV_CASE(n)                                                                                      \
+    case n:                                                                                                  \
+        if (n <= PV_C) attn_pv_block(R, n, P, ldp, Vc, ldv, nk, Oc, ldo);                                    \
         break;
             ATTN_PV_CASE(1)
             ATTN_PV_CASE(2)
@@ -377,8 +398,7 @@ UG_INLINE void attn_pv_rows(int R, const float *P, int64_t ldp, const float *V, 
             ATTN_PV_CASE(5)
             ATTN_PV_CASE(6)
 #undef ATTN_PV_CASE
-        default:
-            break;
+        default: break;
         }
         c += g;
     }
@@ -389,21 +409,23 @@ static void attn_pv_tile(int64_t nq, const float *P, int64_t ldp, const float *V
     int64_t r = 0;
     // Narrow O (Dv <= 2 VL, Swin's 32): blocks of more rows share each V load (AVX-512).
     if (nv == 1 && PV_R2 > PV_R)
-        for (; r + PV_R2 <= nq; r += PV_R2) attn_pv_block(PV_R2, 1, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo);
+        for (; r + PV_R2 <= nq; r += PV_R2)
+            attn_pv_block(PV_R2, 1, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo);
     if (nv == 2 && PV_R2 > PV_R)
-        for (; r + PV_R2 <= nq; r += PV_R2) attn_pv_block(PV_R2, 2, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo);
-    for (; r + PV_R <= nq; r += PV_R) attn_pv_rows(PV_R, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo, nv);
+        for (; r + PV_R2 <= nq; r += PV_R2)
+            attn_pv_block(PV_R2, 2, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo);
+    for (; r + PV_R <= nq; r += PV_R)
+        attn_pv_rows(PV_R, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo, nv);
     switch (nq - r) {
-#define ATTN_PV_R_CASE(n)                                                                                 \
-    case n:                                                                                               \
-        if (n < PV_R) attn_pv_rows(n, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo, nv);                \
+#define ATTN_PV_R_CASE(n)                                                                                    \
+    case n:                                                                                                  \
+        if (n < PV_R) attn_pv_rows(n, P + r * ldp, ldp, V, ldv, nk, O + r * ldo, ldo, nv);                   \
         break;
         ATTN_PV_R_CASE(1)
         ATTN_PV_R_CASE(2)
         ATTN_PV_R_CASE(3)
 #undef ATTN_PV_R_CASE
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -411,7 +433,8 @@ static void attn_pv_tile(int64_t nq, const float *P, int64_t ldp, const float *V
 UG_INLINE void attn_transpose8(const float *src, int64_t lds, float *dst, int64_t ldd) {
     __m256 r[8], t[8], u[8];
 #pragma GCC unroll 8
-    for (int i = 0; i < 8; i++) r[i] = _mm256_loadu_ps(src + i * lds);
+    for (int i = 0; i < 8; i++)
+        r[i] = _mm256_loadu_ps(src + i * lds);
 #pragma GCC unroll 4
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);     // a(i,0) a(i+1,0) a(i,1) a(i+1,1) | cols 4, 5
@@ -432,32 +455,43 @@ UG_INLINE void attn_transpose8(const float *src, int64_t lds, float *dst, int64_
 }
 
 // Kt [D, ldkt] = K^T of nk key rows (row stride ldk); keys nk .. ncp read 0.
-static void attn_pack_kt(float *Kt, int64_t ldkt, const float *k, int64_t ldk, int64_t nk, int64_t ncp, int64_t D) {
+static void attn_pack_kt(float *Kt, int64_t ldkt, const float *k, int64_t ldk, int64_t nk, int64_t ncp,
+                         int64_t D) {
     int64_t j = 0;
     for (; j + 8 <= nk; j += 8) {
         int64_t d = 0;
-        for (; d + 8 <= D; d += 8) attn_transpose8(k + j * ldk + d, ldk, Kt + d * ldkt + j, ldkt);
+        for (; d + 8 <= D; d += 8)
+            attn_transpose8(k + j * ldk + d, ldk, Kt + d * ldkt + j, ldkt);
         for (; d < D; d++)
-            for (int64_t jj = j; jj < j + 8; jj++) Kt[d * ldkt + jj] = k[jj * ldk + d];
+            for (int64_t jj = j; jj < j + 8; jj++)
+                Kt[d * ldkt + jj] = k[jj * ldk + d];
     }
     for (; j < nk; j++)
-        for (int64_t d = 0; d < D; d++) Kt[d * ldkt + j] = k[j * ldk + d];
+        for (int64_t d = 0; d < D; d++)
+            Kt[d * ldkt + j] = k[j * ldk + d];
     for (int64_t d = 0; d < D; d++)
-        for (int64_t jj = nk; jj < ncp; jj++) Kt[d * ldkt + jj] = 0;
+        for (int64_t jj = nk; jj < ncp; jj++)
+            Kt[d * ldkt + jj] = 0;
 }
 
 // s[0 .. n) += t[0 .. n) (t with element stride st: 1, 0 = one value, or anything else).
 static void attn_add_row(float *s, const float *t, int64_t st, int64_t n) {
     int64_t c = 0;
     if (st == 1) {
-        for (; c + VL <= n; c += VL) vf_store(s + c, vf_add(vf_load(s + c), vf_load(t + c)));
-        if (c < n) vf_store_n(s + c, vf_add(vf_load_n(s + c, (int)(n - c)), vf_load_n(t + c, (int)(n - c))), (int)(n - c));
+        for (; c + VL <= n; c += VL)
+            vf_store(s + c, vf_add(vf_load(s + c), vf_load(t + c)));
+        if (c < n)
+            vf_store_n(s + c, vf_add(vf_load_n(s + c, (int)(n - c)), vf_load_n(t + c, (int)(n - c))),
+                       (int)(n - c));
     } else if (st == 0) {
         vf tv = vf_set1(*t);
-        for (; c + VL <= n; c += VL) vf_store(s + c, vf_add(vf_load(s + c), tv));
-        for (; c < n; c++) s[c] += *t;
+        for (; c + VL <= n; c += VL)
+            vf_store(s + c, vf_add(vf_load(s + c), tv));
+        for (; c < n; c++)
+            s[c] += *t;
     } else {
-        for (; c < n; c++) s[c] += t[c * st];
+        for (; c < n; c++)
+            s[c] += t[c * st];
     }
 }
 
@@ -471,7 +505,8 @@ static void attn_add_rel(float *s, const float *rh, const float *rw, int64_t kw,
         const float *w = rw + jw;
         float *sc = s + c;
         int64_t t = 0;
-        for (; t + VL <= run; t += VL) vf_store(sc + t, vf_add(vf_load(sc + t), vf_add(vf_load(w + t), hv)));
+        for (; t + VL <= run; t += VL)
+            vf_store(sc + t, vf_add(vf_load(sc + t), vf_add(vf_load(w + t), hv)));
         if (t < run) {
             int left = (int)(run - t);
             vf_store_n(sc + t, vf_add(vf_load_n(sc + t, left), vf_add(vf_load_n(w + t, left), hv)), left);
@@ -484,7 +519,8 @@ static void attn_add_rel(float *s, const float *rh, const float *rw, int64_t kw,
 static void attn_mask_row(float *s, const uint8_t *m, int64_t sm, int64_t n) {
     int64_t c = 0;
     if (sm == 1)
-        for (; c + VL <= n; c += VL) vf_store(s + c, vf_mask_u8(vf_load(s + c), m + c));
+        for (; c + VL <= n; c += VL)
+            vf_store(s + c, vf_mask_u8(vf_load(s + c), m + c));
     else if (sm == 0 && !*m)
         return;
     for (; c < n; c++)
@@ -512,7 +548,8 @@ static void attn_softmax_row(float *s, int64_t ncp, float tmax, float *m, float 
         *l = *l * corr + vf_hsum(acc);
         if (corr != 1.0f) {
             vf cv = vf_set1(corr);
-            for (int64_t c = 0; c < nvo; c += VL) vf_store(o + c, vf_mul(vf_load(o + c), cv));
+            for (int64_t c = 0; c < nvo; c += VL)
+                vf_store(o + c, vf_mul(vf_load(o + c), cv));
         }
     }
     *m = mnew;
@@ -529,9 +566,9 @@ typedef struct attn_tiles {
     int late;         // each key tile packed just before use (see ATTN_RUN), else whole heads
     int fuse_bias[2]; // bias t read by the epilogue (key stride 0 or 1), else summed into G
     int fuse_mask;
-    int rel;          // ATTN_REL_*, or -1: rel-pos summed into G
-    int dense;        // some term goes through the dense tile G
-    size_t scratch;   // bytes per thread
+    int rel;        // ATTN_REL_*, or -1: rel-pos summed into G
+    int dense;      // some term goes through the dense tile G
+    size_t scratch; // bytes per thread
 } attn_tiles;
 
 // G [nq, ldkt] (rows i0 .. i0 + nq, keys j0 .. j0 + nk) = the terms the epilogue does not read.
@@ -545,17 +582,21 @@ static void attn_dense_terms(const attn_tiles *T, int64_t b, int64_t h, int64_t 
         for (int t = 0; t < p->nbias; t++) {
             if (T->fuse_bias[t]) continue;
             const attn_term *bt = &p->bias[t];
-            const float *br = (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i * bt->s[2] + j0 * bt->s[3];
+            const float *br =
+                (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i * bt->s[2] + j0 * bt->s[3];
             attn_add_row(g, br, bt->s[3], nk);
         }
         if (p->rel_h.p && T->rel < 0) {
-            const float *rh = (const float *)p->rel_h.p + b * p->rel_h.s[0] + h * p->rel_h.s[1] + i * p->rel_h.s[2];
-            const float *rw = (const float *)p->rel_w.p + b * p->rel_w.s[0] + h * p->rel_w.s[1] + i * p->rel_w.s[2];
+            const float *rh =
+                (const float *)p->rel_h.p + b * p->rel_h.s[0] + h * p->rel_h.s[1] + i * p->rel_h.s[2];
+            const float *rw =
+                (const float *)p->rel_w.p + b * p->rel_w.s[0] + h * p->rel_w.s[1] + i * p->rel_w.s[2];
             attn_add_rel(g, rh, rw, p->kw, j0, nk);
         }
         if (p->mask.p && !T->fuse_mask) {
             const attn_term *mt = &p->mask;
-            const uint8_t *mr = (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i * mt->s[2] + j0 * mt->s[3];
+            const uint8_t *mr =
+                (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i * mt->s[2] + j0 * mt->s[3];
             attn_mask_row(g, mr, mt->s[3], nk);
         }
     }
@@ -604,16 +645,20 @@ static void attn_pf_init(attn_pf *pf, const attn_tiles *T, int64_t task, int64_t
     for (int t = 0; t < p->nbias; t++) {
         const attn_term *bt = &p->bias[t];
         if (bt->s[3] != 1 || bt->s[2] == 0) continue;
-        attn_pf_add(pf, (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i0 * bt->s[2], nq, p->Nk * f, bt->s[2] * f);
+        attn_pf_add(pf, (const float *)bt->p + b * bt->s[0] + h * bt->s[1] + i0 * bt->s[2], nq, p->Nk * f,
+                    bt->s[2] * f);
     }
     if (p->mask.p && p->mask.s[3] == 1 && p->mask.s[2] != 0) {
         const attn_term *mt = &p->mask;
-        attn_pf_add(pf, (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i0 * mt->s[2], nq, p->Nk, mt->s[2]);
+        attn_pf_add(pf, (const uint8_t *)mt->p + b * mt->s[0] + h * mt->s[1] + i0 * mt->s[2], nq, p->Nk,
+                    mt->s[2]);
     }
     if (p->rel_h.p && p->rel_h.s[2] != 0 && p->rel_w.s[2] != 0) {
         const attn_term *rh = &p->rel_h, *rw = &p->rel_w;
-        attn_pf_add(pf, (const float *)rh->p + b * rh->s[0] + h * rh->s[1] + i0 * rh->s[2], nq, p->kh * f, rh->s[2] * f);
-        attn_pf_add(pf, (const float *)rw->p + b * rw->s[0] + h * rw->s[1] + i0 * rw->s[2], nq, p->kw * f, rw->s[2] * f);
+        attn_pf_add(pf, (const float *)rh->p + b * rh->s[0] + h * rh->s[1] + i0 * rh->s[2], nq, p->kh * f,
+                    rh->s[2] * f);
+        attn_pf_add(pf, (const float *)rw->p + b * rw->s[0] + h * rw->s[1] + i0 * rw->s[2], nq, p->kw * f,
+                    rw->s[2] * f);
     }
 }
 
@@ -622,16 +667,18 @@ static void attn_pf_step(attn_pf *pf, int64_t upto) {
     for (; pf->done < upto && pf->done < pf->total; pf->done++) {
         int64_t r = pf->done;
         int part = 0;
-        while (r >= pf->n[part]) r -= pf->n[part++];
+        while (r >= pf->n[part])
+            r -= pf->n[part++];
         const char *x = pf->base[part] + r * pf->ld[part];
-        for (int64_t c = 0; c < pf->len[part]; c += 64) _mm_prefetch(x + c, _MM_HINT_T0);
+        for (int64_t c = 0; c < pf->len[part]; c += 64)
+            _mm_prefetch(x + c, _MM_HINT_T0);
         _mm_prefetch(x + pf->len[part] - 1, _MM_HINT_T0); // a row not on a line start
     }
 }
 
 // K^T (and V when packed) of key tile t of a head into slot `slot` of Kall / Vall.
-static void attn_pack_tile(const attn_tiles *T, const float *k, const float *v, int64_t t, int64_t slot, float *Kall,
-                           float *Vall) {
+static void attn_pack_tile(const attn_tiles *T, const float *k, const float *v, int64_t t, int64_t slot,
+                           float *Kall, float *Vall) {
     const attn_plan *p = T->p;
     const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp;
     int64_t j0 = t * T->kt, nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
@@ -653,17 +700,17 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
     const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp, nkt = T->nkt;
     float *mem = ug_ctx_scratch(p->ctx, thread, T->scratch);
     const int64_t slots = T->late ? 1 : nkt;
-    float *Kall = mem;                                                    // [slots][D, ldkt] K^T
-    float *Vall = Kall + attn_round_up(slots * D * ldkt, 16);             // [slots][ldkt, dvp] packed V
+    float *Kall = mem;                                                          // [slots][D, ldkt] K^T
+    float *Vall = Kall + attn_round_up(slots * D * ldkt, 16);                   // [slots][ldkt, dvp] packed V
     float *Qs = Vall + (T->pack_v ? attn_round_up(slots * ldkt * dvp, 16) : 0); // [QT, D]
-    float *S = Qs + attn_round_up(T->qt * D, 16);                       // [QT, ldkt]
-    float *G = S + attn_round_up(T->qt * ldkt, 16);                     // [QT, ldkt] when dense
-    float *O = G + (T->dense ? attn_round_up(T->qt * ldkt, 16) : 0);    // [QT, dvp]
-    float *TM = O + attn_round_up(T->qt * dvp, 16);                     // [QT] max of the tile's row
-    float *M = TM + attn_round_up(T->qt, 16);                           // [QT] running max
-    float *L = M + attn_round_up(T->qt, 16);                            // [QT] running sum
-    int32_t *IH = (int32_t *)(L + attn_round_up(T->qt, 16));            // [nkt][ldkt] grid row of a key
-    int32_t *IW = IH + attn_round_up(nkt * ldkt, 16);                   // [nkt][ldkt] grid column
+    float *S = Qs + attn_round_up(T->qt * D, 16);                               // [QT, ldkt]
+    float *G = S + attn_round_up(T->qt * ldkt, 16);                             // [QT, ldkt] when dense
+    float *O = G + (T->dense ? attn_round_up(T->qt * ldkt, 16) : 0);            // [QT, dvp]
+    float *TM = O + attn_round_up(T->qt * dvp, 16);                             // [QT] max of the tile's row
+    float *M = TM + attn_round_up(T->qt, 16);                                   // [QT] running max
+    float *L = M + attn_round_up(T->qt, 16);                                    // [QT] running sum
+    int32_t *IH = (int32_t *)(L + attn_round_up(T->qt, 16)); // [nkt][ldkt] grid row of a key
+    int32_t *IW = IH + attn_round_up(nkt * ldkt, 16);        // [nkt][ldkt] grid column
 
     if (T->rel > 0)
         for (int64_t t = 0; t < nkt; t++)
@@ -684,7 +731,8 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
         const float *v = p->v + b * p->sv[0] + h * p->sv[1];
 
         if (bh != packed && !T->late) {
-            for (int64_t t = 0; t < nkt; t++) attn_pack_tile(T, k, v, t, t, Kall, Vall);
+            for (int64_t t = 0; t < nkt; t++)
+                attn_pack_tile(T, k, v, t, t, Kall, Vall);
             packed = bh;
         }
         attn_pf pf = {0};
@@ -695,7 +743,8 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             const float *qr = q + r * p->sq[2];
             float *dst = Qs + r * D;
             int64_t d = 0;
-            for (; d + VL <= D; d += VL) vf_store(dst + d, vf_mul(vf_load(qr + d), sc));
+            for (; d + VL <= D; d += VL)
+                vf_store(dst + d, vf_mul(vf_load(qr + d), sc));
             if (d < D) vf_store_n(dst + d, vf_mul(vf_load_n(qr + d, (int)(D - d)), sc), (int)(D - d));
         }
         memset(O, 0, (size_t)(nq * dvp) * sizeof *O);
@@ -772,7 +821,8 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             const float *o = O + r * dvp;
             float *dst = out + r * p->so[2];
             int64_t d = 0;
-            for (; d + VL <= Dv; d += VL) vf_store(dst + d, vf_mul(vf_load(o + d), inv));
+            for (; d + VL <= Dv; d += VL)
+                vf_store(dst + d, vf_mul(vf_load(o + d), inv));
             if (d < Dv) vf_store_n(dst + d, vf_mul(vf_load(o + d), inv), (int)(Dv - d));
         }
     }
@@ -810,8 +860,7 @@ void ATTN_RUN(const attn_plan *p) {
     T.fuse_mask = p->mask.s[3] == 0 || p->mask.s[3] == 1;
     T.dense |= p->mask.p && !T.fuse_mask;
     if (p->rel_h.p) {
-        if (p->kw % VL == 0)
-            T.rel = ATTN_REL_ALIGNED;
+        if (p->kw % VL == 0) T.rel = ATTN_REL_ALIGNED;
 #if defined(__AVX512F__)
         else if (p->kh <= 32 && p->kw <= 32)
             T.rel = ATTN_REL_PERMUTE;
@@ -824,14 +873,15 @@ void ATTN_RUN(const attn_plan *p) {
     // and packing each key tile just before its use keeps it in L1 and overlaps the reads of
     // K with arithmetic. The same when a whole head would take more than 8 MB of scratch.
     // Otherwise a head is packed once for all its query tiles a thread runs.
-    T.late = T.nqt == 1 || (size_t)T.nkt * (size_t)T.ldkt * (size_t)(p->D + T.dvp) * sizeof(float) > (8u << 20);
+    T.late =
+        T.nqt == 1 || (size_t)T.nkt * (size_t)T.ldkt * (size_t)(p->D + T.dvp) * sizeof(float) > (8u << 20);
     const int64_t slots = T.late ? 1 : T.nkt;
-    size_t floats = (size_t)(attn_round_up(slots * p->D * T.ldkt, 16) +
-                             (T.pack_v ? attn_round_up(slots * T.ldkt * T.dvp, 16) : 0) +
-                             attn_round_up(T.qt * p->D, 16) + attn_round_up(T.qt * T.ldkt, 16) +
-                             (T.dense ? attn_round_up(T.qt * T.ldkt, 16) : 0) + attn_round_up(T.qt * T.dvp, 16) +
-                             3 * attn_round_up(T.qt, 16) +
-                             2 * attn_round_up(T.nkt * T.ldkt, 16));
+    size_t floats =
+        (size_t)(attn_round_up(slots * p->D * T.ldkt, 16) +
+                 (T.pack_v ? attn_round_up(slots * T.ldkt * T.dvp, 16) : 0) + attn_round_up(T.qt * p->D, 16) +
+                 attn_round_up(T.qt * T.ldkt, 16) + (T.dense ? attn_round_up(T.qt * T.ldkt, 16) : 0) +
+                 attn_round_up(T.qt * T.dvp, 16) + 3 * attn_round_up(T.qt, 16) +
+                 2 * attn_round_up(T.nkt * T.ldkt, 16));
     T.scratch = floats * sizeof(float);
     ug_parallel_for(p->ctx->pool, p->B * p->H * T.nqt, 1, attn_task, &T);
 }

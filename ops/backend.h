@@ -80,7 +80,8 @@ typedef struct ug_backend {
     void (*attn_mask_threshold)(ug_ctx *, ug_tensor *mask, const ug_tensor *x);
     // sam
     void (*prompt_pe)(ug_ctx *, ug_tensor *y, const ug_tensor *xy, const ug_tensor *labels,
-                      const ug_tensor *gauss, const ug_tensor *embed, const ug_tensor *not_a_point, float size);
+                      const ug_tensor *gauss, const ug_tensor *embed, const ug_tensor *not_a_point,
+                      float size);
     // pipeline
     // ops/proposals.h (fps: working memory, so it can fail; ties is a proposals_ties), ops/masks.h
     void (*proposals_candidates)(ug_ctx *, ug_tensor *xy, ug_tensor *count, const ug_tensor *u,

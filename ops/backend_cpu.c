@@ -98,7 +98,8 @@ void ug_ctx_use_device(ug_ctx *ctx, const ug_backend *b) {
 
 int ug_backend_count(const ug_ctx *ctx) {
     int n = 1;
-    for (int d = 1; d < UG_DEVICE_COUNT; d++) n += ctx->backends[d] != NULL;
+    for (int d = 1; d < UG_DEVICE_COUNT; d++)
+        n += ctx->backends[d] != NULL;
     return n;
 }
 

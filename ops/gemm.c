@@ -33,7 +33,8 @@ void gemm_ref(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int6
     for (int64_t m = 0; m < M; m++) {
         for (int64_t n = 0; n < N; n++) {
             double acc = 0.0;
-            for (int64_t k = 0; k < K; k++) acc += (double)A[m * rsa + k * csa] * (double)B[k * rsb + n * csb];
+            for (int64_t k = 0; k < K; k++)
+                acc += (double)A[m * rsa + k * csa] * (double)B[k * rsb + n * csb];
             double c = alpha * acc;
             if (beta != 0.0f) c += (double)beta * C[m * ldc + n];
             if (bias) c += bias[n];
@@ -54,7 +55,8 @@ static void gemm_micro_avx2(int64_t kc, const float *a, const float *b, float *c
 #pragma GCC unroll 8
     for (int i = 0; i < AVX2_MR; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < AVX2_NV; v++) acc[i][v] = _mm256_setzero_ps();
+        for (int v = 0; v < AVX2_NV; v++)
+            acc[i][v] = _mm256_setzero_ps();
 
 #pragma GCC unroll 8
     for (int i = 0; i < AVX2_MR; i++)
@@ -67,12 +69,14 @@ static void gemm_micro_avx2(int64_t kc, const float *a, const float *b, float *c
     for (int64_t k = 0; k < kc; k++) {
         __m256 bv[AVX2_NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < AVX2_NV; v++) bv[v] = _mm256_load_ps(b + 8 * v);
+        for (int v = 0; v < AVX2_NV; v++)
+            bv[v] = _mm256_load_ps(b + 8 * v);
 #pragma GCC unroll 8
         for (int i = 0; i < AVX2_MR; i++) {
             __m256 av = _mm256_broadcast_ss(a + i);
 #pragma GCC unroll 4
-            for (int v = 0; v < AVX2_NV; v++) acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
+            for (int v = 0; v < AVX2_NV; v++)
+                acc[i][v] = _mm256_fmadd_ps(av, bv[v], acc[i][v]);
         }
         a += AVX2_MR;
         b += AVX2_NR;
@@ -130,7 +134,6 @@ static inline __m256 load8(const void *p, int64_t i, ug_dtype dt) {
     }
 }
 
-
 static inline __m256i lanes_below(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
@@ -142,7 +145,7 @@ static inline void pack_kcontig(float *out, int w, const void *src, int64_t ld, 
                                 int64_t kc) {
     int64_t esz = dt == UG_F32 ? 4 : 2;
     for (int g = 0; g < w; g += 8) {
-        int nst = w - g < 8 ? w - g : 8; // lanes stored
+        int nst = w - g < 8 ? w - g : 8;           // lanes stored
         int nld = rows - g < nst ? rows - g : nst; // lanes holding data
         if (nld < 0) nld = 0;
         __m256i smask = lanes_below(nst);
@@ -153,20 +156,25 @@ static inline void pack_kcontig(float *out, int w, const void *src, int64_t ld, 
             if (k % 32 == 0)
 #pragma GCC unroll 8
                 for (int j = 0; j < 8; j++)
-                    if (j < nld) _mm_prefetch((const char *)src + ((g + j) * ld + k + PACK_AHEAD) * esz, _MM_HINT_T0);
+                    if (j < nld)
+                        _mm_prefetch((const char *)src + ((g + j) * ld + k + PACK_AHEAD) * esz, _MM_HINT_T0);
             __m256 r[8];
 #pragma GCC unroll 8
-            for (int j = 0; j < 8; j++) r[j] = j < nld ? load8(src, (g + j) * ld + k, dt) : _mm256_setzero_ps();
+            for (int j = 0; j < 8; j++)
+                r[j] = j < nld ? load8(src, (g + j) * ld + k, dt) : _mm256_setzero_ps();
             vm_transpose8(r);
             if (nst == 8)
 #pragma GCC unroll 8
-                for (int j = 0; j < 8; j++) _mm256_storeu_ps(out + (k + j) * w + g, r[j]);
+                for (int j = 0; j < 8; j++)
+                    _mm256_storeu_ps(out + (k + j) * w + g, r[j]);
             else
 #pragma GCC unroll 8
-                for (int j = 0; j < 8; j++) _mm256_maskstore_ps(out + (k + j) * w + g, smask, r[j]);
+                for (int j = 0; j < 8; j++)
+                    _mm256_maskstore_ps(out + (k + j) * w + g, smask, r[j]);
         }
         for (; k < kc; k++)
-            for (int j = 0; j < nst; j++) out[k * w + g + j] = j < nld ? load1(src, (g + j) * ld + k, dt) : 0.0f;
+            for (int j = 0; j < nst; j++)
+                out[k * w + g + j] = j < nld ? load1(src, (g + j) * ld + k, dt) : 0.0f;
     }
 }
 
@@ -176,16 +184,20 @@ static inline void pack_rcontig(float *out, int w, const void *src, int64_t ld, 
     for (int64_t k = 0; k < kc; k++) {
         float *o = out + k * w;
         int r = 0;
-        for (; r + 8 <= rows; r += 8) _mm256_storeu_ps(o + r, load8(src, k * ld + r, dt));
-        for (; r < rows; r++) o[r] = load1(src, k * ld + r, dt);
-        for (; r < w; r++) o[r] = 0.0f;
+        for (; r + 8 <= rows; r += 8)
+            _mm256_storeu_ps(o + r, load8(src, k * ld + r, dt));
+        for (; r < rows; r++)
+            o[r] = load1(src, k * ld + r, dt);
+        for (; r < w; r++)
+            o[r] = 0.0f;
     }
 }
 
 static void pack_strided(float *out, int w, const void *src, int64_t rs, int64_t ks, ug_dtype dt, int rows,
                          int64_t kc) {
     for (int64_t k = 0; k < kc; k++)
-        for (int r = 0; r < w; r++) out[k * w + r] = r < rows ? load1(src, r * rs + k * ks, dt) : 0.0f;
+        for (int r = 0; r < w; r++)
+            out[k * w + r] = r < rows ? load1(src, r * rs + k * ks, dt) : 0.0f;
 }
 
 // One sliver of X with X(r, k) = src[r * rs + k * ks], rows < w, kc deep.
@@ -222,11 +234,13 @@ typedef struct gemm_arch {
 // sliver then streams from L2 too slowly); mc keeps the A block (280 x 640 floats, 700 KB) in
 // L2. A is packed again for every B panel, so nc is wide (2048: a 5 MB shared panel, in L3)
 // to re-read A from memory fewer times.
-static const gemm_arch arch_avx512 = {GEMM_AVX512_MR, GEMM_AVX512_NR, 640, 20 * GEMM_AVX512_MR,
-                                      64 * GEMM_AVX512_NR, gemm_micro_avx512};
+static const gemm_arch arch_avx512 = {GEMM_AVX512_MR,      GEMM_AVX512_NR,      640,
+                                      20 * GEMM_AVX512_MR, 64 * GEMM_AVX512_NR, gemm_micro_avx512};
 static const gemm_arch arch_avx2 = {AVX2_MR, AVX2_NR, 640, 48 * AVX2_MR, 128 * AVX2_NR, gemm_micro_avx2};
 
-static const gemm_arch *gemm_pick_arch(void) { return ug_cpu_use_avx512() ? &arch_avx512 : &arch_avx2; }
+static const gemm_arch *gemm_pick_arch(void) {
+    return ug_cpu_use_avx512() ? &arch_avx512 : &arch_avx2;
+}
 
 // A GEMM on raw pointers, the tensor form's common denominator.
 typedef struct gemm_problem {
@@ -244,8 +258,12 @@ typedef struct gemm_problem {
     void *packb_arg;
 } gemm_problem;
 
-static int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-static int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+static int64_t ceil_div(int64_t a, int64_t b) {
+    return (a + b - 1) / b;
+}
+static int64_t min64(int64_t a, int64_t b) {
+    return a < b ? a : b;
+}
 
 // Block sizes of one problem: K and N are cut into equal slabs / panels (no thin leftover),
 // kc a multiple of 8 (the packing transposes 8 x 8), nc of NR; mc bounds a row block.
@@ -254,7 +272,9 @@ typedef struct gemm_blocks {
     int64_t bfloats, afloats; // packed B panel (rounded to 64 bytes) and packed A block
 } gemm_blocks;
 
-static int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+static int64_t round_up(int64_t a, int64_t b) {
+    return ceil_div(a, b) * b;
+}
 
 static gemm_blocks gemm_blocking(const gemm_arch *ar, int64_t M, int64_t N, int64_t K) {
     gemm_blocks b;
@@ -310,7 +330,8 @@ static void macro_kernel(const gemm_arch *ar, const gemm_problem *p, const float
         const float *bs = bp + s * kc * ar->nr;
         for (int64_t i = 0; i < mc; i += ar->mr) {
             int mr = (int)min64(ar->mr, mc - i);
-            ar->micro(kc, ap + i * kc, bs, p->C + (i0 + i) * p->ldc + j, p->ldc, mr, nr, p->alpha, beta, bias);
+            ar->micro(kc, ap + i * kc, bs, p->C + (i0 + i) * p->ldc + j, p->ldc, mr, nr, p->alpha, beta,
+                      bias);
         }
     }
 }
@@ -361,8 +382,8 @@ struct gemm_par {
     float *bp;                 // shared packed B panel
     float *ap[UG_MAX_THREADS]; // per-thread packed A block
     int64_t jc, nc, ns, pc, kc;
-    int64_t nib, mslivers; // row blocks, and MR slivers of M they split
-    int64_t nj;            // sliver chunks per row block
+    int64_t nib, mslivers;                         // row blocks, and MR slivers of M they split
+    int64_t nj;                                    // sliver chunks per row block
     _Atomic unsigned char state[GEMM_MAX_SLIVERS]; // SLIVER_* of each B sliver of the panel
 };
 
@@ -381,10 +402,11 @@ static void ensure_b_sliver(gemm_par *g, int64_t s) {
     if (atomic_load_explicit(&g->state[s], memory_order_acquire) == SLIVER_READY) return;
     if (try_pack_b_sliver(g, s)) return;
     // Another thread is packing it: pack later slivers meanwhile rather than spin.
-    for (int64_t t = s + 1; t < g->ns && atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY;
-         t++)
+    for (int64_t t = s + 1;
+         t < g->ns && atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY; t++)
         try_pack_b_sliver(g, t);
-    while (atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY) _mm_pause();
+    while (atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY)
+        _mm_pause();
 }
 
 static void par_compute(void *arg, int64_t begin, int64_t end, int thread) {
@@ -394,7 +416,8 @@ static void par_compute(void *arg, int64_t begin, int64_t end, int thread) {
     for (int64_t t = begin; t < end; t++) {
         int64_t ib = t / g->nj, jb = t % g->nj;
         // Row blocks get whole MR slivers, as evenly as possible.
-        int64_t i0 = ib * g->mslivers / g->nib * ar->mr, i1 = min64((ib + 1) * g->mslivers / g->nib * ar->mr, g->p->M);
+        int64_t i0 = ib * g->mslivers / g->nib * ar->mr,
+                i1 = min64((ib + 1) * g->mslivers / g->nib * ar->mr, g->p->M);
         if (packed != ib) {
             pack_a_block(ar, g->p, g->ap[thread], i0, i1 - i0, g->pc, g->kc);
             packed = ib;
@@ -422,7 +445,8 @@ static void gemm_parallel(ug_ctx *ctx, const gemm_arch *ar, const gemm_problem *
     gemm_par g = {.ar = ar, .p = p};
     g.bp = buf0;
     g.ap[0] = buf0 + bl.bfloats;
-    for (int t = 1; t < nth; t++) g.ap[t] = ug_ctx_scratch(ctx, t, (size_t)bl.afloats * sizeof(float));
+    for (int t = 1; t < nth; t++)
+        g.ap[t] = ug_ctx_scratch(ctx, t, (size_t)bl.afloats * sizeof(float));
 
     // Row blocks of at most mc rows, as many as a multiple of the thread count when there are
     // enough MR slivers, so that every thread gets the same number of equal blocks; a few per
@@ -442,7 +466,8 @@ static void gemm_parallel(ug_ctx *ctx, const gemm_arch *ar, const gemm_problem *
         for (int64_t pc = 0; pc < p->K; pc += bl.kc) {
             g.pc = pc;
             g.kc = min64(bl.kc, p->K - pc);
-            for (int64_t i = 0; i < g.ns; i++) atomic_store_explicit(&g.state[i], SLIVER_EMPTY, memory_order_relaxed);
+            for (int64_t i = 0; i < g.ns; i++)
+                atomic_store_explicit(&g.state[i], SLIVER_EMPTY, memory_order_relaxed);
             ug_parallel_for(ctx->pool, g.nib * g.nj, 1, par_compute, &g);
         }
     }
@@ -475,8 +500,8 @@ void gemm_cpu_packb_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_
 }
 
 void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                     int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta,
-                     float *C, int64_t ldc, const float *bias) {
+                     int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb,
+                     float beta, float *C, int64_t ldc, const float *bias) {
     const gemm_arch *ar = gemm_pick_arch();
     gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias, NULL, NULL};
     gemm_blocks bl = gemm_blocking(ar, M, N, K);
@@ -487,7 +512,7 @@ void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, f
 typedef struct gemm_batch {
     ug_ctx *ctx;
     const gemm_arch *ar;
-    gemm_problem base; // batch 0
+    gemm_problem base;  // batch 0
     int64_t sa, sb, sc; // batch strides in elements (sb may be 0: shared B)
     gemm_blocks bl;
 } gemm_batch;
@@ -505,8 +530,8 @@ static void batch_worker(void *arg, int64_t begin, int64_t end, int thread) {
     }
 }
 
-void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *B,
-                const ug_tensor *bias, float alpha, float beta) {
+void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *B, const ug_tensor *bias,
+                float alpha, float beta) {
     assert(A->dtype == UG_F32 && C->dtype == UG_F32);
     assert(B->dtype == UG_F32 || B->dtype == UG_BF16 || B->dtype == UG_F16);
     assert(!bias || bias->dtype == UG_F32);
@@ -515,9 +540,23 @@ void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *
     int64_t M = C->shape[C->ndim - 2], N = C->shape[C->ndim - 1], K = A->shape[A->ndim - 1];
     assert(A->shape[A->ndim - 2] == M && B->shape[B->ndim - 2] == K && B->shape[B->ndim - 1] == N);
     const gemm_arch *ar = gemm_pick_arch();
-    gemm_problem p = {M, N, K, alpha, beta, A->data, A->stride[A->ndim - 2], A->stride[A->ndim - 1],
-                      B->data, B->dtype, B->stride[B->ndim - 2], B->stride[B->ndim - 1],
-                      C->data, C->stride[C->ndim - 2], bias ? bias->data : NULL, NULL, NULL};
+    gemm_problem p = {M,
+                      N,
+                      K,
+                      alpha,
+                      beta,
+                      A->data,
+                      A->stride[A->ndim - 2],
+                      A->stride[A->ndim - 1],
+                      B->data,
+                      B->dtype,
+                      B->stride[B->ndim - 2],
+                      B->stride[B->ndim - 1],
+                      C->data,
+                      C->stride[C->ndim - 2],
+                      bias ? bias->data : NULL,
+                      NULL,
+                      NULL};
     int64_t sa = A->ndim == 3 ? A->stride[0] : 0, sb = B->ndim == 3 ? B->stride[0] : 0;
     int64_t sc = batched ? C->stride[0] : 0;
     if (Bt == 1) {

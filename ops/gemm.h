@@ -20,13 +20,12 @@
 // A(m, k) = A[m * rsa + k * csa], B(k, n) = B[k * rsb + n * csb], C(m, n) = C[m * ldc + n].
 // B is F32 here; tests widen BF16/F16 weights first.
 void gemm_ref(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa, int64_t csa,
-              const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t ldc,
-              const float *bias);
+              const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t ldc, const float *bias);
 
 // Fast kernel: same contract on tensors, threaded over the pool, AVX-512 or AVX2+FMA (chosen
 // per call by ug_cpu_use_avx512()). Call it from outside any parallel region.
-void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *B,
-                const ug_tensor *bias, float alpha, float beta);
+void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *B, const ug_tensor *bias,
+                float alpha, float beta);
 
 // Fast kernel on raw pointers (strides as in gemm_ref; B is F32, BF16 or F16 with element
 // strides rsb/csb), threaded over ctx's pool. Like matmul_cpu it uses every thread's scratch,
@@ -38,8 +37,8 @@ void gemm_cpu(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const f
 // The same on the calling thread only, packing into ug_ctx_scratch(ctx, thread, ...): for ops
 // that run many small GEMMs inside their own ug_parallel_for (pass the worker's thread index).
 void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
-                     int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta,
-                     float *C, int64_t ldc, const float *bias);
+                     int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb,
+                     float beta, float *C, int64_t ldc, const float *bias);
 
 // B given by a packing callback instead of memory, for ops whose B is computed from another
 // layout (a convolution's im2col matrix, written straight into the packed panel instead of

@@ -16,9 +16,10 @@ void gemm_micro_avx512(int64_t kc, const float *a, const float *b, float *c, int
 #pragma GCC unroll 32
     for (int i = 0; i < MR; i++)
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = _mm512_setzero_ps();
 
-    // The C tile is written after the k loop; fetching it now hides the miss behind the FMAs.
+            // The C tile is written after the k loop; fetching it now hides the miss behind the FMAs.
 #pragma GCC unroll 32
     for (int i = 0; i < MR; i++)
         if (i < mr) {
@@ -30,12 +31,14 @@ void gemm_micro_avx512(int64_t kc, const float *a, const float *b, float *c, int
     for (int64_t k = 0; k < kc; k++) {
         __m512 bv[NV];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) bv[v] = _mm512_load_ps(b + 16 * v);
+        for (int v = 0; v < NV; v++)
+            bv[v] = _mm512_load_ps(b + 16 * v);
 #pragma GCC unroll 32
         for (int i = 0; i < MR; i++) {
             __m512 av = _mm512_set1_ps(a[i]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
+            for (int v = 0; v < NV; v++)
+                acc[i][v] = _mm512_fmadd_ps(av, bv[v], acc[i][v]);
         }
         a += MR;
         b += NR;

@@ -12,8 +12,8 @@
 
 #include <stdint.h>
 
-typedef void (*gemm_micro_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, int nr,
-                              float alpha, float beta, const float *bias);
+typedef void (*gemm_micro_fn)(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr,
+                              int nr, float alpha, float beta, const float *bias);
 
 enum { GEMM_AVX512_MR = 14, GEMM_AVX512_NR = 32 };
 

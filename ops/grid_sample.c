@@ -38,8 +38,8 @@ static gs_tap grid_tap(float gx, float gy, int64_t H, int64_t W, int64_t sh, int
     return t;
 }
 
-void grid_sample_ref(float *y, const float *x, const float *grid, int64_t B, int64_t C, int64_t H,
-                     int64_t W, int64_t Ho, int64_t Wo) {
+void grid_sample_ref(float *y, const float *x, const float *grid, int64_t B, int64_t C, int64_t H, int64_t W,
+                     int64_t Ho, int64_t Wo) {
     int64_t P = Ho * Wo;
     for (int64_t b = 0; b < B; b++)
         for (int64_t p = 0; p < P; p++) {

@@ -19,8 +19,8 @@
 #include "engine/tensor.h"
 
 // Reference: contiguous tensors, double accumulation.
-void grid_sample_ref(float *y, const float *x, const float *grid, int64_t B, int64_t C, int64_t H,
-                     int64_t W, int64_t Ho, int64_t Wo);
+void grid_sample_ref(float *y, const float *x, const float *grid, int64_t B, int64_t C, int64_t H, int64_t W,
+                     int64_t Ho, int64_t Wo);
 // Fast kernel: F32 tensors of the shapes above, any strides. Corner taps are computed once per
 // sampling point and reused for every channel; threaded over (batch, block of points).
 void grid_sample_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tensor *grid);

@@ -70,30 +70,37 @@ void copy_ref(ug_tensor *y, const ug_tensor *x) {
 // ---------------------------------------------------------------------------------------------
 // Runs: n elements, element strides ys / xs (xs may be 0: broadcast).
 
-#define STRIDED_LOOP(T, y, ys, x, xs, n)                                                          \
-    do {                                                                                        \
-        T *yy_ = (T *)(y);                                                                      \
-        const T *xx_ = (const T *)(x);                                                          \
-        for (int64_t i_ = 0; i_ < (n); i_++) yy_[i_ * (ys)] = xx_[i_ * (xs)];                   \
+#define STRIDED_LOOP(T, y, ys, x, xs, n)                                                                     \
+    do {                                                                                                     \
+        T *yy_ = (T *)(y);                                                                                   \
+        const T *xx_ = (const T *)(x);                                                                       \
+        for (int64_t i_ = 0; i_ < (n); i_++)                                                                 \
+            yy_[i_ * (ys)] = xx_[i_ * (xs)];                                                                 \
     } while (0)
 
 static void widen_bf16(float *y, const uint16_t *x, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vm_load8_bf16(x + i));
-    for (; i < n; i++) y[i] = ug_bf16_to_f32(x[i]);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, vm_load8_bf16(x + i));
+    for (; i < n; i++)
+        y[i] = ug_bf16_to_f32(x[i]);
 }
 
 static void widen_f16(float *y, const uint16_t *x, int64_t n) {
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, vm_load8_f16(x + i));
-    for (; i < n; i++) y[i] = ug_f16_to_f32(x[i]);
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, vm_load8_f16(x + i));
+    for (; i < n; i++)
+        y[i] = ug_f16_to_f32(x[i]);
 }
 
 static void widen_u8(float *y, const uint8_t *x, int64_t n) {
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i)))));
-    for (; i < n; i++) y[i] = (float)x[i];
+        _mm256_storeu_ps(y + i,
+                         _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i)))));
+    for (; i < n; i++)
+        y[i] = (float)x[i];
 }
 
 static void widen_u8_i32(int32_t *y, const uint8_t *x, int64_t n) {
@@ -101,7 +108,8 @@ static void widen_u8_i32(int32_t *y, const uint8_t *x, int64_t n) {
     for (; i + 8 <= n; i += 8)
         _mm256_storeu_si256((__m256i *)(y + i),
                             _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(x + i))));
-    for (; i < n; i++) y[i] = x[i];
+    for (; i < n; i++)
+        y[i] = x[i];
 }
 
 static void run_copy(void *y, int64_t ys, const void *x, int64_t xs, int64_t n, ug_dtype ydt, ug_dtype xdt) {
@@ -121,27 +129,38 @@ static void run_copy(void *y, int64_t ys, const void *x, int64_t xs, int64_t n, 
     }
     bool contig = ys == 1 && xs == 1;
     if (ydt == UG_I32) { // U8 -> I32
-        if (contig) widen_u8_i32(y, x, n);
-        else for (int64_t i = 0; i < n; i++) ((int32_t *)y)[i * ys] = ((const uint8_t *)x)[i * xs];
+        if (contig)
+            widen_u8_i32(y, x, n);
+        else
+            for (int64_t i = 0; i < n; i++)
+                ((int32_t *)y)[i * ys] = ((const uint8_t *)x)[i * xs];
         return;
     }
     float *yf = y;
     switch (xdt) {
     case UG_BF16:
-        if (contig) widen_bf16(yf, x, n);
-        else for (int64_t i = 0; i < n; i++) yf[i * ys] = ug_bf16_to_f32(((const uint16_t *)x)[i * xs]);
+        if (contig)
+            widen_bf16(yf, x, n);
+        else
+            for (int64_t i = 0; i < n; i++)
+                yf[i * ys] = ug_bf16_to_f32(((const uint16_t *)x)[i * xs]);
         break;
     case UG_F16:
-        if (contig) widen_f16(yf, x, n);
-        else for (int64_t i = 0; i < n; i++) yf[i * ys] = ug_f16_to_f32(((const uint16_t *)x)[i * xs]);
+        if (contig)
+            widen_f16(yf, x, n);
+        else
+            for (int64_t i = 0; i < n; i++)
+                yf[i * ys] = ug_f16_to_f32(((const uint16_t *)x)[i * xs]);
         break;
     default: // UG_U8
-        if (contig) widen_u8(yf, x, n);
-        else for (int64_t i = 0; i < n; i++) yf[i * ys] = (float)((const uint8_t *)x)[i * xs];
+        if (contig)
+            widen_u8(yf, x, n);
+        else
+            for (int64_t i = 0; i < n; i++)
+                yf[i * ys] = (float)((const uint8_t *)x)[i * xs];
         break;
     }
 }
-
 
 // 4-byte elements: y[i * ysi + j] = x[i + j * xsj] for i < ni, j < nj, by 8 x 8 register blocks.
 static void transpose_tile4(float *y, int64_t ysi, const float *x, int64_t xsj, int64_t ni, int64_t nj) {
@@ -150,15 +169,19 @@ static void transpose_tile4(float *y, int64_t ysi, const float *x, int64_t xsj, 
         int64_t j = 0;
         for (; j + 8 <= nj; j += 8) {
             __m256 r[8];
-            for (int k = 0; k < 8; k++) r[k] = _mm256_loadu_ps(x + (j + k) * xsj + i);
+            for (int k = 0; k < 8; k++)
+                r[k] = _mm256_loadu_ps(x + (j + k) * xsj + i);
             vm_transpose8(r);
-            for (int k = 0; k < 8; k++) _mm256_storeu_ps(y + (i + k) * ysi + j, r[k]);
+            for (int k = 0; k < 8; k++)
+                _mm256_storeu_ps(y + (i + k) * ysi + j, r[k]);
         }
         for (; j < nj; j++)
-            for (int k = 0; k < 8; k++) y[(i + k) * ysi + j] = x[j * xsj + i + k];
+            for (int k = 0; k < 8; k++)
+                y[(i + k) * ysi + j] = x[j * xsj + i + k];
     }
     for (; i < ni; i++)
-        for (int64_t j = 0; j < nj; j++) y[i * ysi + j] = x[i + j * xsj];
+        for (int64_t j = 0; j < nj; j++)
+            y[i * ysi + j] = x[i + j * xsj];
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -281,13 +304,15 @@ static void copy_items(void *arg, int64_t begin, int64_t end, int thread) {
             int64_t nj = p->shape[last] - j0 < TILE ? p->shape[last] - j0 : TILE;
             if (p->ydt == p->xdt && p->yes == 4 && p->ys[last] == 1) {
                 int64_t a = yo + i0 * p->ys[p->tdim] + j0, b = xo + i0 + j0 * p->xs[last];
-                transpose_tile4((float *)p->yd + a, p->ys[p->tdim], (const float *)p->xd + b, p->xs[last], ni, nj);
+                transpose_tile4((float *)p->yd + a, p->ys[p->tdim], (const float *)p->xd + b, p->xs[last], ni,
+                                nj);
                 continue;
             }
             for (int64_t i = i0; i < i0 + ni; i++) {
                 int64_t a = yo + i * p->ys[p->tdim] + j0 * p->ys[last];
                 int64_t b = xo + i * p->xs[p->tdim] + j0 * p->xs[last];
-                run_copy(p->yd + a * p->yes, p->ys[last], p->xd + b * p->xes, p->xs[last], nj, p->ydt, p->xdt);
+                run_copy(p->yd + a * p->yes, p->ys[last], p->xd + b * p->xes, p->xs[last], nj, p->ydt,
+                         p->xdt);
             }
         }
     }
@@ -311,7 +336,8 @@ void fill_cpu(ug_ctx *ctx, ug_tensor *y, float value) {
     ug_tensor src = *y;
     src.data = &cell;
     src.alloc = NULL;
-    for (int d = 0; d < src.ndim; d++) src.stride[d] = 0;
+    for (int d = 0; d < src.ndim; d++)
+        src.stride[d] = 0;
     copy_cpu(ctx, y, &src);
 }
 
@@ -368,7 +394,8 @@ void concat_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *xs, int n, int dim) 
 
 // Net shift per dim in [0, size).
 static void roll_shifts(const ug_tensor *x, int n, const int *dims, const int64_t *shifts, int64_t *s) {
-    for (int d = 0; d < x->ndim; d++) s[d] = 0;
+    for (int d = 0; d < x->ndim; d++)
+        s[d] = 0;
     for (int i = 0; i < n; i++) {
         assert(dims[i] >= 0 && dims[i] < x->ndim);
         int64_t size = x->shape[dims[i]];
@@ -384,7 +411,8 @@ void roll_ref(ug_tensor *y, const ug_tensor *x, int n, const int *dims, const in
     roll_shifts(x, n, dims, shifts, s);
     size_t es = ug_dtype_size(x->dtype);
     do {
-        for (int d = 0; d < x->ndim; d++) yi[d] = (idx[d] + s[d]) % x->shape[d];
+        for (int d = 0; d < x->ndim; d++)
+            yi[d] = (idx[d] + s[d]) % x->shape[d];
         void *py = ug_tensor_ptr(y, yi);
         if (y->dtype == x->dtype)
             memcpy(py, ug_tensor_ptr(x, idx), es);

@@ -16,7 +16,8 @@ static inline float msda_source(float loc, int64_t size) {
 void msdeform_attn_ref(float *out, const float *value, const int64_t (*shapes)[2], int64_t L, int64_t P,
                        const float *loc, const float *aw, int64_t B, int64_t Nq, int64_t M, int64_t D) {
     int64_t S = 0;
-    for (int64_t l = 0; l < L; l++) S += shapes[l][0] * shapes[l][1];
+    for (int64_t l = 0; l < L; l++)
+        S += shapes[l][0] * shapes[l][1];
     for (int64_t b = 0; b < B; b++)
         for (int64_t q = 0; q < Nq; q++)
             for (int64_t m = 0; m < M; m++)
@@ -28,7 +29,8 @@ void msdeform_attn_ref(float *out, const float *value, const int64_t (*shapes)[2
                         for (int64_t p = 0; p < P; p++) {
                             int64_t i = ((b * Nq + q) * M + m) * L * P + l * P + p;
                             double ix = msda_source(loc[2 * i], W), iy = msda_source(loc[2 * i + 1], H);
-                            if (!(isfinite(ix) && isfinite(iy) && fabs(ix) < 1e15 && fabs(iy) < 1e15)) continue;
+                            if (!(isfinite(ix) && isfinite(iy) && fabs(ix) < 1e15 && fabs(iy) < 1e15))
+                                continue;
                             double fx = floor(ix), fy = floor(iy), s = 0.0;
                             for (int k = 0; k < 4; k++) {
                                 double cx = fx + (k & 1), cy = fy + (k >> 1);
@@ -60,7 +62,8 @@ typedef struct msda_job {
 // stored once, so the gathers of different taps overlap instead of waiting on one another.
 enum { MSDA_TAP_BLOCK = 256 }; // taps per pass (4 corners x L x P; 48 for 3 levels x 4 points)
 
-static void msda_accumulate(float *out, const float *const *v, const float *a, int64_t n, int64_t D, bool first) {
+static void msda_accumulate(float *out, const float *const *v, const float *a, int64_t n, int64_t D,
+                            bool first) {
     int64_t d = 0;
     for (; d + 16 <= D; d += 16) {
         __m256 s0 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + d);
@@ -75,12 +78,14 @@ static void msda_accumulate(float *out, const float *const *v, const float *a, i
     }
     for (; d + 8 <= D; d += 8) {
         __m256 s0 = first ? _mm256_setzero_ps() : _mm256_loadu_ps(out + d);
-        for (int64_t k = 0; k < n; k++) s0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k]), _mm256_loadu_ps(v[k] + d), s0);
+        for (int64_t k = 0; k < n; k++)
+            s0 = _mm256_fmadd_ps(_mm256_set1_ps(a[k]), _mm256_loadu_ps(v[k] + d), s0);
         _mm256_storeu_ps(out + d, s0);
     }
     for (; d < D; d++) {
         float s0 = first ? 0.0f : out[d];
-        for (int64_t k = 0; k < n; k++) s0 += a[k] * v[k][d];
+        for (int64_t k = 0; k < n; k++)
+            s0 += a[k] * v[k][d];
         out[d] = s0;
     }
 }

@@ -202,6 +202,7 @@ ug_status ug_to_device(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_err *
 // *out = a new contiguous host (CPU) tensor holding x (any device, any strides).
 ug_status ug_to_host(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_err *err);
 // A new zero-filled tensor on ctx->device, owned by the caller (model outputs).
-ug_status ug_tensor_new_dev(ug_ctx *ctx, ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape, ug_err *err);
+ug_status ug_tensor_new_dev(ug_ctx *ctx, ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape,
+                            ug_err *err);
 
 #endif

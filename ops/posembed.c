@@ -47,12 +47,14 @@ static void pe_channels(void *arg, int64_t begin, int64_t end, int thread) {
                 yc[q] = k % 2 ? cosf(e / dim_t) : sinf(e / dim_t);
             }
             for (int64_t r = 1; r < H; r++)
-                for (int64_t q = 0; q < W; q++) yc[r * sh + q] = yc[q];
+                for (int64_t q = 0; q < W; q++)
+                    yc[r * sh + q] = yc[q];
         } else {
             for (int64_t r = 0; r < H; r++) {
                 float e = (float)(r + 1) / den * scale;
                 float v = k % 2 ? cosf(e / dim_t) : sinf(e / dim_t);
-                for (int64_t q = 0; q < W; q++) yc[r * sh + q] = v;
+                for (int64_t q = 0; q < W; q++)
+                    yc[r * sh + q] = v;
             }
         }
     }

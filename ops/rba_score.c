@@ -15,7 +15,8 @@
 // F.interpolate(bilinear, align_corners=False) source taps of output indices [0, count) for
 // n_in -> n_out, with the exact float/double rule of golden/README.md (and ops/resize.h):
 // scale in float, source position in double, weights rounded to float.
-static void axis_taps(int64_t n_in, int64_t n_out, int64_t count, int32_t *i0, int32_t *i1, float *l0, float *l1) {
+static void axis_taps(int64_t n_in, int64_t n_out, int64_t count, int32_t *i0, int32_t *i1, float *l0,
+                      float *l1) {
     float scale = (float)n_in / (float)n_out;
     for (int64_t i = 0; i < count; i++) {
         double src = (double)scale * ((double)i + 0.5) - 0.5;
@@ -29,17 +30,20 @@ static void axis_taps(int64_t n_in, int64_t n_out, int64_t count, int32_t *i0, i
     }
 }
 
-void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const float *masks, int64_t Q, int64_t K,
-                   int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W) {
-    double *p = malloc((size_t)(Q * K) * sizeof *p); // [Q, K] class probabilities, no-object dropped
+void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const float *masks, int64_t Q,
+                   int64_t K, int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W) {
+    double *p = malloc((size_t)(Q * K) * sizeof *p);        // [Q, K] class probabilities, no-object dropped
     float *up = malloc((size_t)(Q * Ht * Wt) * sizeof *up); // [Q, Ht, Wt]
     double *s = malloc((size_t)K * sizeof *s);
     for (int64_t q = 0; q < Q; q++) {
         const float *l = logits + q * (K + 1);
         double mx = l[0], sum = 0;
-        for (int64_t k = 1; k <= K; k++) mx = l[k] > mx ? l[k] : mx;
-        for (int64_t k = 0; k <= K; k++) sum += exp((double)l[k] - mx);
-        for (int64_t k = 0; k < K; k++) p[q * K + k] = exp((double)l[k] - mx) / sum;
+        for (int64_t k = 1; k <= K; k++)
+            mx = l[k] > mx ? l[k] : mx;
+        for (int64_t k = 0; k <= K; k++)
+            sum += exp((double)l[k] - mx);
+        for (int64_t k = 0; k < K; k++)
+            p[q * K + k] = exp((double)l[k] - mx) / sum;
     }
     resize_bilinear_ref(up, masks, Q, h, w, Ht, Wt, false);
     for (int64_t y = 0; y < H; y++)
@@ -48,7 +52,8 @@ void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const f
             int best = 0;
             for (int64_t k = 0; k < K; k++) {
                 s[k] = 0;
-                for (int64_t q = 0; q < Q; q++) s[k] += p[q * K + k] / (1.0 + exp(-(double)up[(q * Ht + y) * Wt + x]));
+                for (int64_t q = 0; q < Q; q++)
+                    s[k] += p[q * K + k] / (1.0 + exp(-(double)up[(q * Ht + y) * Wt + x]));
                 total += s[k];
                 if (s[k] > s[best]) best = (int)k;
             }
@@ -62,32 +67,34 @@ void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const f
 
 typedef struct score_job {
     ug_ctx *ctx;
-    const float *probs;  // [Q, K+1] softmax of the logits (column K unused)
-    const float *masks;  // [Q, h, w]
+    const float *probs;          // [Q, K+1] softmax of the logits (column K unused)
+    const float *masks;          // [Q, h, w]
     int64_t Q, K, h, w, H, W, R; // R output rows per band
-    int64_t nsrc;        // most source rows a band reads
+    int64_t nsrc;                // most source rows a band reads
     const int32_t *x0, *x1, *y0, *y1;
     const float *lx0, *lx1, *ly0, *ly1;
-    float *buf;          // per thread: S [Q, R*W], semseg [K, R*W], best [R*W], hrows [nsrc, W],
-                         // bestk (I32) [R*W]
-    int64_t buf_floats;  // floats per thread (a multiple of 16)
-    float *score;        // [H, W]
-    uint8_t *semantic;   // [H, W] or NULL
+    float *buf;         // per thread: S [Q, R*W], semseg [K, R*W], best [R*W], hrows [nsrc, W],
+                        // bestk (I32) [R*W]
+    int64_t buf_floats; // floats per thread (a multiple of 16)
+    float *score;       // [H, W]
+    uint8_t *semantic;  // [H, W] or NULL
 } score_job;
 
 // hrow[x] = a[x0[x]] * lx0[x] + a[x1[x]] * lx1[x]: one source row interpolated horizontally.
 // Products and sum rounded separately (no FMA), as the scalar formula: the results are the
 // same bits either way.
-static void hinterp(float *restrict hrow, const float *a, const int32_t *x0, const int32_t *x1, const float *lx0,
-                    const float *lx1, int64_t W) {
+static void hinterp(float *restrict hrow, const float *a, const int32_t *x0, const int32_t *x1,
+                    const float *lx0, const float *lx1, int64_t W) {
     int64_t x = 0;
     for (; x + 8 <= W; x += 8) {
         __m256 v0 = _mm256_i32gather_ps(a, _mm256_loadu_si256((const __m256i *)(x0 + x)), 4);
         __m256 v1 = _mm256_i32gather_ps(a, _mm256_loadu_si256((const __m256i *)(x1 + x)), 4);
-        __m256 p0 = _mm256_mul_ps(v0, _mm256_loadu_ps(lx0 + x)), p1 = _mm256_mul_ps(v1, _mm256_loadu_ps(lx1 + x));
+        __m256 p0 = _mm256_mul_ps(v0, _mm256_loadu_ps(lx0 + x)),
+               p1 = _mm256_mul_ps(v1, _mm256_loadu_ps(lx1 + x));
         _mm256_storeu_ps(hrow + x, _mm256_add_ps(p0, p1));
     }
-    for (; x < W; x++) hrow[x] = a[x0[x]] * lx0[x] + a[x1[x]] * lx1[x];
+    for (; x < W; x++)
+        hrow[x] = a[x0[x]] * lx0[x] + a[x1[x]] * lx1[x];
 }
 
 // o[x] = a[x] * ly0 + b[x] * ly1 (the vertical step, rounded like the scalar formula).
@@ -97,13 +104,14 @@ static void vinterp(float *restrict o, const float *a, const float *b, float ly0
     for (; x + 8 <= W; x += 8)
         _mm256_storeu_ps(o + x, _mm256_add_ps(_mm256_mul_ps(_mm256_loadu_ps(a + x), w0),
                                               _mm256_mul_ps(_mm256_loadu_ps(b + x), w1)));
-    for (; x < W; x++) o[x] = a[x] * ly0 + b[x] * ly1;
+    for (; x < W; x++)
+        o[x] = a[x] * ly0 + b[x] * ly1;
 }
 
 // Over the K rows of semseg [K, n]: sc = -sum_k (k in order), best index = the first k reaching
 // the maximum (strictly greater replaces). bestv is scratch [n].
-static void reduce_classes(float *restrict sc, int32_t *restrict bestk, float *restrict bestv, const float *ss,
-                           int64_t K, int64_t n) {
+static void reduce_classes(float *restrict sc, int32_t *restrict bestk, float *restrict bestv,
+                           const float *ss, int64_t K, int64_t n) {
     int64_t p = 0;
     for (; p + 8 <= n; p += 8) {
         __m256 sum = _mm256_loadu_ps(ss + p), best = sum;
@@ -148,7 +156,8 @@ static void score_bands(void *arg, int64_t b0, int64_t b1, int thread) {
         // terms are computed once per source row and shared by the output rows using it.
         for (int64_t q = 0; q < Q; q++) {
             for (int64_t sr = s0; sr <= s1; sr++)
-                hinterp(hrows + (sr - s0) * W, j->masks + (q * j->h + sr) * w, j->x0, j->x1, j->lx0, j->lx1, W);
+                hinterp(hrows + (sr - s0) * W, j->masks + (q * j->h + sr) * w, j->x0, j->x1, j->lx0, j->lx1,
+                        W);
             for (int64_t r = r0; r < r1; r++)
                 vinterp(S + q * n + (r - r0) * W, hrows + (j->y0[r] - s0) * W, hrows + (j->y1[r] - s0) * W,
                         j->ly0[r], j->ly1[r], W);
@@ -156,11 +165,13 @@ static void score_bands(void *arg, int64_t b0, int64_t b1, int thread) {
         ug_tensor sv = ug_tensor_wrap(S, UG_F32, UG_DIMS(Q * n));
         sigmoid_cpu(j->ctx, &sv, &sv); // inside a parallel region: runs on this thread
         // semseg [K, n] = probs^T [K, Q] @ sigmoid(masks) [Q, n].
-        gemm_cpu_serial(j->ctx, thread, K, n, Q, 1.0f, j->probs, 1, K + 1, S, UG_F32, n, 1, 0.0f, ss, n, NULL);
+        gemm_cpu_serial(j->ctx, thread, K, n, Q, 1.0f, j->probs, 1, K + 1, S, UG_F32, n, 1, 0.0f, ss, n,
+                        NULL);
         reduce_classes(j->score + r0 * W, bestk, best, ss, K, n);
         if (j->semantic) {
             uint8_t *sem = j->semantic + r0 * W;
-            for (int64_t p = 0; p < n; p++) sem[p] = (uint8_t)bestk[p];
+            for (int64_t p = 0; p < n; p++)
+                sem[p] = (uint8_t)bestk[p];
         }
     }
 }
@@ -176,9 +187,11 @@ ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, cons
     int64_t H = score->shape[0], W = score->shape[1];
     if (logits->shape[0] != Q || K < 1 || K > 256 || H > Ht || W > Wt || H < 1 || W < 1 || h < 1 || w < 1 ||
         (semantic && (semantic->shape[0] != H || semantic->shape[1] != W)))
-        return ug_errf(err, UG_ERR_ARG, "rba score: inconsistent sizes (Q %lld, K %lld, masks %lldx%lld -> %lldx%lld, "
-                       "output %lldx%lld)", (long long)Q, (long long)K, (long long)h, (long long)w, (long long)Ht,
-                       (long long)Wt, (long long)H, (long long)W);
+        return ug_errf(err, UG_ERR_ARG,
+                       "rba score: inconsistent sizes (Q %lld, K %lld, masks %lldx%lld -> %lldx%lld, "
+                       "output %lldx%lld)",
+                       (long long)Q, (long long)K, (long long)h, (long long)w, (long long)Ht, (long long)Wt,
+                       (long long)H, (long long)W);
     ug_arena *ar = &ctx->arena;
     ug_arena_mark mark = ug_arena_get_mark(ar);
     ug_status st = UG_OK;
@@ -209,12 +222,31 @@ ug_status rba_score_cpu(ug_ctx *ctx, ug_tensor *score, ug_tensor *semantic, cons
     }
     ug_tensor pv = ug_tensor_wrap(probs, UG_F32, UG_DIMS(Q, K + 1));
     softmax_cpu(ctx, &pv, logits);
-    score_job job = {ctx, probs, masks->data, Q, K, h, w, H, W, R, nsrc, idx, idx + W, y0, y1,
-                     wts, wts + W, wts + 2 * W, wts + 2 * W + H, buf, per_thread, score->data,
+    score_job job = {ctx,
+                     probs,
+                     masks->data,
+                     Q,
+                     K,
+                     h,
+                     w,
+                     H,
+                     W,
+                     R,
+                     nsrc,
+                     idx,
+                     idx + W,
+                     y0,
+                     y1,
+                     wts,
+                     wts + W,
+                     wts + 2 * W,
+                     wts + 2 * W + H,
+                     buf,
+                     per_thread,
+                     score->data,
                      semantic ? semantic->data : NULL};
     ug_parallel_for(ctx->pool, (H + R - 1) / R, 1, score_bands, &job);
 done:
     ug_arena_release(ar, mark);
     return st;
 }
-

@@ -15,8 +15,8 @@
 // Reference: plain loops, double arithmetic, the whole [Q, Ht, Wt] upsampled stack in memory.
 // logits [Q, K+1], masks [Q, h, w] contiguous -> score [H, W] and semantic [H, W] (may be
 // NULL), H <= Ht, W <= Wt.
-void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const float *masks, int64_t Q, int64_t K,
-                   int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W);
+void rba_score_ref(float *score, uint8_t *semantic, const float *logits, const float *masks, int64_t Q,
+                   int64_t K, int64_t h, int64_t w, int64_t Ht, int64_t Wt, int64_t H, int64_t W);
 
 // Fast kernel: the same contract on tensors, score F32 [H, W], semantic U8 [H, W] or NULL
 // (K <= 256), logits F32 [Q, K+1], masks F32 [Q, h, w], all contiguous. Never holds the

@@ -69,7 +69,9 @@ static int64_t plane_offset(const ug_tensor *t, int64_t p) {
     return off;
 }
 
-static size_t align64(size_t n) { return (n + 63) & ~(size_t)63; }
+static size_t align64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
 
 typedef struct bilinear_job {
     ug_ctx *ctx;
@@ -81,8 +83,8 @@ typedef struct bilinear_job {
 
 // h[j] = row[o0[j]] * l0[j] + row[o1[j]] * l1[j]: one input row interpolated to Wo columns.
 // Multiply and add stay separate (no FMA) so the float result is PyTorch's expression.
-static void bilinear_hpass(float *h, const float *row, const int32_t *o0, const int32_t *o1,
-                           const float *l0, const float *l1, int64_t Wo) {
+static void bilinear_hpass(float *h, const float *row, const int32_t *o0, const int32_t *o1, const float *l0,
+                           const float *l1, int64_t Wo) {
     int64_t j = 0;
     for (; j + 8 <= Wo; j += 8) {
         __m256 a = _mm256_i32gather_ps(row, _mm256_loadu_si256((const __m256i *)(o0 + j)), 4);
@@ -91,7 +93,8 @@ static void bilinear_hpass(float *h, const float *row, const int32_t *o0, const 
                                  _mm256_mul_ps(b, _mm256_loadu_ps(l1 + j)));
         _mm256_store_ps(h + j, v);
     }
-    for (; j < Wo; j++) h[j] = row[o0[j]] * l0[j] + row[o1[j]] * l1[j];
+    for (; j < Wo; j++)
+        h[j] = row[o0[j]] * l0[j] + row[o1[j]] * l1[j];
 }
 
 static void bilinear_rows(void *arg, int64_t t0, int64_t t1, int thread) {
@@ -128,7 +131,8 @@ static void bilinear_rows(void *arg, int64_t t0, int64_t t1, int thread) {
             const float *xp = (const float *)x->data + plane_offset(x, p);
             int64_t want[2] = {p * H + ty.i0, p * H + ty.i1};
             int slot[2];
-            for (int k = 0; k < 2; k++) slot[k] = tag[0] == want[k] ? 0 : tag[1] == want[k] ? 1 : -1;
+            for (int k = 0; k < 2; k++)
+                slot[k] = tag[0] == want[k] ? 0 : tag[1] == want[k] ? 1 : -1;
             for (int k = 0; k < 2; k++) {
                 if (slot[k] >= 0) continue;
                 // Evict the slot not holding the other row this output row needs.
@@ -152,9 +156,11 @@ static void bilinear_rows(void *arg, int64_t t0, int64_t t1, int thread) {
                                              _mm256_mul_ps(_mm256_load_ps(h1 + j), w1));
                     _mm256_storeu_ps(yr + j, v);
                 }
-                for (; j < Wo; j++) yr[j] = h0[j] * ty.l0 + h1[j] * ty.l1;
+                for (; j < Wo; j++)
+                    yr[j] = h0[j] * ty.l0 + h1[j] * ty.l1;
             } else {
-                for (int64_t j = 0; j < Wo; j++) yr[j * ysw] = h0[j] * ty.l0 + h1[j] * ty.l1;
+                for (int64_t j = 0; j < Wo; j++)
+                    yr[j * ysw] = h0[j] * ty.l0 + h1[j] * ty.l1;
             }
         }
     }
@@ -168,8 +174,9 @@ void resize_bilinear_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, bool ali
         assert(x->shape[d] == y->shape[d]);
         planes *= x->shape[d];
     }
-    bilinear_job job = {ctx, x, y, align_corners, x->shape[nd - 2], x->shape[nd - 1], y->shape[nd - 2],
-                        y->shape[nd - 1], 0, 0};
+    bilinear_job job = {
+        ctx, x, y, align_corners, x->shape[nd - 2], x->shape[nd - 1], y->shape[nd - 2], y->shape[nd - 1],
+        0,   0};
     assert(job.H > 0 && job.W > 0);
     // Column offsets go into 32-bit gather indices.
     assert(job.W * x->stride[nd - 1] < INT32_MAX);
@@ -238,7 +245,8 @@ void resize_pillow_ref(uint8_t *y, const uint8_t *x, int64_t H, int64_t W, int64
         for (int64_t r = 0; r < H; r++)
             for (int64_t c = 0; c < C; c++) {
                 int32_t acc = 1 << (PILLOW_BITS - 1);
-                for (int t = 0; t < n; t++) acc += (int32_t)x[(r * W + first + t) * C + c] * k[t];
+                for (int t = 0; t < n; t++)
+                    acc += (int32_t)x[(r * W + first + t) * C + c] * k[t];
                 mid[(r * Wo + ox) * C + c] = pillow_clip(acc);
             }
     }
@@ -248,7 +256,8 @@ void resize_pillow_ref(uint8_t *y, const uint8_t *x, int64_t H, int64_t W, int64
         pillow_coeffs(H, Ho, oy, k, &first, &n);
         for (int64_t j = 0; j < Wo * C; j++) {
             int32_t acc = 1 << (PILLOW_BITS - 1);
-            for (int t = 0; t < n; t++) acc += (int32_t)mid[(first + t) * Wo * C + j] * k[t];
+            for (int t = 0; t < n; t++)
+                acc += (int32_t)mid[(first + t) * Wo * C + j] * k[t];
             y[oy * Wo * C + j] = pillow_clip(acc);
         }
     }
@@ -283,7 +292,8 @@ static void pillow_hpass(uint8_t *out, const uint8_t *row, const int32_t *kk, co
         } else {
             for (int64_t c = 0; c < C; c++) {
                 int32_t a = 1 << (PILLOW_BITS - 1);
-                for (int t = 0; t < n; t++) a += (int32_t)p[t * C + c] * k[t];
+                for (int t = 0; t < n; t++)
+                    a += (int32_t)p[t * C + c] * k[t];
                 out[ox * C + c] = pillow_clip(a);
             }
         }
@@ -310,7 +320,8 @@ static void pillow_vpass(uint8_t *y, const uint8_t *const *rows, const int32_t *
     }
     for (; j < n; j++) {
         int32_t acc = 1 << (PILLOW_BITS - 1);
-        for (int t = 0; t < taps; t++) acc += (int32_t)rows[t][j] * k[t];
+        for (int t = 0; t < taps; t++)
+            acc += (int32_t)rows[t][j] * k[t];
         y[j] = pillow_clip(acc);
     }
 }
@@ -321,15 +332,18 @@ static void pillow_rows(void *arg, int64_t t0, int64_t t1, int thread) {
     int kx = job->kx, ky = job->ky;
     int64_t xs = job->x->stride[0], ys = job->y->stride[0];
     size_t rowb = align64((size_t)(Wo * C));
-    size_t kkb = align64((size_t)Wo * (size_t)kx * 4), fb = align64((size_t)Wo * 8), cb = align64((size_t)Wo * 4);
+    size_t kkb = align64((size_t)Wo * (size_t)kx * 4), fb = align64((size_t)Wo * 8),
+           cb = align64((size_t)Wo * 4);
     char *s = ug_ctx_scratch(job->ctx, thread, kkb + fb + cb + (size_t)ky * rowb);
     int32_t *kk = (int32_t *)s;
     int64_t *first = (int64_t *)(s + kkb);
     int *count = (int *)(s + kkb + fb);
     uint8_t *ring = (uint8_t *)(s + kkb + fb + cb); // ky horizontally resampled rows, slot = row % ky
     int64_t tag[ky];
-    for (int i = 0; i < ky; i++) tag[i] = -1;
-    for (int64_t ox = 0; ox < Wo; ox++) pillow_coeffs(W, Wo, ox, kk + ox * kx, &first[ox], &count[ox]);
+    for (int i = 0; i < ky; i++)
+        tag[i] = -1;
+    for (int64_t ox = 0; ox < Wo; ox++)
+        pillow_coeffs(W, Wo, ox, kk + ox * kx, &first[ox], &count[ox]);
 
     int32_t k[ky];
     const uint8_t *rows[ky];
@@ -402,11 +416,14 @@ static void norm_rows(void *arg, int64_t begin, int64_t end, int thread) {
             const uint8_t *px = (const uint8_t *)img->data + row * img->stride[0] + c;
             float m = job->mean[c], sd = job->std[c];
             if (job->rba)
-                for (; q < w; q++) yr[q] = ((float)px[q * 3] - m) * sd;
+                for (; q < w; q++)
+                    yr[q] = ((float)px[q * 3] - m) * sd;
             else
-                for (; q < w; q++) yr[q] = ((float)px[q * 3] - m) / sd;
+                for (; q < w; q++)
+                    yr[q] = ((float)px[q * 3] - m) / sd;
         }
-        for (; q < Wy; q++) yr[q] = 0.0f;
+        for (; q < Wy; q++)
+            yr[q] = 0.0f;
     }
 }
 

@@ -41,8 +41,7 @@ void resize_bilinear_ref(float *y, const float *x, int64_t planes, int64_t H, in
 void resize_bilinear_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, bool align_corners);
 
 // Reference: contiguous U8 [H, W, C] -> [Ho, Wo, C], literal two-pass Pillow algorithm.
-void resize_pillow_ref(uint8_t *y, const uint8_t *x, int64_t H, int64_t W, int64_t Ho, int64_t Wo,
-                       int64_t C);
+void resize_pillow_ref(uint8_t *y, const uint8_t *x, int64_t H, int64_t W, int64_t Ho, int64_t Wo, int64_t C);
 // Fast kernel: U8 [H, W, C] -> U8 [Ho, Wo, C], C = 1..4, rows may be strided (pixels and
 // channels contiguous). Bit exact with the reference.
 void resize_pillow_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x);

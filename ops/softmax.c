@@ -12,15 +12,19 @@ void softmax_ref(float *y, const float *x, int64_t rows, int64_t cols) {
         const float *xr = x + r * cols;
         float *yr = y + r * cols;
         double m = -INFINITY;
-        for (int64_t c = 0; c < cols; c++) m = fmax(m, (double)xr[c]);
+        for (int64_t c = 0; c < cols; c++)
+            m = fmax(m, (double)xr[c]);
         if (m == -INFINITY) { // all -inf: 0/0 as in PyTorch
-            for (int64_t c = 0; c < cols; c++) yr[c] = NAN;
+            for (int64_t c = 0; c < cols; c++)
+                yr[c] = NAN;
             continue;
         }
         double s = 0;
-        for (int64_t c = 0; c < cols; c++) s += exp((double)xr[c] - m);
+        for (int64_t c = 0; c < cols; c++)
+            s += exp((double)xr[c] - m);
         // Second pass recomputes exp so that y may alias x.
-        for (int64_t c = 0; c < cols; c++) yr[c] = (float)(exp((double)xr[c] - m) / s);
+        for (int64_t c = 0; c < cols; c++)
+            yr[c] = (float)(exp((double)xr[c] - m) / s);
     }
 }
 
@@ -28,11 +32,14 @@ void softmax_ref(float *y, const float *x, int64_t rows, int64_t cols) {
 static void softmax_row(float *y, const float *x, int64_t n) {
     vf vm = vf_set1(-INFINITY);
     int64_t c = 0;
-    for (; c + VL <= n; c += VL) vm = vf_max(vm, vf_load(x + c));
+    for (; c + VL <= n; c += VL)
+        vm = vf_max(vm, vf_load(x + c));
     float m = vf_hmax(vm);
-    for (; c < n; c++) m = fmaxf(m, x[c]);
+    for (; c < n; c++)
+        m = fmaxf(m, x[c]);
     if (m == -INFINITY) {
-        for (c = 0; c < n; c++) y[c] = NAN;
+        for (c = 0; c < n; c++)
+            y[c] = NAN;
         return;
     }
     vf mv = vf_set1(m), acc = vf_zero();
@@ -47,14 +54,15 @@ static void softmax_row(float *y, const float *x, int64_t n) {
         acc = vf_add(acc, vf_load_n(y + c, t)); // reload: lanes past the row read as 0
     }
     vf inv = vf_set1(1.0f / vf_hsum(acc));
-    for (c = 0; c + VL <= n; c += VL) vf_store(y + c, vf_mul(vf_load(y + c), inv));
+    for (c = 0; c + VL <= n; c += VL)
+        vf_store(y + c, vf_mul(vf_load(y + c), inv));
     if (c < n) vf_store_n(y + c, vf_mul(vf_load_n(y + c, (int)(n - c)), inv), (int)(n - c));
 }
 
 typedef struct softmax_job {
     float *y;
     const float *x;
-    int nlead;                 // number of leading dims
+    int nlead;                  // number of leading dims
     int64_t shape[UG_MAX_DIMS]; // leading dims
     int64_t sx[UG_MAX_DIMS], sy[UG_MAX_DIMS];
     int64_t cols;

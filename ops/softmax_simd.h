@@ -20,25 +20,29 @@
 // split in a short high part (n * hi is exact, so the subtraction is too) and a low part.
 // exp(r) is its Taylor series to degree 7: the truncation error r^8/8! < 6e-9 relative is
 // a tenth of an ulp, so the Horner rounding dominates.
-#define UG_EXP_LOG2E 1.44269504088896341f
+#define UG_EXP_LOG2E  1.44269504088896341f
 #define UG_EXP_LN2_HI 0.693359375f
 #define UG_EXP_LN2_LO -2.12194440e-4f
-#define UG_EXP_XMIN -87.3365447f // ln(2^-126): below, the result would be denormal -> 0
-#define UG_EXP_XMAX 88.0f        // keeps n <= 127
-#define UG_EXP_C7 (1.0f / 5040.0f)
-#define UG_EXP_C6 (1.0f / 720.0f)
-#define UG_EXP_C5 (1.0f / 120.0f)
-#define UG_EXP_C4 (1.0f / 24.0f)
-#define UG_EXP_C3 (1.0f / 6.0f)
-#define UG_EXP_C2 0.5f
+#define UG_EXP_XMIN   -87.3365447f // ln(2^-126): below, the result would be denormal -> 0
+#define UG_EXP_XMAX   88.0f        // keeps n <= 127
+#define UG_EXP_C7     (1.0f / 5040.0f)
+#define UG_EXP_C6     (1.0f / 720.0f)
+#define UG_EXP_C5     (1.0f / 120.0f)
+#define UG_EXP_C4     (1.0f / 24.0f)
+#define UG_EXP_C3     (1.0f / 6.0f)
+#define UG_EXP_C2     0.5f
 
 #if defined(__AVX512F__)
 
 enum { VL = 16 };
 typedef __m512 vf;
 
-UG_INLINE vf vf_load(const float *p) { return _mm512_loadu_ps(p); }
-UG_INLINE void vf_store(float *p, vf x) { _mm512_storeu_ps(p, x); }
+UG_INLINE vf vf_load(const float *p) {
+    return _mm512_loadu_ps(p);
+}
+UG_INLINE void vf_store(float *p, vf x) {
+    _mm512_storeu_ps(p, x);
+}
 // First n lanes (0 <= n <= VL) of p; the others read as 0 and memory past p + n is not touched.
 UG_INLINE vf vf_load_n(const float *p, int n) {
     return _mm512_maskz_loadu_ps((__mmask16)((1u << n) - 1), p);
@@ -46,17 +50,37 @@ UG_INLINE vf vf_load_n(const float *p, int n) {
 UG_INLINE void vf_store_n(float *p, vf x, int n) {
     _mm512_mask_storeu_ps(p, (__mmask16)((1u << n) - 1), x);
 }
-UG_INLINE vf vf_set1(float a) { return _mm512_set1_ps(a); }
-UG_INLINE vf vf_zero(void) { return _mm512_setzero_ps(); }
-UG_INLINE vf vf_add(vf a, vf b) { return _mm512_add_ps(a, b); }
-UG_INLINE vf vf_sub(vf a, vf b) { return _mm512_sub_ps(a, b); }
-UG_INLINE vf vf_mul(vf a, vf b) { return _mm512_mul_ps(a, b); }
-UG_INLINE vf vf_fma(vf a, vf b, vf c) { return _mm512_fmadd_ps(a, b, c); } // a * b + c
+UG_INLINE vf vf_set1(float a) {
+    return _mm512_set1_ps(a);
+}
+UG_INLINE vf vf_zero(void) {
+    return _mm512_setzero_ps();
+}
+UG_INLINE vf vf_add(vf a, vf b) {
+    return _mm512_add_ps(a, b);
+}
+UG_INLINE vf vf_sub(vf a, vf b) {
+    return _mm512_sub_ps(a, b);
+}
+UG_INLINE vf vf_mul(vf a, vf b) {
+    return _mm512_mul_ps(a, b);
+}
+UG_INLINE vf vf_fma(vf a, vf b, vf c) {
+    return _mm512_fmadd_ps(a, b, c);
+} // a * b + c
 // max/min return the second operand when either is NaN: pass the data second.
-UG_INLINE vf vf_max(vf a, vf b) { return _mm512_max_ps(a, b); }
-UG_INLINE vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
-UG_INLINE float vf_hmax(vf a) { return _mm512_reduce_max_ps(a); }
-UG_INLINE float vf_hsum(vf a) { return _mm512_reduce_add_ps(a); }
+UG_INLINE vf vf_max(vf a, vf b) {
+    return _mm512_max_ps(a, b);
+}
+UG_INLINE vf vf_min(vf a, vf b) {
+    return _mm512_min_ps(a, b);
+}
+UG_INLINE float vf_hmax(vf a) {
+    return _mm512_reduce_max_ps(a);
+}
+UG_INLINE float vf_hsum(vf a) {
+    return _mm512_reduce_add_ps(a);
+}
 // Lanes whose byte in m[0..VL) is nonzero become -inf.
 UG_INLINE vf vf_mask_u8(vf x, const uint8_t *m) {
     __m128i b = _mm_loadu_si128((const __m128i *)m);
@@ -92,18 +116,42 @@ static const int32_t ug_simd_tail_mask[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0,
 UG_INLINE __m256i vf_tail_mask_(int n) {
     return _mm256_loadu_si256((const __m256i *)(ug_simd_tail_mask + 8 - n));
 }
-UG_INLINE vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
-UG_INLINE void vf_store(float *p, vf x) { _mm256_storeu_ps(p, x); }
-UG_INLINE vf vf_load_n(const float *p, int n) { return _mm256_maskload_ps(p, vf_tail_mask_(n)); }
-UG_INLINE void vf_store_n(float *p, vf x, int n) { _mm256_maskstore_ps(p, vf_tail_mask_(n), x); }
-UG_INLINE vf vf_set1(float a) { return _mm256_set1_ps(a); }
-UG_INLINE vf vf_zero(void) { return _mm256_setzero_ps(); }
-UG_INLINE vf vf_add(vf a, vf b) { return _mm256_add_ps(a, b); }
-UG_INLINE vf vf_sub(vf a, vf b) { return _mm256_sub_ps(a, b); }
-UG_INLINE vf vf_mul(vf a, vf b) { return _mm256_mul_ps(a, b); }
-UG_INLINE vf vf_fma(vf a, vf b, vf c) { return _mm256_fmadd_ps(a, b, c); }
-UG_INLINE vf vf_max(vf a, vf b) { return _mm256_max_ps(a, b); }
-UG_INLINE vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
+UG_INLINE vf vf_load(const float *p) {
+    return _mm256_loadu_ps(p);
+}
+UG_INLINE void vf_store(float *p, vf x) {
+    _mm256_storeu_ps(p, x);
+}
+UG_INLINE vf vf_load_n(const float *p, int n) {
+    return _mm256_maskload_ps(p, vf_tail_mask_(n));
+}
+UG_INLINE void vf_store_n(float *p, vf x, int n) {
+    _mm256_maskstore_ps(p, vf_tail_mask_(n), x);
+}
+UG_INLINE vf vf_set1(float a) {
+    return _mm256_set1_ps(a);
+}
+UG_INLINE vf vf_zero(void) {
+    return _mm256_setzero_ps();
+}
+UG_INLINE vf vf_add(vf a, vf b) {
+    return _mm256_add_ps(a, b);
+}
+UG_INLINE vf vf_sub(vf a, vf b) {
+    return _mm256_sub_ps(a, b);
+}
+UG_INLINE vf vf_mul(vf a, vf b) {
+    return _mm256_mul_ps(a, b);
+}
+UG_INLINE vf vf_fma(vf a, vf b, vf c) {
+    return _mm256_fmadd_ps(a, b, c);
+}
+UG_INLINE vf vf_max(vf a, vf b) {
+    return _mm256_max_ps(a, b);
+}
+UG_INLINE vf vf_min(vf a, vf b) {
+    return _mm256_min_ps(a, b);
+}
 UG_INLINE float vf_hmax(vf a) {
     __m128 m = _mm_max_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     m = _mm_max_ps(m, _mm_movehl_ps(m, m));

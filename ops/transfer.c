@@ -5,9 +5,12 @@
 
 #include "ops/ops.h"
 
-static const ug_memory *memory_for(const ug_ctx *ctx, ug_device d) { return ug_backend_for(ctx, d)->mem; }
+static const ug_memory *memory_for(const ug_ctx *ctx, ug_device d) {
+    return ug_backend_for(ctx, d)->mem;
+}
 
-ug_status ug_tensor_new_dev(ug_ctx *ctx, ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape, ug_err *err) {
+ug_status ug_tensor_new_dev(ug_ctx *ctx, ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape,
+                            ug_err *err) {
     return ug_tensor_new_on(t, memory_for(ctx, ctx->device), dt, ndim, shape, err);
 }
 
@@ -29,7 +32,8 @@ static ug_status transfer(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_de
     ug_tensor src;
     ug_status st = contiguous_on_own_device(ctx, &src, x, err);
     if (st != UG_OK) return st;
-    if ((st = ug_tensor_new_on(out, memory_for(ctx, to), x->dtype, x->ndim, x->shape, err)) != UG_OK) goto done;
+    if ((st = ug_tensor_new_on(out, memory_for(ctx, to), x->dtype, x->ndim, x->shape, err)) != UG_OK)
+        goto done;
     size_t bytes = ug_tensor_nbytes(x);
     if (x->device == to)
         ug_copy(ctx, out, &src);

@@ -46,7 +46,8 @@ int test_cli_run_line(const char *line, const char *errfile) {
     const char *args[63];
     int n = 0;
     if (snprintf(buf, sizeof buf, "%s", line) >= (int)sizeof buf) return -1;
-    for (char *tok = strtok(buf, " "); tok && n < 62; tok = strtok(NULL, " ")) args[n++] = tok;
+    for (char *tok = strtok(buf, " "); tok && n < 62; tok = strtok(NULL, " "))
+        args[n++] = tok;
     args[n] = NULL;
     return test_cli_run(args, NULL, errfile);
 }

@@ -36,12 +36,14 @@ float test_rng_normal(test_rng *r) {
 
 void test_fill_uniform(float *x, size_t n, float lo, float hi, uint64_t seed) {
     test_rng r = test_rng_seed(seed);
-    for (size_t i = 0; i < n; i++) x[i] = test_rng_uniform(&r, lo, hi);
+    for (size_t i = 0; i < n; i++)
+        x[i] = test_rng_uniform(&r, lo, hi);
 }
 
 void test_fill_normal(float *x, size_t n, float std, uint64_t seed) {
     test_rng r = test_rng_seed(seed);
-    for (size_t i = 0; i < n; i++) x[i] = std * test_rng_normal(&r);
+    for (size_t i = 0; i < n; i++)
+        x[i] = std * test_rng_normal(&r);
 }
 
 double test_assert_close(const float *got, const float *want, size_t n, double atol, double rtol,
@@ -62,7 +64,8 @@ double test_assert_close(const float *got, const float *want, size_t n, double a
             worst = i;
         }
     }
-    ck_assert_msg(!bad, "%s: %zu elements, worst at %zu: got %.9g want %.9g (atol %g rtol %g, max abs err %g)",
+    ck_assert_msg(!bad,
+                  "%s: %zu elements, worst at %zu: got %.9g want %.9g (atol %g rtol %g, max abs err %g)",
                   what, n, worst, (double)got[worst], (double)want[worst], atol, rtol, max_err);
     return max_err;
 }
@@ -106,9 +109,15 @@ static void ctx_setup(int threads) {
     ck_assert_int_eq(ug_ctx_init(&test_ctx, threads, &err), UG_OK);
 }
 
-void test_ctx_setup(void) { ctx_setup(2); }
-void test_ctx_setup_odd(void) { ctx_setup(3); }
-void test_ctx_teardown(void) { ug_ctx_free(&test_ctx); }
+void test_ctx_setup(void) {
+    ctx_setup(2);
+}
+void test_ctx_setup_odd(void) {
+    ctx_setup(3);
+}
+void test_ctx_teardown(void) {
+    ug_ctx_free(&test_ctx);
+}
 
 void test_require_golden(void) {
     char *p = test_golden_path("README.md");
@@ -129,7 +138,9 @@ char *test_tmpdir(void) {
 }
 
 static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(path);
 }
 

@@ -51,7 +51,8 @@ ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug
     ug_status s = ug_st_open(st, path, err);
     if (s != UG_OK) return s;
     const char *json = ug_st_meta(*st, "config");
-    s = json ? ug_json_parse(cfg, json, strlen(json), "config", err) : ug_errf(err, UG_ERR_FORMAT, "no config");
+    s = json ? ug_json_parse(cfg, json, strlen(json), "config", err)
+             : ug_errf(err, UG_ERR_FORMAT, "no config");
     if (s != UG_OK) {
         ug_st_close(*st);
         *st = NULL;

@@ -22,8 +22,8 @@ static const ug_arch_item *find(const ug_arch_plan *p, const char *name) {
 static void expect_shape(const ug_arch_plan *p, const char *name, int ndim, const int64_t *shape) {
     const ug_arch_item *it = find(p, name);
     ck_assert_msg(it != NULL, "%s missing", name);
-    ck_assert_msg(it->ndim == ndim && !memcmp(it->shape, shape, (size_t)ndim * sizeof *shape), "%s has the wrong shape",
-                  name);
+    ck_assert_msg(it->ndim == ndim && !memcmp(it->shape, shape, (size_t)ndim * sizeof *shape),
+                  "%s has the wrong shape", name);
 }
 
 // golden/rba_tiny/checkpoint_keys_<n>dl.txt: "d2 key \t ugains key \t [shape] \t dtype" per
@@ -50,15 +50,17 @@ static void check_against_golden(int layers) {
         }
         ck_assert_msg(i < p.n, "%s: %s is not in the official list (it has %d items)", rel, f[0], p.n);
         const ug_arch_item *it = &p.items[i++];
-        ck_assert_msg(!strcmp(it->name, f[0]), "%s: item %d is %s, golden has %s", rel, i - 1, it->name, f[0]);
+        ck_assert_msg(!strcmp(it->name, f[0]), "%s: item %d is %s, golden has %s", rel, i - 1, it->name,
+                      f[0]);
         int64_t shape[UG_MAX_DIMS];
         int nd = 0;
         for (char *s = f[2] + 1; *s && *s != ']' && nd < UG_MAX_DIMS;) {
             shape[nd++] = strtoll(s, &s, 10);
-            while (*s == ',' || *s == ' ') s++;
+            while (*s == ',' || *s == ' ')
+                s++;
         }
-        ck_assert_msg(it->ndim == nd && !memcmp(it->shape, shape, (size_t)nd * sizeof *shape), "%s: %s shape differs (%s)",
-                      rel, f[0], f[2]);
+        ck_assert_msg(it->ndim == nd && !memcmp(it->shape, shape, (size_t)nd * sizeof *shape),
+                      "%s: %s shape differs (%s)", rel, f[0], f[2]);
         ck_assert_msg(it->is_int == !strcmp(f[3], "int64"), "%s: %s dtype differs (%s)", rel, f[0], f[3]);
     }
     ck_assert_msg(i == p.n, "%s has %d keys, the official list %d", rel, i, p.n);
@@ -84,16 +86,20 @@ START_TEST(swin_b_list_has_the_release_shapes) {
     expect_shape(&p, "backbone.layers.2.downsample.reduction.weight", UG_DIMS(1024, 2048));
     expect_shape(&p, "backbone.norm3.weight", UG_DIMS(1024));
     expect_shape(&p, "sem_seg_head.pixel_decoder.input_proj.0.0.weight", UG_DIMS(256, 1024, 1, 1));
-    expect_shape(&p, "sem_seg_head.pixel_decoder.transformer.encoder.layers.5.self_attn.sampling_offsets.weight",
+    expect_shape(&p,
+                 "sem_seg_head.pixel_decoder.transformer.encoder.layers.5.self_attn.sampling_offsets.weight",
                  UG_DIMS(64, 256)); // 8 heads x 1 level x 4 points x (x, y)
-    expect_shape(&p, "sem_seg_head.pixel_decoder.transformer.encoder.layers.5.self_attn.attention_weights.weight",
+    expect_shape(&p,
+                 "sem_seg_head.pixel_decoder.transformer.encoder.layers.5.self_attn.attention_weights.weight",
                  UG_DIMS(32, 256));
-    expect_shape(&p, "sem_seg_head.pixel_decoder.transformer.encoder.layers.5.linear1.weight", UG_DIMS(1024, 256));
+    expect_shape(&p, "sem_seg_head.pixel_decoder.transformer.encoder.layers.5.linear1.weight",
+                 UG_DIMS(1024, 256));
     expect_shape(&p, "sem_seg_head.pixel_decoder.adapter_1.weight", UG_DIMS(256, 128, 1, 1));
     expect_shape(&p, "sem_seg_head.pixel_decoder.adapter_3.weight", UG_DIMS(256, 512, 1, 1));
     expect_shape(&p, "sem_seg_head.pixel_decoder.layer_3.weight", UG_DIMS(256, 256, 3, 3));
     expect_shape(&p, "sem_seg_head.pixel_decoder.mask_features.weight", UG_DIMS(256, 256, 1, 1));
-    expect_shape(&p, "sem_seg_head.predictor.transformer_cross_attention_layers.0.multihead_attn.in_proj_weight",
+    expect_shape(&p,
+                 "sem_seg_head.predictor.transformer_cross_attention_layers.0.multihead_attn.in_proj_weight",
                  UG_DIMS(768, 256));
     expect_shape(&p, "sem_seg_head.predictor.transformer_ffn_layers.0.linear1.weight", UG_DIMS(2048, 256));
     expect_shape(&p, "sem_seg_head.predictor.query_feat.weight", UG_DIMS(100, 256));
@@ -158,7 +164,8 @@ static void write_pack_load(const char *dir, int layers, ug_dtype dtype) {
     ck_assert_str_eq(stats.arch, "rba");
     // Everything but the relative_position_index buffers and criterion.empty_weight is packed.
     int dropped = 0;
-    for (int i = 0; i < p.n; i++) dropped += p.items[i].is_int || !strcmp(p.items[i].name, "criterion.empty_weight");
+    for (int i = 0; i < p.n; i++)
+        dropped += p.items[i].is_int || !strcmp(p.items[i].name, "criterion.empty_weight");
     ck_assert_int_eq(stats.ntensors, p.n - dropped);
 
     rba_model *m;
@@ -178,14 +185,17 @@ static void write_pack_load(const char *dir, int layers, ug_dtype dtype) {
     ug_tensor img;
     ck_assert_int_eq(ug_tensor_new(&img, UG_U8, UG_DIMS(33, 127, 3), &err), UG_OK);
     uint8_t *px = img.data;
-    for (int64_t i = 0; i < 33 * 127 * 3; i++) px[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int64_t i = 0; i < 33 * 127 * 3; i++)
+        px[i] = (uint8_t)((i * 2654435761u) >> 24);
     rba_output r;
     ck_assert_msg(rba_forward_u8(&ctx, m, &img, false, &r, NULL, &err) == UG_OK, "%s", err.msg);
     // score = -sum over classes and queries of softmax x sigmoid: within [-Q, 0] and finite.
     const float *sc = r.score.data;
-    for (int64_t i = 0; i < 33 * 127; i++) ck_assert_msg(isfinite(sc[i]) && sc[i] <= 0 && sc[i] >= -10, "score[%lld] = %g", (long long)i, sc[i]);
+    for (int64_t i = 0; i < 33 * 127; i++)
+        ck_assert_msg(isfinite(sc[i]) && sc[i] <= 0 && sc[i] >= -10, "score[%lld] = %g", (long long)i, sc[i]);
     const uint8_t *sem = r.semantic.data;
-    for (int64_t i = 0; i < 33 * 127; i++) ck_assert_int_lt(sem[i], 19);
+    for (int64_t i = 0; i < 33 * 127; i++)
+        ck_assert_int_lt(sem[i], 19);
     rba_output_free(&r);
     ug_tensor_free(&img);
     ug_ctx_free(&ctx);

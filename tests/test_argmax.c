@@ -22,7 +22,8 @@ START_TEST(argmax_ties_odd_sizes) {
             ck_assert_int_eq(ug_tensor_new(&y, UG_I32, UG_DIMS(B, H, W), &err), UG_OK);
             test_rng r = test_rng_seed((uint64_t)(a * 5 + b));
             float *px = x.data;
-            for (int64_t i = 0; i < B * C * H * W; i++) px[i] = (float)(test_rng_u64(&r) % 4) - 1.5f;
+            for (int64_t i = 0; i < B * C * H * W; i++)
+                px[i] = (float)(test_rng_u64(&r) % 4) - 1.5f;
             int32_t *want = malloc((size_t)(B * H * W) * 4);
             argmax_ref(want, px, B, C, H * W);
             argmax_cpu(&test_ctx, &y, &x);
@@ -31,9 +32,11 @@ START_TEST(argmax_ties_odd_sizes) {
             for (int64_t i = 0; i < B * H * W; i++) {
                 int64_t bb = i / (H * W), p = i % (H * W);
                 float m = -INFINITY;
-                for (int64_t c = 0; c < C; c++) m = fmaxf(m, px[(bb * C + c) * H * W + p]);
+                for (int64_t c = 0; c < C; c++)
+                    m = fmaxf(m, px[(bb * C + c) * H * W + p]);
                 int64_t first = 0;
-                while (px[(bb * C + first) * H * W + p] != m) first++;
+                while (px[(bb * C + first) * H * W + p] != m)
+                    first++;
                 ck_assert_int_eq(want[i], first);
             }
             free(want);
@@ -61,7 +64,8 @@ START_TEST(argmax_nan_u8_strided) {
     argmax_ref(want, px, 1, C, H * W);
     ck_assert_int_eq(want[5], 2);
     ck_assert_int_eq(want[37], 0);
-    for (int i = 0; i < H * W; i++) ck_assert_int_eq(((uint8_t *)y8.data)[i], want[i]);
+    for (int i = 0; i < H * W; i++)
+        ck_assert_int_eq(((uint8_t *)y8.data)[i], want[i]);
 
     ug_tensor crop = ug_view_slice(&x, 3, 3, 33), xc, yc;
     ck_assert_int_eq(ug_tensor_new(&xc, UG_F32, UG_DIMS(1, C, H, 33), &err), UG_OK);

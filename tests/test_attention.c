@@ -21,9 +21,13 @@
 #define ATT_ATOL 2e-5
 #define ATT_RTOL 1e-4
 
-static int npaths(void) { return ug_cpu_has_avx512() ? 2 : 1; }
+static int npaths(void) {
+    return ug_cpu_has_avx512() ? 2 : 1;
+}
 // Path 0: AVX2 (forced), path 1: AVX-512.
-static void use_path(int i) { setenv("UGAINS_NO_AVX512", i == 0 ? "1" : "0", 1); }
+static void use_path(int i) {
+    setenv("UGAINS_NO_AVX512", i == 0 ? "1" : "0", 1);
+}
 
 static void fill_tensor(ug_tensor *t, float std, uint64_t seed) {
     test_fill_normal(t->data, (size_t)ug_tensor_numel(t), std, seed);
@@ -46,9 +50,9 @@ static void reference(float *want, const ug_tensor *q, const ug_tensor *k, const
                       const ug_attn_extra *x, float scale) {
     int64_t B = q->shape[0], H = q->shape[1], Nq = q->shape[2], D = q->shape[3];
     int64_t Nk = k->shape[2], Dv = v->shape[3];
-    float *qh = malloc((size_t)(Nq * D + 1) * sizeof(float));   // [Nq, D]
-    float *kh = malloc((size_t)(Nk * D + 1) * sizeof(float));   // [Nk, D]
-    float *vh = malloc((size_t)(Nk * Dv + 1) * sizeof(float));  // [Nk, Dv]
+    float *qh = malloc((size_t)(Nq * D + 1) * sizeof(float));    // [Nq, D]
+    float *kh = malloc((size_t)(Nk * D + 1) * sizeof(float));    // [Nk, D]
+    float *vh = malloc((size_t)(Nk * Dv + 1) * sizeof(float));   // [Nk, Dv]
     float *bias = malloc((size_t)(Nq * Nk + 1) * sizeof(float)); // [Nq, Nk]
     uint8_t *mask = malloc((size_t)(Nq * Nk + 1));               // [Nq, Nk]
     int has_bias = x && (x->bias[0] || x->bias[1] || x->rel_h);
@@ -57,10 +61,13 @@ static void reference(float *want, const ug_tensor *q, const ug_tensor *k, const
     for (int64_t b = 0; b < B; b++)
         for (int64_t h = 0; h < H; h++) {
             for (int64_t i = 0; i < Nq; i++)
-                for (int64_t d = 0; d < D; d++) qh[i * D + d] = *(float *)ug_tensor_ptr(q, (int64_t[]){b, h, i, d});
+                for (int64_t d = 0; d < D; d++)
+                    qh[i * D + d] = *(float *)ug_tensor_ptr(q, (int64_t[]){b, h, i, d});
             for (int64_t j = 0; j < Nk; j++) {
-                for (int64_t d = 0; d < D; d++) kh[j * D + d] = *(float *)ug_tensor_ptr(k, (int64_t[]){b, h, j, d});
-                for (int64_t d = 0; d < Dv; d++) vh[j * Dv + d] = *(float *)ug_tensor_ptr(v, (int64_t[]){b, h, j, d});
+                for (int64_t d = 0; d < D; d++)
+                    kh[j * D + d] = *(float *)ug_tensor_ptr(k, (int64_t[]){b, h, j, d});
+                for (int64_t d = 0; d < Dv; d++)
+                    vh[j * Dv + d] = *(float *)ug_tensor_ptr(v, (int64_t[]){b, h, j, d});
             }
             for (int64_t i = 0; i < Nq; i++)
                 for (int64_t j = 0; j < Nk; j++) {
@@ -100,13 +107,15 @@ static void check(ug_ctx *ctx, ug_tensor *out, const ug_tensor *q, const ug_tens
         for (int64_t b = 0; b < B; b++)
             for (int64_t h = 0; h < H; h++)
                 for (int64_t i = 0; i < Nq; i++)
-                    for (int64_t d = 0; d < Dv; d++) *(float *)ug_tensor_ptr(out, (int64_t[]){b, h, i, d}) = NAN;
+                    for (int64_t d = 0; d < Dv; d++)
+                        *(float *)ug_tensor_ptr(out, (int64_t[]){b, h, i, d}) = NAN;
         attention_cpu(ctx, out, q, k, v, x, scale);
         size_t e = 0;
         for (int64_t b = 0; b < B; b++)
             for (int64_t h = 0; h < H; h++)
                 for (int64_t i = 0; i < Nq; i++)
-                    for (int64_t d = 0; d < Dv; d++) got[e++] = *(float *)ug_tensor_ptr(out, (int64_t[]){b, h, i, d});
+                    for (int64_t d = 0; d < Dv; d++)
+                        got[e++] = *(float *)ug_tensor_ptr(out, (int64_t[]){b, h, i, d});
         char msg[160];
         snprintf(msg, sizeof msg, "%s [%s]", what, path ? "avx512" : "avx2");
         test_assert_close(got, want, n, ATT_ATOL, ATT_RTOL, msg);
@@ -120,7 +129,8 @@ typedef struct qkv {
     ug_tensor q, k, v, out; // [B, H, N, D] each, contiguous
 } qkv;
 
-static void qkv_new(qkv *t, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv, uint64_t seed) {
+static void qkv_new(qkv *t, int64_t B, int64_t H, int64_t Nq, int64_t Nk, int64_t D, int64_t Dv,
+                    uint64_t seed) {
     ug_err err;
     ck_assert_int_eq(ug_tensor_new(&t->q, UG_F32, UG_DIMS(B, H, Nq, D), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&t->k, UG_F32, UG_DIMS(B, H, Nk, D), &err), UG_OK);
@@ -145,9 +155,9 @@ START_TEST(plain_odd_sizes) {
     // with several key tiles and a V that must be packed (Dv = 7); over 1024 keys V is packed
     // whatever Dv (1100 keys); a head of over 8 MB packed (4200 keys x D 256) goes tile by tile.
     const int64_t cases[][6] = {
-        {1, 1, 1, 1, 1, 1},   {1, 2, 3, 17, 3, 3},    {2, 3, 17, 33, 17, 17}, {1, 2, 33, 127, 33, 33},
-        {1, 1, 127, 300, 80, 80}, {1, 1, 70, 5, 16, 7}, {1, 1, 5, 1, 8, 16},    {2, 1, 9, 129, 32, 32},
-        {1, 1, 1, 257, 64, 96},  {3, 2, 7, 40, 16, 16}, {2, 1, 3, 300, 16, 7},  {1, 1, 70, 300, 16, 7},
+        {1, 1, 1, 1, 1, 1},       {1, 2, 3, 17, 3, 3},        {2, 3, 17, 33, 17, 17}, {1, 2, 33, 127, 33, 33},
+        {1, 1, 127, 300, 80, 80}, {1, 1, 70, 5, 16, 7},       {1, 1, 5, 1, 8, 16},    {2, 1, 9, 129, 32, 32},
+        {1, 1, 1, 257, 64, 96},   {3, 2, 7, 40, 16, 16},      {2, 1, 3, 300, 16, 7},  {1, 1, 70, 300, 16, 7},
         {1, 1, 40, 1100, 16, 16}, {1, 1, 20, 4200, 256, 256},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
@@ -155,8 +165,8 @@ START_TEST(plain_odd_sizes) {
         qkv t;
         qkv_new(&t, s[0], s[1], s[2], s[3], s[4], s[5], 100 + c);
         char what[96];
-        snprintf(what, sizeof what, "B%lld H%lld Nq%lld Nk%lld D%lld Dv%lld", (long long)s[0], (long long)s[1],
-                 (long long)s[2], (long long)s[3], (long long)s[4], (long long)s[5]);
+        snprintf(what, sizeof what, "B%lld H%lld Nq%lld Nk%lld D%lld Dv%lld", (long long)s[0],
+                 (long long)s[1], (long long)s[2], (long long)s[3], (long long)s[4], (long long)s[5]);
         check(&test_ctx, &t.out, &t.q, &t.k, &t.v, NULL, 1.0f / sqrtf((float)s[4]), what);
         qkv_free(&t);
     }
@@ -175,8 +185,11 @@ START_TEST(fused_qkv_views) {
     ug_tensor t[3];
     for (int w = 0; w < 3; w++) {
         ug_tensor s = ug_view_slice(&buf, 2, w, 1); // [B, N, 1, H, D]; drop the 1 by hand
-        ug_tensor s4 = {.data = s.data, .dtype = UG_F32, .ndim = 4,
-                        .shape = {B, N, H, D}, .stride = {s.stride[0], s.stride[1], s.stride[3], s.stride[4]}};
+        ug_tensor s4 = {.data = s.data,
+                        .dtype = UG_F32,
+                        .ndim = 4,
+                        .shape = {B, N, H, D},
+                        .stride = {s.stride[0], s.stride[1], s.stride[3], s.stride[4]}};
         t[w] = ug_view_permute(&s4, (int[]){0, 2, 1, 3}); // [B, H, N, D]
     }
     ug_tensor out = ug_view_permute(&obuf, (int[]){0, 2, 1, 3}); // [B, H, N, D] view
@@ -199,7 +212,8 @@ START_TEST(bias_broadcasts) {
     fill_tensor(&rel, 2.0f, 12);
     test_rng rng = test_rng_seed(13);
     float *sm = shift.data;
-    for (int64_t i = 0; i < ug_tensor_numel(&shift); i++) sm[i] = test_rng_u64(&rng) % 3 ? 0.0f : -100.0f;
+    for (int64_t i = 0; i < ug_tensor_numel(&shift); i++)
+        sm[i] = test_rng_u64(&rng) % 3 ? 0.0f : -100.0f;
     ug_attn_extra x = {.bias = {&rel, &shift}};
     check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), "swin rel-pos bias + shift mask");
 
@@ -235,10 +249,11 @@ START_TEST(masks_and_fully_masked_rows) {
     ck_assert_int_eq(ug_tensor_new(&m, UG_U8, UG_DIMS(B, H, Nq, Nk), &err), UG_OK);
     uint8_t *mm = m.data;
     test_rng rng = test_rng_seed(22);
-    for (int64_t i = 0; i < ug_tensor_numel(&m); i++) mm[i] = test_rng_u64(&rng) % 2;
-    memset(mm + 5 * Nk, 1, (size_t)Nk);                    // b0 h0 row 5: all masked
+    for (int64_t i = 0; i < ug_tensor_numel(&m); i++)
+        mm[i] = test_rng_u64(&rng) % 2;
+    memset(mm + 5 * Nk, 1, (size_t)Nk);                          // b0 h0 row 5: all masked
     memset(mm + (1 * H * Nq + 1 * Nq + 32) * Nk, 1, (size_t)Nk); // b1 h1 row 32: all masked
-    memset(mm + 7 * Nk, 1, (size_t)(Nk - 3));             // b0 h0 row 7: only the last 3 keys
+    memset(mm + 7 * Nk, 1, (size_t)(Nk - 3));                    // b0 h0 row 7: only the last 3 keys
     ug_attn_extra x = {.mask = &m};
     check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f / sqrtf((float)D), "u8 mask");
     attention_cpu(&test_ctx, &t.out, &t.q, &t.k, &t.v, &x, 1.0f);
@@ -255,8 +270,10 @@ START_TEST(masks_and_fully_masked_rows) {
     ck_assert_int_eq(ug_tensor_new(&mq, UG_U8, UG_DIMS(Nq, 1), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&bias, UG_F32, UG_DIMS(1, H, 1, Nk), &err), UG_OK);
     uint8_t *mbb = mb.data, *mqq = mq.data;
-    for (int64_t i = 0; i < Nq * Nk; i++) mbb[i] = test_rng_u64(&rng) % 4 == 0;
-    for (int64_t i = 0; i < Nq; i++) mqq[i] = i % 5 == 2;
+    for (int64_t i = 0; i < Nq * Nk; i++)
+        mbb[i] = test_rng_u64(&rng) % 4 == 0;
+    for (int64_t i = 0; i < Nq; i++)
+        mqq[i] = i % 5 == 2;
     fill_tensor(&bias, 1.0f, 23);
     ug_attn_extra y = {.bias = {&bias}, .mask = &mb};
     check(&test_ctx, &t.out, &t.q, &t.k, &t.v, &y, 0.2f, "bool mask [Nq, Nk] + bias [1, H, 1, Nk]");
@@ -278,7 +295,8 @@ START_TEST(sam_relative_positions) {
     // vector (5 x 64 in two key tiles, 2 x 16; 2 x 8 on AVX2), rel rows permuted in registers
     // (AVX-512, kh and kw <= 32) and a dense fallback (3 x 40 and 40 x 3 on AVX-512, and
     // every grid with kw not a multiple of 8 on AVX2).
-    const int64_t grids[][2] = {{14, 14}, {17, 19}, {7, 9}, {1, 5}, {5, 1}, {5, 64}, {2, 16}, {2, 8}, {3, 40}, {40, 3}};
+    const int64_t grids[][2] = {{14, 14}, {17, 19}, {7, 9}, {1, 5},  {5, 1},
+                                {5, 64},  {2, 16},  {2, 8}, {3, 40}, {40, 3}};
     for (size_t g = 0; g < sizeof grids / sizeof grids[0]; g++) {
         int64_t kh = grids[g][0], kw = grids[g][1], N = kh * kw, B = 2, H = 2, D = 80;
         qkv t;
@@ -314,7 +332,8 @@ START_TEST(large_logits_stay_finite) {
     qkv t;
     qkv_new(&t, 1, 1, Nq, Nk, D, D, 71);
     float *k = t.k.data;
-    for (int64_t d = 0; d < D; d++) k[(Nk - 1) * D + d] *= 50.0f; // the last key, in the last tile
+    for (int64_t d = 0; d < D; d++)
+        k[(Nk - 1) * D + d] *= 50.0f; // the last key, in the last tile
     check(&test_ctx, &t.out, &t.q, &t.k, &t.v, NULL, 20.0f, "logits ~1e3");
     qkv_free(&t);
 }
@@ -346,12 +365,15 @@ START_TEST(single_thread_and_shapes_rejected) {
     ck_assert_int_eq(attention_check(&t.out, &t.q, &t.k, &t.v, &(ug_attn_extra){.bias = {&bias}}, &err),
                      UG_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "bias[0]") != NULL, "%s", err.msg);
-    ck_assert_int_eq(attention_check(&t.out, &t.q, &t.k, &t.v, &(ug_attn_extra){.mask = &bias}, &err), UG_ERR_ARG);
+    ck_assert_int_eq(attention_check(&t.out, &t.q, &t.k, &t.v, &(ug_attn_extra){.mask = &bias}, &err),
+                     UG_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "mask") != NULL, "%s", err.msg);
     ck_assert_int_eq(ug_tensor_new(&rh, UG_F32, UG_DIMS(65, 10), &err), UG_OK);
-    ck_assert_int_eq(attention_check(&t.out, &t.q, &t.k, &t.v, &(ug_attn_extra){.rel_h = &rh}, &err), UG_ERR_ARG);
-    ck_assert_int_eq(attention_check(&t.out, &t.q, &t.k, &t.v, &(ug_attn_extra){.rel_h = &rh, .rel_w = &rh}, &err),
-                     UG_ERR_ARG); // 10 x 10 != 130 keys
+    ck_assert_int_eq(attention_check(&t.out, &t.q, &t.k, &t.v, &(ug_attn_extra){.rel_h = &rh}, &err),
+                     UG_ERR_ARG);
+    ck_assert_int_eq(
+        attention_check(&t.out, &t.q, &t.k, &t.v, &(ug_attn_extra){.rel_h = &rh, .rel_w = &rh}, &err),
+        UG_ERR_ARG); // 10 x 10 != 130 keys
     ck_assert_msg(strstr(err.msg, "130 keys") != NULL, "%s", err.msg);
     ug_tensor_free(&bias);
     ug_tensor_free(&rh);

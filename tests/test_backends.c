@@ -350,7 +350,8 @@ static void case_window(const ug_backend *be) {
 static void case_msdeform_sampling(const ug_backend *be) {
     static const int64_t shapes[2][2] = {{3, 5}, {1, 17}};
     int64_t S = 3 * 5 + 17, M = 3, L = 2, P = 3;
-    ug_tensor off = rand_tensor(UG_DIMS(1, S, M, L * P, 2), 31), loc = zeros(UG_F32, UG_DIMS(1, S, M, L * P, 2));
+    ug_tensor off = rand_tensor(UG_DIMS(1, S, M, L * P, 2), 31),
+              loc = zeros(UG_F32, UG_DIMS(1, S, M, L * P, 2));
     float *want = malloc(ug_tensor_nbytes(&loc));
     msdeform_sampling_locations_ref(want, off.data, shapes, L, 1, M, P);
     be->msdeform_sampling_locations(&test_ctx, &loc, &off, shapes, L);
@@ -364,8 +365,9 @@ static void case_attn_mask(const ug_backend *be) {
     int64_t Q = 3, N = 17;
     ug_tensor x = rand_tensor(UG_DIMS(Q, N), 32), mask = zeros(UG_U8, UG_DIMS(Q, N));
     float *xs = x.data;
-    for (int64_t n = 0; n < N; n++) xs[N + n] = -1.0f - (float)n; // row 1 all blocked: cleared
-    xs[2 * N] = -6e-8f;                                           // attends (float32 sigmoid is 0.5)
+    for (int64_t n = 0; n < N; n++)
+        xs[N + n] = -1.0f - (float)n; // row 1 all blocked: cleared
+    xs[2 * N] = -6e-8f;               // attends (float32 sigmoid is 0.5)
     uint8_t want[3 * 17];
     attn_mask_threshold_ref(want, xs, Q, N);
     be->attn_mask_threshold(&test_ctx, &mask, &x);
@@ -401,7 +403,8 @@ static void case_prompt_pe(const ug_backend *be) {
 static void case_proposals(const ug_backend *be) {
     int64_t H = 3, W = 17, n, nref;
     ug_tensor u = rand_tensor(UG_DIMS(H, W), 51), ig = zeros(UG_U8, UG_DIMS(H, W));
-    for (int64_t p = 0; p < H * W; p += 5) ((uint8_t *)ig.data)[p] = 1;
+    for (int64_t p = 0; p < H * W; p += 5)
+        ((uint8_t *)ig.data)[p] = 1;
     ug_tensor xy = zeros(UG_I32, UG_DIMS(H * W, 2)), count = ug_tensor_wrap(&n, UG_I64, UG_DIMS(1));
     int32_t *want = calloc((size_t)(2 * H * W), sizeof *want);
     proposals_candidates_ref(want, &nref, u.data, ig.data, H, W, 0.0f, -15.0f);
@@ -428,7 +431,8 @@ static void case_masks(const ug_backend *be) {
     int64_t N = 3, H = 3, W = 33, HW = H * W, words = masks_words(HW), nk;
     ug_tensor x = rand_tensor(UG_DIMS(N, H, W), 52), u = rand_tensor(UG_DIMS(H, W), 53);
     float *xs = x.data;
-    for (int64_t p = 0; p < HW; p++) xs[HW + p] = xs[p] + 0.01f; // mask 1 ~ mask 0: suppressed
+    for (int64_t p = 0; p < HW; p++)
+        xs[HW + p] = xs[p] + 0.01f; // mask 1 ~ mask 0: suppressed
     uint8_t *m = malloc((size_t)(N * HW));
     masks_binarize_ref(m, xs, N * HW, 0.0f);
     ug_tensor bits = zeros(UG_I64, UG_DIMS(N, words)), area = zeros(UG_I64, UG_DIMS(N));
@@ -465,16 +469,27 @@ static void case_masks(const ug_backend *be) {
 }
 
 static const backend_case cases[] = {
-    case_matmul, case_conv, case_norms, case_pointwise, case_attention, case_msdeform, case_resample,
-    case_movement, case_argmax_posembed, case_normalize, case_rba_score,
+    case_matmul,
+    case_conv,
+    case_norms,
+    case_pointwise,
+    case_attention,
+    case_msdeform,
+    case_resample,
+    case_movement,
+    case_argmax_posembed,
+    case_normalize,
+    case_rba_score,
     // swin
     case_window,
     // msdeform pixel decoder / mask2former decoder / rba
-    case_msdeform_sampling, case_attn_mask,
+    case_msdeform_sampling,
+    case_attn_mask,
     // sam
     case_prompt_pe,
     // pipeline
-    case_proposals, case_masks,
+    case_proposals,
+    case_masks,
 };
 
 START_TEST(every_op_of_every_backend) {

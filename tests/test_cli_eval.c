@@ -64,7 +64,8 @@ static double num(const ug_json *o, const char *key) {
 START_TEST(golden_eval_tiny) {
     test_require_golden();
     (void)bin(); // fails the test when the binary is missing
-    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *out = test_path_join(dir, "metrics.json");
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"),
+         *out = test_path_join(dir, "metrics.json");
     char *pred = test_golden_path("eval_tiny/pred"), *gt = test_golden_path("eval_tiny/gt");
     char *expf = test_golden_path("eval_tiny/expected.json"), args[8192];
     snprintf(args, sizeof args, "--pred %s --gt %s --dataset fs_lost_found --out %s", pred, gt, out);
@@ -74,8 +75,8 @@ START_TEST(golden_eval_tiny) {
     // The golden set's tolerance: 1e-4 percentage points, counts exact.
     static const char *keys[] = {"pAP", "FPR95", "AUROC", "iAP", "iAP50"};
     for (int i = 0; i < 5; i++)
-        ck_assert_msg(fabs(num(g, keys[i]) - num(e, keys[i])) <= 1e-4, "%s: got %.10f, expected %.10f", keys[i],
-                      num(g, keys[i]), num(e, keys[i]));
+        ck_assert_msg(fabs(num(g, keys[i]) - num(e, keys[i])) <= 1e-4, "%s: got %.10f, expected %.10f",
+                      keys[i], num(g, keys[i]), num(e, keys[i]));
     static const char *counts[] = {"num_images", "num_pixels", "num_instances"};
     for (int i = 0; i < 3; i++) {
         const ug_json *v = ug_json_get(g, counts[i]);
@@ -84,7 +85,8 @@ START_TEST(golden_eval_tiny) {
     const ug_json *per = ug_json_get(ug_json_get(g, "details"), "ap_per_overlap");
     const ug_json *eper = ug_json_get(ug_json_get(e, "details"), "ap_per_overlap");
     ck_assert_int_eq(per->len, 10);
-    for (size_t i = 0; i < 10; i++) ck_assert(fabs(ug_json_at(per, i)->number - ug_json_at(eper, i)->number) <= 1e-4);
+    for (size_t i = 0; i < 10; i++)
+        ck_assert(fabs(ug_json_at(per, i)->number - ug_json_at(eper, i)->number) <= 1e-4);
     ug_json_free(got);
     // --pixel-only: the instance keys are null.
     snprintf(args, sizeof args, "-q --pixel-only --pred %s --gt %s --out %s", pred, gt, out);
@@ -112,8 +114,8 @@ static void mkdir_p(const char *path) {
 }
 
 // One RoadAnomaly frame: frames/<stem>.jpg (never read by eval), its labels and the prediction.
-static void ra_frame(const char *root, const char *pred, const char *stem, int H, int W, const uint8_t *labels,
-                     const float *scores) {
+static void ra_frame(const char *root, const char *pred, const char *stem, int H, int W,
+                     const uint8_t *labels, const float *scores) {
     char p[4096];
     ug_err err;
     snprintf(p, sizeof p, "%s/frames/%s.labels", root, stem);
@@ -132,7 +134,8 @@ static void ra_frame(const char *root, const char *pred, const char *stem, int H
 
 START_TEST(road_anomaly_layout) {
     (void)bin(); // fails the test when the binary is missing
-    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *out = test_path_join(dir, "m.json");
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"),
+         *out = test_path_join(dir, "m.json");
     char *root = test_path_join(dir, "RoadAnomaly"), *pred = test_path_join(dir, "pred"), args[8192];
     // 0 background and 1 road are inliers, 2 the anomaly, 255 ignored. Anomalies 0.9, 0.7,
     // 0.3; inliers 0.8, 0.2, 0.1 (the ignored pixels score 5 and 0.1). Distinct scores
@@ -155,7 +158,8 @@ START_TEST(road_anomaly_layout) {
     ck_assert_int_eq(ug_json_get(g, "iAP")->type, UG_JSON_NULL);
     ug_json_free(doc);
     // --gt may also name the frames/ folder itself.
-    snprintf(args, sizeof args, "-q --dataset road_anomaly --pred %s --gt %s/frames --out %s", pred, root, out);
+    snprintf(args, sizeof args, "-q --dataset road_anomaly --pred %s --gt %s/frames --out %s", pred, root,
+             out);
     run_ok(args, errf);
     doc = read_json(out);
     ck_assert(fabs(num(ug_json_root(doc), "pAP") - 100.0 * 29 / 36) < 1e-9);
@@ -181,7 +185,8 @@ START_TEST(multi_pass_same_numbers) {
     (void)bin(); // fails the test when the binary is missing
     // 2 frames of 300 x 400 = 240000 pixels: more than the 131072 keys of --mem-mb 1, so the
     // scores are read again per band; half of them in one 16-bit bucket (a dense band).
-    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *o1 = test_path_join(dir, "a.json"), *o2 = test_path_join(dir, "b.json");
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *o1 = test_path_join(dir, "a.json"),
+         *o2 = test_path_join(dir, "b.json");
     char *root = test_path_join(dir, "ra"), *pred = test_path_join(dir, "pred"), args[8192];
     enum { H = 300, W = 400 };
     uint8_t *lab = malloc(H * W);
@@ -198,16 +203,18 @@ START_TEST(multi_pass_same_numbers) {
     }
     snprintf(args, sizeof args, "-q --dataset road_anomaly --pred %s --gt %s --out %s", pred, root, o1);
     run_ok(args, errf);
-    snprintf(args, sizeof args, "-q --dataset road_anomaly --mem-mb 1 --pred %s --gt %s --out %s", pred, root, o2);
+    snprintf(args, sizeof args, "-q --dataset road_anomaly --mem-mb 1 --pred %s --gt %s --out %s", pred, root,
+             o2);
     run_ok(args, errf);
     ug_json_doc *a = read_json(o1), *b = read_json(o2);
     const ug_json *ja = ug_json_root(a), *jb = ug_json_root(b);
     ck_assert_int_eq(ug_json_get(ug_json_get(ja, "details"), "pixel_passes")->integer, 1);
-    ck_assert_msg(ug_json_get(ug_json_get(jb, "details"), "pixel_passes")->integer >= 3, "no band pass with --mem-mb 1");
+    ck_assert_msg(ug_json_get(ug_json_get(jb, "details"), "pixel_passes")->integer >= 3,
+                  "no band pass with --mem-mb 1");
     static const char *keys[] = {"pAP", "FPR95", "AUROC", "num_pixels"};
     for (int i = 0; i < 4; i++)
-        ck_assert_msg(num(ja, keys[i]) == num(jb, keys[i]), "%s: %.17g with one pass, %.17g with bands", keys[i],
-                      num(ja, keys[i]), num(jb, keys[i]));
+        ck_assert_msg(num(ja, keys[i]) == num(jb, keys[i]), "%s: %.17g with one pass, %.17g with bands",
+                      keys[i], num(ja, keys[i]), num(jb, keys[i]));
     ug_json_free(a);
     ug_json_free(b);
     free(lab);
@@ -235,7 +242,8 @@ START_TEST(exit_codes) {
     ck_assert_int_eq(run(args, errf), 1);
     size_t n;
     char *msg = test_read_file(errf, &n);
-    ck_assert_msg(n > 8 && !strncmp(msg, "ugains: ", 8) && strchr(msg, '\n') == msg + n - 1, "stderr: %s", msg);
+    ck_assert_msg(n > 8 && !strncmp(msg, "ugains: ", 8) && strchr(msg, '\n') == msg + n - 1, "stderr: %s",
+                  msg);
     ck_assert_msg(strstr(msg, "gtCoarse") != NULL, "stderr: %s", msg);
     free(msg);
     // Golden labels with a missing prediction folder: the error names the missing file.

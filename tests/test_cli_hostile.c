@@ -25,12 +25,12 @@
 #include "tests/cli.h"
 #include "tests/helpers.h"
 
-static char *g_dir;           // temporary folder of the suite
-static char g_sam[1200];      // sam_tiny packed by `ugains pack`
-static char g_img[1200];      // a small RGB PNG (40 x 30)
-static char g_errf[1200];     // stderr of the last run
-static char g_pth[1200];      // golden sam_tiny.pth (a checkpoint, not safetensors)
-static unsigned char *g_st;   // bytes of g_sam
+static char *g_dir;         // temporary folder of the suite
+static char g_sam[1200];    // sam_tiny packed by `ugains pack`
+static char g_img[1200];    // a small RGB PNG (40 x 30)
+static char g_errf[1200];   // stderr of the last run
+static char g_pth[1200];    // golden sam_tiny.pth (a checkpoint, not safetensors)
+static unsigned char *g_st; // bytes of g_sam
 static size_t g_st_size;
 
 // Paths in the suite's folder.
@@ -38,8 +38,8 @@ static const char *P(char *buf, size_t n, const char *name) {
     snprintf(buf, n, "%s/%s", g_dir, name);
     return buf;
 }
-#define PATH(var, name)                                                                              \
-    char var[1400];                                                                                  \
+#define PATH(var, name)                                                                                      \
+    char var[1400];                                                                                          \
     P(var, sizeof var, name)
 
 static bool exists(const char *p) {
@@ -88,10 +88,13 @@ static void expect_fail(int got, int rc, const char *needle, const char *what) {
     const char *last = e;
     for (const char *q = e; *q; q++)
         if (q[0] == '\n' && q[1]) last = q + 1;
-    ck_assert_msg(!strncmp(last, "ugains: ", 8) && strstr(last, needle), "%s: message lacks '%s': %s", what, needle, e);
-    ck_assert_msg(strchr(last, '\n') == last + strlen(last) - 1, "%s: the error is not one line: %s", what, e);
+    ck_assert_msg(!strncmp(last, "ugains: ", 8) && strstr(last, needle), "%s: message lacks '%s': %s", what,
+                  needle, e);
+    ck_assert_msg(strchr(last, '\n') == last + strlen(last) - 1, "%s: the error is not one line: %s", what,
+                  e);
     for (const char *q = e; *q; q = strchr(q, '\n') + 1) {
-        ck_assert_msg(!strncmp(q, "ugains: ", 8), "%s: a stderr line is not 'ugains: ...' (sanitizer report?): %s", what, e);
+        ck_assert_msg(!strncmp(q, "ugains: ", 8),
+                      "%s: a stderr line is not 'ugains: ...' (sanitizer report?): %s", what, e);
         if (!strchr(q, '\n')) break;
     }
     free(e);
@@ -106,18 +109,20 @@ static void write_text(const char *name, const char *text) {
 
 static size_t put_chunk(unsigned char *b, const char *type, const unsigned char *data, uint32_t n) {
     unsigned char *q = b;
-    *q++ = (unsigned char)(n >> 24), *q++ = (unsigned char)(n >> 16), *q++ = (unsigned char)(n >> 8), *q++ = (unsigned char)n;
+    *q++ = (unsigned char)(n >> 24), *q++ = (unsigned char)(n >> 16), *q++ = (unsigned char)(n >> 8),
+    *q++ = (unsigned char)n;
     memcpy(q, type, 4);
     if (n) memcpy(q + 4, data, n);
     uLong crc = crc32(crc32(0L, Z_NULL, 0), q, n + 4);
     q += 4 + n;
-    *q++ = (unsigned char)(crc >> 24), *q++ = (unsigned char)(crc >> 16), *q++ = (unsigned char)(crc >> 8), *q++ = (unsigned char)crc;
+    *q++ = (unsigned char)(crc >> 24), *q++ = (unsigned char)(crc >> 16), *q++ = (unsigned char)(crc >> 8),
+    *q++ = (unsigned char)crc;
     return (size_t)(q - b);
 }
 
 // A PNG of w x h declared in IHDR, with `raw` (filter bytes included) deflated as its IDAT.
-static void make_png(const char *name, uint32_t w, uint32_t h, int depth, int ctype, const unsigned char *raw, size_t rawlen,
-                     const unsigned char *plte, uint32_t plte_len) {
+static void make_png(const char *name, uint32_t w, uint32_t h, int depth, int ctype, const unsigned char *raw,
+                     size_t rawlen, const unsigned char *plte, uint32_t plte_len) {
     uLongf zlen = compressBound((uLong)rawlen);
     unsigned char *z = malloc(zlen), *b = malloc(zlen + plte_len + 128);
     ck_assert(z && b);
@@ -125,9 +130,19 @@ static void make_png(const char *name, uint32_t w, uint32_t h, int depth, int ct
     size_t n = 0;
     memcpy(b, "\x89PNG\r\n\x1a\n", 8);
     n = 8;
-    unsigned char ihdr[13] = {(unsigned char)(w >> 24), (unsigned char)(w >> 16), (unsigned char)(w >> 8), (unsigned char)w,
-                              (unsigned char)(h >> 24), (unsigned char)(h >> 16), (unsigned char)(h >> 8), (unsigned char)h,
-                              (unsigned char)depth,     (unsigned char)ctype,     0, 0, 0};
+    unsigned char ihdr[13] = {(unsigned char)(w >> 24),
+                              (unsigned char)(w >> 16),
+                              (unsigned char)(w >> 8),
+                              (unsigned char)w,
+                              (unsigned char)(h >> 24),
+                              (unsigned char)(h >> 16),
+                              (unsigned char)(h >> 8),
+                              (unsigned char)h,
+                              (unsigned char)depth,
+                              (unsigned char)ctype,
+                              0,
+                              0,
+                              0};
     n += put_chunk(b + n, "IHDR", ihdr, 13);
     if (plte) n += put_chunk(b + n, "PLTE", plte, plte_len);
     n += put_chunk(b + n, "IDAT", z, (uint32_t)zlen);
@@ -145,7 +160,8 @@ static unsigned char *rows(int w, int h, int bytes_pp, size_t *len) {
     ck_assert_ptr_nonnull(r);
     for (int y = 0; y < h; y++) {
         r[y * stride] = 0;
-        for (size_t x = 1; x < stride; x++) r[y * stride + x] = (unsigned char)(x * 7 + (size_t)y * 3);
+        for (size_t x = 1; x < stride; x++)
+            r[y * stride + x] = (unsigned char)(x * 7 + (size_t)y * 3);
     }
     *len = stride * (size_t)h;
     return r;
@@ -156,7 +172,8 @@ static unsigned char *rows(int w, int h, int bytes_pp, size_t *len) {
 // Writes g_sam with the first `from` in its header replaced by `to` (header length fixed up).
 static void st_edit(const char *name, const char *from, const char *to) {
     uint64_t hl = 0;
-    for (int i = 0; i < 8; i++) hl |= (uint64_t)g_st[i] << (8 * i);
+    for (int i = 0; i < 8; i++)
+        hl |= (uint64_t)g_st[i] << (8 * i);
     const char *hdr = (const char *)g_st + 8;
     char *h = malloc(hl + 1);
     ck_assert_ptr_nonnull(h);
@@ -168,7 +185,8 @@ static void st_edit(const char *name, const char *from, const char *to) {
     unsigned char *b = malloc(8 + nl + pad + (g_st_size - 8 - hl));
     ck_assert_ptr_nonnull(b);
     uint64_t L = nl + pad;
-    for (int i = 0; i < 8; i++) b[i] = (unsigned char)(L >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(L >> (8 * i));
     size_t pre = (size_t)(at - h), k = 8;
     memcpy(b + k, h, pre), k += pre;
     memcpy(b + k, to, nt), k += nt;
@@ -209,13 +227,15 @@ static void setup(void) {
     snprintf(g_pth, sizeof g_pth, "%s", pth);
     free(pth);
     // sam_tiny's decoder has 4 heads, which the weights cannot reveal.
-    if (test_cli_run((const char *const[]){"pack", "-q", "--in", g_pth, "--out", g_sam, "--set", "decoder_transformer_num_heads=4", NULL},
+    if (test_cli_run((const char *const[]){"pack", "-q", "--in", g_pth, "--out", g_sam, "--set",
+                                           "decoder_transformer_num_heads=4", NULL},
                      NULL, NULL) != 0)
         fprintf(stderr, "test_cli_hostile: packing sam_tiny failed\n");
     g_st = test_read_file(g_sam, &g_st_size);
     // A 40 x 30 RGB image.
     uint8_t px[30 * 40 * 3];
-    for (int i = 0; i < (int)sizeof px; i++) px[i] = (uint8_t)(i * 13);
+    for (int i = 0; i < (int)sizeof px; i++)
+        px[i] = (uint8_t)(i * 13);
     ug_tensor t = ug_tensor_wrap(px, UG_U8, 3, (const int64_t[]){30, 40, 3});
     ug_err err;
     if (ug_png_write(g_img, &t, &err) != UG_OK) fprintf(stderr, "test_cli_hostile: %s\n", err.msg);
@@ -229,11 +249,11 @@ static void teardown(void) {
     g_st = NULL;
 }
 
-#define REQUIRE()                                                                                    \
-    do {                                                                                             \
-        ck_assert_msg(test_golden_available(), "golden set missing");                              \
-        ck_assert_msg(exists(test_cli_bin()), "%s missing (set UGAINS_BIN)", test_cli_bin());      \
-        ck_assert_msg(g_st != NULL, "sam_tiny could not be packed");                               \
+#define REQUIRE()                                                                                            \
+    do {                                                                                                     \
+        ck_assert_msg(test_golden_available(), "golden set missing");                                        \
+        ck_assert_msg(exists(test_cli_bin()), "%s missing (set UGAINS_BIN)", test_cli_bin());                \
+        ck_assert_msg(g_st != NULL, "sam_tiny could not be packed");                                         \
     } while (0)
 
 // Entries of a folder other than . and .. (-1 when it cannot be opened).
@@ -257,7 +277,8 @@ START_TEST(sam_images) {
     unsigned char *r = rows(40, 30, 1, &len);
     make_png("gray8.png", 40, 30, 8, 0, r, len, NULL, 0);
     unsigned char pal[3 * 256];
-    for (int i = 0; i < 768; i++) pal[i] = (unsigned char)(i * 5);
+    for (int i = 0; i < 768; i++)
+        pal[i] = (unsigned char)(i * 5);
     make_png("palette.png", 40, 30, 8, 3, r, len, pal, sizeof pal);
     free(r);
     r = rows(40, 30, 2, &len);
@@ -298,17 +319,15 @@ START_TEST(sam_images) {
     struct {
         const char *file, *needle;
     } bad[] = {
-        {"strip.png", "too thin"},
-        {"huge.png", "over the"},
-        {"zero.png", "zero.png"},
-        {"trunc.png", "trunc.png"},
-        {"text.png", "not a PNG or JPEG"},
-        {"missing.png", "missing.png: cannot open"},
+        {"strip.png", "too thin"},         {"huge.png", "over the"},
+        {"zero.png", "zero.png"},          {"trunc.png", "trunc.png"},
+        {"text.png", "not a PNG or JPEG"}, {"missing.png", "missing.png: cannot open"},
         {".", "is a directory"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         PATH(p, bad[i].file);
-        expect_fail(RUN("sam", "--weights", g_sam, "--image", p, "--out", out, "--point", "0,0"), 1, bad[i].needle, bad[i].file);
+        expect_fail(RUN("sam", "--weights", g_sam, "--image", p, "--out", out, "--point", "0,0"), 1,
+                    bad[i].needle, bad[i].file);
         ck_assert_msg(!exists(out), "%s: --out was created for a run that failed", bad[i].file);
     }
 }
@@ -325,7 +344,8 @@ START_TEST(sam_weights) {
     // A valid safetensors file with no tensors whose metadata says rba.
     const char hdr[] = "{\"__metadata__\":{\"arch\":\"rba\",\"config\":\"{}\"}}      ";
     unsigned char buf[8 + sizeof hdr];
-    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)((sizeof hdr - 1) >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)((sizeof hdr - 1) >> (8 * i));
     memcpy(buf + 8, hdr, sizeof hdr - 1);
     PATH(rba, "rba.safetensors");
     test_write_file(rba, buf, 8 + sizeof hdr - 1);
@@ -337,7 +357,8 @@ START_TEST(sam_weights) {
     st_edit("missing.safetensors", "\"mask_decoder.iou_token.weight\"", "\"mask_decoder.iou_tokex.weight\"");
     st_edit("shape.safetensors", "\"mask_decoder.iou_token.weight\":{\"dtype\":\"F32\",\"shape\":[1,64]",
             "\"mask_decoder.iou_token.weight\":{\"dtype\":\"F32\",\"shape\":[64,1]");
-    st_edit("dtype.safetensors", "\"mask_decoder.iou_token.weight\":{\"dtype\":\"F32\"", "\"mask_decoder.iou_token.weight\":{\"dtype\":\"I32\"");
+    st_edit("dtype.safetensors", "\"mask_decoder.iou_token.weight\":{\"dtype\":\"F32\"",
+            "\"mask_decoder.iou_token.weight\":{\"dtype\":\"I32\"");
     st_poke("nan.safetensors", "mask_decoder.iou_token.weight", NAN);
 
     PATH(out, "w_out");
@@ -359,15 +380,19 @@ START_TEST(sam_weights) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         PATH(p, bad[i].file);
-        expect_fail(RUN("sam", "--weights", p, "--image", g_img, "--out", out, "--point", "5,5"), 1, bad[i].needle, bad[i].file);
+        expect_fail(RUN("sam", "--weights", p, "--image", g_img, "--out", out, "--point", "5,5"), 1,
+                    bad[i].needle, bad[i].file);
         ck_assert_msg(!exists(out), "%s: --out left behind by a failed run", bad[i].file);
     }
     // The checkpoint itself: a hint to pack it.
-    expect_fail(RUN("sam", "--weights", g_pth, "--image", g_img, "--out", out, "--point", "5,5"), 1, "ugains pack", "checkpoint");
+    expect_fail(RUN("sam", "--weights", g_pth, "--image", g_img, "--out", out, "--point", "5,5"), 1,
+                "ugains pack", "checkpoint");
 
     // BF16 weights run.
     PATH(bf16, "bf16.safetensors");
-    ck_assert_int_eq(RUN("pack", "-q", "--in", g_pth, "--out", bf16, "--dtype", "bf16", "--set", "decoder_transformer_num_heads=4"), 0);
+    ck_assert_int_eq(RUN("pack", "-q", "--in", g_pth, "--out", bf16, "--dtype", "bf16", "--set",
+                         "decoder_transformer_num_heads=4"),
+                     0);
     int rc = RUN("sam", "--weights", bf16, "--image", g_img, "--out", out, "--point", "5,5");
     char *e = read_err();
     ck_assert_msg(rc == 0 && !*e, "bf16: exit %d: %s", rc, e);
@@ -394,11 +419,13 @@ START_TEST(sam_prompts) {
     char *s = malloc(cap);
     ck_assert_ptr_nonnull(s);
     k += (size_t)sprintf(s + k, "[{\"points\": [");
-    for (int i = 0; i < 2000; i++) k += (size_t)sprintf(s + k, "%s[1, 2]", i ? "," : "");
+    for (int i = 0; i < 2000; i++)
+        k += (size_t)sprintf(s + k, "%s[1, 2]", i ? "," : "");
     sprintf(s + k, "]}]");
     write_text("points.json", s);
     k = (size_t)sprintf(s, "[");
-    for (int i = 0; i < 70000; i++) k += (size_t)sprintf(s + k, "%s{\"box\":[1,2,3,4]}", i ? "," : "");
+    for (int i = 0; i < 70000; i++)
+        k += (size_t)sprintf(s + k, "%s{\"box\":[1,2,3,4]}", i ? "," : "");
     sprintf(s + k, "]");
     write_text("prompts.json", s);
     free(s);
@@ -415,12 +442,16 @@ START_TEST(sam_prompts) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         PATH(p, bad[i].file);
-        expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--prompts", p), 1, bad[i].needle, bad[i].file);
+        expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--prompts", p), 1,
+                    bad[i].needle, bad[i].file);
         ck_assert(!exists(out));
     }
-    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--point", "1e38,5"), 2, "within +-1e9", "--point 1e38");
-    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--point", "1,2\nx"), 2, "'1,2?x'", "newline");
-    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", "", "--point", "1,2"), 2, "--out is an empty path", "empty out");
+    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--point", "1e38,5"), 2,
+                "within +-1e9", "--point 1e38");
+    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--point", "1,2\nx"), 2,
+                "'1,2?x'", "newline");
+    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", "", "--point", "1,2"), 2,
+                "--out is an empty path", "empty out");
 }
 END_TEST
 
@@ -438,7 +469,8 @@ START_TEST(sam_outputs) {
     // Two prompts of different structure: the first batch would be written before the second fails.
     write_text("two.json", "[{\"points\": [[5, 5]]}, {\"box\": [1, 2, 30, 20]}]");
     PATH(two, "two.json");
-    expect_fail(RUN("sam", "--weights", nan, "--image", g_img, "--out", out, "--prompts", two, "--dump", out), 1, "non-finite", "nan");
+    expect_fail(RUN("sam", "--weights", nan, "--image", g_img, "--out", out, "--prompts", two, "--dump", out),
+                1, "non-finite", "nan");
     size_t n;
     char *o = test_read_file(old, &n);
     ck_assert_msg(o && n == 3 && !memcmp(o, "old", 3), "the old mask_000.png was replaced by a failed run");
@@ -448,18 +480,22 @@ START_TEST(sam_outputs) {
     char scores[1500];
     snprintf(scores, sizeof scores, "%s/scores.json", out);
     ck_assert_int_eq(mkdir(scores, 0777), 0);
-    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--point", "5,5"), 1, "is a directory", "scores dir");
+    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", out, "--point", "5,5"), 1,
+                "is a directory", "scores dir");
     o = test_read_file(old, &n);
     ck_assert_msg(o && n == 3, "mask_000.png replaced although scores.json could not be written");
     free(o);
     ck_assert_int_eq(count_dir(out), 2);
     // A file as --out, a file as its parent, a nested new --out that is removed after a failure.
-    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", g_img, "--point", "5,5"), 1, "not a directory", "file out");
+    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", g_img, "--point", "5,5"), 1,
+                "not a directory", "file out");
     char under[1500];
     snprintf(under, sizeof under, "%s/x", g_img);
-    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", under, "--point", "5,5"), 1, "cannot create", "under file");
+    expect_fail(RUN("sam", "--weights", g_sam, "--image", g_img, "--out", under, "--point", "5,5"), 1,
+                "cannot create", "under file");
     PATH(nested, "new/deeper/out");
-    expect_fail(RUN("sam", "--weights", nan, "--image", g_img, "--out", nested, "--point", "5,5"), 1, "non-finite", "nested");
+    expect_fail(RUN("sam", "--weights", nan, "--image", g_img, "--out", nested, "--point", "5,5"), 1,
+                "non-finite", "nested");
     PATH(newdir, "new");
     ck_assert_msg(!exists(newdir), "folders created by a failed run were left behind");
     // Success replaces the old mask and leaves no staging folder.
@@ -477,13 +513,20 @@ START_TEST(fifo_inputs) {
     PATH(out, "f_out");
     PATH(st, "f.safetensors");
     const char *needle = "not a regular file";
-    expect_fail(run_limited((const char *const[]){"sam", "--weights", fifo, "--image", g_img, "--out", out, "--point", "1,1", NULL}, 20), 1,
-                needle, "sam weights");
-    expect_fail(run_limited((const char *const[]){"sam", "--weights", g_sam, "--image", fifo, "--out", out, "--point", "1,1", NULL}, 20), 1,
-                needle, "sam image");
-    expect_fail(run_limited((const char *const[]){"sam", "--weights", g_sam, "--image", g_img, "--out", out, "--prompts", fifo, NULL}, 20),
+    expect_fail(run_limited((const char *const[]){"sam", "--weights", fifo, "--image", g_img, "--out", out,
+                                                  "--point", "1,1", NULL},
+                            20),
+                1, needle, "sam weights");
+    expect_fail(run_limited((const char *const[]){"sam", "--weights", g_sam, "--image", fifo, "--out", out,
+                                                  "--point", "1,1", NULL},
+                            20),
+                1, needle, "sam image");
+    expect_fail(run_limited((const char *const[]){"sam", "--weights", g_sam, "--image", g_img, "--out", out,
+                                                  "--prompts", fifo, NULL},
+                            20),
                 1, needle, "sam prompts");
-    expect_fail(run_limited((const char *const[]){"pack", "--in", fifo, "--out", st, NULL}, 20), 1, needle, "pack");
+    expect_fail(run_limited((const char *const[]){"pack", "--in", fifo, "--out", st, NULL}, 20), 1, needle,
+                "pack");
     expect_fail(run_limited((const char *const[]){"inspect", fifo, NULL}, 20), 1, needle, "inspect");
 }
 END_TEST
@@ -492,10 +535,13 @@ END_TEST
 START_TEST(pack_inspect) {
     REQUIRE();
     PATH(st, "x.safetensors");
-    expect_fail(RUN("pack", "--in", g_pth, "--out", st, "--bogus"), 2, "pack: unknown option", "pack --bogus");
+    expect_fail(RUN("pack", "--in", g_pth, "--out", st, "--bogus"), 2, "pack: unknown option",
+                "pack --bogus");
     expect_fail(RUN("inspect", "--bogus", g_sam), 2, "inspect: unknown option", "inspect --bogus");
     // A depth of 1e9 is refused, not enumerated (this used to run for minutes).
-    expect_fail(run_limited((const char *const[]){"pack", "-q", "--in", g_pth, "--out", st, "--set", "encoder_depth=1000000000", NULL}, 20),
+    expect_fail(run_limited((const char *const[]){"pack", "-q", "--in", g_pth, "--out", st, "--set",
+                                                  "encoder_depth=1000000000", NULL},
+                            20),
                 2, "is over 64", "pack depth");
     expect_fail(RUN("pack", "--in", g_pth, "--out", g_dir), 1, "is a directory", "pack out dir");
     PATH(nodir, "nodir/x.safetensors");
@@ -542,7 +588,8 @@ static void write_u8_png(const char *rel, int h, int w, const uint8_t *px) {
 static void write_scores(const char *rel, ug_dtype dt, int h, int w, bool poisoned, float poison) {
     PATH(p, rel);
     float v[EH * EW];
-    for (int i = 0; i < h * w; i++) v[i] = (float)(i % 7) * 0.1f;
+    for (int i = 0; i < h * w; i++)
+        v[i] = (float)(i % 7) * 0.1f;
     if (poisoned) v[EW + 1] = poison;
     ug_tensor t = ug_tensor_wrap(v, UG_F32, 2, (const int64_t[]){h, w});
     ug_tensor conv = {0};
@@ -550,7 +597,8 @@ static void write_scores(const char *rel, ug_dtype dt, int h, int w, bool poison
     if (dt != UG_F32) {
         ck_assert(ug_tensor_new(&conv, dt, UG_DIMS(h, w), &err) == UG_OK);
         int32_t *q = conv.data;
-        for (int i = 0; i < h * w; i++) q[i] = (int32_t)i;
+        for (int i = 0; i < h * w; i++)
+            q[i] = (int32_t)i;
         t = conv;
     }
     ck_assert_msg(ug_npy_write(p, &t, &err) == UG_OK, "%s", err.msg);
@@ -590,7 +638,9 @@ static int eval_run(const char *ds, const char *out) {
     char pred[1400], gt[1400];
     snprintf(pred, sizeof pred, "%s/%s/pred", g_dir, ds);
     snprintf(gt, sizeof gt, "%s/%s/gt", g_dir, ds);
-    if (out) return run_limited((const char *const[]){"eval", "-q", "--pred", pred, "--gt", gt, "--out", out, NULL}, 30);
+    if (out)
+        return run_limited(
+            (const char *const[]){"eval", "-q", "--pred", pred, "--gt", gt, "--out", out, NULL}, 30);
     return run_limited((const char *const[]){"eval", "-q", "--pred", pred, "--gt", gt, NULL}, 30);
 }
 
@@ -623,7 +673,8 @@ START_TEST(eval_hostile) {
     uint8_t small[4] = {0};
     snprintf(rel, sizeof rel, "inst/pred/%s/instance_000.png", A);
     write_u8_png(rel, 2, 2, small);
-    expect_fail(eval_run("inst", NULL), 1, "instance_000.png: 2x2 pixels, the labels have 12x8", "instance size");
+    expect_fail(eval_run("inst", NULL), 1, "instance_000.png: 2x2 pixels, the labels have 12x8",
+                "instance size");
     make_dataset("nopred");
     snprintf(rel, sizeof rel, "%s/nopred/pred/%s", g_dir, A);
     test_rmtree(rel);
@@ -648,9 +699,12 @@ START_TEST(eval_hostile) {
     ck_assert(!exists(nod));
     PATH(pred, "ok/pred");
     PATH(gt, "ok/gt");
-    expect_fail(RUN("eval", "--pred", pred, "--gt", gt, "--bogus"), 2, "eval: unknown option", "eval --bogus");
-    expect_fail(RUN("eval", "--pred", pred, "--gt", gt, "--out", ""), 2, "--out is an empty path", "eval empty out");
-    expect_fail(RUN("eval", "--pred", "/nonexistent", "--gt", gt), 1, "not a folder (--pred)", "eval no pred");
+    expect_fail(RUN("eval", "--pred", pred, "--gt", gt, "--bogus"), 2, "eval: unknown option",
+                "eval --bogus");
+    expect_fail(RUN("eval", "--pred", pred, "--gt", gt, "--out", ""), 2, "--out is an empty path",
+                "eval empty out");
+    expect_fail(RUN("eval", "--pred", "/nonexistent", "--gt", gt), 1, "not a folder (--pred)",
+                "eval no pred");
 }
 END_TEST
 

@@ -23,14 +23,14 @@
 // semseg gap is below 1e-4 (smallest 6.8e-6); only those may take another class.
 #define IMG0_ARGMAX_SLACK 10
 
-static char *g_dir;         // temporary folder of the suite
-static char g_rba[1200];    // rba_tiny_1dl packed by the CLI
-static char g_sam[1200];    // sam_tiny packed by the CLI (not an RbA model)
-static char g_img0[1200];   // golden rba_tiny/img0.png (128 x 256)
-static char g_img1[1200];   // golden rba_tiny/img1.png (120 x 200)
-static char g_trunc[1200];  // img0.png cut short
-static char g_errf[1200];   // stderr of the last run
-static char g_outf[1200];   // stdout of the last run
+static char *g_dir;        // temporary folder of the suite
+static char g_rba[1200];   // rba_tiny_1dl packed by the CLI
+static char g_sam[1200];   // sam_tiny packed by the CLI (not an RbA model)
+static char g_img0[1200];  // golden rba_tiny/img0.png (128 x 256)
+static char g_img1[1200];  // golden rba_tiny/img1.png (120 x 200)
+static char g_trunc[1200]; // img0.png cut short
+static char g_errf[1200];  // stderr of the last run
+static char g_outf[1200];  // stdout of the last run
 
 // Runs `ugains args...` (NULL-terminated); stdout to g_outf, stderr to g_errf.
 #define RUN(...) test_cli_run((const char *const[]){__VA_ARGS__, NULL}, g_outf, g_errf)
@@ -48,7 +48,8 @@ static void setup(void) {
     snprintf(g_rba, sizeof g_rba, "%s/rba_tiny.safetensors", g_dir);
     snprintf(g_sam, sizeof g_sam, "%s/sam_tiny.safetensors", g_dir);
     snprintf(g_trunc, sizeof g_trunc, "%s/truncated.png", g_dir);
-    char *pth = test_golden_path("rba_tiny/rba_tiny_1dl.d2.pth"), *spth = test_golden_path("sam_tiny/sam_tiny.pth");
+    char *pth = test_golden_path("rba_tiny/rba_tiny_1dl.d2.pth"),
+         *spth = test_golden_path("sam_tiny/sam_tiny.pth");
     char *i0 = test_golden_path("rba_tiny/img0.png"), *i1 = test_golden_path("rba_tiny/img1.png");
     snprintf(g_img0, sizeof g_img0, "%s", i0);
     snprintf(g_img1, sizeof g_img1, "%s", i1);
@@ -81,15 +82,17 @@ static void teardown(void) {
     g_dir = NULL;
 }
 
-#define REQUIRE()                                                                                      \
-    do {                                                                                               \
-        ck_assert_msg(test_golden_available(), "golden set missing");                                  \
-        ck_assert_msg(exists(test_cli_bin()), "%s missing (set UGAINS_BIN)", test_cli_bin());          \
-        ck_assert_msg(g_dir && exists(g_rba) && exists(g_sam), "the tiny models could not be packed"); \
+#define REQUIRE()                                                                                            \
+    do {                                                                                                     \
+        ck_assert_msg(test_golden_available(), "golden set missing");                                        \
+        ck_assert_msg(exists(test_cli_bin()), "%s missing (set UGAINS_BIN)", test_cli_bin());                \
+        ck_assert_msg(g_dir &&exists(g_rba) && exists(g_sam), "the tiny models could not be packed");        \
     } while (0)
 
 // A fresh folder under the suite's tmpdir (not created).
-static void subdir(char *buf, size_t n, const char *name) { snprintf(buf, n, "%s/%s", g_dir, name); }
+static void subdir(char *buf, size_t n, const char *name) {
+    snprintf(buf, n, "%s/%s", g_dir, name);
+}
 
 static ug_tensor file_npy(const char *dir, const char *name) {
     char p[1500];
@@ -115,9 +118,10 @@ static ug_tensor image(const char *dir, const char *name, ug_image_mode mode) {
 static void want_shape(const ug_tensor *t, ug_dtype dt, int ndim, const int64_t *shape, const char *what) {
     char a[64], b[64];
     ug_tensor s = ug_tensor_wrap(NULL, dt, ndim, shape);
-    ck_assert_msg(ug_tensor_same_shape(t, &s), "%s: shape %s, expected %s", what, ug_shape_str(t, a, sizeof a),
-                  ug_shape_str(&s, b, sizeof b));
-    ck_assert_msg(t->dtype == dt, "%s: dtype %s, expected %s", what, ug_dtype_name(t->dtype), ug_dtype_name(dt));
+    ck_assert_msg(ug_tensor_same_shape(t, &s), "%s: shape %s, expected %s", what,
+                  ug_shape_str(t, a, sizeof a), ug_shape_str(&s, b, sizeof b));
+    ck_assert_msg(t->dtype == dt, "%s: dtype %s, expected %s", what, ug_dtype_name(t->dtype),
+                  ug_dtype_name(dt));
 }
 
 // got (any shape) against golden <stem> (a leading 1 more), element by element.
@@ -132,7 +136,8 @@ static void check_golden(const ug_tensor *got, const char *stem) {
 static void check_one_line(const char *needle) {
     char *s = test_read_text(g_errf);
     size_t n = strlen(s);
-    ck_assert_msg(n > 0 && s[n - 1] == '\n' && strchr(s, '\n') == s + n - 1, "not one line on stderr: '%s'", s);
+    ck_assert_msg(n > 0 && s[n - 1] == '\n' && strchr(s, '\n') == s + n - 1, "not one line on stderr: '%s'",
+                  s);
     ck_assert_msg(!strncmp(s, "ugains: ", 8), "stderr does not start with 'ugains: ': '%s'", s);
     ck_assert_msg(strstr(s, needle), "stderr '%s' does not mention '%s'", s, needle);
     free(s);
@@ -141,9 +146,10 @@ static void check_one_line(const char *needle) {
 // Cityscapes trainId colours (cityscapesScripts labels.py), written out again here so that a
 // wrong entry in the command's table is caught.
 static const uint8_t palette[19][3] = {
-    {128, 64, 128}, {244, 35, 232}, {70, 70, 70},   {102, 102, 156}, {190, 153, 153}, {153, 153, 153}, {250, 170, 30},
-    {220, 220, 0},  {107, 142, 35}, {152, 251, 152}, {70, 130, 180}, {220, 20, 60},   {255, 0, 0},     {0, 0, 142},
-    {0, 0, 70},     {0, 60, 100},   {0, 80, 100},   {0, 0, 230},     {119, 11, 32},
+    {128, 64, 128},  {244, 35, 232}, {70, 70, 70},  {102, 102, 156}, {190, 153, 153},
+    {153, 153, 153}, {250, 170, 30}, {220, 220, 0}, {107, 142, 35},  {152, 251, 152},
+    {70, 130, 180},  {220, 20, 60},  {255, 0, 0},   {0, 0, 142},     {0, 0, 70},
+    {0, 60, 100},    {0, 80, 100},   {0, 0, 230},   {119, 11, 32},
 };
 
 // img0 with the 1-layer model: all four outputs of --out against golden, and the §6 dumps.
@@ -152,7 +158,8 @@ START_TEST(img0_outputs_and_dumps) {
     char out[1300], dump[1300];
     subdir(out, sizeof out, "img0/out"); // parents created
     subdir(dump, sizeof dump, "img0/dump");
-    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--dump", dump, "--threads", "2"), 0);
+    ck_assert_int_eq(
+        RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--dump", dump, "--threads", "2"), 0);
     const int64_t H = 128, W = 256;
 
     // semantic.png: 8-bit gray trainIds = golden argmax except at the few near-tie pixels.
@@ -165,7 +172,8 @@ START_TEST(img0_outputs_and_dumps) {
         if (s[i] != ws[i]) {
             diff++;
             // README: classes present are 2, 3, 6, 9; a near tie is between two of them.
-            ck_assert_msg(s[i] == 2 || s[i] == 3 || s[i] == 6 || s[i] == 9, "pixel %lld: class %d", (long long)i, s[i]);
+            ck_assert_msg(s[i] == 2 || s[i] == 3 || s[i] == 6 || s[i] == 9, "pixel %lld: class %d",
+                          (long long)i, s[i]);
         }
     }
     ck_assert_msg(diff <= IMG0_ARGMAX_SLACK, "semantic.png differs from golden at %d pixels", diff);
@@ -176,8 +184,9 @@ START_TEST(img0_outputs_and_dumps) {
     want_shape(&col, UG_U8, UG_DIMS(H, W, 3), "semantic_color.png");
     const uint8_t *c = col.data;
     for (int64_t i = 0; i < H * W; i++)
-        ck_assert_msg(!memcmp(c + 3 * i, palette[s[i]], 3), "semantic_color.png pixel %lld: (%d,%d,%d) for id %d",
-                      (long long)i, c[3 * i], c[3 * i + 1], c[3 * i + 2], s[i]);
+        ck_assert_msg(!memcmp(c + 3 * i, palette[s[i]], 3),
+                      "semantic_color.png pixel %lld: (%d,%d,%d) for id %d", (long long)i, c[3 * i],
+                      c[3 * i + 1], c[3 * i + 2], s[i]);
     ug_tensor_free(&col);
 
     // rba_score.npy: F32 [H, W] = golden U.
@@ -191,7 +200,8 @@ START_TEST(img0_outputs_and_dumps) {
     want_shape(&heat, UG_U8, UG_DIMS(H, W, 3), "rba_score.png");
     const uint8_t *h = heat.data;
     bool varied = false;
-    for (int64_t i = 1; i < H * W && !varied; i++) varied = memcmp(h, h + 3 * i, 3) != 0;
+    for (int64_t i = 1; i < H * W && !varied; i++)
+        varied = memcmp(h, h + 3 * i, 3) != 0;
     ck_assert_msg(varied, "rba_score.png is a single colour");
     ug_tensor_free(&heat);
 
@@ -223,7 +233,8 @@ START_TEST(img0_outputs_and_dumps) {
     }
     ug_tensor ds = file_npy(dump, "semantic");
     want_shape(&ds, UG_I32, UG_DIMS(H, W), "semantic.npy");
-    for (int64_t i = 0; i < H * W; i++) ck_assert_int_eq(((const int32_t *)ds.data)[i], s[i]);
+    for (int64_t i = 0; i < H * W; i++)
+        ck_assert_int_eq(((const int32_t *)ds.data)[i], s[i]);
     ug_tensor du = file_npy(dump, "rba_score");
     ck_assert_msg(!memcmp(du.data, u.data, (size_t)(H * W) * 4), "dumped rba_score differs from the output");
     ck_assert_int_eq(test_count_entries(dump), 13); // nothing else, no staging folder left
@@ -285,7 +296,8 @@ START_TEST(usage_errors) {
     // --help: exit 0 on stdout, every option named.
     ck_assert_int_eq(RUN("rba", "--help"), 0);
     char *help = test_read_text(g_outf);
-    static const char *const opts[] = {"--weights", "--image", "--out", "--dump", "--pad32", "--threads", "--help"};
+    static const char *const opts[] = {"--weights", "--image",   "--out", "--dump",
+                                       "--pad32",   "--threads", "--help"};
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
         ck_assert_msg(strstr(help, opts[k]), "--help does not mention %s", opts[k]);
     free(help);
@@ -361,11 +373,12 @@ START_TEST(pack_and_inspect) {
     char *pth = test_golden_path("rba_tiny/rba_tiny_1dl.d2.pth");
     // pack prints its one-line summary on stdout; bf16 packing works and the result runs.
     subdir(out, sizeof out, "rba_bf16.safetensors");
-    ck_assert_int_eq(RUN("pack", "--in", pth, "--out", out, "--dtype", "bf16", "--set", "pixel_decoder_transformer_nheads=4",
-                         "--set", "decoder_nheads=4"),
+    ck_assert_int_eq(RUN("pack", "--in", pth, "--out", out, "--dtype", "bf16", "--set",
+                         "pixel_decoder_transformer_nheads=4", "--set", "decoder_nheads=4"),
                      0);
     char *so = test_read_text(g_outf);
-    ck_assert_msg(strstr(so, "rba") && strstr(so, "213 tensors") && strstr(so, "BF16"), "pack summary: '%s'", so);
+    ck_assert_msg(strstr(so, "rba") && strstr(so, "213 tensors") && strstr(so, "BF16"), "pack summary: '%s'",
+                  so);
     free(so);
     subdir(p, sizeof p, "bf16_out");
     ck_assert_int_eq(RUN("rba", "--weights", out, "--image", g_img1, "--out", p), 0);
@@ -375,13 +388,15 @@ START_TEST(pack_and_inspect) {
     char *txt = test_read_text(g_outf);
     ck_assert_msg(strstr(txt, "arch:    rba"), "inspect: no arch line:\n%.400s", txt);
     ck_assert_msg(strstr(txt, "tensors: 213"), "inspect: tensor count:\n%.400s", txt);
-    ck_assert_msg(strstr(txt, "\"decoder_nheads\":4") || strstr(txt, "\"decoder_nheads\": 4"), "inspect: config:\n%.600s", txt);
+    ck_assert_msg(strstr(txt, "\"decoder_nheads\":4") || strstr(txt, "\"decoder_nheads\": 4"),
+                  "inspect: config:\n%.600s", txt);
     free(txt);
     // inspect of the raw checkpoint: read the way pack reads it.
     ck_assert_int_eq(RUN("inspect", "--set", "decoder_nheads=4", pth), 0);
     txt = test_read_text(g_outf);
     ck_assert_msg(strstr(txt, "arch:    rba"), "inspect .pth: no arch line:\n%.400s", txt);
-    ck_assert_msg(strstr(txt, "sem_seg_head.predictor.class_embed.weight"), "inspect .pth: class_embed not listed");
+    ck_assert_msg(strstr(txt, "sem_seg_head.predictor.class_embed.weight"),
+                  "inspect .pth: class_embed not listed");
     free(txt);
 
     // Errors: usage 2, runtime 1, and a failed pack leaves no output file.

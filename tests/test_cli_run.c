@@ -47,7 +47,8 @@ static void setup(void) {
         ug_tensor img;
         if (ug_tensor_new(&img, UG_U8, UG_DIMS(sizes[i][0], sizes[i][1], 3), &err) != UG_OK) return;
         uint8_t *p = img.data;
-        for (int64_t k = 0; k < ug_tensor_numel(&img); k++) p[k] = (uint8_t)(test_rng_u64(&r) >> 56);
+        for (int64_t k = 0; k < ug_tensor_numel(&img); k++)
+            p[k] = (uint8_t)(test_rng_u64(&r) >> 56);
         char path[1100];
         snprintf(path, sizeof path, "%s/%s.png", g_imgs, stems[i]);
         ug_status st = ug_png_write(path, &img, &err);
@@ -63,10 +64,13 @@ static void teardown(void) {
     g_tmp = NULL;
 }
 
-#define REQUIRE_READY() ck_assert_msg(g_ready, "golden weights could not be packed or images written (see stderr)")
+#define REQUIRE_READY()                                                                                      \
+    ck_assert_msg(g_ready, "golden weights could not be packed or images written (see stderr)")
 
 // Runs `ugains args...` (NULL-terminated), stdout to /dev/null, stderr to errfile.
-static int run(const char *const *args, const char *errfile) { return test_cli_run(args, NULL, errfile); }
+static int run(const char *const *args, const char *errfile) {
+    return test_cli_run(args, NULL, errfile);
+}
 
 static bool exists(const char *dir, const char *name) {
     char p[4096];
@@ -155,21 +159,23 @@ START_TEST(directory_run_skip_overwrite) {
     char out[1100], errf[1100];
     snprintf(out, sizeof out, "%s/out1", g_tmp);
     snprintf(errf, sizeof errf, "%s/err1.txt", g_tmp);
-    const char *args[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--threshold", "-20", "--points", "6",
-                          "--threads", "2", g_imgs, NULL};
+    const char *args[] = {"run", "--rba",    g_rba, "--sam",     g_sam, "--out", out, "--threshold",
+                          "-20", "--points", "6",   "--threads", "2",   g_imgs,  NULL};
     ck_assert_int_eq(run(args, errf), 0);
-    for (int i = 0; i < 3; i++) check_folder(out, i);
+    for (int i = 0; i < 3; i++)
+        check_folder(out, i);
     ck_assert(file_contains(errf, "[3/3]")); // plain progress lines off a terminal
     long long t0 = mtime_of(out, stems[1], "instances.json");
     ck_assert_int_eq(run(args, errf), 0);
     ck_assert(file_contains(errf, "skipped"));
     ck_assert(file_contains(errf, "0 done, 3 skipped"));
     ck_assert(mtime_of(out, stems[1], "instances.json") == t0);
-    const char *args2[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--threshold", "-20", "--points", "6",
-                           "--overwrite", g_imgs, NULL};
+    const char *args2[] = {"run",         "--rba", g_rba,      "--sam", g_sam,         "--out", out,
+                           "--threshold", "-20",   "--points", "6",     "--overwrite", g_imgs,  NULL};
     ck_assert_int_eq(run(args2, errf), 0);
     ck_assert(file_contains(errf, "3 done, 0 skipped"));
-    for (int i = 0; i < 3; i++) check_folder(out, i);
+    for (int i = 0; i < 3; i++)
+        check_folder(out, i);
 }
 END_TEST
 
@@ -202,7 +208,8 @@ static bool has_tmp(const char *out) {
     if (!d) return false;
     bool r = false;
     struct dirent *e;
-    while ((e = readdir(d))) r |= !strncmp(e->d_name, ".tmp-", 5);
+    while ((e = readdir(d)))
+        r |= !strncmp(e->d_name, ".tmp-", 5);
     closedir(d);
     return r;
 }
@@ -213,8 +220,8 @@ START_TEST(killed_run_leaves_no_partial_folder) {
     REQUIRE_READY();
     char out[1100];
     snprintf(out, sizeof out, "%s/out2", g_tmp);
-    const char *args[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--threshold", "-20", "--points", "6",
-                          "--threads", "1", g_imgs, NULL};
+    const char *args[] = {"run", "--rba",    g_rba, "--sam",     g_sam, "--out", out, "--threshold",
+                          "-20", "--points", "6",   "--threads", "1",   g_imgs,  NULL};
     int killed_mid_write = 0;
     for (int round = 0; round < 3; round++) {
         pid_t pid = test_cli_spawn(args, NULL, NULL);
@@ -222,9 +229,12 @@ START_TEST(killed_run_leaves_no_partial_folder) {
         struct timespec ts = {0, 200000}; // 0.2 ms
         bool seen = false;
         for (int k = 0; k < 100000 && !seen; k++) {
-            if (has_tmp(out)) seen = true;
-            else if (waitpid(pid, NULL, WNOHANG) == pid) break;
-            else nanosleep(&ts, NULL);
+            if (has_tmp(out))
+                seen = true;
+            else if (waitpid(pid, NULL, WNOHANG) == pid)
+                break;
+            else
+                nanosleep(&ts, NULL);
         }
         if (seen) {
             kill(pid, SIGKILL);
@@ -258,8 +268,10 @@ START_TEST(dump_and_ignore_mask) {
     memset(m.data, 1, 64 * 64);
     ck_assert_int_eq(ug_png_write(ig, &m, &err), UG_OK);
     ug_tensor_free(&m);
-    const char *args[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--threshold", "-20",
-                          "--ignore-mask", ig, "--dump", dump, "--sampler", "fps", "--fps-ties", "lowest", img, NULL};
+    const char *args[] = {"run",        "--rba",  g_rba,         "--sam",     g_sam,
+                          "--out",      out,      "--threshold", "-20",       "--ignore-mask",
+                          ig,           "--dump", dump,          "--sampler", "fps",
+                          "--fps-ties", "lowest", img,           NULL};
     ck_assert_int_eq(run(args, NULL), 0);
     char p[2048];
     snprintf(p, sizeof p, "%s/%s/instances.json", out, stems[2]);
@@ -271,18 +283,20 @@ START_TEST(dump_and_ignore_mask) {
     ck_assert_int_eq(ug_npy_read(p, &U, &err), UG_OK);
     snprintf(p, sizeof p, "%s/%s/anomaly.npy", out, stems[2]);
     ck_assert_int_eq(ug_npy_read(p, &A, &err), UG_OK);
-    for (int64_t q = 0; q < 64 * 64; q++) ck_assert_float_eq(((float *)A.data)[q], ((float *)U.data)[q] - 1.0f);
+    for (int64_t q = 0; q < 64 * 64; q++)
+        ck_assert_float_eq(((float *)A.data)[q], ((float *)U.data)[q] - 1.0f);
     ug_tensor_free(&U);
     ug_tensor_free(&A);
     snprintf(p, sizeof p, "%s/%s", dump, stems[2]);
-    static const char *const dumps[] = {"input.npy", "res5.npy", "pred_logits.npy", "rba_score.npy", "semantic.npy",
-                                        "keep.npy", "anomaly.npy"};
+    static const char *const dumps[] = {"input.npy",    "res5.npy", "pred_logits.npy", "rba_score.npy",
+                                        "semantic.npy", "keep.npy", "anomaly.npy"};
     for (size_t k = 0; k < sizeof dumps / sizeof dumps[0]; k++)
         ck_assert_msg(exists(p, dumps[k]), "dump %s missing", dumps[k]);
 
     // With points (no ignore mask) the SAM dumps appear too, with their shapes.
-    const char *args2[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--threshold", "-20", "--points", "4",
-                           "--dump", dump, "--overwrite", "--sampler", "kmeans", "--seed", "3", img, NULL};
+    const char *args2[] = {"run",         "--rba",  g_rba,      "--sam", g_sam,    "--out", out,
+                           "--threshold", "-20",    "--points", "4",     "--dump", dump,    "--overwrite",
+                           "--sampler",   "kmeans", "--seed",   "3",     img,      NULL};
     ck_assert_int_eq(run(args2, NULL), 0);
     ug_tensor t;
     snprintf(p, sizeof p, "%s/%s/masks.npy", dump, stems[2]);
@@ -313,7 +327,8 @@ START_TEST(usage_and_runtime_errors) {
     const char *no_rba[] = {"run", "--sam", g_sam, "--out", out, img, NULL};
     ck_assert_int_eq(run(no_rba, errf), 2);
     ck_assert(file_contains(errf, "--rba"));
-    const char *bad_sampler[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--sampler", "best", img, NULL};
+    const char *bad_sampler[] = {"run", "--rba",     g_rba,  "--sam", g_sam, "--out",
+                                 out,   "--sampler", "best", img,     NULL};
     ck_assert_int_eq(run(bad_sampler, errf), 2);
     ck_assert(file_contains(errf, "sampler"));
     const char *bad_nms[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--nms", "1.5", img, NULL};
@@ -335,7 +350,8 @@ START_TEST(usage_and_runtime_errors) {
     ck_assert_int_eq(ug_tensor_new(&m, UG_U8, UG_DIMS(64, 64), &err), UG_OK);
     ck_assert_int_eq(ug_png_write(ig, &m, &err), UG_OK);
     ug_tensor_free(&m);
-    const char *wrong_ignore[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, "--ignore-mask", ig, img, NULL};
+    const char *wrong_ignore[] = {"run", "--rba",         g_rba, "--sam", g_sam, "--out",
+                                  out,   "--ignore-mask", ig,    img,     NULL};
     ck_assert_int_eq(run(wrong_ignore, errf), 1);
     ck_assert(file_contains(errf, "ignore mask"));
     ck_assert(!exists(out, stems[0]));

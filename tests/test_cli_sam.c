@@ -53,7 +53,8 @@ static void setup(void) {
     g_dir = test_tmpdir();
     snprintf(g_sam, sizeof g_sam, "%s/sam_tiny.safetensors", g_dir);
     snprintf(g_notsam, sizeof g_notsam, "%s/rba.safetensors", g_dir);
-    char *pth = test_golden_path("sam_tiny/sam_tiny.pth"), *img = test_golden_path("sam_tiny/input_image.png");
+    char *pth = test_golden_path("sam_tiny/sam_tiny.pth"),
+         *img = test_golden_path("sam_tiny/input_image.png");
     snprintf(g_image, sizeof g_image, "%s", img);
     char args[4096];
     // sam_tiny's decoder has 4 heads, which the weights cannot reveal (config.json says so).
@@ -65,7 +66,8 @@ static void setup(void) {
     const char hdr[] = "{\"__metadata__\":{\"arch\":\"rba\",\"config\":\"{}\"}}      ";
     unsigned char buf[8 + sizeof hdr];
     uint64_t len = sizeof hdr - 1;
-    for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(len >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)(len >> (8 * i));
     memcpy(buf + 8, hdr, len);
     test_write_file(g_notsam, buf, 8 + len);
 }
@@ -81,11 +83,11 @@ static bool exists(const char *p) {
     return stat(p, &sb) == 0;
 }
 
-#define REQUIRE()                                                                                    \
-    do {                                                                                             \
-        ck_assert_msg(test_golden_available(), "golden set missing");                              \
-        ck_assert_msg(exists(bin()), "%s missing (set UGAINS_BIN)", bin());                        \
-        ck_assert_msg(g_dir && exists(g_sam), "sam_tiny could not be packed (see stderr)");        \
+#define REQUIRE()                                                                                            \
+    do {                                                                                                     \
+        ck_assert_msg(test_golden_available(), "golden set missing");                                        \
+        ck_assert_msg(exists(bin()), "%s missing (set UGAINS_BIN)", bin());                                  \
+        ck_assert_msg(g_dir &&exists(g_sam), "sam_tiny could not be packed (see stderr)");                   \
     } while (0)
 
 static ug_tensor load_npy(const char *path) {
@@ -111,8 +113,8 @@ static ug_tensor dumped(const char *dump, const char *name) {
 static void want_shape(const ug_tensor *t, int ndim, const int64_t *shape, const char *what) {
     char a[64], b[64];
     ug_tensor s = ug_tensor_wrap(NULL, UG_F32, ndim, shape);
-    ck_assert_msg(ug_tensor_same_shape(t, &s), "%s: shape %s, expected %s", what, ug_shape_str(t, a, sizeof a),
-                  ug_shape_str(&s, b, sizeof b));
+    ck_assert_msg(ug_tensor_same_shape(t, &s), "%s: shape %s, expected %s", what,
+                  ug_shape_str(t, a, sizeof a), ug_shape_str(&s, b, sizeof b));
 }
 
 // Row `row` of a dumped [N, ...] tensor against a whole golden [1, ...] tensor.
@@ -139,10 +141,13 @@ static void check_png(const char *path, const char *rel, int64_t k) {
     int64_t on = 0;
     for (int64_t i = 0; i < H * W; i++) {
         ck_assert_msg(px[i] == 0 || px[i] == 255, "%s: pixel %lld is %d", path, (long long)i, px[i]);
-        if (fabsf(lg[i]) > 1e-3f) ck_assert_msg((px[i] == 255) == (lg[i] > 0), "%s: pixel %lld, logit %g", path, (long long)i, lg[i]);
+        if (fabsf(lg[i]) > 1e-3f)
+            ck_assert_msg((px[i] == 255) == (lg[i] > 0), "%s: pixel %lld, logit %g", path, (long long)i,
+                          lg[i]);
         on += px[i] == 255;
     }
-    ck_assert_msg(on > 0 && on < H * W, "%s: %lld of %lld pixels set: the comparison proves little", path, (long long)on, (long long)(H * W));
+    ck_assert_msg(on > 0 && on < H * W, "%s: %lld of %lld pixels set: the comparison proves little", path,
+                  (long long)on, (long long)(H * W));
     ug_tensor_free(&png);
     ug_tensor_free(&want);
 }
@@ -168,7 +173,8 @@ static int check_scores(const ug_json *root, int i, const char *rel, int M) {
     float got[3];
     for (int k = 0; k < M; k++) {
         const ug_json *v = ug_json_at(a, (size_t)k);
-        ck_assert_msg(v->type == UG_JSON_NUMBER, "prompt %d: iou_predictions[%d] is a %s", i, k, ug_json_type_name(v->type));
+        ck_assert_msg(v->type == UG_JSON_NUMBER, "prompt %d: iou_predictions[%d] is a %s", i, k,
+                      ug_json_type_name(v->type));
         got[k] = (float)v->number;
     }
     ug_tensor want = golden(rel);
@@ -206,14 +212,16 @@ START_TEST(prompt_file_golden) {
                pf, sizeof pf);
     snprintf(out, sizeof out, "%s/four_out", g_dir);
     snprintf(dump, sizeof dump, "%s/four_dump/deeper", g_dir);
-    snprintf(args, sizeof args, "sam --weights %s --image %s --prompts %s --out %s --dump %s --all-masks --threads 2", g_sam,
+    snprintf(args, sizeof args,
+             "sam --weights %s --image %s --prompts %s --out %s --dump %s --all-masks --threads 2", g_sam,
              g_image, pf, out, dump);
     ck_assert_int_eq(run(args), 0);
     static const char *const names[4] = {"p0", "multi", "box", "box_point"};
     static const int64_t T[4] = {2, 4, 2, 3};
 
     ug_tensor emb = dumped(dump, "image_embeddings"), iou = dumped(dump, "iou_predictions"),
-              low = dumped(dump, "low_res_masks"), masks = dumped(dump, "masks"), dense = dumped(dump, "dense_embeddings");
+              low = dumped(dump, "low_res_masks"), masks = dumped(dump, "masks"),
+              dense = dumped(dump, "dense_embeddings");
     want_shape(&iou, UG_DIMS(4, 3), "iou_predictions");
     want_shape(&low, UG_DIMS(4, 3, 64, 64), "low_res_masks");
     want_shape(&masks, UG_DIMS(4, 3, 96, 160), "masks");
@@ -253,7 +261,8 @@ START_TEST(prompt_file_golden) {
     }
     ug_json_free(doc);
     ug_tensor *ts[] = {&emb, &iou, &low, &masks, &dense};
-    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++) ug_tensor_free(ts[i]);
+    for (size_t i = 0; i < sizeof ts / sizeof *ts; i++)
+        ug_tensor_free(ts[i]);
 }
 END_TEST
 
@@ -261,17 +270,20 @@ END_TEST
 // golden single points cycled to 70 prompts, so they run as more than one decoder batch (64).
 START_TEST(prompt_file_uniform_tokens) {
     REQUIRE();
-    static const float pts[6][2] = {{37.0f, 41.0f}, {120.5f, 30.25f}, {80, 70}, {0, 0}, {159, 95}, {12.7f, 88.3f}};
+    static const float pts[6][2] = {{37.0f, 41.0f}, {120.5f, 30.25f}, {80, 70},
+                                    {0, 0},         {159, 95},        {12.7f, 88.3f}};
     enum { N = 70 };
     char text[N * 48 + 16], pf[1400], args[8192], out[1400], p[1500];
     size_t len = (size_t)snprintf(text, sizeof text, "[");
     for (int i = 0; i < N; i++)
-        len += (size_t)snprintf(text + len, sizeof text - len, "%s{\"points\": [[%g, %g]]%s}", i ? ",\n" : "",
-                                (double)pts[i % 6][0], (double)pts[i % 6][1], i % 2 ? ", \"labels\": [1]" : "");
+        len +=
+            (size_t)snprintf(text + len, sizeof text - len, "%s{\"points\": [[%g, %g]]%s}", i ? ",\n" : "",
+                             (double)pts[i % 6][0], (double)pts[i % 6][1], i % 2 ? ", \"labels\": [1]" : "");
     snprintf(text + len, sizeof text - len, "]");
     write_text("seventy.json", text, pf, sizeof pf);
     snprintf(out, sizeof out, "%s/seventy", g_dir);
-    snprintf(args, sizeof args, "sam --weights %s --image %s --prompts %s --out %s --dump %s", g_sam, g_image, pf, out, out);
+    snprintf(args, sizeof args, "sam --weights %s --image %s --prompts %s --out %s --dump %s", g_sam, g_image,
+             pf, out, out);
     ck_assert_int_eq(run(args), 0);
     ug_tensor sp = dumped(out, "sparse_embeddings"), iou = dumped(out, "iou_predictions");
     want_shape(&sp, UG_DIMS(N, 2, 64), "sparse_embeddings");
@@ -299,10 +311,11 @@ START_TEST(command_line_prompts) {
     char args[8192], out[1400], p[1500];
     snprintf(out, sizeof out, "%s/cl", g_dir);
 
-    snprintf(args, sizeof args, "sam --weights %s --image %s --point 37,41 --single-mask --out %s --dump %s", g_sam, g_image,
-             out, out);
+    snprintf(args, sizeof args, "sam --weights %s --image %s --point 37,41 --single-mask --out %s --dump %s",
+             g_sam, g_image, out, out);
     ck_assert_int_eq(run(args), 0);
-    ug_tensor m = dumped(out, "masks"), iou = dumped(out, "iou_predictions"), sp = dumped(out, "sparse_embeddings");
+    ug_tensor m = dumped(out, "masks"), iou = dumped(out, "iou_predictions"),
+              sp = dumped(out, "sparse_embeddings");
     want_shape(&m, UG_DIMS(1, 1, 96, 160), "masks");
     check_row(&m, 0, "sam_tiny/p0-masks_single.npy");
     check_row(&iou, 0, "sam_tiny/p0-iou_predictions_single.npy");
@@ -316,7 +329,8 @@ START_TEST(command_line_prompts) {
     ug_tensor_free(&iou);
     ug_tensor_free(&sp);
 
-    snprintf(args, sizeof args, "sam --weights %s --image %s --point 40,40 --point 110,60,1 --point 75,20,0 --out %s --dump %s",
+    snprintf(args, sizeof args,
+             "sam --weights %s --image %s --point 40,40 --point 110,60,1 --point 75,20,0 --out %s --dump %s",
              g_sam, g_image, out, out);
     ck_assert_int_eq(run(args), 0);
     iou = dumped(out, "iou_predictions");
@@ -324,7 +338,8 @@ START_TEST(command_line_prompts) {
     check_row(&iou, 0, "sam_tiny/multi-iou_predictions_multi.npy");
     ug_tensor_free(&iou);
 
-    snprintf(args, sizeof args, "sam --weights %s --image %s --box 90,10,140,50 --point 115,30 --out %s --dump %s", g_sam,
+    snprintf(args, sizeof args,
+             "sam --weights %s --image %s --box 90,10,140,50 --point 115,30 --out %s --dump %s", g_sam,
              g_image, out, out);
     ck_assert_int_eq(run(args), 0);
     iou = dumped(out, "iou_predictions");
@@ -344,10 +359,13 @@ START_TEST(outside_point_warns) {
     REQUIRE();
     char args[8192], out[1400], p[1500];
     snprintf(out, sizeof out, "%s/outside", g_dir);
-    snprintf(args, sizeof args, "sam --weights %s --image %s --point 200,10 --point -1,50 --out %s", g_sam, g_image, out);
+    snprintf(args, sizeof args, "sam --weights %s --image %s --point 200,10 --point -1,50 --out %s", g_sam,
+             g_image, out);
     ck_assert_int_eq(run(args), 0);
     char *e = read_stderr();
-    ck_assert_msg(strstr(e, "warning") && strstr(e, "(200, 10)") && strstr(e, "(-1, 50)") && strstr(e, "outside"), "%s", e);
+    ck_assert_msg(strstr(e, "warning") && strstr(e, "(200, 10)") && strstr(e, "(-1, 50)") &&
+                      strstr(e, "outside"),
+                  "%s", e);
     free(e);
     snprintf(p, sizeof p, "%s/mask_000.png", out);
     ck_assert(exists(p));
@@ -412,7 +430,8 @@ START_TEST(errors) {
         char *e = read_stderr();
         ck_assert_msg(rc == cases[i].rc, "%s: exit %d, expected %d (%s)", tail, rc, cases[i].rc, e);
         ck_assert_msg(strstr(e, cases[i].needle), "%s: message lacks '%s': %s", tail, cases[i].needle, e);
-        ck_assert_msg(!strncmp(e, "ugains: ", 8) && strchr(e, '\n') == e + strlen(e) - 1, "%s: not one line: %s", tail, e);
+        ck_assert_msg(!strncmp(e, "ugains: ", 8) && strchr(e, '\n') == e + strlen(e) - 1,
+                      "%s: not one line: %s", tail, e);
         if (rc == 1) ck_assert_msg(!strncmp(e, "ugains: sam: ", 13), "%s: %s", tail, e);
         free(e);
     }
@@ -433,11 +452,13 @@ START_TEST(file_errors) {
         {g_sam, g_notsam, "rba.safetensors"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        snprintf(args, sizeof args, "sam --weights %s --image %s --point 1,2 --out %s/fe", cases[i].weights, cases[i].image, g_dir);
+        snprintf(args, sizeof args, "sam --weights %s --image %s --point 1,2 --out %s/fe", cases[i].weights,
+                 cases[i].image, g_dir);
         int rc = run(args);
         char *e = read_stderr();
         ck_assert_msg(rc == 1, "case %zu: exit %d (%s)", i, rc, e);
-        ck_assert_msg(!strncmp(e, "ugains: sam: ", 13) && strstr(e, cases[i].needle) && strchr(e, '\n') == e + strlen(e) - 1,
+        ck_assert_msg(!strncmp(e, "ugains: sam: ", 13) && strstr(e, cases[i].needle) &&
+                          strchr(e, '\n') == e + strlen(e) - 1,
                       "case %zu: %s", i, e);
         free(e);
     }

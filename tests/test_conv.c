@@ -41,14 +41,16 @@ static uint16_t *to_half(float *v, int64_t n, ug_dtype dt) {
 
 // The kernels' input: x [B, C, H, W] itself, or with channels_last a copy stored [B, H, W, C]
 // seen through a permuted NCHW view; *copy gets that buffer (NULL when there is none).
-static ug_tensor input_view(float *x, int64_t B, int64_t C, int64_t H, int64_t W, bool channels_last, float **copy) {
+static ug_tensor input_view(float *x, int64_t B, int64_t C, int64_t H, int64_t W, bool channels_last,
+                            float **copy) {
     *copy = NULL;
     if (!channels_last) return ug_tensor_wrap(x, UG_F32, UG_DIMS(B, C, H, W));
     int64_t n_el = B * C * H * W;
     float *xin = malloc((size_t)(n_el ? n_el : 1) * 4); // [B, H, W, C]
     for (int64_t n = 0; n < B; n++)
         for (int64_t c = 0; c < C; c++)
-            for (int64_t p = 0; p < H * W; p++) xin[(n * H * W + p) * C + c] = x[(n * C + c) * H * W + p];
+            for (int64_t p = 0; p < H * W; p++)
+                xin[(n * H * W + p) * C + c] = x[(n * C + c) * H * W + p];
     ug_tensor t = ug_tensor_wrap(xin, UG_F32, UG_DIMS(B, H, W, C));
     *copy = xin;
     return ug_view_permute(&t, (int[]){0, 3, 1, 2});
@@ -56,7 +58,8 @@ static ug_tensor input_view(float *x, int64_t B, int64_t C, int64_t H, int64_t W
 
 // The kernels' output: got [B, C, H, W] itself, or with channels_last a [B, H, W, C] buffer
 // (*buf) seen through a permuted NCHW view; output_gather copies it back into got.
-static ug_tensor output_view(float *got, int64_t B, int64_t C, int64_t H, int64_t W, bool channels_last, float **buf) {
+static ug_tensor output_view(float *got, int64_t B, int64_t C, int64_t H, int64_t W, bool channels_last,
+                             float **buf) {
     *buf = NULL;
     if (!channels_last) return ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
     int64_t n_el = B * C * H * W;
@@ -69,7 +72,8 @@ static void output_gather(float *got, float *buf, int64_t B, int64_t C, int64_t 
     if (!buf) return;
     for (int64_t n = 0; n < B; n++)
         for (int64_t o = 0; o < C; o++)
-            for (int64_t p = 0; p < H * W; p++) got[(n * C + o) * H * W + p] = buf[(n * H * W + p) * C + o];
+            for (int64_t p = 0; p < H * W; p++)
+                got[(n * C + o) * H * W + p] = buf[(n * H * W + p) * C + o];
     free(buf);
 }
 
@@ -380,7 +384,6 @@ static void ckpt_get(ug_ckpt *c, const char *name, ug_tensor *t) {
     ck_assert_int_eq(ug_tensor_new(t, UG_F32, ct->ndim, ct->shape, &err), UG_OK);
     ck_assert_msg(ug_ckpt_read(c, ct, t->data, &err) == UG_OK, "%s", err.msg);
 }
-
 
 static ug_ckpt *open_sam_tiny(void) {
     ug_ckpt *c = NULL;

@@ -27,7 +27,9 @@
 // planted fault into exit(1). Leave the signal to Check so the trap test means the same there.
 #if defined(__SANITIZE_ADDRESS__)
 const char *__asan_default_options(void);
-const char *__asan_default_options(void) { return "handle_segv=0"; }
+const char *__asan_default_options(void) {
+    return "handle_segv=0";
+}
 #endif
 
 static sam_model *g_sam;
@@ -59,7 +61,8 @@ static void setup(void) {
 
 static void teardown(void) {
     sam_free(g_sam);
-    for (int i = 0; i < 2; i++) rba_free(g_rba[i]);
+    for (int i = 0; i < 2; i++)
+        rba_free(g_rba[i]);
     if (g_tmp) test_rmtree(g_tmp);
     free(g_tmp);
     g_tmp = NULL;
@@ -92,8 +95,8 @@ static void same(ug_ctx *ctx, const ug_tensor *got, const ug_tensor *want, const
     ug_tensor w;
     ck_assert_int_eq(ug_to_host(&g_cpu, &w, want, &err), UG_OK);
     ck_assert_msg(ug_tensor_same_shape(&h, &w) && h.dtype == w.dtype, "%s: shape or dtype differs", what);
-    ck_assert_msg(!memcmp(h.data, w.data, ug_tensor_nbytes(&h)), "%s: the poison run differs from the CPU run",
-                  what);
+    ck_assert_msg(!memcmp(h.data, w.data, ug_tensor_nbytes(&h)),
+                  "%s: the poison run differs from the CPU run", what);
     ug_tensor_free(&h);
     ug_tensor_free(&w);
 }
@@ -115,11 +118,13 @@ typedef struct sam_run {
 
 static void sam_run_free(sam_run *r) {
     ug_tensor *all[] = {&r->input, &r->emb, &r->sparse, &r->dense, &r->low, &r->iou, &r->masks};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ug_tensor_free(all[i]);
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+        ug_tensor_free(all[i]);
 }
 
 // One prompt of every kind at once: 2 points, a box and a mask input.
-static void sam_once(ug_ctx *ctx, const ug_tensor *img_u8, const ug_tensor *mask_in, bool u8_path, sam_run *r) {
+static void sam_once(ug_ctx *ctx, const ug_tensor *img_u8, const ug_tensor *mask_in, bool u8_path,
+                     sam_run *r) {
     ug_err err;
     memset(r, 0, sizeof *r);
     ug_tensor img = on_device(ctx, img_u8);
@@ -127,8 +132,9 @@ static void sam_once(ug_ctx *ctx, const ug_tensor *img_u8, const ug_tensor *mask
         ck_assert_int_eq(sam_preprocess_u8(ctx, g_sam, &img, &r->input, r->input_hw, &err), UG_OK);
     } else {
         ug_tensor x;
-        ck_assert_int_eq(ug_tensor_new_dev(ctx, &x, UG_F32, UG_DIMS(1, 3, img_u8->shape[0], img_u8->shape[1]), &err),
-                         UG_OK);
+        ck_assert_int_eq(
+            ug_tensor_new_dev(ctx, &x, UG_F32, UG_DIMS(1, 3, img_u8->shape[0], img_u8->shape[1]), &err),
+            UG_OK);
         ug_rba_normalize(ctx, &x, &img);
         ck_assert_int_eq(sam_preprocess_f32(ctx, g_sam, &x, &r->input, r->input_hw, &err), UG_OK);
         ug_tensor_free(&x);
@@ -143,9 +149,11 @@ static void sam_once(ug_ctx *ctx, const ug_tensor *img_u8, const ug_tensor *mask
     sam_prompts p = {1, 2, xy, labels, box, &mask};
     ck_assert_int_eq(sam_encode_prompts(ctx, g_sam, &p, &r->sparse, &r->dense, &err), UG_OK);
     ug_tensor_free(&mask);
-    ck_assert_int_eq(sam_decode_masks(ctx, g_sam, &r->emb, &r->sparse, &r->dense, true, &r->low, &r->iou, NULL, &err),
+    ck_assert_int_eq(
+        sam_decode_masks(ctx, g_sam, &r->emb, &r->sparse, &r->dense, true, &r->low, &r->iou, NULL, &err),
+        UG_OK);
+    ck_assert_int_eq(sam_postprocess_masks(ctx, g_sam, &r->low, r->input_hw, orig_hw, &r->masks, &err),
                      UG_OK);
-    ck_assert_int_eq(sam_postprocess_masks(ctx, g_sam, &r->low, r->input_hw, orig_hw, &r->masks, &err), UG_OK);
 }
 
 static void sam_both(bool u8_path) {
@@ -168,10 +176,14 @@ static void sam_both(bool u8_path) {
     ug_tensor_free(&mask);
 }
 
-START_TEST(sam_tiny_on_poison) { sam_both(true); }
+START_TEST(sam_tiny_on_poison) {
+    sam_both(true);
+}
 END_TEST
 
-START_TEST(sam_tiny_float_path_on_poison) { sam_both(false); }
+START_TEST(sam_tiny_float_path_on_poison) {
+    sam_both(false);
+}
 END_TEST
 
 // ---- RbA ----
@@ -208,7 +220,8 @@ END_TEST
 // ---- the whole UGainS image ----
 
 START_TEST(pipeline_tiny_on_poison) {
-    ck_assert_msg(g_sam != NULL && g_rba[0] != NULL, "tiny models could not be packed and loaded (see stderr)");
+    ck_assert_msg(g_sam != NULL && g_rba[0] != NULL,
+                  "tiny models could not be packed and loaded (see stderr)");
     ug_err err;
     char *p = test_golden_path("rba_tiny/img0.png");
     ug_tensor img;
@@ -216,7 +229,8 @@ START_TEST(pipeline_tiny_on_poison) {
     free(p);
     int64_t H = img.shape[0], W = img.shape[1];
     uint8_t *ignore = calloc((size_t)(H * W), 1); // an ignore band so the filter has work
-    for (int64_t i = 0; i < W * 4; i++) ignore[i] = 1;
+    for (int64_t i = 0; i < W * 4; i++)
+        ignore[i] = 1;
     ugains_opts o;
     ugains_opts_default(&o);
     o.prop.points = 6;
@@ -239,7 +253,8 @@ START_TEST(pipeline_tiny_on_poison) {
     ck_assert_int_eq(a.nkeep, b.nkeep);
     ck_assert(!memcmp(a.keep, b.keep, sizeof(int) * (size_t)a.nkeep));
     for (int i = 0; i < a.npoints; i++)
-        for (int64_t q = 0; q < H * W; q++) ck_assert(inst_mask_get(&a.masks, i, q) == inst_mask_get(&b.masks, i, q));
+        for (int64_t q = 0; q < H * W; q++)
+            ck_assert(inst_mask_get(&a.masks, i, q) == inst_mask_get(&b.masks, i, q));
     ugains_result_free(&a);
     ugains_result_free(&b);
     free(ignore);

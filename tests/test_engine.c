@@ -17,7 +17,8 @@ START_TEST(tensor_new_and_views) {
     ck_assert_int_eq(ug_tensor_numel(&t), 24);
     ck_assert(ug_tensor_is_contiguous(&t));
     float *x = t.data;
-    for (int i = 0; i < 24; i++) x[i] = (float)i;
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)i;
 
     ug_tensor tr = ug_view_transpose(&t, 1, 2); // [2, 4, 3]
     ck_assert(!ug_tensor_is_contiguous(&tr));
@@ -101,7 +102,8 @@ typedef struct {
 
 static void mark_range(void *varg, int64_t begin, int64_t end, int thread) {
     pool_arg *a = varg;
-    for (int64_t i = begin; i < end; i++) atomic_fetch_add(&a->hits[i], 1);
+    for (int64_t i = begin; i < end; i++)
+        atomic_fetch_add(&a->hits[i], 1);
     int m = atomic_load(&a->max_thread);
     while (thread > m && !atomic_compare_exchange_weak(&a->max_thread, &m, thread)) {
     }
@@ -118,7 +120,8 @@ START_TEST(pool_covers_every_index_once) {
             int n = sizes[s];
             pool_arg a = {calloc((size_t)n, sizeof(atomic_int)), 0};
             ug_parallel_for(pool, n, 1 + rep % 7, mark_range, &a);
-            for (int i = 0; i < n; i++) ck_assert_int_eq(atomic_load(&a.hits[i]), 1);
+            for (int i = 0; i < n; i++)
+                ck_assert_int_eq(atomic_load(&a.hits[i]), 1);
             ck_assert_int_lt(atomic_load(&a.max_thread), 4);
             free(a.hits);
         }
@@ -127,7 +130,8 @@ START_TEST(pool_covers_every_index_once) {
     // Serial fallback with no pool.
     pool_arg a = {calloc(10, sizeof(atomic_int)), 0};
     ug_parallel_for(NULL, 10, 1, mark_range, &a);
-    for (int i = 0; i < 10; i++) ck_assert_int_eq(atomic_load(&a.hits[i]), 1);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(atomic_load(&a.hits[i]), 1);
     free(a.hits);
 }
 END_TEST

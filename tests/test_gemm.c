@@ -18,9 +18,13 @@
 #include "ops/gemm.h"
 #include "tests/helpers.h"
 
-static void use_path(int i) { setenv("UGAINS_NO_AVX512", i == 0 ? "0" : "1", 1); }
+static void use_path(int i) {
+    setenv("UGAINS_NO_AVX512", i == 0 ? "0" : "1", 1);
+}
 
-static double tol_abs(int64_t K) { return 1e-5 * sqrt((double)(K > 1 ? K : 1)); }
+static double tol_abs(int64_t K) {
+    return 1e-5 * sqrt((double)(K > 1 ? K : 1));
+}
 
 static ug_ctx make_ctx(int nthreads) {
     ug_ctx ctx;
@@ -72,7 +76,7 @@ static void check_case(ug_ctx *ctx, gemm_case g, uint64_t seed) {
     ug_tensor as = g.ta ? new_tensor(UG_F32, UG_DIMS(K, M)) : new_tensor(UG_F32, UG_DIMS(M, K));
     ug_tensor bs = g.tb ? new_tensor(g.bdt, UG_DIMS(N, K)) : new_tensor(g.bdt, UG_DIMS(K, N));
     ug_tensor c = new_tensor(UG_F32, UG_DIMS(M, N)); // [M, N]
-    ug_tensor bias = new_tensor(UG_F32, UG_DIMS(N));  // [N]
+    ug_tensor bias = new_tensor(UG_F32, UG_DIMS(N)); // [N]
     free(fill_random(&as, seed));
     float *bw = fill_random(&bs, seed + 1);
     free(fill_random(&bias, seed + 2));
@@ -80,19 +84,21 @@ static void check_case(ug_ctx *ctx, gemm_case g, uint64_t seed) {
     if (g.beta != 0.0f)
         test_fill_uniform(cv, (size_t)(M * N), -1.0f, 1.0f, seed + 3);
     else
-        for (int64_t i = 0; i < M * N; i++) cv[i] = NAN; // beta == 0 must not read C
+        for (int64_t i = 0; i < M * N; i++)
+            cv[i] = NAN; // beta == 0 must not read C
     float *want = malloc((size_t)(M * N) * sizeof *want);
     memcpy(want, cv, (size_t)(M * N) * sizeof *want);
 
     ug_tensor a = g.ta ? ug_view_transpose(&as, 0, 1) : as; // [M, K]
     ug_tensor b = g.tb ? ug_view_transpose(&bs, 0, 1) : bs; // [K, N]
-    gemm_ref(M, N, K, g.alpha, a.data, a.stride[0], a.stride[1], bw, b.stride[0], b.stride[1], g.beta, want, N,
-             g.bias ? bias.data : NULL);
+    gemm_ref(M, N, K, g.alpha, a.data, a.stride[0], a.stride[1], bw, b.stride[0], b.stride[1], g.beta, want,
+             N, g.bias ? bias.data : NULL);
     matmul_cpu(ctx, &c, &a, &b, g.bias ? &bias : NULL, g.alpha, g.beta);
 
     char what[160];
-    snprintf(what, sizeof what, "%s M=%lld N=%lld K=%lld ta=%d tb=%d alpha=%g beta=%g bias=%d %s", ug_cpu_name(),
-             (long long)M, (long long)N, (long long)K, g.ta, g.tb, g.alpha, g.beta, g.bias, ug_dtype_name(g.bdt));
+    snprintf(what, sizeof what, "%s M=%lld N=%lld K=%lld ta=%d tb=%d alpha=%g beta=%g bias=%d %s",
+             ug_cpu_name(), (long long)M, (long long)N, (long long)K, g.ta, g.tb, g.alpha, g.beta, g.bias,
+             ug_dtype_name(g.bdt));
     test_assert_close(cv, want, (size_t)(M * N), tol_abs(K), 1e-5, what);
     free(want);
     free(bw);
@@ -113,8 +119,8 @@ START_TEST(odd_sizes_all_transposes) {
         for (int ni = 0; ni < N_ODD; ni++)
             for (int ki = 0; ki < N_ODD; ki++)
                 for (int t = 0; t < 4; t++) {
-                    gemm_case g = {odd_sizes[mi], odd_sizes[ni], odd_sizes[ki], t & 1, t >> 1, 1.0f, 0.0f, false,
-                                   UG_F32};
+                    gemm_case g = {odd_sizes[mi], odd_sizes[ni], odd_sizes[ki], t & 1, t >> 1,
+                                   1.0f,          0.0f,          false,         UG_F32};
                     check_case(&ctx, g, seed += 7);
                 }
     ug_ctx_free(&ctx);
@@ -146,9 +152,12 @@ START_TEST(alpha_beta_bias) {
     for (int ai = 0; ai < 3; ai++)
         for (int bi = 0; bi < 3; bi++)
             for (int bias = 0; bias < 2; bias++) {
-                check_case(&ctx, (gemm_case){17, 33, 127, false, true, alphas[ai], betas[bi], bias, UG_F32}, seed++);
-                check_case(&ctx, (gemm_case){33, 1, 300, true, false, alphas[ai], betas[bi], bias, UG_F32}, seed++);
-                check_case(&ctx, (gemm_case){1, 127, 3, false, false, alphas[ai], betas[bi], bias, UG_F32}, seed++);
+                check_case(&ctx, (gemm_case){17, 33, 127, false, true, alphas[ai], betas[bi], bias, UG_F32},
+                           seed++);
+                check_case(&ctx, (gemm_case){33, 1, 300, true, false, alphas[ai], betas[bi], bias, UG_F32},
+                           seed++);
+                check_case(&ctx, (gemm_case){1, 127, 3, false, false, alphas[ai], betas[bi], bias, UG_F32},
+                           seed++);
             }
     ug_ctx_free(&ctx);
 }
@@ -186,7 +195,7 @@ static void check_batched(ug_ctx *ctx, int64_t Bt, int64_t M, int64_t N, int64_t
     ug_tensor as = ta ? new_tensor(UG_F32, UG_DIMS(Bt, K, M)) : new_tensor(UG_F32, UG_DIMS(Bt, M, K));
     ug_tensor bs = bmode == 2 ? new_tensor(UG_F32, UG_DIMS(Bt, K, N)) : new_tensor(UG_F32, UG_DIMS(K, N));
     ug_tensor c = new_tensor(UG_F32, UG_DIMS(Bt, M, N)); // [Bt, M, N]
-    ug_tensor bias = new_tensor(UG_F32, UG_DIMS(N));      // [N]
+    ug_tensor bias = new_tensor(UG_F32, UG_DIMS(N));     // [N]
     free(fill_random(&as, seed));
     free(fill_random(&bs, seed + 1));
     free(fill_random(&bias, seed + 2));
@@ -194,7 +203,7 @@ static void check_batched(ug_ctx *ctx, int64_t Bt, int64_t M, int64_t N, int64_t
     float *want = malloc((size_t)(Bt * M * N) * sizeof *want);
     memcpy(want, c.data, (size_t)(Bt * M * N) * sizeof *want);
 
-    ug_tensor a = ta ? ug_view_transpose(&as, 1, 2) : as;          // [Bt, M, K]
+    ug_tensor a = ta ? ug_view_transpose(&as, 1, 2) : as;           // [Bt, M, K]
     ug_tensor b = bmode == 1 ? ug_view_expand_dim(&bs, 0, Bt) : bs; // [Bt, K, N] or [K, N]
     int64_t sb = b.ndim == 3 ? b.stride[0] : 0;
     for (int64_t i = 0; i < Bt; i++)
@@ -220,7 +229,7 @@ START_TEST(batched_shared_and_per_batch_b) {
     uint64_t seed = 500;
     for (int bmode = 0; bmode < 3; bmode++)
         for (int ta = 0; ta < 2; ta++) {
-            check_batched(&ctx, 5, 17, 33, 19, ta, bmode, seed += 4);  // many small: one GEMM per thread
+            check_batched(&ctx, 5, 17, 33, 19, ta, bmode, seed += 4);    // many small: one GEMM per thread
             check_batched(&ctx, 2, 127, 100, 200, ta, bmode, seed += 4); // few large: threads inside
             check_batched(&ctx, 1, 3, 17, 33, ta, bmode, seed += 4);
         }
@@ -234,10 +243,10 @@ START_TEST(linear_matches_reference) {
     const ug_dtype dts[] = {UG_F32, UG_BF16, UG_F16};
     for (int d = 0; d < 3; d++) {
         int64_t in = 33, out = 127;
-        ug_tensor x = new_tensor(UG_F32, UG_DIMS(2, 17, in));   // [B, N, C_in]
-        ug_tensor w = new_tensor(dts[d], UG_DIMS(out, in));     // [C_out, C_in]
-        ug_tensor bias = new_tensor(UG_F32, UG_DIMS(out));      // [C_out]
-        ug_tensor y = new_tensor(UG_F32, UG_DIMS(2, 17, out));  // [B, N, C_out]
+        ug_tensor x = new_tensor(UG_F32, UG_DIMS(2, 17, in));  // [B, N, C_in]
+        ug_tensor w = new_tensor(dts[d], UG_DIMS(out, in));    // [C_out, C_in]
+        ug_tensor bias = new_tensor(UG_F32, UG_DIMS(out));     // [C_out]
+        ug_tensor y = new_tensor(UG_F32, UG_DIMS(2, 17, out)); // [B, N, C_out]
         free(fill_random(&x, 600 + d));
         float *wv = fill_random(&w, 610 + d);
         free(fill_random(&bias, 620 + d));
@@ -277,11 +286,13 @@ START_TEST(raw_pointer_entry_points) {
 
     // A column slice of C (ldc > N) must leave the other columns alone.
     float wide[M * (N + 3)];
-    for (int i = 0; i < M * (N + 3); i++) wide[i] = 42.0f;
+    for (int i = 0; i < M * (N + 3); i++)
+        wide[i] = 42.0f;
     gemm_cpu(&ctx, M, N, K, 1.0f, a, K, 1, b, UG_F32, N, 1, 0.0f, wide, N + 3, NULL);
     for (int m = 0; m < M; m++) {
         test_assert_close(wide + m * (N + 3), want + m * N, N, tol_abs(K), 1e-5, "ldc > N");
-        for (int j = N; j < N + 3; j++) ck_assert_float_eq(wide[m * (N + 3) + j], 42.0f);
+        for (int j = N; j < N + 3; j++)
+            ck_assert_float_eq(wide[m * (N + 3) + j], 42.0f);
     }
     ug_ctx_free(&ctx);
 }

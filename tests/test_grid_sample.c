@@ -43,15 +43,17 @@ END_TEST
 START_TEST(grid_sample_hand_cases) {
     enum { H = 3, W = 4 };
     float x[H * W];
-    for (int i = 0; i < H * W; i++) x[i] = (float)(i + 1);
+    for (int i = 0; i < H * W; i++)
+        x[i] = (float)(i + 1);
     float g[6][2] = {{(2 * 2 + 1) / (float)W - 1, (2 * 1 + 1) / (float)H - 1}, // pixel (x 2, y 1)
-                     {-1.0f, (2 * 0 + 1) / (float)H - 1},                     // half of pixel (0, 0)
+                     {-1.0f, (2 * 0 + 1) / (float)H - 1},                      // half of pixel (0, 0)
                      {5.0f, 0.0f},
                      {NAN, 0.0f},
-                     {1.0f, 1.0f},                                             // quarter of the last pixel
-                     {-0.0f, -0.0f}};                                          // centre: mean of 4
+                     {1.0f, 1.0f},    // quarter of the last pixel
+                     {-0.0f, -0.0f}}; // centre: mean of 4
     float y[6], r[6];
-    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 1, H, W)), tg = ug_tensor_wrap(g, UG_F32, UG_DIMS(1, 1, 6, 2));
+    ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, 1, H, W)),
+              tg = ug_tensor_wrap(g, UG_F32, UG_DIMS(1, 1, 6, 2));
     ug_tensor ty = ug_tensor_wrap(y, UG_F32, UG_DIMS(1, 1, 1, 6));
     grid_sample_cpu(&test_ctx, &ty, &tx, &tg);
     grid_sample_ref(r, x, &g[0][0], 1, 1, H, W, 1, 6);

@@ -36,7 +36,9 @@ static void mem_write(png_structp png, png_bytep data, size_t n) {
     m->n += n;
 }
 
-static void mem_flush(png_structp png) { (void)png; }
+static void mem_flush(png_structp png) {
+    (void)png;
+}
 
 typedef struct png_spec {
     int w, h, depth, color, interlace;
@@ -61,15 +63,16 @@ static membuf make_png(const png_spec *s, const unsigned char *rows, size_t rowb
     png_write_info(png, info);
     int passes = png_set_interlace_handling(png);
     for (int pass = 0; pass < passes; pass++)
-        for (int y = 0; y < s->h; y++) png_write_row(png, rows + (size_t)y * rowbytes);
+        for (int y = 0; y < s->h; y++)
+            png_write_row(png, rows + (size_t)y * rowbytes);
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
     return m;
 }
 
 // A JPEG from interleaved samples; `cs` is the input colour space (RGB, GRAYSCALE or CMYK).
-static membuf make_jpeg(const unsigned char *px, int w, int h, J_COLOR_SPACE cs, int comps,
-                        int quality, bool progressive) {
+static membuf make_jpeg(const unsigned char *px, int w, int h, J_COLOR_SPACE cs, int comps, int quality,
+                        bool progressive) {
     struct jpeg_compress_struct c;
     struct jpeg_error_mgr e;
     c.err = jpeg_std_error(&e);
@@ -98,7 +101,8 @@ static membuf make_jpeg(const unsigned char *px, int w, int h, J_COLOR_SPACE cs,
 static void fill_random(ug_tensor *t, uint64_t seed) {
     test_rng r = test_rng_seed(seed);
     unsigned char *b = t->data;
-    for (size_t i = 0; i < ug_tensor_nbytes(t); i++) b[i] = (unsigned char)test_rng_u64(&r);
+    for (size_t i = 0; i < ug_tensor_nbytes(t); i++)
+        b[i] = (unsigned char)test_rng_u64(&r);
 }
 
 static void assert_shape(const ug_tensor *t, int64_t h, int64_t w, int64_t c) {
@@ -159,7 +163,8 @@ START_TEST(png_roundtrip_gray_rgb_rgba) {
     // Only the output remains in the directory: no temporary files.
     DIR *d = opendir(dir);
     int entries = 0;
-    for (struct dirent *e; (e = readdir(d));) entries += e->d_name[0] != '.';
+    for (struct dirent *e; (e = readdir(d));)
+        entries += e->d_name[0] != '.';
     closedir(d);
     ck_assert_int_eq(entries, 1);
     free(path);
@@ -219,14 +224,17 @@ START_TEST(png_16bit) {
     enum { H = 3, W = 17 };
     uint16_t v[H * W * 3];
     test_rng r = test_rng_seed(3);
-    for (int i = 0; i < H * W * 3; i++) v[i] = (uint16_t)test_rng_u64(&r);
+    for (int i = 0; i < H * W * 3; i++)
+        v[i] = (uint16_t)test_rng_u64(&r);
     v[0] = 26004; // a Cityscapes anomaly instance id
     v[1] = 65535;
     unsigned char rows[H * W * 3 * 2];
-    for (int i = 0; i < H * W * 3; i++) rows[2 * i] = v[i] >> 8, rows[2 * i + 1] = v[i] & 0xff;
+    for (int i = 0; i < H * W * 3; i++)
+        rows[2 * i] = v[i] >> 8, rows[2 * i + 1] = v[i] & 0xff;
     for (int c = 1; c <= 3; c += 2) {
-        png_spec s = {W, H, 16, c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
-                      NULL, 0, NULL, 0};
+        png_spec s = {
+            W, H,    16, c == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, NULL,
+            0, NULL, 0};
         // Gray reads the first H*W values; RGB interleaves all of them.
         membuf m = make_png(&s, rows, (size_t)W * c * 2);
         ug_tensor t;
@@ -235,17 +243,20 @@ START_TEST(png_16bit) {
         ck_assert_int_eq(t.dtype, UG_I32);
         ck_assert_int_eq(t.ndim, 2);
         const int32_t *x = t.data;
-        for (int i = 0; i < H * W; i++) ck_assert_int_eq(x[i], v[i * c]); // first channel, exact
+        for (int i = 0; i < H * W; i++)
+            ck_assert_int_eq(x[i], v[i * c]); // first channel, exact
         ug_tensor_free(&t);
         // 8-bit readers keep the high byte.
         ck_assert_int_eq(ug_image_decode(m.p, m.n, "u16.png", UG_IMAGE_RGB, &t, &err), UG_OK);
         const uint8_t *b = t.data;
         for (int i = 0; i < H * W; i++)
-            for (int k = 0; k < 3; k++) ck_assert_int_eq(b[3 * i + k], v[i * c + (c == 1 ? 0 : k)] >> 8);
+            for (int k = 0; k < 3; k++)
+                ck_assert_int_eq(b[3 * i + k], v[i * c + (c == 1 ? 0 : k)] >> 8);
         ug_tensor_free(&t);
         if (c == 1) {
             ck_assert_int_eq(ug_image_decode(m.p, m.n, "u16.png", UG_IMAGE_GRAY, &t, &err), UG_OK);
-            for (int i = 0; i < H * W; i++) ck_assert_int_eq(((uint8_t *)t.data)[i], v[i] >> 8);
+            for (int i = 0; i < H * W; i++)
+                ck_assert_int_eq(((uint8_t *)t.data)[i], v[i] >> 8);
             ug_tensor_free(&t);
         }
         free(m.p);
@@ -256,10 +267,12 @@ END_TEST
 START_TEST(png_palette_is_index_in_gray_mode) {
     enum { H = 5, W = 33 };
     png_color pal[20];
-    for (int i = 0; i < 20; i++) pal[i] = (png_color){(png_byte)(i * 10), (png_byte)(200 - i), (png_byte)(i * 3)};
+    for (int i = 0; i < 20; i++)
+        pal[i] = (png_color){(png_byte)(i * 10), (png_byte)(200 - i), (png_byte)(i * 3)};
     png_byte trns[3] = {0, 128, 255}; // a tRNS chunk adds alpha to the palette: dropped in RGB
     unsigned char idx[H * W];
-    for (int i = 0; i < H * W; i++) idx[i] = (unsigned char)((i * 7) % 20);
+    for (int i = 0; i < H * W; i++)
+        idx[i] = (unsigned char)((i * 7) % 20);
     for (int depth = 8; depth >= 4; depth -= 4) {
         // 4-bit: two indices per byte, high nibble first; only indices < 16 fit.
         unsigned char rows[H * W];
@@ -273,7 +286,7 @@ START_TEST(png_palette_is_index_in_gray_mode) {
                 else
                     rows[y * rowbytes + x / 2] |= (unsigned char)(v << (x % 2 ? 0 : 4));
             }
-        png_spec s = {W, H, depth, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, pal, depth == 8 ? 20 : 16,
+        png_spec s = {W,    H, depth, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, pal, depth == 8 ? 20 : 16,
                       trns, 3};
         membuf m = make_png(&s, rows, rowbytes);
         ug_tensor t;
@@ -304,7 +317,8 @@ START_TEST(png_1bit_interlaced_and_gray_alpha) {
     // 1-bit gray, Adam7 interlaced: 0/1 scale to 0/255.
     unsigned char bits[H * ((W + 7) / 8)];
     test_rng r = test_rng_seed(9);
-    for (size_t i = 0; i < sizeof bits; i++) bits[i] = (unsigned char)test_rng_u64(&r);
+    for (size_t i = 0; i < sizeof bits; i++)
+        bits[i] = (unsigned char)test_rng_u64(&r);
     png_spec s = {W, H, 1, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_ADAM7, NULL, 0, NULL, 0};
     membuf m = make_png(&s, bits, (W + 7) / 8);
     ug_tensor t;
@@ -319,14 +333,17 @@ START_TEST(png_1bit_interlaced_and_gray_alpha) {
     free(m.p);
     // Gray + alpha, 8-bit, interlaced: the gray value, alpha ignored.
     unsigned char ga[H * W * 2];
-    for (size_t i = 0; i < sizeof ga; i++) ga[i] = (unsigned char)test_rng_u64(&r);
+    for (size_t i = 0; i < sizeof ga; i++)
+        ga[i] = (unsigned char)test_rng_u64(&r);
     png_spec s2 = {W, H, 8, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_INTERLACE_ADAM7, NULL, 0, NULL, 0};
     m = make_png(&s2, ga, W * 2);
     ck_assert_int_eq(ug_image_decode(m.p, m.n, "ga.png", UG_IMAGE_GRAY, &t, &err), UG_OK);
-    for (int i = 0; i < H * W; i++) ck_assert_int_eq(((uint8_t *)t.data)[i], ga[2 * i]);
+    for (int i = 0; i < H * W; i++)
+        ck_assert_int_eq(((uint8_t *)t.data)[i], ga[2 * i]);
     ug_tensor_free(&t);
     ck_assert_int_eq(ug_image_decode(m.p, m.n, "ga.png", UG_IMAGE_RGB, &t, &err), UG_OK);
-    for (int i = 0; i < H * W; i++) ck_assert_int_eq(((uint8_t *)t.data)[3 * i + 2], ga[2 * i]);
+    for (int i = 0; i < H * W; i++)
+        ck_assert_int_eq(((uint8_t *)t.data)[3 * i + 2], ga[2 * i]);
     ug_tensor_free(&t);
     free(m.p);
 }
@@ -371,7 +388,8 @@ START_TEST(jpeg_read_approx) {
         free(m.p);
     }
     // A gray JPEG: the value in mode GRAY, expanded to R = G = B in mode RGB.
-    for (int i = 0; i < H * W; i++) px[i] = (unsigned char)(i % W * 2);
+    for (int i = 0; i < H * W; i++)
+        px[i] = (unsigned char)(i % W * 2);
     membuf m = make_jpeg(px, W, H, JCS_GRAYSCALE, 1, 95, false);
     ug_tensor g, c;
     ug_err err;
@@ -428,7 +446,8 @@ START_TEST(golden_images) {
 
     // Fishyscapes-style ground truth: 16-bit instance ids with anomalies 26000 + k, 8-bit
     // trainIds in {0, 1, 255}.
-    const char *base = "eval_tiny/gt/gtCoarse/test/04_Maurener_Weg_8/04_Maurener_Weg_8_000000_000030_gtCoarse_";
+    const char *base =
+        "eval_tiny/gt/gtCoarse/test/04_Maurener_Weg_8/04_Maurener_Weg_8_000000_000030_gtCoarse_";
     char rel[256];
     snprintf(rel, sizeof rel, "%sinstanceIds.png", base);
     p = test_golden_path(rel);
@@ -487,7 +506,8 @@ static void check_flips(const unsigned char *data, size_t n, int iters, uint64_t
     for (int it = 0; it < iters; it++) {
         memcpy(m, data, n);
         int flips = 1 + (int)(test_rng_u64(&r) % 3);
-        for (int k = 0; k < flips; k++) m[test_rng_u64(&r) % n] = (unsigned char)test_rng_u64(&r);
+        for (int k = 0; k < flips; k++)
+            m[test_rng_u64(&r) % n] = (unsigned char)test_rng_u64(&r);
         ug_tensor t;
         ug_err err;
         ug_image_mode mode = it % 2 ? UG_IMAGE_GRAY : UG_IMAGE_RGB;
@@ -510,9 +530,11 @@ START_TEST(truncated_and_flipped_files) {
     enum { H = 9, W = 17 };
     unsigned char rows[H * W * 4];
     test_rng r = test_rng_seed(21);
-    for (size_t i = 0; i < sizeof rows; i++) rows[i] = (unsigned char)(test_rng_u64(&r) % 8 * 30);
+    for (size_t i = 0; i < sizeof rows; i++)
+        rows[i] = (unsigned char)(test_rng_u64(&r) % 8 * 30);
     png_color pal[16];
-    for (int i = 0; i < 16; i++) pal[i] = (png_color){(png_byte)i, (png_byte)(2 * i), (png_byte)(3 * i)};
+    for (int i = 0; i < 16; i++)
+        pal[i] = (png_color){(png_byte)i, (png_byte)(2 * i), (png_byte)(3 * i)};
     png_spec specs[] = {
         {W, H, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, NULL, 0, NULL, 0},
         {W, H, 8, PNG_COLOR_TYPE_RGB_ALPHA, PNG_INTERLACE_ADAM7, NULL, 0, NULL, 0},
@@ -520,7 +542,10 @@ START_TEST(truncated_and_flipped_files) {
         {W, H, 4, PNG_COLOR_TYPE_PALETTE, PNG_INTERLACE_NONE, pal, 16, NULL, 0},
     };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        size_t rb = (size_t)W * (specs[i].color == PNG_COLOR_TYPE_RGB ? 3 : specs[i].color == PNG_COLOR_TYPE_RGB_ALPHA ? 4 : 1) *
+        size_t rb = (size_t)W *
+                    (specs[i].color == PNG_COLOR_TYPE_RGB         ? 3
+                     : specs[i].color == PNG_COLOR_TYPE_RGB_ALPHA ? 4
+                                                                  : 1) *
                     (specs[i].depth == 16 ? 2 : 1);
         if (specs[i].depth == 4) rb = (W + 1) / 2;
         membuf m = make_png(&specs[i], rows, rb);
@@ -615,7 +640,10 @@ START_TEST(bad_signatures_and_huge_sizes) {
     membuf m = make_jpeg(px, 16, 16, JCS_RGB, 3, 90, false);
     size_t sof = 0;
     for (size_t i = 2; i + 9 < m.n; i++)
-        if (m.p[i] == 0xff && m.p[i + 1] == 0xc0) { sof = i; break; }
+        if (m.p[i] == 0xff && m.p[i + 1] == 0xc0) {
+            sof = i;
+            break;
+        }
     ck_assert_uint_gt(sof, 0);
     m.p[sof + 5] = 0xea, m.p[sof + 6] = 0x60; // height 60000
     m.p[sof + 7] = 0xea, m.p[sof + 8] = 0x60; // width 60000

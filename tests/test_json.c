@@ -31,10 +31,13 @@ static void parse_bad(const char *text, size_t len, ug_status code, const char *
     ck_assert_msg(!strchr(err.msg, '\n'), "message spans lines: %s", err.msg);
 }
 
-static void bad(const char *text, const char *needle) { parse_bad(text, strlen(text), UG_ERR_FORMAT, needle); }
+static void bad(const char *text, const char *needle) {
+    parse_bad(text, strlen(text), UG_ERR_FORMAT, needle);
+}
 
 START_TEST(parse_values_and_order) {
-    ug_json_doc *d = parse_ok(" {\"z\": 1, \"a\": [true, false, null, \"s\", 2.5, {}], \"m\": {\"k\": []}}\n");
+    ug_json_doc *d =
+        parse_ok(" {\"z\": 1, \"a\": [true, false, null, \"s\", 2.5, {}], \"m\": {\"k\": []}}\n");
     const ug_json *r = ug_json_root(d);
     ck_assert_int_eq(r->type, UG_JSON_OBJECT);
     ck_assert_uint_eq(r->len, 3);
@@ -66,8 +69,9 @@ START_TEST(parse_values_and_order) {
 END_TEST
 
 START_TEST(parse_escapes_and_unicode) {
-    ug_json_doc *d = parse_ok("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\", \"\\u00e9\\u20AC\", \"\\uD83D\\uDE00\", \"a\\u0000b\","
-                              " \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]");
+    ug_json_doc *d =
+        parse_ok("[\"\\\"\\\\\\/\\b\\f\\n\\r\\t\", \"\\u00e9\\u20AC\", \"\\uD83D\\uDE00\", \"a\\u0000b\","
+                 " \"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"]");
     const ug_json *r = ug_json_root(d);
     ck_assert_str_eq(r->items[0].str, "\"\\/\b\f\n\r\t");
     ck_assert_str_eq(r->items[1].str, "\xc3\xa9\xe2\x82\xac");
@@ -158,13 +162,15 @@ START_TEST(parse_structure_errors) {
     ug_json_doc *d;
     ug_err err;
     ck_assert_int_eq(ug_json_parse(&d, "[1,\n 2,,]", 9, "t.json", &err), UG_ERR_FORMAT);
-    ck_assert_str_eq(err.msg, "t.json: JSON error at byte 7 (line 2, column 4): unexpected ',', expected a value");
+    ck_assert_str_eq(err.msg,
+                     "t.json: JSON error at byte 7 (line 2, column 4): unexpected ',', expected a value");
 
     // Duplicates in a big object go through the hash table.
     char *buf = malloc(20000);
     size_t o = 0;
     o += (size_t)sprintf(buf + o, "{");
-    for (int i = 0; i < 500; i++) o += (size_t)sprintf(buf + o, "%s\"k%d\":%d", i ? "," : "", i, i);
+    for (int i = 0; i < 500; i++)
+        o += (size_t)sprintf(buf + o, "%s\"k%d\":%d", i ? "," : "", i, i);
     o += (size_t)sprintf(buf + o, "}");
     d = parse_ok(buf);
     ck_assert_uint_eq(ug_json_root(d)->len, 500);
@@ -196,9 +202,11 @@ START_TEST(parse_depth_limit) {
     }
     memset(buf, '[', DEEP);
     parse_bad(buf, DEEP, UG_ERR_FORMAT, "nesting deeper");
-    for (int i = 0; i < DEEP; i++) buf[i] = i % 2 ? '[' : '{';
+    for (int i = 0; i < DEEP; i++)
+        buf[i] = i % 2 ? '[' : '{';
     parse_bad(buf, DEEP, UG_ERR_FORMAT, "string key"); // '{[' is malformed before it is deep
-    for (int i = 0; i < DEEP / 5; i++) memcpy(buf + 5 * i, "{\"a\":", 5);
+    for (int i = 0; i < DEEP / 5; i++)
+        memcpy(buf + 5 * i, "{\"a\":", 5);
     parse_bad(buf, DEEP, UG_ERR_FORMAT, "nesting deeper");
     free(buf);
 }
@@ -243,7 +251,8 @@ START_TEST(parse_truncated_everywhere) {
 END_TEST
 
 START_TEST(typed_getters) {
-    ug_json_doc *d = parse_ok("{\"depth\": 4, \"eps\": 1e-6, \"bias\": true, \"name\": \"sam\", \"ratio\": 4.5}");
+    ug_json_doc *d =
+        parse_ok("{\"depth\": 4, \"eps\": 1e-6, \"bias\": true, \"name\": \"sam\", \"ratio\": 4.5}");
     const ug_json *r = ug_json_root(d);
     int64_t i;
     double x;
@@ -311,7 +320,8 @@ START_TEST(writer_layout) {
     ug_jw_init(&w, 0);
     build_sample(&w);
     char *t = finish_ok(&w);
-    ck_assert_str_eq(t, "{\"pAP\":81.25,\"ids\":[1,-2],\"empty\":[],\"o\":{\"s\":\"a\\\"b\",\"t\":true,\"n\":null}}");
+    ck_assert_str_eq(
+        t, "{\"pAP\":81.25,\"ids\":[1,-2],\"empty\":[],\"o\":{\"s\":\"a\\\"b\",\"t\":true,\"n\":null}}");
     free(t);
     // indent=1 matches Python's json.dumps(obj, indent=1).
     ug_jw_init(&w, 1);
@@ -341,13 +351,15 @@ START_TEST(writer_escapes_and_numbers) {
     ug_jw_int(&w, INT64_MAX);
     ug_jw_array_end(&w);
     char *t = finish_ok(&w);
-    ck_assert_str_eq(t, "[\"q\\\" b\\\\ n\\n r\\r t\\t \\b\\f \\u0001\\u001f \x7f caf\xc3\xa9 \xf0\x9f\x98\x80 /\","
-                        "\"a\\u0000b\",0.1,1e+300,-0,5e-324,0.3333333333333333,3,0.9,0.33333334,"
-                        "-9223372036854775808,9223372036854775807]");
+    ck_assert_str_eq(
+        t, "[\"q\\\" b\\\\ n\\n r\\r t\\t \\b\\f \\u0001\\u001f \x7f caf\xc3\xa9 \xf0\x9f\x98\x80 /\","
+           "\"a\\u0000b\",0.1,1e+300,-0,5e-324,0.3333333333333333,3,0.9,0.33333334,"
+           "-9223372036854775808,9223372036854775807]");
     // Everything reads back to the same values.
     ug_json_doc *d = parse_ok(t);
     const ug_json *r = ug_json_root(d);
-    ck_assert_str_eq(r->items[0].str, "q\" b\\ n\n r\r t\t \b\f \x01\x1f \x7f caf\xc3\xa9 \xf0\x9f\x98\x80 /");
+    ck_assert_str_eq(r->items[0].str,
+                     "q\" b\\ n\n r\r t\t \b\f \x01\x1f \x7f caf\xc3\xa9 \xf0\x9f\x98\x80 /");
     ck_assert(r->items[1].len == 3 && memcmp(r->items[1].str, "a\0b", 3) == 0);
     ck_assert(r->items[2].number == 0.1 && r->items[5].number == 5e-324 && r->items[6].number == 1.0 / 3.0);
     ck_assert((float)r->items[9].number == 1.0f / 3.0f);
@@ -456,7 +468,9 @@ static void m_two_values(ug_json_writer *w) {
     ug_jw_int(w, 1);
     ug_jw_int(w, 2);
 }
-static void m_bad_utf8(ug_json_writer *w) { ug_jw_string(w, "\xff"); }
+static void m_bad_utf8(ug_json_writer *w) {
+    ug_jw_string(w, "\xff");
+}
 static void m_nan(ug_json_writer *w) {
     ug_jw_array_begin(w);
     ug_jw_number(w, NAN);
@@ -473,9 +487,12 @@ static void m_dangling_key(ug_json_writer *w) {
     ug_jw_object_end(w);
 }
 static void m_too_deep(ug_json_writer *w) {
-    for (int i = 0; i < 65; i++) ug_jw_array_begin(w);
+    for (int i = 0; i < 65; i++)
+        ug_jw_array_begin(w);
 }
-static void m_nothing(ug_json_writer *w) { (void)w; }
+static void m_nothing(ug_json_writer *w) {
+    (void)w;
+}
 
 START_TEST(writer_misuse) {
     writer_fails(m_value_without_key, "without a key");
@@ -513,7 +530,8 @@ static void random_string(test_rng *r, char *buf, size_t *len) {
             u[2] = (unsigned char)(0x80 | (cp & 0x3f)), o += 3;
         } else {
             u[0] = (unsigned char)(0xf0 | cp >> 18), u[1] = (unsigned char)(0x80 | (cp >> 12 & 0x3f));
-            u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f)), u[3] = (unsigned char)(0x80 | (cp & 0x3f)), o += 4;
+            u[2] = (unsigned char)(0x80 | (cp >> 6 & 0x3f)), u[3] = (unsigned char)(0x80 | (cp & 0x3f)),
+            o += 4;
         }
     }
     *len = o;
@@ -561,7 +579,8 @@ START_TEST(random_roundtrip) {
             int sl = sprintf(suffix, "#%d", i);
             ck_assert(v->key_len >= (size_t)sl && memcmp(v->key + v->key_len - sl, suffix, (size_t)sl) == 0);
             if (i % 2)
-                ck_assert(v->type == UG_JSON_STRING && v->len == lens[i] && memcmp(v->str, strs[i], lens[i]) == 0);
+                ck_assert(v->type == UG_JSON_STRING && v->len == lens[i] &&
+                          memcmp(v->str, strs[i], lens[i]) == 0);
             else
                 ck_assert_msg(v->type == UG_JSON_NUMBER && v->number == nums[i], "%.17g vs %.17g", v->number,
                               nums[i]);

@@ -16,12 +16,15 @@
 #define EXACT 1e-12
 
 static void near(double got, double want, const char *what) {
-    if (isnan(want)) ck_assert_msg(isnan(got), "%s: got %.17g, want NaN", what, got);
-    else ck_assert_msg(fabs(got - want) <= EXACT, "%s: got %.17g, want %.17g", what, got, want);
+    if (isnan(want))
+        ck_assert_msg(isnan(got), "%s: got %.17g, want NaN", what, got);
+    else
+        ck_assert_msg(fabs(got - want) <= EXACT, "%s: got %.17g, want %.17g", what, got, want);
 }
 
 // Runs the pass machine (default budget: one pass) and the reference; both must give `want`.
-static void check_pixels(const float *s, const uint8_t *y, int64_t n, ug_pixel_metrics want, const char *what) {
+static void check_pixels(const float *s, const uint8_t *y, int64_t n, ug_pixel_metrics want,
+                         const char *what) {
     ug_pixel_metrics fast, ref;
     ug_err err;
     ck_assert_msg(ug_pixel_metrics_compute(s, y, n, 1 << 20, &fast, &err) == UG_OK, "%s", err.msg);
@@ -38,8 +41,9 @@ static void check_pixels(const float *s, const uint8_t *y, int64_t n, ug_pixel_m
         near(m[i]->auroc, want.auroc, w);
         near(m[i]->fpr95, want.fpr95, w);
         near(m[i]->fpr95_threshold, want.fpr95_threshold, w);
-        if (want.roc_points) ck_assert_msg(m[i]->roc_points == want.roc_points, "%s: %lld ROC points, want %lld", w,
-                                           (long long)m[i]->roc_points, (long long)want.roc_points);
+        if (want.roc_points)
+            ck_assert_msg(m[i]->roc_points == want.roc_points, "%s: %lld ROC points, want %lld", w,
+                          (long long)m[i]->roc_points, (long long)want.roc_points);
     }
 }
 
@@ -49,20 +53,40 @@ START_TEST(pixel_perfect_inverted_constant) {
     // dropped, so the ROC is (0,0) (0,.5) (0,1) (1,1); FPR95 at 0.8 is 0.
     float s1[] = {0.9f, 0.1f, 0.8f, 0.2f, 0.3f};
     uint8_t y1[] = {1, 0, 1, 0, 0};
-    check_pixels(s1, y1, 5, (ug_pixel_metrics){.num_pixels = 5, .positives = 2, .negatives = 3, .ap = 1, .auroc = 1,
-                                               .fpr95 = 0, .fpr95_threshold = 0.8f, .roc_points = 4},
+    check_pixels(s1, y1, 5,
+                 (ug_pixel_metrics){.num_pixels = 5,
+                                    .positives = 2,
+                                    .negatives = 3,
+                                    .ap = 1,
+                                    .auroc = 1,
+                                    .fpr95 = 0,
+                                    .fpr95_threshold = 0.8f,
+                                    .roc_points = 4},
                  "perfect");
     // Inverted: anomalies 0.2, 0.1 below inliers 0.9, 0.8, 0.7. AP = 1/2 * 1/4 + 1/2 * 2/5;
     // AUROC 0; the only point with TPR > 0.95 is the last (FPR 1).
     float s2[] = {0.2f, 0.1f, 0.9f, 0.8f, 0.7f};
     uint8_t y2[] = {1, 1, 0, 0, 0};
-    check_pixels(s2, y2, 5, (ug_pixel_metrics){.num_pixels = 5, .positives = 2, .negatives = 3, .ap = 0.325, .auroc = 0,
-                                               .fpr95 = 1, .fpr95_threshold = 0.1f},
+    check_pixels(s2, y2, 5,
+                 (ug_pixel_metrics){.num_pixels = 5,
+                                    .positives = 2,
+                                    .negatives = 3,
+                                    .ap = 0.325,
+                                    .auroc = 0,
+                                    .fpr95 = 1,
+                                    .fpr95_threshold = 0.1f},
                  "inverted");
     // Constant: one threshold, the ROC is (0,0) (1,1): AUROC 1/2, AP = P / (P + N), FPR95 1.
     float s3[] = {0.5f, 0.5f, 0.5f, 0.5f, 0.5f};
-    check_pixels(s3, y1, 5, (ug_pixel_metrics){.num_pixels = 5, .positives = 2, .negatives = 3, .ap = 0.4, .auroc = 0.5,
-                                               .fpr95 = 1, .fpr95_threshold = 0.5f, .roc_points = 2},
+    check_pixels(s3, y1, 5,
+                 (ug_pixel_metrics){.num_pixels = 5,
+                                    .positives = 2,
+                                    .negatives = 3,
+                                    .ap = 0.4,
+                                    .auroc = 0.5,
+                                    .fpr95 = 1,
+                                    .fpr95_threshold = 0.5f,
+                                    .roc_points = 2},
                  "constant");
 }
 END_TEST
@@ -74,14 +98,28 @@ START_TEST(pixel_ties) {
     // (= Mann-Whitney with ties counted 1/2); FPR95 = 3/4 at score 1.
     float s[] = {3, 2, 2, 1, 2, 1, 1, 0};
     uint8_t y[] = {1, 1, 1, 1, 0, 0, 0, 0};
-    check_pixels(s, y, 8, (ug_pixel_metrics){.num_pixels = 8, .positives = 4, .negatives = 4, .ap = 43.0 / 56.0,
-                                             .auroc = 13.0 / 16.0, .fpr95 = 0.75, .fpr95_threshold = 1, .roc_points = 5},
+    check_pixels(s, y, 8,
+                 (ug_pixel_metrics){.num_pixels = 8,
+                                    .positives = 4,
+                                    .negatives = 4,
+                                    .ap = 43.0 / 56.0,
+                                    .auroc = 13.0 / 16.0,
+                                    .fpr95 = 0.75,
+                                    .fpr95_threshold = 1,
+                                    .roc_points = 5},
                  "ties");
     // -0.0 and +0.0 are one score (numpy compares them equal): one point (1, 1).
     float z[] = {-0.0f, 0.0f};
     uint8_t yz[] = {1, 0};
-    check_pixels(z, yz, 2, (ug_pixel_metrics){.num_pixels = 2, .positives = 1, .negatives = 1, .ap = 0.5, .auroc = 0.5,
-                                              .fpr95 = 1, .fpr95_threshold = 0, .roc_points = 2},
+    check_pixels(z, yz, 2,
+                 (ug_pixel_metrics){.num_pixels = 2,
+                                    .positives = 1,
+                                    .negatives = 1,
+                                    .ap = 0.5,
+                                    .auroc = 0.5,
+                                    .fpr95 = 1,
+                                    .fpr95_threshold = 0,
+                                    .roc_points = 2},
                  "signed zeros");
 }
 END_TEST
@@ -96,17 +134,24 @@ START_TEST(pixel_fpr95_after_drop_intermediate) {
     float s[n];
     uint8_t y[n];
     int k = 0;
-    for (int i = 0; i < 38; i++) s[k] = 10, y[k++] = 1;
+    for (int i = 0; i < 38; i++)
+        s[k] = 10, y[k++] = 1;
     s[k] = 9, y[k++] = 1;
     s[k] = 9, y[k++] = 0;
     s[k] = 8, y[k++] = 1;
     s[k] = 8, y[k++] = 0;
-    for (int i = 0; i < 10; i++) s[k] = 0, y[k++] = 0;
+    for (int i = 0; i < 10; i++)
+        s[k] = 0, y[k++] = 0;
     ck_assert_int_eq(k, n);
-    check_pixels(s, y, n, (ug_pixel_metrics){.num_pixels = n, .positives = 40, .negatives = 12,
-                                             .ap = 0.95 + 39.0 / 1600.0 + 1.0 / 42.0,
-                                             .auroc = (2.0 / 12.0) * 1.95 / 2.0 + 10.0 / 12.0, .fpr95 = 2.0 / 12.0,
-                                             .fpr95_threshold = 8, .roc_points = 4},
+    check_pixels(s, y, n,
+                 (ug_pixel_metrics){.num_pixels = n,
+                                    .positives = 40,
+                                    .negatives = 12,
+                                    .ap = 0.95 + 39.0 / 1600.0 + 1.0 / 42.0,
+                                    .auroc = (2.0 / 12.0) * 1.95 / 2.0 + 10.0 / 12.0,
+                                    .fpr95 = 2.0 / 12.0,
+                                    .fpr95_threshold = 8,
+                                    .roc_points = 4},
                  "drop_intermediate");
 }
 END_TEST
@@ -115,20 +160,31 @@ START_TEST(pixel_ignored_and_degenerate) {
     // 255 pixels do not count, whatever their score.
     float s[] = {0.9f, 0.1f, 100.0f, -100.0f, NAN};
     uint8_t y[] = {1, 0, 255, 255, 255};
-    check_pixels(s, y, 5, (ug_pixel_metrics){.num_pixels = 2, .positives = 1, .negatives = 1, .ap = 1, .auroc = 1,
-                                             .fpr95 = 0, .fpr95_threshold = 0.9f},
+    check_pixels(s, y, 5,
+                 (ug_pixel_metrics){.num_pixels = 2,
+                                    .positives = 1,
+                                    .negatives = 1,
+                                    .ap = 1,
+                                    .auroc = 1,
+                                    .fpr95 = 0,
+                                    .fpr95_threshold = 0.9f},
                  "ignored");
     // All ignored: nothing is defined.
     uint8_t all[] = {255, 255, 255, 255, 255};
-    check_pixels(s, all, 5, (ug_pixel_metrics){.ap = NAN, .auroc = NAN, .fpr95 = NAN, .fpr95_threshold = NAN}, "all ignored");
+    check_pixels(s, all, 5, (ug_pixel_metrics){.ap = NAN, .auroc = NAN, .fpr95 = NAN, .fpr95_threshold = NAN},
+                 "all ignored");
     // No anomaly: recall is 0/0. No inlier: the ROC is undefined, AP is 1.
     uint8_t neg[] = {0, 0, 255, 255, 255}, pos[] = {1, 1, 255, 255, 255};
-    check_pixels(s, neg, 5, (ug_pixel_metrics){.num_pixels = 2, .negatives = 2, .ap = NAN, .auroc = NAN, .fpr95 = NAN,
-                                               .fpr95_threshold = NAN},
-                 "no anomaly");
-    check_pixels(s, pos, 5, (ug_pixel_metrics){.num_pixels = 2, .positives = 2, .ap = 1, .auroc = NAN, .fpr95 = NAN,
-                                               .fpr95_threshold = NAN},
-                 "no inlier");
+    check_pixels(
+        s, neg, 5,
+        (ug_pixel_metrics){
+            .num_pixels = 2, .negatives = 2, .ap = NAN, .auroc = NAN, .fpr95 = NAN, .fpr95_threshold = NAN},
+        "no anomaly");
+    check_pixels(
+        s, pos, 5,
+        (ug_pixel_metrics){
+            .num_pixels = 2, .positives = 2, .ap = 1, .auroc = NAN, .fpr95 = NAN, .fpr95_threshold = NAN},
+        "no inlier");
     // NaN scores and labels other than 0/1/255 are errors naming the image.
     ug_pixel_metrics m;
     ug_err err;
@@ -174,9 +230,12 @@ START_TEST(pixel_bands_match_reference) {
         uint64_t u = test_rng_u64(&r);
         int kind = (int)(u % 10);
         float v = test_rng_uniform(&r, 0, 1);
-        if (kind < 6) s[i] = 0.5f + v * 0.0039f;
-        else if (kind < 8) s[i] = floorf(v * 64) / 64;
-        else s[i] = 3 * test_rng_normal(&r);
+        if (kind < 6)
+            s[i] = 0.5f + v * 0.0039f;
+        else if (kind < 8)
+            s[i] = floorf(v * 64) / 64;
+        else
+            s[i] = 3 * test_rng_normal(&r);
         // Anomalies score higher on average; 5% ignored.
         uint64_t w = test_rng_u64(&r) % 100;
         y[i] = w < 5 ? 255 : (w < 40 + (uint64_t)(40 * v) ? 1 : 0);
@@ -227,11 +286,13 @@ enum { IW = 20, IH = 20, IHW = IW * IH };
 
 static void rect_i32(int32_t *ids, int x0, int y0, int w, int h, int32_t v) {
     for (int y = y0; y < y0 + h; y++)
-        for (int x = x0; x < x0 + w; x++) ids[y * IW + x] = v;
+        for (int x = x0; x < x0 + w; x++)
+            ids[y * IW + x] = v;
 }
 static void rect_u8(uint8_t *m, int x0, int y0, int w, int h) {
     for (int y = y0; y < y0 + h; y++)
-        for (int x = x0; x < x0 + w; x++) m[y * IW + x] = 255;
+        for (int x = x0; x < x0 + w; x++)
+            m[y * IW + x] = 255;
 }
 
 typedef struct inst_case {
@@ -243,7 +304,8 @@ typedef struct inst_case {
 
 static void case_init(inst_case *c) {
     memset(c, 0, sizeof *c);
-    for (int i = 0; i < IHW; i++) c->ids[i] = 7;
+    for (int i = 0; i < IHW; i++)
+        c->ids[i] = 7;
 }
 
 static ug_inst_metrics eval_one(const inst_case *c) {
@@ -251,7 +313,8 @@ static ug_inst_metrics eval_one(const inst_case *c) {
     ug_err err;
     ck_assert(ug_inst_eval_new(&ev, &err) == UG_OK);
     ck_assert_msg(ug_inst_eval_image(ev, c->ids, IHW, "img", &err) == UG_OK, "%s", err.msg);
-    for (int i = 0; i < c->n; i++) ck_assert(ug_inst_eval_pred(ev, c->masks[i], c->scores[i], &err) == UG_OK);
+    for (int i = 0; i < c->n; i++)
+        ck_assert(ug_inst_eval_pred(ev, c->masks[i], c->scores[i], &err) == UG_OK);
     ug_inst_metrics m;
     ug_inst_eval_result(ev, &m);
     ug_inst_eval_free(ev);
@@ -463,9 +526,11 @@ START_TEST(golden_eval_tiny) {
     ck_assert(ug_pixel_eval_begin_pass(pe, &more, &err) == UG_OK && more);
     for (int i = 0; i < 4; i++) {
         char rel[512];
-        snprintf(rel, sizeof rel, "eval_tiny/gt/gtCoarse/%s/%s_gtCoarse_labelTrainIds.png", golden_images[i][0], golden_images[i][1]);
+        snprintf(rel, sizeof rel, "eval_tiny/gt/gtCoarse/%s/%s_gtCoarse_labelTrainIds.png",
+                 golden_images[i][0], golden_images[i][1]);
         char *lp = test_golden_path(rel);
-        snprintf(rel, sizeof rel, "eval_tiny/gt/gtCoarse/%s/%s_gtCoarse_instanceIds.png", golden_images[i][0], golden_images[i][1]);
+        snprintf(rel, sizeof rel, "eval_tiny/gt/gtCoarse/%s/%s_gtCoarse_instanceIds.png", golden_images[i][0],
+                 golden_images[i][1]);
         char *ip = test_golden_path(rel);
         snprintf(rel, sizeof rel, "eval_tiny/pred/%s_leftImg8bit/anomaly.npy", golden_images[i][1]);
         char *sp = test_golden_path(rel);
@@ -526,14 +591,17 @@ START_TEST(golden_eval_tiny) {
         const char *key;
         double got;
     } rows[] = {
-        {"pAP", 100 * pm.ap},       {"FPR95", 100 * pm.fpr95}, {"AUROC", 100 * pm.auroc}, {"iAP", 100 * im.iap},
-        {"iAP50", 100 * im.iap50},  {"pAP", 100 * ref.ap},     {"FPR95", 100 * ref.fpr95}, {"AUROC", 100 * ref.auroc},
+        {"pAP", 100 * pm.ap},       {"FPR95", 100 * pm.fpr95},  {"AUROC", 100 * pm.auroc},
+        {"iAP", 100 * im.iap},      {"iAP50", 100 * im.iap50},  {"pAP", 100 * ref.ap},
+        {"FPR95", 100 * ref.fpr95}, {"AUROC", 100 * ref.auroc},
     };
     for (size_t k = 0; k < sizeof rows / sizeof rows[0]; k++) {
         double want = expected_num(exp, rows[k].key);
-        ck_assert_msg(fabs(rows[k].got - want) <= tol, "%s: got %.10f, expected %.10f", rows[k].key, rows[k].got, want);
-        ck_assert_msg(fabs(rows[k].got - want) <= 1e-8, "%s: got %.12f, expected %.12f (within 1e-4 but not exact)",
-                      rows[k].key, rows[k].got, want);
+        ck_assert_msg(fabs(rows[k].got - want) <= tol, "%s: got %.10f, expected %.10f", rows[k].key,
+                      rows[k].got, want);
+        ck_assert_msg(fabs(rows[k].got - want) <= 1e-8,
+                      "%s: got %.12f, expected %.12f (within 1e-4 but not exact)", rows[k].key, rows[k].got,
+                      want);
     }
     ck_assert_int_eq(pm.num_pixels, (int64_t)expected_num(exp, "num_pixels"));
     ck_assert_int_eq(im.num_instances, (int64_t)expected_num(exp, "num_instances"));
@@ -550,7 +618,8 @@ START_TEST(golden_eval_tiny) {
         char k[16];
         snprintf(k, sizeof k, "%.2f", 0.5 + 0.05 * t);
         double want = expected_num(per, k);
-        ck_assert_msg(fabs(100 * im.ap[t] - want) <= 1e-8, "AP at %s: got %.12f, expected %.12f", k, 100 * im.ap[t], want);
+        ck_assert_msg(fabs(100 * im.ap[t] - want) <= 1e-8, "AP at %s: got %.12f, expected %.12f", k,
+                      100 * im.ap[t], want);
     }
     free(all_s);
     free(all_y);

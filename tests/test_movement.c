@@ -25,9 +25,11 @@ static void fill_random(ug_tensor *t, uint64_t seed) {
     }
     test_rng r = test_rng_seed(seed);
     uint8_t *p = t->data;
-    for (size_t i = 0; i < ug_tensor_nbytes(t); i++) p[i] = (uint8_t)(test_rng_u64(&r) >> 56);
+    for (size_t i = 0; i < ug_tensor_nbytes(t); i++)
+        p[i] = (uint8_t)(test_rng_u64(&r) >> 56);
     if (t->dtype == UG_F16 || t->dtype == UG_BF16) // clear the exponent's top bit: no NaN/Inf
-        for (size_t i = 0; i < ug_tensor_nbytes(t); i += 2) p[i + 1] &= 0xbf;
+        for (size_t i = 0; i < ug_tensor_nbytes(t); i += 2)
+            p[i + 1] &= 0xbf;
 }
 
 // copy_cpu into a fresh contiguous tensor must equal copy_ref of the same view.
@@ -35,7 +37,8 @@ static void check_copy(const ug_tensor *x, ug_dtype ydt, const char *what) {
     ug_tensor a = new_tensor(ydt, x->ndim, x->shape), b = new_tensor(ydt, x->ndim, x->shape);
     copy_ref(&a, x);
     copy_cpu(&test_ctx, &b, x);
-    ck_assert_msg(memcmp(a.data, b.data, ug_tensor_nbytes(&a)) == 0, "%s: copy_cpu differs from copy_ref", what);
+    ck_assert_msg(memcmp(a.data, b.data, ug_tensor_nbytes(&a)) == 0, "%s: copy_cpu differs from copy_ref",
+                  what);
     ug_tensor_free(&a);
     ug_tensor_free(&b);
 }
@@ -44,14 +47,16 @@ static void check_copy(const ug_tensor *x, ug_dtype ydt, const char *what) {
 START_TEST(copy_ref_permute_formula) {
     ug_tensor x = new_tensor(UG_F32, UG_DIMS(2, 3, 4));
     float *px = x.data;
-    for (int i = 0; i < 24; i++) px[i] = (float)i;
+    for (int i = 0; i < 24; i++)
+        px[i] = (float)i;
     ug_tensor v = ug_view_permute(&x, (int[]){2, 0, 1}); // [4, 2, 3]
     ug_tensor y = new_tensor(UG_F32, UG_DIMS(4, 2, 3));
     copy_ref(&y, &v);
     const float *py = y.data;
     for (int a = 0; a < 4; a++)
         for (int b = 0; b < 2; b++)
-            for (int c = 0; c < 3; c++) ck_assert_float_eq(py[(a * 2 + b) * 3 + c], (float)(b * 12 + c * 4 + a));
+            for (int c = 0; c < 3; c++)
+                ck_assert_float_eq(py[(a * 2 + b) * 3 + c], (float)(b * 12 + c * 4 + a));
     ug_tensor_free(&x);
     ug_tensor_free(&y);
 }
@@ -59,7 +64,8 @@ END_TEST
 
 // Every permutation of 4-D tensors with odd sizes, F32 and 1/2/8-byte dtypes.
 START_TEST(copy_permutations) {
-    static const int perms[][4] = {{0, 1, 2, 3}, {0, 3, 1, 2}, {0, 2, 3, 1}, {3, 2, 1, 0}, {1, 0, 3, 2}, {2, 0, 3, 1}};
+    static const int perms[][4] = {{0, 1, 2, 3}, {0, 3, 1, 2}, {0, 2, 3, 1},
+                                   {3, 2, 1, 0}, {1, 0, 3, 2}, {2, 0, 3, 1}};
     static const int64_t shapes[][4] = {{1, 17, 33, 3}, {2, 3, 17, 127}, {3, 1, 5, 33}, {1, 64, 9, 40}};
     static const ug_dtype dts[] = {UG_F32, UG_U8, UG_BF16, UG_I64};
     for (int s = 0; s < 4; s++)
@@ -89,7 +95,8 @@ START_TEST(copy_nhwc_to_nchw) {
     const float *px = x.data, *py = y.data;
     for (int64_t c = 0; c < C; c++)
         for (int64_t h = 0; h < H; h++)
-            for (int64_t w = 0; w < W; w++) ck_assert(py[(c * H + h) * W + w] == px[(h * W + w) * C + c]);
+            for (int64_t w = 0; w < W; w++)
+                ck_assert(py[(c * H + h) * W + w] == px[(h * W + w) * C + c]);
     // Destination is itself a window of a bigger map.
     ug_tensor big = new_tensor(UG_F32, UG_DIMS(2, C + 2, H + 3, W + 1));
     ug_tensor win = ug_view_slice(&big, 0, 1, 1);
@@ -177,10 +184,12 @@ START_TEST(fill_values) {
     fill_cpu(&test_ctx, &v, -2.5f);
     const float *p = x.data;
     for (int r = 0; r < 5; r++)
-        for (int c = 0; c < 7; c++) ck_assert_float_eq(p[r * 7 + c], c >= 2 && c < 5 ? -2.5f : 0.0f);
+        for (int c = 0; c < 7; c++)
+            ck_assert_float_eq(p[r * 7 + c], c >= 2 && c < 5 ? -2.5f : 0.0f);
     ug_tensor u = new_tensor(UG_I32, UG_DIMS(33));
     fill_cpu(&test_ctx, &u, 7.0f);
-    for (int i = 0; i < 33; i++) ck_assert_int_eq(((int32_t *)u.data)[i], 7);
+    for (int i = 0; i < 33; i++)
+        ck_assert_int_eq(((int32_t *)u.data)[i], 7);
     ug_tensor_free(&x);
     ug_tensor_free(&u);
 }
@@ -247,7 +256,8 @@ START_TEST(concat_dims) {
     for (int n = 0; n < 2; n++)
         for (int q = 0; q < 5; q++)
             for (int k = 0; k < 20; k++) {
-                float want = k < 3 ? ((float *)a.data)[(n * 3 + k) * 5 + q] : ((float *)c.data)[(n * 17 + k - 3) * 5 + q];
+                float want = k < 3 ? ((float *)a.data)[(n * 3 + k) * 5 + q]
+                                   : ((float *)c.data)[(n * 17 + k - 3) * 5 + q];
                 ck_assert(((float *)z.data)[(n * 5 + q) * 20 + k] == want);
             }
     ug_tensor_free(&a);
@@ -261,7 +271,8 @@ END_TEST
 // torch.roll(arange(10), 2) = [8, 9, 0, ..., 7]; roll by -1 = [1, ..., 9, 0]; by 23 = by 3.
 START_TEST(roll_hand_cases) {
     ug_tensor x = new_tensor(UG_I32, UG_DIMS(10)), y = new_tensor(UG_I32, UG_DIMS(10));
-    for (int i = 0; i < 10; i++) ((int32_t *)x.data)[i] = i;
+    for (int i = 0; i < 10; i++)
+        ((int32_t *)x.data)[i] = i;
     const int64_t shifts[] = {2, -1, 23, -10};
     const int32_t first[] = {8, 1, 7, 0};
     for (int s = 0; s < 4; s++) {

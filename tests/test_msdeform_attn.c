@@ -21,7 +21,8 @@ static void make_case(msda_case *c, int64_t B, int64_t Nq, int64_t M, int64_t D,
                       int64_t L, int64_t P, uint64_t seed) {
     ug_err err;
     int64_t S = 0;
-    for (int64_t l = 0; l < L; l++) S += shapes[l][0] * shapes[l][1];
+    for (int64_t l = 0; l < L; l++)
+        S += shapes[l][0] * shapes[l][1];
     ck_assert_int_eq(ug_tensor_new(&c->value, UG_F32, UG_DIMS(B, S, M, D), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&c->loc, UG_F32, UG_DIMS(B, Nq, M, L * P, 2), &err), UG_OK);
     ck_assert_int_eq(ug_tensor_new(&c->aw, UG_F32, UG_DIMS(B, Nq, M, L * P), &err), UG_OK);
@@ -54,7 +55,8 @@ START_TEST(msdeform_matches_ref_one_level) {
             msda_case c;
             make_case(&c, 2, Nq, M, D, shapes, 1, P, (uint64_t)(a * 10 + k));
             msdeform_attn_cpu(&test_ctx, &c.out, &c.value, shapes, 1, &c.loc, &c.aw);
-            test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5, "msdeform 1 level");
+            test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5,
+                              "msdeform 1 level");
             free_case(&c);
         }
 }
@@ -68,7 +70,8 @@ START_TEST(msdeform_matches_ref_three_levels) {
         msda_case c;
         make_case(&c, 1 + (k == 1), Nq, M, D, shapes, 3, 4, (uint64_t)(100 + k));
         msdeform_attn_cpu(&test_ctx, &c.out, &c.value, shapes, 3, &c.loc, &c.aw);
-        test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5, "msdeform 3 levels");
+        test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5,
+                          "msdeform 3 levels");
         free_case(&c);
     }
 }
@@ -87,11 +90,12 @@ START_TEST(msdeform_ref_is_grid_sample_sum) {
     for (int64_t l = 0; l < L; l++) {
         int64_t H = shapes[l][0], W = shapes[l][1];
         for (int64_t m = 0; m < M; m++) {
-            float *x = malloc((size_t)(D * H * W) * sizeof(float)); // [D, H, W]
+            float *x = malloc((size_t)(D * H * W) * sizeof(float));  // [D, H, W]
             float *g = malloc((size_t)(Nq * P * 2) * sizeof(float)); // [Nq, P, 2]
             float *y = malloc((size_t)(D * Nq * P) * sizeof(float)); // [D, Nq, P]
             for (int64_t t = 0; t < H * W; t++)
-                for (int64_t d = 0; d < D; d++) x[d * H * W + t] = val[((start + t) * M + m) * D + d];
+                for (int64_t d = 0; d < D; d++)
+                    x[d * H * W + t] = val[((start + t) * M + m) * D + d];
             for (int64_t q = 0; q < Nq; q++)
                 for (int64_t p = 0; p < P; p++)
                     for (int e = 0; e < 2; e++)
@@ -100,7 +104,8 @@ START_TEST(msdeform_ref_is_grid_sample_sum) {
             for (int64_t q = 0; q < Nq; q++)
                 for (int64_t p = 0; p < P; p++)
                     for (int64_t d = 0; d < D; d++)
-                        want[(q * M + m) * D + d] += aw[((q * M + m) * L + l) * P + p] * y[(d * Nq + q) * P + p];
+                        want[(q * M + m) * D + d] +=
+                            aw[((q * M + m) * L + l) * P + p] * y[(d * Nq + q) * P + p];
             free(x);
             free(g);
             free(y);
@@ -119,15 +124,16 @@ END_TEST
 START_TEST(msdeform_hand_cases) {
     int64_t shapes[2][2] = {{2, 3}, {1, 2}};
     float value[8]; // [1, 8, 1, 1]: level 0 tokens 1..6, level 1 tokens 10, 20
-    for (int i = 0; i < 6; i++) value[i] = (float)(i + 1);
+    for (int i = 0; i < 6; i++)
+        value[i] = (float)(i + 1);
     value[6] = 10;
     value[7] = 20;
     // One query, 1 head, 2 levels x 1 point; each case sets the two locations and weights.
     struct {
         float loc[4], aw[2], want;
     } cases[] = {
-        {{(2 + 0.5f) / 3, (1 + 0.5f) / 2, 0.75f, 0.5f}, {1, 0}, 6},       // pixel (x 2, y 1)
-        {{0.0f, 0.25f, 0.75f, 0.5f}, {1, 0}, 0.5f},                        // half of pixel (0, 0)
+        {{(2 + 0.5f) / 3, (1 + 0.5f) / 2, 0.75f, 0.5f}, {1, 0}, 6},         // pixel (x 2, y 1)
+        {{0.0f, 0.25f, 0.75f, 0.5f}, {1, 0}, 0.5f},                         // half of pixel (0, 0)
         {{0.5f, 0.5f, 0.75f, 0.5f}, {0, 1}, 20},                            // level 1, token 1
         {{0.5f, 0.5f, 0.5f, 0.5f}, {0, 2}, 30},                             // between 10 and 20
         {{7.0f, 0.5f, NAN, 0.5f}, {1, 1}, 0},                               // far away, NaN
@@ -141,7 +147,8 @@ START_TEST(msdeform_hand_cases) {
         ug_tensor o = ug_tensor_wrap(&got, UG_F32, UG_DIMS(1, 1, 1));
         msdeform_attn_cpu(&test_ctx, &o, &v, shapes, 2, &l, &a);
         msdeform_attn_ref(&ref, value, shapes, 2, 1, cases[k].loc, cases[k].aw, 1, 1, 1, 1);
-        ck_assert_msg(fabsf(got - cases[k].want) < 1e-5f, "case %zu: fast %g, want %g", k, got, cases[k].want);
+        ck_assert_msg(fabsf(got - cases[k].want) < 1e-5f, "case %zu: fast %g, want %g", k, got,
+                      cases[k].want);
         ck_assert_msg(fabsf(ref - cases[k].want) < 1e-5f, "case %zu: ref %g, want %g", k, ref, cases[k].want);
     }
 }

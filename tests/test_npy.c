@@ -10,8 +10,7 @@
 #include "tests/helpers.h"
 
 // A .npy in memory from a header dict and raw data (format `major`.0, header padded to 64).
-static unsigned char *make_npy(int major, const char *dict, const void *data, size_t n,
-                               size_t *size) {
+static unsigned char *make_npy(int major, const char *dict, const void *data, size_t n, size_t *size) {
     size_t pre = major == 1 ? 10 : 12;
     size_t hl = strlen(dict) + 1;
     hl += (64 - (pre + hl) % 64) % 64;
@@ -38,8 +37,8 @@ START_TEST(roundtrip_dtypes_and_shapes) {
     static const struct {
         int ndim;
         int64_t shape[5];
-    } shapes[] = {{0, {0}}, {1, {1}}, {1, {127}}, {2, {3, 17}}, {2, {0, 3}}, {3, {33, 1, 3}},
-                  {5, {2, 1, 3, 1, 5}}};
+    } shapes[] = {{0, {0}},    {1, {1}},        {1, {127}},          {2, {3, 17}},
+                  {2, {0, 3}}, {3, {33, 1, 3}}, {5, {2, 1, 3, 1, 5}}};
     test_rng rng = test_rng_seed(7);
     for (size_t di = 0; di < sizeof dts / sizeof dts[0]; di++) {
         for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
@@ -50,7 +49,8 @@ START_TEST(roundtrip_dtypes_and_shapes) {
             for (size_t i = 0; i < ug_tensor_nbytes(&t); i++)
                 b[i] = (unsigned char)test_rng_u64(&rng);
             if (dts[di] == UG_BOOL)
-                for (size_t i = 0; i < ug_tensor_nbytes(&t); i++) b[i] &= 1;
+                for (size_t i = 0; i < ug_tensor_nbytes(&t); i++)
+                    b[i] &= 1;
             ck_assert_msg(ug_npy_write(path, &t, &err) == UG_OK, "%s", err.msg);
             ck_assert_msg(ug_npy_read(path, &back, &err) == UG_OK, "%s", err.msg);
             ck_assert_int_eq(back.dtype, dts[di]);
@@ -105,13 +105,14 @@ START_TEST(strided_views_are_written_in_c_order) {
     ug_err err;
     ck_assert_int_eq(ug_tensor_new(&t, UG_I32, UG_DIMS(3, 17, 5), &err), UG_OK);
     int32_t *x = t.data;
-    for (int i = 0; i < 3 * 17 * 5; i++) x[i] = i * 7 - 100;
+    for (int i = 0; i < 3 * 17 * 5; i++)
+        x[i] = i * 7 - 100;
 
     ug_tensor views[3];
-    views[0] = ug_view_permute(&t, (int[]){2, 0, 1});       // [5, 3, 17]
-    views[1] = ug_view_slice(&t, 1, 4, 9);                   // [3, 9, 5]
-    ug_tensor s = ug_view_slice(&t, 0, 1, 1);                // [1, 17, 5]
-    views[2] = ug_view_expand_dim(&s, 0, 2);                 // [2, 1, 17, 5], stride 0
+    views[0] = ug_view_permute(&t, (int[]){2, 0, 1}); // [5, 3, 17]
+    views[1] = ug_view_slice(&t, 1, 4, 9);            // [3, 9, 5]
+    ug_tensor s = ug_view_slice(&t, 0, 1, 1);         // [1, 17, 5]
+    views[2] = ug_view_expand_dim(&s, 0, 2);          // [2, 1, 17, 5], stride 0
     for (int v = 0; v < 3; v++) {
         ck_assert(!ug_tensor_is_contiguous(&views[v]) || v == 2);
         ck_assert_msg(ug_npy_write(path, &views[v], &err) == UG_OK, "%s", err.msg);
@@ -122,7 +123,8 @@ START_TEST(strided_views_are_written_in_c_order) {
         const int32_t *b = back.data;
         for (int64_t i = 0; i < numel; i++) {
             ck_assert_int_eq(b[i], *(int32_t *)ug_tensor_ptr(&views[v], idx));
-            for (int d = back.ndim - 1; d >= 0 && ++idx[d] == back.shape[d]; d--) idx[d] = 0;
+            for (int d = back.ndim - 1; d >= 0 && ++idx[d] == back.shape[d]; d--)
+                idx[d] = 0;
         }
         ug_tensor_free(&back);
     }
@@ -140,8 +142,8 @@ START_TEST(handmade_headers) {
     // Format 2.0 and 3.0, double quotes, no trailing comma, odd spacing, '<f8' rounded to F32.
     double d[3] = {1.0, -2.5, 1.0 / 3.0};
     for (int major = 2; major <= 3; major++) {
-        unsigned char *b = make_npy(major, "{\"descr\":\"<f8\",\"fortran_order\":False,\"shape\":( 3 , )}",
-                                    d, sizeof d, &n);
+        unsigned char *b =
+            make_npy(major, "{\"descr\":\"<f8\",\"fortran_order\":False,\"shape\":( 3 , )}", d, sizeof d, &n);
         ck_assert_msg(ug_npy_parse(b, n, "v2", &t, &err) == UG_OK, "%s", err.msg);
         ck_assert_int_eq(t.dtype, UG_F32);
         ck_assert_int_eq(t.ndim, 1);
@@ -191,15 +193,19 @@ START_TEST(bad_headers_are_clear_errors) {
     } cases[] = {
         {"{'descr': '<f4', 'fortran_order': True, 'shape': (2,), }", 8, UG_ERR_UNSUPPORTED, "Fortran"},
         {"{'descr': '>f4', 'fortran_order': False, 'shape': (2,), }", 8, UG_ERR_UNSUPPORTED, "big-endian"},
-        {"{'descr': '|i1', 'fortran_order': False, 'shape': (2,), }", 2, UG_ERR_UNSUPPORTED, "'|i1' is not supported"},
+        {"{'descr': '|i1', 'fortran_order': False, 'shape': (2,), }", 2, UG_ERR_UNSUPPORTED,
+         "'|i1' is not supported"},
         {"{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }", 4, UG_ERR_UNSUPPORTED, "'<f2'"},
         {"{'descr': '|O', 'fortran_order': False, 'shape': (2,), }", 16, UG_ERR_UNSUPPORTED, "'|O'"},
-        {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8, UG_ERR_UNSUPPORTED, "structured"},
+        {"{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2,), }", 8, UG_ERR_UNSUPPORTED,
+         "structured"},
         {"{'descr': '<f4', 'shape': (2,), }", 8, UG_ERR_FORMAT, "missing key 'fortran_order'"},
         {"{'descr': '<f4', 'fortran_order': False, }", 8, UG_ERR_FORMAT, "missing key 'shape'"},
         {"{'fortran_order': False, 'shape': (2,), }", 8, UG_ERR_FORMAT, "missing key 'descr'"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", 8, UG_ERR_FORMAT, "unknown key 'x'"},
-        {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", 8, UG_ERR_FORMAT, "duplicate"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': 1}", 8, UG_ERR_FORMAT,
+         "unknown key 'x'"},
+        {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,)}", 8, UG_ERR_FORMAT,
+         "duplicate"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2), }", 8, UG_ERR_FORMAT, "not a tuple"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (-2,), }", 8, UG_ERR_FORMAT, "non-negative"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2 3), }", 24, UG_ERR_FORMAT, "expected ','"},
@@ -207,9 +213,12 @@ START_TEST(bad_headers_are_clear_errors) {
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), ", 8, UG_ERR_FORMAT, "expected"},
         {"{'descr': '<f4', 'fortran_order': 0, 'shape': (2,), }", 8, UG_ERR_FORMAT, "True or False"},
         {"{'descr': '<f4", 8, UG_ERR_FORMAT, "unterminated string"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1), }", 4, UG_ERR_UNSUPPORTED, "dimensions"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 8, UG_ERR_FORMAT, "64 bits"},
-        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }", 8, UG_ERR_FORMAT, "absurd"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,1,1,1,1,1), }", 4, UG_ERR_UNSUPPORTED,
+         "dimensions"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 8, UG_ERR_FORMAT,
+         "64 bits"},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (1099511627776, 1099511627776), }", 8,
+         UG_ERR_FORMAT, "absurd"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (3,), }", 8, UG_ERR_FORMAT, "truncated"},
         {"{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 8, UG_ERR_FORMAT, "trailing"},
     };
@@ -384,7 +393,8 @@ END_TEST
 
 START_TEST(folded_reads) {
     float x[2 * 3 * 1 * 2 * 1 * 2];
-    for (int i = 0; i < 24; i++) x[i] = (float)i;
+    for (int i = 0; i < 24; i++)
+        x[i] = (float)i;
     size_t n;
     unsigned char *b = make_npy(1, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3, 1, 2, 1, 2), }",
                                 x, sizeof x, &n);
@@ -406,7 +416,8 @@ START_TEST(folded_reads) {
     char dict[512];
     for (int nd = 64; nd <= 65; nd++) {
         int k = snprintf(dict, sizeof dict, "{'descr': '<f4', 'fortran_order': False, 'shape': (");
-        for (int d = 0; d < nd; d++) k += snprintf(dict + k, sizeof dict - (size_t)k, "1, ");
+        for (int d = 0; d < nd; d++)
+            k += snprintf(dict + k, sizeof dict - (size_t)k, "1, ");
         snprintf(dict + k, sizeof dict - (size_t)k, "), }");
         b = make_npy(1, dict, x, 4, &n);
         ug_status st = ug_npy_parse_folded(b, n, "many.npy", &t, &fs, &err);

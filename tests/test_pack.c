@@ -10,10 +10,10 @@
 // bounds, huge declared sizes, missing and mis-shaped tensors, truncation, a bad CRC; strided
 // and shared storages, zip64, Fortran-order numpy arrays; the CLI's exit codes.
 #include <dirent.h>
-#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -39,20 +39,25 @@ static void collect(void *user, const char *msg) {
     snprintf(n->text + k, sizeof n->text - k, "%s\n", msg);
 }
 
-static ug_status pack(const char *in, const char *out, ug_dtype dt, const char *const *set, int nset, notes *n, ug_err *err) {
-    ug_pack_opts o = {.arch = "auto", .dtype = dt, .set = set, .nset = nset, .note = n ? collect : NULL, .user = n};
+static ug_status pack(const char *in, const char *out, ug_dtype dt, const char *const *set, int nset,
+                      notes *n, ug_err *err) {
+    ug_pack_opts o = {
+        .arch = "auto", .dtype = dt, .set = set, .nset = nset, .note = n ? collect : NULL, .user = n};
     ug_pack_stats stats;
     if (n) n->text[0] = '\0';
     return ug_pack(in, out, &o, &stats, err);
 }
 
-static bool exists(const char *path) { return access(path, F_OK) == 0; }
+static bool exists(const char *path) {
+    return access(path, F_OK) == 0;
+}
 
 // Number of entries in dir (a failed pack must leave nothing behind, not even a temp file).
 static int count_files(const char *dir) {
     DIR *d = opendir(dir);
     int n = 0;
-    for (struct dirent *e; (e = readdir(d));) n += e->d_name[0] != '.';
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
     closedir(d);
     return n;
 }
@@ -76,7 +81,8 @@ static void check_crcs_against_zip(const char *ckpt, ug_st_file *f) {
     for (int i = 0; i < ug_st_count(f); i++) {
         const ug_st_entry *e = ug_st_at(f, i);
         uint32_t c = (uint32_t)crc32(0, e->data, (uInt)e->nbytes);
-        ck_assert_msg(bsearch(&c, crcs, (size_t)n, sizeof *crcs, cmp_u32), "%s: CRC %08x is no storage of %s", e->name, c, ckpt);
+        ck_assert_msg(bsearch(&c, crcs, (size_t)n, sizeof *crcs, cmp_u32), "%s: CRC %08x is no storage of %s",
+                      e->name, c, ckpt);
     }
     free(crcs);
     ug_zip_close(z);
@@ -127,14 +133,17 @@ static void check_config(ug_st_file *f, const char *golden_rel, const char *skip
         ck_assert_msg(gv != NULL, "config key %s is not in %s", pv->key, golden_rel);
         shared++;
         ck_assert_msg(pv->type == gv->type, "config %s: type differs", pv->key);
-        if (pv->type == UG_JSON_NUMBER) ck_assert_msg(pv->number == gv->number, "config %s: %g vs %g", pv->key, pv->number, gv->number);
+        if (pv->type == UG_JSON_NUMBER)
+            ck_assert_msg(pv->number == gv->number, "config %s: %g vs %g", pv->key, pv->number, gv->number);
         if (pv->type == UG_JSON_BOOL) ck_assert_int_eq(pv->boolean, gv->boolean);
         if (pv->type == UG_JSON_STRING) ck_assert_str_eq(pv->str, gv->str);
         if (pv->type == UG_JSON_ARRAY) {
             ck_assert_int_eq(pv->len, gv->len);
             for (size_t k = 0; k < pv->len; k++)
-                if (pv->items[k].type == UG_JSON_NUMBER) ck_assert(pv->items[k].number == gv->items[k].number);
-                else ck_assert_str_eq(pv->items[k].str, gv->items[k].str);
+                if (pv->items[k].type == UG_JSON_NUMBER)
+                    ck_assert(pv->items[k].number == gv->items[k].number);
+                else
+                    ck_assert_str_eq(pv->items[k].str, gv->items[k].str);
         }
     }
     ck_assert_int_ge(shared, 25);
@@ -145,7 +154,8 @@ static void check_config(ug_st_file *f, const char *golden_rel, const char *skip
 
 START_TEST(golden_sam_bit_exact) {
     test_require_golden();
-    char *dir = test_tmpdir(), *out = test_path_join(dir, "sam.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
+    char *dir = test_tmpdir(), *out = test_path_join(dir, "sam.safetensors"),
+         *in = test_golden_path("sam_tiny/sam_tiny.pth");
     ug_err err;
     ck_assert_msg(pack(in, out, UG_F32, SAM_SET, 1, NULL, &err) == UG_OK, "%s", err.msg);
     ug_st_file *f;
@@ -170,18 +180,21 @@ START_TEST(golden_sam_bit_exact) {
 END_TEST
 
 static bool is_extra_decoder_layer(const char *name) {
-    const char *const pre[] = {"predictor.transformer_self_attention_layers.", "predictor.transformer_cross_attention_layers.",
+    const char *const pre[] = {"predictor.transformer_self_attention_layers.",
+                               "predictor.transformer_cross_attention_layers.",
                                "predictor.transformer_ffn_layers."};
     for (int i = 0; i < 3; i++) {
         size_t k = strlen(pre[i]);
-        if (!strncmp(name, pre[i], k) && (name[k] == '1' || name[k] == '2') && name[k + 1] == '.') return true;
+        if (!strncmp(name, pre[i], k) && (name[k] == '1' || name[k] == '2') && name[k + 1] == '.')
+            return true;
     }
     return false;
 }
 
 START_TEST(golden_rba_three_layouts) {
     test_require_golden();
-    const char *files[] = {"rba_tiny/rba_tiny_1dl.d2.pth", "rba_tiny/rba_tiny_1dl.ugains.ckpt", "rba_tiny/rba_tiny_3dl.d2.pkl"};
+    const char *files[] = {"rba_tiny/rba_tiny_1dl.d2.pth", "rba_tiny/rba_tiny_1dl.ugains.ckpt",
+                           "rba_tiny/rba_tiny_3dl.d2.pkl"};
     char *dir = test_tmpdir(), *in[3], *out[3];
     ug_st_file *f[3];
     ug_err err;
@@ -219,7 +232,8 @@ START_TEST(golden_rba_three_layouts) {
         ck_assert_msg(ug_st_find(f[0], name) || is_extra_decoder_layer(name), "unexpected %s", name);
     }
     ck_assert_ptr_nonnull(strstr(ug_st_meta(f[2], "config"), "\"decoder_dec_layers\":3"));
-    const char *const d2[][2] = {{"pixel_decoder.", "sem_seg_head.pixel_decoder."}, {"predictor.", "sem_seg_head.predictor."}};
+    const char *const d2[][2] = {{"pixel_decoder.", "sem_seg_head.pixel_decoder."},
+                                 {"predictor.", "sem_seg_head.predictor."}};
     const char *const ugn[][2] = {{"predictor.", "sem_seg_head."}};
     check_against_ckpt(f[0], in[0], d2, 2);
     check_against_ckpt(f[1], in[1], ugn, 1);
@@ -237,7 +251,8 @@ END_TEST
 
 START_TEST(half_precision_rounding) {
     test_require_golden();
-    char *dir = test_tmpdir(), *out = test_path_join(dir, "h.safetensors"), *in = test_golden_path("sam_tiny/sam_tiny.pth");
+    char *dir = test_tmpdir(), *out = test_path_join(dir, "h.safetensors"),
+         *in = test_golden_path("sam_tiny/sam_tiny.pth");
     ug_err err;
     ug_st_file *ref, *f;
     char *ref_path = test_path_join(dir, "f.safetensors");
@@ -329,17 +344,23 @@ static void copy_ckpt(const char *src, const char *dst, const copy_spec *s) {
         sizes[i] = t->nbytes;
         bool victim = s->victim && !strcmp(t->name, s->victim);
         if (victim && s->kind == V_MISSING) continue;
-        int64_t numel = (int64_t)(t->nbytes / ug_dtype_size(t->dtype)), stride[UG_MAX_DIMS], acc = 1, shape[UG_MAX_DIMS];
+        int64_t numel = (int64_t)(t->nbytes / ug_dtype_size(t->dtype)), stride[UG_MAX_DIMS], acc = 1,
+                shape[UG_MAX_DIMS];
         memcpy(shape, t->shape, sizeof shape);
         if (victim && s->kind == V_RESHAPE) shape[0] = t->shape[1], shape[1] = t->shape[0];
-        for (int d = t->ndim - 1; d >= 0; d--) stride[d] = acc, acc *= shape[d];
+        for (int d = t->ndim - 1; d >= 0; d--)
+            stride[d] = acc, acc *= shape[d];
         char key[16];
         snprintf(key, sizeof key, "%d", i);
         ug_pkw_str(&w, t->name);
-        if (victim && s->kind == V_OS_SYSTEM) os_system(&w, s->cmd);
-        else if (victim && s->kind == V_OOB) ug_pkw_tensor(&w, t->dtype, key, numel, 1, t->ndim, shape, stride);
-        else if (victim && s->kind == V_HUGE) ug_pkw_tensor(&w, t->dtype, key, (int64_t)1 << 40, 0, t->ndim, shape, stride);
-        else ug_pkw_tensor(&w, t->dtype, key, numel, 0, t->ndim, shape, stride);
+        if (victim && s->kind == V_OS_SYSTEM)
+            os_system(&w, s->cmd);
+        else if (victim && s->kind == V_OOB)
+            ug_pkw_tensor(&w, t->dtype, key, numel, 1, t->ndim, shape, stride);
+        else if (victim && s->kind == V_HUGE)
+            ug_pkw_tensor(&w, t->dtype, key, (int64_t)1 << 40, 0, t->ndim, shape, stride);
+        else
+            ug_pkw_tensor(&w, t->dtype, key, numel, 0, t->ndim, shape, stride);
     }
     ug_pkw_op(&w, 'u');
     if (s->wrapper) {
@@ -367,7 +388,8 @@ static void copy_ckpt(const char *src, const char *dst, const copy_spec *s) {
 START_TEST(hostile_globals) {
     test_require_golden();
     char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth");
-    char *bad = test_path_join(dir, "bad.pth"), *ok = test_path_join(dir, "ok.ckpt"), *out = test_path_join(dir, "out.safetensors");
+    char *bad = test_path_join(dir, "bad.pth"), *ok = test_path_join(dir, "ok.ckpt"),
+         *out = test_path_join(dir, "out.safetensors");
     char *sentinel = test_path_join(dir, "pwned"), cmd[4400];
     snprintf(cmd, sizeof cmd, "touch %s", sentinel);
     ug_err err;
@@ -376,7 +398,8 @@ START_TEST(hostile_globals) {
     copy_spec s1 = {.victim = "image_encoder.blocks.0.attn.qkv.weight", .kind = V_OS_SYSTEM, .cmd = cmd};
     copy_ckpt(src, bad, &s1);
     ck_assert_int_eq(pack(bad, out, UG_F32, SAM_SET, 1, &n, &err), UG_ERR_FORMAT);
-    ck_assert_ptr_nonnull(strstr(err.msg, "image_encoder.blocks.0.attn.qkv.weight is an object made by os.system"));
+    ck_assert_ptr_nonnull(
+        strstr(err.msg, "image_encoder.blocks.0.attn.qkv.weight is an object made by os.system"));
     ck_assert(!exists(out));
     ck_assert(!exists(sentinel));
     ck_assert_int_eq(count_files(dir), 1);
@@ -411,7 +434,8 @@ START_TEST(hostile_shapes_and_offsets) {
         {V_OOB, "image_encoder.pos_embed", "reaching element 24576 of storage '0' (24576 elements"},
         {V_HUGE, "image_encoder.neck.0.weight", "less than the 4398046511104 its persistent id declares"},
         {V_MISSING, "mask_decoder.iou_token.weight", "1 tensors missing (mask_decoder.iou_token.weight)"},
-        {V_RESHAPE, "image_encoder.blocks.2.attn.qkv.weight", "1 mis-shaped (image_encoder.blocks.2.attn.qkv.weight F32 [96,288], expected [288,96]"},
+        {V_RESHAPE, "image_encoder.blocks.2.attn.qkv.weight",
+         "1 mis-shaped (image_encoder.blocks.2.attn.qkv.weight F32 [96,288], expected [288,96]"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         copy_spec s = {.victim = cases[i].victim, .kind = cases[i].kind};
@@ -433,7 +457,8 @@ END_TEST
 
 START_TEST(truncated_and_corrupt_files) {
     test_require_golden();
-    char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth"), *pkl = test_golden_path("rba_tiny/rba_tiny_3dl.d2.pkl");
+    char *dir = test_tmpdir(), *src = test_golden_path("sam_tiny/sam_tiny.pth"),
+         *pkl = test_golden_path("rba_tiny/rba_tiny_3dl.d2.pkl");
     char *bad = test_path_join(dir, "bad.pth"), *out = test_path_join(dir, "out.safetensors");
     size_t n, np;
     uint8_t *data = test_read_file(src, &n), *pdata = test_read_file(pkl, &np);
@@ -505,7 +530,8 @@ START_TEST(strided_shared_storages_and_zip64) {
     ug_pkw_op(&w, 'u');
     ug_pkw_op(&w, '.');
     float base[12];
-    for (int i = 0; i < 12; i++) base[i] = (float)i * 1.5f - 3.0f;
+    for (int i = 0; i < 12; i++)
+        base[i] = (float)i * 1.5f - 3.0f;
     for (int z64 = 0; z64 < 2; z64++) {
         ug_err err;
         uint64_t size = sizeof base;
@@ -515,13 +541,15 @@ START_TEST(strided_shared_storages_and_zip64) {
         float t[12], sh[2], g[4], z;
         read_all(c, "t", t, 12);
         for (int i = 0; i < 3; i++)
-            for (int j = 0; j < 4; j++) ck_assert_float_eq(t[i * 4 + j], base[i + 3 * j]);
+            for (int j = 0; j < 4; j++)
+                ck_assert_float_eq(t[i * 4 + j], base[i + 3 * j]);
         read_all(c, "s", sh, 2);
         ck_assert_float_eq(sh[0], base[5]);
         ck_assert_float_eq(sh[1], base[6]);
         read_all(c, "g", g, 4);
         for (int i = 0; i < 2; i++)
-            for (int j = 0; j < 2; j++) ck_assert_float_eq(g[i * 2 + j], base[1 + 6 * i + 2 * j]);
+            for (int j = 0; j < 2; j++)
+                ck_assert_float_eq(g[i * 2 + j], base[1 + 6 * i + 2 * j]);
         read_all(c, "z", &z, 1);
         ck_assert_float_eq(z, base[11]);
         ck_assert_int_eq(ug_ckpt_at(c, 3)->ndim, 0);
@@ -559,7 +587,8 @@ START_TEST(numpy_pickle_orders) {
     ck_assert_str_eq(ug_ckpt_layout(c), "pickle, {'model': state_dict}");
     float f[6];
     read_all(c, "f", f, 6);
-    for (int i = 0; i < 6; i++) ck_assert_float_eq(f[i], (float)i);
+    for (int i = 0; i < 6; i++)
+        ck_assert_float_eq(f[i], (float)i);
     int64_t back[3];
     ck_assert_int_eq(ug_ckpt_read(c, ug_ckpt_find(c, "i"), back, &err), UG_OK);
     ck_assert_mem_eq(back, ints, sizeof ints);
@@ -573,13 +602,16 @@ END_TEST
 
 // The CLI: exit 0 on success and --help, 2 on usage errors, 1 on a bad file with one line
 // "ugains: <file>: <problem>" on stderr.
-static int run(const char *args, const char *errfile) { return test_cli_run_line(args, errfile); }
+static int run(const char *args, const char *errfile) {
+    return test_cli_run_line(args, errfile);
+}
 
 START_TEST(cli_exit_codes) {
     const char *bin = test_cli_bin();
     test_require_golden();
     ck_assert_msg(exists(bin), "%s not found (build it, or set UGAINS_BIN)", bin);
-    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"), *out = test_path_join(dir, "o.safetensors");
+    char *dir = test_tmpdir(), *errf = test_path_join(dir, "stderr.txt"),
+         *out = test_path_join(dir, "o.safetensors");
     char *sam = test_golden_path("sam_tiny/sam_tiny.pth"), args[8192];
     ck_assert_int_eq(run("pack --help", errf), 0);
     ck_assert_int_eq(run("inspect --help", errf), 0);
@@ -590,10 +622,12 @@ START_TEST(cli_exit_codes) {
     ck_assert_int_eq(run(args, errf), 1);
     size_t n;
     char *msg = test_read_file(errf, &n);
-    ck_assert_msg(n > 8 && !strncmp(msg, "ugains: ", 8) && strchr(msg, '\n') == msg + n - 1, "stderr: %s", msg);
+    ck_assert_msg(n > 8 && !strncmp(msg, "ugains: ", 8) && strchr(msg, '\n') == msg + n - 1, "stderr: %s",
+                  msg);
     ck_assert_ptr_nonnull(strstr(msg, "none.pth: "));
     free(msg);
-    snprintf(args, sizeof args, "pack -q --in %s --out %s --set decoder_transformer_num_heads=4 --dtype bf16", sam, out);
+    snprintf(args, sizeof args, "pack -q --in %s --out %s --set decoder_transformer_num_heads=4 --dtype bf16",
+             sam, out);
     ck_assert_int_eq(run(args, errf), 0);
     snprintf(args, sizeof args, "inspect %s", out);
     ck_assert_int_eq(run(args, errf), 0);

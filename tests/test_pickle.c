@@ -150,7 +150,8 @@ START_TEST(non_whitelisted_globals_are_never_called) {
     ck_assert_int_eq(root->seq.items[1]->kind, PK_OBJECT);
     ck_assert_str_eq(root->seq.items[1]->origin, "builtins.eval");
     char what[256];
-    ck_assert_ptr_nonnull(strstr(pk_describe(root->seq.items[0], what, sizeof what), "os.system (not whitelisted, never called)"));
+    ck_assert_ptr_nonnull(strstr(pk_describe(root->seq.items[0], what, sizeof what),
+                                 "os.system (not whitelisted, never called)"));
     ck_assert_int_ne(access(sentinel, F_OK), 0);
     pk_free(m);
     ug_pkw_free(&w);
@@ -178,8 +179,8 @@ START_TEST(refused_and_unknown_opcodes) {
         {"\x80\x02t.", 4, "no MARK"},
         {"\x80\x02Nr\xff\xff\xff\x7f.", 9, "memo index"},
         {"\x80\x02\x8d\x00\x00\x00\x00\x00\x00\x00\x40N.", 13, "truncated"}, // BINUNICODE8 of 2^62 bytes
-        {"\x80\x02\x8b\xff\xff\xff\x7f.", 8, "truncated"},                      // LONG4 of 2 GB
-        {"\x80\x02N", 3, "truncated"},                                          // no STOP
+        {"\x80\x02\x8b\xff\xff\xff\x7f.", 8, "truncated"},                   // LONG4 of 2 GB
+        {"\x80\x02N", 3, "truncated"},                                       // no STOP
         {"\x80\x02}Na.", 6, "APPEND to dict"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -197,8 +198,10 @@ START_TEST(deep_nesting_is_bounded) {
     uint8_t *p = malloc(n + 8);
     size_t k = 0;
     p[k++] = 0x80, p[k++] = 2;
-    for (size_t i = 0; i < depth; i++) p[k++] = ']';
-    for (size_t i = 1; i < depth; i++) p[k++] = 'a';
+    for (size_t i = 0; i < depth; i++)
+        p[k++] = ']';
+    for (size_t i = 1; i < depth; i++)
+        p[k++] = 'a';
     p[k++] = '.';
     pk_machine *m;
     pk_obj *root;

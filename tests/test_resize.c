@@ -12,7 +12,6 @@
 #include "ops/resize.h"
 #include "tests/helpers.h"
 
-
 // ------------------------------------------------------------------------------------------
 // Bilinear
 
@@ -63,7 +62,8 @@ START_TEST(bilinear_hand_cases) {
 
     float img[12], out[12];
     test_fill_normal(img, 12, 3.0f, 5);
-    ug_tensor ti = ug_tensor_wrap(img, UG_F32, UG_DIMS(3, 4)), to = ug_tensor_wrap(out, UG_F32, UG_DIMS(3, 4));
+    ug_tensor ti = ug_tensor_wrap(img, UG_F32, UG_DIMS(3, 4)),
+              to = ug_tensor_wrap(out, UG_F32, UG_DIMS(3, 4));
     resize_bilinear_cpu(&test_ctx, &to, &ti, false);
     ck_assert_mem_eq(out, img, sizeof img);
 }
@@ -157,7 +157,8 @@ START_TEST(pillow_matches_ref_odd_sizes) {
                 ck_assert_int_eq(ug_tensor_new(&y, UG_U8, UG_DIMS(Ho, Wo, C), &err), UG_OK);
                 test_rng r = test_rng_seed((uint64_t)(100 + a * 7 + b));
                 uint8_t *px = x.data;
-                for (int64_t i = 0; i < H * W * C; i++) px[i] = (uint8_t)(test_rng_u64(&r) >> 56);
+                for (int64_t i = 0; i < H * W * C; i++)
+                    px[i] = (uint8_t)(test_rng_u64(&r) >> 56);
                 uint8_t *want = malloc((size_t)(Ho * Wo * C));
                 resize_pillow_ref(want, px, H, W, Ho, Wo, C);
                 resize_pillow_cpu(&test_ctx, &y, &x);
@@ -177,10 +178,13 @@ START_TEST(pillow_hand_cases) {
     uint8_t x[5 * 7 * 3], y[3 * 11 * 3];
     memset(x, 200, sizeof x);
     resize_pillow_ref(y, x, 5, 7, 3, 11, 3);
-    for (size_t i = 0; i < sizeof y; i++) ck_assert_uint_eq(y[i], 200);
-    for (size_t i = 0; i < sizeof x; i++) x[i] = (uint8_t)(i * 37);
+    for (size_t i = 0; i < sizeof y; i++)
+        ck_assert_uint_eq(y[i], 200);
+    for (size_t i = 0; i < sizeof x; i++)
+        x[i] = (uint8_t)(i * 37);
     uint8_t z[sizeof x];
-    ug_tensor tx = ug_tensor_wrap(x, UG_U8, UG_DIMS(5, 7, 3)), tz = ug_tensor_wrap(z, UG_U8, UG_DIMS(5, 7, 3));
+    ug_tensor tx = ug_tensor_wrap(x, UG_U8, UG_DIMS(5, 7, 3)),
+              tz = ug_tensor_wrap(z, UG_U8, UG_DIMS(5, 7, 3));
     resize_pillow_cpu(&test_ctx, &tz, &tx);
     ck_assert_mem_eq(z, x, sizeof x);
 }

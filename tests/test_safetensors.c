@@ -41,7 +41,8 @@ enum { NSPEC = sizeof SPECS / sizeof *SPECS };
 
 static size_t spec_bytes(const spec *s) {
     size_t n = ug_dtype_size(s->dt);
-    for (int d = 0; d < s->ndim; d++) n *= (size_t)s->shape[d];
+    for (int d = 0; d < s->ndim; d++)
+        n *= (size_t)s->shape[d];
     return n;
 }
 
@@ -55,7 +56,8 @@ static void write_specs(const char *path, uint64_t seed, unsigned char *data[NSP
     for (int i = 0; i < NSPEC; i++) {
         size_t n = spec_bytes(&SPECS[i]);
         data[i] = malloc(n ? n : 1);
-        for (size_t k = 0; k < n; k++) data[i][k] = (unsigned char)test_rng_u64(&r);
+        for (size_t k = 0; k < n; k++)
+            data[i][k] = (unsigned char)test_rng_u64(&r);
         total += n;
     }
     unsigned char *all = malloc(total), *p = all;
@@ -70,9 +72,9 @@ static void write_specs(const char *path, uint64_t seed, unsigned char *data[NSP
     ck_assert_int_eq(ug_st_writer_meta(w, "config", CONFIG, &err), UG_OK);
     ck_assert_int_eq(ug_st_writer_meta(w, "k\xc3\xa9y", "v\tal", &err), UG_OK);
     for (int i = 0; i < NSPEC; i++)
-        ck_assert_msg(ug_st_writer_declare(w, SPECS[i].name, SPECS[i].dt, SPECS[i].ndim, SPECS[i].shape, &err) ==
-                          UG_OK,
-                      "%s", err.msg);
+        ck_assert_msg(
+            ug_st_writer_declare(w, SPECS[i].name, SPECS[i].dt, SPECS[i].ndim, SPECS[i].shape, &err) == UG_OK,
+            "%s", err.msg);
     ck_assert_msg(ug_st_writer_begin(w, &err) == UG_OK, "%s", err.msg);
     size_t off = 0;
     while (off < total) {
@@ -86,12 +88,14 @@ static void write_specs(const char *path, uint64_t seed, unsigned char *data[NSP
 }
 
 static void free_data(unsigned char *data[NSPEC]) {
-    for (int i = 0; i < NSPEC; i++) free(data[i]);
+    for (int i = 0; i < NSPEC; i++)
+        free(data[i]);
 }
 
 static uint64_t le64(const unsigned char *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -127,7 +131,8 @@ static void assert_official_layout(const unsigned char *file, size_t size) {
     for (size_t i = 0; i < root->len; i++) {
         const ug_json *m = &root->items[i];
         if (strcmp(m->key, "__metadata__") == 0) {
-            for (size_t k = 0; k < m->len; k++) ck_assert_int_eq(m->items[k].type, UG_JSON_STRING);
+            for (size_t k = 0; k < m->len; k++)
+                ck_assert_int_eq(m->items[k].type, UG_JSON_STRING);
             continue;
         }
         const ug_json *offs = ug_json_get(m, "data_offsets");
@@ -173,7 +178,8 @@ START_TEST(roundtrip_every_dtype) {
         ck_assert_ptr_eq(ug_st_find(f, s->name), e);
         ck_assert_int_eq(e->dtype, s->dt);
         ck_assert_int_eq(e->ndim, s->ndim);
-        for (int d = 0; d < s->ndim; d++) ck_assert_int_eq(e->shape[d], s->shape[d]);
+        for (int d = 0; d < s->ndim; d++)
+            ck_assert_int_eq(e->shape[d], s->shape[d]);
         ck_assert_uint_eq(e->nbytes, spec_bytes(s));
         // The mapping is page-aligned, so a 64-aligned file offset is a 64-aligned pointer.
         ck_assert_msg((uintptr_t)e->data % 64 == 0, "%s at %p", s->name, e->data);
@@ -227,7 +233,8 @@ START_TEST(roundtrip_every_dtype) {
 END_TEST
 
 // Writes one file's worth of declarations + data through the writer and returns its bytes.
-static unsigned char *pack(const spec *specs, int n, const char *meta_key, const char *meta_val, size_t *size) {
+static unsigned char *pack(const spec *specs, int n, const char *meta_key, const char *meta_val,
+                           size_t *size) {
     char *dir = test_tmpdir();
     char path[512];
     snprintf(path, sizeof path, "%s/x.safetensors", dir);
@@ -236,13 +243,14 @@ static unsigned char *pack(const spec *specs, int n, const char *meta_key, const
     ck_assert_int_eq(ug_st_writer_create(&w, path, &err), UG_OK);
     if (meta_key) ck_assert_int_eq(ug_st_writer_meta(w, meta_key, meta_val, &err), UG_OK);
     for (int i = 0; i < n; i++)
-        ck_assert_int_eq(ug_st_writer_declare(w, specs[i].name, specs[i].dt, specs[i].ndim, specs[i].shape, &err),
-                         UG_OK);
+        ck_assert_int_eq(
+            ug_st_writer_declare(w, specs[i].name, specs[i].dt, specs[i].ndim, specs[i].shape, &err), UG_OK);
     ck_assert_int_eq(ug_st_writer_begin(w, &err), UG_OK);
     for (int i = 0; i < n; i++) {
         size_t nb = spec_bytes(&specs[i]);
         unsigned char *buf = malloc(nb ? nb : 1);
-        for (size_t k = 0; k < nb; k++) buf[k] = (unsigned char)(0x10 * i + k + 1);
+        for (size_t k = 0; k < nb; k++)
+            buf[k] = (unsigned char)(0x10 * i + k + 1);
         ck_assert_int_eq(ug_st_writer_write(w, buf, nb, &err), UG_OK);
         free(buf);
     }
@@ -263,7 +271,8 @@ START_TEST(exact_bytes_of_small_files) {
     ck_assert_uint_eq(size, 64 + 8);
     ck_assert_uint_eq(le64(raw), 56);
     ck_assert(memcmp(raw + 8, json, strlen(json)) == 0);
-    for (size_t i = 8 + strlen(json); i < 64; i++) ck_assert_int_eq(raw[i], ' ');
+    for (size_t i = 8 + strlen(json); i < 64; i++)
+        ck_assert_int_eq(raw[i], ' ');
     ck_assert_int_eq(raw[64], 1);
     assert_official_layout(raw, size);
     free(raw);
@@ -271,15 +280,17 @@ START_TEST(exact_bytes_of_small_files) {
     // A 3-byte tensor followed by an F32: a filler entry covers the gap to the next 64.
     const spec two[] = {{"a", UG_U8, 1, {3}}, {"b", UG_F32, 0, {0}}};
     raw = pack(two, 2, "arch", "rba", &size);
-    json = "{\"__metadata__\":{\"arch\":\"rba\"},\"a\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]},"
-           "\"__pad_0__\":{\"dtype\":\"U8\",\"shape\":[61],\"data_offsets\":[3,64]},"
-           "\"b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[64,68]}}";
+    json =
+        "{\"__metadata__\":{\"arch\":\"rba\"},\"a\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]},"
+        "\"__pad_0__\":{\"dtype\":\"U8\",\"shape\":[61],\"data_offsets\":[3,64]},"
+        "\"b\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[64,68]}}";
     uint64_t n = le64(raw);
     ck_assert_uint_eq((8 + n) % 64, 0);
     ck_assert(memcmp(raw + 8, json, strlen(json)) == 0);
     ck_assert_uint_eq(size, 8 + n + 68);
     ck_assert(memcmp(raw + 8 + n, "\x01\x02\x03", 3) == 0);
-    for (int i = 3; i < 64; i++) ck_assert_int_eq(raw[8 + n + (size_t)i], 0);
+    for (int i = 3; i < 64; i++)
+        ck_assert_int_eq(raw[8 + n + (size_t)i], 0);
     ck_assert(memcmp(raw + 8 + n + 64, "\x11\x12\x13\x14", 4) == 0);
     assert_official_layout(raw, size);
     free(raw);
@@ -343,7 +354,8 @@ static unsigned char *make_file(const char *header, size_t data_size, size_t *si
     size_t n = strlen(header);
     *size = 8 + n + data_size;
     unsigned char *f = calloc(1, *size);
-    for (int i = 0; i < 8; i++) f[i] = (unsigned char)((uint64_t)n >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        f[i] = (unsigned char)((uint64_t)n >> (8 * i));
     memcpy(f + 8, header, n);
     return f;
 }
@@ -354,7 +366,8 @@ static void expect_bad_bytes(const unsigned char *file, size_t size, ug_status c
     ug_status st = ug_st_open_memory(&f, file, size, "bad.safetensors", &err);
     ck_assert_msg(st == code, "expected %d, got %d (%s) for <%s>", code, st, err.msg, needle);
     ck_assert_ptr_null(f);
-    ck_assert_msg(strncmp(err.msg, "bad.safetensors: ", 17) == 0, "message does not name the file: %s", err.msg);
+    ck_assert_msg(strncmp(err.msg, "bad.safetensors: ", 17) == 0, "message does not name the file: %s",
+                  err.msg);
     ck_assert_msg(strstr(err.msg, needle), "message <%s> lacks <%s>", err.msg, needle);
     ck_assert_msg(!strchr(err.msg, '\n'), "message spans lines: %s", err.msg);
 }
@@ -370,7 +383,8 @@ START_TEST(hostile_headers) {
     const ug_status F = UG_ERR_FORMAT, U = UG_ERR_UNSUPPORTED;
     // A valid baseline for comparison.
     size_t size;
-    unsigned char *ok = make_file("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, &size);
+    unsigned char *ok =
+        make_file("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, &size);
     ug_st_file *f;
     ug_err err;
     ck_assert_msg(ug_st_open_memory(&f, ok, size, "ok", &err) == UG_OK, "%s", err.msg);
@@ -382,15 +396,17 @@ START_TEST(hostile_headers) {
     expect_bad("{\"t\":[]}", 0, F, "tensor \"t\": entry is a JSON array");
     expect_bad("{\"t\":{\"dtype\":\"F8_E4M3\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, U,
                "tensor \"t\": unsupported dtype \"F8_E4M3\"");
-    expect_bad("{\"t\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, U, "unsupported dtype \"I8\"");
-    expect_bad("{\"t\":{\"dtype\":\"F32\\u0000\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, U, "unsupported dtype");
+    expect_bad("{\"t\":{\"dtype\":\"I8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2, U,
+               "unsupported dtype \"I8\"");
+    expect_bad("{\"t\":{\"dtype\":\"F32\\u0000\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, U,
+               "unsupported dtype");
     expect_bad("{\"t\":{\"dtype\":32,\"shape\":[2],\"data_offsets\":[0,8]}}", 8, F, "dtype is a JSON number");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,12]}}", 12, F,
                "data_offsets [0, 12] hold 12 bytes, but F32 [2] needs 8");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4, F,
                "data_offsets end 8 is beyond the data section (4 bytes");
-    expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1000000000000,1000000000008]}}", 8, F,
-               "beyond the data section");
+    expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[1000000000000,1000000000008]}}", 8,
+               F, "beyond the data section");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,0]}}", 8, F, "run backwards");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", 8, F,
                "data_offsets[0] is not a non-negative integer");
@@ -400,7 +416,8 @@ START_TEST(hostile_headers) {
                "shape[0] is not a non-negative integer");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[1.5],\"data_offsets\":[0,8]}}", 8, F, "shape[0]");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", 8, F, "shape[0]");
-    expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8, F, "shape is a JSON number");
+    expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":2,\"data_offsets\":[0,8]}}", 8, F,
+               "shape is a JSON number");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,2],\"data_offsets\":[0,8]}}", 8, U,
                "shape has 6 dims, at most 5");
     expect_bad("{\"t\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296,4],\"data_offsets\":[0,8]}}", 8, F,
@@ -482,7 +499,8 @@ START_TEST(hostile_lengths_and_truncation) {
         ug_status st = ug_st_open_memory(&f, copy, len, "cut.safetensors", &err);
         ck_assert_msg(st == UG_ERR_FORMAT, "truncated at %zu of %zu: status %d", len, size, st);
         ck_assert_ptr_null(f);
-        ck_assert_msg(strncmp(err.msg, "cut.safetensors: ", 17) == 0 && !strchr(err.msg, '\n'), "%s", err.msg);
+        ck_assert_msg(strncmp(err.msg, "cut.safetensors: ", 17) == 0 && !strchr(err.msg, '\n'), "%s",
+                      err.msg);
         free(copy);
     }
     ug_st_file *f;
@@ -603,7 +621,8 @@ START_TEST(writer_misuse_leaves_nothing) {
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         ck_assert_int_eq(ug_st_writer_create(&w, path, &err), UG_OK);
-        ck_assert_int_eq(ug_st_writer_declare(w, bad[i].name, bad[i].dt, bad[i].ndim, bad[i].shape, &err), UG_ERR_ARG);
+        ck_assert_int_eq(ug_st_writer_declare(w, bad[i].name, bad[i].dt, bad[i].ndim, bad[i].shape, &err),
+                         UG_ERR_ARG);
         ck_assert_msg(strstr(err.msg, bad[i].needle), "case %zu: %s", i, err.msg);
         ck_assert_int_eq(count_files(dir), 0);
         ug_st_writer_abort(w);

@@ -41,7 +41,9 @@ static void setup_ctx(void) {
     ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
 }
 
-static void teardown_ctx(void) { ug_ctx_free(&g_ctx); }
+static void teardown_ctx(void) {
+    ug_ctx_free(&g_ctx);
+}
 
 static void setup(void) {
     ug_err err;
@@ -91,10 +93,10 @@ static void check_golden(const ug_tensor *got, const char *rel, double atol, dou
     ug_tensor_free(&want);
 }
 
-#define REQUIRE_MODEL()                                                                                    \
-    do {                                                                                                   \
-        ck_assert_msg(test_golden_available(), "golden set missing");                                    \
-        ck_assert_msg(g_model != NULL, "sam_tiny could not be packed and loaded (see stderr)");          \
+#define REQUIRE_MODEL()                                                                                      \
+    do {                                                                                                     \
+        ck_assert_msg(test_golden_available(), "golden set missing");                                        \
+        ck_assert_msg(g_model != NULL, "sam_tiny could not be packed and loaded (see stderr)");              \
     } while (0)
 
 // ---- pieces without the golden set ----
@@ -102,11 +104,13 @@ static void check_golden(const ug_tensor *got, const char *rel, double atol, dou
 START_TEST(rel_pos_identity_and_interpolation) {
     // L == 2 * max - 1: R[i][j] = table[i - j + k - 1].
     float table[5 * 2], R[3 * 3 * 2], tmp[5 * 2];
-    for (int i = 0; i < 10; i++) table[i] = (float)i;
+    for (int i = 0; i < 10; i++)
+        table[i] = (float)i;
     sam_get_rel_pos(R, 3, 3, table, 5, 2, tmp);
     for (int i = 0; i < 3; i++)
         for (int j = 0; j < 3; j++)
-            for (int d = 0; d < 2; d++) ck_assert_float_eq(R[(i * 3 + j) * 2 + d], table[(i - j + 2) * 2 + d]);
+            for (int d = 0; d < 2; d++)
+                ck_assert_float_eq(R[(i * 3 + j) * 2 + d], table[(i - j + 2) * 2 + d]);
 
     // A 3-row table stretched to 5 rows (F.interpolate linear, align_corners=False):
     // source positions 0 (clamped), 0.4, 1.0, 1.6, 2.2 (i1 clamped) -> t0, 0.6 t0 + 0.4 t1, t1,
@@ -115,23 +119,29 @@ START_TEST(rel_pos_identity_and_interpolation) {
     sam_get_rel_pos(R5, 3, 3, t3, 3, 1, tmp5);
     const float want[5] = {1.0f, 1.4f, 2.0f, 3.2f, 4.0f};
     for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) ck_assert_float_eq_tol(R5[i * 3 + j], want[i - j + 2], 1e-6f);
+        for (int j = 0; j < 3; j++)
+            ck_assert_float_eq_tol(R5[i * 3 + j], want[i - j + 2], 1e-6f);
 
     // q_size != k_size: q 2, k 4 -> index 2i - j + 3 into 7 rows.
     float t7[7], R24[2 * 4];
-    for (int i = 0; i < 7; i++) t7[i] = (float)(10 * i);
+    for (int i = 0; i < 7; i++)
+        t7[i] = (float)(10 * i);
     sam_get_rel_pos(R24, 2, 4, t7, 7, 1, NULL);
     for (int i = 0; i < 2; i++)
-        for (int j = 0; j < 4; j++) ck_assert_float_eq(R24[i * 4 + j], t7[2 * i - j + 3]);
+        for (int j = 0; j < 4; j++)
+            ck_assert_float_eq(R24[i * 4 + j], t7[2 * i - j + 3]);
 }
 END_TEST
 
 static const char *tiny_config =
-    "{\"decoder_attention_downsample_rate\": 2, \"decoder_iou_head_depth\": 3, \"decoder_iou_head_hidden_dim\": 64,"
-    " \"decoder_num_multimask_outputs\": 3, \"decoder_transformer_depth\": 2, \"decoder_transformer_embedding_dim\": 64,"
+    "{\"decoder_attention_downsample_rate\": 2, \"decoder_iou_head_depth\": 3, "
+    "\"decoder_iou_head_hidden_dim\": 64,"
+    " \"decoder_num_multimask_outputs\": 3, \"decoder_transformer_depth\": 2, "
+    "\"decoder_transformer_embedding_dim\": 64,"
     " \"decoder_transformer_mlp_dim\": 128, \"decoder_transformer_num_heads\": 4, \"encoder_depth\": 4,"
     " \"encoder_embed_dim\": 96, \"encoder_global_attn_indexes\": [1, 3], \"encoder_mlp_ratio\": 4.0,"
-    " \"encoder_num_heads\": 3, \"encoder_window_size\": 6, \"image_embedding_size\": [16, 16], \"img_size\": 256,"
+    " \"encoder_num_heads\": 3, \"encoder_window_size\": 6, \"image_embedding_size\": [16, 16], "
+    "\"img_size\": 256,"
     " \"in_chans\": 3, \"mask_in_chans\": 16, \"patch_size\": 16, \"prompt_embed_dim\": 64}";
 
 // The tiny config with one substring replaced; parsing must fail with a message holding `why`.
@@ -159,7 +169,8 @@ START_TEST(config_parse) {
     ck_assert(fabs(c.enc_ln_eps - 1e-6) < 1e-12);
 
     config_fails("[1, 3]", "[1, 9]", "block 9 does not exist");
-    config_fails("\"encoder_num_heads\": 3", "\"encoder_num_heads\": 5", "not divisible by encoder_num_heads 5");
+    config_fails("\"encoder_num_heads\": 3", "\"encoder_num_heads\": 5",
+                 "not divisible by encoder_num_heads 5");
     config_fails("\"patch_size\": 16, ", "", "patch_size");
     config_fails("\"img_size\": 256", "\"img_size\": 250", "does not give image_embedding_size");
     config_fails("\"encoder_depth\": 4", "\"encoder_depth\": -4", "encoder_depth");
@@ -172,9 +183,11 @@ END_TEST
 START_TEST(weights_shape_check_and_widening) {
     char hdr[64] = "{\"w\":{\"dtype\":\"F16\",\"shape\":[2,3],\"data_offsets\":[0,12]}}";
     size_t hlen = strlen(hdr);
-    while (hlen % 8) hdr[hlen++] = ' ';
+    while (hlen % 8)
+        hdr[hlen++] = ' ';
     _Alignas(64) unsigned char buf[128] = {0};
-    for (int b = 0; b < 8; b++) buf[b] = (unsigned char)(hlen >> (8 * b));
+    for (int b = 0; b < 8; b++)
+        buf[b] = (unsigned char)(hlen >> (8 * b));
     memcpy(buf + 8, hdr, hlen);
     for (int i = 0; i < 6; i++) {
         uint16_t h = ug_f32_to_f16(0.5f * (float)i);
@@ -194,7 +207,8 @@ START_TEST(weights_shape_check_and_widening) {
     ck_assert_int_eq(t.dtype, UG_F16);
     ck_assert_int_eq(ug_weights_get_f32(&w, &t, "w", UG_DIMS(2, 3), &err), UG_OK);
     ck_assert_int_eq(t.dtype, UG_F32);
-    for (int i = 0; i < 6; i++) ck_assert_float_eq(((float *)t.data)[i], 0.5f * (float)i);
+    for (int i = 0; i < 6; i++)
+        ck_assert_float_eq(((float *)t.data)[i], 0.5f * (float)i);
     ug_weights_release(&w);
     ug_st_close(st);
 }
@@ -274,7 +288,15 @@ static const prompt_case cases[] = {
     {"p3", 1, {{0.0f, 0.0f}}, {1}, false, {0}, false, false, false},
     {"p4", 1, {{159.0f, 95.0f}}, {1}, false, {0}, false, false, false},
     {"p5", 1, {{12.7f, 88.3f}}, {1}, false, {0}, false, false, false},
-    {"multi", 3, {{40.0f, 40.0f}, {110.0f, 60.0f}, {75.0f, 20.0f}}, {1, 1, 0}, false, {0}, false, false, false},
+    {"multi",
+     3,
+     {{40.0f, 40.0f}, {110.0f, 60.0f}, {75.0f, 20.0f}},
+     {1, 1, 0},
+     false,
+     {0},
+     false,
+     false,
+     false},
     {"box", 0, {{0}}, {0}, true, {30.0f, 20.0f, 120.0f, 80.0f}, false, true, false},
     {"box_point", 1, {{115.0f, 30.0f}}, {1}, true, {90.0f, 10.0f, 140.0f, 50.0f}, false, false, false},
     {"mask", 1, {{37.0f, 41.0f}}, {1}, false, {0}, true, true, false},
@@ -306,7 +328,8 @@ static void run_case(const prompt_case *pc) {
     ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
     snprintf(rel, sizeof rel, "sam_tiny/%s-sparse_embeddings.npy", pc->name);
     check_golden(&sparse, rel, ATOL, RTOL);
-    check_golden(&dense, pc->mask ? "sam_tiny/mask-dense_embeddings.npy" : "sam_tiny/no_mask_dense_embeddings.npy",
+    check_golden(&dense,
+                 pc->mask ? "sam_tiny/mask-dense_embeddings.npy" : "sam_tiny/no_mask_dense_embeddings.npy",
                  ATOL, RTOL);
 
     ug_tensor emb = golden("sam_tiny/image_embeddings.npy");
@@ -325,7 +348,8 @@ static void run_case(const prompt_case *pc) {
         snprintf(rel, sizeof rel, "sam_tiny/%s-iou_predictions_%s.npy", pc->name, kind);
         check_golden(&iou, rel, ATOL, RTOL);
         if (multi ? pc->masks_multi : pc->masks_single) {
-            ck_assert_int_eq(sam_postprocess_masks(&g_ctx, g_model, &low, input_hw, orig_hw, &masks, &err), UG_OK);
+            ck_assert_int_eq(sam_postprocess_masks(&g_ctx, g_model, &low, input_hw, orig_hw, &masks, &err),
+                             UG_OK);
             snprintf(rel, sizeof rel, "sam_tiny/%s-masks_%s.npy", pc->name, kind);
             check_golden(&masks, rel, ATOL, RTOL);
             ug_tensor_free(&masks);
@@ -362,13 +386,15 @@ START_TEST(batch_of_prompts_golden) {
     ug_err err;
     float xy[6 * 2];
     int labels[6] = {1, 1, 1, 1, 1, 1};
-    for (int i = 0; i < 6; i++) memcpy(xy + 2 * i, cases[i].xy[0], 2 * sizeof(float));
+    for (int i = 0; i < 6; i++)
+        memcpy(xy + 2 * i, cases[i].xy[0], 2 * sizeof(float));
     sam_apply_coords(orig_hw, input_hw, xy, 6);
     sam_prompts p = {6, 1, xy, labels, NULL, NULL};
     ug_tensor sparse, dense, low, iou, emb = golden("sam_tiny/image_embeddings.npy");
     ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
     ck_assert_int_eq(dense.shape[0], 1); // no mask prompt: one dense map shared by the batch
-    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
+    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err),
+                     UG_OK);
     ck_assert_int_eq(low.shape[0], 6);
     ck_assert_int_eq(low.shape[1], 3);
     for (int i = 0; i < 6; i++) {
@@ -410,7 +436,8 @@ START_TEST(ugains_float_path_golden) {
     float *rd = resized.data;
     for (int c = 0; c < 3; c++)
         for (int y = 0; y < 154; y++)
-            for (int x = 0; x < 256; x++) rd[(c * 154 + y) * 256 + x] = *(float *)ug_tensor_ptr(&crop, (int64_t[]){0, c, y, x});
+            for (int x = 0; x < 256; x++)
+                rd[(c * 154 + y) * 256 + x] = *(float *)ug_tensor_ptr(&crop, (int64_t[]){0, c, y, x});
     check_golden(&resized, "pipeline_tiny/sam_input_resized.npy", 1e-6, 1e-6);
     const float *id = input.data;
     ck_assert_float_eq(id[(2 * 256 + 200) * 256 + 17], 0.0f); // zero padding below the image
@@ -431,12 +458,14 @@ START_TEST(ugains_float_path_golden) {
     ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
     ug_tensor first8 = ug_view_slice(&sparse, 0, 0, 8);
     check_golden(&first8, "pipeline_tiny/sam_sparse_embeddings.npy", ATOL, RTOL);
-    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
+    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err),
+                     UG_OK);
     for (int i = 0; i < N; i += 8) {
         int k = N - i < 8 ? N - i : 8;
-        ug_tensor want_low = golden("pipeline_tiny/sam_low_res_masks.npy"), want_iou = golden("pipeline_tiny/sam_iou_predictions.npy");
-        test_assert_close((float *)low.data + (int64_t)i * 3 * 64 * 64, want_low.data, (size_t)k * 3 * 64 * 64, ATOL,
-                          RTOL, "pipeline_tiny/sam_low_res_masks.npy");
+        ug_tensor want_low = golden("pipeline_tiny/sam_low_res_masks.npy"),
+                  want_iou = golden("pipeline_tiny/sam_iou_predictions.npy");
+        test_assert_close((float *)low.data + (int64_t)i * 3 * 64 * 64, want_low.data,
+                          (size_t)k * 3 * 64 * 64, ATOL, RTOL, "pipeline_tiny/sam_low_res_masks.npy");
         test_assert_close((float *)iou.data + i * 3, want_iou.data, (size_t)k * 3, ATOL, RTOL,
                           "pipeline_tiny/sam_iou_predictions.npy");
         ug_tensor_free(&want_low);
@@ -526,4 +555,6 @@ static Suite *sam_suite(void) {
     return s;
 }
 
-int main(void) { return test_run_suite(sam_suite()); }
+int main(void) {
+    return test_run_suite(sam_suite());
+}

@@ -119,10 +119,12 @@ START_TEST(softmax_special_rows) {
     };
     ug_tensor t = ug_tensor_wrap(x, UG_F32, UG_DIMS(3, 9));
     softmax_cpu(&ctx, &t, &t);
-    for (int c = 0; c < 9; c++) ck_assert(isnan(x[0][c])); // documented: all -inf -> NaN
+    for (int c = 0; c < 9; c++)
+        ck_assert(isnan(x[0][c])); // documented: all -inf -> NaN
     ck_assert_float_eq(x[1][0], 0.5f);
     ck_assert_float_eq(x[1][2], 0.5f);
-    for (int c = 3; c < 9; c++) ck_assert_float_eq(x[1][c], 0.0f);
+    for (int c = 3; c < 9; c++)
+        ck_assert_float_eq(x[1][c], 0.0f);
     ck_assert_float_eq(x[1][1], 0.0f);
     ck_assert_float_eq(x[2][0], 0.5f);
     ck_assert_float_eq(x[2][1], 0.5f);
@@ -147,7 +149,8 @@ START_TEST(softmax_strided_views) {
     for (int64_t a = 0; a < 3; a++)
         for (int64_t b = 0; b < 2; b++)
             for (int64_t c = 0; c < 5; c++)
-                for (int64_t d = 0; d < 30; d++) xin[i++] = *(float *)ug_tensor_ptr(&xv, (int64_t[]){a, b, c, d});
+                for (int64_t d = 0; d < 30; d++)
+                    xin[i++] = *(float *)ug_tensor_ptr(&xv, (int64_t[]){a, b, c, d});
     softmax_ref(want, xin, 30, 30);
     test_assert_close(out.data, want, 900, SM_ATOL, SM_RTOL, "softmax of a strided view");
     // In place on the view: the columns outside the slice stay untouched.
@@ -159,7 +162,8 @@ START_TEST(softmax_strided_views) {
     for (int64_t a = 0; a < 3; a++)
         for (int64_t b = 0; b < 2; b++)
             for (int64_t c = 0; c < 5; c++)
-                for (int64_t d = 0; d < 30; d++) got[i++] = *(float *)ug_tensor_ptr(&xv, (int64_t[]){a, b, c, d});
+                for (int64_t d = 0; d < 30; d++)
+                    got[i++] = *(float *)ug_tensor_ptr(&xv, (int64_t[]){a, b, c, d});
     test_assert_close(got, want, 900, SM_ATOL, SM_RTOL, "softmax in place on a strided view");
     ug_tensor_free(&buf);
     ug_tensor_free(&out);

@@ -10,9 +10,15 @@
 #include "weights-tools/torch_writer.h"
 #include "weights-tools/zip.h"
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v), put16(p + 2, (uint16_t)(v >> 16)); }
-static uint32_t get32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
+static void put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v) {
+    put16(p, (uint16_t)v), put16(p + 2, (uint16_t)(v >> 16));
+}
+static uint32_t get32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
 
 // Writes entries a (100 bytes), b (empty), c (70000 bytes) with our writer; returns the bytes.
 static uint8_t *make_zip(const char *dir, bool zip64, size_t *n) {
@@ -22,7 +28,8 @@ static uint8_t *make_zip(const char *dir, bool zip64, size_t *n) {
     ug_err err;
     ck_assert_int_eq(ug_zipw_create(&w, path, zip64, &err), UG_OK);
     uint8_t *big = malloc(70000);
-    for (int i = 0; i < 70000; i++) big[i] = (uint8_t)(i * 7 + 3);
+    for (int i = 0; i < 70000; i++)
+        big[i] = (uint8_t)(i * 7 + 3);
     ck_assert_int_eq(ug_zipw_begin(w, "root/a", &err), UG_OK);
     ck_assert_int_eq(ug_zipw_write(w, big, 100, &err), UG_OK);
     ck_assert_int_eq(ug_zipw_end(w, &err), UG_OK);
@@ -51,7 +58,8 @@ static void check_contents(ug_zip *z) {
     size_t n;
     ck_assert_int_eq(ug_zip_read_entry(z, c, 1 << 20, &d, &n, &err), UG_OK);
     ck_assert_int_eq(n, 70000);
-    for (int i = 0; i < 70000; i++) ck_assert_int_eq(((uint8_t *)d)[i], (uint8_t)(i * 7 + 3));
+    for (int i = 0; i < 70000; i++)
+        ck_assert_int_eq(((uint8_t *)d)[i], (uint8_t)(i * 7 + 3));
     free(d);
     uint8_t part[10];
     ck_assert_int_eq(ug_zip_read_at(z, c, 69990, part, 10, &err), UG_OK);
@@ -102,16 +110,19 @@ static uint8_t *make_deflated(const uint8_t *plain, size_t np, uint32_t declared
     size_t nl = strlen(name);
     size_t total = 30 + nl + nc + 46 + nl + 22;
     uint8_t *z = calloc(1, total), *p = z;
-    put32(p, 0x04034b50), put16(p + 8, 8), put32(p + 14, crc), put32(p + 18, (uint32_t)nc), put32(p + 22, declared_size);
+    put32(p, 0x04034b50), put16(p + 8, 8), put32(p + 14, crc), put32(p + 18, (uint32_t)nc),
+        put32(p + 22, declared_size);
     put16(p + 26, (uint16_t)nl);
     memcpy(p + 30, name, nl);
     memcpy(p + 30 + nl, comp, nc);
     p += 30 + nl + nc;
-    put32(p, 0x02014b50), put16(p + 10, 8), put32(p + 16, crc), put32(p + 20, (uint32_t)nc), put32(p + 24, declared_size);
+    put32(p, 0x02014b50), put16(p + 10, 8), put32(p + 16, crc), put32(p + 20, (uint32_t)nc),
+        put32(p + 24, declared_size);
     put16(p + 28, (uint16_t)nl);
     memcpy(p + 46, name, nl);
     p += 46 + nl;
-    put32(p, 0x06054b50), put16(p + 8, 1), put16(p + 10, 1), put32(p + 12, (uint32_t)(46 + nl)), put32(p + 16, (uint32_t)(30 + nl + nc));
+    put32(p, 0x06054b50), put16(p + 8, 1), put16(p + 10, 1), put32(p + 12, (uint32_t)(46 + nl)),
+        put32(p + 16, (uint32_t)(30 + nl + nc));
     free(comp);
     *n = total;
     return z;
@@ -119,7 +130,8 @@ static uint8_t *make_deflated(const uint8_t *plain, size_t np, uint32_t declared
 
 START_TEST(deflated_entry_and_lying_sizes) {
     uint8_t plain[5000];
-    for (int i = 0; i < 5000; i++) plain[i] = (uint8_t)(i % 13);
+    for (int i = 0; i < 5000; i++)
+        plain[i] = (uint8_t)(i % 13);
     size_t n;
     ug_err err;
     ug_zip *z;
@@ -161,7 +173,8 @@ START_TEST(deflated_entry_and_lying_sizes) {
     put16(data + 8, 12);
     put16(cen + 10, 12);
     ck_assert_int_eq(ug_zip_open_memory(&z, data, n, "bzip2.zip", &err), UG_OK);
-    ck_assert_int_eq(ug_zip_read_entry(z, ug_zip_at(z, 0), (size_t)1 << 40, &d, &got, &err), UG_ERR_UNSUPPORTED);
+    ck_assert_int_eq(ug_zip_read_entry(z, ug_zip_at(z, 0), (size_t)1 << 40, &d, &got, &err),
+                     UG_ERR_UNSUPPORTED);
     ck_assert_ptr_nonnull(strstr(err.msg, "compression method 12"));
     ug_zip_close(z);
     free(data);
@@ -219,12 +232,12 @@ START_TEST(bad_crc_offsets_and_overlaps) {
         uint32_t value;
         const char *why;
     } cases[] = {
-        {eocd + 16, 0x7FFFFFF0u, "central directory"},       // cd offset past the end
-        {eocd + 12, 0x7FFFFFF0u, "central directory"},       // cd size past the end
-        {cd + 42, 0x7FFFFFF0u, "local header offset"},       // entry a's local header
-        {cd + 42, 1, "bad local header"},                    // points inside a header
-        {cd + 20, 0x7FFFFFF0u, "size"},                      // compressed size != size (stored)
-        {cd, 0x12345678u, "bad central directory header"},   // signature
+        {eocd + 16, 0x7FFFFFF0u, "central directory"},     // cd offset past the end
+        {eocd + 12, 0x7FFFFFF0u, "central directory"},     // cd size past the end
+        {cd + 42, 0x7FFFFFF0u, "local header offset"},     // entry a's local header
+        {cd + 42, 1, "bad local header"},                  // points inside a header
+        {cd + 20, 0x7FFFFFF0u, "size"},                    // compressed size != size (stored)
+        {cd, 0x12345678u, "bad central directory header"}, // signature
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         memcpy(p, data, n);
@@ -248,7 +261,8 @@ END_TEST
 
 START_TEST(golden_checkpoints_open_and_verify) {
     test_require_golden();
-    const char *files[] = {"sam_tiny/sam_tiny.pth", "rba_tiny/rba_tiny_1dl.d2.pth", "rba_tiny/rba_tiny_1dl.ugains.ckpt"};
+    const char *files[] = {"sam_tiny/sam_tiny.pth", "rba_tiny/rba_tiny_1dl.d2.pth",
+                           "rba_tiny/rba_tiny_1dl.ugains.ckpt"};
     for (size_t f = 0; f < 3; f++) {
         char *path = test_golden_path(files[f]);
         ug_zip *z;

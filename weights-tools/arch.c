@@ -27,7 +27,8 @@ typedef struct builder {
     ug_status st;
 } builder;
 
-static void add(builder *b, bool is_int, int ndim, const int64_t *shape, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+static void add(builder *b, bool is_int, int ndim, const int64_t *shape, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 static void add(builder *b, bool is_int, int ndim, const int64_t *shape, const char *fmt, ...) {
     if (b->st) return;
     ug_arch_plan *p = b->plan;
@@ -59,8 +60,12 @@ static void add(builder *b, bool is_int, int ndim, const int64_t *shape, const c
 }
 
 // Float tensors of 1, 2 or 4 dims.
-static void f1(builder *b, int64_t a, const char *name) { add(b, false, UG_DIMS(a), "%s", name); }
-static void f2(builder *b, int64_t a, int64_t c, const char *name) { add(b, false, UG_DIMS(a, c), "%s", name); }
+static void f1(builder *b, int64_t a, const char *name) {
+    add(b, false, UG_DIMS(a), "%s", name);
+}
+static void f2(builder *b, int64_t a, int64_t c, const char *name) {
+    add(b, false, UG_DIMS(a, c), "%s", name);
+}
 static void f4(builder *b, int64_t a, int64_t c, int64_t d, int64_t e, const char *name) {
     add(b, false, UG_DIMS(a, c, d, e), "%s", name);
 }
@@ -120,7 +125,8 @@ static void sam_expected(builder *b, const sam_config *c) {
     norm(b, "image_encoder.neck.3", D);
 
     f2(b, 2, D / 2, "prompt_encoder.pe_layer.positional_encoding_gaussian_matrix");
-    for (int i = 0; i < 4; i++) add(b, false, UG_DIMS(1, D), "prompt_encoder.point_embeddings.%d.weight", i);
+    for (int i = 0; i < 4; i++)
+        add(b, false, UG_DIMS(1, D), "prompt_encoder.point_embeddings.%d.weight", i);
     f2(b, 1, D, "prompt_encoder.not_a_point_embed.weight");
     f4(b, mc / 4, 1, 2, 2, "prompt_encoder.mask_downscaling.0.weight");
     f1(b, mc / 4, "prompt_encoder.mask_downscaling.0.bias");
@@ -137,14 +143,17 @@ static void sam_expected(builder *b, const sam_config *c) {
         // Layers 0..depth-1, then the final token-to-image attention (l == depth).
         bool last = l == c->dec_depth;
         const char *blocks[] = {".self_attn", ".cross_attn_token_to_image", ".cross_attn_image_to_token"};
-        if (last) snprintf(p, sizeof p, "mask_decoder.transformer");
-        else snprintf(p, sizeof p, "mask_decoder.transformer.layers.%lld", (long long)l);
+        if (last)
+            snprintf(p, sizeof p, "mask_decoder.transformer");
+        else
+            snprintf(p, sizeof p, "mask_decoder.transformer.layers.%lld", (long long)l);
         for (int k = 0; k < 3; k++) {
             if (last && k != 1) continue;
             char a[NAME_MAX_];
             cat(a, p, last ? ".final_attn_token_to_image" : blocks[k]);
             int64_t inner = k == 0 ? Dd : Dc;
-            for (int q = 0; q < 3; q++) linear(b, cat(n, a, qkvo[q]), inner, Dd, true);
+            for (int q = 0; q < 3; q++)
+                linear(b, cat(n, a, qkvo[q]), inner, Dd, true);
             linear(b, cat(n, a, ".out_proj"), Dd, inner, true);
             if (last) {
                 norm(b, "mask_decoder.transformer.norm_final_attn", Dd);
@@ -179,7 +188,9 @@ static void sam_expected(builder *b, const sam_config *c) {
 
 // Channels of res2..res5 for a Swin with embed dim E: E, 2E, 4E, 8E.
 static int64_t res_channels(const rba_packed_config *c, const char *res) {
-    int k = res[0] == 'r' && res[1] == 'e' && res[2] == 's' && res[3] >= '2' && res[3] <= '5' && !res[4] ? res[3] - '2' : -1;
+    int k = res[0] == 'r' && res[1] == 'e' && res[2] == 's' && res[3] >= '2' && res[3] <= '5' && !res[4]
+                ? res[3] - '2'
+                : -1;
     return k < 0 ? 0 : (int64_t)c->swin.embed_dim << k;
 }
 
@@ -295,7 +306,9 @@ typedef struct view {
     int n;
 } view;
 
-static int cmp_named(const void *a, const void *b) { return strcmp(((const named *)a)->name, ((const named *)b)->name); }
+static int cmp_named(const void *a, const void *b) {
+    return strcmp(((const named *)a)->name, ((const named *)b)->name);
+}
 
 static named *vfind(const view *v, const char *name) {
     named key = {.name = (char *)name};
@@ -325,7 +338,9 @@ static int count_of(const view *v, const char *fmt) {
     }
 }
 
-static bool starts(const char *s, const char *prefix) { return !strncmp(s, prefix, strlen(prefix)); }
+static bool starts(const char *s, const char *prefix) {
+    return !strncmp(s, prefix, strlen(prefix));
+}
 
 // Appends one line to a list of notes or warnings (dropped when memory runs out).
 static void push_line(char ***list, int *n, const char *fmt, va_list ap) {
@@ -359,13 +374,16 @@ static ug_status make_view(const ug_ckpt *c, bool rba, view *v, ug_err *err) {
     v->v = calloc((size_t)(n ? n : 1), sizeof *v->v);
     if (!v->v) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
     bool d2 = false;
-    for (int i = 0; i < n; i++) d2 |= starts(ug_ckpt_at(c, i)->name, "sem_seg_head.pixel_decoder.");
+    for (int i = 0; i < n; i++)
+        d2 |= starts(ug_ckpt_at(c, i)->name, "sem_seg_head.pixel_decoder.");
     v->n = 0;
     for (int i = 0; i < n; i++) {
         const ug_ckpt_tensor *t = ug_ckpt_at(c, i);
         const char *src = t->name, *rest = NULL, *prefix = NULL;
         if (!rba) {
-            if (starts(src, "image_encoder.") || starts(src, "prompt_encoder.") || starts(src, "mask_decoder.")) prefix = "", rest = src;
+            if (starts(src, "image_encoder.") || starts(src, "prompt_encoder.") ||
+                starts(src, "mask_decoder."))
+                prefix = "", rest = src;
         } else if (starts(src, "backbone.")) {
             prefix = "", rest = src;
         } else if (d2 && starts(src, "sem_seg_head.pixel_decoder.")) {
@@ -391,7 +409,8 @@ static ug_status make_view(const ug_ckpt *c, bool rba, view *v, ug_err *err) {
 }
 
 static void view_free(view *v) {
-    for (int i = 0; i < v->n; i++) free(v->v[i].name);
+    for (int i = 0; i < v->n; i++)
+        free(v->v[i].name);
     free(v->v);
 }
 
@@ -486,7 +505,8 @@ static void rba_infer(const view *v, rba_packed_config *c) {
 static void shape_str(int ndim, const int64_t *s, char *buf, size_t n) {
     size_t k = 0;
     k += (size_t)snprintf(buf, n, "[");
-    for (int d = 0; d < ndim && k < n; d++) k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? "," : "", (long long)s[d]);
+    for (int d = 0; d < ndim && k < n; d++)
+        k += (size_t)snprintf(buf + k, n - k, "%s%lld", d ? "," : "", (long long)s[d]);
     if (k < n) snprintf(buf + k, n - k, "]");
 }
 
@@ -523,8 +543,10 @@ static ug_status match(ug_arch_plan *p, const view *v, const char *path, ug_err 
             list_add(&notensor, item);
             continue;
         }
-        bool is_int = x->t->dtype == UG_I64 || x->t->dtype == UG_I32 || x->t->dtype == UG_U8 || x->t->dtype == UG_BOOL;
-        bool same = x->t->ndim == it->ndim && !memcmp(x->t->shape, it->shape, (size_t)it->ndim * sizeof *it->shape);
+        bool is_int =
+            x->t->dtype == UG_I64 || x->t->dtype == UG_I32 || x->t->dtype == UG_U8 || x->t->dtype == UG_BOOL;
+        bool same =
+            x->t->ndim == it->ndim && !memcmp(x->t->shape, it->shape, (size_t)it->ndim * sizeof *it->shape);
         if (!same || is_int != it->is_int) {
             shape_str(x->t->ndim, x->t->shape, a, sizeof a);
             shape_str(it->ndim, it->shape, b, sizeof b);
@@ -537,10 +559,13 @@ static ug_status match(ug_arch_plan *p, const view *v, const char *path, ug_err 
     char msg[UG_ERR_MSG_MAX];
     size_t k = (size_t)snprintf(msg, sizeof msg, "%s: not a complete %s checkpoint:", path, p->arch);
     if (notensor.count && k < sizeof msg)
-        k += (size_t)snprintf(msg + k, sizeof msg - k, " %d needed entries are not tensors (%s);", notensor.count, notensor.text);
+        k += (size_t)snprintf(msg + k, sizeof msg - k, " %d needed entries are not tensors (%s);",
+                              notensor.count, notensor.text);
     if (missing.count && k < sizeof msg)
-        k += (size_t)snprintf(msg + k, sizeof msg - k, " %d tensors missing (%s);", missing.count, missing.text);
-    if (bad.count && k < sizeof msg) snprintf(msg + k, sizeof msg - k, " %d mis-shaped (%s)", bad.count, bad.text);
+        k += (size_t)snprintf(msg + k, sizeof msg - k, " %d tensors missing (%s);", missing.count,
+                              missing.text);
+    if (bad.count && k < sizeof msg)
+        snprintf(msg + k, sizeof msg - k, " %d mis-shaped (%s)", bad.count, bad.text);
     return ug_errf(err, UG_ERR_FORMAT, "%s", msg);
 }
 
@@ -548,10 +573,11 @@ static ug_status match(ug_arch_plan *p, const view *v, const char *path, ug_err 
 static ug_status check_rel_index(ug_ckpt *ck, const named *x, int64_t w, ug_err *err) {
     const ug_ckpt_tensor *t = x->t;
     int64_t n = w * w;
-    if (t->problem) return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' is %s", ug_ckpt_path(ck), t->name, t->problem);
+    if (t->problem)
+        return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' is %s", ug_ckpt_path(ck), t->name, t->problem);
     if (t->dtype != UG_I64 || t->ndim != 2 || t->shape[0] != n || t->shape[1] != n)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' should be int64 [%lld,%lld] for window %lld", ug_ckpt_path(ck), t->name,
-                       (long long)n, (long long)n, (long long)w);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' should be int64 [%lld,%lld] for window %lld",
+                       ug_ckpt_path(ck), t->name, (long long)n, (long long)n, (long long)w);
     int64_t *idx = malloc(t->nbytes ? t->nbytes : 1);
     if (!idx) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
     ug_status st = ug_ckpt_read(ck, t, idx, err);
@@ -560,8 +586,9 @@ static ug_status check_rel_index(ug_ckpt *ck, const named *x, int64_t w, ug_err 
             int64_t dy = q / w - k / w, dx = q % w - k % w;
             int64_t want = (dy + w - 1) * (2 * w - 1) + (dx + w - 1);
             if (idx[q * n + k] != want) {
-                st = ug_errf(err, UG_ERR_FORMAT, "%s: '%s'[%lld, %lld] = %lld, but the Swin formula gives %lld", ug_ckpt_path(ck), t->name,
-                             (long long)q, (long long)k, (long long)idx[q * n + k], (long long)want);
+                st = ug_errf(err, UG_ERR_FORMAT,
+                             "%s: '%s'[%lld, %lld] = %lld, but the Swin formula gives %lld", ug_ckpt_path(ck),
+                             t->name, (long long)q, (long long)k, (long long)idx[q * n + k], (long long)want);
                 break;
             }
         }
@@ -574,9 +601,12 @@ static ug_status check_rel_index(ug_ckpt *ck, const named *x, int64_t w, ug_err 
 enum { PLAN_MAX_LAYERS = 64 };
 
 static ug_status check_sam(const sam_config *c, const char *path, ug_err *err) {
-    if (c->enc_depth > PLAN_MAX_LAYERS || c->dec_depth > PLAN_MAX_LAYERS || c->dec_iou_depth > PLAN_MAX_LAYERS)
-        return ug_errf(err, UG_ERR_ARG, "%s: encoder depth %lld, decoder depth %lld or IoU head depth %lld is over %d", path,
-                       (long long)c->enc_depth, (long long)c->dec_depth, (long long)c->dec_iou_depth, PLAN_MAX_LAYERS);
+    if (c->enc_depth > PLAN_MAX_LAYERS || c->dec_depth > PLAN_MAX_LAYERS ||
+        c->dec_iou_depth > PLAN_MAX_LAYERS)
+        return ug_errf(err, UG_ERR_ARG,
+                       "%s: encoder depth %lld, decoder depth %lld or IoU head depth %lld is over %d", path,
+                       (long long)c->enc_depth, (long long)c->dec_depth, (long long)c->dec_iou_depth,
+                       PLAN_MAX_LAYERS);
     if (!c->enc_embed_dim || !c->patch_size || !c->enc_num_heads || c->enc_embed_dim % c->enc_num_heads ||
         !c->enc_depth || !c->prompt_embed_dim || !c->dec_embed_dim || !c->dec_num_heads ||
         c->dec_embed_dim % c->dec_num_heads || !c->dec_attn_downsample ||
@@ -597,13 +627,15 @@ static ug_status check_rba(rba_packed_config *c, bool points_set, const view *v,
     for (int s = 0; s < RBA_CFG_STAGES; s++)
         deep |= c->swin.depths[s] > PLAN_MAX_LAYERS;
     if (deep)
-        return ug_errf(err, UG_ERR_ARG, "%s: a Swin stage, the pixel decoder or the decoder has more than %d layers", path,
+        return ug_errf(err, UG_ERR_ARG,
+                       "%s: a Swin stage, the pixel decoder or the decoder has more than %d layers", path,
                        PLAN_MAX_LAYERS);
     if (c->swin.ape)
         return ug_errf(err, UG_ERR_UNSUPPORTED,
                        "%s: Swin with an absolute position embedding is not supported", path);
     if (vfind(v, "predictor.input_proj.0.weight"))
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: a decoder with input projections (enforce_input_project) is not supported", path);
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "%s: a decoder with input projections (enforce_input_project) is not supported", path);
     int stages = count_of(v, "backbone.layers.%d.blocks.0.norm1.weight");
     if (stages != RBA_CFG_STAGES || !c->swin.embed_dim || !c->swin.window_size)
         return ug_errf(err, UG_ERR_FORMAT,
@@ -621,7 +653,8 @@ static ug_status check_rba(rba_packed_config *c, bool points_set, const view *v,
                        path, (long long)c->pd.conv_dim, (long long)c->pd.nheads, (long long)c->dec.hidden_dim,
                        (long long)c->dec.nheads);
     if (!points_set) {
-        int64_t rows = dim_of(v, "pixel_decoder.transformer.encoder.layers.0.self_attn.attention_weights.weight", 0);
+        int64_t rows =
+            dim_of(v, "pixel_decoder.transformer.encoder.layers.0.self_attn.attention_weights.weight", 0);
         int64_t per = (int64_t)c->pd.nheads * c->pd.n_in_features;
         if (rows && per && rows % per)
             return ug_errf(err, UG_ERR_FORMAT,
@@ -637,9 +670,11 @@ static ug_status check_rba(rba_packed_config *c, bool points_set, const view *v,
 // ---- the plan ------------------------------------------------------------------------------
 
 void ug_arch_plan_free(ug_arch_plan *p) {
-    for (int i = 0; i < p->n; i++) free(p->items[i].name);
+    for (int i = 0; i < p->n; i++)
+        free(p->items[i].name);
     free(p->items);
-    for (int i = 0; i < p->nnotes; i++) free(p->notes[i]);
+    for (int i = 0; i < p->nnotes; i++)
+        free(p->notes[i]);
     free(p->notes);
     for (int i = 0; i < p->nwarnings; i++)
         free(p->warnings[i]);
@@ -705,7 +740,8 @@ static void warn_rba_presets(ug_arch_plan *p, const rba_packed_config *c, const 
     warn_presets(p, n, v, k);
 }
 
-ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *set, int nset, ug_arch_plan *p, ug_err *err) {
+ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *set, int nset, ug_arch_plan *p,
+                            ug_err *err) {
     memset(p, 0, sizeof *p);
     const char *path = ug_ckpt_path(ck);
     bool has_sam = false, has_rba = false;
@@ -717,8 +753,10 @@ ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *se
     bool rba;
     if (!arch || !strcmp(arch, "auto")) {
         if (has_sam == has_rba)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: cannot tell the architecture (%s); use --arch sam|rba", path,
-                           has_sam ? "both image_encoder.* and backbone.layers.* keys" : "no image_encoder.* (SAM) or backbone.layers.* (RbA) keys");
+            return ug_errf(err, UG_ERR_FORMAT, "%s: cannot tell the architecture (%s); use --arch sam|rba",
+                           path,
+                           has_sam ? "both image_encoder.* and backbone.layers.* keys"
+                                   : "no image_encoder.* (SAM) or backbone.layers.* (RbA) keys");
         rba = has_rba;
     } else if (!strcmp(arch, "sam") || !strcmp(arch, "rba")) {
         rba = !strcmp(arch, "rba");
@@ -755,13 +793,18 @@ ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *se
             int checked = 0;
             for (int i = 0; i < v.n && !st; i++) {
                 size_t len = strlen(v.v[i].name), sl = strlen(".attn.relative_position_index");
-                if (starts(v.v[i].name, "backbone.layers.") && len > sl && !strcmp(v.v[i].name + len - sl, ".attn.relative_position_index")) {
+                if (starts(v.v[i].name, "backbone.layers.") && len > sl &&
+                    !strcmp(v.v[i].name + len - sl, ".attn.relative_position_index")) {
                     st = check_rel_index(ck, &v.v[i], c.swin.window_size, err);
                     v.v[i].used = true;
                     checked++;
                 }
             }
-            if (checked && !st) plan_note(p, "dropped %d relative_position_index buffers (checked against the Swin formula; recomputed at load)", checked);
+            if (checked && !st)
+                plan_note(p,
+                          "dropped %d relative_position_index buffers (checked against the Swin formula; "
+                          "recomputed at load)",
+                          checked);
         }
     }
     if (st == UG_ERR_FORMAT) {
@@ -773,22 +816,27 @@ ug_status ug_arch_plan_make(ug_ckpt *ck, const char *arch, const char *const *se
                 snprintf(item, sizeof item, "%s is %s", v.v[i].t->name, v.v[i].t->problem);
                 list_add(&nt, item);
             }
-        if (nt.count) st = ug_errf(err, UG_ERR_FORMAT, "%s: %d entries are not tensors (%s)", path, nt.count, nt.text);
+        if (nt.count)
+            st = ug_errf(err, UG_ERR_FORMAT, "%s: %d entries are not tensors (%s)", path, nt.count, nt.text);
     }
     if (!st) st = match(p, &v, path, err);
     if (!st) {
         listbuf extra = {{0}, 0};
         for (int i = 0; i < v.n; i++)
             if (!v.v[i].used) list_add(&extra, v.v[i].t->name);
-        if (extra.count) plan_note(p, "ignored %d tensors the model does not use: %s", extra.count, extra.text);
+        if (extra.count)
+            plan_note(p, "ignored %d tensors the model does not use: %s", extra.count, extra.text);
         listbuf dropped = {{0}, 0};
         for (int i = 0; i < ug_ckpt_count(ck); i++) {
             const char *n = ug_ckpt_at(ck, i)->name;
             bool mapped = false;
-            for (int k = 0; k < v.n && !mapped; k++) mapped = v.v[k].t == ug_ckpt_at(ck, i);
+            for (int k = 0; k < v.n && !mapped; k++)
+                mapped = v.v[k].t == ug_ckpt_at(ck, i);
             if (!mapped) list_add(&dropped, n);
         }
-        if (dropped.count) plan_note(p, "dropped %d entries outside the model (training-only): %s", dropped.count, dropped.text);
+        if (dropped.count)
+            plan_note(p, "dropped %d entries outside the model (training-only): %s", dropped.count,
+                      dropped.text);
     }
     view_free(&v);
     if (st) ug_arch_plan_free(p);
@@ -897,7 +945,8 @@ ug_status ug_arch_rba_official(const char *variant, int dec_layers, ug_arch_plan
     int64_t w2 = (int64_t)c.swin.window_size * c.swin.window_size;
     for (int i = 0; i < norm.n && !bn.st; i++) {
         const ug_arch_item *it = &norm.items[i];
-        const char *prefix = starts(it->name, "pixel_decoder.") || starts(it->name, "predictor.") ? "sem_seg_head." : "";
+        const char *prefix =
+            starts(it->name, "pixel_decoder.") || starts(it->name, "predictor.") ? "sem_seg_head." : "";
         add(&b, false, it->ndim, it->shape, "%s%s", prefix, it->name);
         if (ends_with(it->name, ".attn.relative_position_bias_table")) {
             size_t stem = strlen(it->name) - strlen("relative_position_bias_table");
@@ -909,7 +958,8 @@ ug_status ug_arch_rba_official(const char *variant, int dec_layers, ug_arch_plan
     ug_status st = bn.st ? bn.st : b.st;
     if (!st)
         st = ug_cfg_write(&rba_config_schema, &c, &p->config_json, err);
-    else ug_errf(err, st, "out of memory");
+    else
+        ug_errf(err, st, "out of memory");
     ug_arch_plan_free(&norm);
     if (st) ug_arch_plan_free(p);
     return st;

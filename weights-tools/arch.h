@@ -31,9 +31,9 @@
 #include "weights-tools/torch_ckpt.h"
 
 typedef struct ug_arch_item {
-    char *name;                 // normalised output name
-    const ug_ckpt_tensor *src;  // the checkpoint entry it comes from (NULL in ug_arch_list)
-    bool is_int;                // expected integer (kept as is) rather than float
+    char *name;                // normalised output name
+    const ug_ckpt_tensor *src; // the checkpoint entry it comes from (NULL in ug_arch_list)
+    bool is_int;               // expected integer (kept as is) rather than float
     int ndim;
     int64_t shape[UG_MAX_DIMS];
 } ug_arch_item;
@@ -51,8 +51,8 @@ typedef struct ug_arch_plan {
 
 // arch: "auto", "sam" or "rba". set[0..nset): "key=value" overrides. Reads only the small
 // tensors it must check (relative_position_index) from the checkpoint.
-ug_status ug_arch_plan_make(ug_ckpt *c, const char *arch, const char *const *set, int nset, ug_arch_plan *plan,
-                            ug_err *err);
+ug_status ug_arch_plan_make(ug_ckpt *c, const char *arch, const char *const *set, int nset,
+                            ug_arch_plan *plan, ug_err *err);
 void ug_arch_plan_free(ug_arch_plan *plan);
 
 // The official tensor list (names, shapes, checkpoint order) of a released SAM: variant

@@ -11,7 +11,9 @@
 #include "weights-tools/arch.h"
 #include "weights-tools/torch_ckpt.h"
 
-static bool is_float(ug_dtype dt) { return dt == UG_F32 || dt == UG_F16 || dt == UG_BF16 || dt == UG_F64; }
+static bool is_float(ug_dtype dt) {
+    return dt == UG_F32 || dt == UG_F16 || dt == UG_BF16 || dt == UG_F64;
+}
 
 static float load(ug_dtype dt, const void *p, size_t i) {
     switch (dt) {
@@ -35,9 +37,11 @@ static void store(ug_dtype dt, void *p, size_t i, float v) {
 static void convert(void *buf, size_t n, ug_dtype from, ug_dtype to) {
     if (from == to) return;
     if (ug_dtype_size(to) <= ug_dtype_size(from)) {
-        for (size_t i = 0; i < n; i++) store(to, buf, i, load(from, buf, i));
+        for (size_t i = 0; i < n; i++)
+            store(to, buf, i, load(from, buf, i));
     } else {
-        for (size_t i = n; i-- > 0;) store(to, buf, i, load(from, buf, i));
+        for (size_t i = n; i-- > 0;)
+            store(to, buf, i, load(from, buf, i));
     }
 }
 
@@ -45,11 +49,13 @@ static void emit(const ug_pack_opts *o, const char *msg) {
     if (o->note) o->note(o->user, msg);
 }
 
-ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *o, ug_pack_stats *stats_out, ug_err *err) {
+ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *o, ug_pack_stats *stats_out,
+                  ug_err *err) {
     ug_pack_stats local, *stats = stats_out ? stats_out : &local; // stats are optional
     memset(stats, 0, sizeof *stats);
     if (o->dtype != UG_F32 && o->dtype != UG_BF16 && o->dtype != UG_F16)
-        return ug_errf(err, UG_ERR_ARG, "output dtype %s is not one of F32, BF16, F16", ug_dtype_name(o->dtype));
+        return ug_errf(err, UG_ERR_ARG, "output dtype %s is not one of F32, BF16, F16",
+                       ug_dtype_name(o->dtype));
     struct stat si, so;
     if (stat(in, &si) == 0 && stat(out, &so) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino)
         return ug_errf(err, UG_ERR_ARG, "%s: --out is the input file", out);
@@ -59,9 +65,11 @@ ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *o, ug_pac
     uint8_t *buf = NULL;
     ug_status st = ug_ckpt_open(&ck, in, err);
     if (st) return st;
-    for (int i = 0; i < ug_ckpt_note_count(ck); i++) emit(o, ug_ckpt_note(ck, i));
+    for (int i = 0; i < ug_ckpt_note_count(ck); i++)
+        emit(o, ug_ckpt_note(ck, i));
     if ((st = ug_arch_plan_make(ck, o->arch, o->set, o->nset, &plan, err))) goto done;
-    for (int i = 0; i < plan.nnotes; i++) emit(o, plan.notes[i]);
+    for (int i = 0; i < plan.nnotes; i++)
+        emit(o, plan.notes[i]);
     for (int i = 0; i < plan.nwarnings; i++) {
         if (o->warn)
             o->warn(o->user, plan.warnings[i]);
@@ -86,7 +94,8 @@ ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *o, ug_pac
         goto done;
     for (int i = 0; i < plan.n && !st; i++) {
         const ug_ckpt_tensor *t = plan.items[i].src;
-        st = ug_st_writer_declare(w, plan.items[i].name, is_float(t->dtype) ? o->dtype : t->dtype, t->ndim, t->shape, err);
+        st = ug_st_writer_declare(w, plan.items[i].name, is_float(t->dtype) ? o->dtype : t->dtype, t->ndim,
+                                  t->shape, err);
     }
     if (st || (st = ug_st_writer_begin(w, err))) goto done;
     for (int i = 0; i < plan.n && !st; i++) {

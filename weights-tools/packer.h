@@ -17,9 +17,9 @@
 #include "engine/tensor.h"
 
 typedef struct ug_pack_opts {
-    const char *arch;         // "auto" (or NULL), "sam", "rba"
-    ug_dtype dtype;           // float tensors are written as UG_F32, UG_BF16 or UG_F16
-    const char *const *set;   // "key=value" config overrides
+    const char *arch;       // "auto" (or NULL), "sam", "rba"
+    ug_dtype dtype;         // float tensors are written as UG_F32, UG_BF16 or UG_F16
+    const char *const *set; // "key=value" config overrides
     int nset;
     void (*note)(void *user, const char *msg);
     void (*warn)(void *user, const char *msg);
@@ -29,11 +29,12 @@ typedef struct ug_pack_opts {
 typedef struct ug_pack_stats {
     char arch[8];
     int ntensors;
-    uint64_t bytes;           // tensor data written
-    size_t buffer_bytes;      // the one tensor buffer held while packing
+    uint64_t bytes;      // tensor data written
+    size_t buffer_bytes; // the one tensor buffer held while packing
 } ug_pack_stats;
 
 // stats may be NULL.
-ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *opts, ug_pack_stats *stats, ug_err *err);
+ug_status ug_pack(const char *in, const char *out, const ug_pack_opts *opts, ug_pack_stats *stats,
+                  ug_err *err);
 
 #endif

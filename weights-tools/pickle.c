@@ -9,12 +9,12 @@
 #include <string.h>
 
 enum {
-    SHORT_MAX = 64 * 1024,     // payloads up to this size get an in-memory NUL-terminated copy
-    MAX_STACK = 1 << 22,       // values on the stack
-    MAX_MARKS = 1 << 20,       // open MARKs
-    MAX_OBJECTS = 1 << 22,     // objects made in total
-    OBJ_CHUNK = 4096,          // objects per allocation block
-    TEXT_CHUNK = 1 << 16,      // bytes per string arena block
+    SHORT_MAX = 64 * 1024, // payloads up to this size get an in-memory NUL-terminated copy
+    MAX_STACK = 1 << 22,   // values on the stack
+    MAX_MARKS = 1 << 20,   // open MARKs
+    MAX_OBJECTS = 1 << 22, // objects made in total
+    OBJ_CHUNK = 4096,      // objects per allocation block
+    TEXT_CHUNK = 1 << 16,  // bytes per string arena block
 };
 
 // Whitelist ids: what a GLOBAL means when it is called, instantiated or BUILT.
@@ -114,7 +114,8 @@ struct pk_machine {
 
 // ---- allocation ----------------------------------------------------------------------------
 
-static ug_status fail(pk_machine *m, ug_status code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static ug_status fail(pk_machine *m, ug_status code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static ug_status fail(pk_machine *m, ug_status code, const char *fmt, ...) {
     if (m->st) return m->st;
     char msg[UG_ERR_MSG_MAX];
@@ -237,7 +238,9 @@ static bool push(pk_machine *m, pk_obj *o) {
 }
 
 // The stack top must be above the innermost MARK: opcodes never reach below it.
-static size_t floor_(const pk_machine *m) { return m->nmarks ? m->marks[m->nmarks - 1] : 0; }
+static size_t floor_(const pk_machine *m) {
+    return m->nmarks ? m->marks[m->nmarks - 1] : 0;
+}
 
 static pk_obj *pop(pk_machine *m) {
     if (m->sp <= floor_(m)) {
@@ -273,7 +276,8 @@ static bool pop_mark(pk_machine *m, size_t *first, size_t *n) {
 
 static const uint8_t *take(pk_machine *m, size_t n) {
     if (n > m->size - m->pos) {
-        fail(m, UG_ERR_FORMAT, "truncated: %zu bytes wanted at offset %zu, %zu left", n, m->pos, m->size - m->pos);
+        fail(m, UG_ERR_FORMAT, "truncated: %zu bytes wanted at offset %zu, %zu left", n, m->pos,
+             m->size - m->pos);
         return NULL;
     }
     const uint8_t *p = m->in + m->pos;
@@ -283,14 +287,15 @@ static const uint8_t *take(pk_machine *m, size_t n) {
 
 static uint64_t le(const uint8_t *p, int n) {
     uint64_t v = 0;
-    for (int i = n - 1; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = n - 1; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
 static pk_obj *make_payload(pk_machine *m, pk_kind kind, uint64_t len) {
     if (len > m->size - m->pos) {
-        fail(m, UG_ERR_FORMAT, "truncated: a %s of %llu bytes at offset %zu, %zu bytes left", kind == PK_STR ? "string" : "bytes",
-             (unsigned long long)len, m->pos, m->size - m->pos);
+        fail(m, UG_ERR_FORMAT, "truncated: a %s of %llu bytes at offset %zu, %zu bytes left",
+             kind == PK_STR ? "string" : "bytes", (unsigned long long)len, m->pos, m->size - m->pos);
         return NULL;
     }
     pk_obj *o = new_obj(m, kind);
@@ -330,11 +335,14 @@ static pk_obj *make_global(pk_machine *m, const char *module, const char *name) 
     o->global.module = module;
     o->global.name = name;
     for (size_t i = 0; i < sizeof whitelist / sizeof whitelist[0]; i++)
-        if (!strcmp(whitelist[i].module, module) && !strcmp(whitelist[i].name, name)) o->global.wl = (int)i + 1;
+        if (!strcmp(whitelist[i].module, module) && !strcmp(whitelist[i].name, name))
+            o->global.wl = (int)i + 1;
     return o;
 }
 
-static int wl_kind(const pk_obj *g) { return g->kind == PK_GLOBAL && g->global.wl ? whitelist[g->global.wl - 1].wl : WL_NONE; }
+static int wl_kind(const pk_obj *g) {
+    return g->kind == PK_GLOBAL && g->global.wl ? whitelist[g->global.wl - 1].wl : WL_NONE;
+}
 
 static const char *global_origin(pk_machine *m, const pk_obj *g) {
     return text_printf(m, "%s.%s", g->global.module, g->global.name);
@@ -343,7 +351,8 @@ static const char *global_origin(pk_machine *m, const pk_obj *g) {
 // ---- reconstructors --------------------------------------------------------------------------
 
 bool pk_is_str(const pk_obj *o, const char *s) {
-    return o && o->kind == PK_STR && o->str.s && o->str.p.len == strlen(s) && !memcmp(o->str.s, s, o->str.p.len);
+    return o && o->kind == PK_STR && o->str.s && o->str.p.len == strlen(s) &&
+           !memcmp(o->str.s, s, o->str.p.len);
 }
 
 static bool get_int(const pk_obj *o, int64_t *v) {
@@ -378,20 +387,25 @@ static pk_obj *rebuild_tensor(pk_machine *m, const pk_obj *args) {
     if (storage->kind != PK_STORAGE)
         return make_invalid(m, "a tensor whose storage is %s", pk_describe(storage, what, sizeof what));
     int64_t offset;
-    if (!get_int(args->seq.items[1], &offset) || offset < 0) return make_invalid(m, "a tensor with a bad storage offset");
+    if (!get_int(args->seq.items[1], &offset) || offset < 0)
+        return make_invalid(m, "a tensor with a bad storage offset");
     int64_t size[UG_MAX_DIMS], stride[UG_MAX_DIMS];
     int nd = 0, nd2 = 0;
     const char *why = get_dims(args->seq.items[2], size, &nd);
     if (why) return make_invalid(m, "a tensor whose size %s", why);
-    if ((why = get_dims(args->seq.items[3], stride, &nd2))) return make_invalid(m, "a tensor whose stride %s", why);
+    if ((why = get_dims(args->seq.items[3], stride, &nd2)))
+        return make_invalid(m, "a tensor whose stride %s", why);
     if (nd != nd2) return make_invalid(m, "a tensor with %d sizes but %d strides", nd, nd2);
     // Highest element index touched; every factor is < 2^40 so products are checked by
     // division before they can overflow.
     int64_t numel = 1, extent = 0;
     for (int d = 0; d < nd; d++) {
-        if (size[d] == 0) numel = 0;
-        else if (numel && numel > ((int64_t)1 << 50) / size[d]) return make_invalid(m, "a tensor with an absurd size");
-        else numel *= size[d];
+        if (size[d] == 0)
+            numel = 0;
+        else if (numel && numel > ((int64_t)1 << 50) / size[d])
+            return make_invalid(m, "a tensor with an absurd size");
+        else
+            numel *= size[d];
     }
     if (numel > 0) {
         for (int d = 0; d < nd; d++) {
@@ -401,12 +415,13 @@ static pk_obj *rebuild_tensor(pk_machine *m, const pk_obj *args) {
         }
         if (offset > storage->storage.numel || extent >= storage->storage.numel - offset)
             return make_invalid(m,
-                                "a tensor reaching element %lld of storage '%s' (%lld elements; offset %lld, last index %lld)",
-                                (long long)(offset + extent), storage->storage.key, (long long)storage->storage.numel,
-                                (long long)offset, (long long)extent);
+                                "a tensor reaching element %lld of storage '%s' (%lld elements; offset %lld, "
+                                "last index %lld)",
+                                (long long)(offset + extent), storage->storage.key,
+                                (long long)storage->storage.numel, (long long)offset, (long long)extent);
     } else if (offset > storage->storage.numel) {
-        return make_invalid(m, "a tensor with storage offset %lld beyond storage '%s' (%lld elements)", (long long)offset,
-                            storage->storage.key, (long long)storage->storage.numel);
+        return make_invalid(m, "a tensor with storage offset %lld beyond storage '%s' (%lld elements)",
+                            (long long)offset, storage->storage.key, (long long)storage->storage.numel);
     }
     if (storage->storage.dtype == UG_DTYPE_COUNT)
         return make_invalid(m, "a tensor on a torch.%s (dtype not supported)", storage->storage.type_name);
@@ -446,18 +461,25 @@ static pk_obj *np_dtype(pk_machine *m, const pk_obj *args) {
 }
 
 // The array payload: bytes (raw or latin-1), or a Python 2 str holding raw bytes.
-static bool is_payload(const pk_obj *o) { return o && (o->kind == PK_BYTES || o->kind == PK_STR); }
+static bool is_payload(const pk_obj *o) {
+    return o && (o->kind == PK_BYTES || o->kind == PK_STR);
+}
 
-static void np_set(pk_machine *m, pk_obj *a, const pk_obj *shape, const pk_obj *dtype, bool fortran, pk_obj *data) {
+static void np_set(pk_machine *m, pk_obj *a, const pk_obj *shape, const pk_obj *dtype, bool fortran,
+                   pk_obj *data) {
     char what[160];
     const char *why = get_dims(shape, a->nd.shape, &a->nd.ndim);
     pk_obj *bad = NULL;
-    if (why) bad = make_invalid(m, "a numpy array whose shape %s", why);
-    else if (!dtype || dtype->kind != PK_DTYPE) bad = make_invalid(m, "a numpy array whose dtype is %s", pk_describe(dtype, what, sizeof what));
-    else if (dtype->dtype.dtype == UG_DTYPE_COUNT) bad = make_invalid(m, "a numpy array of dtype '%s' (not supported)", dtype->dtype.name);
+    if (why)
+        bad = make_invalid(m, "a numpy array whose shape %s", why);
+    else if (!dtype || dtype->kind != PK_DTYPE)
+        bad = make_invalid(m, "a numpy array whose dtype is %s", pk_describe(dtype, what, sizeof what));
+    else if (dtype->dtype.dtype == UG_DTYPE_COUNT)
+        bad = make_invalid(m, "a numpy array of dtype '%s' (not supported)", dtype->dtype.name);
     else if (dtype->dtype.byteorder == '>' && ug_dtype_size(dtype->dtype.dtype) > 1)
         bad = make_invalid(m, "a big-endian numpy array (not supported)");
-    else if (!is_payload(data)) bad = make_invalid(m, "a numpy array whose data is %s", pk_describe(data, what, sizeof what));
+    else if (!is_payload(data))
+        bad = make_invalid(m, "a numpy array whose data is %s", pk_describe(data, what, sizeof what));
     if (bad) {
         *a = *bad;
         return;
@@ -484,7 +506,8 @@ static pk_obj *call_whitelisted(pk_machine *m, const pk_obj *g, const pk_obj *ar
             for (size_t i = 0; i < a[0]->seq.n; i++) {
                 const pk_obj *kv = a[0]->seq.items[i];
                 if ((kv->kind != PK_TUPLE && kv->kind != PK_LIST) || kv->seq.n != 2)
-                    return make_invalid(m, "%s.%s called with a non-pair item", g->global.module, g->global.name);
+                    return make_invalid(m, "%s.%s called with a non-pair item", g->global.module,
+                                        g->global.name);
                 if (!seq_push(m, d, kv->seq.items[0]) || !seq_push(m, d, kv->seq.items[1])) return NULL;
             }
             return d;
@@ -522,7 +545,8 @@ static pk_obj *call_whitelisted(pk_machine *m, const pk_obj *g, const pk_obj *ar
                 if (!t) return NULL;
                 const uint8_t *u = (const uint8_t *)b->str.s;
                 for (size_t i = 0; i < len; i++) {
-                    if (u[i] < 0x80) t[k++] = (char)u[i];
+                    if (u[i] < 0x80)
+                        t[k++] = (char)u[i];
                     else if ((u[i] & 0xFE) == 0xC2 && i + 1 < len && (u[i + 1] & 0xC0) == 0x80) {
                         t[k++] = (char)(((u[i] & 0x03) << 6) | (u[i + 1] & 0x3F));
                         i++;
@@ -545,7 +569,8 @@ static pk_obj *call_whitelisted(pk_machine *m, const pk_obj *g, const pk_obj *ar
     case WL_REBUILD_FROM_TYPE_V2:
         // (func, new_type, args, state): the tensor is func(*args); the type only adds
         // Python behaviour.
-        if (n >= 3 && wl_kind(a[0]) != WL_NONE && a[2]->kind == PK_TUPLE) return call_whitelisted(m, a[0], a[2], false);
+        if (n >= 3 && wl_kind(a[0]) != WL_NONE && a[2]->kind == PK_TUPLE)
+            return call_whitelisted(m, a[0], a[2], false);
         return make_invalid(m, "_rebuild_from_type_v2 with unexpected arguments");
     case WL_NP_RECONSTRUCT: {
         if (n < 1 || wl_kind(a[0]) != WL_NP_NDARRAY) {
@@ -577,7 +602,9 @@ static pk_obj *call(pk_machine *m, pk_obj *callable, pk_obj *args, bool newobj) 
         // Calling a placeholder's result (or anything else): still nothing runs.
         return make_placeholder(m, callable->kind == PK_OBJECT ? callable->origin : "a non-callable value");
     }
-    if (args->kind != PK_TUPLE) return make_invalid(m, "%s.%s called with non-tuple arguments", callable->global.module, callable->global.name);
+    if (args->kind != PK_TUPLE)
+        return make_invalid(m, "%s.%s called with non-tuple arguments", callable->global.module,
+                            callable->global.name);
     if (wl_kind(callable) == WL_NONE) return make_placeholder(m, global_origin(m, callable));
     return call_whitelisted(m, callable, args, newobj);
 }
@@ -596,8 +623,8 @@ static void build(pk_machine *m, pk_obj *obj, const pk_obj *state) {
         np_set(m, obj, s[0], s[1], fortran != 0, s[3]);
     } else if (obj->kind == PK_DTYPE) {
         // dtype.__setstate__((version, byteorder, ...)).
-        if (state->kind == PK_TUPLE && state->seq.n >= 2 && state->seq.items[1]->kind == PK_STR && state->seq.items[1]->str.s &&
-            state->seq.items[1]->str.p.len == 1)
+        if (state->kind == PK_TUPLE && state->seq.n >= 2 && state->seq.items[1]->kind == PK_STR &&
+            state->seq.items[1]->str.s && state->seq.items[1]->str.p.len == 1)
             obj->dtype.byteorder = state->seq.items[1]->str.s[0];
     }
     // Everything else (OrderedDict._metadata, Parameter attributes, placeholders) keeps no
@@ -616,7 +643,8 @@ static bool memo_put(pk_machine *m, uint64_t idx, pk_obj *o) {
     }
     if (idx >= m->memo_cap) {
         size_t cap = m->memo_cap ? m->memo_cap : 256;
-        while (cap <= idx) cap *= 2;
+        while (cap <= idx)
+            cap *= 2;
         pk_obj **mm = realloc(m->memo, cap * sizeof *mm);
         if (!mm) {
             fail(m, UG_ERR_NOMEM, "out of memory");
@@ -633,7 +661,8 @@ static bool memo_put(pk_machine *m, uint64_t idx, pk_obj *o) {
 
 static pk_obj *memo_get(pk_machine *m, uint64_t idx) {
     if (idx >= m->memo_cap || !m->memo[idx]) {
-        fail(m, UG_ERR_FORMAT, "memo entry %llu used before it was set (offset %zu)", (unsigned long long)idx, m->pos);
+        fail(m, UG_ERR_FORMAT, "memo entry %llu used before it was set (offset %zu)", (unsigned long long)idx,
+             m->pos);
         return NULL;
     }
     return m->memo[idx];
@@ -657,7 +686,8 @@ static pk_obj *persistent(pk_machine *m, const pk_obj *pid) {
     // torch: ('storage', torch.<T>Storage, key, location, numel)
     char what[160];
     if (pid->kind != PK_TUPLE || pid->seq.n != 5 || !pk_is_str(pid->seq.items[0], "storage"))
-        return make_invalid(m, "a persistent id that is %s, not a torch storage", pk_describe(pid, what, sizeof what));
+        return make_invalid(m, "a persistent id that is %s, not a torch storage",
+                            pk_describe(pid, what, sizeof what));
     pk_obj *const *a = pid->seq.items;
     if (wl_kind(a[1]) != WL_STORAGE)
         return make_invalid(m, "a storage of type %s", pk_describe(a[1], what, sizeof what));
@@ -732,9 +762,9 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             }
             m->marks[m->nmarks++] = m->sp;
             break;
-        case '0': pop(m); break; // POP
+        case '0': pop(m); break;                  // POP
         case '1': pop_mark(m, &first, &n); break; // POP_MARK
-        case '2': // DUP
+        case '2':                                 // DUP
             if ((o = top(m))) push(m, o);
             break;
         case 'N': push(m, &m->none_obj); break;
@@ -743,8 +773,8 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             if ((o = new_obj(m, PK_BOOL))) o->b = op == 0x88;
             push(m, o);
             break;
-        case 'J': // BININT
-        case 'K': // BININT1
+        case 'J':   // BININT
+        case 'K':   // BININT1
         case 'M': { // BININT2
             int w = op == 'J' ? 4 : op == 'K' ? 1 : 2;
             if (!(p = take(m, (size_t)w))) break;
@@ -752,12 +782,13 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             push(m, o);
             break;
         }
-        case 0x8a: // LONG1
+        case 0x8a:   // LONG1
         case 0x8b: { // LONG4
             if (!(p = take(m, op == 0x8a ? 1 : 4))) break;
             uint64_t len = le(p, op == 0x8a ? 1 : 4);
             if (len > m->size - m->pos) {
-                fail(m, UG_ERR_FORMAT, "truncated: LONG of %llu bytes at offset %zu", (unsigned long long)len, at);
+                fail(m, UG_ERR_FORMAT, "truncated: LONG of %llu bytes at offset %zu", (unsigned long long)len,
+                     at);
                 break;
             }
             p = take(m, (size_t)len);
@@ -774,20 +805,21 @@ static ug_status run(pk_machine *m, pk_obj **root) {
         case 'G': { // BINFLOAT (big-endian)
             if (!(p = take(m, 8))) break;
             uint64_t v = 0;
-            for (int i = 0; i < 8; i++) v = v << 8 | p[i];
+            for (int i = 0; i < 8; i++)
+                v = v << 8 | p[i];
             if ((o = new_obj(m, PK_FLOAT))) memcpy(&o->f, &v, sizeof v);
             push(m, o);
             break;
         }
-        case 'X': // BINUNICODE
-        case 0x8c: // SHORT_BINUNICODE
+        case 'X':    // BINUNICODE
+        case 0x8c:   // SHORT_BINUNICODE
         case 0x8d: { // BINUNICODE8
             int w = op == 'X' ? 4 : op == 0x8c ? 1 : 8;
             if (!(p = take(m, (size_t)w))) break;
             push(m, make_str(m, le(p, w), true));
             break;
         }
-        case 'T': // BINSTRING (Python 2 str: raw bytes)
+        case 'T':   // BINSTRING (Python 2 str: raw bytes)
         case 'U': { // SHORT_BINSTRING
             int w = op == 'T' ? 4 : 1;
             if (!(p = take(m, (size_t)w))) break;
@@ -799,9 +831,9 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             push(m, make_str(m, len, false));
             break;
         }
-        case 'B': // BINBYTES
-        case 'C': // SHORT_BINBYTES
-        case 0x8e: // BINBYTES8
+        case 'B':    // BINBYTES
+        case 'C':    // SHORT_BINBYTES
+        case 0x8e:   // BINBYTES8
         case 0x96: { // BYTEARRAY8
             int w = op == 'B' ? 4 : op == 'C' ? 1 : 8;
             if (!(p = take(m, (size_t)w))) break;
@@ -812,9 +844,9 @@ static ug_status run(pk_machine *m, pk_obj **root) {
         case ']': push(m, new_obj(m, PK_LIST)); break;  // EMPTY_LIST
         case '}': push(m, new_obj(m, PK_DICT)); break;  // EMPTY_DICT
         case 0x8f: push(m, new_obj(m, PK_SET)); break;  // EMPTY_SET
-        case 0x85: // TUPLE1
-        case 0x86: // TUPLE2
-        case 0x87: { // TUPLE3
+        case 0x85:                                      // TUPLE1
+        case 0x86:                                      // TUPLE2
+        case 0x87: {                                    // TUPLE3
             size_t k = (size_t)(op - 0x84);
             if (m->sp < floor_(m) + k) {
                 fail(m, UG_ERR_FORMAT, "stack underflow at offset %zu", at);
@@ -824,11 +856,12 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             push(m, make_tuple(m, m->stack + m->sp, k));
             break;
         }
-        case 't': // TUPLE
-        case 'l': // LIST
+        case 't':  // TUPLE
+        case 'l':  // LIST
         case 0x91: // FROZENSET
             if (!pop_mark(m, &first, &n)) break;
-            if ((o = make_tuple(m, m->stack + first, n))) o->kind = op == 't' ? PK_TUPLE : op == 'l' ? PK_LIST : PK_SET;
+            if ((o = make_tuple(m, m->stack + first, n)))
+                o->kind = op == 't' ? PK_TUPLE : op == 'l' ? PK_LIST : PK_SET;
             push(m, o);
             break;
         case 'd': // DICT
@@ -842,16 +875,20 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             break;
         case 'a': // APPEND
             if (!(b = pop(m)) || !(a = top(m))) break;
-            if (a->kind == PK_LIST) seq_push(m, a, b);
-            else if (a->kind != PK_OBJECT) fail(m, UG_ERR_FORMAT, "APPEND to %s at offset %zu", pk_kind_name(a->kind), at);
+            if (a->kind == PK_LIST)
+                seq_push(m, a, b);
+            else if (a->kind != PK_OBJECT)
+                fail(m, UG_ERR_FORMAT, "APPEND to %s at offset %zu", pk_kind_name(a->kind), at);
             break;
-        case 'e': // APPENDS
+        case 'e':  // APPENDS
         case 0x90: // ADDITEMS
             if (!pop_mark(m, &first, &n) || !(a = top(m))) break;
             if (a->kind == (op == 'e' ? PK_LIST : PK_SET)) {
-                for (size_t i = 0; i < n && !m->st; i++) seq_push(m, a, m->stack[first + i]);
+                for (size_t i = 0; i < n && !m->st; i++)
+                    seq_push(m, a, m->stack[first + i]);
             } else if (a->kind != PK_OBJECT) {
-                fail(m, UG_ERR_FORMAT, "%s to %s at offset %zu", op == 'e' ? "APPENDS" : "ADDITEMS", pk_kind_name(a->kind), at);
+                fail(m, UG_ERR_FORMAT, "%s to %s at offset %zu", op == 'e' ? "APPENDS" : "ADDITEMS",
+                     pk_kind_name(a->kind), at);
             }
             break;
         case 's': // SETITEM
@@ -864,12 +901,15 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             break;
         case 'u': // SETITEMS
             if (!pop_mark(m, &first, &n) || !(a = top(m))) break;
-            if (n % 2) fail(m, UG_ERR_FORMAT, "SETITEMS with an odd number of items at offset %zu", at);
+            if (n % 2)
+                fail(m, UG_ERR_FORMAT, "SETITEMS with an odd number of items at offset %zu", at);
             else if (a->kind == PK_DICT)
-                for (size_t i = 0; i < n && !m->st; i++) seq_push(m, a, m->stack[first + i]);
-            else if (a->kind != PK_OBJECT) fail(m, UG_ERR_FORMAT, "SETITEMS on %s at offset %zu", pk_kind_name(a->kind), at);
+                for (size_t i = 0; i < n && !m->st; i++)
+                    seq_push(m, a, m->stack[first + i]);
+            else if (a->kind != PK_OBJECT)
+                fail(m, UG_ERR_FORMAT, "SETITEMS on %s at offset %zu", pk_kind_name(a->kind), at);
             break;
-        case 'q': // BINPUT
+        case 'q':   // BINPUT
         case 'r': { // LONG_BINPUT
             if (!(p = take(m, op == 'q' ? 1 : 4))) break;
             if ((o = top(m))) memo_put(m, le(p, op == 'q' ? 1 : 4), o);
@@ -878,7 +918,7 @@ static ug_status run(pk_machine *m, pk_obj **root) {
         case 0x94: // MEMOIZE
             if ((o = top(m))) memo_put(m, m->memo_count, o);
             break;
-        case 'h': // BINGET
+        case 'h':   // BINGET
         case 'j': { // LONG_BINGET
             if (!(p = take(m, op == 'h' ? 1 : 4))) break;
             push(m, memo_get(m, le(p, op == 'h' ? 1 : 4)));
@@ -891,8 +931,8 @@ static ug_status run(pk_machine *m, pk_obj **root) {
         }
         case 0x93: // STACK_GLOBAL
             if (!(b = pop(m)) || !(a = pop(m))) break;
-            if (a->kind != PK_STR || b->kind != PK_STR || !a->str.s || !b->str.s || strlen(a->str.s) != a->str.p.len ||
-                strlen(b->str.s) != b->str.p.len) {
+            if (a->kind != PK_STR || b->kind != PK_STR || !a->str.s || !b->str.s ||
+                strlen(a->str.s) != a->str.p.len || strlen(b->str.s) != b->str.p.len) {
                 fail(m, UG_ERR_FORMAT, "STACK_GLOBAL without two strings at offset %zu", at);
                 break;
             }
@@ -919,15 +959,18 @@ static ug_status run(pk_machine *m, pk_obj **root) {
             break;
         default: {
             const char *nm = opname(op);
-            if (nm) fail(m, UG_ERR_UNSUPPORTED, "opcode %s (0x%02x) at offset %zu is not supported", nm, op, at);
-            else fail(m, UG_ERR_FORMAT, "unknown opcode 0x%02x at offset %zu", op, at);
+            if (nm)
+                fail(m, UG_ERR_UNSUPPORTED, "opcode %s (0x%02x) at offset %zu is not supported", nm, op, at);
+            else
+                fail(m, UG_ERR_FORMAT, "unknown opcode 0x%02x at offset %zu", op, at);
             break;
         }
         }
     }
 }
 
-ug_status pk_load(pk_machine **out, const void *data, size_t size, const char *name, pk_obj **root, ug_err *err) {
+ug_status pk_load(pk_machine **out, const void *data, size_t size, const char *name, pk_obj **root,
+                  ug_err *err) {
     *out = NULL;
     *root = NULL;
     pk_machine *m = calloc(1, sizeof *m);
@@ -981,11 +1024,13 @@ void pk_free(pk_machine *m) {
 }
 
 ug_status pk_payload_read(const pk_machine *m, const pk_payload *p, void *dst, size_t n, ug_err *err) {
-    if (p->off > m->size || p->len > m->size - p->off) return ug_errf(err, UG_ERR_INTERNAL, "%s: payload out of range", m->name);
+    if (p->off > m->size || p->len > m->size - p->off)
+        return ug_errf(err, UG_ERR_INTERNAL, "%s: payload out of range", m->name);
     const uint8_t *s = m->in + p->off;
     if (!p->utf8_latin1) {
         if (p->len != n)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: data holds %llu bytes, expected %zu", m->name, (unsigned long long)p->len, n);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: data holds %llu bytes, expected %zu", m->name,
+                           (unsigned long long)p->len, n);
         memcpy(dst, s, n);
         return UG_OK;
     }
@@ -993,36 +1038,48 @@ ug_status pk_payload_read(const pk_machine *m, const pk_payload *p, void *dst, s
     size_t k = 0;
     for (uint64_t i = 0; i < p->len; i++) {
         uint8_t c = s[i];
-        if (k == n) return ug_errf(err, UG_ERR_FORMAT, "%s: latin-1 data longer than the expected %zu bytes", m->name, n);
+        if (k == n)
+            return ug_errf(err, UG_ERR_FORMAT, "%s: latin-1 data longer than the expected %zu bytes", m->name,
+                           n);
         if (c < 0x80) {
             d[k++] = c;
         } else if ((c & 0xFE) == 0xC2 && i + 1 < p->len && (s[i + 1] & 0xC0) == 0x80) {
             d[k++] = (uint8_t)(((c & 0x03) << 6) | (s[i + 1] & 0x3F));
             i++;
         } else {
-            return ug_errf(err, UG_ERR_FORMAT, "%s: latin-1 data has an invalid UTF-8 sequence at offset %llu", m->name,
+            return ug_errf(err, UG_ERR_FORMAT,
+                           "%s: latin-1 data has an invalid UTF-8 sequence at offset %llu", m->name,
                            (unsigned long long)(p->off + i));
         }
     }
-    if (k != n) return ug_errf(err, UG_ERR_FORMAT, "%s: latin-1 data holds %zu bytes, expected %zu", m->name, k, n);
+    if (k != n)
+        return ug_errf(err, UG_ERR_FORMAT, "%s: latin-1 data holds %zu bytes, expected %zu", m->name, k, n);
     return UG_OK;
 }
 
-const void *pk_input(const pk_machine *m) { return m->in; }
+const void *pk_input(const pk_machine *m) {
+    return m->in;
+}
 
 const char *pk_kind_name(pk_kind k) {
-    static const char *names[] = {"None",   "bool",    "int",     "big int", "float",  "str",         "bytes",
-                                  "tuple",  "list",    "dict",    "set",     "global", "placeholder", "storage",
-                                  "tensor", "ndarray", "dtype",   "invalid"};
+    static const char *names[] = {"None",        "bool",    "int",    "big int", "float", "str",
+                                  "bytes",       "tuple",   "list",   "dict",    "set",   "global",
+                                  "placeholder", "storage", "tensor", "ndarray", "dtype", "invalid"};
     return (unsigned)k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
 const char *pk_describe(const pk_obj *o, char *buf, size_t n) {
-    if (!o) snprintf(buf, n, "nothing");
-    else if (o->kind == PK_OBJECT) snprintf(buf, n, "an object made by %s (not whitelisted, never called)", o->origin);
-    else if (o->kind == PK_GLOBAL) snprintf(buf, n, "the global %s.%s%s", o->global.module, o->global.name, o->global.wl ? "" : " (not whitelisted)");
-    else if (o->kind == PK_INVALID) snprintf(buf, n, "an invalid object: %s", o->invalid);
-    else if (o->kind == PK_NDARRAY && !o->nd.built) snprintf(buf, n, "a numpy array without state");
+    if (!o)
+        snprintf(buf, n, "nothing");
+    else if (o->kind == PK_OBJECT)
+        snprintf(buf, n, "an object made by %s (not whitelisted, never called)", o->origin);
+    else if (o->kind == PK_GLOBAL)
+        snprintf(buf, n, "the global %s.%s%s", o->global.module, o->global.name,
+                 o->global.wl ? "" : " (not whitelisted)");
+    else if (o->kind == PK_INVALID)
+        snprintf(buf, n, "an invalid object: %s", o->invalid);
+    else if (o->kind == PK_NDARRAY && !o->nd.built)
+        snprintf(buf, n, "a numpy array without state");
     else {
         const char *k = pk_kind_name(o->kind);
         snprintf(buf, n, "%s %s", strchr("aeiou", k[0]) ? "an" : "a", k);

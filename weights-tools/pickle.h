@@ -112,7 +112,8 @@ typedef struct pk_machine pk_machine;
 
 // Runs the pickle in data[0..size) (not copied; must outlive m and every object). On success
 // *root is the value STOP returned; objects live until pk_free. `name` prefixes errors.
-ug_status pk_load(pk_machine **m, const void *data, size_t size, const char *name, pk_obj **root, ug_err *err);
+ug_status pk_load(pk_machine **m, const void *data, size_t size, const char *name, pk_obj **root,
+                  ug_err *err);
 void pk_free(pk_machine *m);
 
 // Reads a PK_STR/PK_BYTES payload as bytes into dst, which must receive exactly n bytes

@@ -24,7 +24,8 @@ static bool ends_with(const char *s, const char *suffix) {
 
 static synth_tensor classify(const ug_arch_item *it) {
     synth_tensor t = {V_WEIGHT, 1, 0};
-    for (int d = 0; d < it->ndim; d++) t.numel *= it->shape[d];
+    for (int d = 0; d < it->ndim; d++)
+        t.numel *= it->shape[d];
     if (it->is_int) {
         t.kind = V_ZERO;
         if (ends_with(it->name, "relative_position_index") && it->ndim == 2 && it->shape[0] == it->shape[1]) {
@@ -39,7 +40,8 @@ static synth_tensor classify(const ug_arch_item *it) {
         t.kind = V_ONE;
     } else if (it->ndim == 1 && ends_with(it->name, ".bias")) {
         t.kind = V_ZERO;
-    } else if (strstr(it->name, "query_feat") || strstr(it->name, "query_embed") || strstr(it->name, "level_embed")) {
+    } else if (strstr(it->name, "query_feat") || strstr(it->name, "query_embed") ||
+               strstr(it->name, "level_embed")) {
         t.kind = V_EMBED;
     }
     return t;

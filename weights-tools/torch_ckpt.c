@@ -16,23 +16,23 @@
 #include "weights-tools/zip.h"
 
 enum {
-    WINDOW = 1 << 20,          // read window for strided gathers
-    MAX_PKL = 1 << 30,         // data.pkl larger than this is not a checkpoint
+    WINDOW = 1 << 20,  // read window for strided gathers
+    MAX_PKL = 1 << 30, // data.pkl larger than this is not a checkpoint
     MAX_NOTES = 64,
 };
 
 typedef struct entry {
     ug_ckpt_tensor pub;
-    const pk_obj *obj;         // PK_TENSOR or PK_NDARRAY when pub.problem is NULL
-    const ug_zip_entry *zent;  // storage entry (torch)
+    const pk_obj *obj;        // PK_TENSOR or PK_NDARRAY when pub.problem is NULL
+    const ug_zip_entry *zent; // storage entry (torch)
 } entry;
 
 struct ug_ckpt {
     char *path;
     char layout[96];
     ug_zip *zip;
-    char *root_prefix;         // "<root>/" inside the zip
-    void *pkl;                 // data.pkl bytes (zip) or the mapped .pkl file
+    char *root_prefix; // "<root>/" inside the zip
+    void *pkl;         // data.pkl bytes (zip) or the mapped .pkl file
     size_t pkl_size;
     bool mapped;
     pk_machine *pm;
@@ -42,7 +42,7 @@ struct ug_ckpt {
     int nnotes;
     const ug_zip_entry **verified; // storages whose CRC has been checked
     int nverified, verified_cap;
-    const ug_zip_entry *cached;    // last inflated deflated storage
+    const ug_zip_entry *cached; // last inflated deflated storage
     uint8_t *cache;
 };
 
@@ -74,7 +74,8 @@ static bool set_problem(entry *e, const char *fmt, ...) {
 
 static int64_t numel_of(int ndim, const int64_t *shape) {
     int64_t n = 1;
-    for (int d = 0; d < ndim; d++) n *= shape[d];
+    for (int d = 0; d < ndim; d++)
+        n *= shape[d];
     return n;
 }
 
@@ -128,9 +129,12 @@ static ug_status collect(ug_ckpt *c, const pk_obj *sd, ug_err *err) {
                 e->zent = ug_zip_find(c->zip, name);
                 uint64_t need = (uint64_t)s->storage.numel * ug_dtype_size(s->storage.dtype);
                 bool ok = true;
-                if (!e->zent) ok = set_problem(e, "a tensor whose storage '%s' is missing from the archive", name);
+                if (!e->zent)
+                    ok = set_problem(e, "a tensor whose storage '%s' is missing from the archive", name);
                 else if (e->zent->size < need)
-                    ok = set_problem(e, "a tensor whose storage '%s' holds %llu bytes, less than the %llu its persistent id declares",
+                    ok = set_problem(e,
+                                     "a tensor whose storage '%s' holds %llu bytes, less than the %llu its "
+                                     "persistent id declares",
                                      name, (unsigned long long)e->zent->size, (unsigned long long)need);
                 if (!ok) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", c->path);
             } else if (!set_problem(e, "a torch tensor outside a zip checkpoint")) {
@@ -142,24 +146,28 @@ static ug_status collect(ug_ckpt *c, const pk_obj *sd, ug_err *err) {
             memcpy(e->pub.shape, v->nd.shape, sizeof e->pub.shape);
             e->obj = v;
         } else {
-            if (!set_problem(e, "%s", pk_describe(v, what, sizeof what))) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", c->path);
+            if (!set_problem(e, "%s", pk_describe(v, what, sizeof what)))
+                return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", c->path);
             continue;
         }
         if (e->obj) {
             int64_t n = numel_of(e->pub.ndim, e->pub.shape);
             if (n > UG_MAX_TENSOR_BYTES / (int64_t)ug_dtype_size(e->pub.dtype)) {
-                if (!set_problem(e, "a tensor of %lld elements, more than the supported maximum", (long long)n))
+                if (!set_problem(e, "a tensor of %lld elements, more than the supported maximum",
+                                 (long long)n))
                     return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", c->path);
             } else {
                 e->pub.nbytes = (size_t)n * ug_dtype_size(e->pub.dtype);
             }
         }
     }
-    if (skipped_keys) note(c, "%s: ignored %d state-dict entries whose keys are not strings", c->path, skipped_keys);
+    if (skipped_keys)
+        note(c, "%s: ignored %d state-dict entries whose keys are not strings", c->path, skipped_keys);
     // Python dicts cannot hold a key twice; a pickle can assign one twice (the last wins).
     entry **order = malloc((c->count ? c->count : 1) * sizeof *order);
     if (!order) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", c->path);
-    for (int i = 0; i < c->count; i++) order[i] = &c->entries[i];
+    for (int i = 0; i < c->count; i++)
+        order[i] = &c->entries[i];
     qsort(order, (size_t)c->count, sizeof *order, cmp_entry_name);
     bool any_dup = false;
     for (int i = 0; i + 1 < c->count; i++)
@@ -171,8 +179,10 @@ static ug_status collect(ug_ckpt *c, const pk_obj *sd, ug_err *err) {
     if (any_dup) {
         int k = 0;
         for (int i = 0; i < c->count; i++) {
-            if (c->entries[i].pub.name) c->entries[k++] = c->entries[i];
-            else free((char *)c->entries[i].pub.problem);
+            if (c->entries[i].pub.name)
+                c->entries[k++] = c->entries[i];
+            else
+                free((char *)c->entries[i].pub.problem);
         }
         c->count = k;
     }
@@ -183,8 +193,10 @@ static ug_status select_state_dict(ug_ckpt *c, const pk_obj *root, const char *k
     char what[256], keys[512];
     if (!root || root->kind != PK_DICT) {
         if (root && (root->kind == PK_INT || root->kind == PK_BIGINT))
-            return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: the legacy (pre-1.6) torch.save format is not supported; re-save with a recent torch",
-                           c->path);
+            return ug_errf(
+                err, UG_ERR_UNSUPPORTED,
+                "%s: the legacy (pre-1.6) torch.save format is not supported; re-save with a recent torch",
+                c->path);
         return ug_errf(err, UG_ERR_FORMAT, "%s: the checkpoint holds %s, not a dict of tensors", c->path,
                        pk_describe(root, what, sizeof what));
     }
@@ -195,8 +207,8 @@ static ug_status select_state_dict(ug_ckpt *c, const pk_obj *root, const char *k
         const pk_obj *v = pk_dict_get(root, wrappers[i]);
         if (!v) continue;
         if (v->kind != PK_DICT)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: top-level entry '%s' is %s, not a state dict", c->path, wrappers[i],
-                           pk_describe(v, what, sizeof what));
+            return ug_errf(err, UG_ERR_FORMAT, "%s: top-level entry '%s' is %s, not a state dict", c->path,
+                           wrappers[i], pk_describe(v, what, sizeof what));
         keyname = wrappers[i];
         sd = v;
         break;
@@ -221,7 +233,9 @@ static ug_status open_zip(ug_ckpt *c, ug_err *err) {
             if (!pkl || strlen(pkl->name) > n) pkl = e;
         }
     }
-    if (!pkl) return ug_errf(err, UG_ERR_FORMAT, "%s: zip archive without data.pkl (not a torch checkpoint)", c->path);
+    if (!pkl)
+        return ug_errf(err, UG_ERR_FORMAT, "%s: zip archive without data.pkl (not a torch checkpoint)",
+                       c->path);
     size_t plen = strlen(pkl->name) - 8;
     c->root_prefix = strndup(pkl->name, plen);
     if (!c->root_prefix) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", c->path);
@@ -235,7 +249,9 @@ static ug_status open_zip(ug_ckpt *c, ug_err *err) {
         if (st) return st;
         bool little = n == 6 && !memcmp(txt, "little", 6);
         free(txt);
-        if (!little) return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: big-endian checkpoint (byteorder record is not 'little')", c->path);
+        if (!little)
+            return ug_errf(err, UG_ERR_UNSUPPORTED,
+                           "%s: big-endian checkpoint (byteorder record is not 'little')", c->path);
     }
     ug_status st = ug_zip_read_entry(c->zip, pkl, MAX_PKL, &c->pkl, &c->pkl_size, err);
     if (st) return st;
@@ -291,7 +307,8 @@ ug_status ug_ckpt_open(ug_ckpt **out, const char *path, ug_err *err) {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        ug_status st = ug_errf(err, UG_ERR_IO, "%s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
+        ug_status st =
+            ug_errf(err, UG_ERR_IO, "%s: %s", path, fd < 0 ? strerror(errno) : "not a regular file");
         if (fd >= 0) close(fd);
         ug_ckpt_close(c);
         return st;
@@ -333,10 +350,13 @@ void ug_ckpt_close(ug_ckpt *c) {
         free((char *)c->entries[i].pub.problem);
     free(c->entries);
     pk_free(c->pm);
-    if (c->mapped) munmap(c->pkl, c->pkl_size);
-    else if (c->zip) free(c->pkl);
+    if (c->mapped)
+        munmap(c->pkl, c->pkl_size);
+    else if (c->zip)
+        free(c->pkl);
     ug_zip_close(c->zip);
-    for (int i = 0; i < c->nnotes; i++) free(c->notes[i]);
+    for (int i = 0; i < c->nnotes; i++)
+        free(c->notes[i]);
     free(c->verified);
     free(c->cache);
     free(c->root_prefix);
@@ -344,12 +364,24 @@ void ug_ckpt_close(ug_ckpt *c) {
     free(c);
 }
 
-const char *ug_ckpt_path(const ug_ckpt *c) { return c->path; }
-const char *ug_ckpt_layout(const ug_ckpt *c) { return c->layout; }
-int ug_ckpt_count(const ug_ckpt *c) { return c->count; }
-const ug_ckpt_tensor *ug_ckpt_at(const ug_ckpt *c, int i) { return i >= 0 && i < c->count ? &c->entries[i].pub : NULL; }
-int ug_ckpt_note_count(const ug_ckpt *c) { return c->nnotes; }
-const char *ug_ckpt_note(const ug_ckpt *c, int i) { return i >= 0 && i < c->nnotes ? c->notes[i] : NULL; }
+const char *ug_ckpt_path(const ug_ckpt *c) {
+    return c->path;
+}
+const char *ug_ckpt_layout(const ug_ckpt *c) {
+    return c->layout;
+}
+int ug_ckpt_count(const ug_ckpt *c) {
+    return c->count;
+}
+const ug_ckpt_tensor *ug_ckpt_at(const ug_ckpt *c, int i) {
+    return i >= 0 && i < c->count ? &c->entries[i].pub : NULL;
+}
+int ug_ckpt_note_count(const ug_ckpt *c) {
+    return c->nnotes;
+}
+const char *ug_ckpt_note(const ug_ckpt *c, int i) {
+    return i >= 0 && i < c->nnotes ? c->notes[i] : NULL;
+}
 
 const ug_ckpt_tensor *ug_ckpt_find(const ug_ckpt *c, const char *name) {
     for (int i = 0; i < c->count; i++)
@@ -378,8 +410,8 @@ static ug_status src_read(const src *s, uint64_t off, void *dst, size_t n, ug_er
 // Copies the elements of a strided view (element offset, sizes, strides) into dst in
 // C order. Runs along the last dim are contiguous when its stride is 1; a window of
 // WINDOW bytes serves nearby small runs so that transposed views do not read per element.
-static ug_status gather(const src *s, size_t es, int64_t offset, int ndim, const int64_t *size, const int64_t *stride,
-                        uint8_t *dst, ug_err *err) {
+static ug_status gather(const src *s, size_t es, int64_t offset, int ndim, const int64_t *size,
+                        const int64_t *stride, uint8_t *dst, ug_err *err) {
     int64_t numel = numel_of(ndim, size);
     if (numel == 0) return UG_OK;
     int64_t run = ndim && stride[ndim - 1] == 1 ? size[ndim - 1] : 1;
@@ -391,12 +423,14 @@ static ug_status gather(const src *s, size_t es, int64_t offset, int ndim, const
     size_t run_bytes = (size_t)run * es;
     for (int64_t done = 0; done < numel && !st; done += run) {
         int64_t e = offset;
-        for (int d = 0; d < outer; d++) e += idx[d] * stride[d];
+        for (int d = 0; d < outer; d++)
+            e += idx[d] * stride[d];
         uint64_t off = (uint64_t)e * es;
         if (run_bytes >= WINDOW / 4) {
             st = src_read(s, off, dst, run_bytes, err);
         } else {
-            if (!win && !(win = malloc(WINDOW))) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", s->c->path);
+            if (!win && !(win = malloc(WINDOW)))
+                return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", s->c->path);
             if (off < win_lo || off + run_bytes > win_lo + win_len) {
                 win_lo = off;
                 win_len = s->size - off < WINDOW ? s->size - off : WINDOW;
@@ -466,7 +500,8 @@ static ug_status read_torch(ug_ckpt *c, const entry *e, uint8_t *dst, ug_err *er
     if (contiguous(t->tensor.ndim, t->tensor.size, t->tensor.stride)) {
         if ((st = src_read(&s, (uint64_t)t->tensor.offset * es, dst, e->pub.nbytes, err))) return st;
         whole = t->tensor.offset == 0 && e->pub.nbytes == z->size;
-    } else if ((st = gather(&s, es, t->tensor.offset, t->tensor.ndim, t->tensor.size, t->tensor.stride, dst, err))) {
+    } else if ((st = gather(&s, es, t->tensor.offset, t->tensor.ndim, t->tensor.size, t->tensor.stride, dst,
+                            err))) {
         return st;
     }
     if (is_verified(c, z)) return UG_OK;
@@ -478,8 +513,8 @@ static ug_status read_torch(ug_ckpt *c, const entry *e, uint8_t *dst, ug_err *er
             crc = crc32(crc, dst + off, (uInt)n);
         }
         if ((uint32_t)crc != z->crc)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': CRC-32 mismatch (stored %08x, computed %08x)", c->path, z->name,
-                           z->crc, (unsigned)crc);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': CRC-32 mismatch (stored %08x, computed %08x)",
+                           c->path, z->name, z->crc, (unsigned)crc);
     } else if ((st = ug_zip_check_crc(c->zip, z, err))) {
         return st;
     }
@@ -523,6 +558,7 @@ static ug_status read_numpy(ug_ckpt *c, const entry *e, uint8_t *dst, ug_err *er
 ug_status ug_ckpt_read(ug_ckpt *c, const ug_ckpt_tensor *t, void *dst, ug_err *err) {
     const entry *e = (const entry *)t;
     if (t->problem || !e->obj)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' is not a tensor but %s", c->path, t->name, t->problem ? t->problem : "nothing");
+        return ug_errf(err, UG_ERR_FORMAT, "%s: '%s' is not a tensor but %s", c->path, t->name,
+                       t->problem ? t->problem : "nothing");
     return e->obj->kind == PK_TENSOR ? read_torch(c, e, dst, err) : read_numpy(c, e, dst, err);
 }

@@ -25,12 +25,19 @@ struct ug_zipw {
     uint64_t written;
 };
 
-static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8); }
-static void put32(uint8_t *p, uint32_t v) { put16(p, (uint16_t)v), put16(p + 2, (uint16_t)(v >> 16)); }
-static void put64(uint8_t *p, uint64_t v) { put32(p, (uint32_t)v), put32(p + 4, (uint32_t)(v >> 32)); }
+static void put16(uint8_t *p, uint16_t v) {
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8);
+}
+static void put32(uint8_t *p, uint32_t v) {
+    put16(p, (uint16_t)v), put16(p + 2, (uint16_t)(v >> 16));
+}
+static void put64(uint8_t *p, uint64_t v) {
+    put32(p, (uint32_t)v), put32(p + 4, (uint32_t)(v >> 32));
+}
 
 static ug_status wr(ug_zipw *w, const void *p, size_t n, ug_err *err) {
-    if (n && fwrite(p, 1, n, w->fp) != n) return ug_errf(err, UG_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
+    if (n && fwrite(p, 1, n, w->fp) != n)
+        return ug_errf(err, UG_ERR_IO, "%s: write failed: %s", w->path, strerror(errno));
     return UG_OK;
 }
 
@@ -111,20 +118,23 @@ ug_status ug_zipw_end(ug_zipw *w, ug_err *err) {
     e->crc = (uint32_t)w->crc;
     w->open_entry = false;
     if (!w->zip64 && e->size >= 0xFFFFFFFFu)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: entry '%s' needs zip64 (create the writer with force_zip64)", w->path, e->name);
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "%s: entry '%s' needs zip64 (create the writer with force_zip64)", w->path, e->name);
     off_t end = ftello(w->fp);
     uint8_t h[12];
     put32(h, e->crc);
     put32(h + 4, w->zip64 ? 0xFFFFFFFFu : (uint32_t)e->size);
     put32(h + 8, w->zip64 ? 0xFFFFFFFFu : (uint32_t)e->size);
     ug_status st = UG_OK;
-    if (end < 0 || fseeko(w->fp, (off_t)e->local + 14, SEEK_SET)) return ug_errf(err, UG_ERR_IO, "%s: seek failed", w->path);
+    if (end < 0 || fseeko(w->fp, (off_t)e->local + 14, SEEK_SET))
+        return ug_errf(err, UG_ERR_IO, "%s: seek failed", w->path);
     st = wr(w, h, 12, err);
     if (!st && w->zip64) {
         uint8_t s[16];
         put64(s, e->size);
         put64(s + 8, e->size);
-        if (fseeko(w->fp, (off_t)(e->local + 30 + strlen(e->name) + 4), SEEK_SET)) return ug_errf(err, UG_ERR_IO, "%s: seek failed", w->path);
+        if (fseeko(w->fp, (off_t)(e->local + 30 + strlen(e->name) + 4), SEEK_SET))
+            return ug_errf(err, UG_ERR_IO, "%s: seek failed", w->path);
         st = wr(w, s, 16, err);
     }
     if (!st && fseeko(w->fp, end, SEEK_SET)) return ug_errf(err, UG_ERR_IO, "%s: seek failed", w->path);
@@ -132,7 +142,8 @@ ug_status ug_zipw_end(ug_zipw *w, ug_err *err) {
 }
 
 static void zipw_free(ug_zipw *w) {
-    for (int i = 0; i < w->n; i++) free(w->e[i].name);
+    for (int i = 0; i < w->n; i++)
+        free(w->e[i].name);
     free(w->e);
     free(w->path);
     free(w);
@@ -198,7 +209,8 @@ ug_status ug_zipw_finish(ug_zipw *w, ug_err *err) {
         put32(r + 16, z64 ? 0xFFFFFFFFu : (uint32_t)cd);
         st = wr(w, r, sizeof r, err);
     }
-    if (fclose(w->fp) != 0 && !st) st = ug_errf(err, UG_ERR_IO, "%s: close failed: %s", w->path, strerror(errno));
+    if (fclose(w->fp) != 0 && !st)
+        st = ug_errf(err, UG_ERR_IO, "%s: close failed: %s", w->path, strerror(errno));
     if (st) remove(w->path);
     zipw_free(w);
     return st;
@@ -217,7 +229,8 @@ void ug_pkw_raw(ug_pkw *w, const void *p, size_t n) {
     if (w->oom) return;
     if (w->len + n > w->cap) {
         size_t cap = w->cap ? w->cap : 4096;
-        while (cap < w->len + n) cap *= 2;
+        while (cap < w->len + n)
+            cap *= 2;
         uint8_t *b = realloc(w->buf, cap);
         if (!b) {
             w->oom = true;
@@ -240,8 +253,12 @@ void ug_pkw_free(ug_pkw *w) {
     memset(w, 0, sizeof *w);
 }
 
-bool ug_pkw_ok(const ug_pkw *w) { return !w->oom; }
-void ug_pkw_op(ug_pkw *w, uint8_t op) { ug_pkw_raw(w, &op, 1); }
+bool ug_pkw_ok(const ug_pkw *w) {
+    return !w->oom;
+}
+void ug_pkw_op(ug_pkw *w, uint8_t op) {
+    ug_pkw_raw(w, &op, 1);
+}
 
 void ug_pkw_global(ug_pkw *w, const char *module, const char *name) {
     ug_pkw_op(w, 'c');
@@ -258,7 +275,9 @@ static void pkw_unicode(ug_pkw *w, const void *s, size_t n) {
     ug_pkw_raw(w, s, n);
 }
 
-void ug_pkw_str(ug_pkw *w, const char *s) { pkw_unicode(w, s, strlen(s)); }
+void ug_pkw_str(ug_pkw *w, const char *s) {
+    pkw_unicode(w, s, strlen(s));
+}
 
 void ug_pkw_int(ug_pkw *w, int64_t v) {
     uint8_t h[10];
@@ -282,7 +301,8 @@ void ug_pkw_int(ug_pkw *w, int64_t v) {
 
 void ug_pkw_ints(ug_pkw *w, int n, const int64_t *v) {
     ug_pkw_op(w, '(');
-    for (int i = 0; i < n; i++) ug_pkw_int(w, v[i]);
+    for (int i = 0; i < n; i++)
+        ug_pkw_int(w, v[i]);
     ug_pkw_op(w, 't');
 }
 
@@ -325,7 +345,8 @@ void ug_pkw_tensor(ug_pkw *w, ug_dtype dtype, const char *key, int64_t numel, in
 // bytes as protocol 2 carries them: _codecs.encode(<str of code points = bytes>, 'latin1').
 static void pkw_latin1(ug_pkw *w, const uint8_t *p, size_t n) {
     size_t k = 0;
-    for (size_t i = 0; i < n; i++) k += p[i] < 0x80 ? 1 : 2;
+    for (size_t i = 0; i < n; i++)
+        k += p[i] < 0x80 ? 1 : 2;
     uint8_t *u = malloc(k ? k : 1);
     if (!u) {
         w->oom = true;
@@ -333,8 +354,10 @@ static void pkw_latin1(ug_pkw *w, const uint8_t *p, size_t n) {
     }
     k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (p[i] < 0x80) u[k++] = p[i];
-        else u[k++] = (uint8_t)(0xC0 | p[i] >> 6), u[k++] = (uint8_t)(0x80 | (p[i] & 0x3F));
+        if (p[i] < 0x80)
+            u[k++] = p[i];
+        else
+            u[k++] = (uint8_t)(0xC0 | p[i] >> 6), u[k++] = (uint8_t)(0x80 | (p[i] & 0x3F));
     }
     ug_pkw_global(w, "_codecs", "encode");
     pkw_unicode(w, u, k);
@@ -344,10 +367,14 @@ static void pkw_latin1(ug_pkw *w, const uint8_t *p, size_t n) {
     free(u);
 }
 
-void ug_pkw_ndarray(ug_pkw *w, ug_dtype dtype, int ndim, const int64_t *shape, const void *data, size_t nbytes,
-                    bool fortran) {
-    const char *code = dtype == UG_I64 ? "i8" : dtype == UG_F16 ? "f2" : dtype == UG_F64 ? "f8" : dtype == UG_I32 ? "i4"
-                                                                   : dtype == UG_U8 ? "u1" : "f4";
+void ug_pkw_ndarray(ug_pkw *w, ug_dtype dtype, int ndim, const int64_t *shape, const void *data,
+                    size_t nbytes, bool fortran) {
+    const char *code = dtype == UG_I64   ? "i8"
+                       : dtype == UG_F16 ? "f2"
+                       : dtype == UG_F64 ? "f8"
+                       : dtype == UG_I32 ? "i4"
+                       : dtype == UG_U8  ? "u1"
+                                         : "f4";
     ug_pkw_global(w, "numpy.core.multiarray", "_reconstruct");
     ug_pkw_global(w, "numpy", "ndarray");
     ug_pkw_int(w, 0);
@@ -383,8 +410,8 @@ void ug_pkw_ndarray(ug_pkw *w, ug_dtype dtype, int ndim, const int64_t *shape, c
 
 // ---- a whole checkpoint --------------------------------------------------------------------
 
-ug_status ug_torch_write(const char *path, const char *root, const ug_pkw *pickle, int nstorages, const uint64_t *sizes,
-                         ug_tw_fill fill, void *arg, bool force_zip64, ug_err *err) {
+ug_status ug_torch_write(const char *path, const char *root, const ug_pkw *pickle, int nstorages,
+                         const uint64_t *sizes, ug_tw_fill fill, void *arg, bool force_zip64, ug_err *err) {
     if (!ug_pkw_ok(pickle)) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory building the pickle", path);
     enum { CHUNK = 4 << 20 };
     ug_zipw *w;
@@ -394,7 +421,8 @@ ug_status ug_torch_write(const char *path, const char *root, const ug_pkw *pickl
     char name[512];
     if (!buf) st = ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", path);
     snprintf(name, sizeof name, "%s/data.pkl", root);
-    if (!st && !(st = ug_zipw_begin(w, name, err)) && !(st = ug_zipw_write(w, pickle->buf, pickle->len, err))) st = ug_zipw_end(w, err);
+    if (!st && !(st = ug_zipw_begin(w, name, err)) && !(st = ug_zipw_write(w, pickle->buf, pickle->len, err)))
+        st = ug_zipw_end(w, err);
     for (int k = 0; k < nstorages && !st; k++) {
         snprintf(name, sizeof name, "%s/data/%d", root, k);
         if ((st = ug_zipw_begin(w, name, err))) break;
@@ -406,7 +434,8 @@ ug_status ug_torch_write(const char *path, const char *root, const ug_pkw *pickl
         if (!st) st = ug_zipw_end(w, err);
     }
     snprintf(name, sizeof name, "%s/version", root);
-    if (!st && !(st = ug_zipw_begin(w, name, err)) && !(st = ug_zipw_write(w, "3\n", 2, err))) st = ug_zipw_end(w, err);
+    if (!st && !(st = ug_zipw_begin(w, name, err)) && !(st = ug_zipw_write(w, "3\n", 2, err)))
+        st = ug_zipw_end(w, err);
     free(buf);
     if (st) {
         ug_zipw_abort(w);

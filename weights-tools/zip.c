@@ -28,23 +28,30 @@ enum {
 
 struct ug_zip {
     char *name;
-    int fd;               // -1 for a memory archive
-    const uint8_t *mem;   // memory archive
-    uint64_t size;        // archive bytes
+    int fd;             // -1 for a memory archive
+    const uint8_t *mem; // memory archive
+    uint64_t size;      // archive bytes
     ug_zip_entry *entries;
-    char *names;          // all entry names, NUL-separated
+    char *names; // all entry names, NUL-separated
     int count;
-    int *sorted;          // entry indices sorted by name, for ug_zip_find
+    int *sorted; // entry indices sorted by name, for ug_zip_find
 };
 
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
-static uint32_t rd32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t rd64(const uint8_t *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static uint16_t rd16(const uint8_t *p) {
+    return (uint16_t)(p[0] | p[1] << 8);
+}
+static uint32_t rd32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t rd64(const uint8_t *p) {
+    return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
 static ug_status zread(ug_zip *z, uint64_t off, void *buf, size_t n, ug_err *err) {
     if (off > z->size || n > z->size - off)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: truncated (read of %zu bytes at offset %llu past the end, %llu bytes)",
-                       z->name, n, (unsigned long long)off, (unsigned long long)z->size);
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "%s: truncated (read of %zu bytes at offset %llu past the end, %llu bytes)", z->name,
+                       n, (unsigned long long)off, (unsigned long long)z->size);
     if (z->fd < 0) {
         memcpy(buf, z->mem + off, n);
         return UG_OK;
@@ -53,8 +60,9 @@ static ug_status zread(ug_zip *z, uint64_t off, void *buf, size_t n, ug_err *err
     while (n > 0) {
         ssize_t r = pread(z->fd, p, n > (1u << 30) ? (1u << 30) : n, (off_t)off);
         if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return ug_errf(err, UG_ERR_IO, "%s: read failed at offset %llu: %s", z->name, (unsigned long long)off,
-                                   r < 0 ? strerror(errno) : "unexpected end of file");
+        if (r <= 0)
+            return ug_errf(err, UG_ERR_IO, "%s: read failed at offset %llu: %s", z->name,
+                           (unsigned long long)off, r < 0 ? strerror(errno) : "unexpected end of file");
         p += r;
         off += (uint64_t)r;
         n -= (size_t)r;
@@ -76,7 +84,9 @@ static int cmp_offset(const void *a, const void *b, void *arg) {
 // Finds the end of central directory record: the last signature within the final 64 KiB +
 // 22 bytes whose comment length reaches exactly the end of the file.
 static ug_status find_eocd(ug_zip *z, uint8_t *eocd, uint64_t *pos, ug_err *err) {
-    if (z->size < EOCD_SIZE) return ug_errf(err, UG_ERR_FORMAT, "%s: not a zip archive (%llu bytes, too short)", z->name, (unsigned long long)z->size);
+    if (z->size < EOCD_SIZE)
+        return ug_errf(err, UG_ERR_FORMAT, "%s: not a zip archive (%llu bytes, too short)", z->name,
+                       (unsigned long long)z->size);
     uint64_t span = z->size < EOCD_SIZE + 65535 ? z->size : EOCD_SIZE + 65535;
     uint8_t *tail = malloc(span);
     if (!tail) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", z->name);
@@ -141,9 +151,11 @@ static ug_status parse(ug_zip *z, ug_err *err) {
                 return ug_errf(err, UG_ERR_FORMAT, "%s: zip64 end record offset %llu out of bounds", z->name,
                                (unsigned long long)e64_pos);
             if ((st = zread(z, e64_pos, e64, EOCD64_SIZE, err))) return st;
-            if (rd32(e64) != SIG_EOCD64) return ug_errf(err, UG_ERR_FORMAT, "%s: bad zip64 end record signature", z->name);
+            if (rd32(e64) != SIG_EOCD64)
+                return ug_errf(err, UG_ERR_FORMAT, "%s: bad zip64 end record signature", z->name);
             if (rd64(e64 + 24) != rd64(e64 + 32) || rd32(e64 + 16) != 0 || rd32(e64 + 20) != 0)
-                return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: multi-disk zip archives are not supported", z->name);
+                return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: multi-disk zip archives are not supported",
+                               z->name);
             n_entries = rd64(e64 + 32);
             cd_size = rd64(e64 + 40);
             cd_off = rd64(e64 + 48);
@@ -151,11 +163,11 @@ static ug_status parse(ug_zip *z, ug_err *err) {
         }
     }
     if (cd_off > cd_end_limit || cd_size > cd_end_limit - cd_off)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: central directory (offset %llu, %llu bytes) out of bounds", z->name,
-                       (unsigned long long)cd_off, (unsigned long long)cd_size);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: central directory (offset %llu, %llu bytes) out of bounds",
+                       z->name, (unsigned long long)cd_off, (unsigned long long)cd_size);
     if (n_entries > cd_size / CENTRAL_SIZE)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: %llu entries cannot fit in a %llu-byte central directory", z->name,
-                       (unsigned long long)n_entries, (unsigned long long)cd_size);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: %llu entries cannot fit in a %llu-byte central directory",
+                       z->name, (unsigned long long)n_entries, (unsigned long long)cd_size);
     if (n_entries > INT_MAX / 2) return ug_errf(err, UG_ERR_NOMEM, "%s: too many entries", z->name);
     uint8_t *cd = malloc(cd_size ? cd_size : 1);
     z->entries = calloc(n_entries ? n_entries : 1, sizeof *z->entries);
@@ -173,13 +185,15 @@ static ug_status parse(ug_zip *z, ug_err *err) {
     for (uint64_t i = 0; i < n_entries; i++) {
         if (cd_size - pos < CENTRAL_SIZE || rd32(cd + pos) != SIG_CENTRAL) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: bad central directory header %llu", z->name, (unsigned long long)i);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: bad central directory header %llu", z->name,
+                           (unsigned long long)i);
         }
         const uint8_t *h = cd + pos;
         size_t nlen = rd16(h + 28), xlen = rd16(h + 30), clen = rd16(h + 32);
         if (cd_size - pos - CENTRAL_SIZE < nlen + xlen + clen) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: central directory header %llu truncated", z->name, (unsigned long long)i);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: central directory header %llu truncated", z->name,
+                           (unsigned long long)i);
         }
         char *name = z->names + names_len;
         memcpy(name, h + CENTRAL_SIZE, nlen);
@@ -187,7 +201,8 @@ static ug_status parse(ug_zip *z, ug_err *err) {
         names_len += nlen + 1;
         if (strlen(name) != nlen) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entry %llu has a NUL byte in its name", z->name, (unsigned long long)i);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: entry %llu has a NUL byte in its name", z->name,
+                           (unsigned long long)i);
         }
         ug_zip_entry *e = &z->entries[i];
         e->name = name;
@@ -195,8 +210,8 @@ static ug_status parse(ug_zip *z, ug_err *err) {
         e->method = rd16(h + 10);
         e->crc = rd32(h + 16);
         uint64_t csize = rd32(h + 20), size = rd32(h + 24), loff = rd32(h + 42);
-        if ((st = zip64_extra(z, name, h + CENTRAL_SIZE + nlen, xlen, &size, &csize, &loff, size == 0xFFFFFFFFu,
-                              csize == 0xFFFFFFFFu, loff == 0xFFFFFFFFu, err))) {
+        if ((st = zip64_extra(z, name, h + CENTRAL_SIZE + nlen, xlen, &size, &csize, &loff,
+                              size == 0xFFFFFFFFu, csize == 0xFFFFFFFFu, loff == 0xFFFFFFFFu, err))) {
             free(cd);
             return st;
         }
@@ -204,16 +219,17 @@ static ug_status parse(ug_zip *z, ug_err *err) {
         e->comp_size = csize;
         if (e->method == 0 && size != csize && !(e->flags & 1)) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: stored entry '%s' has size %llu but %llu bytes in the archive", z->name,
-                           name, (unsigned long long)size, (unsigned long long)csize);
+            return ug_errf(err, UG_ERR_FORMAT,
+                           "%s: stored entry '%s' has size %llu but %llu bytes in the archive", z->name, name,
+                           (unsigned long long)size, (unsigned long long)csize);
         }
         // The local header repeats the name; its own extra field may differ (torch pads
         // there to align the data), so the data starts after *its* lengths.
         uint8_t lh[LOCAL_SIZE];
         if (loff > cd_off || cd_off - loff < LOCAL_SIZE) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': local header offset %llu out of bounds", z->name, name,
-                           (unsigned long long)loff);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': local header offset %llu out of bounds",
+                           z->name, name, (unsigned long long)loff);
         }
         if ((st = zread(z, loff, lh, LOCAL_SIZE, err))) {
             free(cd);
@@ -222,13 +238,14 @@ static ug_status parse(ug_zip *z, ug_err *err) {
         uint64_t lnlen = rd16(lh + 26), lxlen = rd16(lh + 28);
         if (rd32(lh) != SIG_LOCAL || lnlen != nlen) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': bad local header at offset %llu", z->name, name,
-                           (unsigned long long)loff);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': bad local header at offset %llu", z->name,
+                           name, (unsigned long long)loff);
         }
         e->data_offset = loff + LOCAL_SIZE + lnlen + lxlen;
         if (e->data_offset > cd_off || csize > cd_off - e->data_offset) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': data (offset %llu, %llu bytes) runs past the central directory",
+            return ug_errf(err, UG_ERR_FORMAT,
+                           "%s: entry '%s': data (offset %llu, %llu bytes) runs past the central directory",
                            z->name, name, (unsigned long long)e->data_offset, (unsigned long long)csize);
         }
         char lname[65536];
@@ -238,7 +255,8 @@ static ug_status parse(ug_zip *z, ug_err *err) {
         }
         if (memcmp(lname, name, nlen) != 0) {
             free(cd);
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': local header names a different file", z->name, name);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': local header names a different file", z->name,
+                           name);
         }
         z->sorted[i] = (int)i;
         pos += CENTRAL_SIZE + nlen + xlen + clen;
@@ -251,13 +269,16 @@ static ug_status parse(ug_zip *z, ug_err *err) {
     for (int i = 1; i < z->count; i++) {
         const ug_zip_entry *a = &z->entries[z->sorted[i - 1]], *b = &z->entries[z->sorted[i]];
         if (a->data_offset + a->comp_size > b->data_offset - LOCAL_SIZE)
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entries '%s' and '%s' overlap", z->name, a->name, b->name);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: entries '%s' and '%s' overlap", z->name, a->name,
+                           b->name);
     }
-    for (int i = 0; i < z->count; i++) z->sorted[i] = i;
+    for (int i = 0; i < z->count; i++)
+        z->sorted[i] = i;
     qsort_r(z->sorted, (size_t)z->count, sizeof *z->sorted, cmp_name_idx, z);
     for (int i = 1; i < z->count; i++)
         if (!strcmp(z->entries[z->sorted[i - 1]].name, z->entries[z->sorted[i]].name))
-            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s' appears twice", z->name, z->entries[z->sorted[i]].name);
+            return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s' appears twice", z->name,
+                           z->entries[z->sorted[i]].name);
     return UG_OK;
 }
 
@@ -281,7 +302,8 @@ ug_status ug_zip_open(ug_zip **out, const char *path, ug_err *err) {
     z->fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat sb;
     if (z->fd < 0 || fstat(z->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        ug_status st = ug_errf(err, UG_ERR_IO, "%s: %s", path, z->fd < 0 ? strerror(errno) : "not a regular file");
+        ug_status st =
+            ug_errf(err, UG_ERR_IO, "%s: %s", path, z->fd < 0 ? strerror(errno) : "not a regular file");
         ug_zip_close(z);
         return st;
     }
@@ -312,9 +334,15 @@ void ug_zip_close(ug_zip *z) {
     free(z);
 }
 
-const char *ug_zip_name(const ug_zip *z) { return z->name; }
-int ug_zip_count(const ug_zip *z) { return z->count; }
-const ug_zip_entry *ug_zip_at(const ug_zip *z, int i) { return i >= 0 && i < z->count ? &z->entries[i] : NULL; }
+const char *ug_zip_name(const ug_zip *z) {
+    return z->name;
+}
+int ug_zip_count(const ug_zip *z) {
+    return z->count;
+}
+const ug_zip_entry *ug_zip_at(const ug_zip *z, int i) {
+    return i >= 0 && i < z->count ? &z->entries[i] : NULL;
+}
 
 const ug_zip_entry *ug_zip_find(const ug_zip *z, const char *name) {
     int lo = 0, hi = z->count;
@@ -322,16 +350,20 @@ const ug_zip_entry *ug_zip_find(const ug_zip *z, const char *name) {
         int mid = lo + (hi - lo) / 2;
         int c = strcmp(z->entries[z->sorted[mid]].name, name);
         if (c == 0) return &z->entries[z->sorted[mid]];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
 
 static ug_status check_readable(ug_zip *z, const ug_zip_entry *e, ug_err *err) {
-    if (e->flags & 1) return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: entry '%s' is encrypted", z->name, e->name);
+    if (e->flags & 1)
+        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: entry '%s' is encrypted", z->name, e->name);
     if (e->method != 0 && e->method != 8)
-        return ug_errf(err, UG_ERR_UNSUPPORTED, "%s: entry '%s' uses compression method %u (only stored and deflated are supported)",
+        return ug_errf(err, UG_ERR_UNSUPPORTED,
+                       "%s: entry '%s' uses compression method %u (only stored and deflated are supported)",
                        z->name, e->name, e->method);
     return UG_OK;
 }
@@ -371,7 +403,8 @@ static ug_status stream_entry(ug_zip *z, const ug_zip_entry *e, uint8_t *dst, ug
         while (zr != Z_STREAM_END) {
             if (zs.avail_in == 0) {
                 if (consumed == e->comp_size) {
-                    st = ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': deflate stream truncated", z->name, e->name);
+                    st = ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': deflate stream truncated", z->name,
+                                 e->name);
                     break;
                 }
                 size_t n = e->comp_size - consumed < CHUNK ? (size_t)(e->comp_size - consumed) : CHUNK;
@@ -384,13 +417,14 @@ static ug_status stream_entry(ug_zip *z, const ug_zip_entry *e, uint8_t *dst, ug
             zs.avail_out = CHUNK;
             zr = inflate(&zs, Z_NO_FLUSH);
             if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && zs.avail_in == 0)) {
-                st = ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': corrupt deflate data (%s)", z->name, e->name,
-                             zs.msg ? zs.msg : "inflate error");
+                st = ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': corrupt deflate data (%s)", z->name,
+                             e->name, zs.msg ? zs.msg : "inflate error");
                 break;
             }
             size_t got = CHUNK - zs.avail_out;
             if (got > e->size - produced) {
-                st = ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': inflates to more than its declared %llu bytes", z->name,
+                st = ug_errf(err, UG_ERR_FORMAT,
+                             "%s: entry '%s': inflates to more than its declared %llu bytes", z->name,
                              e->name, (unsigned long long)e->size);
                 break;
             }
@@ -404,25 +438,27 @@ static ug_status stream_entry(ug_zip *z, const ug_zip_entry *e, uint8_t *dst, ug
     free(out);
     if (st) return st;
     if (produced != e->size)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': %llu bytes of data, declared %llu", z->name, e->name,
-                       (unsigned long long)produced, (unsigned long long)e->size);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': %llu bytes of data, declared %llu", z->name,
+                       e->name, (unsigned long long)produced, (unsigned long long)e->size);
     if ((uint32_t)crc != e->crc)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': CRC-32 mismatch (stored %08x, computed %08x)", z->name, e->name,
-                       e->crc, (unsigned)crc);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': CRC-32 mismatch (stored %08x, computed %08x)",
+                       z->name, e->name, e->crc, (unsigned)crc);
     return UG_OK;
 }
 
-ug_status ug_zip_read_entry(ug_zip *z, const ug_zip_entry *e, size_t max_size, void **data, size_t *size, ug_err *err) {
+ug_status ug_zip_read_entry(ug_zip *z, const ug_zip_entry *e, size_t max_size, void **data, size_t *size,
+                            ug_err *err) {
     *data = NULL;
     ug_status st = check_readable(z, e, err);
     if (st) return st;
     if (e->size > max_size)
-        return ug_errf(err, UG_ERR_NOMEM, "%s: entry '%s' declares %llu bytes, more than the %zu allowed", z->name, e->name,
-                       (unsigned long long)e->size, max_size);
+        return ug_errf(err, UG_ERR_NOMEM, "%s: entry '%s' declares %llu bytes, more than the %zu allowed",
+                       z->name, e->name, (unsigned long long)e->size, max_size);
     // A deflate stream expands at most ~1032x; a larger claim is a lie we need not allocate for.
     if (e->method == 8 && e->size / 1032 > e->comp_size + 1)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s' declares %llu bytes from %llu compressed bytes (impossible)",
-                       z->name, e->name, (unsigned long long)e->size, (unsigned long long)e->comp_size);
+        return ug_errf(err, UG_ERR_FORMAT,
+                       "%s: entry '%s' declares %llu bytes from %llu compressed bytes (impossible)", z->name,
+                       e->name, (unsigned long long)e->size, (unsigned long long)e->comp_size);
     uint8_t *buf = malloc((size_t)e->size + 1);
     if (!buf) return ug_errf(err, UG_ERR_NOMEM, "%s: out of memory for entry '%s'", z->name, e->name);
     st = stream_entry(z, e, buf, err);
@@ -440,11 +476,15 @@ ug_status ug_zip_read_at(ug_zip *z, const ug_zip_entry *e, uint64_t off, void *b
     ug_status st = check_readable(z, e, err);
     if (st) return st;
     if (e->method != 0)
-        return ug_errf(err, UG_ERR_INTERNAL, "%s: entry '%s' is compressed; no random access", z->name, e->name);
+        return ug_errf(err, UG_ERR_INTERNAL, "%s: entry '%s' is compressed; no random access", z->name,
+                       e->name);
     if (off > e->size || n > e->size - off)
-        return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': bytes [%llu, %llu) are outside its %llu bytes", z->name, e->name,
-                       (unsigned long long)off, (unsigned long long)(off + n), (unsigned long long)e->size);
+        return ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': bytes [%llu, %llu) are outside its %llu bytes",
+                       z->name, e->name, (unsigned long long)off, (unsigned long long)(off + n),
+                       (unsigned long long)e->size);
     return zread(z, e->data_offset + off, buf, n, err);
 }
 
-ug_status ug_zip_check_crc(ug_zip *z, const ug_zip_entry *e, ug_err *err) { return stream_entry(z, e, NULL, err); }
+ug_status ug_zip_check_crc(ug_zip *z, const ug_zip_entry *e, ug_err *err) {
+    return stream_entry(z, e, NULL, err);
+}

@@ -22,7 +22,8 @@ static void emit(ug_json_writer *w, const ug_json *v) {
     case UG_JSON_STRING: ug_jw_string_n(w, v->str, v->len); break;
     case UG_JSON_ARRAY:
         ug_jw_array_begin(w);
-        for (size_t i = 0; i < v->len; i++) emit(w, &v->items[i]);
+        for (size_t i = 0; i < v->len; i++)
+            emit(w, &v->items[i]);
         ug_jw_array_end(w);
         break;
     case UG_JSON_OBJECT:

@@ -21,10 +21,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const ug_st_entry *e = ug_st_at(f, i);
         const uint8_t *p = e->data;
         if (p < data || p + e->nbytes > data + size) abort();
-        for (size_t k = 0; k < e->nbytes; k++) sum += p[k];
+        for (size_t k = 0; k < e->nbytes; k++)
+            sum += p[k];
         if (ug_st_find(f, e->name) != e) abort();
         size_t n = ug_dtype_size(e->dtype);
-        for (int d = 0; d < e->ndim; d++) n *= (size_t)e->shape[d];
+        for (int d = 0; d < e->ndim; d++)
+            n *= (size_t)e->shape[d];
         if (n != e->nbytes) abort();
         ug_tensor t;
         if (ug_st_tensor(f, e->name, &t, &err) != UG_OK || t.data != e->data) abort();

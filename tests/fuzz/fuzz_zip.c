@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             size_t n;
             if (ug_zip_read_entry(z, e, FUZZ_MAX_BYTES, &d, &n, &err) == UG_OK) free(d);
             uint8_t b[16];
-            ug_zip_read_at(z, e, e->size / 2, b, e->size - e->size / 2 < 16 ? (size_t)(e->size - e->size / 2) : 16, &err);
+            ug_zip_read_at(z, e, e->size / 2, b,
+                           e->size - e->size / 2 < 16 ? (size_t)(e->size - e->size / 2) : 16, &err);
             ug_zip_find(z, e->name);
         }
         ug_zip_close(z);
