@@ -215,3 +215,19 @@ int test_run_suite(Suite *s) {
     srunner_free(sr);
     return failed == 0 ? 0 : 1;
 }
+
+TCase *test_case(const test_case_def *def, Suite **s) {
+    *s = suite_create(def->name);
+    TCase *tc = tcase_create(def->name);
+    if (def->setup_once || def->teardown_once)
+        tcase_add_unchecked_fixture(tc, def->setup_once, def->teardown_once);
+    if (def->setup || def->teardown) tcase_add_checked_fixture(tc, def->setup, def->teardown);
+    if (def->timeout > 0) tcase_set_timeout(tc, def->timeout);
+    suite_add_tcase(*s, tc);
+    return tc;
+}
+
+void test_add_n(TCase *tc, const TTest *const *tests, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        tcase_add_test(tc, tests[i]);
+}

@@ -69,4 +69,24 @@ bool test_i32_contains(const int32_t *l, int64_t n, int32_t v);
 // Runs a suite with CK_NORMAL output; returns the process exit status.
 int test_run_suite(Suite *s);
 
+// The usual suite: one test case, its fixtures and timeout. A main then reads
+//   TCase *tc = test_case(&(test_case_def){.name = "gemm", .setup = test_ctx_setup, .teardown =
+//   test_ctx_teardown}, &s); test_add(tc, a, b, c); return test_run_suite(s);
+typedef struct test_case_def {
+    const char *name;            // the suite's and the case's name
+    void (*setup)(void);         // checked fixture: around each test, in its fork (or NULL)
+    void (*teardown)(void);      //
+    void (*setup_once)(void);    // unchecked fixture: once, in the parent (or NULL)
+    void (*teardown_once)(void); //
+    int timeout;                 // seconds; 0 keeps Check's default
+} test_case_def;
+
+// A new suite *s holding one new case made as def says; returns the case.
+TCase *test_case(const test_case_def *def, Suite **s);
+// Adds the tests (START_TEST names) to tc in order.
+void test_add_n(TCase *tc, const TTest *const *tests, size_t n);
+#define test_add(tc, ...)                                                                                    \
+    test_add_n(tc, (const TTest *const[]){__VA_ARGS__},                                                      \
+               sizeof((const TTest *const[]){__VA_ARGS__}) / sizeof(const TTest *))
+
 #endif

@@ -198,14 +198,10 @@ START_TEST(merge_cpu_matches_ref) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("window");
-    TCase *tc = tcase_create("window");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_add_test(tc, window_order_is_kind_order);
-    tcase_add_test(tc, window_refs_follow_the_official_recipe);
-    tcase_add_test(tc, merge_ref_follows_the_official_recipe);
-    tcase_add_test(tc, window_cpu_matches_ref);
-    tcase_add_test(tc, merge_cpu_matches_ref);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "window", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown}, &s);
+    test_add(tc, window_order_is_kind_order, window_refs_follow_the_official_recipe,
+             merge_ref_follows_the_official_recipe, window_cpu_matches_ref, merge_cpu_matches_ref);
     return test_run_suite(s);
 }
