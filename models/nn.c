@@ -66,38 +66,39 @@ bool nn_has(const nn_loader *l, const char *fmt, ...) {
     return full > 0 && (size_t)full < sizeof key && ug_weights_has(l->w, key);
 }
 
+// <name>.weight of shape w_shape (stored dtype or F32) and, if b, <name>.bias F32 [b_len].
+static void get_weight_bias(nn_loader *l, ug_tensor *w, bool w_f32, int ndim, const int64_t *w_shape,
+                            ug_tensor *b, int64_t b_len, const char *fmt, va_list ap) {
+    va_list again;
+    va_copy(again, ap);
+    get_key(l, w, w_f32, ndim, w_shape, ".weight", fmt, ap);
+    if (b) {
+        get_key(l, b, true, UG_DIMS(b_len), ".bias", fmt, again);
+    }
+    va_end(again);
+}
+
 void nn_get_linear(nn_loader *l, nn_linear *lin, int64_t out, int64_t in, bool bias, const char *fmt, ...) {
+    memset(&lin->b, 0, sizeof lin->b);
     va_list ap;
     va_start(ap, fmt);
-    get_key(l, &lin->w, false, UG_DIMS(out, in), ".weight", fmt, ap);
-    va_end(ap);
-    memset(&lin->b, 0, sizeof lin->b);
-    if (!bias) return;
-    va_start(ap, fmt);
-    get_key(l, &lin->b, true, UG_DIMS(out), ".bias", fmt, ap);
+    get_weight_bias(l, &lin->w, false, UG_DIMS(out, in), bias ? &lin->b : NULL, out, fmt, ap);
     va_end(ap);
 }
 
 void nn_get_norm(nn_loader *l, nn_norm *n, int64_t C, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    get_key(l, &n->w, true, UG_DIMS(C), ".weight", fmt, ap);
-    va_end(ap);
-    va_start(ap, fmt);
-    get_key(l, &n->b, true, UG_DIMS(C), ".bias", fmt, ap);
+    get_weight_bias(l, &n->w, true, UG_DIMS(C), &n->b, C, fmt, ap);
     va_end(ap);
 }
 
 void nn_get_conv(nn_loader *l, nn_conv *c, int64_t out, int64_t in, int64_t k, bool bias, const char *fmt,
                  ...) {
+    memset(&c->b, 0, sizeof c->b);
     va_list ap;
     va_start(ap, fmt);
-    get_key(l, &c->w, false, UG_DIMS(out, in, k, k), ".weight", fmt, ap);
-    va_end(ap);
-    memset(&c->b, 0, sizeof c->b);
-    if (!bias) return;
-    va_start(ap, fmt);
-    get_key(l, &c->b, true, UG_DIMS(out), ".bias", fmt, ap);
+    get_weight_bias(l, &c->w, false, UG_DIMS(out, in, k, k), bias ? &c->b : NULL, out, fmt, ap);
     va_end(ap);
 }
 

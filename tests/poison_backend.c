@@ -73,107 +73,65 @@ static const ug_tensor *host_opt(const ug_tensor *t, ug_tensor *slot) {
     return slot;
 }
 
-#define H(t)  ug_tensor t##_h = host(t)
-#define HO(t) ug_tensor t##_s, *t##_h = (ug_tensor *)host_opt(t, &t##_s)
+// P(t): a host view of t for the CPU kernel, as a pointer valid for the enclosing call;
+// PO(t): the same for an optional tensor (NULL stays NULL).
+#define P(t)  ((ug_tensor[]){host(t)})
+#define PO(t) ((t) ? P(t) : NULL)
+
+// The entries of shape (ctx, y, x).
+#define UNARY(op)                                                                                            \
+    static void p_##op(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {                                        \
+        ug_backend_cpu.op(c, P(y), P(x));                                                                    \
+    }
+UNARY(gelu)
+UNARY(relu)
+UNARY(sigmoid)
+UNARY(softmax)
+UNARY(resize_pillow)
+UNARY(rba_normalize)
+UNARY(copy)
+UNARY(argmax)
+UNARY(attn_mask_threshold)
+#undef UNARY
 
 static void p_matmul(ug_ctx *c, ug_tensor *C, const ug_tensor *A, const ug_tensor *B, const ug_tensor *bias,
                      float alpha, float beta) {
-    H(C);
-    H(A);
-    H(B);
-    HO(bias);
-    ug_backend_cpu.matmul(c, &C_h, &A_h, &B_h, bias_h, alpha, beta);
+    ug_backend_cpu.matmul(c, P(C), P(A), P(B), PO(bias), alpha, beta);
 }
 static void p_linear(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const ug_tensor *W, const ug_tensor *b) {
-    H(y);
-    H(x);
-    H(W);
-    HO(b);
-    ug_backend_cpu.linear(c, &y_h, &x_h, &W_h, b_h);
+    ug_backend_cpu.linear(c, P(y), P(x), P(W), PO(b));
 }
 static void p_conv2d(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
                      int stride, int pad) {
-    H(y);
-    H(x);
-    H(w);
-    HO(b);
-    ug_backend_cpu.conv2d(c, &y_h, &x_h, &w_h, b_h, stride, pad);
+    ug_backend_cpu.conv2d(c, P(y), P(x), P(w), PO(b), stride, pad);
 }
 static void p_conv_transpose2x2(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const ug_tensor *w,
                                 const ug_tensor *b) {
-    H(y);
-    H(x);
-    H(w);
-    HO(b);
-    ug_backend_cpu.conv_transpose2x2(c, &y_h, &x_h, &w_h, b_h);
+    ug_backend_cpu.conv_transpose2x2(c, P(y), P(x), P(w), PO(b));
 }
 static void p_layernorm(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
                         float eps) {
-    H(y);
-    H(x);
-    HO(w);
-    HO(b);
-    ug_backend_cpu.layernorm(c, &y_h, &x_h, w_h, b_h, eps);
+    ug_backend_cpu.layernorm(c, P(y), P(x), PO(w), PO(b), eps);
 }
 static void p_layernorm2d(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
                           float eps) {
-    H(y);
-    H(x);
-    HO(w);
-    HO(b);
-    ug_backend_cpu.layernorm2d(c, &y_h, &x_h, w_h, b_h, eps);
+    ug_backend_cpu.layernorm2d(c, P(y), P(x), PO(w), PO(b), eps);
 }
 static void p_groupnorm(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const ug_tensor *w, const ug_tensor *b,
                         int groups, float eps) {
-    H(y);
-    H(x);
-    HO(w);
-    HO(b);
-    ug_backend_cpu.groupnorm(c, &y_h, &x_h, w_h, b_h, groups, eps);
-}
-static void p_gelu(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {
-    H(y);
-    H(x);
-    ug_backend_cpu.gelu(c, &y_h, &x_h);
-}
-static void p_relu(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {
-    H(y);
-    H(x);
-    ug_backend_cpu.relu(c, &y_h, &x_h);
-}
-static void p_sigmoid(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {
-    H(y);
-    H(x);
-    ug_backend_cpu.sigmoid(c, &y_h, &x_h);
-}
-static void p_softmax(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {
-    H(y);
-    H(x);
-    ug_backend_cpu.softmax(c, &y_h, &x_h);
+    ug_backend_cpu.groupnorm(c, P(y), P(x), PO(w), PO(b), groups, eps);
 }
 static void p_add(ug_ctx *c, ug_tensor *y, const ug_tensor *a, const ug_tensor *b) {
-    H(y);
-    H(a);
-    H(b);
-    ug_backend_cpu.add(c, &y_h, &a_h, &b_h);
+    ug_backend_cpu.add(c, P(y), P(a), P(b));
 }
 static void p_mul(ug_ctx *c, ug_tensor *y, const ug_tensor *a, const ug_tensor *b) {
-    H(y);
-    H(a);
-    H(b);
-    ug_backend_cpu.mul(c, &y_h, &a_h, &b_h);
+    ug_backend_cpu.mul(c, P(y), P(a), P(b));
 }
 static void p_scale_add(ug_ctx *c, ug_tensor *y, const ug_tensor *x, float alpha, float beta) {
-    H(y);
-    H(x);
-    ug_backend_cpu.scale_add(c, &y_h, &x_h, alpha, beta);
+    ug_backend_cpu.scale_add(c, P(y), P(x), alpha, beta);
 }
 static void p_attention(ug_ctx *c, ug_tensor *out, const ug_tensor *q, const ug_tensor *k, const ug_tensor *v,
                         const ug_attn_extra *extra, float scale) {
-    H(out);
-    H(q);
-    H(k);
-    H(v);
     ug_attn_extra ex = {0};
     ug_tensor slots[5];
     if (extra) {
@@ -183,193 +141,102 @@ static void p_attention(ug_ctx *c, ug_tensor *out, const ug_tensor *q, const ug_
         ex.rel_h = host_opt(extra->rel_h, &slots[3]);
         ex.rel_w = host_opt(extra->rel_w, &slots[4]);
     }
-    ug_backend_cpu.attention(c, &out_h, &q_h, &k_h, &v_h, extra ? &ex : NULL, scale);
+    ug_backend_cpu.attention(c, P(out), P(q), P(k), P(v), extra ? &ex : NULL, scale);
 }
 static void p_msdeform_attn(ug_ctx *c, ug_tensor *out, const ug_tensor *value, const int64_t (*shapes)[2],
                             int64_t levels, const ug_tensor *loc, const ug_tensor *aw) {
-    H(out);
-    H(value);
-    H(loc);
-    H(aw);
-    ug_backend_cpu.msdeform_attn(c, &out_h, &value_h, shapes, levels, &loc_h, &aw_h);
+    ug_backend_cpu.msdeform_attn(c, P(out), P(value), shapes, levels, P(loc), P(aw));
 }
 static void p_resize_bilinear(ug_ctx *c, ug_tensor *y, const ug_tensor *x, bool align_corners) {
-    H(y);
-    H(x);
-    ug_backend_cpu.resize_bilinear(c, &y_h, &x_h, align_corners);
-}
-static void p_resize_pillow(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {
-    H(y);
-    H(x);
-    ug_backend_cpu.resize_pillow(c, &y_h, &x_h);
+    ug_backend_cpu.resize_bilinear(c, P(y), P(x), align_corners);
 }
 static void p_grid_sample(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const ug_tensor *grid) {
-    H(y);
-    H(x);
-    H(grid);
-    ug_backend_cpu.grid_sample(c, &y_h, &x_h, &grid_h);
-}
-static void p_rba_normalize(ug_ctx *c, ug_tensor *y, const ug_tensor *img) {
-    H(y);
-    H(img);
-    ug_backend_cpu.rba_normalize(c, &y_h, &img_h);
+    ug_backend_cpu.grid_sample(c, P(y), P(x), P(grid));
 }
 static void p_sam_normalize_pad(ug_ctx *c, ug_tensor *y, const ug_tensor *img, const float *mean,
                                 const float *std) {
-    H(y);
-    H(img);
-    ug_backend_cpu.sam_normalize_pad(c, &y_h, &img_h, mean, std);
-}
-static void p_copy(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {
-    H(y);
-    H(x);
-    ug_backend_cpu.copy(c, &y_h, &x_h);
+    ug_backend_cpu.sam_normalize_pad(c, P(y), P(img), mean, std);
 }
 static void p_fill(ug_ctx *c, ug_tensor *y, float value) {
-    H(y);
-    ug_backend_cpu.fill(c, &y_h, value);
+    ug_backend_cpu.fill(c, P(y), value);
 }
 static void p_pad(ug_ctx *c, ug_tensor *y, const ug_tensor *x, const int64_t *before, float value) {
-    H(y);
-    H(x);
-    ug_backend_cpu.pad(c, &y_h, &x_h, before, value);
+    ug_backend_cpu.pad(c, P(y), P(x), before, value);
 }
 static void p_concat(ug_ctx *c, ug_tensor *y, const ug_tensor *xs, int n, int dim) {
-    H(y);
     ug_tensor *hs = malloc((size_t)(n > 0 ? n : 1) * sizeof *hs);
     if (!hs) abort();
     for (int i = 0; i < n; i++)
         hs[i] = host(&xs[i]);
-    ug_backend_cpu.concat(c, &y_h, hs, n, dim);
+    ug_backend_cpu.concat(c, P(y), hs, n, dim);
     free(hs);
 }
 static void p_roll(ug_ctx *c, ug_tensor *y, const ug_tensor *x, int n, const int *dims,
                    const int64_t *shifts) {
-    H(y);
-    H(x);
-    ug_backend_cpu.roll(c, &y_h, &x_h, n, dims, shifts);
-}
-static void p_argmax(ug_ctx *c, ug_tensor *y, const ug_tensor *x) {
-    H(y);
-    H(x);
-    ug_backend_cpu.argmax(c, &y_h, &x_h);
+    ug_backend_cpu.roll(c, P(y), P(x), n, dims, shifts);
 }
 static void p_posembed_sine(ug_ctx *c, ug_tensor *y) {
-    H(y);
-    ug_backend_cpu.posembed_sine(c, &y_h);
+    ug_backend_cpu.posembed_sine(c, P(y));
 }
 static ug_status p_rba_score(ug_ctx *c, ug_tensor *score, ug_tensor *semantic, const ug_tensor *logits,
                              const ug_tensor *masks, int64_t Ht, int64_t Wt, ug_err *err) {
-    H(score);
-    H(semantic);
-    H(logits);
-    H(masks);
-    return ug_backend_cpu.rba_score(c, &score_h, &semantic_h, &logits_h, &masks_h, Ht, Wt, err);
+    return ug_backend_cpu.rba_score(c, P(score), P(semantic), P(logits), P(masks), Ht, Wt, err);
 }
-
 // ---- ops moved out of models/ (one block per room, in the order of ops/backend.h) ----
 // swin
 static void p_window_gather(ug_ctx *c, ug_tensor *y, const ug_tensor *x, int64_t ws, int64_t shift,
                             int64_t w0) {
-    H(y);
-    H(x);
-    ug_backend_cpu.window_gather(c, &y_h, &x_h, ws, shift, w0);
+    ug_backend_cpu.window_gather(c, P(y), P(x), ws, shift, w0);
 }
 static void p_window_zero_pads(ug_ctx *c, ug_tensor *y, int64_t Hm, int64_t Wm, int64_t ws, int64_t shift,
                                int64_t w0) {
-    H(y);
-    ug_backend_cpu.window_zero_pads(c, &y_h, Hm, Wm, ws, shift, w0);
+    ug_backend_cpu.window_zero_pads(c, P(y), Hm, Wm, ws, shift, w0);
 }
 static void p_window_scatter_add(ug_ctx *c, ug_tensor *x, const ug_tensor *y, int64_t ws, int64_t shift,
                                  int64_t w0) {
-    H(x);
-    H(y);
-    ug_backend_cpu.window_scatter_add(c, &x_h, &y_h, ws, shift, w0);
+    ug_backend_cpu.window_scatter_add(c, P(x), P(y), ws, shift, w0);
 }
 static void p_patch_merge_gather(ug_ctx *c, ug_tensor *y, const ug_tensor *x, int64_t t0) {
-    H(y);
-    H(x);
-    ug_backend_cpu.patch_merge_gather(c, &y_h, &x_h, t0);
+    ug_backend_cpu.patch_merge_gather(c, P(y), P(x), t0);
 }
 // msdeform pixel decoder / mask2former decoder / rba
 static void p_msdeform_sampling_locations(ug_ctx *c, ug_tensor *loc, const ug_tensor *off,
                                           const int64_t (*shapes)[2], int64_t levels) {
-    H(loc);
-    H(off);
-    ug_backend_cpu.msdeform_sampling_locations(c, &loc_h, &off_h, shapes, levels);
-}
-static void p_attn_mask_threshold(ug_ctx *c, ug_tensor *mask, const ug_tensor *x) {
-    H(mask);
-    H(x);
-    ug_backend_cpu.attn_mask_threshold(c, &mask_h, &x_h);
+    ug_backend_cpu.msdeform_sampling_locations(c, P(loc), P(off), shapes, levels);
 }
 // sam
 static void p_prompt_pe(ug_ctx *c, ug_tensor *y, const ug_tensor *xy, const ug_tensor *labels,
                         const ug_tensor *gauss, const ug_tensor *embed, const ug_tensor *not_a_point,
                         float size) {
-    H(y);
-    H(xy);
-    H(labels);
-    H(gauss);
-    H(embed);
-    H(not_a_point);
-    ug_backend_cpu.prompt_pe(c, &y_h, &xy_h, &labels_h, &gauss_h, &embed_h, &not_a_point_h, size);
+    ug_backend_cpu.prompt_pe(c, P(y), P(xy), P(labels), P(gauss), P(embed), P(not_a_point), size);
 }
 // pipeline
 static void p_proposals_candidates(ug_ctx *c, ug_tensor *xy, ug_tensor *count, const ug_tensor *u,
                                    const ug_tensor *ignore, float thr, float fallback) {
-    H(xy);
-    H(count);
-    H(u);
-    HO(ignore);
-    ug_backend_cpu.proposals_candidates(c, &xy_h, &count_h, &u_h, ignore_h, thr, fallback);
+    ug_backend_cpu.proposals_candidates(c, P(xy), P(count), P(u), PO(ignore), thr, fallback);
 }
 static ug_status p_proposals_fps(ug_ctx *c, ug_tensor *idx, ug_tensor *pts, const ug_tensor *xy, int ties,
                                  ug_err *err) {
-    H(idx);
-    HO(pts);
-    H(xy);
-    return ug_backend_cpu.proposals_fps(c, &idx_h, pts_h, &xy_h, ties, err);
+    return ug_backend_cpu.proposals_fps(c, P(idx), PO(pts), P(xy), ties, err);
 }
 static void p_masks_binarize(ug_ctx *c, ug_tensor *bits, ug_tensor *area, const ug_tensor *x, float thr) {
-    H(bits);
-    HO(area);
-    H(x);
-    ug_backend_cpu.masks_binarize(c, &bits_h, area_h, &x_h, thr);
+    ug_backend_cpu.masks_binarize(c, P(bits), PO(area), P(x), thr);
 }
 static void p_masks_scores(ug_ctx *c, ug_tensor *scores, const ug_tensor *bits, const ug_tensor *area,
                            const ug_tensor *u) {
-    H(scores);
-    H(bits);
-    H(area);
-    H(u);
-    ug_backend_cpu.masks_scores(c, &scores_h, &bits_h, &area_h, &u_h);
+    ug_backend_cpu.masks_scores(c, P(scores), P(bits), P(area), P(u));
 }
 static void p_masks_nms(ug_ctx *c, ug_tensor *keep, ug_tensor *count, const ug_tensor *bits,
                         const ug_tensor *area, const ug_tensor *scores, float iou_thr) {
-    H(keep);
-    H(count);
-    H(bits);
-    H(area);
-    H(scores);
-    ug_backend_cpu.masks_nms(c, &keep_h, &count_h, &bits_h, &area_h, &scores_h, iou_thr);
+    ug_backend_cpu.masks_nms(c, P(keep), P(count), P(bits), P(area), P(scores), iou_thr);
 }
 static void p_masks_overlap(ug_ctx *c, ug_tensor *inter, const ug_tensor *bits, const ug_tensor *idx,
                             const ug_tensor *other) {
-    H(inter);
-    H(bits);
-    H(idx);
-    H(other);
-    ug_backend_cpu.masks_overlap(c, &inter_h, &bits_h, &idx_h, &other_h);
+    ug_backend_cpu.masks_overlap(c, P(inter), P(bits), P(idx), P(other));
 }
 static void p_masks_refined(ug_ctx *c, ug_tensor *out, const ug_tensor *bits, const ug_tensor *scores,
                             const ug_tensor *keep, const ug_tensor *u) {
-    H(out);
-    H(bits);
-    H(scores);
-    H(keep);
-    H(u);
-    ug_backend_cpu.masks_refined(c, &out_h, &bits_h, &scores_h, &keep_h, &u_h);
+    ug_backend_cpu.masks_refined(c, P(out), P(bits), P(scores), P(keep), P(u));
 }
 
 const ug_backend ug_backend_poison = {
