@@ -4,10 +4,9 @@
 #define UG_CLI_H
 
 #include "engine/error.h"
+#include "include/ugains.h" // UGAINS_VERSION, the one place the version is written
 
 enum { CLI_OK = 0, CLI_RUNTIME = 1, CLI_USAGE = 2 };
-
-#define UGAINS_VERSION "0.1.0"
 
 // Subcommands: argv[0] is the subcommand name; each handles --help itself.
 int cmd_bench(int argc, char **argv);
