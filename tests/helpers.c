@@ -102,6 +102,32 @@ ug_tensor test_golden_npy(const char *rel) {
     return t;
 }
 
+void test_layernorm_f64(double *y, const double *x, int64_t rows, int64_t C, const float *w, const float *b,
+                        double eps) {
+    for (int64_t r = 0; r < rows; r++) {
+        double m = 0, v = 0;
+        for (int64_t c = 0; c < C; c++)
+            m += x[r * C + c];
+        m /= (double)C;
+        for (int64_t c = 0; c < C; c++)
+            v += (x[r * C + c] - m) * (x[r * C + c] - m);
+        v /= (double)C;
+        for (int64_t c = 0; c < C; c++)
+            y[r * C + c] = (x[r * C + c] - m) / sqrt(v + eps) * w[c] + b[c];
+    }
+}
+
+void test_linear_f64(double *y, const double *x, int64_t rows, int64_t in, int64_t out, const float *W,
+                     const float *b) {
+    for (int64_t r = 0; r < rows; r++)
+        for (int64_t o = 0; o < out; o++) {
+            double s = b ? b[o] : 0;
+            for (int64_t i = 0; i < in; i++)
+                s += x[r * in + i] * W[o * in + i];
+            y[r * out + o] = s;
+        }
+}
+
 ug_ctx test_ctx;
 
 static void ctx_setup(int threads) {
@@ -146,6 +172,12 @@ static int rm_entry(const char *path, const struct stat *sb, int flag, struct FT
 
 void test_rmtree(const char *path) {
     if (path) nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+void test_tmpdir_remove(char **dir) {
+    test_rmtree(*dir);
+    free(*dir);
+    *dir = NULL;
 }
 
 char *test_path_join(const char *dir, const char *name) {

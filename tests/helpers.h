@@ -27,6 +27,14 @@ void test_fill_normal(float *x, size_t n, float std, uint64_t seed);
 double test_assert_close(const float *got, const float *want, size_t n, double atol, double rtol,
                          const char *what);
 
+// Double references on rows of C (or in) values. test_layernorm_f64: y[r, :] = layer norm of
+// x[r, :] (mean and biased variance in double, eps) * w + b; y may be x. test_linear_f64:
+// y[r, o] = b[o] (0 when b is NULL) + sum_i W[o, i] x[r, i], summed in order of i.
+void test_layernorm_f64(double *y, const double *x, int64_t rows, int64_t C, const float *w, const float *b,
+                        double eps);
+void test_linear_f64(double *y, const double *x, int64_t rows, int64_t in, int64_t out, const float *W,
+                     const float *b);
+
 // Absolute path (malloc'ed) of a file under the golden set: $UGAINS_GOLDEN or ../shared/golden.
 char *test_golden_path(const char *rel);
 bool test_golden_available(void);
@@ -50,6 +58,8 @@ void test_ctx_teardown(void);
 // mkdtemp under $TMPDIR or /tmp; remove recursively afterwards.
 char *test_tmpdir(void);
 void test_rmtree(const char *path);
+// test_rmtree(*dir) when *dir is set, then free(*dir) and *dir = NULL (a fixture's teardown).
+void test_tmpdir_remove(char **dir);
 // dir + "/" + name (malloc'ed).
 char *test_path_join(const char *dir, const char *name);
 // Entries of a folder other than . and .. (dot files included); -1 when it cannot be opened.

@@ -42,8 +42,34 @@ char *rba_test_pack_as(const char *dir, const char *ckpt, const char *out, ug_dt
 }
 
 char *sam_test_pack(const char *dir, const char *out) {
+    return sam_test_pack_as(dir, out, UG_F32);
+}
+
+char *sam_test_pack_as(const char *dir, const char *out, ug_dtype dtype) {
     static const char *const sets[] = {"decoder_transformer_num_heads=4"};
-    return pack_golden(dir, "sam_tiny/sam_tiny.pth", out, "sam", sets, 1, UG_F32);
+    return pack_golden(dir, "sam_tiny/sam_tiny.pth", out, "sam", sets, 1, dtype);
+}
+
+// Packs golden sam_tiny (ckpt NULL) or rba_tiny/<ckpt> into dir/<out> and loads it into *sam
+// or *rba; false with a message on stderr (a load error as "<who>: <message>").
+static bool pack_and_load(const char *dir, const char *ckpt, const char *out, const char *who,
+                          sam_model **sam, rba_model **rba) {
+    char *path = ckpt ? rba_test_pack(dir, ckpt, out) : sam_test_pack(dir, out);
+    ug_err err;
+    ug_status st = !path ? UG_ERR_IO : ckpt ? rba_load(rba, path, &err) : sam_load(sam, path, &err);
+    if (path && st != UG_OK) fprintf(stderr, "%s: %s\n", who, err.msg);
+    free(path);
+    return st == UG_OK;
+}
+
+sam_model *sam_test_load(const char *dir, const char *out, const char *who) {
+    sam_model *m = NULL;
+    return pack_and_load(dir, NULL, out, who, &m, NULL) ? m : NULL;
+}
+
+rba_model *rba_test_load(const char *dir, const char *ckpt, const char *out, const char *who) {
+    rba_model *m = NULL;
+    return pack_and_load(dir, ckpt, out, who, NULL, &m) ? m : NULL;
 }
 
 ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err) {

@@ -7,6 +7,8 @@
 #include "engine/json.h"
 #include "engine/safetensors.h"
 #include "engine/tensor.h"
+#include "models/rba.h"
+#include "models/sam.h"
 
 // Packs golden/rba_tiny/<ckpt> into dir/<out> with the tiny head counts set
 // (pixel_decoder_transformer_nheads=4, decoder_nheads=4): shapes cannot reveal them.
@@ -17,6 +19,13 @@ char *rba_test_pack_as(const char *dir, const char *ckpt, const char *out, ug_dt
 // Packs golden/sam_tiny/sam_tiny.pth into dir/<out> (F32) with the tiny decoder head count
 // set (decoder_transformer_num_heads=4). Returns the malloc'ed path, or NULL with a message.
 char *sam_test_pack(const char *dir, const char *out);
+// The same with float tensors stored as `dtype` (UG_F32, UG_F16 or UG_BF16).
+char *sam_test_pack_as(const char *dir, const char *out, ug_dtype dtype);
+
+// sam_test_pack / rba_test_pack into dir/<out>, then sam_load / rba_load of that file: the
+// loaded model, or NULL with a message on stderr (a load error as "<who>: <message>").
+sam_model *sam_test_load(const char *dir, const char *out, const char *who);
+rba_model *rba_test_load(const char *dir, const char *ckpt, const char *out, const char *who);
 
 // Opens a packed file and parses its metadata config. Both or neither are set.
 ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err);

@@ -37,20 +37,29 @@ static float *sweep(int64_t n, float lim) {
 
 static const int64_t sizes[] = {1, 3, 17, 33, 127, 100003};
 
+// check_act on `n` sweep points over [-lim, lim], then on normals of std `std` (seeds seed,
+// seed + 1, ...) at each of the odd sizes; n == 0 skips the sweep.
+static void check_act_inputs(act_cpu_fn cpu, act_ref_fn ref, int64_t n, float lim, float std, uint64_t seed,
+                             double atol, double rtol, const char *sweep_what, const char *normal_what) {
+    if (n > 0) {
+        float *x = sweep(n, lim);
+        check_act(cpu, ref, x, n, atol, rtol, sweep_what);
+        free(x);
+    }
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        float *r = malloc((size_t)sizes[s] * sizeof(float));
+        test_fill_normal(r, (size_t)sizes[s], std, seed + s);
+        check_act(cpu, ref, r, sizes[s], atol, rtol, normal_what);
+        free(r);
+    }
+}
+
 // GELU tolerance: relative 1e-6 (about 8 ulp; the kernel measures ~4e-7 at worst, mostly
 // from the rounding of t = 1/(1+z/2) and of z = |x|/sqrt2). atol 1e-37 only forgives results
 // below the normal range (x < -13, where the kernel returns 0 and the truth is < 1e-38).
 START_TEST(gelu_matches_erf_form) {
-    int64_t n = 400001;
-    float *x = sweep(n, 20.0f);
-    check_act(gelu_cpu, gelu_ref, x, n, 1e-37, 1e-6, "gelu sweep [-20, 20]");
-    free(x);
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        float *r = malloc((size_t)sizes[s] * sizeof(float));
-        test_fill_normal(r, (size_t)sizes[s], 3.0f, 100 + s);
-        check_act(gelu_cpu, gelu_ref, r, sizes[s], 1e-37, 1e-6, "gelu normal");
-        free(r);
-    }
+    check_act_inputs(gelu_cpu, gelu_ref, 400001, 20.0f, 3.0f, 100, 1e-37, 1e-6, "gelu sweep [-20, 20]",
+                     "gelu normal");
     // Exact at the special points and for infinities (gelu(-inf) is NaN in PyTorch too).
     float sp[] = {0.0f, INFINITY, -INFINITY, 1e-30f, -1e-30f, 3.0e38f};
     float out[6];
@@ -66,38 +75,22 @@ START_TEST(gelu_matches_erf_form) {
 END_TEST
 
 START_TEST(relu_exact) {
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        float *r = malloc((size_t)sizes[s] * sizeof(float));
-        test_fill_normal(r, (size_t)sizes[s], 1.0f, 200 + s);
-        check_act(relu_cpu, relu_ref, r, sizes[s], 0.0, 0.0, "relu");
-        free(r);
-    }
+    check_act_inputs(relu_cpu, relu_ref, 0, 0.0f, 1.0f, 200, 0.0, 0.0, NULL, "relu");
 }
 END_TEST
 
 // Sigmoid tolerance: relative 1e-6: the vectorised exp is within ~2 ulp and the division is
 // exact, so a few ulp in all; atol 1e-37 for results below the normal range (x < -87).
 START_TEST(sigmoid_matches_exp_form) {
-    int64_t n = 200001;
-    float *x = sweep(n, 100.0f);
-    check_act(sigmoid_cpu, sigmoid_ref, x, n, 1e-37, 1e-6, "sigmoid sweep [-100, 100]");
-    free(x);
-    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
-        float *r = malloc((size_t)sizes[s] * sizeof(float));
-        test_fill_normal(r, (size_t)sizes[s], 5.0f, 300 + s);
-        check_act(sigmoid_cpu, sigmoid_ref, r, sizes[s], 1e-37, 1e-6, "sigmoid normal");
-        free(r);
-    }
+    check_act_inputs(sigmoid_cpu, sigmoid_ref, 200001, 100.0f, 5.0f, 300, 1e-37, 1e-6,
+                     "sigmoid sweep [-100, 100]", "sigmoid normal");
 }
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("activation");
-    TCase *tc = tcase_create("activation");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_add_test(tc, gelu_matches_erf_form);
-    tcase_add_test(tc, relu_exact);
-    tcase_add_test(tc, sigmoid_matches_exp_form);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "activation", .setup = test_ctx_setup, .teardown = test_ctx_teardown}, &s);
+    test_add(tc, gelu_matches_erf_form, relu_exact, sigmoid_matches_exp_form);
     return test_run_suite(s);
 }

@@ -213,13 +213,9 @@ START_TEST(tiny_writes_packs_and_loads) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("arch_rba");
-    TCase *tc = tcase_create("core");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, tiny_list_is_the_golden_key_list);
-    tcase_add_test(tc, swin_b_list_has_the_release_shapes);
-    tcase_add_test(tc, rejects_unknown_variants_and_layer_counts);
-    tcase_add_test(tc, tiny_writes_packs_and_loads);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "arch_rba", .timeout = 60}, &s);
+    test_add(tc, tiny_list_is_the_golden_key_list, swin_b_list_has_the_release_shapes,
+             rejects_unknown_variants_and_layer_counts, tiny_writes_packs_and_loads);
     return test_run_suite(s);
 }

@@ -82,11 +82,9 @@ START_TEST(argmax_nan_u8_strided) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("argmax");
-    TCase *tc = tcase_create("argmax");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_add_test(tc, argmax_ties_odd_sizes);
-    tcase_add_test(tc, argmax_nan_u8_strided);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "argmax", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown}, &s);
+    test_add(tc, argmax_ties_odd_sizes, argmax_nan_u8_strided);
     return test_run_suite(s);
 }

@@ -382,17 +382,12 @@ START_TEST(single_thread_and_shapes_rejected) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("attention");
-    TCase *tc = tcase_create("attention");
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_add_test(tc, plain_odd_sizes);
-    tcase_add_test(tc, fused_qkv_views);
-    tcase_add_test(tc, bias_broadcasts);
-    tcase_add_test(tc, masks_and_fully_masked_rows);
-    tcase_add_test(tc, sam_relative_positions);
-    tcase_add_test(tc, large_logits_stay_finite);
-    tcase_add_test(tc, single_thread_and_shapes_rejected);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "attention", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, plain_odd_sizes, fused_qkv_views, bias_broadcasts, masks_and_fully_masked_rows,
+             sam_relative_positions, large_logits_stay_finite, single_thread_and_shapes_rejected);
     return test_run_suite(s);
 }

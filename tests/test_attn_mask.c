@@ -115,12 +115,10 @@ START_TEST(mask_full_rows_are_cleared) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("attn_mask");
-    TCase *tc = tcase_create("attn_mask");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_add_test(tc, mask_matches_ref_random);
-    tcase_add_test(tc, mask_boundary_and_non_finite);
-    tcase_add_test(tc, mask_full_rows_are_cleared);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "attn_mask", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown},
+        &s);
+    test_add(tc, mask_matches_ref_random, mask_boundary_and_non_finite, mask_full_rows_are_cleared);
     return test_run_suite(s);
 }

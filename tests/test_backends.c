@@ -521,11 +521,10 @@ START_TEST(front_ends_dispatch_to_the_cpu_table) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("backends");
-    TCase *tc = tcase_create("ops");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "backends", .setup = test_ctx_setup, .teardown = test_ctx_teardown}, &s);
     tcase_add_loop_test(tc, every_op_of_every_backend, 0, (int)(sizeof cases / sizeof cases[0]));
-    tcase_add_test(tc, front_ends_dispatch_to_the_cpu_table);
-    suite_add_tcase(s, tc);
+    test_add(tc, front_ends_dispatch_to_the_cpu_table);
     return test_run_suite(s);
 }

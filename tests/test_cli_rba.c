@@ -422,15 +422,11 @@ START_TEST(pack_and_inspect) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("cli_rba");
-    TCase *tc = tcase_create("cli_rba");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, img0_outputs_and_dumps);
-    tcase_add_test(tc, img1_pad32);
-    tcase_add_test(tc, usage_errors);
-    tcase_add_test(tc, runtime_errors_leave_no_outputs);
-    tcase_add_test(tc, pack_and_inspect);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "cli_rba", .setup_once = setup, .teardown_once = teardown, .timeout = 120},
+        &s);
+    test_add(tc, img0_outputs_and_dumps, img1_pad32, usage_errors, runtime_errors_leave_no_outputs,
+             pack_and_inspect);
     return test_run_suite(s);
 }

@@ -133,6 +133,44 @@ START_TEST(set_and_write) {
 }
 END_TEST
 
+// Found by tests/fuzz/fuzz_inputs.c: a --set bare word that is not UTF-8 was stored, then
+// ug_cfg_write (the packer writing the config) failed on it.
+START_TEST(set_refuses_what_cannot_be_written) {
+    ug_err err;
+    demo d;
+    ug_cfg_defaults(&demo_schema, &d);
+    ck_assert_int_eq(ug_cfg_set(&demo_schema, &d, "b_norm=G\xff\xffsw\x07", NULL, &err), UG_ERR_ARG);
+    ck_assert_str_eq(err.msg, "--set: key \"b_norm\": the string is not valid UTF-8");
+    ck_assert_int_eq(ug_cfg_set(&demo_schema, &d, "b_norm=\xc3(", NULL, &err), UG_ERR_ARG);
+    ck_assert_int_eq(ug_cfg_set(&demo_schema, &d, "b_norm=Gr\xc3\xbc\x07n", NULL, &err), UG_OK);
+    // The fuzzer's input, on the real table.
+    rba_packed_config p;
+    ug_cfg_defaults(&rba_config_schema, &p);
+    static const char kv[] = "pixel_decoder_norm=G\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\xffsw\x07";
+    ck_assert_int_eq(ug_cfg_set(&rba_config_schema, &p, kv, NULL, &err), UG_ERR_ARG);
+    // Also found by the fuzzer: a finite double that is no float (1e39) became inf in a float
+    // field, which the writer refuses.
+    ck_assert_int_eq(ug_cfg_set(&demo_schema, &d, "b_mean=[0.5,1e39]", NULL, &err), UG_ERR_ARG);
+    ck_assert_str_eq(err.msg, "--set: key \"b_mean\"[1]: 1e+39 does not fit a float");
+    sam_config sc;
+    ug_cfg_defaults(&sam_config_schema, &sc);
+    ck_assert_int_eq(ug_cfg_set(&sam_config_schema, &sc, "pixel_mean=[0.5,2,6.6e70]", NULL, &err),
+                     UG_ERR_ARG);
+    ck_assert_int_eq(read_text(&demo_schema, &d,
+                               "{\"a_depth\":1,\"a_ids\":[],\"a_stages\":[1,2,3],"
+                               "\"b_feats\":[],\"b_mean\":[-3.5e38,0]}",
+                               NULL, &err),
+                     UG_ERR_FORMAT);
+    char *text;
+    ck_assert_int_eq(ug_cfg_write(&demo_schema, &d, &text, &err), UG_OK);
+    free(text);
+    ck_assert_int_eq(ug_cfg_write(&sam_config_schema, &sc, &text, &err), UG_OK);
+    free(text);
+    ck_assert_int_eq(ug_cfg_write(&rba_config_schema, &p, &text, &err), UG_OK);
+    free(text);
+}
+END_TEST
+
 START_TEST(packed_tables_are_consistent) {
     ug_err err;
     ck_assert_msg(ug_cfg_schema_check(&sam_config_schema, &err) == UG_OK, "sam: %s", err.msg);
@@ -188,12 +226,9 @@ START_TEST(packed_configs_round_trip) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("config");
-    TCase *tc = tcase_create("config");
-    tcase_add_test(tc, read_defaults_and_errors);
-    tcase_add_test(tc, set_and_write);
-    tcase_add_test(tc, packed_tables_are_consistent);
-    tcase_add_test(tc, packed_configs_round_trip);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "config"}, &s);
+    test_add(tc, read_defaults_and_errors, set_and_write, set_refuses_what_cannot_be_written,
+             packed_tables_are_consistent, packed_configs_round_trip);
     return test_run_suite(s);
 }

@@ -475,22 +475,14 @@ START_TEST(golden_sam_output_upscaling) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("conv");
-    TCase *tc = tcase_create("conv");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, conv2d_f32_matches_ref);
-    tcase_add_test(tc, conv2d_half_weights);
-    tcase_add_test(tc, conv2d_channels_last_views);
-    tcase_add_test(tc, conv2d_several_tiles);
-    tcase_add_test(tc, conv2d_packed_im2col_chunks);
-    tcase_add_test(tc, gemm_packb_matches_ref);
-    tcase_add_test(tc, conv2d_ex_bottom_right_padding);
-    tcase_add_test(tc, conv2d_known_values);
-    tcase_add_test(tc, conv_transpose_matches_ref);
-    tcase_add_test(tc, conv_transpose_known_values);
-    tcase_add_test(tc, golden_sam_patch_embed_and_neck);
-    tcase_add_test(tc, golden_sam_output_upscaling);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "conv", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, conv2d_f32_matches_ref, conv2d_half_weights, conv2d_channels_last_views,
+             conv2d_several_tiles, conv2d_packed_im2col_chunks, gemm_packb_matches_ref,
+             conv2d_ex_bottom_right_padding, conv2d_known_values, conv_transpose_matches_ref,
+             conv_transpose_known_values, golden_sam_patch_embed_and_neck, golden_sam_output_upscaling);
     return test_run_suite(s);
 }

@@ -136,13 +136,10 @@ START_TEST(scale_add_matches_ref) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("elementwise");
-    TCase *tc = tcase_create("elementwise");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_add_test(tc, add_mul_contiguous_and_in_place);
-    tcase_add_test(tc, add_broadcast_views);
-    tcase_add_test(tc, add_strided_views);
-    tcase_add_test(tc, scale_add_matches_ref);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "elementwise", .setup = test_ctx_setup, .teardown = test_ctx_teardown}, &s);
+    test_add(tc, add_mul_contiguous_and_in_place, add_broadcast_views, add_strided_views,
+             scale_add_matches_ref);
     return test_run_suite(s);
 }

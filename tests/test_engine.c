@@ -191,15 +191,9 @@ START_TEST(ctx_scratch_grows) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("engine");
-    TCase *tc = tcase_create("core");
-    tcase_add_test(tc, tensor_new_and_views);
-    tcase_add_test(tc, tensor_rejects_absurd_sizes);
-    tcase_add_test(tc, dtype_names_roundtrip);
-    tcase_add_test(tc, half_conversions);
-    tcase_add_test(tc, pool_covers_every_index_once);
-    tcase_add_test(tc, arena_peak_and_release);
-    tcase_add_test(tc, ctx_scratch_grows);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "engine"}, &s);
+    test_add(tc, tensor_new_and_views, tensor_rejects_absurd_sizes, dtype_names_roundtrip, half_conversions,
+             pool_covers_every_index_once, arena_peak_and_release, ctx_scratch_grows);
     return test_run_suite(s);
 }

@@ -299,9 +299,8 @@ START_TEST(raw_pointer_entry_points) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("gemm");
-    TCase *tc = tcase_create("gemm");
-    tcase_set_timeout(tc, 60);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "gemm", .timeout = 60}, &s);
     // Loop index 0: AVX-512 (when present), 1: AVX2 forced.
     int paths = ug_cpu_has_avx512() ? 2 : 1;
     int first = ug_cpu_has_avx512() ? 0 : 1;
@@ -313,6 +312,5 @@ int main(void) {
     tcase_add_loop_test(tc, batched_shared_and_per_batch_b, first, first + paths);
     tcase_add_loop_test(tc, linear_matches_reference, first, first + paths);
     tcase_add_loop_test(tc, raw_pointer_entry_points, first, first + paths);
-    suite_add_tcase(s, tc);
     return test_run_suite(s);
 }

@@ -94,12 +94,10 @@ START_TEST(grid_sample_strided) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("grid_sample");
-    TCase *tc = tcase_create("grid_sample");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_add_test(tc, grid_sample_matches_ref);
-    tcase_add_test(tc, grid_sample_hand_cases);
-    tcase_add_test(tc, grid_sample_strided);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "grid_sample", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown},
+        &s);
+    test_add(tc, grid_sample_matches_ref, grid_sample_hand_cases, grid_sample_strided);
     return test_run_suite(s);
 }

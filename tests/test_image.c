@@ -660,18 +660,10 @@ START_TEST(bad_signatures_and_huge_sizes) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("image");
-    TCase *tc = tcase_create("image");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, png_roundtrip_gray_rgb_rgba);
-    tcase_add_test(tc, png_write_strided_and_gray_rgb);
-    tcase_add_test(tc, png_16bit);
-    tcase_add_test(tc, png_palette_is_index_in_gray_mode);
-    tcase_add_test(tc, png_1bit_interlaced_and_gray_alpha);
-    tcase_add_test(tc, jpeg_read_approx);
-    tcase_add_test(tc, golden_images);
-    tcase_add_test(tc, truncated_and_flipped_files);
-    tcase_add_test(tc, bad_signatures_and_huge_sizes);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "image", .timeout = 120}, &s);
+    test_add(tc, png_roundtrip_gray_rgb_rgba, png_write_strided_and_gray_rgb, png_16bit,
+             png_palette_is_index_in_gray_mode, png_1bit_interlaced_and_gray_alpha, jpeg_read_approx,
+             golden_images, truncated_and_flipped_files, bad_signatures_and_huge_sizes);
     return test_run_suite(s);
 }

@@ -205,13 +205,11 @@ START_TEST(rle_strings) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("instances");
-    TCase *tc = tcase_create("instances");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, golden_pipeline_tail);
-    tcase_add_test(tc, masks_adopt);
-    tcase_add_test(tc, rle_strings);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "instances", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, golden_pipeline_tail, masks_adopt, rle_strings);
     return test_run_suite(s);
 }

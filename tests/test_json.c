@@ -646,23 +646,11 @@ START_TEST(excerpt_is_one_line) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("json");
-    TCase *tc = tcase_create("json");
-    tcase_add_test(tc, parse_values_and_order);
-    tcase_add_test(tc, parse_escapes_and_unicode);
-    tcase_add_test(tc, parse_numbers);
-    tcase_add_test(tc, parse_structure_errors);
-    tcase_add_test(tc, parse_depth_limit);
-    tcase_add_test(tc, parse_limits);
-    tcase_add_test(tc, parse_truncated_everywhere);
-    tcase_add_test(tc, typed_getters);
-    tcase_add_test(tc, writer_layout);
-    tcase_add_test(tc, writer_escapes_and_numbers);
-    tcase_add_test(tc, writer_number_forms);
-    tcase_add_test(tc, writer_misuse);
-    tcase_add_test(tc, random_roundtrip);
-    tcase_add_test(tc, parse_file_and_golden);
-    tcase_add_test(tc, excerpt_is_one_line);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "json"}, &s);
+    test_add(tc, parse_values_and_order, parse_escapes_and_unicode, parse_numbers, parse_structure_errors,
+             parse_depth_limit, parse_limits, parse_truncated_everywhere, typed_getters, writer_layout,
+             writer_escapes_and_numbers, writer_number_forms, writer_misuse, random_roundtrip,
+             parse_file_and_golden, excerpt_is_one_line);
     return test_run_suite(s);
 }

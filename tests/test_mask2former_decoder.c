@@ -48,9 +48,7 @@ static void teardown(void) {
         g_cfg[i] = NULL;
         g_st[i] = NULL;
     }
-    if (g_tmp) test_rmtree(g_tmp);
-    free(g_tmp);
-    g_tmp = NULL;
+    test_tmpdir_remove(&g_tmp);
 }
 
 // The decoder of packed file i (0: 1 layer, 1: 3 layers).
@@ -80,18 +78,37 @@ static void on_trace(void *user, const char *name, const ug_tensor *t) {
     tr->checked++;
 }
 
+// The decoder's golden inputs for image img: the pixel decoder's multi-scale features and
+// mask features.
+static void golden_inputs(int img, ug_tensor feats[3], ug_tensor *mf) {
+    char stem[64];
+    for (int l = 0; l < 3; l++) {
+        snprintf(stem, sizeof stem, "img%d_pd_multi_scale_features%d", img, l);
+        feats[l] = rba_golden(stem);
+    }
+    snprintf(stem, sizeof stem, "img%d_pd_mask_features", img);
+    *mf = rba_golden(stem);
+}
+
+// Frees a decoder run: its outputs, its inputs, the decoder and its weights.
+static void free_run(ug_tensor *logits, ug_tensor *masks, ug_tensor feats[3], ug_tensor *mf, m2f_decoder *d,
+                     ug_weights *w) {
+    ug_tensor_free(logits);
+    ug_tensor_free(masks);
+    for (int l = 0; l < 3; l++)
+        ug_tensor_free(&feats[l]);
+    ug_tensor_free(mf);
+    m2f_free(d);
+    ug_weights_release(w);
+}
+
 static void run_golden(int img, int which) {
     m2f_decoder d;
     ug_weights w;
     load(which, &d, &w);
     char stem[128];
     ug_tensor feats[3], mf;
-    for (int l = 0; l < 3; l++) {
-        snprintf(stem, sizeof stem, "img%d_pd_multi_scale_features%d", img, l);
-        feats[l] = rba_golden(stem);
-    }
-    snprintf(stem, sizeof stem, "img%d_pd_mask_features", img);
-    mf = rba_golden(stem);
+    golden_inputs(img, feats, &mf);
 
     tracer tr = {.checked = 0};
     snprintf(tr.prefix, sizeof tr.prefix, "img%d_%ddl_", img, which ? 3 : 1);
@@ -112,14 +129,7 @@ static void run_golden(int img, int which) {
     rba_check(&masks, stem, ATOL, RTOL);
     // The arena is back where it started.
     ck_assert_uint_eq(test_ctx.arena.used, 0);
-
-    ug_tensor_free(&logits);
-    ug_tensor_free(&masks);
-    for (int l = 0; l < 3; l++)
-        ug_tensor_free(&feats[l]);
-    ug_tensor_free(&mf);
-    m2f_free(&d);
-    ug_weights_release(&w);
+    free_run(&logits, &masks, feats, &mf, &d, &w);
 }
 
 // Weights kept in BF16 (GEMMs widen them while packing; in_proj row blocks are BF16 views):
@@ -133,24 +143,13 @@ START_TEST(bf16_weights) {
     load(2, &d, &w);
     ck_assert_int_eq(d.layers[0].cross.q.w.dtype, UG_BF16);
     ug_tensor feats[3], mf, logits, masks;
-    char stem[64];
-    for (int l = 0; l < 3; l++) {
-        snprintf(stem, sizeof stem, "img1_pd_multi_scale_features%d", l);
-        feats[l] = rba_golden(stem);
-    }
-    mf = rba_golden("img1_pd_mask_features");
+    golden_inputs(1, feats, &mf);
     ug_err err;
     ck_assert_msg(m2f_forward(&test_ctx, &d, feats, 3, &mf, &logits, &masks, NULL, &err) == UG_OK, "%s",
                   err.msg);
     rba_check(&logits, "img1_1dl_pred_logits", 0.05, 0.05);
     rba_check(&masks, "img1_1dl_pred_masks", 0.2, 0.05);
-    ug_tensor_free(&logits);
-    ug_tensor_free(&masks);
-    for (int l = 0; l < 3; l++)
-        ug_tensor_free(&feats[l]);
-    ug_tensor_free(&mf);
-    m2f_free(&d);
-    ug_weights_release(&w);
+    free_run(&logits, &masks, feats, &mf, &d, &w);
 }
 END_TEST
 
@@ -249,29 +248,20 @@ START_TEST(load_and_input_checks) {
     const float *m = mk.data;
     for (int i = 0; i < 10 * 3; i++)
         ck_assert(m[i] == m[i]);
-    ug_tensor_free(&lg);
-    ug_tensor_free(&mk);
-    ug_tensor_free(&mf);
-    for (int l = 0; l < 3; l++)
-        ug_tensor_free(&f[l]);
-    m2f_free(&d);
-    ug_weights_release(&w);
+    free_run(&lg, &mk, f, &mf, &d, &w);
 }
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("m2f_decoder");
-    TCase *tc = tcase_create("m2f_decoder");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, golden_img0_1dl);
-    tcase_add_test(tc, golden_img1_1dl);
-    tcase_add_test(tc, golden_img0_3dl);
-    tcase_add_test(tc, golden_img1_3dl);
-    tcase_add_test(tc, bf16_weights);
-    tcase_add_test(tc, config_checks);
-    tcase_add_test(tc, load_and_input_checks);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "m2f_decoder",
+                                           .setup = test_ctx_setup,
+                                           .teardown = test_ctx_teardown,
+                                           .setup_once = setup,
+                                           .teardown_once = teardown,
+                                           .timeout = 60},
+                          &s);
+    test_add(tc, golden_img0_1dl, golden_img1_1dl, golden_img0_3dl, golden_img1_3dl, bf16_weights,
+             config_checks, load_and_input_checks);
     return test_run_suite(s);
 }

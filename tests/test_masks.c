@@ -212,14 +212,12 @@ START_TEST(nms_by_hand) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("masks");
-    TCase *tc = tcase_create("masks");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, binarize_and_scores_match_reference);
-    tcase_add_test(tc, binarize_u8_thresholds);
-    tcase_add_test(tc, nms_overlap_refined_match_reference);
-    tcase_add_test(tc, nms_by_hand);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "masks", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, binarize_and_scores_match_reference, binarize_u8_thresholds,
+             nms_overlap_refined_match_reference, nms_by_hand);
     return test_run_suite(s);
 }

@@ -631,20 +631,11 @@ START_TEST(golden_eval_tiny) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("metrics");
-    TCase *tc = tcase_create("metrics");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, pixel_perfect_inverted_constant);
-    tcase_add_test(tc, pixel_ties);
-    tcase_add_test(tc, pixel_fpr95_after_drop_intermediate);
-    tcase_add_test(tc, pixel_ignored_and_degenerate);
-    tcase_add_test(tc, pixel_bands_match_reference);
-    tcase_add_test(tc, instance_curve_centred_differences);
-    tcase_add_test(tc, instance_perfect_and_missed);
-    tcase_add_test(tc, instance_void_fraction);
-    tcase_add_test(tc, instance_duplicates_groups_small);
-    tcase_add_test(tc, instance_bad_ids);
-    tcase_add_test(tc, golden_eval_tiny);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "metrics", .timeout = 60}, &s);
+    test_add(tc, pixel_perfect_inverted_constant, pixel_ties, pixel_fpr95_after_drop_intermediate,
+             pixel_ignored_and_degenerate, pixel_bands_match_reference, instance_curve_centred_differences,
+             instance_perfect_and_missed, instance_void_fraction, instance_duplicates_groups_small,
+             instance_bad_ids, golden_eval_tiny);
     return test_run_suite(s);
 }

@@ -323,20 +323,12 @@ START_TEST(roll_matches_ref) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("movement");
-    TCase *tc = tcase_create("movement");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, copy_ref_permute_formula);
-    tcase_add_test(tc, copy_permutations);
-    tcase_add_test(tc, copy_nhwc_to_nchw);
-    tcase_add_test(tc, copy_widening);
-    tcase_add_test(tc, copy_edge_shapes);
-    tcase_add_test(tc, fill_values);
-    tcase_add_test(tc, pad_matches_ref);
-    tcase_add_test(tc, concat_dims);
-    tcase_add_test(tc, roll_hand_cases);
-    tcase_add_test(tc, roll_matches_ref);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "movement", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, copy_ref_permute_formula, copy_permutations, copy_nhwc_to_nchw, copy_widening,
+             copy_edge_shapes, fill_values, pad_matches_ref, concat_dims, roll_hand_cases, roll_matches_ref);
     return test_run_suite(s);
 }

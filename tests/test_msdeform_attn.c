@@ -42,8 +42,15 @@ static void free_case(msda_case *c) {
     free(c->want);
 }
 
-// Tolerance 2e-6 abs + 1e-5 rel: the fast kernel forms the corner weights and a chain of at
-// most 4 * L * P float FMAs per output (|terms| <= 1/(L*P)), the reference works in double.
+// Runs the fast kernel on c and compares it with the reference, then frees c. Tolerance
+// 2e-6 abs + 1e-5 rel: the fast kernel forms the corner weights and a chain of at most
+// 4 * L * P float FMAs per output (|terms| <= 1/(L*P)), the reference works in double.
+static void check_case(msda_case *c, const int64_t (*shapes)[2], int64_t L, const char *what) {
+    msdeform_attn_cpu(&test_ctx, &c->out, &c->value, shapes, L, &c->loc, &c->aw);
+    test_assert_close(c->out.data, c->want, (size_t)ug_tensor_numel(&c->out), 2e-6, 1e-5, what);
+    free_case(c);
+}
+
 START_TEST(msdeform_matches_ref_one_level) {
     static const int64_t sizes[] = {1, 3, 17, 33, 127};
     static const int64_t heads[] = {1, 3, 8};
@@ -54,10 +61,7 @@ START_TEST(msdeform_matches_ref_one_level) {
             int64_t Nq = sizes[(a + k) % 5], M = heads[k], D = dims[(a + 2 * k) % 5], P = 1 + (a + k) % 4;
             msda_case c;
             make_case(&c, 2, Nq, M, D, shapes, 1, P, (uint64_t)(a * 10 + k));
-            msdeform_attn_cpu(&test_ctx, &c.out, &c.value, shapes, 1, &c.loc, &c.aw);
-            test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5,
-                              "msdeform 1 level");
-            free_case(&c);
+            check_case(&c, shapes, 1, "msdeform 1 level");
         }
 }
 END_TEST
@@ -69,10 +73,7 @@ START_TEST(msdeform_matches_ref_three_levels) {
         int64_t Nq = 17 * 33 + 9 * 17 + 5 * 9, M = k == 0 ? 1 : 4, D = k == 2 ? 32 : 3 + 8 * k;
         msda_case c;
         make_case(&c, 1 + (k == 1), Nq, M, D, shapes, 3, 4, (uint64_t)(100 + k));
-        msdeform_attn_cpu(&test_ctx, &c.out, &c.value, shapes, 3, &c.loc, &c.aw);
-        test_assert_close(c.out.data, c.want, (size_t)ug_tensor_numel(&c.out), 2e-6, 1e-5,
-                          "msdeform 3 levels");
-        free_case(&c);
+        check_case(&c, shapes, 3, "msdeform 3 levels");
     }
 }
 END_TEST
@@ -155,14 +156,13 @@ START_TEST(msdeform_hand_cases) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("msdeform_attn");
-    TCase *tc = tcase_create("msdeform_attn");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, msdeform_matches_ref_one_level);
-    tcase_add_test(tc, msdeform_matches_ref_three_levels);
-    tcase_add_test(tc, msdeform_ref_is_grid_sample_sum);
-    tcase_add_test(tc, msdeform_hand_cases);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "msdeform_attn",
+                                           .setup = test_ctx_setup_odd,
+                                           .teardown = test_ctx_teardown,
+                                           .timeout = 60},
+                          &s);
+    test_add(tc, msdeform_matches_ref_one_level, msdeform_matches_ref_three_levels,
+             msdeform_ref_is_grid_sample_sum, msdeform_hand_cases);
     return test_run_suite(s);
 }

@@ -63,9 +63,7 @@ static void teardown(void) {
     ug_weights_release(&g_w);
     ug_json_free(g_cfg);
     if (g_st) ug_st_close(g_st);
-    if (g_tmp) test_rmtree(g_tmp);
-    free(g_tmp);
-    g_tmp = NULL;
+    test_tmpdir_remove(&g_tmp);
     g_st = NULL;
     g_cfg = NULL;
     g_loaded = false;
@@ -439,32 +437,6 @@ static const float *wlayer0(ug_weights *w, const char *name, const char *tail, i
     return wget(w, key, ndim, shape);
 }
 
-// y[r, o] = b[o] + sum_i W[o, i] x[r, i], double accumulation.
-static void lin_ref(double *y, const double *x, const float *W, const float *b, int64_t rows, int64_t out,
-                    int64_t in) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t o = 0; o < out; o++) {
-            double acc = b[o];
-            for (int64_t i = 0; i < in; i++)
-                acc += (double)W[o * in + i] * x[r * in + i];
-            y[r * out + o] = acc;
-        }
-}
-
-static void ln_ref(double *x, const float *w, const float *b, int64_t rows, int64_t C) {
-    for (int64_t r = 0; r < rows; r++) {
-        double mean = 0, var = 0;
-        for (int64_t c = 0; c < C; c++)
-            mean += x[r * C + c];
-        mean /= (double)C;
-        for (int64_t c = 0; c < C; c++)
-            var += (x[r * C + c] - mean) * (x[r * C + c] - mean);
-        var /= (double)C;
-        for (int64_t c = 0; c < C; c++)
-            x[r * C + c] = (x[r * C + c] - mean) / sqrt(var + 1e-5) * w[c] + b[c];
-    }
-}
-
 START_TEST(three_levels_synthetic) {
     char *dir = test_tmpdir(), path[1024];
     snprintf(path, sizeof path, "%s/syn.safetensors", dir);
@@ -549,11 +521,11 @@ START_TEST(three_levels_synthetic) {
     double *off = malloc(sizeof(double) * (size_t)(S * MLP * 2)),
            *awd = malloc(sizeof(double) * (size_t)(S * MLP));
     double *val = malloc(sizeof(double) * (size_t)(S * C)), *tmp = malloc(sizeof(double) * (size_t)(S * F));
-    lin_ref(off, q, W2("self_attn.sampling_offsets", MLP * 2, C), B1("self_attn.sampling_offsets", MLP * 2),
-            S, MLP * 2, C);
-    lin_ref(awd, q, W2("self_attn.attention_weights", MLP, C), B1("self_attn.attention_weights", MLP), S, MLP,
-            C);
-    lin_ref(val, src, W2("self_attn.value_proj", C, C), B1("self_attn.value_proj", C), S, C, C);
+    test_linear_f64(off, q, S, C, MLP * 2, W2("self_attn.sampling_offsets", MLP * 2, C),
+                    B1("self_attn.sampling_offsets", MLP * 2));
+    test_linear_f64(awd, q, S, C, MLP, W2("self_attn.attention_weights", MLP, C),
+                    B1("self_attn.attention_weights", MLP));
+    test_linear_f64(val, src, S, C, C, W2("self_attn.value_proj", C, C), B1("self_attn.value_proj", C));
     float *locf = malloc(sizeof(float) * (size_t)(S * MLP * 2)),
           *awf = malloc(sizeof(float) * (size_t)(S * MLP));
     float *valf = malloc(sizeof(float) * (size_t)(S * C)), *attf = malloc(sizeof(float) * (size_t)(S * C));
@@ -577,17 +549,17 @@ START_TEST(three_levels_synthetic) {
     msdeform_attn_ref(attf, valf, (const int64_t(*)[2])shapes, L, P, locf, awf, 1, S, M, D);
     for (int64_t i = 0; i < S * C; i++)
         q[i] = attf[i];
-    lin_ref(val, q, W2("self_attn.output_proj", C, C), B1("self_attn.output_proj", C), S, C, C);
+    test_linear_f64(val, q, S, C, C, W2("self_attn.output_proj", C, C), B1("self_attn.output_proj", C));
     for (int64_t i = 0; i < S * C; i++)
         src[i] += val[i];
-    ln_ref(src, wlayer0(&w, "norm1", ".weight", UG_DIMS(C)), B1("norm1", C), S, C);
-    lin_ref(tmp, src, W2("linear1", F, C), B1("linear1", F), S, F, C);
+    test_layernorm_f64(src, src, S, C, wlayer0(&w, "norm1", ".weight", UG_DIMS(C)), B1("norm1", C), 1e-5);
+    test_linear_f64(tmp, src, S, C, F, W2("linear1", F, C), B1("linear1", F));
     for (int64_t i = 0; i < S * F; i++)
         tmp[i] = tmp[i] > 0 ? tmp[i] : 0;
-    lin_ref(val, tmp, W2("linear2", C, F), B1("linear2", C), S, C, F);
+    test_linear_f64(val, tmp, S, F, C, W2("linear2", C, F), B1("linear2", C));
     for (int64_t i = 0; i < S * C; i++)
         src[i] += val[i];
-    ln_ref(src, wlayer0(&w, "norm2", ".weight", UG_DIMS(C)), B1("norm2", C), S, C);
+    test_layernorm_f64(src, src, S, C, wlayer0(&w, "norm2", ".weight", UG_DIMS(C)), B1("norm2", C), 1e-5);
 #undef W2
 #undef B1
     float *want = malloc(sizeof(float) * (size_t)(S * C));
@@ -636,18 +608,15 @@ START_TEST(three_levels_synthetic) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("pixel_decoder");
-    TCase *tc = tcase_create("pixel_decoder");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, golden_img0);
-    tcase_add_test(tc, golden_img1);
-    tcase_add_test(tc, config_levels_and_fpn);
-    tcase_add_test(tc, config_errors);
-    tcase_add_test(tc, load_checks_shapes);
-    tcase_add_test(tc, forward_checks_inputs);
-    tcase_add_test(tc, three_levels_synthetic);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "pixel_decoder",
+                                           .setup = test_ctx_setup,
+                                           .teardown = test_ctx_teardown,
+                                           .setup_once = setup,
+                                           .teardown_once = teardown,
+                                           .timeout = 60},
+                          &s);
+    test_add(tc, golden_img0, golden_img1, config_levels_and_fpn, config_errors, load_checks_shapes,
+             forward_checks_inputs, three_levels_synthetic);
     return test_run_suite(s);
 }

@@ -81,11 +81,11 @@ START_TEST(sampling_formula) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("msdeform_sampling");
-    TCase *tc = tcase_create("msdeform_sampling");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_add_test(tc, sampling_matches_ref);
-    tcase_add_test(tc, sampling_formula);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "msdeform_sampling",
+                                           .setup = test_ctx_setup_odd,
+                                           .teardown = test_ctx_teardown},
+                          &s);
+    test_add(tc, sampling_matches_ref, sampling_formula);
     return test_run_suite(s);
 }

@@ -195,17 +195,13 @@ START_TEST(groupnorm_pools_channels_of_a_group) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("norm");
-    TCase *tc = tcase_create("norm");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, layernorm_rows_match_ref);
-    tcase_add_test(tc, layernorm_flattens_leading_dims);
-    tcase_add_test(tc, layernorm_known_values);
-    tcase_add_test(tc, layernorm2d_matches_ref);
-    tcase_add_test(tc, layernorm2d_is_layernorm_over_channels);
-    tcase_add_test(tc, groupnorm_matches_ref);
-    tcase_add_test(tc, groupnorm_pools_channels_of_a_group);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "norm", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, layernorm_rows_match_ref, layernorm_flattens_leading_dims, layernorm_known_values,
+             layernorm2d_matches_ref, layernorm2d_is_layernorm_over_channels, groupnorm_matches_ref,
+             groupnorm_pools_channels_of_a_group);
     return test_run_suite(s);
 }

@@ -430,19 +430,10 @@ START_TEST(folded_reads) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("npy");
-    TCase *tc = tcase_create("npy");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, roundtrip_dtypes_and_shapes);
-    tcase_add_test(tc, header_text_is_numpys);
-    tcase_add_test(tc, strided_views_are_written_in_c_order);
-    tcase_add_test(tc, handmade_headers);
-    tcase_add_test(tc, bad_headers_are_clear_errors);
-    tcase_add_test(tc, bad_prefixes);
-    tcase_add_test(tc, truncations_and_flips);
-    tcase_add_test(tc, file_errors);
-    tcase_add_test(tc, folded_reads);
-    tcase_add_test(tc, golden_files);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "npy", .timeout = 60}, &s);
+    test_add(tc, roundtrip_dtypes_and_shapes, header_text_is_numpys, strided_views_are_written_in_c_order,
+             handmade_headers, bad_headers_are_clear_errors, bad_prefixes, truncations_and_flips, file_errors,
+             folded_reads, golden_files);
     return test_run_suite(s);
 }

@@ -711,19 +711,10 @@ START_TEST(cli_warns_about_preset_head_counts) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("pack");
-    TCase *tc = tcase_create("pack");
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, golden_sam_bit_exact);
-    tcase_add_test(tc, golden_rba_three_layouts);
-    tcase_add_test(tc, half_precision_rounding);
-    tcase_add_test(tc, hostile_globals);
-    tcase_add_test(tc, hostile_shapes_and_offsets);
-    tcase_add_test(tc, truncated_and_corrupt_files);
-    tcase_add_test(tc, strided_shared_storages_and_zip64);
-    tcase_add_test(tc, numpy_pickle_orders);
-    tcase_add_test(tc, cli_exit_codes);
-    tcase_add_test(tc, cli_warns_about_preset_head_counts);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "pack", .timeout = 120}, &s);
+    test_add(tc, golden_sam_bit_exact, golden_rba_three_layouts, half_precision_rounding, hostile_globals,
+             hostile_shapes_and_offsets, truncated_and_corrupt_files, strided_shared_storages_and_zip64,
+             numpy_pickle_orders, cli_exit_codes, cli_warns_about_preset_head_counts);
     return test_run_suite(s);
 }

@@ -274,17 +274,10 @@ START_TEST(golden_detectron2_pickle) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("pickle");
-    TCase *tc = tcase_create("pickle");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, values_and_containers);
-    tcase_add_test(tc, torch_tensor_views);
-    tcase_add_test(tc, numpy_arrays);
-    tcase_add_test(tc, non_whitelisted_globals_are_never_called);
-    tcase_add_test(tc, refused_and_unknown_opcodes);
-    tcase_add_test(tc, deep_nesting_is_bounded);
-    tcase_add_test(tc, truncated_everywhere);
-    tcase_add_test(tc, golden_detectron2_pickle);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "pickle", .timeout = 60}, &s);
+    test_add(tc, values_and_containers, torch_tensor_views, numpy_arrays,
+             non_whitelisted_globals_are_never_called, refused_and_unknown_opcodes, deep_nesting_is_bounded,
+             truncated_everywhere, golden_detectron2_pickle);
     return test_run_suite(s);
 }

@@ -54,11 +54,9 @@ START_TEST(posembed_float32_rule) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("posembed");
-    TCase *tc = tcase_create("posembed");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_add_test(tc, posembed_matches_ref);
-    tcase_add_test(tc, posembed_float32_rule);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "posembed", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown}, &s);
+    test_add(tc, posembed_matches_ref, posembed_float32_rule);
     return test_run_suite(s);
 }

@@ -97,11 +97,10 @@ START_TEST(prompt_pe_float32_rule) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("prompt_pe");
-    TCase *tc = tcase_create("prompt_pe");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_add_test(tc, prompt_pe_matches_ref);
-    tcase_add_test(tc, prompt_pe_float32_rule);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "prompt_pe", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown},
+        &s);
+    test_add(tc, prompt_pe_matches_ref, prompt_pe_float32_rule);
     return test_run_suite(s);
 }

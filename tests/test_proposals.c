@@ -332,19 +332,13 @@ START_TEST(sample_errors) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("proposals");
-    TCase *tc = tcase_create("proposals");
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, golden_candidates_and_fps);
-    tcase_add_test(tc, candidates_ignore_and_fallback);
-    tcase_add_test(tc, candidates_fast_matches_reference);
-    tcase_add_test(tc, fps_fast_matches_reference);
-    tcase_add_test(tc, fps_official_tie_by_hand);
-    tcase_add_test(tc, kmeans_blobs);
-    tcase_add_test(tc, random_distinct_and_seeded);
-    tcase_add_test(tc, grid_like_sam);
-    tcase_add_test(tc, sample_errors);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "proposals", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, golden_candidates_and_fps, candidates_ignore_and_fallback, candidates_fast_matches_reference,
+             fps_fast_matches_reference, fps_official_tie_by_hand, kmeans_blobs, random_distinct_and_seeded,
+             grid_like_sam, sample_errors);
     return test_run_suite(s);
 }

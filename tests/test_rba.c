@@ -37,9 +37,7 @@ static void teardown(void) {
         free(g_path[i]);
         g_path[i] = NULL;
     }
-    if (g_tmp) test_rmtree(g_tmp);
-    free(g_tmp);
-    g_tmp = NULL;
+    test_tmpdir_remove(&g_tmp);
 }
 
 // Threads do not survive the fork Check runs each test in: one pool per test.
@@ -239,20 +237,15 @@ START_TEST(config_and_load_errors) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("rba");
-    TCase *tc = tcase_create("rba");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, score_vs_reference);
-    tcase_add_test(tc, golden_scoring);
-    tcase_add_test(tc, model_img0_1dl);
-    tcase_add_test(tc, model_img1_1dl);
-    tcase_add_test(tc, model_img0_3dl);
-    tcase_add_test(tc, model_img1_3dl);
-    tcase_add_test(tc, model_img1_1dl_d2pad);
-    tcase_add_test(tc, model_img1_1dl_ugains_ckpt);
-    tcase_add_test(tc, config_and_load_errors);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "rba",
+                                           .setup = test_ctx_setup,
+                                           .teardown = test_ctx_teardown,
+                                           .setup_once = setup,
+                                           .teardown_once = teardown,
+                                           .timeout = 60},
+                          &s);
+    test_add(tc, score_vs_reference, golden_scoring, model_img0_1dl, model_img1_1dl, model_img0_3dl,
+             model_img1_3dl, model_img1_1dl_d2pad, model_img1_1dl_ugains_ckpt, config_and_load_errors);
     return test_run_suite(s);
 }

@@ -279,25 +279,18 @@ START_TEST(rba_normalize_golden) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("resize");
-    TCase *tc = tcase_create("resize");
-    tcase_add_checked_fixture(tc, test_ctx_setup_odd, test_ctx_teardown);
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, bilinear_matches_ref_odd_sizes);
-    tcase_add_test(tc, bilinear_hand_cases);
-    tcase_add_test(tc, bilinear_strided_views);
-    tcase_add_test(tc, pillow_matches_ref_odd_sizes);
-    tcase_add_test(tc, pillow_hand_cases);
-    tcase_add_test(tc, longest_side_shapes);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "resize", .setup = test_ctx_setup_odd, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, bilinear_matches_ref_odd_sizes, bilinear_hand_cases, bilinear_strided_views,
+             pillow_matches_ref_odd_sizes, pillow_hand_cases, longest_side_shapes);
     TCase *golden = tcase_create("golden");
     tcase_add_checked_fixture(golden, test_ctx_setup_odd, test_ctx_teardown);
     tcase_set_timeout(golden, 60);
-    tcase_add_test(golden, bilinear_golden_sam_input);
-    tcase_add_test(golden, bilinear_golden_postprocess_masks);
-    tcase_add_test(golden, pillow_golden_sam);
-    tcase_add_test(golden, sam_normalize_pad_golden);
-    tcase_add_test(golden, rba_normalize_golden);
+    test_add(golden, bilinear_golden_sam_input, bilinear_golden_postprocess_masks, pillow_golden_sam,
+             sam_normalize_pad_golden, rba_normalize_golden);
     suite_add_tcase(s, golden);
     return test_run_suite(s);
 }

@@ -690,16 +690,9 @@ START_TEST(writer_misuse_leaves_nothing) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("safetensors");
-    TCase *tc = tcase_create("safetensors");
-    tcase_set_timeout(tc, 30);
-    tcase_add_test(tc, roundtrip_every_dtype);
-    tcase_add_test(tc, exact_bytes_of_small_files);
-    tcase_add_test(tc, many_tensors_lookup);
-    tcase_add_test(tc, hostile_headers);
-    tcase_add_test(tc, hostile_lengths_and_truncation);
-    tcase_add_test(tc, lenient_but_safe_layouts);
-    tcase_add_test(tc, writer_misuse_leaves_nothing);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "safetensors", .timeout = 30}, &s);
+    test_add(tc, roundtrip_every_dtype, exact_bytes_of_small_files, many_tensors_lookup, hostile_headers,
+             hostile_lengths_and_truncation, lenient_but_safe_layouts, writer_misuse_leaves_nothing);
     return test_run_suite(s);
 }

@@ -15,58 +15,28 @@
 #include "models/sam.h"
 #include "ops/ops.h"
 #include "tests/helpers.h"
-#include "weights-tools/packer.h"
+#include "tests/rba_testutil.h"
 
 #define ATOL 1e-4
 #define RTOL 1e-4
 
-// The golden checkpoint packed by the real packer, as `ugains pack` would, in F32. The
-// decoder's head count is invisible in the weights (the packer presets the released 8);
-// sam_tiny uses 4, as its config.json says.
-static ug_status sam_test_pack(const char *pth, const char *out, ug_err *err) {
-    static const char *const set[] = {"decoder_transformer_num_heads=4"};
-    ug_pack_opts opts = {.arch = "sam", .dtype = UG_F32, .set = set, .nset = 1};
-    ug_pack_stats stats;
-    return ug_pack(pth, out, &opts, &stats, err);
-}
-
-static ug_ctx g_ctx;
 static sam_model *g_model;
 static char *g_tmp;
 
-// Packing and loading happen once in the parent (unchecked fixture); the thread pool is made
-// per test in the forked child (checked fixture), since threads do not survive fork().
-static void setup_ctx(void) {
-    ug_err err;
-    ck_assert_int_eq(ug_ctx_init(&g_ctx, 2, &err), UG_OK);
-}
-
-static void teardown_ctx(void) {
-    ug_ctx_free(&g_ctx);
-}
-
+// The golden checkpoint packed by the real packer, as `ugains pack` would, in F32
+// (tests/rba_testutil.h: sam_tiny's decoder head count, 4, is set). Packing and loading happen
+// once in the parent (unchecked fixture); the thread pool is made per test in the forked child
+// (checked fixture: test_ctx, 2 workers), since threads do not survive fork().
 static void setup(void) {
-    ug_err err;
     if (!test_golden_available()) return;
     g_tmp = test_tmpdir();
-    char path[1024];
-    snprintf(path, sizeof path, "%s/sam_tiny.safetensors", g_tmp);
-    char *pth = test_golden_path("sam_tiny/sam_tiny.pth");
-    ug_status st = sam_test_pack(pth, path, &err);
-    free(pth);
-    if (st == UG_OK) st = sam_load(&g_model, path, &err);
-    if (st != UG_OK) {
-        fprintf(stderr, "test_sam: %s\n", err.msg);
-        g_model = NULL;
-    }
+    g_model = sam_test_load(g_tmp, "sam_tiny.safetensors", "test_sam");
 }
 
 static void teardown(void) {
     sam_free(g_model);
     g_model = NULL;
-    if (g_tmp) test_rmtree(g_tmp);
-    free(g_tmp);
-    g_tmp = NULL;
+    test_tmpdir_remove(&g_tmp);
 }
 
 // A golden tensor (aborts the test when missing).
@@ -87,7 +57,7 @@ static void check_golden(const ug_tensor *got, const char *rel, double atol, dou
     ug_err err;
     ck_assert_msg(ug_tensor_numel(got) == ug_tensor_numel(&want), "%s: %lld elements, golden has %lld", rel,
                   (long long)ug_tensor_numel(got), (long long)ug_tensor_numel(&want));
-    ck_assert_int_eq(ug_to_host(&g_ctx, &host, got, &err), UG_OK);
+    ck_assert_int_eq(ug_to_host(&test_ctx, &host, got, &err), UG_OK);
     test_assert_close(host.data, want.data, (size_t)ug_tensor_numel(&want), atol, rtol, rel);
     ug_tensor_free(&host);
     ug_tensor_free(&want);
@@ -240,7 +210,7 @@ START_TEST(preprocess_predictor) {
     ug_tensor img = input_image(), input;
     int hw[2];
     ug_err err;
-    ck_assert_int_eq(sam_preprocess_u8(&g_ctx, g_model, &img, &input, hw, &err), UG_OK);
+    ck_assert_int_eq(sam_preprocess_u8(&test_ctx, g_model, &img, &input, hw, &err), UG_OK);
     ck_assert_int_eq(hw[0], 154);
     ck_assert_int_eq(hw[1], 256);
     check_golden(&input, "sam_tiny/input_preprocessed.npy", 1e-6, 0);
@@ -255,17 +225,17 @@ START_TEST(image_encoder_golden) {
     ug_err err;
     int seen = 0;
     nn_trace tr = {trace_check, &seen};
-    ck_assert_int_eq(sam_encode_image(&g_ctx, g_model, &input, &emb, &tr, &err), UG_OK);
+    ck_assert_int_eq(sam_encode_image(&test_ctx, g_model, &input, &emb, &tr, &err), UG_OK);
     ck_assert_int_eq(seen, 5); // patch embed + 4 blocks
     check_golden(&emb, "sam_tiny/image_embeddings.npy", ATOL, RTOL);
-    ck_assert_int_eq(g_ctx.arena.used, 0); // every activation released
+    ck_assert_int_eq(test_ctx.arena.used, 0); // every activation released
     ug_tensor_free(&emb);
     ug_tensor_free(&input);
 
     // An input the encoder cannot take is an error naming it.
     ug_tensor bad;
     ck_assert_int_eq(ug_tensor_new(&bad, UG_F32, UG_DIMS(1, 3, 250, 256), &err), UG_OK);
-    ck_assert_int_eq(sam_encode_image(&g_ctx, g_model, &bad, &emb, NULL, &err), UG_ERR_ARG);
+    ck_assert_int_eq(sam_encode_image(&test_ctx, g_model, &bad, &emb, NULL, &err), UG_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "patch size") != NULL, "%s", err.msg);
     ug_tensor_free(&bad);
 }
@@ -325,7 +295,7 @@ static void run_case(const prompt_case *pc) {
     if (pc->mask) mask = golden("sam_tiny/mask-mask_input.npy");
     sam_prompts p = {1, pc->n_points, xy, pc->labels, pc->box ? bx : NULL, pc->mask ? &mask : NULL};
     ug_tensor sparse, dense;
-    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
+    ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
     snprintf(rel, sizeof rel, "sam_tiny/%s-sparse_embeddings.npy", pc->name);
     check_golden(&sparse, rel, ATOL, RTOL);
     check_golden(&dense,
@@ -339,7 +309,7 @@ static void run_case(const prompt_case *pc) {
         int seen = 0;
         nn_trace tr = {trace_check, &seen};
         bool traced = !strcmp(pc->name, "p0") && multi;
-        ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, multi, &low, &iou,
+        ck_assert_int_eq(sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense, multi, &low, &iou,
                                           traced ? &tr : NULL, &err),
                          UG_OK);
         if (traced) ck_assert_int_eq(seen, 3);
@@ -348,7 +318,7 @@ static void run_case(const prompt_case *pc) {
         snprintf(rel, sizeof rel, "sam_tiny/%s-iou_predictions_%s.npy", pc->name, kind);
         check_golden(&iou, rel, ATOL, RTOL);
         if (multi ? pc->masks_multi : pc->masks_single) {
-            ck_assert_int_eq(sam_postprocess_masks(&g_ctx, g_model, &low, input_hw, orig_hw, &masks, &err),
+            ck_assert_int_eq(sam_postprocess_masks(&test_ctx, g_model, &low, input_hw, orig_hw, &masks, &err),
                              UG_OK);
             snprintf(rel, sizeof rel, "sam_tiny/%s-masks_%s.npy", pc->name, kind);
             check_golden(&masks, rel, ATOL, RTOL);
@@ -361,7 +331,7 @@ static void run_case(const prompt_case *pc) {
     ug_tensor_free(&sparse);
     ug_tensor_free(&dense);
     ug_tensor_free(&mask);
-    ck_assert_int_eq(g_ctx.arena.used, 0);
+    ck_assert_int_eq(test_ctx.arena.used, 0);
 }
 
 START_TEST(prompt_cases_golden) {
@@ -374,7 +344,7 @@ START_TEST(dense_pe_golden) {
     REQUIRE_MODEL();
     ug_tensor pe;
     ug_err err;
-    ck_assert_int_eq(sam_dense_pe(&g_ctx, g_model, &pe, &err), UG_OK);
+    ck_assert_int_eq(sam_dense_pe(&test_ctx, g_model, &pe, &err), UG_OK);
     check_golden(&pe, "sam_tiny/dense_pe.npy", ATOL, RTOL);
     ug_tensor_free(&pe);
 }
@@ -391,10 +361,10 @@ START_TEST(batch_of_prompts_golden) {
     sam_apply_coords(orig_hw, input_hw, xy, 6);
     sam_prompts p = {6, 1, xy, labels, NULL, NULL};
     ug_tensor sparse, dense, low, iou, emb = golden("sam_tiny/image_embeddings.npy");
-    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
+    ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
     ck_assert_int_eq(dense.shape[0], 1); // no mask prompt: one dense map shared by the batch
-    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err),
-                     UG_OK);
+    ck_assert_int_eq(
+        sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
     ck_assert_int_eq(low.shape[0], 6);
     ck_assert_int_eq(low.shape[1], 3);
     for (int i = 0; i < 6; i++) {
@@ -411,8 +381,9 @@ START_TEST(batch_of_prompts_golden) {
     // A dense batch that fits neither 1 nor N prompts is refused.
     ug_tensor dense3;
     ck_assert_int_eq(ug_tensor_new(&dense3, UG_F32, UG_DIMS(3, 64, 16, 16), &err), UG_OK);
-    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense3, true, &low, &iou, NULL, &err),
-                     UG_ERR_ARG);
+    ck_assert_int_eq(
+        sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense3, true, &low, &iou, NULL, &err),
+        UG_ERR_ARG);
     ug_tensor_free(&dense3);
     ug_tensor_free(&sparse);
     ug_tensor_free(&dense);
@@ -427,7 +398,7 @@ START_TEST(ugains_float_path_golden) {
     ug_err err;
     ug_tensor img = golden("pipeline_tiny/sam_input_normalized.npy"), input, emb;
     int hw[2];
-    ck_assert_int_eq(sam_preprocess_f32(&g_ctx, g_model, &img, &input, hw, &err), UG_OK);
+    ck_assert_int_eq(sam_preprocess_f32(&test_ctx, g_model, &img, &input, hw, &err), UG_OK);
     ck_assert_int_eq(hw[0], 154);
     ck_assert_int_eq(hw[1], 256);
     ug_tensor crop = ug_view_slice(&input, 2, 0, hw[0]), resized;
@@ -442,7 +413,7 @@ START_TEST(ugains_float_path_golden) {
     const float *id = input.data;
     ck_assert_float_eq(id[(2 * 256 + 200) * 256 + 17], 0.0f); // zero padding below the image
 
-    ck_assert_int_eq(sam_encode_image(&g_ctx, g_model, &input, &emb, NULL, &err), UG_OK);
+    ck_assert_int_eq(sam_encode_image(&test_ctx, g_model, &input, &emb, NULL, &err), UG_OK);
     check_golden(&emb, "pipeline_tiny/image_embeddings.npy", ATOL, RTOL);
 
     ug_tensor pts = golden("pipeline_tiny/sam_points_model.npy"); // [8, 1, 2]
@@ -455,11 +426,11 @@ START_TEST(ugains_float_path_golden) {
     }
     sam_prompts p = {N, 1, xy, labels, NULL, NULL};
     ug_tensor sparse, dense, low, iou;
-    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
+    ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
     ug_tensor first8 = ug_view_slice(&sparse, 0, 0, 8);
     check_golden(&first8, "pipeline_tiny/sam_sparse_embeddings.npy", ATOL, RTOL);
-    ck_assert_int_eq(sam_decode_masks(&g_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err),
-                     UG_OK);
+    ck_assert_int_eq(
+        sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
     for (int i = 0; i < N; i += 8) {
         int k = N - i < 8 ? N - i : 8;
         ug_tensor want_low = golden("pipeline_tiny/sam_low_res_masks.npy"),
@@ -489,30 +460,28 @@ END_TEST
 // leave 3x headroom, while reading the halves with the wrong format gives errors of order 1.
 START_TEST(half_precision_weights) {
     ck_assert_msg(test_golden_available(), "golden set missing");
-    static const char *const set[] = {"decoder_transformer_num_heads=4"};
     const ug_dtype dts[2] = {UG_F16, UG_BF16};
     const double atol[2] = {1e-2, 1e-1};
-    char *pth = test_golden_path("sam_tiny/sam_tiny.pth"), *dir = test_tmpdir(), path[1024];
+    char *dir = test_tmpdir(), out[64];
     ug_tensor input = golden("sam_tiny/input_preprocessed.npy");
     for (int k = 0; k < 2; k++) {
         ug_err err;
-        ug_pack_opts opts = {.arch = "sam", .dtype = dts[k], .set = set, .nset = 1};
-        ug_pack_stats stats;
-        snprintf(path, sizeof path, "%s/sam_tiny_%s.safetensors", dir, ug_dtype_name(dts[k]));
-        ck_assert_msg(ug_pack(pth, path, &opts, &stats, &err) == UG_OK, "%s", err.msg);
+        snprintf(out, sizeof out, "sam_tiny_%s.safetensors", ug_dtype_name(dts[k]));
+        char *path = sam_test_pack_as(dir, out, dts[k]);
+        ck_assert_msg(path != NULL, "packing sam_tiny as %s failed (see stderr)", ug_dtype_name(dts[k]));
         sam_model *m;
         ck_assert_msg(sam_load(&m, path, &err) == UG_OK, "%s", err.msg);
         ck_assert_int_eq(m->blocks[0].qkv.w.dtype, dts[k]); // matrices stay packed
         ug_tensor emb;
-        ck_assert_int_eq(sam_encode_image(&g_ctx, m, &input, &emb, NULL, &err), UG_OK);
+        ck_assert_int_eq(sam_encode_image(&test_ctx, m, &input, &emb, NULL, &err), UG_OK);
         check_golden(&emb, "sam_tiny/image_embeddings.npy", atol[k], 0);
         ug_tensor_free(&emb);
         sam_free(m);
+        free(path);
     }
     ug_tensor_free(&input);
     test_rmtree(dir);
     free(dir);
-    free(pth);
 }
 END_TEST
 
@@ -524,37 +493,25 @@ START_TEST(prompt_errors) {
     int label = 1;
     ck_assert_int_eq(ug_tensor_new(&bad, UG_F32, UG_DIMS(1, 1, 32, 32), &err), UG_OK);
     sam_prompts p = {1, 1, xy, &label, NULL, &bad};
-    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &p, &sparse, &dense, &err), UG_ERR_ARG);
+    ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "mask input") && strstr(err.msg, "[1,1,64,64]"), "%s", err.msg);
     sam_prompts none = {0, 0, NULL, NULL, NULL, NULL};
-    ck_assert_int_eq(sam_encode_prompts(&g_ctx, g_model, &none, &sparse, &dense, &err), UG_ERR_ARG);
+    ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &none, &sparse, &dense, &err), UG_ERR_ARG);
     ug_tensor_free(&bad);
 }
 END_TEST
 
-static Suite *sam_suite(void) {
-    Suite *s = suite_create("sam");
-    TCase *unit = tcase_create("unit");
-    tcase_add_test(unit, rel_pos_identity_and_interpolation);
-    tcase_add_test(unit, config_parse);
-    tcase_add_test(unit, weights_shape_check_and_widening);
-    suite_add_tcase(s, unit);
+int main(void) {
+    Suite *s;
+    TCase *unit = test_case(&(test_case_def){.name = "sam"}, &s);
+    test_add(unit, rel_pos_identity_and_interpolation, config_parse, weights_shape_check_and_widening);
     TCase *g = tcase_create("golden");
     tcase_add_unchecked_fixture(g, setup, teardown);
-    tcase_add_checked_fixture(g, setup_ctx, teardown_ctx);
+    tcase_add_checked_fixture(g, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(g, 60);
-    tcase_add_test(g, preprocess_predictor);
-    tcase_add_test(g, image_encoder_golden);
-    tcase_add_test(g, dense_pe_golden);
+    test_add(g, preprocess_predictor, image_encoder_golden, dense_pe_golden);
     tcase_add_loop_test(g, prompt_cases_golden, 0, (int)(sizeof cases / sizeof *cases));
-    tcase_add_test(g, batch_of_prompts_golden);
-    tcase_add_test(g, ugains_float_path_golden);
-    tcase_add_test(g, half_precision_weights);
-    tcase_add_test(g, prompt_errors);
+    test_add(g, batch_of_prompts_golden, ugains_float_path_golden, half_precision_weights, prompt_errors);
     suite_add_tcase(s, g);
-    return s;
-}
-
-int main(void) {
-    return test_run_suite(sam_suite());
+    return test_run_suite(s);
 }

@@ -172,13 +172,9 @@ START_TEST(softmax_strided_views) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("softmax");
-    TCase *tc = tcase_create("softmax");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, vector_exp_within_one_ulp);
-    tcase_add_test(tc, softmax_matches_reference);
-    tcase_add_test(tc, softmax_special_rows);
-    tcase_add_test(tc, softmax_strided_views);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "softmax", .timeout = 60}, &s);
+    test_add(tc, vector_exp_within_one_ulp, softmax_matches_reference, softmax_special_rows,
+             softmax_strided_views);
     return test_run_suite(s);
 }

@@ -400,32 +400,6 @@ static void write_params(const char *path) {
 }
 
 // Double reference pieces on NHWC maps [H][W][C].
-static void ref_layernorm(double *y, const double *x, int64_t rows, int64_t C, const float *w, const float *b,
-                          double eps) {
-    for (int64_t r = 0; r < rows; r++) {
-        double m = 0, v = 0;
-        for (int64_t c = 0; c < C; c++)
-            m += x[r * C + c];
-        m /= (double)C;
-        for (int64_t c = 0; c < C; c++)
-            v += (x[r * C + c] - m) * (x[r * C + c] - m);
-        v /= (double)C;
-        for (int64_t c = 0; c < C; c++)
-            y[r * C + c] = (x[r * C + c] - m) / sqrt(v + eps) * w[c] + b[c];
-    }
-}
-
-static void ref_linear(double *y, const double *x, int64_t rows, int64_t in, int64_t out, const float *W,
-                       const float *b) {
-    for (int64_t r = 0; r < rows; r++)
-        for (int64_t o = 0; o < out; o++) {
-            double s = b ? b[o] : 0;
-            for (int64_t i = 0; i < in; i++)
-                s += x[r * in + i] * W[o * in + i];
-            y[r * out + o] = s;
-        }
-}
-
 static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, int64_t W, int64_t C) {
     int64_t ws = c->window, shift = b % 2 ? ws / 2 : 0, heads = c->num_heads[s], hd = C / heads, N = ws * ws;
     int64_t Hp = (H + ws - 1) / ws * ws, Wp = (W + ws - 1) / ws * ws, nwx = Wp / ws, nW = Hp / ws * nwx;
@@ -433,8 +407,8 @@ static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, 
     double *xn = calloc((size_t)(H * W * C), sizeof(double));
     double *pad = calloc((size_t)(Hp * Wp * C), sizeof(double)),
            *rolled = calloc((size_t)(Hp * Wp * C), sizeof(double));
-    ref_layernorm(xn, x, H * W, C, param("layers.%d.blocks.%d.norm1.weight", s, b),
-                  param("layers.%d.blocks.%d.norm1.bias", s, b), c->eps);
+    test_layernorm_f64(xn, x, H * W, C, param("layers.%d.blocks.%d.norm1.weight", s, b),
+                       param("layers.%d.blocks.%d.norm1.bias", s, b), c->eps);
     for (int64_t r = 0; r < H; r++)
         memcpy(pad + r * Wp * C, xn + r * W * C, (size_t)(W * C) * sizeof(double));
     // torch.roll(x, (-shift, -shift)): rolled[i] = pad[(i + shift) mod size].
@@ -460,8 +434,8 @@ static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, 
         for (int64_t t = 0; t < N; t++)
             memcpy(win + t * C, rolled + ((wy * ws + t / ws) * Wp + wx * ws + t % ws) * C,
                    (size_t)C * sizeof(double));
-        ref_linear(qkv, win, N, C, 3 * C, param("layers.%d.blocks.%d.attn.qkv.weight", s, b),
-                   param("layers.%d.blocks.%d.attn.qkv.bias", s, b));
+        test_linear_f64(qkv, win, N, C, 3 * C, param("layers.%d.blocks.%d.attn.qkv.weight", s, b),
+                        param("layers.%d.blocks.%d.attn.qkv.bias", s, b));
         for (int64_t h = 0; h < heads; h++)
             for (int64_t i = 0; i < N; i++) {
                 double mx = -INFINITY;
@@ -489,8 +463,8 @@ static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, 
                     o[i * C + h * hd + e] = acc / sum;
                 }
             }
-        ref_linear(pr, o, N, C, C, param("layers.%d.blocks.%d.attn.proj.weight", s, b),
-                   param("layers.%d.blocks.%d.attn.proj.bias", s, b));
+        test_linear_f64(pr, o, N, C, C, param("layers.%d.blocks.%d.attn.proj.weight", s, b),
+                        param("layers.%d.blocks.%d.attn.proj.bias", s, b));
         for (int64_t t = 0; t < N; t++) // window_reverse
             memcpy(attn_map + ((wy * ws + t / ws) * Wp + wx * ws + t % ws) * C, pr + t * C,
                    (size_t)C * sizeof(double));
@@ -505,14 +479,14 @@ static void ref_block(const swin_config *c, int s, int b, double *x, int64_t H, 
         }
     double *h1 = malloc((size_t)(H * W * hid) * sizeof(double)),
            *h2 = malloc((size_t)(H * W * C) * sizeof(double));
-    ref_layernorm(xn, x, H * W, C, param("layers.%d.blocks.%d.norm2.weight", s, b),
-                  param("layers.%d.blocks.%d.norm2.bias", s, b), c->eps);
-    ref_linear(h1, xn, H * W, C, hid, param("layers.%d.blocks.%d.mlp.fc1.weight", s, b),
-               param("layers.%d.blocks.%d.mlp.fc1.bias", s, b));
+    test_layernorm_f64(xn, x, H * W, C, param("layers.%d.blocks.%d.norm2.weight", s, b),
+                       param("layers.%d.blocks.%d.norm2.bias", s, b), c->eps);
+    test_linear_f64(h1, xn, H * W, C, hid, param("layers.%d.blocks.%d.mlp.fc1.weight", s, b),
+                    param("layers.%d.blocks.%d.mlp.fc1.bias", s, b));
     for (int64_t i = 0; i < H * W * hid; i++)
         h1[i] = 0.5 * h1[i] * (1 + erf(h1[i] / sqrt(2.0)));
-    ref_linear(h2, h1, H * W, hid, C, param("layers.%d.blocks.%d.mlp.fc2.weight", s, b),
-               param("layers.%d.blocks.%d.mlp.fc2.bias", s, b));
+    test_linear_f64(h2, h1, H * W, hid, C, param("layers.%d.blocks.%d.mlp.fc2.weight", s, b),
+                    param("layers.%d.blocks.%d.mlp.fc2.bias", s, b));
     for (int64_t i = 0; i < H * W * C; i++)
         x[i] += h2[i];
     free(xn), free(pad), free(rolled), free(label), free(win), free(qkv), free(o), free(pr), free(logit);
@@ -540,15 +514,15 @@ static void ref_forward(const swin_config *c, const float *img, int64_t Hi, int6
                         }
                 x[(r * W + q) * C + o] = acc;
             }
-    ref_layernorm(x, x, H * W, C, param("patch_embed.norm.weight", 0, 0),
-                  param("patch_embed.norm.bias", 0, 0), c->eps);
+    test_layernorm_f64(x, x, H * W, C, param("patch_embed.norm.weight", 0, 0),
+                       param("patch_embed.norm.bias", 0, 0), c->eps);
     for (int s = 0; s < SWIN_STAGES; s++) {
         for (int b = 0; b < c->depths[s]; b++)
             ref_block(c, s, b, x, H, W, C);
         hw[s][0] = H;
         hw[s][1] = W;
         double *xn = malloc((size_t)(H * W * C) * sizeof(double));
-        ref_layernorm(xn, x, H * W, C, param("norm%d.weight", s, 0), param("norm%d.bias", s, 0), c->eps);
+        test_layernorm_f64(xn, x, H * W, C, param("norm%d.weight", s, 0), param("norm%d.bias", s, 0), c->eps);
         res[s] = malloc((size_t)(H * W * C) * sizeof(double));
         for (int64_t e = 0; e < C; e++)
             for (int64_t i = 0; i < H * W; i++)
@@ -566,11 +540,12 @@ static void ref_forward(const swin_config *c, const float *img, int64_t Hi, int6
                         memcpy(cat + ((r * W2 + q) * 4 + k) * C, x + (sr * W + sq) * C,
                                (size_t)C * sizeof(double));
                 }
-        ref_layernorm(cat, cat, H2 * W2, 4 * C, param("layers.%d.downsample.norm.weight", s, 0),
-                      param("layers.%d.downsample.norm.bias", s, 0), c->eps);
+        test_layernorm_f64(cat, cat, H2 * W2, 4 * C, param("layers.%d.downsample.norm.weight", s, 0),
+                           param("layers.%d.downsample.norm.bias", s, 0), c->eps);
         free(x);
         x = malloc((size_t)(H2 * W2 * 2 * C) * sizeof(double));
-        ref_linear(x, cat, H2 * W2, 4 * C, 2 * C, param("layers.%d.downsample.reduction.weight", s, 0), NULL);
+        test_linear_f64(x, cat, H2 * W2, 4 * C, 2 * C, param("layers.%d.downsample.reduction.weight", s, 0),
+                        NULL);
         free(cat);
         H = H2, W = W2, C *= 2;
     }
@@ -643,18 +618,13 @@ START_TEST(random_odd_sizes_vs_double_reference) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("swin");
-    TCase *tc = tcase_create("swin");
-    tcase_set_timeout(tc, 60);
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_add_test(tc, config_parse_and_reject);
-    tcase_add_test(tc, output_sizes);
-    tcase_add_test(tc, random_odd_sizes_vs_double_reference);
-    tcase_add_test(tc, golden_img0);
-    tcase_add_test(tc, golden_img1_not_multiple_of_32);
-    tcase_add_test(tc, golden_no_trace_small_chunks);
-    tcase_add_test(tc, golden_half_precision_weights);
-    tcase_add_test(tc, load_rejects_wrong_sizes);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "swin", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
+        &s);
+    test_add(tc, config_parse_and_reject, output_sizes, random_odd_sizes_vs_double_reference, golden_img0,
+             golden_img1_not_multiple_of_32, golden_no_trace_small_chunks, golden_half_precision_weights,
+             load_rejects_wrong_sizes);
     return test_run_suite(s);
 }

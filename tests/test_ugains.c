@@ -23,20 +23,9 @@ static char *g_tmp;
 // Packing and loading happen once in the parent; threads are made per test (fork).
 static void setup(void) {
     if (!test_golden_available()) return;
-    ug_err err;
     g_tmp = test_tmpdir();
-    char *sp = sam_test_pack(g_tmp, "sam_tiny.safetensors");
-    if (sp && sam_load(&g_sam, sp, &err) != UG_OK) {
-        fprintf(stderr, "test_ugains: %s\n", err.msg);
-        g_sam = NULL;
-    }
-    free(sp);
-    char *rp = rba_test_pack(g_tmp, "rba_tiny_1dl.d2.pth", "rba_tiny.safetensors");
-    if (rp && rba_load(&g_rba, rp, &err) != UG_OK) {
-        fprintf(stderr, "test_ugains: %s\n", err.msg);
-        g_rba = NULL;
-    }
-    free(rp);
+    g_sam = sam_test_load(g_tmp, "sam_tiny.safetensors", "test_ugains");
+    g_rba = rba_test_load(g_tmp, "rba_tiny_1dl.d2.pth", "rba_tiny.safetensors", "test_ugains");
 }
 
 static void teardown(void) {
@@ -44,9 +33,7 @@ static void teardown(void) {
     rba_free(g_rba);
     g_sam = NULL;
     g_rba = NULL;
-    if (g_tmp) test_rmtree(g_tmp);
-    free(g_tmp);
-    g_tmp = NULL;
+    test_tmpdir_remove(&g_tmp);
 }
 
 // Records which dump names arrive, with their element counts.
@@ -213,15 +200,14 @@ START_TEST(whole_image_rba_tiny) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("ugains");
-    TCase *tc = tcase_create("ugains");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_add_checked_fixture(tc, test_ctx_setup, test_ctx_teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, golden_pipeline_tiny);
-    tcase_add_test(tc, golden_pipeline_tiny_traced);
-    tcase_add_test(tc, no_candidates);
-    tcase_add_test(tc, whole_image_rba_tiny);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "ugains",
+                                           .setup = test_ctx_setup,
+                                           .teardown = test_ctx_teardown,
+                                           .setup_once = setup,
+                                           .teardown_once = teardown,
+                                           .timeout = 120},
+                          &s);
+    test_add(tc, golden_pipeline_tiny, golden_pipeline_tiny_traced, no_candidates, whole_image_rba_tiny);
     return test_run_suite(s);
 }
