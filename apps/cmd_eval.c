@@ -13,6 +13,8 @@
 //                  read it: 2 is the anomaly, 0 and 1 are inliers, every pixel is evaluated. --gt may
 //                  name the data set root or its frames/ folder. Predictions in <pred>/<stem>/.
 //                  Pixel level only: the release has no Cityscapes-style instance ids.
+// --pred may be given several times (the --out folders of `ugains run --shard` jobs): an image's
+// prediction folder is looked up in every one of them; one in two folders is a usage error.
 // Every prediction folder holds anomaly.npy (float32 [H, W]) and, for the instance level,
 // instances.json with {"instances": [{"score", "mask_png", ...}]}.
 //
@@ -59,11 +61,13 @@ static void usage(FILE *f) {
                "the Cityscapes instance protocol for one anomaly class (minimum region 10 px).\n"
                "Values are percentages. Prints a table and writes metrics.json.\n"
                "\n"
-               "  --pred DIR       the output folder of `ugains run` (one folder per image)\n"
+               "  --pred DIR       the output folder of `ugains run` (one folder per image); repeat\n"
+               "                   it for the union of several (ugains run --shard into separate\n"
+               "                   folders): an image predicted in two of them is an error\n"
                "  --gt DIR         the data set root (fs_lost_found: with gtCoarse/; road_anomaly: with\n"
                "                   frames/)\n"
                "  --dataset NAME   fs_lost_found (default) or road_anomaly (pixel level only)\n"
-               "  --out FILE       where metrics.json goes (default: DIR of --pred/metrics.json)\n"
+               "  --out FILE       where metrics.json goes (default: the first --pred DIR/metrics.json)\n"
                "  --pixel-only     skip the instance level\n"
                "  --mem-mb N       memory for the pixel scores (default 1024); more pixels than\n"
                "                   N MiB / 8 take extra passes over the files\n"
@@ -505,8 +509,62 @@ static void print_row(const char *what, double v) {
         printf("%-8s %10.4f\n", what, 100.0 * v);
 }
 
-static ug_status run_eval(const char *pred, const char *gt, dataset ds, const char *out, bool pixel_only,
-                          size_t budget, bool quiet, ug_err *err) {
+enum { EVAL_MAX_PRED = 256 };
+
+// The prediction folders as one: each image's folder (named as under preds[0]) is taken from
+// the --pred folder that holds it. *usage when one is in two folders or a folder is given twice.
+static ug_status union_preds(image_list *imgs, const char *const *preds, int npred, bool *usage,
+                             ug_err *err) {
+    for (int a = 0; a < npred; a++)
+        for (int b = a + 1; b < npred; b++) {
+            struct stat sa, sb;
+            if (stat(preds[a], &sa) == 0 && stat(preds[b], &sb) == 0 && sa.st_dev == sb.st_dev &&
+                sa.st_ino == sb.st_ino) {
+                *usage = true;
+                return ug_errf(err, UG_ERR_ARG, "eval: --pred %s and --pred %s are the same folder", preds[a],
+                               preds[b]);
+            }
+        }
+    if (npred < 2) return UG_OK;
+    for (int i = 0; i < imgs->n; i++) {
+        eval_image *im = &imgs->v[i];
+        const char *slash = strrchr(im->pred, '/');
+        const char *name = slash ? slash + 1 : im->pred;
+        char *found = NULL;
+        int where = -1;
+        for (int k = 0; k < npred; k++) {
+            char *p = path_join(preds[k], name);
+            if (!p) {
+                free(found);
+                return ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
+            }
+            if (!is_dir(p)) {
+                free(p);
+                continue;
+            }
+            if (found) {
+                ug_errf(err, UG_ERR_ARG, "eval: %s is predicted in two --pred folders: %s and %s", name,
+                        preds[where], preds[k]);
+                free(p);
+                free(found);
+                *usage = true;
+                return UG_ERR_ARG;
+            }
+            found = p;
+            where = k;
+        }
+        if (!found)
+            return ug_errf(err, UG_ERR_IO, "%s: no prediction folder %s in any of the %d --pred folders",
+                           im->name, name, npred);
+        free(im->pred);
+        im->pred = found;
+    }
+    return UG_OK;
+}
+
+static ug_status run_eval(const char *const *preds, int npred, const char *gt, dataset ds, const char *out,
+                          bool pixel_only, size_t budget, bool quiet, bool *usage, ug_err *err) {
+    const char *pred = preds[0];
     image_list imgs = {0};
     ug_pixel_eval *pe = NULL;
     ug_inst_eval *ev = NULL;
@@ -515,10 +573,11 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
     bool inst = ds == DS_FS_LAF && !pixel_only;
     char *def = NULL; // the default --out
     ug_status st;
-    if (!is_dir(pred)) {
-        st = ug_errf(err, UG_ERR_IO, "%s: not a folder (--pred)", pred);
-        goto done;
-    }
+    for (int k = 0; k < npred; k++)
+        if (!is_dir(preds[k])) {
+            st = ug_errf(err, UG_ERR_IO, "%s: not a folder (--pred)", preds[k]);
+            goto done;
+        }
     if (!is_dir(gt)) {
         st = ug_errf(err, UG_ERR_IO, "%s: not a folder (--gt)", gt);
         goto done;
@@ -530,7 +589,7 @@ static ug_status run_eval(const char *pred, const char *gt, dataset ds, const ch
     }
     if ((st = cli_check_output_file(out, "--out", err))) goto done;
     st = ds == DS_FS_LAF ? list_fs_laf(gt, pred, &imgs, err) : list_road_anomaly(gt, pred, &imgs, err);
-    if (st) goto done;
+    if (st || (st = union_preds(&imgs, preds, npred, usage, err))) goto done;
     if ((st = ug_pixel_eval_new(&pe, budget, err))) goto done;
     if (inst && (st = ug_inst_eval_new(&ev, err))) goto done;
     int passes = 0;
@@ -594,7 +653,8 @@ int cmd_eval(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
     };
-    const char *pred = NULL, *gt = NULL, *out = NULL;
+    const char *preds[EVAL_MAX_PRED], *gt = NULL, *out = NULL;
+    int npred = 0;
     dataset ds = DS_FS_LAF;
     bool pixel_only = false, quiet = false;
     size_t budget = UG_PIXEL_EVAL_DEFAULT_BUDGET;
@@ -603,7 +663,13 @@ int cmd_eval(int argc, char **argv) {
     opterr = 0; // getopt's own message would not be the one-line "ugains: eval: ..." form
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
-        case 'p': pred = optarg; break;
+        case 'p':
+            if (npred == EVAL_MAX_PRED) {
+                cli_error("eval: more than %d --pred folders", EVAL_MAX_PRED);
+                return CLI_USAGE;
+            }
+            preds[npred++] = optarg;
+            break;
         case 'g': gt = optarg; break;
         case 'o': out = optarg; break;
         case 'P': pixel_only = true; break;
@@ -639,7 +705,7 @@ int cmd_eval(int argc, char **argv) {
         cli_error("eval: unexpected argument '%s' (see ugains eval --help)", argv[optind]);
         return CLI_USAGE;
     }
-    if (!pred || !gt) {
+    if (!npred || !gt) {
         cli_error("eval: --pred and --gt are required (see ugains eval --help)");
         return CLI_USAGE;
     }
@@ -648,9 +714,10 @@ int cmd_eval(int argc, char **argv) {
         cli_error("eval: --out is an empty path");
         return CLI_USAGE;
     }
-    if (run_eval(pred, gt, ds, out, pixel_only, budget, quiet, &err)) {
+    bool usage = false;
+    if (run_eval(preds, npred, gt, ds, out, pixel_only, budget, quiet, &usage, &err)) {
         cli_print_err("", &err);
-        return CLI_RUNTIME;
+        return usage ? CLI_USAGE : CLI_RUNTIME;
     }
     return CLI_OK;
 }

@@ -6,6 +6,9 @@
 // when complete, so an interrupted run never leaves a half-written `OUT/<stem>`; a later run
 // removes the stale temporary folders of the images it processes. An existing `OUT/<stem>`
 // means the image is done and is skipped unless --overwrite.
+//
+// --shard I/N keeps every N-th image of the expanded list, starting at the I-th (round robin),
+// so N processes or cluster jobs split one data set with no coordination.
 #include <dirent.h>
 #include <errno.h>
 #include <ftw.h>
@@ -19,12 +22,14 @@
 #include <unistd.h>
 
 #include "apps/cli.h"
+#include "apps/outputs.h"
 #include "engine/fileio.h"
 #include "engine/image.h"
 #include "engine/json.h"
 #include "engine/npy.h"
 #include "engine/timer.h"
 #include "ops/ops.h"
+#include "pipeline/inputs.h"
 #include "pipeline/ugains.h"
 
 static void usage(FILE *f) {
@@ -50,6 +55,12 @@ static void usage(FILE *f) {
                "  --seed N              seed of the kmeans and random samplers (0)\n"
                "  --pad32               RbA with detectron2's padding to a multiple of 32\n"
                "  --overwrite           redo images whose output folder exists\n"
+               "  --shard I/N           only the images at positions I, I+N, I+2N, ... (0-based) of\n"
+               "                        the list (directories expanded and sorted by name): N runs\n"
+               "                        with I = 0..N-1 split the images into disjoint slices.\n"
+               "                        Round robin, so every slice gets images from the whole\n"
+               "                        list (sequences, cities) and sizes differ by at most one.\n"
+               "                        Slurm: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT\n"
                "  --dump DIR            write the intermediate tensors as .npy to DIR/<stem>/\n"
                "  --threads N           worker threads (default: UGAINS_THREADS or all cores)\n"
                "  -q, --quiet           no progress output\n"
@@ -89,7 +100,9 @@ static bool strlist_add(strlist *l, const char *s) {
         l->v = v;
         l->cap = cap;
     }
-    return (l->v[l->n++] = strdup(s)) != NULL;
+    if (!(l->v[l->n] = strdup(s))) return false;
+    l->n++;
+    return true;
 }
 
 static void strlist_free(strlist *l) {
@@ -421,7 +434,26 @@ typedef struct run_args {
     ugains_opts o;
     bool overwrite, quiet;
     int threads;
+    long shard_i, shard_n; // --shard I/N (0/1: every image)
 } run_args;
+
+// "I/N": decimal integers without sign or spaces, N >= 1, 0 <= I < N.
+static bool parse_shard(const char *s, long *i, long *n) {
+    long v[2];
+    const char *p = s;
+    for (int k = 0; k < 2; k++) {
+        if (*p < '0' || *p > '9') return false;
+        char *end;
+        errno = 0;
+        v[k] = strtol(p, &end, 10);
+        if (errno || *end != (k == 0 ? '/' : '\0')) return false;
+        p = end + 1;
+    }
+    if (v[1] < 1 || v[0] >= v[1]) return false;
+    *i = v[0];
+    *n = v[1];
+    return true;
+}
 
 static bool parse_num(const char *s, double lo, double hi, double *v) {
     char *end;
@@ -447,6 +479,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         {"seed", required_argument, 0, 'e'},
         {"pad32", no_argument, 0, 'p'},
         {"overwrite", no_argument, 0, 'w'},
+        {"shard", required_argument, 0, 'x'},
         {"dump", required_argument, 0, 'd'},
         {"threads", required_argument, 0, 'j'},
         {"quiet", no_argument, 0, 'q'},
@@ -454,6 +487,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         {0, 0, 0, 0},
     };
     memset(a, 0, sizeof *a);
+    a->shard_n = 1;
     ugains_opts_default(&a->o);
     bool points_given = false;
     int c;
@@ -468,6 +502,12 @@ static int parse_args(int argc, char **argv, run_args *a) {
         case 'd': a->dump = optarg; break;
         case 'p': a->o.pad32 = true; break;
         case 'w': a->overwrite = true; break;
+        case 'x':
+            if (!parse_shard(optarg, &a->shard_i, &a->shard_n)) {
+                cli_error("run: --shard wants I/N with integers 0 <= I < N (e.g. 0/4), got '%s'", optarg);
+                return CLI_USAGE;
+            }
+            break;
         case 'q': a->quiet = true; break;
         case 'I':
             if (!parse_num(optarg, 0, 1e15, &v) || v != floor(v)) {
@@ -576,12 +616,7 @@ static ug_status run_one(ug_ctx *ctx, const run_args *a, const rba_model *rba, c
     ug_status st = cli_check_input(path, err);
     if (st == UG_OK) st = ug_image_read(path, UG_IMAGE_RGB, &img, err);
     if (st != UG_OK) return st;
-    if (ignore && (ignore->shape[0] != img.shape[0] || ignore->shape[1] != img.shape[1])) {
-        st = ug_errf(err, UG_ERR_ARG, "%s: ignore mask is %lldx%lld, image %s is %lldx%lld", a->ignore,
-                     (long long)ignore->shape[1], (long long)ignore->shape[0], path, (long long)img.shape[1],
-                     (long long)img.shape[0]);
-        goto done;
-    }
+    if (ignore && (st = ugains_ignore_mask_check(ignore, a->ignore, &img, path, err)) != UG_OK) goto done;
     dumper d = {.ctx = ctx, .st = UG_OK};
     nn_trace tr = {on_dump, &d};
     if (a->dump) {
@@ -643,22 +678,38 @@ int cmd_run(int argc, char **argv) {
                 return cli_fail(&err);
             }
         } else if (access(argv[i], R_OK) == 0) {
-            strlist_add(&images, argv[i]);
+            if (!strlist_add(&images, argv[i])) {
+                cli_error("run: out of memory listing the images");
+                strlist_free(&images);
+                return CLI_RUNTIME;
+            }
         } else {
             cli_error("%s: %s", argv[i], strerror(errno));
             strlist_free(&images);
             return CLI_RUNTIME;
         }
     }
+    // --shard I/N: the images at positions I, I + N, ... of the whole list.
+    if (a.shard_n > 1) {
+        int kept = 0;
+        for (int i = 0; i < images.n; i++) {
+            if (i % a.shard_n == a.shard_i)
+                images.v[kept++] = images.v[i];
+            else
+                free(images.v[i]);
+        }
+        images.n = kept;
+    }
     ug_ctx ctx;
     rba_model *rba = NULL;
     sam_model *sam = NULL;
     ug_tensor ignore = {0};
     bool have_ctx = false;
+    cli_made_dirs md = {0}; // --out and its parents, removed again (when empty) by a failed run
     rc = CLI_OK;
     if (ug_ctx_init(&ctx, a.threads, &err) != UG_OK) goto fail;
     have_ctx = true;
-    if (mkdir_p(a.out, &err) != UG_OK) goto fail;
+    if (cli_make_dirs(a.out, &md, &err) != UG_OK) goto fail;
     if (a.ignore) {
         if (cli_check_input(a.ignore, &err) != UG_OK ||
             ug_image_read(a.ignore, UG_IMAGE_GRAY, &ignore, &err) != UG_OK)
@@ -678,6 +729,7 @@ int cmd_run(int argc, char **argv) {
     }
     bool tty = isatty(STDERR_FILENO);
     int done = 0, failed = 0, skipped = 0;
+    bool stopped = false;
     double spent = 0;
     for (int i = 0; i < images.n; i++) {
         char stem[1024], final[4096];
@@ -703,6 +755,12 @@ int cmd_run(int argc, char **argv) {
         double ms = ug_now_ms() - t0;
         if (st != UG_OK) {
             if (tty && !a.quiet) fputc('\n', stderr);
+            if (err.code == UG_ERR_NOMEM) { // the next images would fail the same way
+                cli_error("%s (out of memory: run stopped, %d of %d images done)", err.msg, done + skipped,
+                          images.n);
+                stopped = true;
+                break;
+            }
             cli_error("%s", err.msg);
             failed++;
             todo--;
@@ -717,15 +775,16 @@ int cmd_run(int argc, char **argv) {
                     stem, ninst, ms / 1000.0, spent / done / 1000.0, eta);
         }
     }
-    if (!a.quiet) {
+    if (!a.quiet && !stopped) {
         if (tty) fputs("\r\033[K", stderr);
         fprintf(stderr, "ugains run: %d done, %d skipped, %d failed -> %s\n", done, skipped, failed, a.out);
     }
-    rc = failed ? CLI_RUNTIME : CLI_OK;
+    rc = failed || stopped ? CLI_RUNTIME : CLI_OK;
     goto out;
 fail:
     rc = cli_fail(&err);
 out:
+    cli_made_dirs_undo(&md, rc != CLI_OK);
     rba_free(rba);
     sam_free(sam);
     ug_tensor_free(&ignore);

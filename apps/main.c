@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "apps/cli.h"
+#include "apps/outputs.h"
 
 static const struct {
     const char *name;
@@ -50,7 +51,11 @@ int main(int argc, char **argv) {
         return CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(cmd, commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(cmd, commands[i].name)) {
+            // Out of memory in a kernel, or a mapped weights file truncated: one line, exit 1.
+            cli_fatal_init(commands[i].name);
+            return commands[i].run(argc - 1, argv + 1);
+        }
     cli_error("unknown command '%s' (see ugains --help)", cmd);
     return CLI_USAGE;
 }

@@ -46,4 +46,24 @@ ug_status cli_stage_commit(cli_stage *s, ug_err *err);
 // Removes whatever is still staged (committed files are gone from it already) and frees s.
 void cli_stage_abort(cli_stage *s);
 
+// ---- dying cleanly ----
+//
+// Two failures cannot come back as a ug_status: a kernel that runs out of memory for its own
+// buffers (ug_nomem_fatal, engine/error.h) and a read from a mapped weights file that was
+// truncated on disk meanwhile (SIGBUS). cli_fatal_init installs a handler for each that prints
+// ONE line, undoes what the command has on disk half-way and exits 1 (_exit: nothing else
+// runs). Undone: every open cli_stage (its staged files and the staging folder) and the
+// folders recorded by cli_make_dirs that are still empty, as long as the cli_made_dirs has not
+// been undone (cli_made_dirs_undo must be called on every path, as cli_stage_abort must).
+// Committed outputs stay. `ugains run` stages each image after its models ran, so no staging
+// folder of it is open then (and a run removes the stale .tmp-<stem>-* it finds).
+//
+//   ugains: run: out of memory for 1340928 bytes of kernel scratch
+//   ugains: /data/sam_vit_h.safetensors: the weights file changed on disk while in use (truncated?)
+//
+// The SIGBUS line names the file mapped at the faulting address (read from /proc/self/maps)
+// and the handler uses only async-signal-safe calls (open, read, unlink, rmdir, write, _exit).
+// A SIGBUS that is not a read past the end of a mapped file keeps its default action.
+void cli_fatal_init(const char *command);
+
 #endif

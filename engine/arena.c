@@ -90,6 +90,9 @@ void *ug_arena_alloc(ug_arena *a, size_t bytes) {
             size_t size = need > a->chunk_bytes ? need : a->chunk_bytes;
             n = calloc(1, sizeof *n);
             unsigned char *mem = n ? memory_of(a)->alloc(size) : NULL;
+            // Under an address-space limit (ulimit -v) a whole chunk may not fit where the
+            // request would: then a chunk of just the request.
+            if (n && !mem && size > need) mem = memory_of(a)->alloc(size = need);
             if (!mem) {
                 free(n);
                 return NULL;

@@ -2,7 +2,8 @@
 //
 // Model code allocates a forward pass's tensors from an arena, releases back to a mark when
 // a block is done, and reads `peak` to report memory. Memory comes in chunks of at least
-// `chunk_bytes`; chunks are kept for reuse until ug_arena_free. An arena may hold the memory of
+// `chunk_bytes` (or of just the request, when a whole chunk cannot be had: an address-space
+// limit); chunks are kept for reuse until ug_arena_free. An arena may hold the memory of
 // a device (ug_arena_init_on): the bump arithmetic is the same, chunks come from that device
 // and are zeroed by it, and its tensors carry that device.
 #ifndef UG_ARENA_H

@@ -28,10 +28,7 @@ void *ug_ctx_scratch(ug_ctx *ctx, int thread, size_t bytes) {
     if (s->size >= bytes && s->mem) return s->mem;
     size_t size = (bytes + 4095) & ~(size_t)4095;
     void *mem = aligned_alloc(64, size ? size : 4096);
-    if (!mem) {
-        fprintf(stderr, "ugains: out of memory for %zu bytes of kernel scratch\n", bytes);
-        abort();
-    }
+    if (!mem) ug_nomem_fatal("out of memory for %zu bytes of kernel scratch", bytes);
     free(s->mem);
     s->mem = mem;
     s->size = size;

@@ -42,7 +42,7 @@ static inline ug_arena *ug_ctx_arena(ug_ctx *ctx) {
 
 // Per-thread scratch of at least `bytes`, 64-byte aligned, contents undefined. Valid until
 // the next call for the same thread. Kernels on validated inputs do not fail, so running
-// out of memory for scratch (a few MB at most) aborts the process with a message.
+// out of memory for scratch (a few MB at most) is fatal: ug_nomem_fatal (engine/error.h).
 void *ug_ctx_scratch(ug_ctx *ctx, int thread, size_t bytes);
 
 #endif

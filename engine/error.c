@@ -2,7 +2,9 @@
 #include "engine/error.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 ug_status ug_errf(ug_err *err, ug_status code, const char *fmt, ...) {
@@ -47,4 +49,22 @@ const char *ug_status_name(ug_status s) {
     case UG_ERR_INTERNAL: return "internal error";
     }
     return "unknown error";
+}
+
+static _Atomic(ug_nomem_handler) nomem_handler;
+
+void ug_set_nomem_handler(ug_nomem_handler h) {
+    atomic_store(&nomem_handler, h);
+}
+
+_Noreturn void ug_nomem_fatal(const char *fmt, ...) {
+    char msg[UG_ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ug_nomem_handler h = atomic_load(&nomem_handler);
+    if (h) h(msg);
+    fprintf(stderr, "ugains: %s\n", msg);
+    abort();
 }

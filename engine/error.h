@@ -34,4 +34,14 @@ void ug_err_clear(ug_err *err);
 
 const char *ug_status_name(ug_status s);
 
+// Out of memory where no status can be returned: kernels on validated inputs return void, so
+// the few buffers they allocate themselves (per-thread scratch, im2col tiles, a few bytes of
+// statistics) have no failure path. ug_nomem_fatal formats "out of memory for ..." and hands it
+// to the handler set with ug_set_nomem_handler, which must not return (apps/ installs one that
+// prints one line, removes staged outputs and exits 1). Without a handler, or if it returns,
+// the message goes to stderr and the process aborts. Safe to call from several threads at once.
+typedef void (*ug_nomem_handler)(const char *msg);
+void ug_set_nomem_handler(ug_nomem_handler h);
+_Noreturn void ug_nomem_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -692,7 +692,8 @@ double ug_iap_curve(const uint8_t *y, const double *score, int64_t n, int64_t ha
     if (!have_gt) return NAN;
     if (!have_pred || n == 0) return 0.0; // no pair at all: nothing found (the Python code raises)
     ys_pair *a = malloc((size_t)n * sizeof *a);
-    if (!a) abort(); // a few pairs per prediction: not worth a failure path in a metric
+    if (!a) // a few pairs per prediction: not worth a failure path in a metric
+        ug_nomem_fatal("out of memory for %lld instance pairs", (long long)n);
     int64_t total_true = 0;
     for (int64_t i = 0; i < n; i++) {
         a[i] = (ys_pair){score[i], y[i]};
@@ -742,7 +743,7 @@ void ug_inst_eval_result(const ug_inst_eval *ev, ug_inst_metrics *out) {
     int64_t cap = out->num_instances + ev->npreds + 1;
     uint8_t *y = malloc((size_t)cap);
     double *s = malloc((size_t)cap * sizeof *s);
-    if (!y || !s) abort();
+    if (!y || !s) ug_nomem_fatal("out of memory for %lld instance pairs", (long long)cap);
     bool have_gt = out->num_instances > 0, have_pred = ev->npreds > 0;
     double sum = 0;
     for (int t = 0; t < UG_IAP_THRESHOLDS; t++) {

@@ -24,14 +24,11 @@ static inline ug_tensor conv_view2(void *data, ug_dtype dt, int64_t rows, int64_
 }
 
 // Temporary buffers of a kernel on validated inputs (im2col tiles, widened weights, a few MB):
-// like ug_ctx_scratch, running out of memory aborts with a message. Not ug_ctx_scratch
+// like ug_ctx_scratch, running out of memory is fatal (ug_nomem_fatal). Not ug_ctx_scratch
 // itself: matmul_cpu uses every thread's scratch while these buffers are alive.
 static inline void *conv_alloc(size_t bytes, const char *what) {
     void *p = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!p) {
-        fprintf(stderr, "ugains: out of memory for %zu bytes of %s\n", bytes, what);
-        abort();
-    }
+    if (!p) ug_nomem_fatal("out of memory for %zu bytes of %s", bytes, what);
     return p;
 }
 

@@ -92,10 +92,7 @@ void groupnorm_cpu(ug_ctx *ctx, ug_tensor *y, const ug_tensor *x, const ug_tenso
     int64_t BC = B * C, cg = C / groups;
     // Per-channel statistics: 2 doubles + 2 floats per (b, c), a few KB.
     void *mem = malloc((size_t)BC * (2 * sizeof(double) + 2 * sizeof(float)));
-    if (!mem) {
-        fprintf(stderr, "ugains: groupnorm: out of memory for %lld channel statistics\n", (long long)BC);
-        abort();
-    }
+    if (!mem) ug_nomem_fatal("out of memory for the statistics of %lld groupnorm channels", (long long)BC);
     gn_job j = {y->data,
                 x->data,
                 vec_or_null(w, C),

@@ -248,7 +248,8 @@ void masks_nms_cpu(ug_ctx *ctx, ug_tensor *keep_t, ug_tensor *count, const ug_te
     bool *removed = calloc((size_t)n, sizeof *removed);
     int64_t *lo = malloc((size_t)n * sizeof *lo), *hi = malloc((size_t)n * sizeof *hi);
     int64_t *inter = malloc((size_t)n * sizeof *inter);
-    if (!o || !removed || !lo || !hi || !inter) abort(); // a few bytes per mask
+    if (!o || !removed || !lo || !hi || !inter) // a few bytes per mask
+        ug_nomem_fatal("out of memory for the NMS state of %d masks", n);
     for (int i = 0; i < n; i++) { // word range that can hold set bits (empty: lo == hi)
         const uint64_t *w = (const uint64_t *)bits->data + (int64_t)i * words;
         int64_t a = 0, b = words;

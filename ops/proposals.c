@@ -139,7 +139,7 @@ void proposals_candidates_cpu(ug_ctx *ctx, ug_tensor *xy, ug_tensor *count, cons
            ug_tensor_is_contiguous(xy));
     assert(count->dtype == UG_I64 && ug_tensor_numel(count) == 1);
     cand_job *j = malloc(sizeof *j); // ~6 KB of block counts
-    if (!j) abort();
+    if (!j) ug_nomem_fatal("out of memory for %zu bytes of candidate counts", sizeof *j);
     *j = (cand_job){.u = u->data,
                     .ignore = ignore ? ignore->data : NULL,
                     .H = H,

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -12,12 +13,31 @@ const char *test_cli_bin(void) {
     return b && *b ? b : "build/bin/ugains";
 }
 
-pid_t test_cli_spawn(const char *const *args, const char *outfile, const char *errfile) {
+bool test_cli_as_limit_works(void) {
+#if defined(__SANITIZE_ADDRESS__)
+    return false;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    return false;
+#else
+    return true;
+#endif
+#else
+    return true;
+#endif
+}
+
+pid_t test_cli_spawn_limited(const char *const *args, const char *outfile, const char *errfile,
+                             size_t as_limit) {
     pid_t pid = fork();
     if (pid != 0) return pid < 0 ? -1 : pid;
     // Child: 127 tells the parent that redirecting or exec'ing failed.
     if (!freopen(outfile ? outfile : "/dev/null", "w", stdout)) _exit(127);
     if (!freopen(errfile ? errfile : "/dev/null", "w", stderr)) _exit(127);
+    if (as_limit) {
+        struct rlimit rl = {(rlim_t)as_limit, (rlim_t)as_limit};
+        if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(127);
+    }
     enum { MAX_ARGS = 64 };
     const char *argv[MAX_ARGS];
     int n = 0;
@@ -29,6 +49,10 @@ pid_t test_cli_spawn(const char *const *args, const char *outfile, const char *e
     argv[n] = NULL;
     execv(test_cli_bin(), (char *const *)argv);
     _exit(127);
+}
+
+pid_t test_cli_spawn(const char *const *args, const char *outfile, const char *errfile) {
+    return test_cli_spawn_limited(args, outfile, errfile, 0);
 }
 
 int test_cli_wait(pid_t pid) {

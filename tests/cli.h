@@ -3,6 +3,8 @@
 #ifndef UG_TESTS_CLI_H
 #define UG_TESTS_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
 // $UGAINS_BIN (which `make test` sets), else build/bin/ugains.
@@ -12,6 +14,14 @@ const char *test_cli_bin(void);
 // to errfile (NULL: /dev/null). The child's pid, or -1 when fork fails. No Check asserts, so
 // unchecked fixtures (which run in the parent) may call it too.
 pid_t test_cli_spawn(const char *const *args, const char *outfile, const char *errfile);
+// The same with the child's address space limited to as_limit bytes (setrlimit(RLIMIT_AS) in
+// the child before exec, as `ulimit -v`; 0: no limit), so that its allocations fail.
+pid_t test_cli_spawn_limited(const char *const *args, const char *outfile, const char *errfile,
+                             size_t as_limit);
+// false when an address-space limit cannot work: built with AddressSanitizer, which reserves
+// terabytes of shadow memory at start (make sanitize builds the binary and the tests alike).
+// A test that needs the limit then passes with a note "skipped under ASan" on stderr.
+bool test_cli_as_limit_works(void);
 // Waits for pid: its exit status, 128 + signal when killed, -1 when it cannot be waited for.
 int test_cli_wait(pid_t pid);
 // test_cli_spawn then test_cli_wait.

@@ -263,13 +263,8 @@ START_TEST(exit_codes) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("cli_eval");
-    TCase *tc = tcase_create("cli_eval");
-    tcase_set_timeout(tc, 60);
-    tcase_add_test(tc, golden_eval_tiny);
-    tcase_add_test(tc, road_anomaly_layout);
-    tcase_add_test(tc, multi_pass_same_numbers);
-    tcase_add_test(tc, exit_codes);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(&(test_case_def){.name = "cli_eval", .timeout = 60}, &s);
+    test_add(tc, golden_eval_tiny, road_anomaly_layout, multi_pass_same_numbers, exit_codes);
     return test_run_suite(s);
 }

@@ -709,17 +709,11 @@ START_TEST(eval_hostile) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("cli_hostile");
-    TCase *tc = tcase_create("cli_hostile");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, sam_images);
-    tcase_add_test(tc, sam_weights);
-    tcase_add_test(tc, sam_prompts);
-    tcase_add_test(tc, sam_outputs);
-    tcase_add_test(tc, fifo_inputs);
-    tcase_add_test(tc, pack_inspect);
-    tcase_add_test(tc, eval_hostile);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){
+            .name = "cli_hostile", .setup_once = setup, .teardown_once = teardown, .timeout = 120},
+        &s);
+    test_add(tc, sam_images, sam_weights, sam_prompts, sam_outputs, fifo_inputs, pack_inspect, eval_hostile);
     return test_run_suite(s);
 }

@@ -359,14 +359,11 @@ START_TEST(usage_and_runtime_errors) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("cli_run");
-    TCase *tc = tcase_create("cli_run");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, directory_run_skip_overwrite);
-    tcase_add_test(tc, killed_run_leaves_no_partial_folder);
-    tcase_add_test(tc, dump_and_ignore_mask);
-    tcase_add_test(tc, usage_and_runtime_errors);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "cli_run", .setup_once = setup, .teardown_once = teardown, .timeout = 120},
+        &s);
+    test_add(tc, directory_run_skip_overwrite, killed_run_leaves_no_partial_folder, dump_and_ignore_mask,
+             usage_and_runtime_errors);
     return test_run_suite(s);
 }

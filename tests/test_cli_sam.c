@@ -473,16 +473,11 @@ START_TEST(file_errors) {
 END_TEST
 
 int main(void) {
-    Suite *s = suite_create("cli_sam");
-    TCase *tc = tcase_create("cli_sam");
-    tcase_add_unchecked_fixture(tc, setup, teardown);
-    tcase_set_timeout(tc, 120);
-    tcase_add_test(tc, prompt_file_golden);
-    tcase_add_test(tc, prompt_file_uniform_tokens);
-    tcase_add_test(tc, command_line_prompts);
-    tcase_add_test(tc, outside_point_warns);
-    tcase_add_test(tc, errors);
-    tcase_add_test(tc, file_errors);
-    suite_add_tcase(s, tc);
+    Suite *s;
+    TCase *tc = test_case(
+        &(test_case_def){.name = "cli_sam", .setup_once = setup, .teardown_once = teardown, .timeout = 120},
+        &s);
+    test_add(tc, prompt_file_golden, prompt_file_uniform_tokens, command_line_prompts, outside_point_warns,
+             errors, file_errors);
     return test_run_suite(s);
 }
