@@ -30,6 +30,7 @@
 #include "engine/npy.h"
 #include "models/sam.h"
 #include "ops/ops.h"
+#include "pipeline/inputs.h"
 
 static void usage(FILE *f) {
     fprintf(
@@ -73,67 +74,7 @@ static void usage(FILE *f) {
         "Exit status: 0 success, 1 runtime error (a file), 2 usage error.\n");
 }
 
-// Limits on what a prompt file can ask for. Every prompt is one decoder run and one or more
-// PNGs; a point is a token in the decoder's token self-attention (cost grows with its square).
-// SamPredictor is used with a handful of points; the limits only refuse nonsense early.
-enum { SAM_CLI_MAX_PROMPTS = 1 << 16, SAM_CLI_MAX_POINTS = 1024, SAM_CLI_DUMP_GIB = 4 };
-// |coordinate| bound: far outside any image, yet small enough that the model frame's
-// x * (input / original) stays a finite float (1e38 would overflow to inf and give NaN masks).
-#define SAM_CLI_MAX_COORD 1e9
-
-// One prompt = one output mask set.
-typedef struct prompt {
-    int n_points;
-    float *xy;   // [n_points, 2] (x, y) in original pixels
-    int *labels; // [n_points]
-    bool has_box;
-    float box[4]; // x0, y0, x1, y1
-} prompt;
-
-typedef struct prompt_list {
-    prompt *p;
-    int n, cap;
-} prompt_list;
-
-static void prompts_free(prompt_list *l) {
-    for (int i = 0; i < l->n; i++) {
-        free(l->p[i].xy);
-        free(l->p[i].labels);
-    }
-    free(l->p);
-    memset(l, 0, sizeof *l);
-}
-
-static prompt *prompts_add(prompt_list *l) {
-    if (l->n == l->cap) {
-        int cap = l->cap ? 2 * l->cap : 8;
-        prompt *p = realloc(l->p, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        l->p = p;
-        l->cap = cap;
-    }
-    prompt *p = &l->p[l->n++];
-    memset(p, 0, sizeof *p);
-    return p;
-}
-
-static bool point_add(prompt *p, float x, float y, int label) {
-    float *xy = realloc(p->xy, (size_t)(p->n_points + 1) * 2 * sizeof *xy);
-    if (!xy) return false;
-    p->xy = xy;
-    int *lb = realloc(p->labels, (size_t)(p->n_points + 1) * sizeof *lb);
-    if (!lb) return false;
-    p->labels = lb;
-    xy[2 * p->n_points] = x;
-    xy[2 * p->n_points + 1] = y;
-    lb[p->n_points++] = label;
-    return true;
-}
-
-// A coordinate must be a finite number that a float can hold (the model computes in f32).
-static bool coord_ok(double v) {
-    return isfinite(v) && fabs(v) <= SAM_CLI_MAX_COORD;
-}
+enum { SAM_CLI_DUMP_GIB = 4 };
 
 // "X,Y[,L]" or "X0,Y0,X1,Y1": n_min to n_max numbers separated by commas; the count or -1.
 static int parse_numbers(const char *s, double *v, int n_min, int n_max) {
@@ -155,14 +96,14 @@ static int parse_numbers(const char *s, double *v, int n_min, int n_max) {
 }
 
 // --point X,Y[,L]; usage errors are printed here.
-static bool parse_point_opt(prompt *p, const char *s) {
+static bool parse_point_opt(sam_prompt *p, const char *s) {
     double v[3];
     int n = parse_numbers(s, v, 2, 3);
     if (n < 0) {
         cli_error("sam: --point wants X,Y or X,Y,L, got '%s'", s);
         return false;
     }
-    if (!coord_ok(v[0]) || !coord_ok(v[1])) {
+    if (!sam_prompt_coord_ok(v[0]) || !sam_prompt_coord_ok(v[1])) {
         cli_error("sam: --point '%s': coordinates must be finite numbers within +-1e9", s);
         return false;
     }
@@ -174,26 +115,26 @@ static bool parse_point_opt(prompt *p, const char *s) {
         }
         label = (int)v[2];
     }
-    if (p->n_points >= SAM_CLI_MAX_POINTS) {
+    if (p->n_points >= SAM_PROMPT_MAX_POINTS) {
         cli_error("sam: more than %d --point options (one prompt takes at most %d points)",
-                  SAM_CLI_MAX_POINTS, SAM_CLI_MAX_POINTS);
+                  SAM_PROMPT_MAX_POINTS, SAM_PROMPT_MAX_POINTS);
         return false;
     }
-    if (!point_add(p, (float)v[0], (float)v[1], label)) {
+    if (!sam_prompt_add_point(p, (float)v[0], (float)v[1], label)) {
         cli_error("sam: out of memory");
         return false;
     }
     return true;
 }
 
-static bool parse_box_opt(prompt *p, const char *s) {
+static bool parse_box_opt(sam_prompt *p, const char *s) {
     double v[4];
     if (parse_numbers(s, v, 4, 4) < 0) {
         cli_error("sam: --box wants X0,Y0,X1,Y1, got '%s'", s);
         return false;
     }
     for (int k = 0; k < 4; k++)
-        if (!coord_ok(v[k])) {
+        if (!sam_prompt_coord_ok(v[k])) {
             cli_error("sam: --box '%s': coordinates must be finite numbers within +-1e9", s);
             return false;
         }
@@ -207,100 +148,12 @@ static bool parse_box_opt(prompt *p, const char *s) {
     return true;
 }
 
-// A JSON value that must be an array of n finite numbers; `what` names it in the error.
-static ug_status json_coords(const ug_json *v, int n, float *out, const char *what, ug_err *err) {
-    if (!v || v->type != UG_JSON_ARRAY || (int)v->len != n)
-        return ug_errf(err, UG_ERR_FORMAT, "%s must be an array of %d numbers", what, n);
-    for (int k = 0; k < n; k++) {
-        const ug_json *e = ug_json_at(v, (size_t)k);
-        if (e->type != UG_JSON_NUMBER)
-            return ug_errf(err, UG_ERR_FORMAT, "%s[%d] must be a number, got a %s", what, k,
-                           ug_json_type_name(e->type));
-        if (!coord_ok(e->number))
-            return ug_errf(err, UG_ERR_FORMAT, "%s[%d] = %g is out of range (+-1e9)", what, k, e->number);
-        out[k] = (float)e->number;
-    }
-    return UG_OK;
-}
-
-static ug_status parse_prompt_entry(const ug_json *e, prompt *p, ug_err *err) {
-    if (e->type != UG_JSON_OBJECT)
-        return ug_errf(err, UG_ERR_FORMAT, "expected an object, got a %s", ug_json_type_name(e->type));
-    for (size_t k = 0; k < e->len; k++) {
-        const char *key = e->items[k].key;
-        if (strcmp(key, "points") && strcmp(key, "labels") && strcmp(key, "box"))
-            return ug_errf(err, UG_ERR_FORMAT, "unknown key \"%s\" (expected points, labels, box)", key);
-    }
-    const ug_json *pts = ug_json_get(e, "points"), *lbs = ug_json_get(e, "labels"),
-                  *box = ug_json_get(e, "box");
-    if (pts) {
-        if (pts->type != UG_JSON_ARRAY)
-            return ug_errf(err, UG_ERR_FORMAT, "points must be an array of [x, y]");
-        if (pts->len > SAM_CLI_MAX_POINTS)
-            return ug_errf(err, UG_ERR_FORMAT, "%zu points is more than the %d a prompt may have", pts->len,
-                           SAM_CLI_MAX_POINTS);
-        for (size_t i = 0; i < pts->len; i++) {
-            char what[64];
-            float xy[2];
-            snprintf(what, sizeof what, "points[%zu]", i);
-            ug_status st = json_coords(ug_json_at(pts, i), 2, xy, what, err);
-            if (st) return st;
-            if (!point_add(p, xy[0], xy[1], 1)) return ug_errf(err, UG_ERR_NOMEM, "out of memory");
-        }
-    }
-    if (lbs) {
-        if (!pts) return ug_errf(err, UG_ERR_FORMAT, "labels without points");
-        if (lbs->type != UG_JSON_ARRAY || (int)lbs->len != p->n_points)
-            return ug_errf(err, UG_ERR_FORMAT, "labels must be an array of %d integers (one per point)",
-                           p->n_points);
-        for (int i = 0; i < p->n_points; i++) {
-            const ug_json *l = ug_json_at(lbs, (size_t)i);
-            if (l->type != UG_JSON_NUMBER || !l->is_int || (l->integer != 0 && l->integer != 1))
-                return ug_errf(err, UG_ERR_FORMAT, "labels[%d] must be 1 (foreground) or 0 (background)", i);
-            p->labels[i] = (int)l->integer;
-        }
-    }
-    if (box) {
-        ug_status st = json_coords(box, 4, p->box, "box", err);
-        if (st) return st;
-        p->has_box = true;
-    }
-    if (p->n_points == 0 && !p->has_box) return ug_errf(err, UG_ERR_FORMAT, "has neither points nor a box");
-    return UG_OK;
-}
-
-static ug_status parse_prompt_file(const char *path, prompt_list *l, ug_err *err) {
-    ug_json_doc *doc;
-    ug_status st = ug_json_parse_file(&doc, path, err);
-    if (st) return st;
-    const ug_json *root = ug_json_root(doc);
-    if (root->type != UG_JSON_ARRAY) {
-        st = ug_errf(err, UG_ERR_FORMAT, "%s: expected an array of prompts, got a %s", path,
-                     ug_json_type_name(root->type));
-    } else if (root->len == 0) {
-        st = ug_errf(err, UG_ERR_FORMAT, "%s: the prompt list is empty", path);
-    } else if (root->len > SAM_CLI_MAX_PROMPTS) {
-        st = ug_errf(err, UG_ERR_FORMAT, "%s: %zu prompts is more than the %d one run takes; split the file",
-                     path, root->len, SAM_CLI_MAX_PROMPTS);
-    } else {
-        for (size_t i = 0; i < root->len && !st; i++) {
-            prompt *p = prompts_add(l);
-            if (!p)
-                st = ug_errf(err, UG_ERR_NOMEM, "%s: out of memory", path);
-            else if ((st = parse_prompt_entry(ug_json_at(root, i), p, err)) != UG_OK)
-                ug_err_prefix(err, "%s: prompt %zu: ", path, i);
-        }
-    }
-    ug_json_free(doc);
-    return st;
-}
-
 // SamPredictor takes any coordinates; one outside the image is most likely a mistake (x/y
 // swapped, wrong image), so it is worth a word. Pixel i covers [i, i + 1); a box corner may
 // sit on the far edge.
-static void warn_outside(const prompt_list *l, int H, int W) {
+static void warn_outside(const sam_prompt_list *l, int H, int W) {
     for (int i = 0; i < l->n; i++) {
-        const prompt *p = &l->p[i];
+        const sam_prompt *p = &l->p[i];
         for (int k = 0; k < p->n_points; k++) {
             float x = p->xy[2 * k], y = p->xy[2 * k + 1];
             if (!(x >= 0 && x < W && y >= 0 && y < H))
@@ -334,7 +187,7 @@ static ug_status write_npy(ug_ctx *ctx, cli_stage *sg, const char *name, const u
     return st;
 }
 
-static int tokens_of(const prompt *p) {
+static int tokens_of(const sam_prompt *p) {
     return p->n_points + (p->has_box ? 2 : 1);
 }
 
@@ -423,9 +276,9 @@ enum { SAM_CLI_BATCH = 64 };
 
 // Runs up to SAM_CLI_BATCH prompts with the structure of prompt `first` (point count, box or
 // not) as one batch and puts the results at their prompt indices.
-static ug_status run_group(run *r, const options *o, const prompt_list *l, int first, const int orig_hw[2],
-                           const int input_hw[2], bool uniform_t, ug_err *err) {
-    const prompt *p0 = &l->p[first];
+static ug_status run_group(run *r, const options *o, const sam_prompt_list *l, int first,
+                           const int orig_hw[2], const int input_hw[2], bool uniform_t, ug_err *err) {
+    const sam_prompt *p0 = &l->p[first];
     int n = 0, P = p0->n_points;
     int *idx = malloc((size_t)l->n * sizeof *idx);
     float *xy = malloc(((size_t)l->n * (size_t)P * 2 + 1) * sizeof *xy);   // [n, P, 2]
@@ -439,7 +292,7 @@ static ug_status run_group(run *r, const options *o, const prompt_list *l, int f
         goto done;
     }
     for (int j = first; j < l->n && n < SAM_CLI_BATCH; j++) {
-        const prompt *p = &l->p[j];
+        const sam_prompt *p = &l->p[j];
         if (r->done[j] || p->n_points != P || p->has_box != p0->has_box) continue;
         r->done[j] = true;
         if (P) { // a box-only prompt has no point arrays at all (memcpy from NULL is undefined)
@@ -567,7 +420,7 @@ static ug_status write_scores(cli_stage *sg, const ug_tensor *iou, const int *be
     return st;
 }
 
-static ug_status sam_main(const options *o, const prompt_list *l, ug_err *err) {
+static ug_status sam_main(const options *o, const sam_prompt_list *l, ug_err *err) {
     run r = {0};
     ug_status st;
     cli_made_dirs md = {0};
@@ -680,8 +533,8 @@ int cmd_sam(int argc, char **argv) {
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     options o = {0};
-    prompt_list cl = {0}, l = {0}; // the command-line prompt, the prompts to run
-    prompt *cmdline = NULL;
+    sam_prompt_list cl = {0}, l = {0}; // the command-line prompt, the prompts to run
+    sam_prompt *cmdline = NULL;
     int rc = CLI_OK, c;
     optind = 1;
     opterr = 0; // getopt's own message would not be the one-line "ugains: sam: ..." form
@@ -696,7 +549,7 @@ int cmd_sam(int argc, char **argv) {
         case 'a': o.all_masks = true; break;
         case 'p':
         case 'b':
-            if (!cmdline && !(cmdline = prompts_add(&cl))) {
+            if (!cmdline && !(cmdline = sam_prompts_add(&cl))) {
                 cli_error("sam: out of memory");
                 rc = CLI_RUNTIME;
                 break;
@@ -712,7 +565,7 @@ int cmd_sam(int argc, char **argv) {
             break;
         case 'h':
             usage(stdout);
-            prompts_free(&cl);
+            sam_prompts_free(&cl);
             return CLI_OK;
         default:
             cli_error("sam: unknown option or missing value: '%s' (see ugains sam --help)", argv[optind - 1]);
@@ -743,14 +596,14 @@ int cmd_sam(int argc, char **argv) {
         ug_status st = cli_check_input(o.weights, &err);
         if (st == UG_OK) st = cli_check_input(o.image, &err);
         if (st == UG_OK && o.prompts) st = cli_check_input(o.prompts, &err);
-        if (st == UG_OK && o.prompts) st = parse_prompt_file(o.prompts, &l, &err);
+        if (st == UG_OK && o.prompts) st = sam_prompts_read(o.prompts, &l, &err);
         if (st == UG_OK) st = sam_main(&o, o.prompts ? &l : &cl, &err);
         if (st != UG_OK) {
             cli_print_err("sam: ", &err);
             rc = CLI_RUNTIME;
         }
     }
-    prompts_free(&cl);
-    prompts_free(&l);
+    sam_prompts_free(&cl);
+    sam_prompts_free(&l);
     return rc;
 }

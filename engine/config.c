@@ -1,6 +1,7 @@
 // engine/config.c — see config.h.
 #include "engine/config.h"
 
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +47,13 @@ static ug_status store_item(const ug_cfg_field *f, void *dst, const ug_json *v, 
     case UG_CFG_FLOAT: {
         double x;
         if ((st = ug_json_as_number(v, what, &x, err)) != UG_OK) return st;
-        if (f->kind == UG_CFG_DOUBLE)
+        if (f->kind == UG_CFG_DOUBLE) {
             *(double *)dst = x;
-        else
+        } else {
+            if (!isfinite((float)x)) // 1e39 is a finite double but no float
+                return ug_errf(err, UG_ERR_FORMAT, "%s: %g does not fit a float", what, x);
             *(float *)dst = (float)x;
+        }
         return UG_OK;
     }
     case UG_CFG_BOOL:
@@ -65,6 +69,9 @@ static ug_status store_item(const ug_cfg_field *f, void *dst, const ug_json *v, 
         if (v->len >= UG_CFG_STR_MAX || strlen(v->str) != v->len)
             return ug_errf(err, UG_ERR_FORMAT, "%s: expected a string of at most %d bytes", what,
                            UG_CFG_STR_MAX - 1);
+        // A --set bare word is not checked by the JSON parser; the writer takes UTF-8 only.
+        if (!ug_utf8_valid(v->str, v->len))
+            return ug_errf(err, UG_ERR_FORMAT, "%s: the string is not valid UTF-8", what);
         memcpy(dst, v->str, v->len + 1);
         return UG_OK;
     }

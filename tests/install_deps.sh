@@ -3,6 +3,8 @@
 # Runs as root, or through sudo when available.
 set -e
 pkgs="build-essential pkg-config check libpng-dev libjpeg62-turbo-dev zlib1g-dev clang-format"
+# `install_deps.sh fuzz` adds what `make fuzz` needs (clang and its libFuzzer runtime).
+[ "${1:-}" = fuzz ] && pkgs="$pkgs clang libclang-rt-14-dev"
 missing=""
 for p in $pkgs; do
     dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

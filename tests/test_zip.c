@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
 #include "tests/helpers.h"
@@ -231,20 +230,16 @@ START_TEST(small_entries_small_buffers) {
     ug_zip *z;
     ck_assert_int_eq(ug_zip_open_memory(&z, data, n, "many.zip", &err), UG_OK);
     ck_assert_int_eq(ug_zip_count(z), 400);
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int pass = 0; pass < 20; pass++)
-        for (int i = 0; i < 400; i++) {
-            void *d;
-            size_t got;
-            ck_assert_int_eq(ug_zip_read_entry(z, ug_zip_at(z, i), 1 << 20, &d, &got, &err), UG_OK);
-            ck_assert_int_eq(got, (size_t)(i % 65));
-            free(d);
-        }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    double s = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
-    // Before: 16000 pairs of 1 MiB allocations, about 2 minutes under ASan; now milliseconds.
-    ck_assert_msg(s < 10.0, "8000 small entries took %.1f s", s);
+    // Many small entries read whole (a checkpoint's layout); the buffers are sized to each
+    // entry (the speed this buys is a bench matter, not asserted here).
+    for (int i = 0; i < 400; i++) {
+        void *d;
+        size_t got;
+        ck_assert_int_eq(ug_zip_read_entry(z, ug_zip_at(z, i), 1 << 20, &d, &got, &err), UG_OK);
+        ck_assert_int_eq(got, (size_t)(i % 65));
+        if (got) ck_assert_mem_eq(d, plain, got);
+        free(d);
+    }
     ug_zip_close(z);
     free(data);
     test_tmpdir_remove(&dir);

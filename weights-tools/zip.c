@@ -373,7 +373,12 @@ static ug_status check_readable(ug_zip *z, const ug_zip_entry *e, ug_err *err) {
 static ug_status stream_entry(ug_zip *z, const ug_zip_entry *e, uint8_t *dst, ug_err *err) {
     ug_status st = check_readable(z, e, err);
     if (st) return st;
-    uint8_t *in = malloc(CHUNK), *out = malloc(CHUNK);
+    // Buffers of at most CHUNK, no bigger than the entry needs: a checkpoint has hundreds of
+    // small entries, and two 1 MiB buffers each cost more than reading them.
+    uint64_t in_need = e->method == 0 ? (dst ? 1 : e->size) : e->comp_size;
+    size_t in_n = in_need == 0 ? 1 : in_need < CHUNK ? (size_t)in_need : CHUNK;
+    size_t out_n = e->method == 0 ? 1 : e->size < CHUNK ? (size_t)e->size + 1 : CHUNK;
+    uint8_t *in = malloc(in_n), *out = malloc(out_n);
     if (!in || !out) {
         free(in);
         free(out);
@@ -414,14 +419,14 @@ static ug_status stream_entry(ug_zip *z, const ug_zip_entry *e, uint8_t *dst, ug
                 zs.avail_in = (uInt)n;
             }
             zs.next_out = out;
-            zs.avail_out = CHUNK;
+            zs.avail_out = (uInt)out_n;
             zr = inflate(&zs, Z_NO_FLUSH);
             if (zr != Z_OK && zr != Z_STREAM_END && !(zr == Z_BUF_ERROR && zs.avail_in == 0)) {
                 st = ug_errf(err, UG_ERR_FORMAT, "%s: entry '%s': corrupt deflate data (%s)", z->name,
                              e->name, zs.msg ? zs.msg : "inflate error");
                 break;
             }
-            size_t got = CHUNK - zs.avail_out;
+            size_t got = out_n - zs.avail_out;
             if (got > e->size - produced) {
                 st = ug_errf(err, UG_ERR_FORMAT,
                              "%s: entry '%s': inflates to more than its declared %llu bytes", z->name,
