@@ -117,3 +117,15 @@ void rba_check(const ug_tensor *got, const char *stem, double atol, double rtol)
     test_assert_close(got->data, want.data, (size_t)ug_tensor_numel(&want), atol, rtol, stem);
     ug_tensor_free(&want);
 }
+
+bool test_pack_tiny_pair(const char *dir, char *sam, char *rba, size_t n) {
+    char *sp = sam_test_pack(dir, "sam.safetensors");
+    char *rp = sp ? rba_test_pack(dir, "rba_tiny_1dl.d2.pth", "rba.safetensors") : NULL;
+    if (rp) {
+        snprintf(sam, n, "%s", sp);
+        snprintf(rba, n, "%s", rp);
+    }
+    free(sp);
+    free(rp);
+    return rp != NULL;
+}

@@ -27,6 +27,11 @@ char *sam_test_pack_as(const char *dir, const char *out, ug_dtype dtype);
 sam_model *sam_test_load(const char *dir, const char *out, const char *who);
 rba_model *rba_test_load(const char *dir, const char *ckpt, const char *out, const char *who);
 
+// Packs both tiny models for a `ugains run`: dir/sam.safetensors (sam_test_pack) and
+// dir/rba.safetensors (rba_tiny_1dl.d2.pth); their paths go into sam / rba (n bytes each).
+// false, with a message on stderr, when either cannot be packed.
+bool test_pack_tiny_pair(const char *dir, char *sam, char *rba, size_t n);
+
 // Opens a packed file and parses its metadata config. Both or neither are set.
 ug_status rba_test_open(const char *path, ug_st_file **st, ug_json_doc **cfg, ug_err *err);
 

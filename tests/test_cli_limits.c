@@ -84,14 +84,7 @@ static bool write_random_png(const char *path, int H, int W, uint64_t seed) {
 static void setup(void) {
     if (!test_golden_available()) return;
     g_tmp = test_tmpdir();
-    char *sp = sam_test_pack(g_tmp, "sam.safetensors");
-    if (!sp) return;
-    snprintf(g_sam, sizeof g_sam, "%s", sp);
-    free(sp);
-    char *rp = rba_test_pack(g_tmp, "rba_tiny_1dl.d2.pth", "rba.safetensors");
-    if (!rp) return;
-    snprintf(g_rba, sizeof g_rba, "%s", rp);
-    free(rp);
+    if (!test_pack_tiny_pair(g_tmp, g_sam, g_rba, sizeof g_sam)) return;
     snprintf(g_imgs, sizeof g_imgs, "%s/imgs", g_tmp);
     snprintf(g_many, sizeof g_many, "%s/many", g_tmp);
     mkdir(g_imgs, 0777);
