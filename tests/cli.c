@@ -1,11 +1,13 @@
 // tests/cli.c — see cli.h.
 #include "tests/cli.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 const char *test_cli_bin(void) {
@@ -59,6 +61,25 @@ int test_cli_wait(pid_t pid) {
     int status;
     if (pid < 0 || waitpid(pid, &status, 0) != pid) return -1;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int test_cli_wait_deadline(pid_t pid, int limit_s) {
+    if (pid < 0) return -1;
+    struct timespec t0, now, nap = {0, 2 * 1000 * 1000};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (;;) {
+        int status;
+        pid_t r = waitpid(pid, &status, WNOHANG);
+        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        if (r != 0) return -1;
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        if (now.tv_sec - t0.tv_sec >= limit_s) {
+            kill(pid, SIGKILL);
+            waitpid(pid, &status, 0);
+            return -2;
+        }
+        nanosleep(&nap, NULL);
+    }
 }
 
 int test_cli_run(const char *const *args, const char *outfile, const char *errfile) {

@@ -24,6 +24,9 @@ pid_t test_cli_spawn_limited(const char *const *args, const char *outfile, const
 bool test_cli_as_limit_works(void);
 // Waits for pid: its exit status, 128 + signal when killed, -1 when it cannot be waited for.
 int test_cli_wait(pid_t pid);
+// test_cli_wait with a deadline: pid is killed after limit_s seconds (a hang must fail the
+// test, not stall the suite). Its exit status, 128 + signal, or -2 when it had to be killed.
+int test_cli_wait_deadline(pid_t pid, int limit_s);
 // test_cli_spawn then test_cli_wait.
 int test_cli_run(const char *const *args, const char *outfile, const char *errfile);
 // The same with the arguments given as one line split at spaces (test paths have none):

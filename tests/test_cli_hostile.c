@@ -47,37 +47,16 @@ static bool exists(const char *p) {
     return stat(p, &sb) == 0;
 }
 
-// Runs `ugains args...`, killing it after `limit_s` seconds (a hang on a FIFO or an absurd
-// size must fail the test, not stall the suite). Exit status, or -2 when it had to be killed.
+// Runs `ugains args...`, killed after `limit_s` seconds. Exit status, or -2 when killed.
 static int run_limited(const char *const *args, int limit_s) {
     pid_t pid = test_cli_spawn(args, NULL, g_errf);
     ck_assert_int_gt(pid, 0);
-    struct timespec t0, now, nap = {0, 5 * 1000 * 1000};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        ck_assert_int_eq(r, 0);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec >= limit_s) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -2;
-        }
-        nanosleep(&nap, NULL);
-    }
+    return test_cli_wait_deadline(pid, limit_s);
 }
 #define RUN(...) run_limited((const char *const[]){__VA_ARGS__, NULL}, 60)
 
 static char *read_err(void) {
-    size_t n;
-    char *s = test_read_file(g_errf, &n);
-    ck_assert_ptr_nonnull(s);
-    char *z = realloc(s, n + 1);
-    ck_assert_ptr_nonnull(z);
-    z[n] = '\0';
-    return z;
+    return test_read_text(g_errf);
 }
 
 // The last run failed with exit `rc` and one stderr line "ugains: ..." holding `needle`

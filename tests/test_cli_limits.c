@@ -136,31 +136,7 @@ static bool exists(const char *p) {
 static int run_limited(const char *const *args, size_t limit, const char *outf, const char *errf) {
     pid_t pid = test_cli_spawn_limited(args, outf, errf, limit);
     ck_assert_int_gt(pid, 0);
-    struct timespec t0, now, nap = {0, 2 * 1000 * 1000};
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (;;) {
-        int status;
-        pid_t r = waitpid(pid, &status, WNOHANG);
-        if (r == pid) return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        ck_assert_int_eq(r, 0);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - t0.tv_sec >= 60) {
-            kill(pid, SIGKILL);
-            waitpid(pid, &status, 0);
-            return -2;
-        }
-        nanosleep(&nap, NULL);
-    }
-}
-
-static char *read_all(const char *path) {
-    size_t n;
-    char *s = test_read_file(path, &n);
-    ck_assert_ptr_nonnull(s);
-    char *z = realloc(s, n + 1);
-    ck_assert_ptr_nonnull(z);
-    z[n] = '\0';
-    return z;
+    return test_cli_wait_deadline(pid, 60);
 }
 
 // Exactly one line, "ugains: ...\n".
@@ -224,7 +200,7 @@ static void sweep(const sweep_case *c) {
             test_rmtree(c->gone[k]);
         if (c->run_out) test_rmtree(c->run_out);
         int rc = run_limited(c->args, limit, outf, errf);
-        char *e = read_all(errf);
+        char *e = test_read_text(errf);
         if (rc == 127 && strncmp(e, "ugains: ", 8)) { // the loader could not map a library
             free(e);
             continue;
@@ -341,7 +317,7 @@ START_TEST(bench_under_memory_limits) {
     for (size_t limit = (size_t)2 << 20; limit <= (size_t)64 << 20; limit += (size_t)1 << 20) {
         int rc = run_limited(ARGS("bench", "ops", "--filter", "msdeform", "--quick", "--threads", "2"), limit,
                              outf, errf);
-        char *e = read_all(errf);
+        char *e = test_read_text(errf);
         if (rc == 127 && strncmp(e, "ugains: ", 8)) {
             free(e);
             continue;
@@ -409,7 +385,7 @@ static void truncate_while_running(const char *which) {
     ck_assert_int_eq(truncate(victim, 4096), 0);
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
     int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-    char *e = read_all(errf);
+    char *e = test_read_text(errf);
     ck_assert_msg(rc == 1 && one_ugains_line(e), "%s truncated: exit %d, stderr: %s", which, rc, e);
     ck_assert_msg(strstr(e, victim_name) &&
                       strstr(e, ": the weights file changed on disk while in use (truncated?)\n"),
@@ -442,7 +418,7 @@ START_TEST(weights_truncated_before_use) {
     test_write_file(sam, data, n / 2);
     free(data);
     int rc = run_limited(ARGS("run", "--rba", g_rba, "--sam", sam, "--out", out, "-q", g_png), 0, NULL, errf);
-    char *e = read_all(errf);
+    char *e = test_read_text(errf);
     ck_assert_msg(rc == 1 && one_ugains_line(e) && strstr(e, "short_sam.safetensors"), "exit %d: %s", rc, e);
     free(e);
     ck_assert(!exists(out));
