@@ -31,17 +31,6 @@ int cli_parse_threads(const char *s, int *out) {
     return 1;
 }
 
-ug_status cli_check_input(const char *path, ug_err *err) {
-    struct stat sb;
-    if (!*path) return ug_errf(err, UG_ERR_IO, "an input file name is empty");
-    // stat, not open: opening a FIFO for reading blocks until someone writes to it.
-    if (stat(path, &sb) != 0) return ug_errf(err, UG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: is a directory, expected a file", path);
-    if (!S_ISREG(sb.st_mode))
-        return ug_errf(err, UG_ERR_IO, "%s: not a regular file (a FIFO, socket or device)", path);
-    return UG_OK;
-}
-
 ug_status cli_check_output_file(const char *path, const char *opt, ug_err *err) {
     struct stat sb;
     if (!*path) return ug_errf(err, UG_ERR_ARG, "%s is empty", opt);

@@ -28,10 +28,6 @@ int cli_parse_threads(const char *s, int *out);
 // regular file (a FIFO would block open() forever, a device never ends), an output file's
 // folder must exist ----
 
-// `path` names an existing regular file; else UG_ERR_IO "<path>: <why>" (missing, a folder,
-// a FIFO or device).
-ug_status cli_check_input(const char *path, ug_err *err);
-
 // `path` can become a file: not empty, not an existing folder, and its parent folder exists.
 // `opt` names the option in the message ("--out").
 ug_status cli_check_output_file(const char *path, const char *opt, ug_err *err);

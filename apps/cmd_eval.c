@@ -286,7 +286,7 @@ static ug_status list_road_anomaly(const char *gt, const char *pred, image_list 
 // Reads the label file as 0 inlier / 1 anomaly / 255 ignore: *out [H, W, 1] (owning U8).
 static ug_status read_labels(const eval_image *im, dataset ds, ug_tensor *out, ug_err *err) {
     ug_tensor t = {0};
-    ug_status st = cli_check_input(im->labels, err);
+    ug_status st = ug_file_check_regular(im->labels, err);
     if (!st) st = ug_image_read(im->labels, UG_IMAGE_GRAY, &t, err);
     if (st) return st;
     uint8_t *v = t.data;
@@ -314,7 +314,7 @@ static ug_status read_labels(const eval_image *im, dataset ds, ug_tensor *out, u
 static ug_status read_scores(const eval_image *im, const ug_tensor *labels, ug_tensor *out, ug_err *err) {
     char *path = path_join(im->pred, "anomaly.npy");
     if (!path) return ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
-    ug_status st = cli_check_input(path, err);
+    ug_status st = ug_file_check_regular(path, err);
     if (!st) st = ug_npy_read(path, out, err);
     if (!st && (out->dtype != UG_F32 || out->ndim != 2 || out->shape[0] != labels->shape[0] ||
                 out->shape[1] != labels->shape[1])) {
@@ -360,7 +360,7 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
     ug_tensor ids = {0}, mask = {0};
     ug_json_doc *doc = NULL;
     char *jpath = NULL, *mpath = NULL;
-    ug_status st = cli_check_input(im->inst, err);
+    ug_status st = ug_file_check_regular(im->inst, err);
     if (!st) st = ug_png_read_u16(im->inst, &ids, err);
     if (st) goto done;
     if (ids.shape[0] != H || ids.shape[1] != W) {
@@ -373,7 +373,7 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
         st = ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
         goto done;
     }
-    if ((st = cli_check_input(jpath, err)) || (st = ug_json_parse_file(&doc, jpath, err))) goto done;
+    if ((st = ug_file_check_regular(jpath, err)) || (st = ug_json_parse_file(&doc, jpath, err))) goto done;
     const ug_json *arr;
     if ((st = ug_json_get_typed(ug_json_root(doc), "instances", UG_JSON_ARRAY, &arr, err))) {
         ug_err_prefix(err, "%s: ", jpath);
@@ -399,7 +399,8 @@ static ug_status add_instances(ug_inst_eval *ev, const eval_image *im, int64_t H
             st = ug_errf(err, UG_ERR_NOMEM, "eval: out of memory");
             goto done;
         }
-        if ((st = cli_check_input(mpath, err)) || (st = ug_image_read(mpath, UG_IMAGE_GRAY, &mask, err)))
+        if ((st = ug_file_check_regular(mpath, err)) ||
+            (st = ug_image_read(mpath, UG_IMAGE_GRAY, &mask, err)))
             goto done;
         if (mask.shape[0] != H || mask.shape[1] != W) {
             st = ug_errf(err, UG_ERR_FORMAT, "%s: %lldx%lld pixels, the labels have %lldx%lld", mpath,

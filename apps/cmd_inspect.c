@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "apps/cli.h"
+#include "engine/fileio.h"
 #include "engine/safetensors.h"
 #include "weights-tools/arch.h"
 #include "weights-tools/torch_ckpt.h"
@@ -145,7 +146,7 @@ int cmd_inspect(int argc, char **argv) {
         rc = CLI_USAGE;
     }
     ug_err err;
-    if (rc == CLI_OK && cli_check_input(argv[optind], &err)) { // a FIFO would block open() forever
+    if (rc == CLI_OK && ug_file_check_regular(argv[optind], &err)) { // a FIFO would block open() forever
         cli_print_err("", &err);
         rc = CLI_RUNTIME;
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "apps/cli.h"
+#include "engine/fileio.h"
 #include "weights-tools/packer.h"
 
 static void usage(FILE *f) {
@@ -112,7 +113,7 @@ int cmd_pack(int argc, char **argv) {
     }
     ug_err err;
     // A FIFO as --in would block open() forever; a folder as --out would fail only at the end.
-    ug_status st = cli_check_input(in, &err);
+    ug_status st = ug_file_check_regular(in, &err);
     if (!st) st = cli_check_output_file(out, "--out", &err);
     if (st) {
         free(set);

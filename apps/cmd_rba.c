@@ -11,6 +11,7 @@
 #include "apps/cli.h"
 #include "apps/outputs.h"
 #include "engine/ctx.h"
+#include "engine/fileio.h"
 #include "engine/image.h"
 #include "engine/npy.h"
 #include "models/rba.h"
@@ -194,8 +195,8 @@ static ug_status rba_main(const char *weights, const char *image, const char *ou
     dumper d = {&ctx, &sd, UG_OK, {0}};
     nn_trace trace = {on_trace, &d};
     // Inputs first: a bad weights file or image fails before any folder is touched.
-    if ((st = cli_check_input(weights, err)) != UG_OK || (st = cli_check_input(image, err)) != UG_OK ||
-        (st = rba_load(&m, weights, err)) != UG_OK ||
+    if ((st = ug_file_check_regular(weights, err)) != UG_OK ||
+        (st = ug_file_check_regular(image, err)) != UG_OK || (st = rba_load(&m, weights, err)) != UG_OK ||
         (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK)
         goto done;
     // Folders before the model runs, so an unwritable --out fails in a second, not after a minute.

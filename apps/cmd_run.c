@@ -613,7 +613,7 @@ static ug_status run_one(ug_ctx *ctx, const run_args *a, const rba_model *rba, c
     memset(&r, 0, sizeof r);
     char tmp[4096] = "", final[4096], old[4096] = "";
     snprintf(final, sizeof final, "%s/%s", a->out, stem);
-    ug_status st = cli_check_input(path, err);
+    ug_status st = ug_file_check_regular(path, err);
     if (st == UG_OK) st = ug_image_read(path, UG_IMAGE_RGB, &img, err);
     if (st != UG_OK) return st;
     if (ignore && (st = ugains_ignore_mask_check(ignore, a->ignore, &img, path, err)) != UG_OK) goto done;
@@ -711,7 +711,7 @@ int cmd_run(int argc, char **argv) {
     have_ctx = true;
     if (cli_make_dirs(a.out, &md, &err) != UG_OK) goto fail;
     if (a.ignore) {
-        if (cli_check_input(a.ignore, &err) != UG_OK ||
+        if (ug_file_check_regular(a.ignore, &err) != UG_OK ||
             ug_image_read(a.ignore, UG_IMAGE_GRAY, &ignore, &err) != UG_OK)
             goto fail;
     }
@@ -724,8 +724,8 @@ int cmd_run(int argc, char **argv) {
         todo += a.overwrite || !is_dir(final);
     }
     if (todo > 0) {
-        if (cli_check_input(a.rba, &err) != UG_OK || rba_load(&rba, a.rba, &err) != UG_OK) goto fail;
-        if (cli_check_input(a.sam, &err) != UG_OK || sam_load(&sam, a.sam, &err) != UG_OK) goto fail;
+        if (ug_file_check_regular(a.rba, &err) != UG_OK || rba_load(&rba, a.rba, &err) != UG_OK) goto fail;
+        if (ug_file_check_regular(a.sam, &err) != UG_OK || sam_load(&sam, a.sam, &err) != UG_OK) goto fail;
     }
     bool tty = isatty(STDERR_FILENO);
     int done = 0, failed = 0, skipped = 0;

@@ -593,9 +593,9 @@ int cmd_sam(int argc, char **argv) {
     ug_err err;
     if (rc == CLI_OK) {
         // Regular files only: open() on a FIFO would wait forever.
-        ug_status st = cli_check_input(o.weights, &err);
-        if (st == UG_OK) st = cli_check_input(o.image, &err);
-        if (st == UG_OK && o.prompts) st = cli_check_input(o.prompts, &err);
+        ug_status st = ug_file_check_regular(o.weights, &err);
+        if (st == UG_OK) st = ug_file_check_regular(o.image, &err);
+        if (st == UG_OK && o.prompts) st = ug_file_check_regular(o.prompts, &err);
         if (st == UG_OK && o.prompts) st = sam_prompts_read(o.prompts, &l, &err);
         if (st == UG_OK) st = sam_main(&o, o.prompts ? &l : &cl, &err);
         if (st != UG_OK) {

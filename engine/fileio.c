@@ -9,6 +9,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+ug_status ug_file_check_regular(const char *path, ug_err *err) {
+    struct stat sb;
+    if (!*path) return ug_errf(err, UG_ERR_IO, "an input file name is empty");
+    if (stat(path, &sb) != 0) return ug_errf(err, UG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) return ug_errf(err, UG_ERR_IO, "%s: is a directory, expected a file", path);
+    if (!S_ISREG(sb.st_mode))
+        return ug_errf(err, UG_ERR_IO, "%s: not a regular file (a FIFO, socket or device)", path);
+    return UG_OK;
+}
+
 ug_status ug_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size, ug_err *err) {
     *data = NULL;
     *size = 0;

@@ -11,6 +11,11 @@
 
 #include "engine/error.h"
 
+// Fails unless `path` names a regular file: one line for a missing file, a directory or a FIFO,
+// socket or device. It stats, never opens: opening a FIFO for reading blocks until someone
+// writes to it. Inputs are checked with it before they are opened.
+ug_status ug_file_check_regular(const char *path, ug_err *err);
+
 // Reads all of `path` into a malloc'ed buffer (*data, free it; never NULL on success, even for an
 // empty file). Files larger than max_bytes are refused before anything is allocated.
 ug_status ug_file_read_all(const char *path, size_t max_bytes, void **data, size_t *size, ug_err *err);

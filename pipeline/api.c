@@ -3,16 +3,15 @@
 // installs a callback. Only the functions marked UGAINS_API are exported from libugains.so.
 #include "include/ugains.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "engine/ctx.h"
 #include "engine/error.h"
+#include "engine/fileio.h"
 #include "engine/image.h"
 #include "engine/log.h"
 #include "pipeline/ugains.h"
@@ -145,13 +144,8 @@ static ug_status convert_options(const ugains_options *p, ugains_opts *o, ug_err
 
 // A weights path must name a regular file (a FIFO would block the open forever).
 static ug_status check_file(const char *what, const char *path, ug_err *e) {
-    struct stat sb;
     if (!path || !*path) return ug_errf(e, UG_ERR_ARG, "%s: no file name given", what);
-    if (stat(path, &sb) != 0) return ug_errf(e, UG_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(sb.st_mode)) return ug_errf(e, UG_ERR_IO, "%s: is a directory, expected a file", path);
-    if (!S_ISREG(sb.st_mode))
-        return ug_errf(e, UG_ERR_IO, "%s: not a regular file (a FIFO, socket or device)", path);
-    return UG_OK;
+    return ug_file_check_regular(path, e);
 }
 
 ugains_status ugains_open(const char *rba_path, const char *sam_path, const ugains_options *opt,
