@@ -10,10 +10,23 @@
 #   make install     libugains.a, libugains.so.X.Y.Z, ugains.h, ugains.pc and the ugains binary
 #                    into PREFIX (/usr/local), staged under DESTDIR if set (docs/LIBRARY.md)
 #   make examples    build/bin/ugains_demo, the example of the public API (apps/examples/)
+#   make CUDA=1      build/cuda/bin/ugains with the CUDA backend (nvcc, sm_80 + sm_90 + PTX)
+#   make CUDA=emu    build/emu/bin/ugains with the same .cu sources built by the host compiler
+#                    against the CUDA emulator (tests/cuda_emu/): --device cuda runs on the CPU
+#   make cuda-check  every .cu through nvcc for sm_80 and sm_90, warnings as errors, with the
+#                    ptxas register / spill / shared-memory lines (CI runs it; no GPU needed)
 #
-# BUILD=dir puts every object elsewhere (parallel builds in one tree).
+# BUILD=dir puts every object elsewhere (parallel builds in one tree). `make test` runs the
+# plain suites, then the CUDA suites of a CUDA=emu build in $(BUILD)/emu.
 
+CUDA    ?=
+ifeq ($(CUDA),emu)
+BUILD   ?= build/emu
+else ifeq ($(CUDA),1)
+BUILD   ?= build/cuda
+else
 BUILD   ?= build
+endif
 CC      ?= cc
 OPT     ?= -O2
 ARCH    ?= -march=x86-64-v3
@@ -27,14 +40,47 @@ CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 
 LIB_SRC    := $(wildcard engine/*.c ops/*.c models/*.c pipeline/*.c eval/*.c weights-tools/*.c)
 APP_SRC    := $(wildcard apps/*.c bench/*.c)
-TEST_SRC   := $(wildcard tests/test_*.c)
-HELPER_SRC := $(filter-out $(TEST_SRC),$(wildcard tests/*.c))
+CUDA_TEST_SRC := $(wildcard tests/test_cuda_*.c)
+TEST_SRC   := $(filter-out $(CUDA_TEST_SRC),$(wildcard tests/test_*.c))
+HELPER_SRC := $(filter-out $(TEST_SRC) $(CUDA_TEST_SRC) tests/cuda_testutil.c,$(wildcard tests/*.c))
+
+# ---- the CUDA backend: ops/cuda/*.cu (kernels + extern "C" entries) and ops/cuda/*.c ----
+CU_SRC     := $(wildcard ops/cuda/*.cu)
+CUDA_HOME  ?= /usr/local/cuda
+NVCC       ?= $(CUDA_HOME)/bin/nvcc
+CXX        ?= g++
+NVCC_ARCH  := -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+              -gencode arch=compute_90,code=compute_90
+NVCCFLAGS  := -std=c++17 -O3 -I. -D_GNU_SOURCE -DUG_HAVE_CUDA --Werror all-warnings \
+              -Xcompiler -Wall,-Wextra,-Wno-unused-parameter $(NVCC_ARCH)
+ifneq ($(CUDA),)
+# Both kinds of CUDA build: the backend's C files join the library, every C file sees
+# UG_HAVE_CUDA, and the CUDA suites (tests/test_cuda_*.c) are built and run.
+LIB_SRC    += $(wildcard ops/cuda/*.c)
+HELPER_SRC += tests/cuda_testutil.c
+TEST_SRC   := $(CUDA_TEST_SRC)
+CUDA_DEFS  := -DUG_HAVE_CUDA
+endif
+ifeq ($(CUDA),emu)
+LIB_SRC    += tests/cuda_emu/emu.c
+EMU_TEST_CU := $(wildcard tests/cuda_emu/*.cu)
+CUDA_DEFS  += -DUG_CUDA_EMU
+CXXFLAGS   := -std=c++17 $(OPT) $(ARCH) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_GNU_SOURCE \
+              -I. -pthread -fno-exceptions -fno-rtti $(CUDA_DEFS) $(EXTRA_CFLAGS)
+CUDA_LIBS  := -lstdc++
+else ifeq ($(CUDA),1)
+CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
+CFLAGS     += -I$(CUDA_HOME)/include
+endif
+CFLAGS     += $(CUDA_DEFS)
+LDLIBS     += $(CUDA_LIBS)
+CU_OBJ     := $(if $(CUDA),$(CU_SRC:%.cu=$(BUILD)/%.o))
 FUZZ_SRC   := $(wildcard tests/fuzz/fuzz_*.c)
 
 LIB        := $(BUILD)/libugains.a
-LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ    := $(LIB_SRC:%.c=$(BUILD)/%.o) $(CU_OBJ)
 APP_OBJ    := $(APP_SRC:%.c=$(BUILD)/%.o)
-HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o)
+HELPER_OBJ := $(HELPER_SRC:%.c=$(BUILD)/%.o) $(EMU_TEST_CU:%.cu=$(BUILD)/%.o)
 TEST_BIN   := $(TEST_SRC:%.c=$(BUILD)/%)
 FUZZ_BIN   := $(FUZZ_SRC:%.c=$(BUILD)/%)
 
@@ -58,7 +104,8 @@ DESTDIR    ?=
 # Keep test objects between runs (they are intermediates of the test binaries).
 .SECONDARY:
 
-.PHONY: all deps test tests sanitize fuzz fuzz-targets format format-check clean install uninstall examples
+.PHONY: all deps test tests sanitize fuzz fuzz-targets format format-check clean install uninstall examples \
+        cuda-check
 all: $(BUILD)/bin/ugains
 
 $(BUILD)/%.o: %.c
@@ -72,6 +119,25 @@ $(BUILD)/%_avx512.o: %_avx512.c
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PIC_CFLAGS) -MMD -MP -c $< -o $@
+
+ifeq ($(CUDA),emu)
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS) -x c++ -MMD -MP -c $< -o $@
+else
+$(BUILD)/%.o: %.cu
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -MMD -MP -c $< -o $@
+endif
+
+# nvcc for both architectures with warnings as errors; ptxas prints each kernel's registers,
+# spills and shared memory. Objects go to build/cuda-check (no GPU needed).
+cuda-check:
+	@for f in $(CU_SRC); do o=build/cuda-check/$${f%.cu}; mkdir -p $$(dirname $$o); \
+	  echo "nvcc $$f"; \
+	  $(NVCC) $(NVCCFLAGS) -Xptxas -v -c $$f -o $$o.o > $$o.log 2>&1; rc=$$?; \
+	  grep -E 'ptxas info *: (Compiling|Used)|spill' $$o.log | sed 's/^/  /'; \
+	  if [ $$rc -ne 0 ]; then cat $$o.log; exit 1; fi; done
 
 $(BUILD)/pic/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
@@ -101,6 +167,9 @@ tests: $(TEST_BIN) $(BUILD)/bin/ugains
 # the build folder is (test_install).
 test: tests
 	UGAINS_BIN=$(BUILD)/bin/ugains UGAINS_BUILD=$(BUILD) sh tests/run_all.sh $(TEST_BIN)
+ifeq ($(CUDA),)
+	$(MAKE) CUDA=emu BUILD=$(BUILD)/emu test
+endif
 
 # The example of the public API, built in the tree (the install test builds it against the
 # installed library with pkg-config instead).
@@ -153,7 +222,8 @@ deps:
 # Every C source and header of the tree (build outputs excluded).
 FORMAT_SRC := $(sort $(wildcard engine/*.[ch] ops/*.[ch] models/*.[ch] pipeline/*.[ch] eval/*.[ch] \
               weights-tools/*.[ch] apps/*.[ch] bench/*.[ch] tests/*.[ch] tests/fuzz/*.[ch] \
-              include/*.h apps/examples/*.c))
+              include/*.h apps/examples/*.c ops/cuda/*.[ch] ops/cuda/*.cu ops/cuda/*.cuh \
+              tests/cuda_emu/*.[ch] tests/cuda_emu/*.cu))
 CLANG_FORMAT ?= clang-format
 
 format:
@@ -165,4 +235,4 @@ format-check:
 clean:
 	rm -rf build
 
--include $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(PIC_OBJ:.o=.d)
+-include $(CU_OBJ:.o=.d) $(LIB_OBJ:.o=.d) $(APP_OBJ:.o=.d) $(HELPER_OBJ:.o=.d) $(TEST_SRC:%.c=$(BUILD)/%.d) $(PIC_OBJ:.o=.d)

@@ -20,6 +20,7 @@ void ug_ctx_free(ug_ctx *ctx) {
         free(ctx->scratch[i].mem);
     ug_arena_free(&ctx->arena);
     ug_arena_free(&ctx->dev_arena);
+    if (ctx->dev_close) ctx->dev_close(ctx);
     memset(ctx, 0, sizeof *ctx);
 }
 

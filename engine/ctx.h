@@ -29,6 +29,8 @@ typedef struct ug_ctx {
     ug_device device;                   // where models put their activations
     ug_arena dev_arena;                 // activations when device is not UG_CPU
     const struct ug_backend *backends[UG_DEVICE_COUNT]; // [UG_CPU] always; others once chosen
+    void *dev_state;                                    // the state of ctx->device's backend, or NULL
+    void (*dev_close)(struct ug_ctx *);                 // frees dev_state (set with it)
 } ug_ctx;
 
 // nthreads <= 0: UGAINS_THREADS or all cores.

@@ -42,6 +42,6 @@ const char *ug_status_name(ug_status s);
 // the message goes to stderr and the process aborts. Safe to call from several threads at once.
 typedef void (*ug_nomem_handler)(const char *msg);
 void ug_set_nomem_handler(ug_nomem_handler h);
-_Noreturn void ug_nomem_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn)) void ug_nomem_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

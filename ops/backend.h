@@ -18,6 +18,13 @@ typedef struct ug_backend {
     const char *name;
     ug_device device;
     const ug_memory *mem; // the memory of `device` (ug_host_memory for the CPU)
+    // Per-context state of a device (its stream, its first error) in ctx->dev_state: made when
+    // a context starts using the device, freed when it stops. NULL for the host.
+    ug_status (*open)(ug_ctx *, ug_err *);
+    void (*close)(ug_ctx *);
+    // Waits for the work queued on the device and returns the context's first device error
+    // (a failed launch, memory exhausted inside an op). NULL: nothing can fail asynchronously.
+    ug_status (*sync)(ug_ctx *, ug_err *);
     // ops/gemm.h
     void (*matmul)(ug_ctx *, ug_tensor *C, const ug_tensor *A, const ug_tensor *B, const ug_tensor *bias,
                    float alpha, float beta);
@@ -105,9 +112,14 @@ extern const ug_backend ug_backend_cpu; // ops/backend_cpu.c
 // ug_ctx_use_device (asking for a backend that is not there is a programming error).
 const ug_backend *ug_backend_for(const ug_ctx *ctx, ug_device device);
 
-// Makes b's device the one ctx runs models on: installs the table and gives ctx a fresh
-// activation arena on that device (b = &ug_backend_cpu goes back to the host).
-void ug_ctx_use_device(ug_ctx *ctx, const ug_backend *b);
+// Makes b's device the one ctx runs models on: installs the table, opens the device's state
+// and gives ctx a fresh activation arena on that device (b = &ug_backend_cpu goes back to the
+// host). Fails when the device cannot be used (then ctx is back on the host).
+ug_status ug_ctx_use_device(ug_ctx *ctx, const ug_backend *b, ug_err *err);
+
+// The first error of ctx's device since it was chosen (waiting for its queued work first);
+// UG_OK on the host. ug_to_host and ug_to_device check it before they copy.
+ug_status ug_ctx_device_status(ug_ctx *ctx, ug_err *err);
 
 // Every backend compiled into this binary (the CPU one first), for the cross-backend test.
 int ug_backend_count(const ug_ctx *ctx);

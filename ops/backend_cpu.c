@@ -87,13 +87,31 @@ const ug_backend *ug_backend_for(const ug_ctx *ctx, ug_device device) {
     return b;
 }
 
-void ug_ctx_use_device(ug_ctx *ctx, const ug_backend *b) {
+static void close_device(ug_ctx *ctx) {
     ug_arena_free(&ctx->dev_arena);
-    ctx->device = b->device;
-    if (b->device != UG_CPU) {
-        ctx->backends[b->device] = b;
-        ug_arena_init_on(&ctx->dev_arena, b->mem, 0);
+    if (ctx->dev_close) ctx->dev_close(ctx);
+    ctx->dev_close = NULL;
+    ctx->dev_state = NULL;
+    ctx->device = UG_CPU;
+}
+
+ug_status ug_ctx_use_device(ug_ctx *ctx, const ug_backend *b, ug_err *err) {
+    close_device(ctx);
+    if (b->device == UG_CPU) return UG_OK;
+    if (b->open) {
+        ug_status st = b->open(ctx, err);
+        if (st != UG_OK) return st;
+        ctx->dev_close = b->close;
     }
+    ctx->device = b->device;
+    ctx->backends[b->device] = b;
+    ug_arena_init_on(&ctx->dev_arena, b->mem, 0);
+    return UG_OK;
+}
+
+ug_status ug_ctx_device_status(ug_ctx *ctx, ug_err *err) {
+    const ug_backend *b = ctx->device == UG_CPU ? NULL : ctx->backends[ctx->device];
+    return b && b->sync ? b->sync(ctx, err) : UG_OK;
 }
 
 int ug_backend_count(const ug_ctx *ctx) {

@@ -29,8 +29,11 @@ static ug_status contiguous_on_own_device(ug_ctx *ctx, ug_tensor *dense, const u
 
 static ug_status transfer(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_device to, ug_err *err) {
     memset(out, 0, sizeof *out);
+    // A device op that failed earlier is reported here, before its output is copied.
+    ug_status st = ug_ctx_device_status(ctx, err);
+    if (st != UG_OK) return st;
     ug_tensor src;
-    ug_status st = contiguous_on_own_device(ctx, &src, x, err);
+    st = contiguous_on_own_device(ctx, &src, x, err);
     if (st != UG_OK) return st;
     if ((st = ug_tensor_new_on(out, memory_for(ctx, to), x->dtype, x->ndim, x->shape, err)) != UG_OK)
         goto done;
@@ -44,6 +47,7 @@ static ug_status transfer(ug_ctx *ctx, ug_tensor *out, const ug_tensor *x, ug_de
     else
         st = ug_errf(err, UG_ERR_UNSUPPORTED, "transfer: %s to %s goes through the host",
                      ug_device_name(x->device), ug_device_name(to));
+    if (st == UG_OK) st = ug_ctx_device_status(ctx, err);
     if (st != UG_OK) ug_tensor_free(out);
 done:
     ug_tensor_free(&src);

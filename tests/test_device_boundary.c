@@ -75,7 +75,7 @@ static void setup_ctx(void) {
     ug_err err;
     ck_assert_int_eq(ug_ctx_init(&g_cpu, 2, &err), UG_OK);
     ck_assert_int_eq(ug_ctx_init(&g_poison, 2, &err), UG_OK);
-    ug_ctx_use_device(&g_poison, &ug_backend_poison);
+    ck_assert_int_eq(ug_ctx_use_device(&g_poison, &ug_backend_poison, NULL), UG_OK);
 }
 
 static void teardown_ctx(void) {
