@@ -163,8 +163,8 @@ END_TEST
 
 START_TEST(barrier_after_early_return_is_reported) {
     float *d = dev_alloc(64 * sizeof(float));
-    const char *needles[] = {"early_return_kernel", "__syncthreads at tests/cuda_emu/planted.cu:", "has exited",
-                             "block (0,0,0)"};
+    const char *needles[] = {"early_return_kernel",
+                             "__syncthreads at tests/cuda_emu/planted.cu:", "has exited", "block (0,0,0)"};
     expect_report(planted_early_return(d, 40), "early return", needles, 4);
     cudaFree(d);
 }
@@ -172,8 +172,9 @@ END_TEST
 
 START_TEST(divergent_shuffle_is_reported) {
     float *d = dev_alloc(32 * sizeof(float));
-    const char *needles[] = {"divergent_shuffle_kernel", "__shfl_xor_sync at tests/cuda_emu/planted.cu:",
-                             "waits for lane 16", "has exited"};
+    const char *needles[] = {"divergent_shuffle_kernel",
+                             "__shfl_xor_sync at tests/cuda_emu/planted.cu:", "waits for lane 16",
+                             "has exited"};
     expect_report(planted_divergent_shuffle(d), "divergent shuffle", needles, 4);
     cudaFree(d);
 }
@@ -216,7 +217,8 @@ END_TEST
 // as the context's first error, returned by the next transfer; nothing aborts.
 START_TEST(op_failures_reach_the_context_error) {
     ug_tensor h = cut_rand(UG_DIMS(3, 5), -1, 1, 7);
-    ug_tensor d = cut_upload(&h), strided = ug_view_transpose(&d, 0, 1), out = cut_empty(UG_F32, UG_DIMS(5, 3));
+    ug_tensor d = cut_upload(&h), strided = ug_view_transpose(&d, 0, 1),
+              out = cut_empty(UG_F32, UG_DIMS(5, 3));
     ug_arena_mark m = cu_mark(&cut_ctx);
     emu_fail_malloc_after(1);
     ug_tensor c;
@@ -248,10 +250,12 @@ END_TEST
 
 int main(void) {
     Suite *s;
-    TCase *tc = test_case(&(test_case_def){.name = "cuda_emu", .setup = cut_setup, .teardown = cut_teardown}, &s);
-    test_add(tc, block_reduction_and_shuffles_exact_under_every_schedule, warp_collectives_match_their_definitions,
-             schedules_reorder_threads_and_blocks, shared_and_fresh_device_memory_start_as_poison,
-             missing_barrier_reads_poison, barrier_after_early_return_is_reported, divergent_shuffle_is_reported,
+    TCase *tc =
+        test_case(&(test_case_def){.name = "cuda_emu", .setup = cut_setup, .teardown = cut_teardown}, &s);
+    test_add(tc, block_reduction_and_shuffles_exact_under_every_schedule,
+             warp_collectives_match_their_definitions, schedules_reorder_threads_and_blocks,
+             shared_and_fresh_device_memory_start_as_poison, missing_barrier_reads_poison,
+             barrier_after_early_return_is_reported, divergent_shuffle_is_reported,
              two_barriers_and_bad_masks_and_sizes_are_reported, memory_errors_are_cuda_errors,
              op_failures_reach_the_context_error);
     return test_run_suite(s);

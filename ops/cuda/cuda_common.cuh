@@ -51,7 +51,7 @@ static __device__ __forceinline__ float cu_f16_to_f32(uint16_t h) {
     unsigned sign = (unsigned)(h & 0x8000u) << 16, exp = (h >> 10) & 0x1fu, man = h & 0x3ffu;
     if (exp == 0x1f) return __uint_as_float(sign | 0x7f800000u | (man << 13)); // inf / NaN
     if (exp == 0) {                                                            // zero / subnormal
-        float f = (float)man * (1.0f / 16777216.0f);                          // man * 2^-24
+        float f = (float)man * (1.0f / 16777216.0f);                           // man * 2^-24
         return sign ? -f : f;
     }
     return __uint_as_float(sign | ((exp + 112u) << 23) | (man << 13));

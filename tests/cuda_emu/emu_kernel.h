@@ -25,10 +25,10 @@
 #define __global__
 #define __device__
 #define __host__
-#define __forceinline__   inline __attribute__((always_inline))
+#define __forceinline__ inline __attribute__((always_inline))
 #define __launch_bounds__(...)
 // Static shared memory lives in one section that the emulator poisons at every block start.
-#define __shared__ static __attribute__((section("ugemushm")))
+#define __shared__   static __attribute__((section("ugemushm")))
 #define __constant__ static const
 
 extern "C" {
@@ -52,13 +52,13 @@ cudaError_t emu_launch(const char *kernel, const char *file, int line, dim3 grid
 
 enum { EMU_SHFL, EMU_SHFL_UP, EMU_SHFL_DOWN, EMU_SHFL_XOR, EMU_BALLOT, EMU_ANY, EMU_ALL, EMU_SYNCWARP };
 
-#define threadIdx     (emu_cur->threadIdx)
-#define blockIdx      (emu_cur->blockIdx)
-#define blockDim      (emu_cur->blockDim)
-#define gridDim       (emu_cur->gridDim)
-#define warpSize      32
+#define threadIdx       (emu_cur->threadIdx)
+#define blockIdx        (emu_cur->blockIdx)
+#define blockDim        (emu_cur->blockDim)
+#define gridDim         (emu_cur->gridDim)
+#define warpSize        32
 #define __syncthreads() emu_syncthreads(__FILE__, __LINE__)
-#define __trap()      emu_trap("__trap", __FILE__, __LINE__)
+#define __trap()        emu_trap("__trap", __FILE__, __LINE__)
 
 // ---- warp collectives ----
 

@@ -12,7 +12,7 @@ extern "C" {
 cudaError_t planted_block_sum(float *out, const float *x, int n); // out[b] = sum of block b's 256
 cudaError_t planted_warp_ops(int *out, const int *x, int warps);  // 5 ints per thread
 cudaError_t planted_order(int *order, int *counter, int blocks, int threads);
-cudaError_t planted_read_shared(float *out, int n, int blocks); // out [2n]: static, dynamic
+cudaError_t planted_read_shared(float *out, int n, int blocks);         // out [2n]: static, dynamic
 cudaError_t planted_missing_barrier(float *out, const float *x, int n); // 64 threads
 cudaError_t planted_early_return(float *out, int n);                    // 64 threads
 cudaError_t planted_divergent_shuffle(float *out);                      // 32 threads
