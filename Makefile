@@ -45,7 +45,7 @@ TEST_SRC   := $(filter-out $(CUDA_TEST_SRC),$(wildcard tests/test_*.c))
 HELPER_SRC := $(filter-out $(TEST_SRC) $(CUDA_TEST_SRC) tests/cuda_testutil.c,$(wildcard tests/*.c))
 
 # ---- the CUDA backend: ops/cuda/*.cu (kernels + extern "C" entries) and ops/cuda/*.c ----
-CU_SRC     := $(wildcard ops/cuda/*.cu)
+CU_SRC     := $(wildcard ops/cuda/*.cu bench/*.cu)
 CUDA_HOME  ?= /usr/local/cuda
 NVCC       ?= $(CUDA_HOME)/bin/nvcc
 CXX        ?= g++
@@ -66,7 +66,7 @@ LIB_SRC    += tests/cuda_emu/emu.c
 EMU_TEST_CU := $(wildcard tests/cuda_emu/*.cu)
 CUDA_DEFS  += -DUG_CUDA_EMU
 CXXFLAGS   := -std=c++17 $(OPT) $(ARCH) -g -Wall -Wextra -Wshadow -Wno-unused-parameter -D_GNU_SOURCE \
-              -I. -pthread -fno-exceptions -fno-rtti $(CUDA_DEFS) $(EXTRA_CFLAGS)
+              -I. -pthread -fno-exceptions -fno-rtti -ffp-contract=off $(CUDA_DEFS) $(EXTRA_CFLAGS)
 CUDA_LIBS  := -lstdc++
 else ifeq ($(CUDA),1)
 CUDA_LIBS  := -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart
@@ -223,7 +223,7 @@ deps:
 FORMAT_SRC := $(sort $(wildcard engine/*.[ch] ops/*.[ch] models/*.[ch] pipeline/*.[ch] eval/*.[ch] \
               weights-tools/*.[ch] apps/*.[ch] bench/*.[ch] tests/*.[ch] tests/fuzz/*.[ch] \
               include/*.h apps/examples/*.c ops/cuda/*.[ch] ops/cuda/*.cu ops/cuda/*.cuh \
-              tests/cuda_emu/*.[ch] tests/cuda_emu/*.cu))
+              tests/cuda_emu/*.[ch] tests/cuda_emu/*.cu bench/*.cu))
 CLANG_FORMAT ?= clang-format
 
 format:

@@ -64,6 +64,36 @@ static __device__ __forceinline__ float cu_load_weight(const void *p, int dtype,
     return ((const float *)p)[i];
 }
 
+// ---- single roundings ----
+
+// Products and sums that must round one by one, as the CPU reference does: nvcc fuses a * b + c
+// into an fma by default (so does g++ for C++ unless -ffp-contract=off). On the device these
+// are the _rn intrinsics, which are never contracted; in the emulator an empty asm hides the
+// product from the host compiler as well.
+#ifdef UG_CUDA_EMU
+static inline float cu_fmul(float a, float b) {
+    float r = a * b;
+    __asm__("" : "+x"(r));
+    return r;
+}
+static inline float cu_fadd(float a, float b) {
+    return a + b;
+}
+static inline double cu_dmul(double a, double b) {
+    double r = a * b;
+    __asm__("" : "+x"(r));
+    return r;
+}
+static inline double cu_dadd(double a, double b) {
+    return a + b;
+}
+#else
+#define cu_fmul __fmul_rn
+#define cu_fadd __fadd_rn
+#define cu_dmul __dmul_rn
+#define cu_dadd __dadd_rn
+#endif
+
 // ---- sizes ----
 
 static inline unsigned cu_blocks(int64_t n, int threads) {
