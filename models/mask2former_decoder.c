@@ -305,9 +305,9 @@ ug_status m2f_config_from_json(m2f_config *c, const ug_json *root, ug_err *err) 
 // nn.MultiheadAttention "<base>.{in_proj_weight, in_proj_bias, out_proj}" and its LayerNorm
 // "<norm>".
 static void get_mha(nn_loader *l, m2f_mha *a, int64_t C, const char *base, const char *norm) {
-    ug_tensor w, b; // [3C, C], F32 [3C]
-    nn_get(l, &w, UG_DIMS(3 * C, C), "%s.in_proj_weight", base);
-    nn_get_f32(l, &b, UG_DIMS(3 * C), "%s.in_proj_bias", base);
+    ug_tensor w, b; // [3C, C], F32 [3C]: read here, the kept parameters are their row blocks
+    nn_read(l, &w, UG_DIMS(3 * C, C), "%s.in_proj_weight", base);
+    nn_read_f32(l, &b, UG_DIMS(3 * C), "%s.in_proj_bias", base);
     nn_get_linear(l, &a->out, C, C, true, "%s.out_proj", base);
     nn_get_norm(l, &a->norm, C, "%s", norm);
     if (l->st != UG_OK) return;
@@ -315,6 +315,8 @@ static void get_mha(nn_loader *l, m2f_mha *a, int64_t C, const char *base, const
     for (int i = 0; i < 3; i++) {
         qkv[i]->w = ug_view_slice(&w, 0, i * C, C);
         qkv[i]->b = ug_view_slice(&b, 0, i * C, C);
+        nn_keep(l, &qkv[i]->w);
+        nn_keep(l, &qkv[i]->b);
     }
 }
 

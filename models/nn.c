@@ -30,7 +30,10 @@ static bool make_key(nn_loader *l, char *key, size_t n, const char *suffix, cons
     return true;
 }
 
-static void get_key(nn_loader *l, ug_tensor *out, bool f32, int ndim, const int64_t *shape,
+// A parameter (kept: it moves with the model) or a tensor the loader only reads on the host.
+enum { READ = 0, KEEP = 1 };
+
+static void get_key(nn_loader *l, ug_tensor *out, bool f32, int keep, int ndim, const int64_t *shape,
                     const char *suffix, const char *fmt, va_list ap) {
     memset(out, 0, sizeof *out);
     if (l->st != UG_OK) return;
@@ -38,21 +41,44 @@ static void get_key(nn_loader *l, ug_tensor *out, bool f32, int ndim, const int6
     if (!make_key(l, key, sizeof key, suffix, fmt, ap)) return;
     l->st = f32 ? ug_weights_get_f32(l->w, out, key, ndim, shape, l->err)
                 : ug_weights_get(l->w, out, key, ndim, shape, l->err);
+    if (l->st == UG_OK && keep == KEEP) l->st = ug_weights_keep(l->w, out, l->err);
     if (l->st != UG_OK) memset(out, 0, sizeof *out);
 }
 
 void nn_get(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    get_key(l, out, false, ndim, shape, "", fmt, ap);
+    get_key(l, out, false, KEEP, ndim, shape, "", fmt, ap);
     va_end(ap);
 }
 
 void nn_get_f32(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    get_key(l, out, true, ndim, shape, "", fmt, ap);
+    get_key(l, out, true, KEEP, ndim, shape, "", fmt, ap);
     va_end(ap);
+}
+
+void nn_read(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    get_key(l, out, false, READ, ndim, shape, "", fmt, ap);
+    va_end(ap);
+}
+
+void nn_read_f32(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    get_key(l, out, true, READ, ndim, shape, "", fmt, ap);
+    va_end(ap);
+}
+
+void nn_keep(nn_loader *l, ug_tensor *field) {
+    if (l->st == UG_OK) l->st = ug_weights_keep(l->w, field, l->err);
+}
+
+void nn_adopt(nn_loader *l, ug_tensor *field) {
+    if (l->st == UG_OK) l->st = ug_weights_adopt(l->w, field, l->err);
 }
 
 bool nn_has(const nn_loader *l, const char *fmt, ...) {
@@ -71,9 +97,9 @@ static void get_weight_bias(nn_loader *l, ug_tensor *w, bool w_f32, int ndim, co
                             ug_tensor *b, int64_t b_len, const char *fmt, va_list ap) {
     va_list again;
     va_copy(again, ap);
-    get_key(l, w, w_f32, ndim, w_shape, ".weight", fmt, ap);
+    get_key(l, w, w_f32, KEEP, ndim, w_shape, ".weight", fmt, ap);
     if (b) {
-        get_key(l, b, true, UG_DIMS(b_len), ".bias", fmt, again);
+        get_key(l, b, true, KEEP, UG_DIMS(b_len), ".bias", fmt, again);
     }
     va_end(again);
 }
@@ -145,6 +171,13 @@ ug_status nn_check_input(const ug_tensor *x, ug_dtype dt, int ndim, const int64_
     return ug_errf(err, UG_ERR_ARG, "%s: input %s %s must be a%s %s %s", what, ug_dtype_name(x->dtype),
                    ug_shape_str(x, buf, sizeof buf), contiguous ? " contiguous" : "",
                    dt == UG_DTYPE_COUNT ? "tensor" : ug_dtype_name(dt), dims);
+}
+
+ug_status nn_check_weights(const ug_ctx *ctx, const ug_weights *w, const char *what, ug_err *err) {
+    if (w->device == ctx->device) return UG_OK;
+    return ug_errf(err, UG_ERR_ARG,
+                   "%s: the weights are on the %s, the context runs on the %s (move them first)", what,
+                   ug_device_name(w->device), ug_device_name(ctx->device));
 }
 
 ug_status nn_check_device(const ug_ctx *ctx, const ug_tensor *x, const char *what, ug_err *err) {

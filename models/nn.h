@@ -4,8 +4,10 @@
 //
 // Model code reaches activations only through ops (ops/ops.h) and the views below, so a
 // model runs on whatever device ctx->device names (tests/test_device_boundary.c proves it).
-// Weights stay host tensors (views into the mapped file, or small F32 copies); what a model
-// prepares from weights alone, once at load, may be computed on the host.
+// Weights are fetched as host tensors (views into the mapped file, or small F32 copies); what a
+// model prepares from weights alone, once at load, is computed on the host and adopted. Every
+// parameter is kept in the ug_weights, so the model moves to a device in one call
+// (ug_weights_place; sam_to_device, rba_to_device) and its fields become device tensors.
 #ifndef UG_MODELS_NN_H
 #define UG_MODELS_NN_H
 
@@ -51,10 +53,21 @@ typedef struct nn_loader {
 
 void nn_loader_init(nn_loader *l, ug_weights *w, const char *prefix, ug_err *err);
 // Stored dtype / F32 (widened copy for BF16, F16), exact shape. Zeroes *out on failure.
+// *out is a parameter field of the model: it is kept (ug_weights_keep) and must stay put.
 void nn_get(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void nn_get_f32(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+// The same for a tensor that the loader only reads on the host (a table it gathers from, a
+// fused weight it slices into kept views): not kept, so it may be a local.
+void nn_read(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void nn_read_f32(nn_loader *l, ug_tensor *out, int ndim, const int64_t *shape, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+// A field derived from weights at load (a view into a fused weight) kept like a parameter.
+void nn_keep(nn_loader *l, ug_tensor *field);
+// An owning host tensor the loader computed (ug_weights_adopt): kept, and freed with the weights.
+void nn_adopt(nn_loader *l, ug_tensor *field);
 // true when prefix + key exists (optional parameters).
 bool nn_has(const nn_loader *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // <name>.weight [out, in] and, if bias, <name>.bias [out].
@@ -104,6 +117,9 @@ ug_tensor nn_nhwc_as_nchw(const ug_tensor *x);
 // "<what>: input F16 [1,4,5] must be a contiguous F32 [1,3,H,W]" (`dims` spells the shape).
 ug_status nn_check_input(const ug_tensor *x, ug_dtype dt, int ndim, const int64_t *want, bool contiguous,
                          const char *what, const char *dims, ug_err *err);
+// The model's weights must be on ctx->device: "<what>: the weights are on the cpu, the context
+// runs on the cuda (move them first)".
+ug_status nn_check_weights(const ug_ctx *ctx, const ug_weights *w, const char *what, ug_err *err);
 // x must be on ctx->device (model inputs): "<what>: input is on the cpu, the model runs on cuda".
 ug_status nn_check_device(const ug_ctx *ctx, const ug_tensor *x, const char *what, ug_err *err);
 

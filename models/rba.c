@@ -9,6 +9,7 @@
 #include "engine/timer.h"
 #include "models/packed_config.h"
 #include "models/rba.h"
+#include "ops/backend.h"
 #include "ops/ops.h"
 
 // ---- trace ----
@@ -51,7 +52,8 @@ ug_status rba_stage_input(ug_ctx *ctx, const rba_model *m, const ug_tensor *inpu
     ug_status st;
     if ((st = nn_check_input(input, UG_F32, 4, (const int64_t[]){1, 3, -1, -1}, true, "rba", "[1,3,H,W]",
                              err)) != UG_OK ||
-        (st = nn_check_device(ctx, input, "rba", err)) != UG_OK)
+        (st = nn_check_device(ctx, input, "rba", err)) != UG_OK ||
+        (st = nn_check_weights(ctx, &m->w, "rba", err)) != UG_OK)
         return st;
     s->H = input->shape[2];
     s->W = input->shape[3];
@@ -280,6 +282,10 @@ ug_status rba_load(rba_model **m, const char *path, ug_err *err) {
     if (s != UG_OK) return s;
     const char *base = strrchr(path, '/');
     return rba_load_st(m, st, true, base ? base + 1 : path, err);
+}
+
+ug_status rba_to_device(rba_model *m, ug_ctx *ctx, ug_err *err) {
+    return ug_weights_place(&m->w, ug_backend_for(ctx, ctx->device)->mem, err);
 }
 
 void rba_free(rba_model *m) {

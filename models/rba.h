@@ -63,6 +63,9 @@ ug_status rba_load(rba_model **m, const char *path, ug_err *err);
 // The same from an already opened file; with take_ownership the model closes it.
 ug_status rba_load_st(rba_model **m, ug_st_file *st, bool take_ownership, const char *name, ug_err *err);
 void rba_free(rba_model *m);
+// Moves the weights to ctx's device (no-op on the host, or when they are there already); the
+// model then runs on contexts of that device only. On failure the model is unchanged.
+ug_status rba_to_device(rba_model *m, ug_ctx *ctx, ug_err *err);
 
 // Intermediates for tests and dumps (nn_trace: the tensor is on ctx->device, valid only during
 // the call). Names: "input" [1, 3, H', W'] (normalised, padded with pad32), the backbone's as

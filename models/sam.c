@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "models/sam_internal.h"
+#include "ops/backend.h"
 
 // Attention (transformer.py) <parent>.<name> of width C with inner = C / downsample.
 static void get_attention(nn_loader *l, sam_attention *a, int64_t C, int64_t inner, const char *parent,
@@ -63,10 +64,12 @@ static ug_status load_image_encoder(sam_model *m, ug_err *err) {
         nn_get_linear(&l, &b->lin2, E, hidden, true, "blocks.%d.mlp.lin2", i);
         if (!c->enc_use_rel_pos) continue;
         ug_tensor th, tw; // F32 [2S - 1, hd]
-        nn_get_f32(&l, &th, UG_DIMS(2 * S - 1, hd), "blocks.%d.attn.rel_pos_h", i);
-        nn_get_f32(&l, &tw, UG_DIMS(2 * S - 1, hd), "blocks.%d.attn.rel_pos_w", i);
+        nn_read_f32(&l, &th, UG_DIMS(2 * S - 1, hd), "blocks.%d.attn.rel_pos_h", i);
+        nn_read_f32(&l, &tw, UG_DIMS(2 * S - 1, hd), "blocks.%d.attn.rel_pos_w", i);
         if (l.st == UG_OK && (l.st = rel_pos_table(&b->rel_h, &th, S, err)) == UG_OK)
             l.st = rel_pos_table(&b->rel_w, &tw, S, err);
+        nn_adopt(&l, &b->rel_h);
+        nn_adopt(&l, &b->rel_w);
     }
     nn_get_conv(&l, &m->neck0, C, E, 1, false, "neck.0");
     nn_get_norm(&l, &m->neck1, C, "neck.1");
@@ -83,7 +86,7 @@ static ug_status load_prompt_encoder(sam_model *m, ug_err *err) {
     nn_get_f32(&l, &m->pe_gauss, UG_DIMS(2, C / 2), "pe_layer.positional_encoding_gaussian_matrix");
     ug_tensor pe[4]; // F32 [1, C] each
     for (int i = 0; i < 4; i++)
-        nn_get_f32(&l, &pe[i], UG_DIMS(1, C), "point_embeddings.%d.weight", i);
+        nn_read_f32(&l, &pe[i], UG_DIMS(1, C), "point_embeddings.%d.weight", i);
     nn_get_f32(&l, &m->not_a_point, UG_DIMS(1, C), "not_a_point_embed.weight");
     nn_get_f32(&l, &m->no_mask, UG_DIMS(1, C), "no_mask_embed.weight");
     nn_get_conv(&l, &m->md0, mic / 4, 1, 2, true, "mask_downscaling.0");
@@ -96,6 +99,7 @@ static ug_status load_prompt_encoder(sam_model *m, ug_err *err) {
     ug_status st = ug_tensor_new(&m->point_embed, UG_F32, UG_DIMS(4, C), err);
     for (int i = 0; st == UG_OK && i < 4; i++)
         memcpy((float *)m->point_embed.data + i * C, pe[i].data, (size_t)C * sizeof(float));
+    if (st == UG_OK) st = ug_weights_adopt(&m->w, &m->point_embed, err);
     return st;
 }
 
@@ -169,6 +173,7 @@ ug_status sam_load_st(sam_model **out, ug_st_file *st, bool take_ownership, cons
                            err)) != UG_OK)
         goto fail;
     sam_dense_pe_fill(m, m->dense_pe.data);
+    if ((s = ug_weights_adopt(&m->w, &m->dense_pe, err)) != UG_OK) goto fail;
     *out = m;
     return UG_OK;
 fail:
@@ -183,6 +188,10 @@ ug_status sam_load(sam_model **m, const char *path, ug_err *err) {
     if (s != UG_OK) return s;
     const char *base = strrchr(path, '/');
     return sam_load_st(m, st, true, base ? base + 1 : path, err);
+}
+
+ug_status sam_to_device(sam_model *m, ug_ctx *ctx, ug_err *err) {
+    return ug_weights_place(&m->w, ug_backend_for(ctx, ctx->device)->mem, err);
 }
 
 void sam_free(sam_model *m) {

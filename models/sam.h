@@ -117,6 +117,9 @@ ug_status sam_load(sam_model **m, const char *path, ug_err *err);
 // The same from an already opened file; with take_ownership the model closes it.
 ug_status sam_load_st(sam_model **m, ug_st_file *st, bool take_ownership, const char *name, ug_err *err);
 void sam_free(sam_model *m);
+// Moves the weights to ctx's device (no-op on the host, or when they are there already); the
+// model then runs on contexts of that device only. On failure the model is unchanged.
+ug_status sam_to_device(sam_model *m, ug_ctx *ctx, ug_err *err);
 
 // Intermediates for tests and dumps go through an nn_trace (models/nn.h): contiguous F32
 // tensors on ctx->device, valid only during the call. Names: "patch_embed_plus_pos"

@@ -73,6 +73,7 @@ static ug_status check_input(ug_ctx *ctx, const sam_model *m, const ug_tensor *i
     char dims[48];
     snprintf(dims, sizeof dims, "[1,%d,S,S]", c->in_chans);
     ug_status st = nn_check_device(ctx, input, "sam image encoder", err);
+    if (st == UG_OK) st = nn_check_weights(ctx, &m->w, "sam image encoder", err);
     if (st == UG_OK)
         st = nn_check_input(input, UG_F32, UG_DIMS(1, c->in_chans, -1, -1), true, "sam image encoder", dims,
                             err);

@@ -83,7 +83,7 @@ static ug_status check_inputs(ug_ctx *ctx, const sam_model *m, const ug_tensor *
     const ug_tensor *ins[3] = {emb, sparse, dense};
     const char *what[3] = {"sam mask decoder: image embedding", "sam mask decoder: sparse embeddings",
                            "sam mask decoder: dense embeddings"};
-    ug_status st = UG_OK;
+    ug_status st = nn_check_weights(ctx, &m->w, "sam mask decoder", err);
     for (int i = 0; i < 3 && st == UG_OK; i++)
         st = nn_check_device(ctx, ins[i], what[i], err);
     if (st != UG_OK) return st;

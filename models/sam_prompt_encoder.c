@@ -41,13 +41,15 @@ ug_status sam_encode_prompts(ug_ctx *ctx, const sam_model *m, const sam_prompts 
 
 static ug_status check_prompts(ug_ctx *ctx, const sam_model *m, const sam_prompts *p, ug_err *err) {
     int64_t h = m->cfg.embed_h, w = m->cfg.embed_w;
+    ug_status st = nn_check_weights(ctx, &m->w, "sam prompts", err);
+    if (st != UG_OK) return st;
     if (p->n < 1 || p->n_points < 0 || (p->n_points > 0 && (!p->coords || !p->labels)))
         return ug_errf(err, UG_ERR_ARG, "sam prompts: %d prompts with %d points each (coords %s)", p->n,
                        p->n_points, p->coords ? "given" : "missing");
     if (!p->masks) return UG_OK;
     char dims[64];
     snprintf(dims, sizeof dims, "[%d,1,%lld,%lld]", p->n, (long long)(4 * h), (long long)(4 * w));
-    ug_status st = nn_check_device(ctx, p->masks, "sam prompts: mask input", err);
+    st = nn_check_device(ctx, p->masks, "sam prompts: mask input", err);
     if (st == UG_OK)
         st = nn_check_input(p->masks, UG_F32, UG_DIMS(p->n, 1, 4 * h, 4 * w), true, "sam prompts: mask input",
                             dims, err);

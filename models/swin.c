@@ -359,8 +359,9 @@ static void load_block(nn_loader *l, swin_block *blk, const swin_config *cfg, in
     nn_get_linear(l, &blk->proj, C, C, true, "layers.%d.blocks.%d.attn.proj", s, b);
     nn_get_linear(l, &blk->fc1, hidden, C, true, "layers.%d.blocks.%d.mlp.fc1", s, b);
     nn_get_linear(l, &blk->fc2, C, hidden, true, "layers.%d.blocks.%d.mlp.fc2", s, b);
-    nn_get_f32(l, &table, UG_DIMS(T, heads), "layers.%d.blocks.%d.attn.relative_position_bias_table", s, b);
+    nn_read_f32(l, &table, UG_DIMS(T, heads), "layers.%d.blocks.%d.attn.relative_position_bias_table", s, b);
     if (l->st == UG_OK) l->st = gather_rel_bias(&blk->rel_bias, &table, heads, ws, l->err);
+    nn_adopt(l, &blk->rel_bias);
 }
 
 ug_status swin_load(swin_model *m, const swin_config *cfg, ug_weights *w, const char *prefix, ug_err *err) {
@@ -392,6 +393,7 @@ ug_status swin_load(swin_model *m, const swin_config *cfg, ug_weights *w, const 
         }
     }
     if (l.st == UG_OK) l.st = build_shift_masks(&m->shift_masks, cfg->window, cfg->window / 2, err);
+    nn_adopt(&l, &m->shift_masks);
     if (l.st != UG_OK) swin_free(m);
     return l.st;
 }

@@ -3,7 +3,8 @@
 // The same golden runs (sam_tiny: preprocessing, image encoder, every prompt kind, mask
 // decoder, postprocess; rba_tiny: both checkpoints, with and without --pad32; pipeline_tiny:
 // the whole UGainS image) go once on the CPU and once with the context on the poison device
-// (tests/poison_backend.h), where every activation address is non-canonical: a host
+// (tests/poison_backend.h), where every activation and weight address is non-canonical (the
+// poison run's models are a second load, moved there with ug_weights_place): a host
 // dereference anywhere in model code kills the forked test with SIGSEGV. The poison backend
 // runs the CPU kernels on untagged views, so both runs must agree to the bit; the CPU run is
 // pinned to the golden set by test_sam, test_rba and test_ugains.
@@ -32,18 +33,26 @@ const char *__asan_default_options(void) {
 }
 #endif
 
-static sam_model *g_sam;
-static rba_model *g_rba[2]; // 1 and 3 decoder layers
+// Each model twice: on the host for the CPU run, on the poison device for the other.
+static sam_model *g_sam, *g_sam_p;
+static rba_model *g_rba[2], *g_rba_p[2]; // 1 and 3 decoder layers
 static char *g_tmp;
+
+static void report(ug_status st, const ug_err *err) {
+    if (st != UG_OK) fprintf(stderr, "test_device_boundary: %s\n", err->msg);
+}
 
 static void setup(void) {
     if (!test_golden_available()) return;
     ug_err err;
+    ug_status st;
     g_tmp = test_tmpdir();
     char *sp = sam_test_pack(g_tmp, "sam_tiny.safetensors");
-    if (sp && sam_load(&g_sam, sp, &err) != UG_OK) {
-        fprintf(stderr, "test_device_boundary: %s\n", err.msg);
-        g_sam = NULL;
+    if (sp) {
+        report(st = sam_load(&g_sam, sp, &err), &err);
+        if (st == UG_OK) report(st = sam_load(&g_sam_p, sp, &err), &err);
+        if (st == UG_OK) report(st = ug_weights_place(&g_sam_p->w, ug_backend_poison.mem, &err), &err);
+        if (st != UG_OK) sam_free(g_sam), sam_free(g_sam_p), g_sam = g_sam_p = NULL;
     }
     free(sp);
     const char *ckpt[2] = {"rba_tiny_1dl.d2.pth", "rba_tiny_3dl.d2.pkl"};
@@ -51,9 +60,11 @@ static void setup(void) {
         char out[64];
         snprintf(out, sizeof out, "rba%d.safetensors", i);
         char *rp = rba_test_pack(g_tmp, ckpt[i], out);
-        if (rp && rba_load(&g_rba[i], rp, &err) != UG_OK) {
-            fprintf(stderr, "test_device_boundary: %s\n", err.msg);
-            g_rba[i] = NULL;
+        if (rp) {
+            report(st = rba_load(&g_rba[i], rp, &err), &err);
+            if (st == UG_OK) report(st = rba_load(&g_rba_p[i], rp, &err), &err);
+            if (st == UG_OK) report(st = ug_weights_place(&g_rba_p[i]->w, ug_backend_poison.mem, &err), &err);
+            if (st != UG_OK) rba_free(g_rba[i]), rba_free(g_rba_p[i]), g_rba[i] = g_rba_p[i] = NULL;
         }
         free(rp);
     }
@@ -61,8 +72,9 @@ static void setup(void) {
 
 static void teardown(void) {
     sam_free(g_sam);
+    sam_free(g_sam_p);
     for (int i = 0; i < 2; i++)
-        rba_free(g_rba[i]);
+        rba_free(g_rba[i]), rba_free(g_rba_p[i]);
     if (g_tmp) test_rmtree(g_tmp);
     free(g_tmp);
     g_tmp = NULL;
@@ -123,36 +135,36 @@ static void sam_run_free(sam_run *r) {
 }
 
 // One prompt of every kind at once: 2 points, a box and a mask input.
-static void sam_once(ug_ctx *ctx, const ug_tensor *img_u8, const ug_tensor *mask_in, bool u8_path,
+static void sam_once(ug_ctx *ctx, const sam_model *m, const ug_tensor *img_u8, const ug_tensor *mask_in, bool u8_path,
                      sam_run *r) {
     ug_err err;
     memset(r, 0, sizeof *r);
     ug_tensor img = on_device(ctx, img_u8);
     if (u8_path) {
-        ck_assert_int_eq(sam_preprocess_u8(ctx, g_sam, &img, &r->input, r->input_hw, &err), UG_OK);
+        ck_assert_int_eq(sam_preprocess_u8(ctx, m, &img, &r->input, r->input_hw, &err), UG_OK);
     } else {
         ug_tensor x;
         ck_assert_int_eq(
             ug_tensor_new_dev(ctx, &x, UG_F32, UG_DIMS(1, 3, img_u8->shape[0], img_u8->shape[1]), &err),
             UG_OK);
         ug_rba_normalize(ctx, &x, &img);
-        ck_assert_int_eq(sam_preprocess_f32(ctx, g_sam, &x, &r->input, r->input_hw, &err), UG_OK);
+        ck_assert_int_eq(sam_preprocess_f32(ctx, m, &x, &r->input, r->input_hw, &err), UG_OK);
         ug_tensor_free(&x);
     }
     ug_tensor_free(&img);
-    ck_assert_int_eq(sam_encode_image(ctx, g_sam, &r->input, &r->emb, NULL, &err), UG_OK);
+    ck_assert_int_eq(sam_encode_image(ctx, m, &r->input, &r->emb, NULL, &err), UG_OK);
     float xy[4] = {37.0f, 41.0f, 110.0f, 60.0f}, box[4] = {30.0f, 20.0f, 120.0f, 80.0f};
     int labels[2] = {1, 0}, orig_hw[2] = {(int)img_u8->shape[0], (int)img_u8->shape[1]};
     sam_apply_coords(orig_hw, r->input_hw, xy, 2);
     sam_apply_coords(orig_hw, r->input_hw, box, 2);
     ug_tensor mask = on_device(ctx, mask_in);
     sam_prompts p = {1, 2, xy, labels, box, &mask};
-    ck_assert_int_eq(sam_encode_prompts(ctx, g_sam, &p, &r->sparse, &r->dense, &err), UG_OK);
+    ck_assert_int_eq(sam_encode_prompts(ctx, m, &p, &r->sparse, &r->dense, &err), UG_OK);
     ug_tensor_free(&mask);
     ck_assert_int_eq(
-        sam_decode_masks(ctx, g_sam, &r->emb, &r->sparse, &r->dense, true, &r->low, &r->iou, NULL, &err),
+        sam_decode_masks(ctx, m, &r->emb, &r->sparse, &r->dense, true, &r->low, &r->iou, NULL, &err),
         UG_OK);
-    ck_assert_int_eq(sam_postprocess_masks(ctx, g_sam, &r->low, r->input_hw, orig_hw, &r->masks, &err),
+    ck_assert_int_eq(sam_postprocess_masks(ctx, m, &r->low, r->input_hw, orig_hw, &r->masks, &err),
                      UG_OK);
 }
 
@@ -161,8 +173,8 @@ static void sam_both(bool u8_path) {
     ug_tensor img = test_golden_npy("sam_tiny/input_image_uint8.npy"); // U8 [H, W, 3]
     ug_tensor mask = test_golden_npy("sam_tiny/mask-mask_input.npy");
     sam_run a, b;
-    sam_once(&g_cpu, &img, &mask, u8_path, &a);
-    sam_once(&g_poison, &img, &mask, u8_path, &b);
+    sam_once(&g_cpu, g_sam, &img, &mask, u8_path, &a);
+    sam_once(&g_poison, g_sam_p, &img, &mask, u8_path, &b);
     same(&g_poison, &b.input, &a.input, "sam input");
     same(&g_poison, &b.emb, &a.emb, "image_embeddings");
     same(&g_poison, &b.sparse, &a.sparse, "sparse_embeddings");
@@ -206,7 +218,7 @@ START_TEST(rba_tiny_on_poison) {
     free(p);
     rba_output a, b;
     rba_once(&g_cpu, g_rba[layers], &img, pad32, &a);
-    rba_once(&g_poison, g_rba[layers], &img, pad32, &b);
+    rba_once(&g_poison, g_rba_p[layers], &img, pad32, &b);
     same(&g_poison, &b.pred_logits, &a.pred_logits, "pred_logits");
     same(&g_poison, &b.pred_masks, &a.pred_masks, "pred_masks");
     same(&g_poison, &b.score, &a.score, "rba_score");
@@ -238,7 +250,8 @@ START_TEST(pipeline_tiny_on_poison) {
     o.batch = 4;
     ugains_result a, b;
     ck_assert_int_eq(ugains_run_image(&g_cpu, g_rba[0], g_sam, &img, ignore, &o, &a, NULL, &err), UG_OK);
-    ck_assert_int_eq(ugains_run_image(&g_poison, g_rba[0], g_sam, &img, ignore, &o, &b, NULL, &err), UG_OK);
+    ck_assert_int_eq(ugains_run_image(&g_poison, g_rba_p[0], g_sam_p, &img, ignore, &o, &b, NULL, &err),
+                     UG_OK);
     // The results come back to the host.
     ck_assert_int_eq(b.score.device, UG_CPU);
     ck_assert_int_eq(b.refined.device, UG_CPU);
@@ -259,6 +272,81 @@ START_TEST(pipeline_tiny_on_poison) {
     ugains_result_free(&b);
     free(ignore);
     ug_tensor_free(&img);
+}
+END_TEST
+
+// ---- moving weights ----
+
+static void *no_memory(size_t bytes) {
+    (void)bytes;
+    return NULL;
+}
+
+// Kept fields: an adopted table, two overlapping views of one buffer (a fused weight's row
+// blocks), a transposed view and a field kept twice; all move, keep their values and strides,
+// and an upload that fails leaves every field as it was.
+START_TEST(weights_place_moves_every_kept_field) {
+    ug_err err;
+    ug_weights w;
+    ug_weights_init(&w, NULL, "synthetic");
+    float fused[12];
+    for (int i = 0; i < 12; i++)
+        fused[i] = (float)i;
+    ug_tensor all = ug_tensor_wrap(fused, UG_F32, UG_DIMS(4, 3));
+    ug_tensor top = ug_view_slice(&all, 0, 0, 3), bottom = ug_view_slice(&all, 0, 1, 3); // overlap
+    ug_tensor tr = ug_view_transpose(&all, 0, 1);
+    ug_tensor table;
+    ck_assert_int_eq(ug_tensor_new(&table, UG_F32, UG_DIMS(5), &err), UG_OK);
+    for (int i = 0; i < 5; i++)
+        ((float *)table.data)[i] = 100.0f + (float)i;
+    ck_assert_int_eq(ug_weights_keep(&w, &top, &err), UG_OK);
+    ck_assert_int_eq(ug_weights_keep(&w, &bottom, &err), UG_OK);
+    ck_assert_int_eq(ug_weights_keep(&w, &tr, &err), UG_OK);
+    ck_assert_int_eq(ug_weights_keep(&w, &tr, &err), UG_OK);
+    ck_assert_int_eq(ug_weights_adopt(&w, &table, &err), UG_OK);
+    ck_assert_ptr_null(table.alloc); // w owns it now
+
+    ug_memory broken = *ug_backend_poison.mem;
+    broken.alloc = no_memory;
+    ug_tensor before = top;
+    ck_assert_int_eq(ug_weights_place(&w, &broken, &err), UG_ERR_NOMEM);
+    ck_assert_ptr_nonnull(strstr(err.msg, "synthetic: out of poison memory"));
+    ck_assert(!memcmp(&before, &top, sizeof top) && w.device == UG_CPU);
+
+    ck_assert_int_eq(ug_weights_place(&w, ug_backend_poison.mem, &err), UG_OK);
+    ck_assert_int_eq(ug_weights_place(&w, ug_backend_poison.mem, &err), UG_OK); // there already
+    ck_assert_int_eq(ug_weights_place(&w, &ug_host_memory, &err), UG_ERR_UNSUPPORTED);
+    ck_assert_int_eq(ug_weights_keep(&w, &top, &err), UG_ERR_INTERNAL);
+    const ug_tensor *fields[4] = {&top, &bottom, &tr, &table};
+    const float want[4][12] = {{0, 1, 2, 3, 4, 5, 6, 7, 8}, {3, 4, 5, 6, 7, 8, 9, 10, 11},
+                               {0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11}, {100, 101, 102, 103, 104}};
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(fields[i]->device, UG_POISON);
+        ck_assert_ptr_null(fields[i]->alloc);
+        ug_tensor h;
+        ck_assert_int_eq(ug_to_host(&g_poison, &h, fields[i], &err), UG_OK);
+        ck_assert_msg(!memcmp(h.data, want[i], ug_tensor_nbytes(&h)), "field %d", i);
+        ug_tensor_free(&h);
+    }
+    ck_assert_int_eq(tr.stride[0], 1); // a view still
+    ck_assert_int_eq(tr.stride[1], 3);
+    ug_weights_release(&w);
+}
+END_TEST
+
+// A model on one device refuses a context on another, naming both.
+START_TEST(model_weights_must_be_on_the_context_device) {
+    ck_assert_msg(g_sam_p != NULL && g_rba_p[0] != NULL, "tiny models could not be loaded (see stderr)");
+    ug_err err;
+    ug_tensor x = {0}, emb;
+    ck_assert_int_eq(nn_output(&g_cpu, &x, UG_F32, UG_DIMS(1, 3, 32, 32), &err), UG_OK);
+    ck_assert_int_eq(sam_encode_image(&g_cpu, g_sam_p, &x, &emb, NULL, &err), UG_ERR_ARG);
+    ck_assert_str_eq(err.msg, "sam image encoder: the weights are on the poison, the context runs on the cpu "
+                              "(move them first)");
+    rba_output out;
+    ck_assert_int_eq(rba_forward(&g_cpu, g_rba_p[0], &x, false, &out, NULL, &err), UG_ERR_ARG);
+    ck_assert_ptr_nonnull(strstr(err.msg, "rba: the weights are on the poison"));
+    ug_tensor_free(&x);
 }
 END_TEST
 
@@ -299,6 +387,8 @@ int main(void) {
     tcase_add_checked_fixture(tc, setup_ctx, teardown_ctx);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, poison_tensors_round_trip);
+    tcase_add_test(tc, weights_place_moves_every_kept_field);
+    tcase_add_test(tc, model_weights_must_be_on_the_context_device);
     tcase_add_test_raise_signal(tc, planted_dereference_is_caught, SIGSEGV);
     tcase_add_test(tc, sam_tiny_on_poison);
     tcase_add_test(tc, sam_tiny_float_path_on_poison);
