@@ -8,6 +8,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "ops/backend.h"
+#ifdef UG_HAVE_CUDA
+#include "ops/cuda/backend_cuda.h"
+#endif
+
 void cli_error(const char *fmt, ...) {
     char buf[UG_ERR_MSG_MAX];
     va_list ap;
@@ -29,6 +34,46 @@ int cli_parse_threads(const char *s, int *out) {
     if (*s == '\0' || *end != '\0' || v < 1 || v > 256) return 0;
     *out = (int)v;
     return 1;
+}
+
+int cli_device(const char *cmd, const char *arg, ug_device *out) {
+    const char *s = arg ? arg : getenv("UGAINS_DEVICE");
+    *out = UG_CPU;
+    if (!s || (!arg && !*s)) return 1; // an empty UGAINS_DEVICE is unset
+    if (!strcmp(s, "cpu")) return 1;
+    if (!strcmp(s, "cuda")) {
+        *out = UG_CUDA;
+        return 1;
+    }
+    cli_error("%s: %s wants cpu or cuda, got '%s'", cmd, arg ? "--device" : "UGAINS_DEVICE", s);
+    return 0;
+}
+
+ug_status cli_use_device(ug_ctx *ctx, ug_device d, ug_err *err) {
+    if (d == UG_CPU) return UG_OK;
+#ifdef UG_HAVE_CUDA
+    ug_status st = ug_ctx_use_device(ctx, &ug_backend_cuda, err);
+    if (st != UG_OK) ug_err_prefix(err, "--device cuda: ");
+    return st;
+#else
+    (void)ctx;
+    return ug_errf(err, UG_ERR_UNSUPPORTED,
+                   "--device cuda: this ugains is built without CUDA (build it with make CUDA=1)");
+#endif
+}
+
+void cli_describe_cuda(char *buf, size_t n) {
+#ifdef UG_HAVE_CUDA
+    char dev[256];
+    ug_cuda_describe(dev, sizeof dev);
+#ifdef UG_CUDA_EMU
+    snprintf(buf, n, "cuda: built in, on the CPU emulator (make CUDA=emu): %s", dev);
+#else
+    snprintf(buf, n, "cuda: built in: %s", dev);
+#endif
+#else
+    snprintf(buf, n, "cuda: not built in (make CUDA=1)");
+#endif
 }
 
 ug_status cli_check_output_file(const char *path, const char *opt, ug_err *err) {

@@ -3,6 +3,7 @@
 #ifndef UG_CLI_H
 #define UG_CLI_H
 
+#include "engine/ctx.h"
 #include "engine/error.h"
 #include "include/ugains.h" // UGAINS_VERSION, the one place the version is written
 
@@ -23,6 +24,17 @@ void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_fail(const ug_err *err);
 // Parses a positive thread count ("--threads N"); false on junk.
 int cli_parse_threads(const char *s, int *out);
+
+// The device a command runs on: `arg` of --device (NULL when not given), else UGAINS_DEVICE,
+// else the cpu. Values cpu and cuda; anything else prints "ugains: <cmd>: --device wants cpu
+// or cuda, got 'x'" and returns 0 (a usage error).
+int cli_device(const char *cmd, const char *arg, ug_device *out);
+// Makes ctx run on d. For cuda without CUDA in this build, or without a usable GPU, err says
+// so: "--device cuda: this ugains is built without CUDA ...", "--device cuda: no usable CUDA
+// device: ...".
+ug_status cli_use_device(ug_ctx *ctx, ug_device d, ug_err *err);
+// For --version: whether CUDA is built in and what device it finds, one line.
+void cli_describe_cuda(char *buf, size_t n);
 
 // ---- checks on the paths a user hands a command, before any work: an input must be a
 // regular file (a FIFO would block open() forever, a device never ends), an output file's

@@ -1,24 +1,31 @@
-// apps/cmd_bench.c — `ugains bench ops [--filter NAME] [--quick] [--threads N]`.
+// apps/cmd_bench.c — `ugains bench ops [--filter NAME] [--quick] [--threads N] [--device D]`.
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "apps/cli.h"
 #include "bench/bench.h"
+#include "bench/bench_cuda.h"
 #include "engine/cpu.h"
 #include "engine/timer.h"
+#ifdef UG_HAVE_CUDA
+#include "ops/cuda/backend_cuda.h"
+#endif
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ugains bench ops [--filter NAME] [--quick] [--threads N]\n"
+    fprintf(f, "usage: ugains bench ops [--filter NAME] [--quick] [--threads N] [--device D]\n"
                "       ugains bench sam|rba|run|swin|pack [options]   (--help for each)\n"
                "\n"
-               "Times every CPU kernel at the shapes the models use and prints ms, GFLOP/s,\n"
-               "%% of this machine's measured FMA peak, and GB/s for memory-bound ops.\n"
+               "Times every kernel at the shapes the models use and prints ms, GFLOP/s, %% of the\n"
+               "measured FMA peak (this machine's, or the GPU's with --device cuda), and GB/s for\n"
+               "memory-bound ops.\n"
                "\n"
                "  --filter NAME  only entries whose family name contains NAME (gemm, conv, norm,\n"
                "                 attention, resample)\n"
                "  --quick        one timed run per row (smoke test)\n"
                "  --threads N    worker threads (default: UGAINS_THREADS or all cores)\n"
+               "  --device D     cpu or cuda: the CPU kernels or the CUDA ones (default: UGAINS_DEVICE\n"
+               "                 or cpu; under make CUDA=emu the sizes shrink and times mean nothing)\n"
                "  -h, --help     show this help\n");
 }
 
@@ -43,13 +50,12 @@ int cmd_bench(int argc, char **argv) {
         return CLI_USAGE;
     }
     static const struct option opts[] = {
-        {"filter", required_argument, 0, 'f'},
-        {"quick", no_argument, 0, 'q'},
-        {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"filter", required_argument, 0, 'f'},  {"quick", no_argument, 0, 'q'},
+        {"threads", required_argument, 0, 't'}, {"device", required_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
-    const char *filter = NULL;
+    const char *filter = NULL, *device_arg = NULL;
+    ug_device device;
     int quick = 0, threads = 0;
     optind = 1;
     int c;
@@ -57,6 +63,7 @@ int cmd_bench(int argc, char **argv) {
         switch (c) {
         case 'f': filter = optarg; break;
         case 'q': quick = 1; break;
+        case 'D': device_arg = optarg; break;
         case 't':
             if (!cli_parse_threads(optarg, &threads)) {
                 cli_error("bench: --threads wants a number from 1 to 256, got '%s'", optarg);
@@ -71,10 +78,27 @@ int cmd_bench(int argc, char **argv) {
         cli_error("bench: unexpected argument '%s'", argv[optind + 1]);
         return CLI_USAGE;
     }
+    if (!cli_device("bench", device_arg, &device)) return CLI_USAGE;
     ug_ctx ctx;
     ug_err err;
     if (ug_ctx_init(&ctx, threads, &err)) return cli_fail(&err);
     ug_bench b = {.ctx = &ctx, .quick = quick, .filter = filter, .out = stdout};
+    if (device != UG_CPU) {
+        int rc = CLI_OK;
+        if (cli_use_device(&ctx, device, &err) != UG_OK) {
+            rc = cli_fail(&err);
+        } else {
+#ifdef UG_HAVE_CUDA
+            char name[256];
+            ug_cuda_describe(name, sizeof name);
+            b.peak_gflops = bench_cuda_peak_gflops(&ctx, quick);
+            printf("# ugains bench ops --device cuda: %s, FMA peak %.1f GFLOP/s\n", name, b.peak_gflops);
+            if (!bench_cuda_ops(&b, &err)) rc = cli_fail(&err);
+#endif
+        }
+        ug_ctx_free(&ctx);
+        return rc;
+    }
     b.peak_gflops = bench_measure_peak_gflops(&ctx);
     printf("# ugains bench ops: %d threads, kernels %s, FMA peak %.1f GFLOP/s\n", ctx.nthreads, ug_cpu_name(),
            b.peak_gflops);

@@ -19,6 +19,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ugains rba --weights RBA --image IMG --out DIR [--dump DIR] [--pad32] [--threads N]\n"
+               "                  [--device D]\n"
                "\n"
                "Runs the RbA branch of UGainS (Swin, MSDeformAttn pixel decoder, masked-attention decoder)\n"
                "on one image at its own resolution and writes the per-pixel outputs.\n"
@@ -34,6 +35,7 @@ static void usage(FILE *f) {
                "                 upsample the masks to the padded size and crop (default: no padding,\n"
                "                 as UGainS)\n"
                "  --threads N    worker threads (default: UGAINS_THREADS or all cores)\n"
+               "  --device D     cpu or cuda (default: UGAINS_DEVICE or cpu)\n"
                "  -h, --help     show this help\n"
                "\n"
                "rba_score.png maps the score linearly from -1 (black: confidently in-distribution) to 0\n"
@@ -182,10 +184,14 @@ done:
 
 // Loads, runs, writes and commits; on failure leaves the file system as it found it.
 static ug_status rba_main(const char *weights, const char *image, const char *out, const char *dump,
-                          bool pad32, int threads, ug_err *err) {
+                          bool pad32, int threads, ug_device device, ug_err *err) {
     ug_ctx ctx;
     ug_status st = ug_ctx_init(&ctx, threads, err);
     if (st != UG_OK) return st;
+    if ((st = cli_use_device(&ctx, device, err)) != UG_OK) {
+        ug_ctx_free(&ctx);
+        return st;
+    }
     rba_model *m = NULL;
     ug_tensor img = {0};
     rba_output o = {0};
@@ -197,7 +203,8 @@ static ug_status rba_main(const char *weights, const char *image, const char *ou
     // Inputs first: a bad weights file or image fails before any folder is touched.
     if ((st = ug_file_check_regular(weights, err)) != UG_OK ||
         (st = ug_file_check_regular(image, err)) != UG_OK || (st = rba_load(&m, weights, err)) != UG_OK ||
-        (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK)
+        (st = ug_image_read(image, UG_IMAGE_RGB, &img, err)) != UG_OK ||
+        (st = rba_to_device(m, &ctx, err)) != UG_OK)
         goto done;
     // Folders before the model runs, so an unwritable --out fails in a second, not after a minute.
     if ((st = cli_make_dirs(out, &md, err)) != UG_OK ||
@@ -234,12 +241,18 @@ done:
 
 int cmd_rba(int argc, char **argv) {
     static const struct option opts[] = {
-        {"weights", required_argument, 0, 'w'}, {"image", required_argument, 0, 'i'},
-        {"out", required_argument, 0, 'o'},     {"dump", required_argument, 0, 'd'},
-        {"pad32", no_argument, 0, 'p'},         {"threads", required_argument, 0, 't'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+        {"weights", required_argument, 0, 'w'},
+        {"image", required_argument, 0, 'i'},
+        {"out", required_argument, 0, 'o'},
+        {"dump", required_argument, 0, 'd'},
+        {"pad32", no_argument, 0, 'p'},
+        {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, 'D'},
+        {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0},
     };
-    const char *weights = NULL, *image = NULL, *out = NULL, *dump = NULL;
+    const char *weights = NULL, *image = NULL, *out = NULL, *dump = NULL, *device_arg = NULL;
+    ug_device device;
     bool pad32 = false;
     int threads = 0, c;
     optind = 1;
@@ -251,6 +264,7 @@ int cmd_rba(int argc, char **argv) {
         case 'o': out = optarg; break;
         case 'd': dump = optarg; break;
         case 'p': pad32 = true; break;
+        case 'D': device_arg = optarg; break;
         case 't':
             if (!cli_parse_threads(optarg, &threads)) {
                 cli_error("rba: --threads wants a count from 1 to 256, got '%s'", optarg);
@@ -263,6 +277,7 @@ int cmd_rba(int argc, char **argv) {
             return CLI_USAGE;
         }
     }
+    if (!cli_device("rba", device_arg, &device)) return CLI_USAGE;
     if (optind < argc) {
         cli_error("rba: unexpected argument '%s'", argv[optind]);
         return CLI_USAGE;
@@ -273,7 +288,7 @@ int cmd_rba(int argc, char **argv) {
     }
 
     ug_err err;
-    if (rba_main(weights, image, out, dump, pad32, threads, &err) != UG_OK) {
+    if (rba_main(weights, image, out, dump, pad32, threads, device, &err) != UG_OK) {
         cli_error("rba: %s", err.msg[0] ? err.msg : ug_status_name(err.code));
         return CLI_RUNTIME;
     }

@@ -63,6 +63,7 @@ static void usage(FILE *f) {
                "                        Slurm: --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT\n"
                "  --dump DIR            write the intermediate tensors as .npy to DIR/<stem>/\n"
                "  --threads N           worker threads (default: UGAINS_THREADS or all cores)\n"
+               "  --device D            cpu or cuda (default: UGAINS_DEVICE or cpu)\n"
                "  -q, --quiet           no progress output\n"
                "  -h, --help            show this help\n");
 }
@@ -434,6 +435,7 @@ typedef struct run_args {
     ugains_opts o;
     bool overwrite, quiet;
     int threads;
+    ug_device device;
     long shard_i, shard_n; // --shard I/N (0/1: every image)
 } run_args;
 
@@ -482,6 +484,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         {"shard", required_argument, 0, 'x'},
         {"dump", required_argument, 0, 'd'},
         {"threads", required_argument, 0, 'j'},
+        {"device", required_argument, 0, 'D'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -490,12 +493,14 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->shard_n = 1;
     ugains_opts_default(&a->o);
     bool points_given = false;
+    const char *device = NULL;
     int c;
     double v;
     optind = 1;
     while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': a->rba = optarg; break;
+        case 'D': device = optarg; break;
         case 's': a->sam = optarg; break;
         case 'o': a->out = optarg; break;
         case 'i': a->ignore = optarg; break;
@@ -583,6 +588,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         default: return CLI_USAGE;
         }
     }
+    if (!cli_device("run", device, &a->device)) return CLI_USAGE;
     // SAM's automatic grid is 32 x 32 unless --points says otherwise.
     if (a->o.prop.sampler == PROPOSALS_GRID && !points_given) a->o.prop.points = 1024;
     if (!a->rba || !a->sam || !a->out) {
@@ -709,6 +715,7 @@ int cmd_run(int argc, char **argv) {
     rc = CLI_OK;
     if (ug_ctx_init(&ctx, a.threads, &err) != UG_OK) goto fail;
     have_ctx = true;
+    if (cli_use_device(&ctx, a.device, &err) != UG_OK) goto fail;
     if (cli_make_dirs(a.out, &md, &err) != UG_OK) goto fail;
     if (a.ignore) {
         if (ug_file_check_regular(a.ignore, &err) != UG_OK ||
@@ -726,6 +733,7 @@ int cmd_run(int argc, char **argv) {
     if (todo > 0) {
         if (ug_file_check_regular(a.rba, &err) != UG_OK || rba_load(&rba, a.rba, &err) != UG_OK) goto fail;
         if (ug_file_check_regular(a.sam, &err) != UG_OK || sam_load(&sam, a.sam, &err) != UG_OK) goto fail;
+        if (rba_to_device(rba, &ctx, &err) != UG_OK || sam_to_device(sam, &ctx, &err) != UG_OK) goto fail;
     }
     bool tty = isatty(STDERR_FILENO);
     int done = 0, failed = 0, skipped = 0;

@@ -33,6 +33,8 @@ static void usage(FILE *f) {
                "  -V, --version  show the version\n"
                "\n"
                "Threads: --threads N on each command, or UGAINS_THREADS; default all cores.\n"
+               "Device: --device cpu|cuda on sam, rba, run and bench, or UGAINS_DEVICE; default cpu\n"
+               "(--version says whether CUDA is built in and which GPU it finds).\n"
                "Exit status: 0 success, 1 runtime error, 2 usage error.\n");
 }
 
@@ -47,7 +49,9 @@ int main(int argc, char **argv) {
         return CLI_OK;
     }
     if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
-        printf("ugains %s\n", UGAINS_VERSION);
+        char cuda[512];
+        cli_describe_cuda(cuda, sizeof cuda);
+        printf("ugains %s\n%s\n", UGAINS_VERSION, cuda);
         return CLI_OK;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

@@ -291,13 +291,19 @@ START_TEST(usage_errors) {
     check_one_line("extra");
     ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out"), 2); // value missing
     check_one_line("--out");
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--device", "gpu"), 2);
+    check_one_line("--device wants cpu or cuda, got 'gpu'");
+    setenv("UGAINS_DEVICE", "tpu", 1);
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out), 2);
+    check_one_line("UGAINS_DEVICE wants cpu or cuda, got 'tpu'");
+    unsetenv("UGAINS_DEVICE");
     ck_assert_msg(!exists(out), "a usage error created %s", out);
 
     // --help: exit 0 on stdout, every option named.
     ck_assert_int_eq(RUN("rba", "--help"), 0);
     char *help = test_read_text(g_outf);
-    static const char *const opts[] = {"--weights", "--image",   "--out", "--dump",
-                                       "--pad32",   "--threads", "--help"};
+    static const char *const opts[] = {"--weights", "--image",   "--out",    "--dump",
+                                       "--pad32",   "--threads", "--device", "--help"};
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
         ck_assert_msg(strstr(help, opts[k]), "--help does not mention %s", opts[k]);
     free(help);
@@ -314,6 +320,19 @@ START_TEST(runtime_errors_leave_no_outputs) {
     subdir(newout, sizeof newout, "rt_new/a/b");
     ck_assert_int_eq(mkdir(out, 0777), 0);
     snprintf(p, sizeof p, "%s/keep.txt", out);
+    test_write_file(p, "x", 1);
+
+    // A device this build does not have (these suites run in the plain build only).
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--device", "cuda"), 1);
+    check_one_line("--device cuda: this ugains is built without CUDA");
+    setenv("UGAINS_DEVICE", "cuda", 1);
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out), 1);
+    check_one_line("built without CUDA");
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--device", "cpu"), 0);
+    unsetenv("UGAINS_DEVICE");
+    ck_assert_int_eq(test_count_entries(out), 1 + 4); // keep.txt and the cpu run's four files
+    test_rmtree(out);
+    ck_assert_int_eq(mkdir(out, 0777), 0);
     test_write_file(p, "x", 1);
 
     // SAM weights.
