@@ -15,6 +15,7 @@
 #include "engine/ctx.h"
 #include "engine/image.h"
 #include "models/rba.h"
+#include "tests/golden_models.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
 
@@ -134,64 +135,14 @@ START_TEST(golden_scoring) {
 END_TEST
 
 // ---- the whole model ----
-
-typedef struct tracer {
-    int img, layers;
-    bool d2pad;
-    int checked;
-} tracer;
-
-// Golden stem of a traced name: "img<i>_" for the input, backbone and pixel decoder, else
-// "img<i>_<n>dl_" (or "img1_1dl_d2pad_", where only the predictions and the score exist).
-static void on_trace(void *user, const char *name, const ug_tensor *t) {
-    tracer *tr = user;
-    char stem[160];
-    bool shared = !strcmp(name, "input") || !strncmp(name, "backbone_", 9) || !strncmp(name, "pd_", 3);
-    if (tr->d2pad && shared) return;
-    if (shared)
-        snprintf(stem, sizeof stem, "img%d_%s", tr->img, name);
-    else
-        snprintf(stem, sizeof stem, "img%d_%ddl_%s%s", tr->img, tr->layers, tr->d2pad ? "d2pad_" : "", name);
-    if (!rba_golden_exists(stem)) return;
-    if (t->dtype == UG_U8) {
-        ug_tensor want = rba_golden(stem);
-        ck_assert_int_eq(ug_tensor_numel(&want), ug_tensor_numel(t));
-        const uint8_t *g = t->data, *e = want.data;
-        int flips = 0;
-        for (int64_t i = 0; i < ug_tensor_numel(t); i++)
-            flips += g[i] != e[i];
-        int allowed = tr->img == 0 && tr->layers == 1 ? 10 : 0; // golden margin table
-        ck_assert_msg(flips <= allowed, "%s: %d pixels differ", stem, flips);
-        ug_tensor_free(&want);
-    } else {
-        rba_check(t, stem, ATOL, RTOL);
-    }
-    tr->checked++;
-}
-
+// The golden run itself is tests/golden_models.c (shared with the CUDA suite).
 static void run_model(int which, int img, bool d2pad, int want_checked) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ck_assert_msg(g_path[which] != NULL, "rba_tiny could not be packed (see stderr)");
     ug_err err;
     rba_model *m;
     ck_assert_msg(rba_load(&m, g_path[which], &err) == UG_OK, "%s", err.msg);
-    char rel[64];
-    snprintf(rel, sizeof rel, "rba_tiny/img%d.png", img);
-    char *png = test_golden_path(rel);
-    ug_tensor im;
-    ck_assert_msg(ug_image_read(png, UG_IMAGE_RGB, &im, &err) == UG_OK, "%s", err.msg);
-    free(png);
-    tracer tr = {img, which == 1 ? 3 : 1, d2pad, 0};
-    nn_trace trace = {on_trace, &tr};
-    rba_output o;
-    ck_assert_msg(rba_forward_u8(&test_ctx, m, &im, d2pad, &o, &trace, &err) == UG_OK, "%s", err.msg);
-    ck_assert_int_eq(o.score.shape[0], im.shape[0]);
-    ck_assert_int_eq(o.score.shape[1], im.shape[1]);
-    ck_assert_msg(tr.checked == want_checked, "img%d %ddl%s: %d golden tensors compared, expected %d", img,
-                  tr.layers, d2pad ? " d2pad" : "", tr.checked, want_checked);
-    ck_assert_uint_eq(test_ctx.arena.used, 0);
-    rba_output_free(&o);
-    ug_tensor_free(&im);
+    golden_rba_model(&test_ctx, m, img, which == 1 ? 3 : 1, d2pad, want_checked);
     rba_free(m);
 }
 

@@ -14,6 +14,7 @@
 #include "engine/safetensors.h"
 #include "models/sam.h"
 #include "ops/ops.h"
+#include "tests/golden_models.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
 
@@ -184,56 +185,20 @@ START_TEST(weights_shape_check_and_widening) {
 }
 END_TEST
 
-// ---- sam_tiny golden ----
-
-static void trace_check(void *user, const char *name, const ug_tensor *t) {
-    int *seen = user;
-    char rel[128];
-    if (!strcmp(name, "patch_embed_plus_pos"))
-        snprintf(rel, sizeof rel, "sam_tiny/enc_patch_embed_plus_pos.npy");
-    else if (!strncmp(name, "block", 5))
-        snprintf(rel, sizeof rel, "sam_tiny/enc_%s.npy", name);
-    else
-        snprintf(rel, sizeof rel, "sam_tiny/p0-%s.npy", name);
-    check_golden(t, rel, ATOL, RTOL);
-    (*seen)++;
-}
-
-static ug_tensor input_image(void) {
-    ug_tensor img = golden("sam_tiny/input_image_uint8.npy");
-    ck_assert_int_eq(img.dtype, UG_U8);
-    return img;
-}
+// ---- sam_tiny golden (tests/golden_models.c, shared with the CUDA suite) ----
 
 START_TEST(preprocess_predictor) {
     REQUIRE_MODEL();
-    ug_tensor img = input_image(), input;
-    int hw[2];
-    ug_err err;
-    ck_assert_int_eq(sam_preprocess_u8(&test_ctx, g_model, &img, &input, hw, &err), UG_OK);
-    ck_assert_int_eq(hw[0], 154);
-    ck_assert_int_eq(hw[1], 256);
-    check_golden(&input, "sam_tiny/input_preprocessed.npy", 1e-6, 0);
-    ug_tensor_free(&input);
-    ug_tensor_free(&img);
+    golden_sam_preprocess(&test_ctx, g_model);
 }
 END_TEST
 
 START_TEST(image_encoder_golden) {
     REQUIRE_MODEL();
-    ug_tensor input = golden("sam_tiny/input_preprocessed.npy"), emb;
-    ug_err err;
-    int seen = 0;
-    nn_trace tr = {trace_check, &seen};
-    ck_assert_int_eq(sam_encode_image(&test_ctx, g_model, &input, &emb, &tr, &err), UG_OK);
-    ck_assert_int_eq(seen, 5); // patch embed + 4 blocks
-    check_golden(&emb, "sam_tiny/image_embeddings.npy", ATOL, RTOL);
-    ck_assert_int_eq(test_ctx.arena.used, 0); // every activation released
-    ug_tensor_free(&emb);
-    ug_tensor_free(&input);
-
+    golden_sam_encoder(&test_ctx, g_model);
     // An input the encoder cannot take is an error naming it.
-    ug_tensor bad;
+    ug_err err;
+    ug_tensor bad, emb;
     ck_assert_int_eq(ug_tensor_new(&bad, UG_F32, UG_DIMS(1, 3, 250, 256), &err), UG_OK);
     ck_assert_int_eq(sam_encode_image(&test_ctx, g_model, &bad, &emb, NULL, &err), UG_ERR_ARG);
     ck_assert_msg(strstr(err.msg, "patch size") != NULL, "%s", err.msg);
@@ -241,145 +206,29 @@ START_TEST(image_encoder_golden) {
 }
 END_TEST
 
-typedef struct prompt_case {
-    const char *name;
-    int n_points;
-    float xy[3][2];
-    int labels[3];
-    bool box;
-    float bx[4];
-    bool mask, masks_multi, masks_single;
-} prompt_case;
-
-static const prompt_case cases[] = {
-    {"p0", 1, {{37.0f, 41.0f}}, {1}, false, {0}, false, true, true},
-    {"p1", 1, {{120.5f, 30.25f}}, {1}, false, {0}, false, false, false},
-    {"p2", 1, {{80.0f, 70.0f}}, {1}, false, {0}, false, false, false},
-    {"p3", 1, {{0.0f, 0.0f}}, {1}, false, {0}, false, false, false},
-    {"p4", 1, {{159.0f, 95.0f}}, {1}, false, {0}, false, false, false},
-    {"p5", 1, {{12.7f, 88.3f}}, {1}, false, {0}, false, false, false},
-    {"multi",
-     3,
-     {{40.0f, 40.0f}, {110.0f, 60.0f}, {75.0f, 20.0f}},
-     {1, 1, 0},
-     false,
-     {0},
-     false,
-     false,
-     false},
-    {"box", 0, {{0}}, {0}, true, {30.0f, 20.0f, 120.0f, 80.0f}, false, true, false},
-    {"box_point", 1, {{115.0f, 30.0f}}, {1}, true, {90.0f, 10.0f, 140.0f, 50.0f}, false, false, false},
-    {"mask", 1, {{37.0f, 41.0f}}, {1}, false, {0}, true, true, false},
-};
-static const int orig_hw[2] = {96, 160}, input_hw[2] = {154, 256};
-
-static void run_case(const prompt_case *pc) {
-    ug_err err;
-    char rel[128];
-    float xy[6], bx[4];
-    memcpy(xy, pc->xy, sizeof xy);
-    memcpy(bx, pc->bx, sizeof bx);
-    sam_apply_coords(orig_hw, input_hw, xy, pc->n_points);
-    if (pc->n_points) {
-        ug_tensor t = ug_tensor_wrap(xy, UG_F32, UG_DIMS(pc->n_points, 2));
-        snprintf(rel, sizeof rel, "sam_tiny/%s-point_coords_model.npy", pc->name);
-        check_golden(&t, rel, 0, 0);
-    }
-    if (pc->box) {
-        sam_apply_coords(orig_hw, input_hw, bx, 2);
-        ug_tensor t = ug_tensor_wrap(bx, UG_F32, UG_DIMS(4));
-        snprintf(rel, sizeof rel, "sam_tiny/%s-box_model.npy", pc->name);
-        check_golden(&t, rel, 0, 0);
-    }
-    ug_tensor mask = {0};
-    if (pc->mask) mask = golden("sam_tiny/mask-mask_input.npy");
-    sam_prompts p = {1, pc->n_points, xy, pc->labels, pc->box ? bx : NULL, pc->mask ? &mask : NULL};
-    ug_tensor sparse, dense;
-    ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
-    snprintf(rel, sizeof rel, "sam_tiny/%s-sparse_embeddings.npy", pc->name);
-    check_golden(&sparse, rel, ATOL, RTOL);
-    check_golden(&dense,
-                 pc->mask ? "sam_tiny/mask-dense_embeddings.npy" : "sam_tiny/no_mask_dense_embeddings.npy",
-                 ATOL, RTOL);
-
-    ug_tensor emb = golden("sam_tiny/image_embeddings.npy");
-    for (int multi = 1; multi >= 0; multi--) {
-        const char *kind = multi ? "multi" : "single";
-        ug_tensor low, iou, masks;
-        int seen = 0;
-        nn_trace tr = {trace_check, &seen};
-        bool traced = !strcmp(pc->name, "p0") && multi;
-        ck_assert_int_eq(sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense, multi, &low, &iou,
-                                          traced ? &tr : NULL, &err),
-                         UG_OK);
-        if (traced) ck_assert_int_eq(seen, 3);
-        snprintf(rel, sizeof rel, "sam_tiny/%s-low_res_masks_%s.npy", pc->name, kind);
-        check_golden(&low, rel, ATOL, RTOL);
-        snprintf(rel, sizeof rel, "sam_tiny/%s-iou_predictions_%s.npy", pc->name, kind);
-        check_golden(&iou, rel, ATOL, RTOL);
-        if (multi ? pc->masks_multi : pc->masks_single) {
-            ck_assert_int_eq(sam_postprocess_masks(&test_ctx, g_model, &low, input_hw, orig_hw, &masks, &err),
-                             UG_OK);
-            snprintf(rel, sizeof rel, "sam_tiny/%s-masks_%s.npy", pc->name, kind);
-            check_golden(&masks, rel, ATOL, RTOL);
-            ug_tensor_free(&masks);
-        }
-        ug_tensor_free(&low);
-        ug_tensor_free(&iou);
-    }
-    ug_tensor_free(&emb);
-    ug_tensor_free(&sparse);
-    ug_tensor_free(&dense);
-    ug_tensor_free(&mask);
-    ck_assert_int_eq(test_ctx.arena.used, 0);
-}
-
 START_TEST(prompt_cases_golden) {
     REQUIRE_MODEL();
-    run_case(&cases[_i]);
+    golden_sam_prompt_case(&test_ctx, g_model, _i);
 }
 END_TEST
 
 START_TEST(dense_pe_golden) {
     REQUIRE_MODEL();
-    ug_tensor pe;
-    ug_err err;
-    ck_assert_int_eq(sam_dense_pe(&test_ctx, g_model, &pe, &err), UG_OK);
-    check_golden(&pe, "sam_tiny/dense_pe.npy", ATOL, RTOL);
-    ug_tensor_free(&pe);
+    golden_sam_dense_pe(&test_ctx, g_model);
 }
 END_TEST
 
-// The six single-point cases as ONE batch of prompts: each row must equal its own golden.
+// The six single-point cases as ONE batch of prompts; a dense batch that fits neither 1 nor N
+// prompts is refused.
 START_TEST(batch_of_prompts_golden) {
     REQUIRE_MODEL();
+    golden_sam_prompt_batch(&test_ctx, g_model);
     ug_err err;
-    float xy[6 * 2];
-    int labels[6] = {1, 1, 1, 1, 1, 1};
-    for (int i = 0; i < 6; i++)
-        memcpy(xy + 2 * i, cases[i].xy[0], 2 * sizeof(float));
-    sam_apply_coords(orig_hw, input_hw, xy, 6);
-    sam_prompts p = {6, 1, xy, labels, NULL, NULL};
-    ug_tensor sparse, dense, low, iou, emb = golden("sam_tiny/image_embeddings.npy");
+    float xy[2] = {10, 20};
+    int label = 1;
+    sam_prompts p = {1, 1, xy, &label, NULL, NULL};
+    ug_tensor sparse, dense, low, iou, dense3, emb = golden("sam_tiny/image_embeddings.npy");
     ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
-    ck_assert_int_eq(dense.shape[0], 1); // no mask prompt: one dense map shared by the batch
-    ck_assert_int_eq(
-        sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
-    ck_assert_int_eq(low.shape[0], 6);
-    ck_assert_int_eq(low.shape[1], 3);
-    for (int i = 0; i < 6; i++) {
-        char rel[128];
-        ug_tensor row = ug_view_slice(&low, 0, i, 1), irow = ug_view_slice(&iou, 0, i, 1);
-        snprintf(rel, sizeof rel, "sam_tiny/%s-low_res_masks_multi.npy", cases[i].name);
-        check_golden(&row, rel, ATOL, RTOL);
-        snprintf(rel, sizeof rel, "sam_tiny/%s-iou_predictions_multi.npy", cases[i].name);
-        check_golden(&irow, rel, ATOL, RTOL);
-    }
-    ug_tensor_free(&low);
-    ug_tensor_free(&iou);
-
-    // A dense batch that fits neither 1 nor N prompts is refused.
-    ug_tensor dense3;
     ck_assert_int_eq(ug_tensor_new(&dense3, UG_F32, UG_DIMS(3, 64, 16, 16), &err), UG_OK);
     ck_assert_int_eq(
         sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense3, true, &low, &iou, NULL, &err),
@@ -395,62 +244,7 @@ END_TEST
 // 8 single-point prompts, repeated to 20 so the decoder runs more than one chunk.
 START_TEST(ugains_float_path_golden) {
     REQUIRE_MODEL();
-    ug_err err;
-    ug_tensor img = golden("pipeline_tiny/sam_input_normalized.npy"), input, emb;
-    int hw[2];
-    ck_assert_int_eq(sam_preprocess_f32(&test_ctx, g_model, &img, &input, hw, &err), UG_OK);
-    ck_assert_int_eq(hw[0], 154);
-    ck_assert_int_eq(hw[1], 256);
-    ug_tensor crop = ug_view_slice(&input, 2, 0, hw[0]), resized;
-    crop = ug_view_slice(&crop, 3, 0, hw[1]);
-    ck_assert_int_eq(ug_tensor_new(&resized, UG_F32, UG_DIMS(1, 3, 154, 256), &err), UG_OK);
-    float *rd = resized.data;
-    for (int c = 0; c < 3; c++)
-        for (int y = 0; y < 154; y++)
-            for (int x = 0; x < 256; x++)
-                rd[(c * 154 + y) * 256 + x] = *(float *)ug_tensor_ptr(&crop, (int64_t[]){0, c, y, x});
-    check_golden(&resized, "pipeline_tiny/sam_input_resized.npy", 1e-6, 1e-6);
-    const float *id = input.data;
-    ck_assert_float_eq(id[(2 * 256 + 200) * 256 + 17], 0.0f); // zero padding below the image
-
-    ck_assert_int_eq(sam_encode_image(&test_ctx, g_model, &input, &emb, NULL, &err), UG_OK);
-    check_golden(&emb, "pipeline_tiny/image_embeddings.npy", ATOL, RTOL);
-
-    ug_tensor pts = golden("pipeline_tiny/sam_points_model.npy"); // [8, 1, 2]
-    enum { N = 20 };
-    float xy[N * 2];
-    int labels[N];
-    for (int i = 0; i < N; i++) {
-        memcpy(xy + 2 * i, (float *)pts.data + 2 * (i % 8), 2 * sizeof(float));
-        labels[i] = 1;
-    }
-    sam_prompts p = {N, 1, xy, labels, NULL, NULL};
-    ug_tensor sparse, dense, low, iou;
-    ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
-    ug_tensor first8 = ug_view_slice(&sparse, 0, 0, 8);
-    check_golden(&first8, "pipeline_tiny/sam_sparse_embeddings.npy", ATOL, RTOL);
-    ck_assert_int_eq(
-        sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
-    for (int i = 0; i < N; i += 8) {
-        int k = N - i < 8 ? N - i : 8;
-        ug_tensor want_low = golden("pipeline_tiny/sam_low_res_masks.npy"),
-                  want_iou = golden("pipeline_tiny/sam_iou_predictions.npy");
-        test_assert_close((float *)low.data + (int64_t)i * 3 * 64 * 64, want_low.data,
-                          (size_t)k * 3 * 64 * 64, ATOL, RTOL, "pipeline_tiny/sam_low_res_masks.npy");
-        test_assert_close((float *)iou.data + i * 3, want_iou.data, (size_t)k * 3, ATOL, RTOL,
-                          "pipeline_tiny/sam_iou_predictions.npy");
-        ug_tensor_free(&want_low);
-        ug_tensor_free(&want_iou);
-    }
-    ug_tensor_free(&low);
-    ug_tensor_free(&iou);
-    ug_tensor_free(&sparse);
-    ug_tensor_free(&dense);
-    ug_tensor_free(&pts);
-    ug_tensor_free(&emb);
-    ug_tensor_free(&resized);
-    ug_tensor_free(&input);
-    ug_tensor_free(&img);
+    golden_sam_float_path(&test_ctx, g_model);
 }
 END_TEST
 
@@ -510,7 +304,7 @@ int main(void) {
     tcase_add_checked_fixture(g, test_ctx_setup, test_ctx_teardown);
     tcase_set_timeout(g, 60);
     test_add(g, preprocess_predictor, image_encoder_golden, dense_pe_golden);
-    tcase_add_loop_test(g, prompt_cases_golden, 0, (int)(sizeof cases / sizeof *cases));
+    tcase_add_loop_test(g, prompt_cases_golden, 0, golden_sam_case_count());
     test_add(g, batch_of_prompts_golden, ugains_float_path_golden, half_precision_weights, prompt_errors);
     suite_add_tcase(s, g);
     return test_run_suite(s);

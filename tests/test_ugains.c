@@ -13,6 +13,7 @@
 
 #include "engine/image.h"
 #include "pipeline/ugains.h"
+#include "tests/golden_models.h"
 #include "tests/helpers.h"
 #include "tests/rba_testutil.h"
 
@@ -36,105 +37,18 @@ static void teardown(void) {
     test_tmpdir_remove(&g_tmp);
 }
 
-// Records which dump names arrive, with their element counts.
-typedef struct seen {
-    char names[40][32];
-    int64_t numel[40];
-    int n;
-} seen;
-
-static void on_dump(void *user, const char *name, const ug_tensor *t) {
-    seen *s = user;
-    ck_assert(ug_tensor_is_contiguous(t));
-    if (s->n < 40) {
-        snprintf(s->names[s->n], sizeof s->names[0], "%s", name);
-        s->numel[s->n++] = ug_tensor_numel(t);
-    }
-}
-
-static int64_t seen_numel(const seen *s, const char *name) {
-    for (int i = 0; i < s->n; i++)
-        if (!strcmp(s->names[i], name)) return s->numel[i];
-    return -1;
-}
-
-static void check_golden_instances(bool traced) {
+// The golden runs are tests/golden_models.c (shared with the CUDA suite).
+START_TEST(golden_pipeline_tiny) {
     ck_assert_msg(test_golden_available(), "golden set missing");
     ck_assert_msg(g_sam != NULL, "sam_tiny could not be packed and loaded (see stderr)");
-    ug_err err;
-    ug_tensor img = test_golden_npy("pipeline_tiny/sam_input_normalized.npy"),
-              u = test_golden_npy("pipeline_tiny/rba_score.npy");
-    ug_tensor ig = test_golden_npy("pipeline_tiny/ignore_mask.npy"),
-              pts = test_golden_npy("pipeline_tiny/fps_points_xy.npy");
-    ug_tensor chosen = test_golden_npy("pipeline_tiny/chosen_mask_index.npy"),
-              masks = test_golden_npy("pipeline_tiny/masks.npy");
-    ug_tensor scores = test_golden_npy("pipeline_tiny/scores.npy"),
-              nms = test_golden_npy("pipeline_tiny/nms_keep.npy");
-    ug_tensor fin = test_golden_npy("pipeline_tiny/final_keep.npy"),
-              refined = test_golden_npy("pipeline_tiny/refined_score.npy");
-    ug_tensor ciou = test_golden_npy("pipeline_tiny/chosen_iou.npy");
-    ugains_opts o;
-    ugains_opts_default(&o);
-    o.prop.points = 8;
-    o.ignore_overlap = 500;
-    o.batch = 3; // several decoder batches
-    ugains_result r;
-    memset(&r, 0, sizeof r);
-    seen s = {0};
-    nn_trace tr = {on_dump, &s};
-    ck_assert_int_eq(ugains_instances(&test_ctx, g_sam, &img, &u, &ig, &o, &r, traced ? &tr : NULL, &err),
-                     UG_OK);
-    int H = 96, W = 160;
-    int64_t HW = (int64_t)H * W;
-    ck_assert_int_eq(r.ncandidates, 224);
-    ck_assert_int_eq(r.npoints, 8);
-    for (int i = 0; i < 16; i++)
-        ck_assert_float_eq(r.points[i], (float)((int32_t *)pts.data)[i]);
-    for (int i = 0; i < 8; i++)
-        ck_assert_int_eq(r.chosen[i], ((int32_t *)chosen.data)[i]);
-    test_assert_close(r.chosen_iou, ciou.data, 8, 1e-4, 1e-4, "chosen_iou");
-    for (int i = 0; i < 8; i++) {
-        int flips = 0;
-        for (int64_t p = 0; p < HW; p++)
-            flips += inst_mask_get(&r.masks, i, p) != ((uint8_t *)masks.data)[i * HW + p];
-        ck_assert_msg(flips <= 8, "mask %d: %d pixels differ from the golden", i, flips);
-    }
-    test_assert_close(r.scores, scores.data, 8, 1e-4, 0, "pipeline_tiny/scores.npy");
-    ck_assert_int_eq(r.nnms, nms.shape[0]);
-    for (int i = 0; i < r.nnms; i++)
-        ck_assert(test_i32_contains(nms.data, r.nnms, r.nms_keep[i]));
-    ck_assert_int_eq(r.nkeep, fin.shape[0]);
-    for (int i = 0; i < r.nkeep; i++)
-        ck_assert(test_i32_contains(fin.data, r.nkeep, r.keep[i]));
-    const float *got = r.refined.data, *want = refined.data;
-    int bad = 0;
-    for (int64_t p = 0; p < HW; p++)
-        bad += !(got[p] - want[p] <= 1e-4f && want[p] - got[p] <= 1e-4f);
-    ck_assert_msg(bad <= 16, "refined map: %d pixels off by more than 1e-4", bad);
-    if (traced) {
-        ck_assert_int_eq(seen_numel(&s, "points"), 16);
-        ck_assert_int_eq(seen_numel(&s, "point_scores"), 8);
-        ck_assert_int_eq(seen_numel(&s, "keep"), 2);
-        ck_assert_int_eq(seen_numel(&s, "anomaly"), HW);
-        ck_assert_int_eq(seen_numel(&s, "image_embeddings"), 64 * 16 * 16);
-        ck_assert_int_eq(seen_numel(&s, "low_res_masks"), 8 * 3 * 64 * 64);
-        ck_assert_int_eq(seen_numel(&s, "iou_predictions"), 8 * 3);
-        ck_assert_int_eq(seen_numel(&s, "sparse_embeddings"), 8 * 2 * 64);
-        ck_assert_int_eq(seen_numel(&s, "masks"), 8 * 3 * HW);
-    }
-    ugains_result_free(&r);
-    ug_tensor *all[] = {&img, &u, &ig, &pts, &chosen, &masks, &scores, &nms, &fin, &refined, &ciou};
-    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
-        ug_tensor_free(all[i]);
-}
-
-START_TEST(golden_pipeline_tiny) {
-    check_golden_instances(false);
+    golden_pipeline_instances(&test_ctx, g_sam, false);
 }
 END_TEST
 
 START_TEST(golden_pipeline_tiny_traced) {
-    check_golden_instances(true);
+    ck_assert_msg(test_golden_available(), "golden set missing");
+    ck_assert_msg(g_sam != NULL, "sam_tiny could not be packed and loaded (see stderr)");
+    golden_pipeline_instances(&test_ctx, g_sam, true);
 }
 END_TEST
 
@@ -167,35 +81,7 @@ END_TEST
 // score (1e-4, as test_rba holds it), and the instance outputs are consistent with U.
 START_TEST(whole_image_rba_tiny) {
     ck_assert_msg(g_sam != NULL && g_rba != NULL, "tiny models could not be packed and loaded (see stderr)");
-    ug_err err;
-    char *p = test_golden_path("rba_tiny/img0.png");
-    ug_tensor img;
-    ck_assert_int_eq(ug_image_read(p, UG_IMAGE_RGB, &img, &err), UG_OK);
-    free(p);
-    ugains_opts o;
-    ugains_opts_default(&o);
-    o.prop.points = 5;
-    o.prop.threshold = -1e9f; // every pixel is a candidate: random weights give no anomalies
-    ugains_result r;
-    ck_assert_int_eq(ugains_run_image(&test_ctx, g_rba, g_sam, &img, NULL, &o, &r, NULL, &err), UG_OK);
-    ug_tensor want = rba_golden("img0_1dl_rba_score");
-    ck_assert_int_eq(r.H, img.shape[0]);
-    ck_assert_int_eq(r.W, img.shape[1]);
-    test_assert_close(r.score.data, want.data, (size_t)ug_tensor_numel(&want), 1e-4, 1e-4,
-                      "img0_1dl_rba_score");
-    ck_assert_int_eq(r.npoints, 5);
-    ck_assert_int_ge(r.nkeep, 1);
-    int64_t HW = (int64_t)r.H * r.W;
-    const float *U = r.score.data, *R = r.refined.data;
-    for (int64_t q = 0; q < HW; q++) { // refined - U is -1 or a sum of kept scores
-        float s = 0;
-        for (int a = 0; a < r.nkeep; a++)
-            if (inst_mask_get(&r.masks, r.keep[a], q)) s += r.scores[r.keep[a]];
-        ck_assert_float_eq_tol(R[q], (s == 0 ? -1.0f : s) + U[q], 1e-5f);
-    }
-    ugains_result_free(&r);
-    ug_tensor_free(&want);
-    ug_tensor_free(&img);
+    golden_pipeline_whole_image(&test_ctx, g_rba, g_sam);
 }
 END_TEST
 
