@@ -72,7 +72,7 @@ START_TEST(sam_prompt_cases) {
 }
 END_TEST
 
-START_TEST(sam_dense_pe) {
+START_TEST(sam_dense_pe_golden) {
     golden_sam_dense_pe(&cut_ctx, sam_on_device());
 }
 END_TEST
@@ -139,7 +139,7 @@ int main(void) {
                                            .teardown_once = teardown_once,
                                            .timeout = 600},
                           &s);
-    test_add(tc, host_weights_are_refused, sam_preprocess, sam_encoder, sam_dense_pe, sam_prompt_batch,
+    test_add(tc, host_weights_are_refused, sam_preprocess, sam_encoder, sam_dense_pe_golden, sam_prompt_batch,
              sam_float_path);
     tcase_add_loop_test(tc, sam_prompt_cases, 0, golden_sam_case_count());
     tcase_add_loop_test(tc, rba_models, 0, 6);
