@@ -215,8 +215,6 @@ void cu_poison_output(ug_ctx *ctx, const ug_tensor *y) {
 #pragma weak linear_cuda
 #pragma weak conv2d_cuda
 #pragma weak conv_transpose2x2_cuda
-#pragma weak softmax_cuda
-#pragma weak attention_cuda
 #pragma weak msdeform_attn_cuda
 #pragma weak argmax_cuda
 #pragma weak posembed_sine_cuda
