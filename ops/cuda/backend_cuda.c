@@ -215,12 +215,6 @@ void cu_poison_output(ug_ctx *ctx, const ug_tensor *y) {
 #pragma weak linear_cuda
 #pragma weak conv2d_cuda
 #pragma weak conv_transpose2x2_cuda
-#pragma weak msdeform_attn_cuda
-#pragma weak argmax_cuda
-#pragma weak posembed_sine_cuda
-#pragma weak msdeform_sampling_locations_cuda
-#pragma weak attn_mask_threshold_cuda
-#pragma weak prompt_pe_cuda
 
 const ug_backend ug_backend_cuda = {
     .name = "cuda",
