@@ -46,11 +46,12 @@ START_TEST(mask_matches_ref_random) {
 }
 END_TEST
 
-// The float32 sigmoid reaches 0.5 slightly below 0: logits of the order of -6e-8 still attend,
-// -1.2e-7 does not. Every row mixes them with values far from the boundary.
+// The float32 sigmoid reaches 0.5 slightly below 0: 1 + expf(-x) stays 2 until expf(-x) - 1
+// passes 1.5 ulp of 1, so logits down to -0x1.7ffffep-23 (about -1.79e-7) still attend and
+// -1.8e-7 does not. Every row mixes such values with values far from the boundary.
 START_TEST(mask_boundary_and_non_finite) {
-    const float special[] = {-0.0f,    0.0f,     -1e-8f,    -5.9e-8f,  -6e-8f, -6.1e-8f, -1.1e-7f,
-                             -1.2e-7f, -3e-7f,   -1e-6f,    -1.01e-6f, 1e-45f, -1e-45f,  -1e-38f,
+    const float special[] = {-0.0f,    0.0f,     -1e-8f,    -5.9e-8f,  -6e-8f, -1.2e-7f, -1.78e-7f,
+                             -1.8e-7f, -3e-7f,   -1e-6f,    -1.01e-6f, 1e-45f, -1e-45f,  -1e-38f,
                              NAN,      INFINITY, -INFINITY, 1e-7f,     -2.0f,  3.0f};
     int64_t n = sizeof special / sizeof special[0], Q = 33;
     float *x = malloc((size_t)(Q * n) * sizeof(float));
@@ -59,28 +60,38 @@ START_TEST(mask_boundary_and_non_finite) {
             x[q * n + i] = special[(q * 7 + i) % n];
     check_rows(x, Q, n, n, "boundary");
     // The boundary itself: the 4096 floats on either side of the last blocked logit, found by
-    // bisection on the float bit patterns of [-2e-7, 0) (the formula is monotone there).
+    // bisection on the float bit patterns of [-2e-7, 0) (the formula is monotone there). The
+    // probe row is {v, 1}: its second key attends, so the row is never reset as all-blocked
+    // and the first flag is the formula's.
     uint32_t lo, hi; // bit patterns of negative floats grow with the magnitude
     float a = -2e-7f, z = -0.0f;
     memcpy(&lo, &z, 4);
     memcpy(&hi, &a, 4);
+    const uint32_t start_hi = hi;
     while (hi - lo > 1) {
         uint32_t mid = lo + (hi - lo) / 2;
-        float v;
-        memcpy(&v, &mid, 4);
-        uint8_t m;
-        attn_mask_threshold_ref(&m, &v, 1, 1);
-        if (m)
+        float v[2] = {0.0f, 1.0f};
+        memcpy(&v[0], &mid, 4);
+        uint8_t m[2];
+        attn_mask_threshold_ref(m, v, 1, 2);
+        if (m[0])
             hi = mid;
         else
             lo = mid;
     }
+    float boundary;
+    memcpy(&boundary, &hi, 4);
+    // Between -2e-7 (blocked) and -1.2e-7 (attends), per the comment above: the bisection moved.
+    ck_assert_msg(hi != start_hi && boundary > -2e-7f && boundary < -1.2e-7f, "boundary %a",
+                  (double)boundary);
     int64_t rows = 128, N = 64;
     float *y = malloc((size_t)(rows * N) * sizeof(float));
     for (int64_t i = 0; i < rows * N; i++) {
         uint32_t bits = hi - (uint32_t)(rows * N / 2) + (uint32_t)i;
         memcpy(&y[i], &bits, 4);
     }
+    for (int64_t r = 0; r < rows; r++) // one attending key a row: no row is reset
+        y[r * N + N - 1] = 1.0f;
     check_rows(y, rows, N, N, "every float near the boundary");
     // Random logits across the whole band where the formula is evaluated.
     test_fill_uniform(y, (size_t)(rows * N), -1.5e-6f, 1e-7f, 99);
