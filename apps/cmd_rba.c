@@ -19,7 +19,7 @@
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ugains rba --weights RBA --image IMG --out DIR [--dump DIR] [--pad32] [--threads N]\n"
-               "                  [--device D]\n"
+               "                  [--device D] [--precision P]\n"
                "\n"
                "Runs the RbA branch of UGainS (Swin, MSDeformAttn pixel decoder, masked-attention decoder)\n"
                "on one image at its own resolution and writes the per-pixel outputs.\n"
@@ -36,6 +36,8 @@ static void usage(FILE *f) {
                "                 as UGainS)\n"
                "  --threads N    worker threads (default: UGAINS_THREADS or all cores)\n"
                "  --device D     cpu or cuda (default: UGAINS_DEVICE or cpu)\n"
+               "  --precision P  f32 (default) or bf16: GEMMs, convolutions and attention with bf16\n"
+               "                 inputs and f32 sums on AVX512-BF16 CPUs (else f32, with one line)\n"
                "  -h, --help     show this help\n"
                "\n"
                "rba_score.png maps the score linearly from -1 (black: confidently in-distribution) to 0\n"
@@ -184,7 +186,7 @@ done:
 
 // Loads, runs, writes and commits; on failure leaves the file system as it found it.
 static ug_status rba_main(const char *weights, const char *image, const char *out, const char *dump,
-                          bool pad32, int threads, ug_device device, ug_err *err) {
+                          bool pad32, int threads, ug_device device, ug_precision precision, ug_err *err) {
     ug_ctx ctx;
     ug_status st = ug_ctx_init(&ctx, threads, err);
     if (st != UG_OK) return st;
@@ -192,8 +194,9 @@ static ug_status rba_main(const char *weights, const char *image, const char *ou
         ug_ctx_free(&ctx);
         return st;
     }
+    cli_use_precision("rba", &ctx, precision);
     rba_model *m = NULL;
-    ug_tensor img = {0};
+    ug_tensor img = {0}, img_dev = {0};
     rba_output o = {0};
     host_outputs ho = {0};
     cli_made_dirs md = {0};
@@ -213,7 +216,9 @@ static ug_status rba_main(const char *weights, const char *image, const char *ou
     if ((st = cli_stage_open(&so, out, "rba", err)) != UG_OK ||
         (dump && (st = cli_stage_open(&sd, dump, "rba", err)) != UG_OK))
         goto done;
-    if ((st = rba_forward_u8(&ctx, m, &img, pad32, &o, dump ? &trace : NULL, err)) != UG_OK ||
+    // The image goes to the model's device; the outputs come back in outputs_to_host.
+    if ((st = ug_to_device(&ctx, &img_dev, &img, err)) != UG_OK ||
+        (st = rba_forward_u8(&ctx, m, &img_dev, pad32, &o, dump ? &trace : NULL, err)) != UG_OK ||
         (st = outputs_to_host(&ctx, &o, &ho, err)) != UG_OK)
         goto done;
     if (dump) dump_outputs(&d, &o, &ho);
@@ -233,6 +238,7 @@ done:
     cli_made_dirs_undo(&md, st != UG_OK);
     host_outputs_free(&ho);
     rba_output_free(&o);
+    ug_tensor_free(&img_dev);
     ug_tensor_free(&img);
     rba_free(m);
     ug_ctx_free(&ctx);
@@ -241,18 +247,16 @@ done:
 
 int cmd_rba(int argc, char **argv) {
     static const struct option opts[] = {
-        {"weights", required_argument, 0, 'w'},
-        {"image", required_argument, 0, 'i'},
-        {"out", required_argument, 0, 'o'},
-        {"dump", required_argument, 0, 'd'},
-        {"pad32", no_argument, 0, 'p'},
-        {"threads", required_argument, 0, 't'},
-        {"device", required_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"weights", required_argument, 0, 'w'}, {"image", required_argument, 0, 'i'},
+        {"out", required_argument, 0, 'o'},     {"dump", required_argument, 0, 'd'},
+        {"pad32", no_argument, 0, 'p'},         {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, 'D'},  {"precision", required_argument, 0, 'R'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
-    const char *weights = NULL, *image = NULL, *out = NULL, *dump = NULL, *device_arg = NULL;
+    const char *weights = NULL, *image = NULL, *out = NULL, *dump = NULL, *device_arg = NULL,
+               *precision_arg = NULL;
     ug_device device;
+    ug_precision precision;
     bool pad32 = false;
     int threads = 0, c;
     optind = 1;
@@ -265,6 +269,7 @@ int cmd_rba(int argc, char **argv) {
         case 'd': dump = optarg; break;
         case 'p': pad32 = true; break;
         case 'D': device_arg = optarg; break;
+        case 'R': precision_arg = optarg; break;
         case 't':
             if (!cli_parse_threads(optarg, &threads)) {
                 cli_error("rba: --threads wants a count from 1 to 256, got '%s'", optarg);
@@ -278,6 +283,7 @@ int cmd_rba(int argc, char **argv) {
         }
     }
     if (!cli_device("rba", device_arg, &device)) return CLI_USAGE;
+    if (!cli_precision("rba", precision_arg, &precision)) return CLI_USAGE;
     if (optind < argc) {
         cli_error("rba: unexpected argument '%s'", argv[optind]);
         return CLI_USAGE;
@@ -288,7 +294,7 @@ int cmd_rba(int argc, char **argv) {
     }
 
     ug_err err;
-    if (rba_main(weights, image, out, dump, pad32, threads, device, &err) != UG_OK) {
+    if (rba_main(weights, image, out, dump, pad32, threads, device, precision, &err) != UG_OK) {
         cli_error("rba: %s", err.msg[0] ? err.msg : ug_status_name(err.code));
         return CLI_RUNTIME;
     }
