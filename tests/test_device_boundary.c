@@ -135,8 +135,8 @@ static void sam_run_free(sam_run *r) {
 }
 
 // One prompt of every kind at once: 2 points, a box and a mask input.
-static void sam_once(ug_ctx *ctx, const sam_model *m, const ug_tensor *img_u8, const ug_tensor *mask_in, bool u8_path,
-                     sam_run *r) {
+static void sam_once(ug_ctx *ctx, const sam_model *m, const ug_tensor *img_u8, const ug_tensor *mask_in,
+                     bool u8_path, sam_run *r) {
     ug_err err;
     memset(r, 0, sizeof *r);
     ug_tensor img = on_device(ctx, img_u8);
@@ -162,10 +162,8 @@ static void sam_once(ug_ctx *ctx, const sam_model *m, const ug_tensor *img_u8, c
     ck_assert_int_eq(sam_encode_prompts(ctx, m, &p, &r->sparse, &r->dense, &err), UG_OK);
     ug_tensor_free(&mask);
     ck_assert_int_eq(
-        sam_decode_masks(ctx, m, &r->emb, &r->sparse, &r->dense, true, &r->low, &r->iou, NULL, &err),
-        UG_OK);
-    ck_assert_int_eq(sam_postprocess_masks(ctx, m, &r->low, r->input_hw, orig_hw, &r->masks, &err),
-                     UG_OK);
+        sam_decode_masks(ctx, m, &r->emb, &r->sparse, &r->dense, true, &r->low, &r->iou, NULL, &err), UG_OK);
+    ck_assert_int_eq(sam_postprocess_masks(ctx, m, &r->low, r->input_hw, orig_hw, &r->masks, &err), UG_OK);
 }
 
 static void sam_both(bool u8_path) {
@@ -318,8 +316,10 @@ START_TEST(weights_place_moves_every_kept_field) {
     ck_assert_int_eq(ug_weights_place(&w, &ug_host_memory, &err), UG_ERR_UNSUPPORTED);
     ck_assert_int_eq(ug_weights_keep(&w, &top, &err), UG_ERR_INTERNAL);
     const ug_tensor *fields[4] = {&top, &bottom, &tr, &table};
-    const float want[4][12] = {{0, 1, 2, 3, 4, 5, 6, 7, 8}, {3, 4, 5, 6, 7, 8, 9, 10, 11},
-                               {0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11}, {100, 101, 102, 103, 104}};
+    const float want[4][12] = {{0, 1, 2, 3, 4, 5, 6, 7, 8},
+                               {3, 4, 5, 6, 7, 8, 9, 10, 11},
+                               {0, 3, 6, 9, 1, 4, 7, 10, 2, 5, 8, 11},
+                               {100, 101, 102, 103, 104}};
     for (int i = 0; i < 4; i++) {
         ck_assert_int_eq(fields[i]->device, UG_POISON);
         ck_assert_ptr_null(fields[i]->alloc);
