@@ -32,8 +32,10 @@ OPT     ?= -O2
 ARCH    ?= -march=x86-64-v3
 CFLAGS  := -std=c11 $(OPT) $(ARCH) -g -Wall -Wextra -Wshadow -Wno-unused-parameter \
            -D_GNU_SOURCE -I. -pthread $(EXTRA_CFLAGS)
-# Files named *_avx512.c hold AVX-512 kernels, chosen at run time (engine/cpu.h).
+# Files named *_avx512.c hold AVX-512 kernels, *_avx512bf16.c AVX-512 kernels that also use the
+# BF16 dot products (vdpbf16ps); both chosen at run time (engine/cpu.h).
 AVX512  := -mavx512f -mavx512bw -mavx512dq -mavx512vl
+AVX512BF16 := $(AVX512) -mavx512bf16
 LDFLAGS += $(EXTRA_LDFLAGS)
 LDLIBS  := -lpng -ljpeg -lz -lm -pthread
 CHECK_LIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
@@ -119,6 +121,10 @@ $(BUILD)/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(AVX512) -MMD -MP -c $< -o $@
 
+$(BUILD)/%_avx512bf16.o: %_avx512bf16.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(AVX512BF16) -MMD -MP -c $< -o $@
+
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PIC_CFLAGS) -MMD -MP -c $< -o $@
@@ -145,6 +151,10 @@ cuda-check:
 $(BUILD)/pic/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(PIC_CFLAGS) $(AVX512) -MMD -MP -c $< -o $@
+
+$(BUILD)/pic/%_avx512bf16.o: %_avx512bf16.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(PIC_CFLAGS) $(AVX512BF16) -MMD -MP -c $< -o $@
 
 $(SO): $(PIC_OBJ)
 	$(CC) $(CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs $(PIC_OBJ) $(LDLIBS) -o $@

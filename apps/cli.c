@@ -62,6 +62,24 @@ ug_status cli_use_device(ug_ctx *ctx, ug_device d, ug_err *err) {
 #endif
 }
 
+int cli_precision(const char *cmd, const char *arg, ug_precision *out) {
+    *out = UG_PRECISION_F32;
+    if (!arg || ug_precision_parse(arg, out)) return 1;
+    cli_error("%s: --precision wants f32 or bf16, got '%s'", cmd, arg);
+    return 0;
+}
+
+void cli_use_precision(const char *cmd, ug_ctx *ctx, ug_precision p) {
+    if (p == UG_PRECISION_BF16 && ctx->device != UG_CPU) {
+        cli_error("%s: --precision bf16: the %s kernels compute in f32: running in f32", cmd,
+                  ug_device_name(ctx->device));
+        p = UG_PRECISION_F32;
+    }
+    const char *note = NULL;
+    ug_ctx_set_precision(ctx, p, &note);
+    if (note) cli_error("%s: --precision bf16: %s", cmd, note);
+}
+
 void cli_describe_cuda(char *buf, size_t n) {
 #ifdef UG_HAVE_CUDA
     char dev[256];

@@ -33,6 +33,16 @@ int cli_device(const char *cmd, const char *arg, ug_device *out);
 // so: "--device cuda: this ugains is built without CUDA ...", "--device cuda: no usable CUDA
 // device: ...".
 ug_status cli_use_device(ug_ctx *ctx, ug_device d, ug_err *err);
+// The compute precision of a command: `arg` of --precision (NULL when not given: f32). Values
+// f32 and bf16; anything else prints "ugains: <cmd>: --precision wants f32 or bf16, got 'x'"
+// and returns 0 (a usage error).
+int cli_precision(const char *cmd, const char *arg, ug_precision *out);
+// Sets ctx's precision (after cli_use_device). bf16 runs the CPU's GEMM, convolution and
+// attention kernels on AVX512-BF16; where it cannot (a CPU without it, or a device other than
+// the CPU, whose kernels are f32) the command goes on in f32 and this prints one line saying
+// so: "ugains: <cmd>: --precision bf16: <why>: running in f32".
+void cli_use_precision(const char *cmd, ug_ctx *ctx, ug_precision p);
+
 // For --version: whether CUDA is built in and what device it finds, one line.
 void cli_describe_cuda(char *buf, size_t n);
 

@@ -64,6 +64,9 @@ static void usage(FILE *f) {
                "  --dump DIR            write the intermediate tensors as .npy to DIR/<stem>/\n"
                "  --threads N           worker threads (default: UGAINS_THREADS or all cores)\n"
                "  --device D            cpu or cuda (default: UGAINS_DEVICE or cpu)\n"
+               "  --precision P         f32 (default) or bf16: GEMMs, convolutions and attention of\n"
+               "                        both models with bf16 inputs and f32 sums on AVX512-BF16\n"
+               "                        CPUs (else f32, with one line)\n"
                "  -q, --quiet           no progress output\n"
                "  -h, --help            show this help\n");
 }
@@ -436,6 +439,7 @@ typedef struct run_args {
     bool overwrite, quiet;
     int threads;
     ug_device device;
+    ug_precision precision;
     long shard_i, shard_n; // --shard I/N (0/1: every image)
 } run_args;
 
@@ -485,6 +489,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         {"dump", required_argument, 0, 'd'},
         {"threads", required_argument, 0, 'j'},
         {"device", required_argument, 0, 'D'},
+        {"precision", required_argument, 0, 'R'},
         {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0},
@@ -493,7 +498,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
     a->shard_n = 1;
     ugains_opts_default(&a->o);
     bool points_given = false;
-    const char *device = NULL;
+    const char *device = NULL, *precision = NULL;
     int c;
     double v;
     optind = 1;
@@ -501,6 +506,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         switch (c) {
         case 'r': a->rba = optarg; break;
         case 'D': device = optarg; break;
+        case 'R': precision = optarg; break;
         case 's': a->sam = optarg; break;
         case 'o': a->out = optarg; break;
         case 'i': a->ignore = optarg; break;
@@ -589,6 +595,7 @@ static int parse_args(int argc, char **argv, run_args *a) {
         }
     }
     if (!cli_device("run", device, &a->device)) return CLI_USAGE;
+    if (!cli_precision("run", precision, &a->precision)) return CLI_USAGE;
     // SAM's automatic grid is 32 x 32 unless --points says otherwise.
     if (a->o.prop.sampler == PROPOSALS_GRID && !points_given) a->o.prop.points = 1024;
     if (!a->rba || !a->sam || !a->out) {
@@ -716,6 +723,7 @@ int cmd_run(int argc, char **argv) {
     if (ug_ctx_init(&ctx, a.threads, &err) != UG_OK) goto fail;
     have_ctx = true;
     if (cli_use_device(&ctx, a.device, &err) != UG_OK) goto fail;
+    cli_use_precision("run", &ctx, a.precision);
     if (cli_make_dirs(a.out, &md, &err) != UG_OK) goto fail;
     if (a.ignore) {
         if (ug_file_check_regular(a.ignore, &err) != UG_OK ||

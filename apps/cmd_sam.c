@@ -38,6 +38,7 @@ static void usage(FILE *f) {
         "usage: ugains sam --weights SAM --image IMG --out DIR\n"
         "                  (--point X,Y[,L] ... [--box X0,Y0,X1,Y1] | --box X0,Y0,X1,Y1 | --prompts P.json)\n"
         "                  [--single-mask] [--all-masks] [--dump DIR] [--threads N] [--device D]\n"
+        "                  [--precision P]\n"
         "\n"
         "Segment Anything on one image, preprocessed as SamPredictor does (Pillow bilinear\n"
         "resize of the 8-bit image, long side = the model's img_size). Coordinates are\n"
@@ -58,6 +59,8 @@ static void usage(FILE *f) {
         "  --dump DIR         write the tensors below as .npy (float32)\n"
         "  --threads N        worker threads (default UGAINS_THREADS or all cores)\n"
         "  --device D         cpu or cuda (default UGAINS_DEVICE or cpu)\n"
+        "  --precision P      f32 (default) or bf16: GEMMs, convolutions and attention with bf16\n"
+        "                     inputs and f32 sums on AVX512-BF16 CPUs (else f32, with one line)\n"
         "  -h, --help         show this help\n"
         "\n"
         "Outputs in --out, NNN = the prompt's index (000, 001, ...):\n"
@@ -226,6 +229,7 @@ typedef struct options {
     bool single, all_masks;
     int threads;
     ug_device device;
+    ug_precision precision;
 } options;
 
 // mask = logits > mask_threshold, as Sam.forward thresholds; 0/255 so viewers show it.
@@ -431,6 +435,7 @@ static ug_status sam_main(const options *o, const sam_prompt_list *l, ug_err *er
     if ((st = ug_ctx_init(&r.ctx, o->threads, err)) != UG_OK) goto out;
     r.ctx_ok = true;
     if ((st = cli_use_device(&r.ctx, o->device, err)) != UG_OK) goto out;
+    cli_use_precision("sam", &r.ctx, o->precision);
     if ((st = sam_load(&r.m, o->weights, err)) != UG_OK) {
         // A checkpoint given where the packed file is due: say what to do about it.
         const char *kind = cli_checkpoint_kind(o->weights);
@@ -529,24 +534,18 @@ out:
 
 int cmd_sam(int argc, char **argv) {
     static const struct option opts[] = {
-        {"weights", required_argument, 0, 'w'},
-        {"image", required_argument, 0, 'i'},
-        {"point", required_argument, 0, 'p'},
-        {"box", required_argument, 0, 'b'},
-        {"prompts", required_argument, 0, 'P'},
-        {"out", required_argument, 0, 'o'},
-        {"single-mask", no_argument, 0, 's'},
-        {"all-masks", no_argument, 0, 'a'},
-        {"dump", required_argument, 0, 'd'},
-        {"threads", required_argument, 0, 't'},
-        {"device", required_argument, 0, 'D'},
-        {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0},
+        {"weights", required_argument, 0, 'w'}, {"image", required_argument, 0, 'i'},
+        {"point", required_argument, 0, 'p'},   {"box", required_argument, 0, 'b'},
+        {"prompts", required_argument, 0, 'P'}, {"out", required_argument, 0, 'o'},
+        {"single-mask", no_argument, 0, 's'},   {"all-masks", no_argument, 0, 'a'},
+        {"dump", required_argument, 0, 'd'},    {"threads", required_argument, 0, 't'},
+        {"device", required_argument, 0, 'D'},  {"precision", required_argument, 0, 'R'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     options o = {0};
     sam_prompt_list cl = {0}, l = {0}; // the command-line prompt, the prompts to run
     sam_prompt *cmdline = NULL;
-    const char *device = NULL;
+    const char *device = NULL, *precision = NULL;
     int rc = CLI_OK, c;
     optind = 1;
     opterr = 0; // getopt's own message would not be the one-line "ugains: sam: ..." form
@@ -558,6 +557,7 @@ int cmd_sam(int argc, char **argv) {
         case 'd': o.dump = optarg; break;
         case 'P': o.prompts = optarg; break;
         case 'D': device = optarg; break;
+        case 'R': precision = optarg; break;
         case 's': o.single = true; break;
         case 'a': o.all_masks = true; break;
         case 'p':
@@ -587,6 +587,7 @@ int cmd_sam(int argc, char **argv) {
         }
     }
     if (rc == CLI_OK && !cli_device("sam", device, &o.device)) rc = CLI_USAGE;
+    if (rc == CLI_OK && !cli_precision("sam", precision, &o.precision)) rc = CLI_USAGE;
     if (rc == CLI_OK && optind < argc) {
         cli_error("sam: unexpected argument '%s'", argv[optind]);
         rc = CLI_USAGE;

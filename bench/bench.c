@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "engine/timer.h"
+#include "ops/gemm.h"
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -40,7 +41,9 @@ void bench_row(ug_bench *b, const char *op, const char *shape, double ms, double
     char gf[16] = "-", pk[16] = "-", bw[16] = "-";
     if (flops > 0) {
         snprintf(gf, sizeof gf, "%.1f", gflops);
-        snprintf(pk, sizeof pk, "%.1f", 100.0 * gflops / b->peak_gflops);
+        double peak =
+            b->peak_bf16_gflops > 0 && gemm_uses_bf16(b->ctx) ? b->peak_bf16_gflops : b->peak_gflops;
+        snprintf(pk, sizeof pk, "%.1f", 100.0 * gflops / peak);
     }
     if (bytes > 0) snprintf(bw, sizeof bw, "%.2f", gbs);
     fprintf(b->out, "%-28s %-34s %10.3f %10s %8s %9s\n", op, shape, ms, gf, pk, bw);
@@ -71,6 +74,18 @@ bool bench_parse_dtype(const char *what, const char *arg, ug_dtype *dt) {
         return false;
     }
     return true;
+}
+
+bool bench_parse_precision(const char *what, const char *arg, ug_precision *p) {
+    if (ug_precision_parse(arg, p)) return true;
+    fprintf(stderr, "ugains: bench %s: --precision wants f32 or bf16, got '%s'\n", what, arg);
+    return false;
+}
+
+void bench_use_precision(const char *what, ug_ctx *ctx, ug_precision p) {
+    const char *note = NULL;
+    ug_ctx_set_precision(ctx, p, &note);
+    if (note) fprintf(stderr, "ugains: bench %s: --precision bf16: %s\n", what, note);
 }
 
 void bench_params_add(bench_params *l, int ndim, int64_t a, int64_t b, int64_t c, int64_t d, const char *fmt,

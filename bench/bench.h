@@ -12,9 +12,10 @@
 
 typedef struct ug_bench {
     ug_ctx *ctx;
-    double peak_gflops; // measured f32 FMA peak with ctx->nthreads threads
-    bool quick;         // fewer repetitions (smoke runs)
-    const char *filter; // run only entries whose name contains this (NULL = all)
+    double peak_gflops;      // measured f32 FMA peak with ctx->nthreads threads
+    double peak_bf16_gflops; // measured vdpbf16ps peak (bench_measure_peak_bf16_gflops), 0 if unknown
+    bool quick;              // fewer repetitions (smoke runs)
+    const char *filter;      // run only entries whose name contains this (NULL = all)
     FILE *out;
 } ug_bench;
 
@@ -24,7 +25,8 @@ typedef void (*bench_fn)(void *arg);
 // time has passed (at least 3 runs, at most 100; quick mode: 1 run after warm-up).
 double bench_time_ms(const ug_bench *b, bench_fn fn, void *arg, double min_ms);
 
-// One table row. flops (or bytes) may be 0 when not meaningful.
+// One table row. flops (or bytes) may be 0 when not meaningful. "% peak" is of peak_gflops, or
+// of peak_bf16_gflops (when measured) while ctx computes in bf16 (gemm_uses_bf16).
 void bench_header(ug_bench *b);
 void bench_row(ug_bench *b, const char *op, const char *shape, double ms, double flops, double bytes);
 
@@ -34,9 +36,17 @@ void bench_row(ug_bench *b, const char *op, const char *shape, double ms, double
 bool bench_parse_image(const char *what, const char *arg, int max, int *H, int *W);
 // --dtype of packed weights: f32, bf16 or f16.
 bool bench_parse_dtype(const char *what, const char *arg, ug_dtype *dt);
+// --precision: f32 or bf16.
+bool bench_parse_precision(const char *what, const char *arg, ug_precision *p);
+// Sets ctx's precision; when bf16 falls back to f32 prints the one line "ugains: bench <what>:
+// --precision bf16: <why>: running in f32" (stderr) and goes on.
+void bench_use_precision(const char *what, ug_ctx *ctx, ug_precision p);
 
 // f32 FMA throughput of this machine on ctx->nthreads threads (AVX-512 when the CPU has it).
 double bench_measure_peak_gflops(ug_ctx *ctx);
+// The same for vdpbf16ps (16 lanes x 2 products x 2 flops per instruction: twice the f32 FMA's
+// flops); 0 when ug_cpu_use_avx512_bf16() is false.
+double bench_measure_peak_bf16_gflops(ug_ctx *ctx);
 
 // Per-op-family entries of `ugains bench ops` (bench/bench_<op>.c), run in this order.
 void bench_peak(ug_bench *b);
@@ -47,7 +57,8 @@ void bench_attention(ug_bench *b); // bench/bench_attention.c
 void bench_resample(ug_bench *b);  // bench/bench_resample.c: resizes, grid sample, data movement
 void bench_msdeform(ug_bench *b);  // bench/bench_msdeform.c: multi-scale deformable attention core
 
-// `ugains bench ops`: the peak row, then every entry above (filtered by name).
+// `ugains bench ops`: the peak row, then every entry above (filtered by name). In bf16
+// precision the families without bf16 kernels (norm, resample, msdeform) run in f32.
 void bench_ops_run(ug_bench *b);
 
 // A model's parameters (name and F32 shape of up to 4 dims), to build random weights in memory.

@@ -1,5 +1,7 @@
 // bench/bench_gemm.c — timings of ops/gemm* for `ugains bench ops`: nn.Linear shapes of the
 // models (weights as the transposed [N, K] view linear_cpu makes), GFLOP/s = 2 M N K / time.
+// On an AVX512-BF16 CPU the same shapes again in bf16 precision (rows "gemm_bf16 ...", % of the
+// vdpbf16ps peak), unless the whole table already runs in bf16 (--precision bf16).
 #include <stdio.h>
 #include <string.h>
 
@@ -56,11 +58,25 @@ done:
     ug_tensor_free(&c.y);
 }
 
+static void bench_shapes(ug_bench *b, const char *family) {
+    static const struct {
+        const char *name;
+        int64_t M, K, N;
+        ug_dtype wdt;
+    } rows[] = {{"vith_qkv", 4096, 1280, 3840, UG_F32},  {"vith_mlp1", 4096, 1280, 5120, UG_F32},
+                {"vith_mlp2", 4096, 5120, 1280, UG_F32}, {"vith_mlp1_bf16", 4096, 1280, 5120, UG_BF16},
+                {"swinb_qkv", 8192, 512, 1536, UG_F32},  {"m2f_ffn1", 100, 256, 2048, UG_F32}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "%s %s", family, rows[i].name);
+        bench_linear(b, name, rows[i].M, rows[i].K, rows[i].N, rows[i].wdt);
+    }
+}
+
 void bench_gemm(ug_bench *b) {
-    bench_linear(b, "gemm vith_qkv", 4096, 1280, 3840, UG_F32);
-    bench_linear(b, "gemm vith_mlp1", 4096, 1280, 5120, UG_F32);
-    bench_linear(b, "gemm vith_mlp2", 4096, 5120, 1280, UG_F32);
-    bench_linear(b, "gemm vith_mlp1_bf16", 4096, 1280, 5120, UG_BF16);
-    bench_linear(b, "gemm swinb_qkv", 8192, 512, 1536, UG_F32);
-    bench_linear(b, "gemm m2f_ffn1", 100, 256, 2048, UG_F32);
+    bench_shapes(b, gemm_uses_bf16(b->ctx) ? "gemm_bf16" : "gemm");
+    if (gemm_uses_bf16(b->ctx) || !ug_cpu_use_avx512_bf16()) return;
+    ug_ctx_set_precision(b->ctx, UG_PRECISION_BF16, NULL);
+    bench_shapes(b, "gemm_bf16");
+    ug_ctx_set_precision(b->ctx, UG_PRECISION_F32, NULL);
 }

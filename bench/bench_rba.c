@@ -353,6 +353,7 @@ static void usage(FILE *f) {
         f,
         "usage: ugains bench rba [--model tiny|swin_b] [--image HxW] [--layers N] [--threads N]\n"
         "                        [--dtype f32|bf16] [--keep-dir DIR] [--weights FILE] [--pad32] [--runs N]\n"
+        "                        [--precision f32|bf16]\n"
         "\n"
         "Writes a synthetic RbA checkpoint with the release key names and shapes (default swin_b:\n"
         "Swin-B, res5-only deformable encoder, 1 decoder layer, detectron2 layout) into a temporary\n"
@@ -366,7 +367,9 @@ static void usage(FILE *f) {
         "  --dtype        weights packed as f32 (default) or bf16\n"
         "  --weights FILE time a packed RbA file instead of a synthetic one\n"
         "  --pad32        detectron2's padding to multiples of 32 (default: UGainS', none)\n"
-        "  --runs N       timed runs after the warm-up; the fastest is shown (default 1)\n");
+        "  --runs N       timed runs after the warm-up; the fastest is shown (default 1)\n"
+        "  --precision P  f32 (default) or bf16: GEMMs, convolutions and attention in bf16\n"
+        "                 (AVX512-BF16 CPUs; else f32, with one line)\n");
 }
 
 int bench_rba_main(int argc, char **argv) {
@@ -374,17 +377,14 @@ int bench_rba_main(int argc, char **argv) {
     int threads = 0, H = 1024, W = 2048, layers = 1, runs = 1;
     bool pad32 = false;
     ug_dtype dtype = UG_F32;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"image", required_argument, 0, 'i'},
-                                         {"layers", required_argument, 0, 'l'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"dtype", required_argument, 0, 'd'},
-                                         {"keep-dir", required_argument, 0, 'k'},
-                                         {"weights", required_argument, 0, 'w'},
-                                         {"pad32", no_argument, 0, 'p'},
-                                         {"runs", required_argument, 0, 'r'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    ug_precision precision = UG_PRECISION_F32;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},    {"precision", required_argument, 0, 'R'},
+        {"image", required_argument, 0, 'i'},    {"layers", required_argument, 0, 'l'},
+        {"threads", required_argument, 0, 't'},  {"dtype", required_argument, 0, 'd'},
+        {"keep-dir", required_argument, 0, 'k'}, {"weights", required_argument, 0, 'w'},
+        {"pad32", no_argument, 0, 'p'},          {"runs", required_argument, 0, 'r'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -415,6 +415,9 @@ int bench_rba_main(int argc, char **argv) {
         case 'w': weights = optarg; break;
         case 'p': pad32 = true; break;
         case 'r': runs = atoi(optarg); break;
+        case 'R':
+            if (!bench_parse_precision("rba", optarg, &precision)) return 2;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -449,6 +452,7 @@ int bench_rba_main(int argc, char **argv) {
     }
     if (ug_ctx_init(&ctx, threads, &err) != UG_OK) goto fail;
     ctx_ok = true;
+    bench_use_precision("rba", &ctx, precision);
 
     double t_write = 0, t_pack = 0, t_load;
     uint64_t ckpt_bytes = 0;
@@ -499,9 +503,10 @@ int bench_rba_main(int argc, char **argv) {
     for (int64_t i = 0; i < (int64_t)3 * H * W; i++)
         px[i] = (uint8_t)((uint64_t)i * 2654435761u >> 24);
 
-    printf("# ugains bench rba: %s, %d decoder layer(s), image %dx%d%s, %d threads, %s weights\n",
-           list.n ? model : weights, m->cfg.dec.layers, H, W, pad32 ? " (pad32)" : "", ctx.nthreads,
-           ug_dtype_name(m->swin.stages[0].blocks[0].qkv.w.dtype));
+    printf(
+        "# ugains bench rba: %s, %d decoder layer(s), image %dx%d%s, %d threads, %s weights, precision %s\n",
+        list.n ? model : weights, m->cfg.dec.layers, H, W, pad32 ? " (pad32)" : "", ctx.nthreads,
+        ug_dtype_name(m->swin.stages[0].blocks[0].qkv.w.dtype), ug_precision_name(ctx.precision));
     if (list.n) {
         printf("# synthetic checkpoint: %d tensors, %.1f MB of tensor data, file %.1f MB (%s)\n", list.n,
                (double)ckpt_bytes / 1e6, stat(ckpt, &sb) ? 0.0 : (double)sb.st_size / 1e6, ckpt);

@@ -25,13 +25,14 @@
 static void usage(FILE *f) {
     fprintf(f, "usage: ugains bench run [--rba FILE] [--sam FILE] [--sam-variant vit_b|vit_l|vit_h]\n"
                "                        [--dtype f32|bf16|f16] [--image HxW] [--points K] [--threshold T]\n"
-               "                        [--threads N] [--tmp DIR]\n"
+               "                        [--threads N] [--tmp DIR] [--precision f32|bf16]\n"
                "\n"
                "Times `ugains run` per stage on a synthetic image (default 1024x2048) with packed\n"
                "weights, or with synthetic full-size weights (Swin-B RbA, SAM --sam-variant, default\n"
                "vit_h, packed as --dtype, default f32, in --tmp or $TMPDIR); then FPS over every pixel\n"
                "and mask NMS alone at that size. Every pixel is a candidate unless --threshold (random\n"
-               "weights score nothing as anomalous). Prints the peak RSS.\n");
+               "weights score nothing as anomalous). Prints the peak RSS. --precision bf16: GEMMs,\n"
+               "convolutions and attention of both models in bf16 on AVX512-BF16 CPUs.\n");
 }
 
 // Synthetic checkpoint -> packed file under dir; returns the packed path (malloc'ed).
@@ -82,17 +83,14 @@ int bench_run_main(int argc, char **argv) {
     // Every pixel a candidate: random weights score no anomalies, and FPS at its worst.
     float threshold = -1e30f;
     ug_dtype dt = UG_F32;
-    static const struct option opts[] = {{"rba", required_argument, 0, 'r'},
-                                         {"sam", required_argument, 0, 's'},
-                                         {"sam-variant", required_argument, 0, 'v'},
-                                         {"dtype", required_argument, 0, 'd'},
-                                         {"image", required_argument, 0, 'i'},
-                                         {"points", required_argument, 0, 'k'},
-                                         {"threshold", required_argument, 0, 'T'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"tmp", required_argument, 0, 'm'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    ug_precision precision = UG_PRECISION_F32;
+    static const struct option opts[] = {
+        {"rba", required_argument, 0, 'r'},     {"precision", required_argument, 0, 'R'},
+        {"sam", required_argument, 0, 's'},     {"sam-variant", required_argument, 0, 'v'},
+        {"dtype", required_argument, 0, 'd'},   {"image", required_argument, 0, 'i'},
+        {"points", required_argument, 0, 'k'},  {"threshold", required_argument, 0, 'T'},
+        {"threads", required_argument, 0, 't'}, {"tmp", required_argument, 0, 'm'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -110,6 +108,9 @@ int bench_run_main(int argc, char **argv) {
         case 'T': threshold = strtof(optarg, NULL); break;
         case 't': threads = atoi(optarg); break;
         case 'm': tmp = optarg; break;
+        case 'R':
+            if (!bench_parse_precision("run", optarg, &precision)) return 2;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -124,6 +125,7 @@ int bench_run_main(int argc, char **argv) {
         fprintf(stderr, "ugains: %s\n", err.msg);
         return 1;
     }
+    bench_use_precision("run", &ctx, precision);
     rba_model *rba = NULL;
     sam_model *sam = NULL;
     ug_tensor img = {0};
@@ -167,8 +169,9 @@ int bench_run_main(int argc, char **argv) {
     double t0 = ug_now_ms();
     if (ugains_run_image(&ctx, rba, sam, &img, NULL, &o, &r, NULL, &err) != UG_OK) goto fail;
     double total = ug_now_ms() - t0;
-    printf("ugains run, image %dx%d, %d threads, %lld candidates, %d points, %d instances kept\n", H, W,
-           ctx.nthreads, (long long)r.ncandidates, r.npoints, r.nkeep);
+    printf(
+        "ugains run, image %dx%d, %d threads, precision %s, %lld candidates, %d points, %d instances kept\n",
+        H, W, ctx.nthreads, ug_precision_name(ctx.precision), (long long)r.ncandidates, r.npoints, r.nkeep);
     bench_header(&b);
     for (int s = 0; s < UGAINS_NSTAGES; s++)
         bench_row(&b, ugains_stage_names[s], shape, r.ms[s], 0, 0);

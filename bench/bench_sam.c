@@ -215,25 +215,25 @@ static void stage_tick(void *user, const char *name, const ug_tensor *t) {
 
 static void usage(FILE *f) {
     fprintf(f, "usage: ugains bench sam [--model|--arch tiny|vit_b|vit_l|vit_h] [--prompts N] [--image HxW]\n"
-               "                        [--threads N]\n"
+               "                        [--threads N] [--precision f32|bf16]\n"
                "\n"
                "Times preprocessing, the image encoder (patch embed, windowed blocks, global\n"
                "blocks, neck), then the prompt encoder, the mask decoder (single-point prompts in\n"
                "one batch, multimask) and postprocessing for 1 prompt and for N (default 50), with\n"
                "random F32 weights at the given model's sizes; prints the arena and process\n"
-               "memory peaks.\n");
+               "memory peaks. --precision bf16: GEMMs, convolutions and attention in bf16 on\n"
+               "AVX512-BF16 CPUs, %% of the measured vdpbf16ps peak.\n");
 }
 
 int bench_sam_main(int argc, char **argv) {
     const char *model = "vit_b";
     int nprompts = 50, threads = 0, H = 1024, W = 2048;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"arch", required_argument, 0, 'm'},
-                                         {"prompts", required_argument, 0, 'p'},
-                                         {"image", required_argument, 0, 'i'},
-                                         {"threads", required_argument, 0, 't'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    ug_precision precision = UG_PRECISION_F32;
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'}, {"precision", required_argument, 0, 'R'},
+        {"arch", required_argument, 0, 'm'},  {"prompts", required_argument, 0, 'p'},
+        {"image", required_argument, 0, 'i'}, {"threads", required_argument, 0, 't'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -247,6 +247,9 @@ int bench_sam_main(int argc, char **argv) {
             }
             break;
         case 't': threads = atoi(optarg); break;
+        case 'R':
+            if (!bench_parse_precision("sam", optarg, &precision)) return 2;
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -285,10 +288,13 @@ int bench_sam_main(int argc, char **argv) {
     ug_st_file *owned = st;
     st = NULL; // the model owns it from here, even when loading fails
     if (sam_load_st(&m, owned, true, model, &err) != UG_OK) goto fail;
+    bench_use_precision("sam", &ctx, precision);
     ug_bench b = {.ctx = &ctx, .quick = true, .out = stdout};
     b.peak_gflops = bench_measure_peak_gflops(&ctx);
-    printf("sam %s, weights %.1f MB, image %dx%d, %d prompts, %d threads\n", model, size / 1e6, H, W,
-           nprompts, ctx.nthreads);
+    if (ctx.precision == UG_PRECISION_BF16) b.peak_bf16_gflops = bench_measure_peak_bf16_gflops(&ctx);
+    printf("sam %s, weights %.1f MB, image %dx%d, %d prompts, %d threads, precision %s (peak %.1f GFLOP/s)\n",
+           model, size / 1e6, H, W, nprompts, ctx.nthreads, ug_precision_name(ctx.precision),
+           b.peak_bf16_gflops > 0 ? b.peak_bf16_gflops : b.peak_gflops);
     bench_header(&b);
     // The image is made on the host and uploaded to the context's device, as an app would.
     ug_tensor host_img;

@@ -11,4 +11,9 @@ bool ug_cpu_has_avx512(void); // AVX-512 F + BW + DQ + VL
 bool ug_cpu_use_avx512(void);
 const char *ug_cpu_name(void); // "avx512" or "avx2"
 
+bool ug_cpu_has_avx512_bf16(void); // AVX-512 as above + AVX512-BF16 (vdpbf16ps, vcvtneps2bf16)
+// The bf16 kernels may run: ug_cpu_use_avx512() and the CPU has AVX512-BF16, and
+// UGAINS_NO_AVX512BF16 is not set (it forces the f32 fallback, to test it on such a machine).
+bool ug_cpu_use_avx512_bf16(void);
+
 #endif

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 
 #include "engine/cpu.h"
+#include "ops/gemm.h"
 
 #define UG_ATTENTION_TILE_IMPL
 #include "ops/attention_tile.h"
@@ -165,7 +166,9 @@ void attention_cpu(ug_ctx *ctx, ug_tensor *out, const ug_tensor *q, const ug_ten
     p.ctx = ctx;
     p.scale = scale;
     if (p.B * p.H * p.Nq == 0 || p.Dv == 0) return;
-    if (ug_cpu_use_avx512())
+    if (gemm_uses_bf16(ctx))
+        attention_run_avx512bf16(&p);
+    else if (ug_cpu_use_avx512())
         attention_run_avx512(&p);
     else
         attention_run_avx2(&p);

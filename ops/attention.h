@@ -52,6 +52,8 @@ ug_status attention_check(const ug_tensor *out, const ug_tensor *q, const ug_ten
 
 // Fast kernel on validated inputs (asserts attention_check): tiles of queries x keys,
 // AVX-512 or AVX2+FMA micro-kernels, threaded over (B * H, query tiles). extra may be NULL.
+// In bf16 precision (gemm_uses_bf16(ctx), ops/gemm.h) both products round their operands to bf16
+// (q * scale, k; the softmax weights P, v) and sum in f32; logits, terms, softmax and out f32.
 void attention_cpu(ug_ctx *ctx, ug_tensor *out, const ug_tensor *q, const ug_tensor *k, const ug_tensor *v,
                    const ug_attn_extra *extra, float scale);
 

@@ -1,6 +1,8 @@
 // ops/attention_tile.h — the tiled attention kernel, written once against ops/softmax_simd.h
-// and compiled twice: by ops/attention.c (AVX2, defines attention_run_avx2) and by
-// ops/attention_avx512.c (AVX-512, defines attention_run_avx512).
+// and compiled three times: by ops/attention.c (AVX2, defines attention_run_avx2), by
+// ops/attention_avx512.c (AVX-512, defines attention_run_avx512) and by
+// ops/attention_avx512bf16.c (AVX-512 with bf16 products, UG_ATTENTION_BF16, defines
+// attention_run_avx512bf16).
 //
 // One task = one (batch, head) and one tile of QT query rows; a thread runs a range of
 // consecutive tasks and packs K^T (and V when needed) of a head once for all the query tiles
@@ -13,6 +15,11 @@
 //      O *= e^(m - m'),
 //   3. O [QT, Dvp] += P V with a second micro-kernel.
 // At the end out = O / l (0 for rows whose keys were all masked, l == 0).
+// bf16 (the context's precision, ATTN_PAIRS): both products take bf16 pairs and sum in f32 with
+// vdpbf16ps, as the GEMM does (ops/gemm_avx512bf16.c): Qs and K^T are packed as pairs along D,
+// P (rounded to bf16 in place after the softmax step) and V as pairs along the keys; the
+// logits, their terms, the softmax and O stay f32. The micro-kernels are the same code with
+// the operand type, load, broadcast and product of attn_op_*.
 // Terms the epilogue cannot read as vectors (a key stride other than 0 or 1, rel-pos grids it
 // cannot index) are first summed into a dense [QT, KT] tile by row loops, which the epilogue
 // then adds like a bias.
@@ -46,6 +53,7 @@ typedef struct attn_plan {
 
 void attention_run_avx2(const attn_plan *p);
 void attention_run_avx512(const attn_plan *p);
+void attention_run_avx512bf16(const attn_plan *p);
 
 #endif
 
@@ -61,11 +69,49 @@ void attention_run_avx512(const attn_plan *p);
 // AVX2 16: the accumulators take at most 24 and 12 of them, leaving room for the loaded and
 // broadcast operands.
 #if defined(__AVX512F__) // the ISA ops/softmax_simd.h picked
+#if defined(UG_ATTENTION_BF16)
+#define ATTN_RUN   attention_run_avx512bf16
+#define ATTN_PAIRS 1
+#else
 #define ATTN_RUN attention_run_avx512
+#endif
 enum { S_R = 8, S_C = 3, PV_R = 4, PV_C = 6, PV_R2 = 8 };
 #else
 #define ATTN_RUN attention_run_avx2
 enum { S_R = 6, S_C = 2, PV_R = 3, PV_C = 4, PV_R2 = 3 };
+#endif
+#ifndef ATTN_PAIRS
+#define ATTN_PAIRS 0
+#endif
+
+// The operands of both products. f32: vectors of VL floats and an FMA. bf16: vectors of VL
+// 32-bit words, each a pair of bf16, and vdpbf16ps (acc += a.lo * b.lo + a.hi * b.hi per lane);
+// the packed tiles are float arrays holding such words.
+#if ATTN_PAIRS
+#include "ops/gemm_internal.h"
+typedef __m512bh attn_op;
+UG_INLINE attn_op attn_op_load(const float *p) {
+    return (__m512bh)_mm512_loadu_si512((const void *)p);
+}
+UG_INLINE attn_op attn_op_bcast(const float *p) {
+    int32_t w;
+    memcpy(&w, p, sizeof w);
+    return (__m512bh)_mm512_set1_epi32(w);
+}
+UG_INLINE vf attn_op_dot(attn_op a, attn_op b, vf acc) {
+    return _mm512_dpbf16_ps(acc, a, b);
+}
+#else
+typedef vf attn_op;
+UG_INLINE attn_op attn_op_load(const float *p) {
+    return vf_load(p);
+}
+UG_INLINE attn_op attn_op_bcast(const float *p) {
+    return vf_set1(*p);
+}
+UG_INLINE vf attn_op_dot(attn_op a, attn_op b, vf acc) {
+    return vf_fma(a, b, acc);
+}
 #endif
 // Tile sizes: a tile's Qs, K^T, S and O stay within L2 (~300 KB for D = 80). Measured on
 // Zen (AVX-512, one thread): 128 x 256 is within a few % of the best of 32..128 x 128..512
@@ -248,7 +294,7 @@ static __attribute__((noinline)) float attn_row_epilogue(const attn_epi *E, int6
     return vf_hmax(mx);
 }
 
-// S[r, 0 .. C*VL) = sum_d Qs[r, d] Kt[d, 0 .. C*VL) for r < R.
+// S[r, 0 .. C*VL) = sum_d Qs[r, d] Kt[d, 0 .. C*VL) for r < R (bf16: d counts pairs).
 UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const float *Kt, int64_t ldk, float *S,
                             int64_t lds) {
     vf acc[ROWS_MAX][S_C > 4 ? S_C : 4]; // >= every C of attn_s_rows, also its dead branches
@@ -258,16 +304,16 @@ UG_INLINE void attn_s_block(int R, int C, const float *Qs, int64_t D, const floa
         for (int c = 0; c < C; c++)
             acc[r][c] = vf_zero();
     for (int64_t d = 0; d < D; d++) {
-        vf kv[S_C];
+        attn_op kv[S_C];
 #pragma GCC unroll 4
         for (int c = 0; c < C; c++)
-            kv[c] = vf_load(Kt + d * ldk + c * VL);
+            kv[c] = attn_op_load(Kt + d * ldk + c * VL);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            vf qb = vf_set1(Qs[r * D + d]);
+            attn_op qb = attn_op_bcast(Qs + r * D + d);
 #pragma GCC unroll 4
             for (int c = 0; c < C; c++)
-                acc[r][c] = vf_fma(qb, kv[c], acc[r][c]);
+                acc[r][c] = attn_op_dot(qb, kv[c], acc[r][c]);
         }
     }
 #pragma GCC unroll 8
@@ -320,7 +366,7 @@ static void attn_s_tile(int64_t nq, const float *Qs, int64_t D, const float *Kt,
     }
 }
 
-// O[r, 0 .. C*VL) += sum_{j < nk} P[r, j] V[j, 0 .. C*VL) for r < R.
+// O[r, 0 .. C*VL) += sum_{j < nk} P[r, j] V[j, 0 .. C*VL) for r < R (bf16: j counts pairs).
 UG_INLINE void attn_pv_block(int R, int C, const float *P, int64_t ldp, const float *V, int64_t ldv,
                              int64_t nk, float *O, int64_t ldo) {
     // Few accumulators (small Dv and few rows) cannot hide the FMA latency: then even and odd
@@ -337,19 +383,19 @@ UG_INLINE void attn_pv_block(int R, int C, const float *P, int64_t ldp, const fl
     int64_t j = 0;
     if (dual) {
         for (; j + 2 <= nk; j += 2) {
-            vf v0[PV_C], v1[PV_C];
+            attn_op v0[PV_C], v1[PV_C];
 #pragma GCC unroll 8
             for (int c = 0; c < C; c++) {
-                v0[c] = vf_load(V + j * ldv + c * VL);
-                v1[c] = vf_load(V + (j + 1) * ldv + c * VL);
+                v0[c] = attn_op_load(V + j * ldv + c * VL);
+                v1[c] = attn_op_load(V + (j + 1) * ldv + c * VL);
             }
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++) {
-                vf p0 = vf_set1(P[r * ldp + j]), p1 = vf_set1(P[r * ldp + j + 1]);
+                attn_op p0 = attn_op_bcast(P + r * ldp + j), p1 = attn_op_bcast(P + r * ldp + j + 1);
 #pragma GCC unroll 8
                 for (int c = 0; c < C; c++) {
-                    acc[r][c] = vf_fma(p0, v0[c], acc[r][c]);
-                    acc2[r][c] = vf_fma(p1, v1[c], acc2[r][c]);
+                    acc[r][c] = attn_op_dot(p0, v0[c], acc[r][c]);
+                    acc2[r][c] = attn_op_dot(p1, v1[c], acc2[r][c]);
                 }
             }
         }
@@ -360,16 +406,16 @@ UG_INLINE void attn_pv_block(int R, int C, const float *P, int64_t ldp, const fl
                 acc[r][c] = vf_add(acc[r][c], acc2[r][c]);
     }
     for (; j < nk; j++) {
-        vf vv[PV_C];
+        attn_op vv[PV_C];
 #pragma GCC unroll 8
         for (int c = 0; c < C; c++)
-            vv[c] = vf_load(V + j * ldv + c * VL);
+            vv[c] = attn_op_load(V + j * ldv + c * VL);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            vf pb = vf_set1(P[r * ldp + j]);
+            attn_op pb = attn_op_bcast(P + r * ldp + j);
 #pragma GCC unroll 8
             for (int c = 0; c < C; c++)
-                acc[r][c] = vf_fma(pb, vv[c], acc[r][c]);
+                acc[r][c] = attn_op_dot(pb, vv[c], acc[r][c]);
         }
     }
 #pragma GCC unroll 8
@@ -555,6 +601,20 @@ static void attn_softmax_row(float *s, int64_t ncp, float tmax, float *m, float 
     *m = mnew;
 }
 
+#if ATTN_PAIRS
+// Row s[0 .. ncp) of P (ncp a multiple of VL) rounded to bf16 in place: afterwards its first
+// ncp / 2 words are the pairs (s[2q], s[2q + 1]) the PV product takes. Each step loads before
+// it stores, and stores behind what it has read.
+UG_INLINE void attn_row_to_pairs(float *s, int64_t ncp) {
+    uint16_t *h = (uint16_t *)s;
+    int64_t c = 0;
+    for (; c + 2 * VL <= ncp; c += 2 * VL)
+        _mm512_storeu_si512((void *)(h + c),
+                            (__m512i)_mm512_cvtne2ps_pbh(vf_load(s + c + VL), vf_load(s + c)));
+    if (c < ncp) _mm256_storeu_si256((__m256i *)(h + c), (__m256i)_mm512_cvtneps_pbh(vf_load(s + c)));
+}
+#endif
+
 // Per-call sizes and choices shared by every task.
 typedef struct attn_tiles {
     const attn_plan *p;
@@ -682,6 +742,15 @@ static void attn_pack_tile(const attn_tiles *T, const float *k, const float *v, 
     const attn_plan *p = T->p;
     const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp;
     int64_t j0 = t * T->kt, nk = p->Nk - j0 < T->kt ? p->Nk - j0 : T->kt;
+#if ATTN_PAIRS
+    // K^T as pairs along D (word (d, j) = K[j, 2d], K[j, 2d + 1]), V as pairs along the keys
+    // (word (j, d) = V[2j, d], V[2j + 1, d]); zeros past nk keys, D and Dv.
+    gemm_pack_bf16((uint32_t *)(Kall + slot * D * ldkt), (int)ldkt, k + j0 * p->sk[2], p->sk[2], 1, UG_F32,
+                   (int)nk, D);
+    gemm_pack_bf16((uint32_t *)(Vall + slot * ldkt * dvp), (int)dvp, v + j0 * p->sv[2], 1, p->sv[2], UG_F32,
+                   (int)Dv, nk);
+    return;
+#endif
     attn_pack_kt(Kall + slot * D * ldkt, ldkt, k + j0 * p->sk[2], p->sk[2], nk, attn_round_up(nk, VL), D);
     if (!T->pack_v) return;
     float *Vp = Vall + slot * ldkt * dvp;
@@ -698,6 +767,7 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
     const attn_tiles *T = arg;
     const attn_plan *p = T->p;
     const int64_t D = p->D, Dv = p->Dv, ldkt = T->ldkt, dvp = T->dvp, nkt = T->nkt;
+    const int64_t Dq = ATTN_PAIRS ? (D + 1) / 2 : D; // the S product's depth: d, or pairs of d
     float *mem = ug_ctx_scratch(p->ctx, thread, T->scratch);
     const int64_t slots = T->late ? 1 : nkt;
     float *Kall = mem;                                                          // [slots][D, ldkt] K^T
@@ -741,11 +811,21 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
         vf sc = vf_set1(p->scale);
         for (int64_t r = 0; r < nq; r++) {
             const float *qr = q + r * p->sq[2];
+#if ATTN_PAIRS
+            // Qs rows of Dq words: q * scale rounded to bf16, an odd D padded with a zero.
+            uint16_t *dst = (uint16_t *)(Qs + r * Dq);
+            for (int64_t d = 0; d < D; d += VL) {
+                int n = D - d < VL ? (int)(D - d) : VL;
+                __m256i qh = (__m256i)_mm512_cvtneps_pbh(vf_mul(vf_load_n(qr + d, n), sc));
+                _mm256_mask_storeu_epi16(dst + d, (__mmask16)((1u << ((n + 1) & ~1)) - 1), qh);
+            }
+#else
             float *dst = Qs + r * D;
             int64_t d = 0;
             for (; d + VL <= D; d += VL)
                 vf_store(dst + d, vf_mul(vf_load(qr + d), sc));
             if (d < D) vf_store_n(dst + d, vf_mul(vf_load_n(qr + d, (int)(D - d)), sc), (int)(D - d));
+#endif
         }
         memset(O, 0, (size_t)(nq * dvp) * sizeof *O);
         for (int64_t r = 0; r < nq; r++) {
@@ -805,14 +885,18 @@ static void attn_task(void *arg, int64_t begin, int64_t end, int thread) {
             E.ih = IH + t * ldkt;
             E.iw = IW + t * ldkt;
             E.nk = nk;
-            attn_s_tile(nq, Qs, D, Kall + slot * D * ldkt, ldkt, S, ldkt, ncp, &E, TM);
+            attn_s_tile(nq, Qs, Dq, Kall + slot * D * ldkt, ldkt, S, ldkt, ncp, &E, TM);
 
             for (int64_t r = 0; r < nq; r++) {
                 attn_softmax_row(S + r * ldkt, ncp, TM[r], &M[r], &L[r], O + r * dvp, dvp);
+#if ATTN_PAIRS
+                attn_row_to_pairs(S + r * ldkt, ncp);
+#endif
                 if (t == nkt - 1) attn_pf_step(&pf, (r + 1) * pf.total / nq);
             }
 
-            attn_pv_tile(nq, S, ldkt, V, ldv, nk, O, dvp, dvp / VL);
+            // bf16: P rows are ncp / 2 words of key pairs, V is packed as (nk + 1) / 2 pairs.
+            attn_pv_tile(nq, S, ldkt, V, ldv, ATTN_PAIRS ? (nk + 1) / 2 : nk, O, dvp, dvp / VL);
         }
 
         float *out = p->out + b * p->so[0] + h * p->so[1] + i0 * p->so[2];
@@ -852,7 +936,8 @@ void ATTN_RUN(const attn_plan *p) {
     // of keys shared by several query tiles: rows of a fused qkv projection lie a page or more
     // apart, so every PV pass over 4096 in-place rows walks 4096 pages (TLB misses); packed
     // once per head they are contiguous (+2 % on SAM's global attention, measured).
-    T.pack_v = p->Dv % VL != 0 || (p->Nk > 1024 && T.nqt > 1);
+    // bf16 always packs V (as pairs of keys).
+    T.pack_v = ATTN_PAIRS || p->Dv % VL != 0 || (p->Nk > 1024 && T.nqt > 1);
     for (int t = 0; t < p->nbias; t++) {
         T.fuse_bias[t] = p->bias[t].s[3] == 0 || p->bias[t].s[3] == 1;
         T.dense |= !T.fuse_bias[t];

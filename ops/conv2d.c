@@ -176,6 +176,7 @@ typedef struct {
     ug_ctx *ctx;
     colpack cp; // x unset
     const float *A;
+    const float *bias; // added while copying out (bf16 GEMMs), or NULL (in A's last column)
     int64_t Ke, Cout, HWo, chunk, nchunks, ldt;
     float *tmp; // [nthreads, Cout, ldt]
     const ug_tensor *x, *y;
@@ -193,8 +194,16 @@ static void conv_chunk_range(void *arg, int64_t begin, int64_t end, int thread) 
         gemm_cpu_packb_serial(j->ctx, thread, j->Cout, np, j->Ke, 1.0f, j->A, j->Ke, 1, colpack_sliver, &cp,
                               0.0f, tmp, j->ldt, NULL);
         float *yb = (float *)j->y->data + n * j->y->stride[0] + p0;
-        for (int64_t o = 0; o < j->Cout; o++)
-            memcpy(yb + o * j->y->stride[1], tmp + o * j->ldt, (size_t)np * sizeof(float));
+        for (int64_t o = 0; o < j->Cout; o++) {
+            float *yo = yb + o * j->y->stride[1];
+            const float *to = tmp + o * j->ldt;
+            if (j->bias) {
+                for (int64_t i = 0; i < np; i++)
+                    yo[i] = to[i] + j->bias[o];
+            } else {
+                memcpy(yo, to, (size_t)np * sizeof(float));
+            }
+        }
     }
 }
 
@@ -272,12 +281,15 @@ static void conv_direct(const conv_gemm *g, const conv_geom *c, ug_tensor *y, co
 }
 
 // NCHW output: y[b] [Cout, HWo] = [W | bias] [Cout, K (+1)] @ [im2col; ones] [K (+1), HWo],
-// the im2col packed by the GEMM on demand (colpack_sliver): no tile, no bias pass.
+// the im2col packed by the GEMM on demand (colpack_sliver): no tile, no bias pass. In bf16 the
+// bias stays out of the GEMM (it would be rounded with the weights) and is added in f32 while
+// the chunk is copied out.
 static void conv_nchw_colpack(ug_ctx *ctx, const conv_gemm *g, const conv_geom *c, ug_tensor *y,
                               const ug_tensor *x) {
-    int64_t Cout = g->Cout, K = c->K, HWo = c->HWo, Ke = K + (g->bias ? 1 : 0);
+    bool bias_col = g->bias && !gemm_uses_bf16(ctx);
+    int64_t Cout = g->Cout, K = c->K, HWo = c->HWo, Ke = K + (bias_col ? 1 : 0);
     float *wext = NULL; // [Cout, K + 1]
-    if (g->bias) {
+    if (bias_col) {
         wext = conv_alloc((size_t)(Cout * Ke) * sizeof(float), "conv weights with the bias column");
         for (int64_t o = 0; o < Cout; o++) {
             memcpy(wext + o * Ke, g->wf + o * K, (size_t)K * sizeof(float));
@@ -313,8 +325,19 @@ static void conv_nchw_colpack(ug_ctx *ctx, const conv_gemm *g, const conv_geom *
     // puts the micro-tile's rows of C in one cache set, and C is re-read once per K slab
     // (+20% at 256x512 from this alone).
     int64_t ldt = (chunk + 15) / 16 * 16 + 16;
-    conv_chunks cj = {
-        ctx, cp, wext ? wext : g->wf, Ke, Cout, HWo, chunk, (HWo + chunk - 1) / chunk, ldt, NULL, x, y};
+    conv_chunks cj = {ctx,
+                      cp,
+                      wext ? wext : g->wf,
+                      bias_col ? NULL : g->bias,
+                      Ke,
+                      Cout,
+                      HWo,
+                      chunk,
+                      (HWo + chunk - 1) / chunk,
+                      ldt,
+                      NULL,
+                      x,
+                      y};
     cj.tmp = conv_alloc((size_t)(nth * Cout * ldt) * sizeof(float), "conv output chunks"); // [nth, Cout, ldt]
     ug_parallel_for(ctx->pool, c->B * cj.nchunks, 1, conv_chunk_range, &cj);
     free(cj.tmp);

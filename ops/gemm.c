@@ -11,6 +11,11 @@
 // (transposed views, BF16/F16 weights) one contiguous, aligned format, and zero-pads the
 // edges so that the micro-kernel always runs a full tile and only its store is masked.
 //
+// bf16 precision (ctx->precision, on AVX512-BF16): the same loops with A and B packed as bf16
+// pairs along k (ops/gemm_avx512bf16.c), F32 and F16 rounded to bf16 and BF16 weights copied as
+// they are; the micro-kernel multiplies pairs with vdpbf16ps and sums in f32. A packing
+// callback still writes f32 slivers, into a per-thread sliver that is then packed as pairs.
+//
 // Threads: with one GEMM, the (row block x column chunk) tasks of a panel are spread over the
 // pool; the shared B panel is packed lazily by whichever thread first needs a sliver; row
 // blocks are cut so there are enough tasks for every thread even when M is small. Many small
@@ -227,6 +232,8 @@ typedef struct gemm_arch {
     int mr, nr;
     int64_t kc, mc, nc; // cache blocks: K slab, rows of a packed A block, columns of a B panel
     gemm_micro_fn micro;
+    int bf16;    // slivers packed as bf16 pairs (gemm_pack_bf16), the micro-kernel's kc in pairs
+    int64_t kal; // K slabs are a multiple of this (the packing's step along k)
 } gemm_arch;
 
 // Measured on Zen 5 (48 KB L1, 1 MB L2 per core, 2 threads): a K slab of 640 beats both the
@@ -234,12 +241,28 @@ typedef struct gemm_arch {
 // sliver then streams from L2 too slowly); mc keeps the A block (280 x 640 floats, 700 KB) in
 // L2. A is packed again for every B panel, so nc is wide (2048: a 5 MB shared panel, in L3)
 // to re-read A from memory fewer times.
-static const gemm_arch arch_avx512 = {GEMM_AVX512_MR,      GEMM_AVX512_NR,      640,
-                                      20 * GEMM_AVX512_MR, 64 * GEMM_AVX512_NR, gemm_micro_avx512};
-static const gemm_arch arch_avx2 = {AVX2_MR, AVX2_NR, 640, 48 * AVX2_MR, 128 * AVX2_NR, gemm_micro_avx2};
+static const gemm_arch arch_avx512 = {GEMM_AVX512_MR,      GEMM_AVX512_NR,    640, 20 * GEMM_AVX512_MR,
+                                      64 * GEMM_AVX512_NR, gemm_micro_avx512, 0,   8};
+static const gemm_arch arch_avx2 = {AVX2_MR,       AVX2_NR,         640, 48 * AVX2_MR,
+                                    128 * AVX2_NR, gemm_micro_avx2, 0,   8};
+// bf16: the same bytes per block as the f32 kernel's (a pair of k in one 32-bit word), so twice
+// the k per slab; the packing converts 16 k of a row at a time.
+static const gemm_arch arch_avx512bf16 = {
+    GEMM_AVX512_MR,      GEMM_AVX512_NR,        1280, 20 * GEMM_AVX512_MR,
+    64 * GEMM_AVX512_NR, gemm_micro_avx512bf16, 1,    16};
 
-static const gemm_arch *gemm_pick_arch(void) {
+bool gemm_uses_bf16(const ug_ctx *ctx) {
+    return ctx->precision == UG_PRECISION_BF16 && ug_cpu_use_avx512_bf16();
+}
+
+static const gemm_arch *gemm_pick_arch(const ug_ctx *ctx) {
+    if (gemm_uses_bf16(ctx)) return &arch_avx512bf16;
     return ug_cpu_use_avx512() ? &arch_avx512 : &arch_avx2;
+}
+
+// Floats a packed sliver takes per k of its slab: 1, or a word per pair of k (bf16).
+static int64_t sliver_depth(const gemm_arch *ar, int64_t kc) {
+    return ar->bf16 ? (kc + 1) / 2 : kc;
 }
 
 // A GEMM on raw pointers, the tensor form's common denominator.
@@ -266,10 +289,11 @@ static int64_t min64(int64_t a, int64_t b) {
 }
 
 // Block sizes of one problem: K and N are cut into equal slabs / panels (no thin leftover),
-// kc a multiple of 8 (the packing transposes 8 x 8), nc of NR; mc bounds a row block.
+// kc a multiple of kal (the packing transposes 8 x 8), nc of NR; mc bounds a row block.
 typedef struct gemm_blocks {
     int64_t kc, nc, mc;
-    int64_t bfloats, afloats; // packed B panel (rounded to 64 bytes) and packed A block
+    int64_t bfloats, afloats; // packed B panel (rounded to 64 bytes) and packed A block, floats
+                              // (bf16: + one f32 B sliver, kc x NR, for a packing callback)
 } gemm_blocks;
 
 static int64_t round_up(int64_t a, int64_t b) {
@@ -278,59 +302,80 @@ static int64_t round_up(int64_t a, int64_t b) {
 
 static gemm_blocks gemm_blocking(const gemm_arch *ar, int64_t M, int64_t N, int64_t K) {
     gemm_blocks b;
-    b.kc = K < 1 ? 1 : min64(K, round_up(ceil_div(K, ceil_div(K, ar->kc)), 8));
+    b.kc = K < 1 ? 1 : min64(K, round_up(ceil_div(K, ceil_div(K, ar->kc)), ar->kal));
     b.nc = N < 1 ? ar->nr : round_up(ceil_div(N, ceil_div(N, ar->nc)), ar->nr);
     b.mc = M < 1 ? ar->mr : min64(round_up(M, ar->mr), ar->mc);
-    b.bfloats = round_up(b.kc * b.nc, 16);
-    b.afloats = b.kc * b.mc;
+    int64_t kd = sliver_depth(ar, b.kc);
+    b.bfloats = round_up(kd * b.nc, 16);
+    b.afloats = round_up(kd * b.mc, 16) + (ar->bf16 ? b.kc * ar->nr : 0);
     return b;
 }
 
-// Packs B slivers [s0, s1) of the panel (pc, jc) into bp (each kc x NR).
-static void pack_b_slivers(const gemm_arch *ar, const gemm_problem *p, float *bp, int64_t pc, int64_t kc,
-                           int64_t jc, int64_t nc, int64_t s0, int64_t s1) {
+// Packs B slivers [s0, s1) of the panel (pc, jc) into bp (each kc x NR, or kc / 2 pairs x NR).
+// tmp: kc x NR floats of the calling thread, where a packing callback writes a bf16 sliver first.
+static void pack_b_slivers(const gemm_arch *ar, const gemm_problem *p, float *bp, float *tmp, int64_t pc,
+                           int64_t kc, int64_t jc, int64_t nc, int64_t s0, int64_t s1) {
     size_t esz = ug_dtype_size(p->bdt);
+    int64_t kd = sliver_depth(ar, kc);
     for (int64_t s = s0; s < s1; s++) {
         int64_t j = jc + s * ar->nr;
         int rows = (int)min64(ar->nr, jc + nc - j);
-        if (p->packb) {
-            p->packb(p->packb_arg, bp + s * kc * ar->nr, ar->nr, pc, kc, j, rows);
-            continue;
+        float *out = bp + s * kd * ar->nr;
+        if (p->packb && ar->bf16) {
+            p->packb(p->packb_arg, tmp, ar->nr, pc, kc, j, rows);
+            gemm_pack_bf16((uint32_t *)out, ar->nr, tmp, 1, ar->nr, UG_F32, ar->nr, kc);
+        } else if (p->packb) {
+            p->packb(p->packb_arg, out, ar->nr, pc, kc, j, rows);
+        } else {
+            const char *src = (const char *)p->B + (pc * p->rsb + j * p->csb) * (int64_t)esz;
+            if (ar->bf16)
+                gemm_pack_bf16((uint32_t *)out, ar->nr, src, p->csb, p->rsb, p->bdt, rows, kc);
+            else
+                pack_sliver(out, ar->nr, src, p->csb, p->rsb, p->bdt, rows, kc);
         }
-        const char *src = (const char *)p->B + (pc * p->rsb + j * p->csb) * (int64_t)esz;
-        pack_sliver(bp + s * kc * ar->nr, ar->nr, src, p->csb, p->rsb, p->bdt, rows, kc);
     }
 }
 
 // Packs rows [i0, i0 + mc) of A, columns [pc, pc + kc), into MR slivers.
 static void pack_a_block(const gemm_arch *ar, const gemm_problem *p, float *ap, int64_t i0, int64_t mc,
                          int64_t pc, int64_t kc) {
+    int64_t kd = sliver_depth(ar, kc);
     for (int64_t i = 0; i < mc; i += ar->mr) {
         int rows = (int)min64(ar->mr, mc - i);
         const float *src = p->A + (i0 + i) * p->rsa + pc * p->csa;
-        pack_sliver(ap + i * kc, ar->mr, src, p->rsa, p->csa, UG_F32, rows, kc);
+        if (ar->bf16)
+            gemm_pack_bf16((uint32_t *)(ap + i * kd), ar->mr, src, p->rsa, p->csa, UG_F32, rows, kc);
+        else
+            pack_sliver(ap + i * kd, ar->mr, src, p->rsa, p->csa, UG_F32, rows, kc);
     }
 }
 
+// The f32 sliver of a bf16 packing callback, after the A block in a thread's packing space.
+static float *sliver_tmp(const gemm_arch *ar, const gemm_blocks *bl, float *ap) {
+    return ar->bf16 ? ap + round_up(sliver_depth(ar, bl->kc) * bl->mc, 16) : NULL;
+}
+
 typedef struct gemm_par gemm_par;
-static void ensure_b_sliver(gemm_par *g, int64_t s);
+static void ensure_b_sliver(gemm_par *g, int64_t s, int thread);
 
 // C[i0:i0+mc, jc + s0*NR : jc + min(s1*NR, nc)] from packed A block ap and B panel bp. With
-// `lazy`, each B sliver is packed on first use (threaded path); otherwise bp is complete.
+// `lazy`, each B sliver is packed on first use by `thread` (threaded path); otherwise bp is
+// complete.
 static void macro_kernel(const gemm_arch *ar, const gemm_problem *p, const float *ap, const float *bp,
                          int64_t i0, int64_t mc, int64_t jc, int64_t nc, int64_t s0, int64_t s1, int64_t pc,
-                         int64_t kc, gemm_par *lazy) {
+                         int64_t kc, gemm_par *lazy, int thread) {
     // Only the first K slab applies beta and the bias; later slabs accumulate into C.
     float beta = pc == 0 ? p->beta : 1.0f;
+    int64_t kd = sliver_depth(ar, kc);
     for (int64_t s = s0; s < s1; s++) {
-        if (lazy) ensure_b_sliver(lazy, s);
+        if (lazy) ensure_b_sliver(lazy, s, thread);
         int64_t j = jc + s * ar->nr;
         int nr = (int)min64(ar->nr, jc + nc - j);
         const float *bias = pc == 0 && p->bias ? p->bias + j : NULL;
-        const float *bs = bp + s * kc * ar->nr;
+        const float *bs = bp + s * kd * ar->nr;
         for (int64_t i = 0; i < mc; i += ar->mr) {
             int mr = (int)min64(ar->mr, mc - i);
-            ar->micro(kc, ap + i * kc, bs, p->C + (i0 + i) * p->ldc + j, p->ldc, mr, nr, p->alpha, beta,
+            ar->micro(kd, ap + i * kd, bs, p->C + (i0 + i) * p->ldc + j, p->ldc, mr, nr, p->alpha, beta,
                       bias);
         }
     }
@@ -352,16 +397,16 @@ static void gemm_serial(const gemm_arch *ar, const gemm_problem *p, const gemm_b
         gemm_k0(p);
         return;
     }
-    float *bp = buf, *ap = buf + bl->bfloats;
+    float *bp = buf, *ap = buf + bl->bfloats, *tmp = sliver_tmp(ar, bl, ap);
     for (int64_t jc = 0; jc < p->N; jc += bl->nc) {
         int64_t nc = min64(bl->nc, p->N - jc), ns = ceil_div(nc, ar->nr);
         for (int64_t pc = 0; pc < p->K; pc += bl->kc) {
             int64_t kc = min64(bl->kc, p->K - pc);
-            pack_b_slivers(ar, p, bp, pc, kc, jc, nc, 0, ns);
+            pack_b_slivers(ar, p, bp, tmp, pc, kc, jc, nc, 0, ns);
             for (int64_t ic = 0; ic < p->M; ic += bl->mc) {
                 int64_t mc = min64(bl->mc, p->M - ic);
                 pack_a_block(ar, p, ap, ic, mc, pc, kc);
-                macro_kernel(ar, p, ap, bp, ic, mc, jc, nc, 0, ns, pc, kc, NULL);
+                macro_kernel(ar, p, ap, bp, ic, mc, jc, nc, 0, ns, pc, kc, NULL, 0);
             }
         }
     }
@@ -379,32 +424,33 @@ enum { SLIVER_EMPTY = 0, SLIVER_PACKING = 1, SLIVER_READY = 2 };
 struct gemm_par {
     const gemm_arch *ar;
     const gemm_problem *p;
-    float *bp;                 // shared packed B panel
-    float *ap[UG_MAX_THREADS]; // per-thread packed A block
+    float *bp;                  // shared packed B panel
+    float *ap[UG_MAX_THREADS];  // per-thread packed A block
+    float *tmp[UG_MAX_THREADS]; // per-thread f32 sliver of a bf16 packing callback (sliver_tmp)
     int64_t jc, nc, ns, pc, kc;
     int64_t nib, mslivers;                         // row blocks, and MR slivers of M they split
     int64_t nj;                                    // sliver chunks per row block
     _Atomic unsigned char state[GEMM_MAX_SLIVERS]; // SLIVER_* of each B sliver of the panel
 };
 
-static bool try_pack_b_sliver(gemm_par *g, int64_t s) {
+static bool try_pack_b_sliver(gemm_par *g, int64_t s, int thread) {
     unsigned char expect = SLIVER_EMPTY;
     if (atomic_load_explicit(&g->state[s], memory_order_relaxed) != SLIVER_EMPTY ||
         !atomic_compare_exchange_strong_explicit(&g->state[s], &expect, SLIVER_PACKING, memory_order_relaxed,
                                                  memory_order_relaxed))
         return false;
-    pack_b_slivers(g->ar, g->p, g->bp, g->pc, g->kc, g->jc, g->nc, s, s + 1);
+    pack_b_slivers(g->ar, g->p, g->bp, g->tmp[thread], g->pc, g->kc, g->jc, g->nc, s, s + 1);
     atomic_store_explicit(&g->state[s], SLIVER_READY, memory_order_release); // publishes the packed floats
     return true;
 }
 
-static void ensure_b_sliver(gemm_par *g, int64_t s) {
+static void ensure_b_sliver(gemm_par *g, int64_t s, int thread) {
     if (atomic_load_explicit(&g->state[s], memory_order_acquire) == SLIVER_READY) return;
-    if (try_pack_b_sliver(g, s)) return;
+    if (try_pack_b_sliver(g, s, thread)) return;
     // Another thread is packing it: pack later slivers meanwhile rather than spin.
     for (int64_t t = s + 1;
          t < g->ns && atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY; t++)
-        try_pack_b_sliver(g, t);
+        try_pack_b_sliver(g, t, thread);
     while (atomic_load_explicit(&g->state[s], memory_order_acquire) != SLIVER_READY)
         _mm_pause();
 }
@@ -423,7 +469,8 @@ static void par_compute(void *arg, int64_t begin, int64_t end, int thread) {
             packed = ib;
         }
         int64_t s0 = jb * g->ns / g->nj, s1 = (jb + 1) * g->ns / g->nj;
-        macro_kernel(ar, g->p, g->ap[thread], g->bp, i0, i1 - i0, g->jc, g->nc, s0, s1, g->pc, g->kc, g);
+        macro_kernel(ar, g->p, g->ap[thread], g->bp, i0, i1 - i0, g->jc, g->nc, s0, s1, g->pc, g->kc, g,
+                     thread);
     }
 }
 
@@ -447,6 +494,8 @@ static void gemm_parallel(ug_ctx *ctx, const gemm_arch *ar, const gemm_problem *
     g.ap[0] = buf0 + bl.bfloats;
     for (int t = 1; t < nth; t++)
         g.ap[t] = ug_ctx_scratch(ctx, t, (size_t)bl.afloats * sizeof(float));
+    for (int t = 0; t < nth; t++)
+        g.tmp[t] = sliver_tmp(ar, &bl, g.ap[t]);
 
     // Row blocks of at most mc rows, as many as a multiple of the thread count when there are
     // enough MR slivers, so that every thread gets the same number of equal blocks; a few per
@@ -480,20 +529,20 @@ void gemm_cpu(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const f
               int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb, float beta, float *C,
               int64_t ldc, const float *bias) {
     gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias, NULL, NULL};
-    gemm_parallel(ctx, gemm_pick_arch(), &p);
+    gemm_parallel(ctx, gemm_pick_arch(ctx), &p);
 }
 
 void gemm_cpu_packb(ug_ctx *ctx, int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa,
                     int64_t csa, gemm_pack_b_fn pack_b, void *pack_arg, float beta, float *C, int64_t ldc,
                     const float *bias) {
     gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, NULL, UG_F32, 0, 0, C, ldc, bias, pack_b, pack_arg};
-    gemm_parallel(ctx, gemm_pick_arch(), &p);
+    gemm_parallel(ctx, gemm_pick_arch(ctx), &p);
 }
 
 void gemm_cpu_packb_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha,
                            const float *A, int64_t rsa, int64_t csa, gemm_pack_b_fn pack_b, void *pack_arg,
                            float beta, float *C, int64_t ldc, const float *bias) {
-    const gemm_arch *ar = gemm_pick_arch();
+    const gemm_arch *ar = gemm_pick_arch(ctx);
     gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, NULL, UG_F32, 0, 0, C, ldc, bias, pack_b, pack_arg};
     gemm_blocks bl = gemm_blocking(ar, M, N, K);
     gemm_serial(ar, &p, &bl, ug_ctx_scratch(ctx, thread, (size_t)(bl.bfloats + bl.afloats) * sizeof(float)));
@@ -502,7 +551,7 @@ void gemm_cpu_packb_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_
 void gemm_cpu_serial(ug_ctx *ctx, int thread, int64_t M, int64_t N, int64_t K, float alpha, const float *A,
                      int64_t rsa, int64_t csa, const void *B, ug_dtype bdt, int64_t rsb, int64_t csb,
                      float beta, float *C, int64_t ldc, const float *bias) {
-    const gemm_arch *ar = gemm_pick_arch();
+    const gemm_arch *ar = gemm_pick_arch(ctx);
     gemm_problem p = {M, N, K, alpha, beta, A, rsa, csa, B, bdt, rsb, csb, C, ldc, bias, NULL, NULL};
     gemm_blocks bl = gemm_blocking(ar, M, N, K);
     gemm_serial(ar, &p, &bl, ug_ctx_scratch(ctx, thread, (size_t)(bl.bfloats + bl.afloats) * sizeof(float)));
@@ -539,7 +588,7 @@ void matmul_cpu(ug_ctx *ctx, ug_tensor *C, const ug_tensor *A, const ug_tensor *
     int64_t Bt = batched ? C->shape[0] : 1;
     int64_t M = C->shape[C->ndim - 2], N = C->shape[C->ndim - 1], K = A->shape[A->ndim - 1];
     assert(A->shape[A->ndim - 2] == M && B->shape[B->ndim - 2] == K && B->shape[B->ndim - 1] == N);
-    const gemm_arch *ar = gemm_pick_arch();
+    const gemm_arch *ar = gemm_pick_arch(ctx);
     gemm_problem p = {M,
                       N,
                       K,

@@ -8,9 +8,15 @@
 // ug_view_transpose (no copy). A and C are F32; B is F32, BF16 or F16 (weights keep their
 // packed dtype and are widened while packing). bias is NULL or F32 [N]. beta == 0 means C is
 // not read (it may hold garbage, even NaN).
+//
+// Precision: with ctx->precision == UG_PRECISION_BF16 on a CPU with AVX512-BF16 (gemm_uses_bf16)
+// every fast entry below rounds A and B to bf16 (nearest, ties to even; BF16 weights are taken
+// as they are) while packing them, and sums the products in f32: C = alpha * bf16(A) @ bf16(B)
+// + beta * C + bias, alpha, beta, bias and C in f32. Otherwise everything is f32.
 #ifndef UG_OPS_GEMM_H
 #define UG_OPS_GEMM_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "engine/ctx.h"
@@ -21,6 +27,9 @@
 // B is F32 here; tests widen BF16/F16 weights first.
 void gemm_ref(int64_t M, int64_t N, int64_t K, float alpha, const float *A, int64_t rsa, int64_t csa,
               const float *B, int64_t rsb, int64_t csb, float beta, float *C, int64_t ldc, const float *bias);
+
+// Whether the GEMMs of ctx run in bf16 now (the precision asked and ug_cpu_use_avx512_bf16()).
+bool gemm_uses_bf16(const ug_ctx *ctx);
 
 // Fast kernel: same contract on tensors, threaded over the pool, AVX-512 or AVX2+FMA (chosen
 // per call by ug_cpu_use_avx512()). Call it from outside any parallel region.

@@ -9,6 +9,7 @@
 #include "ops/gemm_internal.h"
 
 enum { MR = GEMM_AVX512_MR, NR = GEMM_AVX512_NR, NV = NR / 16 };
+_Static_assert(NV == 2, "gemm_avx512_store stores two vectors a row");
 
 void gemm_micro_avx512(int64_t kc, const float *a, const float *b, float *c, int64_t ldc, int mr, int nr,
                        float alpha, float beta, const float *bias) {
@@ -44,25 +45,5 @@ void gemm_micro_avx512(int64_t kc, const float *a, const float *b, float *c, int
         b += NR;
     }
 
-    __mmask16 mask[NV];
-    __m512 vbias[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; v++) {
-        int rem = nr - 16 * v;
-        mask[v] = rem >= 16 ? (__mmask16)0xFFFF : rem <= 0 ? (__mmask16)0 : (__mmask16)((1u << rem) - 1);
-        vbias[v] = bias ? _mm512_maskz_loadu_ps(mask[v], bias + 16 * v) : _mm512_setzero_ps();
-    }
-    const __m512 valpha = _mm512_set1_ps(alpha), vbeta = _mm512_set1_ps(beta);
-    // Constant row indices keep acc in registers; rows past mr are simply not stored.
-#pragma GCC unroll 32
-    for (int i = 0; i < MR; i++) {
-        if (i >= mr) break;
-        float *ci = c + i * ldc;
-#pragma GCC unroll 4
-        for (int v = 0; v < NV; v++) {
-            __m512 x = _mm512_fmadd_ps(acc[i][v], valpha, vbias[v]);
-            if (beta != 0.0f) x = _mm512_fmadd_ps(vbeta, _mm512_maskz_loadu_ps(mask[v], ci + 16 * v), x);
-            _mm512_mask_storeu_ps(ci + 16 * v, mask[v], x);
-        }
-    }
+    gemm_avx512_store(acc, c, ldc, mr, nr, alpha, beta, bias);
 }

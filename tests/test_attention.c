@@ -21,12 +21,39 @@
 #define ATT_ATOL 2e-5
 #define ATT_RTOL 1e-4
 
+// bf16 precision (a third path where the CPU has AVX512-BF16): the kernel rounds q * scale, k
+// and v to bf16, multiplies exactly and sums in f32, so the reference runs on those rounded
+// operands (scale 1) and the logits' error is the f32 one above. The one rounding it cannot
+// replay is P's: out = sum_j bf16(p_j) v_j / l with l the f32 sum of the unrounded p_j, and
+// |bf16(p) - p| <= 2^-9 p, so that term is at most 2^-9 sum_j p_j |v_j| / l <= 2^-9 max |v|.
+// The bf16 path adds that bound (x 1.5 for the f32 sums over it) to the absolute tolerance.
+#define ATT_BF16_P_ERR (1.5 / 512.0)
+
 static int npaths(void) {
-    return ug_cpu_has_avx512() ? 2 : 1;
+    return ug_cpu_has_avx512_bf16() ? 3 : ug_cpu_has_avx512() ? 2 : 1;
 }
-// Path 0: AVX2 (forced), path 1: AVX-512.
-static void use_path(int i) {
+// Path 0: AVX2 (forced), path 1: AVX-512, path 2: AVX-512 with bf16 precision.
+static void use_path(ug_ctx *ctx, int i) {
     setenv("UGAINS_NO_AVX512", i == 0 ? "1" : "0", 1);
+    ug_ctx_set_precision(ctx, i == 2 ? UG_PRECISION_BF16 : UG_PRECISION_F32, NULL);
+}
+
+static float round_bf16(float x) {
+    return ug_bf16_to_f32(ug_f32_to_bf16(x));
+}
+
+// A contiguous copy of t [B, H, N, D] with every value x replaced by bf16(x * mul).
+static ug_tensor rounded_copy(const ug_tensor *t, float mul) {
+    ug_tensor r;
+    ug_err err;
+    ck_assert_int_eq(ug_tensor_new(&r, UG_F32, t->ndim, t->shape, &err), UG_OK);
+    float *o = r.data;
+    for (int64_t a = 0; a < t->shape[0]; a++)
+        for (int64_t b = 0; b < t->shape[1]; b++)
+            for (int64_t i = 0; i < t->shape[2]; i++)
+                for (int64_t d = 0; d < t->shape[3]; d++)
+                    *o++ = round_bf16(*(const float *)ug_tensor_ptr(t, (int64_t[]){a, b, i, d}) * mul);
+    return r;
 }
 
 static void fill_tensor(ug_tensor *t, float std, uint64_t seed) {
@@ -98,11 +125,22 @@ static void check(ug_ctx *ctx, ug_tensor *out, const ug_tensor *q, const ug_tens
     int64_t B = q->shape[0], H = q->shape[1], Nq = q->shape[2], Dv = v->shape[3];
     size_t n = (size_t)(B * H * Nq * Dv);
     float *want = malloc((n + 1) * sizeof *want), *got = malloc((n + 1) * sizeof *got);
+    float *want_bf16 = malloc((n + 1) * sizeof *want_bf16);
     reference(want, q, k, v, x, scale);
+    double vmax = 0;
+    if (npaths() > 2) { // the bf16 path's reference: rounded operands, q pre-scaled
+        ug_tensor qr = rounded_copy(q, scale), kr = rounded_copy(k, 1.0f), vr = rounded_copy(v, 1.0f);
+        reference(want_bf16, &qr, &kr, &vr, x, 1.0f);
+        for (int64_t i = 0; i < ug_tensor_numel(&vr); i++)
+            vmax = fmax(vmax, fabs(((const float *)vr.data)[i]));
+        ug_tensor_free(&qr);
+        ug_tensor_free(&kr);
+        ug_tensor_free(&vr);
+    }
     ug_err err;
     ck_assert_msg(attention_check(out, q, k, v, x, &err) == UG_OK, "%s: %s", what, err.msg);
     for (int path = 0; path < npaths(); path++) {
-        use_path(path);
+        use_path(ctx, path);
         // Poison the output so rows the kernel forgets are caught.
         for (int64_t b = 0; b < B; b++)
             for (int64_t h = 0; h < H; h++)
@@ -117,11 +155,16 @@ static void check(ug_ctx *ctx, ug_tensor *out, const ug_tensor *q, const ug_tens
                     for (int64_t d = 0; d < Dv; d++)
                         got[e++] = *(float *)ug_tensor_ptr(out, (int64_t[]){b, h, i, d});
         char msg[160];
-        snprintf(msg, sizeof msg, "%s [%s]", what, path ? "avx512" : "avx2");
-        test_assert_close(got, want, n, ATT_ATOL, ATT_RTOL, msg);
+        snprintf(msg, sizeof msg, "%s [%s]", what, path == 2 ? "avx512 bf16" : path ? "avx512" : "avx2");
+        if (path == 2)
+            test_assert_close(got, want_bf16, n, ATT_ATOL + ATT_BF16_P_ERR * vmax, ATT_RTOL, msg);
+        else
+            test_assert_close(got, want, n, ATT_ATOL, ATT_RTOL, msg);
     }
     unsetenv("UGAINS_NO_AVX512");
+    ug_ctx_set_precision(ctx, UG_PRECISION_F32, NULL);
     free(want);
+    free(want_bf16);
     free(got);
 }
 

@@ -4,6 +4,7 @@
 // is packed by `ugains pack`, and the outputs and §6 dumps of `ugains rba` are held to the
 // golden NLSSegmentation results. Every error case has its exit code and a one-line
 // "ugains: ..." message, and a failed run leaves --out and --dump as it found them.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,8 +303,8 @@ START_TEST(usage_errors) {
     // --help: exit 0 on stdout, every option named.
     ck_assert_int_eq(RUN("rba", "--help"), 0);
     char *help = test_read_text(g_outf);
-    static const char *const opts[] = {"--weights", "--image",   "--out",    "--dump",
-                                       "--pad32",   "--threads", "--device", "--help"};
+    static const char *const opts[] = {"--weights", "--image",  "--out",       "--dump", "--pad32",
+                                       "--threads", "--device", "--precision", "--help"};
     for (size_t k = 0; k < sizeof opts / sizeof opts[0]; k++)
         ck_assert_msg(strstr(help, opts[k]), "--help does not mention %s", opts[k]);
     free(help);
@@ -440,12 +441,51 @@ START_TEST(pack_and_inspect) {
 }
 END_TEST
 
+// --precision: a bad value is a usage error; bf16 writes the same outputs with the score within
+// the bound of tests/test_rba.c (2e-2 of max |U| for this 1-layer model); with bf16 forced off
+// (UGAINS_NO_AVX512BF16, as on a CPU without AVX512-BF16) one line says so and the run is the
+// f32 one, golden to 1e-4.
+START_TEST(precision_option) {
+    REQUIRE();
+    char out[1300];
+    subdir(out, sizeof out, "precision");
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--precision", "fp8"),
+                     2);
+    check_one_line("--precision wants f32 or bf16, got 'fp8'");
+    ck_assert_msg(!exists(out), "a usage error created %s", out);
+
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--precision", "bf16"),
+                     0);
+    ug_tensor u = file_npy(out, "rba_score"), want = golden("img0_1dl_rba_score");
+    ck_assert_int_eq(ug_tensor_numel(&u), ug_tensor_numel(&want));
+    double e = 0, r = 0;
+    for (int64_t i = 0; i < ug_tensor_numel(&want); i++) {
+        e = fmax(e, fabs((double)((float *)u.data)[i] - ((float *)want.data)[i]));
+        r = fmax(r, fabs((double)((float *)want.data)[i]));
+    }
+    ck_assert_msg(e <= 2e-2 * r, "--precision bf16: rba_score off by %g (max |U| %g)", e, r);
+    ug_tensor_free(&u);
+    test_rmtree(out);
+
+    setenv("UGAINS_NO_AVX512BF16", "1", 1);
+    ck_assert_int_eq(RUN("rba", "--weights", g_rba, "--image", g_img0, "--out", out, "--precision", "bf16"),
+                     0);
+    unsetenv("UGAINS_NO_AVX512BF16");
+    check_one_line("rba: --precision bf16: turned off by UGAINS_NO_AVX512BF16: running in f32");
+    u = file_npy(out, "rba_score");
+    check_golden(&u, "img0_1dl_rba_score");
+    ug_tensor_free(&u);
+    ug_tensor_free(&want);
+    test_rmtree(out);
+}
+END_TEST
+
 int main(void) {
     Suite *s;
     TCase *tc = test_case(
         &(test_case_def){.name = "cli_rba", .setup_once = setup, .teardown_once = teardown, .timeout = 120},
         &s);
     test_add(tc, img0_outputs_and_dumps, img1_pad32, usage_errors, runtime_errors_leave_no_outputs,
-             pack_and_inspect);
+             precision_option, pack_and_inspect);
     return test_run_suite(s);
 }

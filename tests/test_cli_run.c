@@ -328,6 +328,10 @@ START_TEST(usage_and_runtime_errors) {
     ck_assert_int_eq(run(bad_nms, errf), 2);
     const char *no_image[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, NULL};
     ck_assert_int_eq(run(no_image, errf), 2);
+    const char *bad_precision[] = {"run", "--rba",       g_rba, "--sam", g_sam, "--out",
+                                   out,   "--precision", "f64", img,     NULL};
+    ck_assert_int_eq(run(bad_precision, errf), 2);
+    ck_assert(file_contains(errf, "--precision wants f32 or bf16, got 'f64'"));
     const char *missing[] = {"run", "--rba", g_rba, "--sam", g_sam, "--out", out, bad, NULL};
     ck_assert_int_eq(run(missing, errf), 1);
     ck_assert(file_contains(errf, "nothing.png"));

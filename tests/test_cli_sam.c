@@ -463,10 +463,29 @@ START_TEST(file_errors) {
         free(e);
     }
     ck_assert_int_eq(run("sam --help"), 0);
+    // --precision: a bad value is a usage error; bf16 runs (on any CPU: f32 with one line where
+    // AVX512-BF16 is missing or, here, forced off).
+    snprintf(args, sizeof args, "sam --weights %s --image %s --point 1,2 --out %s/pr --precision fp16", g_sam,
+             g_image, g_dir);
+    ck_assert_int_eq(run(args), 2);
+    char *e = read_stderr();
+    ck_assert_msg(strstr(e, "--precision wants f32 or bf16, got 'fp16'"), "%s", e);
+    free(e);
+    snprintf(args, sizeof args, "sam --weights %s --image %s --point 1,2 --out %s/pr --precision bf16", g_sam,
+             g_image, g_dir);
+    ck_assert_int_eq(run(args), 0);
+    setenv("UGAINS_NO_AVX512BF16", "1", 1);
+    ck_assert_int_eq(run(args), 0);
+    unsetenv("UGAINS_NO_AVX512BF16");
+    e = read_stderr();
+    ck_assert_msg(
+        strstr(e, "ugains: sam: --precision bf16: turned off by UGAINS_NO_AVX512BF16: running in f32\n"),
+        "%s", e);
+    free(e);
     // --out that cannot be a folder.
     snprintf(args, sizeof args, "sam --weights %s --image %s --point 1,2 --out %s", g_sam, g_image, g_sam);
     ck_assert_int_eq(run(args), 1);
-    char *e = read_stderr();
+    e = read_stderr();
     ck_assert_msg(strstr(e, "sam_tiny.safetensors"), "%s", e);
     free(e);
 }

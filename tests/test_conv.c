@@ -21,7 +21,27 @@
 // Inputs N(0, 1), weights N(0, 1/K) so outputs are O(1). The fast path sums K <= 1143
 // products in float (in the GEMM's order): error ~ sqrt(K) * 6e-8 * O(1) ~ 2e-6. Tolerance
 // atol 2e-5 + rtol 2e-5, ten times that; a wrong tap, stride or padding moves outputs by O(0.1).
+//
+// The loop tests run with loop index 0 in f32 and 1 in bf16 precision (use_precision). In bf16
+// the GEMMs under the convolutions round input and weights to bf16 and sum exact products in
+// f32, so against a reference on the bf16-rounded operands (ref_in) the error is again that of
+// f32 sums and the same tolerance holds (the argument of tests/test_gemm.c); biases stay f32.
 static const double ATOL = 2e-5, RTOL = 2e-5;
+
+// Loop index 1: bf16 precision for test_ctx (f32 on a CPU without AVX512-BF16, where ref_in
+// then rounds nothing and the test is the f32 one again).
+static void use_precision(int i) {
+    ug_ctx_set_precision(&test_ctx, i == 1 ? UG_PRECISION_BF16 : UG_PRECISION_F32, NULL);
+}
+
+// The values the kernels multiply: a copy of v[0 .. n), rounded to bf16 when test_ctx computes
+// in bf16 (malloc'ed).
+static float *ref_in(const float *v, int64_t n) {
+    float *r = malloc((size_t)(n ? n : 1) * sizeof *r);
+    for (int64_t i = 0; i < n; i++)
+        r[i] = test_ctx.precision == UG_PRECISION_BF16 ? ug_bf16_to_f32(ug_f32_to_bf16(v[i])) : v[i];
+    return r;
+}
 
 static float *rnd(int64_t n, float std, uint64_t seed) {
     float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
@@ -97,8 +117,10 @@ static void run_conv(const conv_case *cs, ug_dtype wdt, int layout, bool bias, u
         wdata = to_half(w, nw, wdt);
         bdata = to_half(b, cs->Cout, wdt);
     }
-    conv2d_ref(want, x, w, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout, cs->kh, cs->kw,
+    float *xr = ref_in(x, nx), *wr = ref_in(w, nw);
+    conv2d_ref(want, xr, wr, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout, cs->kh, cs->kw,
                cs->stride, cs->pad, cs->pad, Ho, Wo);
+    free(xr), free(wr);
 
     ug_tensor tw = ug_tensor_wrap(wdata, wdt, UG_DIMS(cs->Cout, cs->Cin, cs->kh, cs->kw));
     ug_tensor tb = ug_tensor_wrap(bdata, wdt, UG_DIMS(cs->Cout));
@@ -109,9 +131,10 @@ static void run_conv(const conv_case *cs, ug_dtype wdt, int layout, bool bias, u
     conv2d_cpu(&test_ctx, &ty, &tx, &tw, bias ? &tb : NULL, cs->stride, cs->pad);
     output_gather(got, yout, cs->B, cs->Cout, Ho, Wo);
     char what[160];
-    snprintf(what, sizeof what, "conv2d B%lld Cin%lld %lldx%lld Cout%lld k%dx%d s%d p%d %s layout%d%s",
+    snprintf(what, sizeof what, "conv2d B%lld Cin%lld %lldx%lld Cout%lld k%dx%d s%d p%d %s layout%d%s %s",
              (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout,
-             cs->kh, cs->kw, cs->stride, cs->pad, ug_dtype_name(wdt), layout, bias ? " bias" : "");
+             cs->kh, cs->kw, cs->stride, cs->pad, ug_dtype_name(wdt), layout, bias ? " bias" : "",
+             ug_precision_name(test_ctx.precision));
     test_assert_close(got, want, (size_t)ny, ATOL, RTOL, what);
     free(xin);
     if (wdata != w) free(wdata), free(bdata);
@@ -143,12 +166,14 @@ static const conv_case cases[] = {
 };
 
 START_TEST(conv2d_f32_matches_ref) {
+    use_precision(_i);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
         run_conv(&cases[i], UG_F32, 0, i % 3 != 2, 10 * i);
 }
 END_TEST
 
 START_TEST(conv2d_half_weights) {
+    use_precision(_i);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         run_conv(&cases[i], UG_BF16, 0, true, 1000 + 10 * i);
         if (i % 2 == 0) run_conv(&cases[i], UG_F16, 0, true, 2000 + 10 * i);
@@ -158,6 +183,7 @@ END_TEST
 
 // Channels-last output (transposed GEMM, weights used in their packed dtype) and input views.
 START_TEST(conv2d_channels_last_views) {
+    use_precision(_i);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         for (int layout = 1; layout < 4; layout++) {
             run_conv(&cases[i], UG_F32, layout, true, 3000 + 10 * i + layout);
@@ -174,6 +200,7 @@ END_TEST
 // ones in the second; y has a padded channel stride and x is a strided crop of a wider image
 // (row and channel strides not H * W).
 START_TEST(conv2d_packed_im2col_chunks) {
+    use_precision(_i);
     int64_t Cin = 80, H = 47, W = 45, Cout = 19, Wx = 51, HWo = H * W, ldy = HWo + 7;
     float *xw = rnd(Cin * H * Wx, 1.0f, 7000), *w = rnd(Cout * Cin * 9, 1.0f / sqrtf(720.0f), 7001);
     float *b = rnd(Cout, 0.5f, 7002), *x = malloc((size_t)(Cin * H * W) * 4);
@@ -188,8 +215,9 @@ START_TEST(conv2d_packed_im2col_chunks) {
               tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(Cout));
     ug_tensor ty = ug_tensor_wrap(ybuf, UG_F32, UG_DIMS(1, Cout, H, W));
     ty.stride[1] = ldy, ty.stride[0] = Cout * ldy;
+    float *xr = ref_in(x, Cin * H * W), *wr = ref_in(w, Cout * Cin * 9);
     for (int pass = 0; pass < 2; pass++) {
-        conv2d_ref(want, x, w, pass ? b : NULL, 1, Cin, H, W, Cout, 3, 3, 1, 1, 1, H, W);
+        conv2d_ref(want, xr, wr, pass ? b : NULL, 1, Cin, H, W, Cout, 3, 3, 1, 1, 1, H, W);
         for (int64_t i = 0; i < Cout * ldy; i++)
             ybuf[i] = NAN; // the pitch padding stays NAN
         conv2d_cpu(&test_ctx, &ty, &tx, &tw, pass ? &tb : NULL, 1, 1);
@@ -201,7 +229,7 @@ START_TEST(conv2d_packed_im2col_chunks) {
         test_assert_close(got, want, (size_t)(Cout * HWo), ATOL, RTOL,
                           pass ? "packed im2col, bias" : "packed im2col");
     }
-    free(xw), free(w), free(b), free(x), free(want), free(ybuf), free(got);
+    free(xw), free(w), free(b), free(x), free(want), free(ybuf), free(got), free(xr), free(wr);
 }
 END_TEST
 
@@ -220,6 +248,7 @@ static void packb_transposed(void *arg, float *out, int w, int64_t k0, int64_t k
 }
 
 START_TEST(gemm_packb_matches_ref) {
+    use_precision(_i);
     static const int64_t sizes[][3] = {
         {1, 1, 1}, {17, 33, 3}, {33, 127, 700}, {127, 2100, 17}, {3, 4099, 1290}};
     for (size_t t = 0; t < sizeof sizes / sizeof sizes[0]; t++) {
@@ -232,7 +261,9 @@ START_TEST(gemm_packb_matches_ref) {
         for (int64_t k = 0; k < K; k++)
             for (int64_t n = 0; n < N; n++)
                 B[k * N + n] = bt[n * K + k];
-        gemm_ref(M, N, K, 0.5f, A, K, 1, B, N, 1, 0.25f, want, N, bias);
+        float *Ar = ref_in(A, M * K), *Br = ref_in(B, K * N);
+        gemm_ref(M, N, K, 0.5f, Ar, K, 1, Br, N, 1, 0.25f, want, N, bias);
+        free(Ar), free(Br);
         packb_arg pa = {bt, K};
         float *got1 = malloc((size_t)(M * N) * 4);
         memcpy(got1, got, (size_t)(M * N) * 4);
@@ -252,6 +283,7 @@ END_TEST
 // More output rows than one im2col tile holds (K * Wo = 1143 * 33 floats per row, 55 rows per
 // 8 MB tile, 67 rows): the tiles must join without gaps or overlaps.
 START_TEST(conv2d_several_tiles) {
+    use_precision(_i);
     conv_case cs = {1, 127, 67, 33, 3, 3, 3, 1, 1};
     run_conv(&cs, UG_F32, 0, true, 5000);
     run_conv(&cs, UG_BF16, 1, true, 5001);
@@ -261,6 +293,7 @@ END_TEST
 // Swin PatchEmbed: pad bottom/right to a multiple of 4, then 4x4/s4. conv2d_cpu_ex with the
 // ceil output size must equal the floor conv of the explicitly zero-padded image.
 START_TEST(conv2d_ex_bottom_right_padding) {
+    use_precision(_i);
     int64_t Cin = 3, H = 30, W = 49, Cout = 8, Hp = 32, Wp = 52, Ho = 8, Wo = 13;
     float *x = rnd(Cin * H * W, 1.0f, 6000), *w = rnd(Cout * Cin * 16, 0.15f, 6001),
           *b = rnd(Cout, 0.5f, 6002);
@@ -269,7 +302,9 @@ START_TEST(conv2d_ex_bottom_right_padding) {
     for (int64_t c = 0; c < Cin; c++)
         for (int64_t i = 0; i < H; i++)
             memcpy(xp + (c * Hp + i) * Wp, x + (c * H + i) * W, (size_t)W * 4);
-    conv2d_ref(want, xp, w, b, 1, Cin, Hp, Wp, Cout, 4, 4, 4, 0, 0, Ho, Wo);
+    float *xr = ref_in(xp, Cin * Hp * Wp), *wr = ref_in(w, Cout * Cin * 16);
+    conv2d_ref(want, xr, wr, b, 1, Cin, Hp, Wp, Cout, 4, 4, 4, 0, 0, Ho, Wo);
+    free(xr), free(wr);
     ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(1, Cin, H, W)),
               ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(1, Cout, Ho, Wo));
     ug_tensor tw = ug_tensor_wrap(w, UG_F32, UG_DIMS(Cout, Cin, 4, 4)),
@@ -324,7 +359,9 @@ static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint6
         wdata = to_half(w, nw, wdt);
         bdata = to_half(b, cs->Cout, wdt);
     }
-    conv_transpose2x2_ref(want, x, w, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout);
+    float *xr = ref_in(x, nx), *wr = ref_in(w, nw);
+    conv_transpose2x2_ref(want, xr, wr, bias ? b : NULL, cs->B, cs->Cin, cs->H, cs->W, cs->Cout);
+    free(xr), free(wr);
     ug_tensor tw = ug_tensor_wrap(wdata, wdt, UG_DIMS(cs->Cin, cs->Cout, 2, 2));
     ug_tensor tb = ug_tensor_wrap(bdata, wdt, UG_DIMS(cs->Cout));
     // Input and output: NCHW, or NHWC buffers seen through permuted views.
@@ -334,9 +371,9 @@ static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint6
     conv_transpose2x2_cpu(&test_ctx, &ty, &tx, &tw, bias ? &tb : NULL);
     output_gather(got, yout, cs->B, cs->Cout, Ho, Wo);
     char what[128];
-    snprintf(what, sizeof what, "conv_transpose2x2 B%lld Cin%lld %lldx%lld Cout%lld %s layout%d",
+    snprintf(what, sizeof what, "conv_transpose2x2 B%lld Cin%lld %lldx%lld Cout%lld %s layout%d %s",
              (long long)cs->B, (long long)cs->Cin, (long long)cs->H, (long long)cs->W, (long long)cs->Cout,
-             ug_dtype_name(wdt), layout);
+             ug_dtype_name(wdt), layout, ug_precision_name(test_ctx.precision));
     test_assert_close(got, want, (size_t)ny, ATOL, RTOL, what);
     free(xin);
     if (wdata != w) free(wdata), free(bdata);
@@ -344,6 +381,7 @@ static void run_ct(const ct_case *cs, ug_dtype wdt, int layout, bool bias, uint6
 }
 
 START_TEST(conv_transpose_matches_ref) {
+    use_precision(_i);
     const ct_case cs[] = {{1, 1, 1, 1, 1},
                           {2, 3, 5, 7, 17},
                           {1, 33, 9, 13, 3},
@@ -480,9 +518,14 @@ int main(void) {
         &(test_case_def){
             .name = "conv", .setup = test_ctx_setup, .teardown = test_ctx_teardown, .timeout = 60},
         &s);
-    test_add(tc, conv2d_f32_matches_ref, conv2d_half_weights, conv2d_channels_last_views,
-             conv2d_several_tiles, conv2d_packed_im2col_chunks, gemm_packb_matches_ref,
-             conv2d_ex_bottom_right_padding, conv2d_known_values, conv_transpose_matches_ref,
-             conv_transpose_known_values, golden_sam_patch_embed_and_neck, golden_sam_output_upscaling);
+    // Loop index 0: f32, 1: bf16 precision (use_precision).
+    const TTest *both[] = {conv2d_f32_matches_ref,         conv2d_half_weights,
+                           conv2d_channels_last_views,     conv2d_several_tiles,
+                           conv2d_packed_im2col_chunks,    gemm_packb_matches_ref,
+                           conv2d_ex_bottom_right_padding, conv_transpose_matches_ref};
+    for (size_t i = 0; i < sizeof both / sizeof both[0]; i++)
+        tcase_add_loop_test(tc, both[i], 0, 2);
+    test_add(tc, conv2d_known_values, conv_transpose_known_values, golden_sam_patch_embed_and_neck,
+             golden_sam_output_upscaling);
     return test_run_suite(s);
 }

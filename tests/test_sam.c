@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "engine/cpu.h"
 #include "engine/npy.h"
 #include "engine/safetensors.h"
 #include "models/sam.h"
@@ -279,6 +280,86 @@ START_TEST(half_precision_weights) {
 }
 END_TEST
 
+// max |got - want| over n values, and max |want|.
+static void max_errors(const float *got, const float *want, int64_t n, double *err, double *ref) {
+    *err = 0, *ref = 0;
+    for (int64_t i = 0; i < n; i++) {
+        *err = fmax(*err, fabs((double)got[i] - want[i]));
+        *ref = fmax(*ref, fabs((double)want[i]));
+    }
+}
+
+// bf16 precision (issue 12): every GEMM, convolution and attention of the encoder and the
+// decoder rounds its operands to bf16 and sums in f32, with the F32 weights. An 8-bit
+// significand is a relative error of 2^-9 per operand, which the encoder's 4 blocks and neck
+// carry to 7.4e-3 of max |embedding| on this model (measured: 2.9e-2 with max |ref| 3.98, about
+// what rounding the weights alone to BF16 does, half_precision_weights); the bound the issue
+// sets for bf16 is 3e-2 of max |ref|. The masks SAM returns are the logits > 0 (SamPredictor's
+// threshold): of the golden upscaled masks (p0, box, mask; 3 masks each at 96 x 160), at least
+// 99 % of the pixels must be on the same side of 0 as the golden logits (measured 99.6 to
+// 99.7 %); mask logits within bf16 noise of 0 may flip. On a CPU without AVX512-BF16 the precision falls back
+// to f32 and the f32 golden tests above already hold to 1e-4.
+START_TEST(bf16_precision_golden) {
+    REQUIRE_MODEL();
+    ug_err err;
+    const char *note;
+    ug_precision got_p = ug_ctx_set_precision(&test_ctx, UG_PRECISION_BF16, &note);
+    ck_assert_int_eq(got_p, ug_cpu_use_avx512_bf16() ? UG_PRECISION_BF16 : UG_PRECISION_F32);
+    ug_tensor input = golden("sam_tiny/input_preprocessed.npy"), emb,
+              want = golden("sam_tiny/image_embeddings.npy");
+    ck_assert_int_eq(sam_encode_image(&test_ctx, g_model, &input, &emb, NULL, &err), UG_OK);
+    double e, r;
+    max_errors(emb.data, want.data, ug_tensor_numel(&want), &e, &r);
+    printf("sam_tiny bf16: image embeddings max |err| %.3g = %.3g of max |ref| %.3g\n", e, e / r, r);
+    ck_assert_msg(e <= 3e-2 * r, "bf16 image embeddings off by %g, bound 3e-2 x %g", e, r);
+
+    static const struct {
+        const char *name;
+        float xy[2];
+        bool box, mask;
+        float bx[4];
+    } pcs[] = {{"p0", {37.0f, 41.0f}, false, false, {0}},
+               {"box", {0}, true, false, {30.0f, 20.0f, 120.0f, 80.0f}},
+               {"mask", {37.0f, 41.0f}, false, true, {0}}};
+    const int orig_hw[2] = {96, 160}, input_hw[2] = {154, 256};
+    for (size_t c = 0; c < sizeof pcs / sizeof pcs[0]; c++) {
+        float xy[2] = {pcs[c].xy[0], pcs[c].xy[1]}, bx[4];
+        memcpy(bx, pcs[c].bx, sizeof bx);
+        int label = 1;
+        sam_apply_coords(orig_hw, input_hw, xy, 1);
+        sam_apply_coords(orig_hw, input_hw, bx, 2);
+        ug_tensor mask_in = {0};
+        if (pcs[c].mask) mask_in = golden("sam_tiny/mask-mask_input.npy");
+        sam_prompts p = {1,      pcs[c].box ? 0 : 1,     xy,
+                         &label, pcs[c].box ? bx : NULL, pcs[c].mask ? &mask_in : NULL};
+        ug_tensor sparse, dense, low, iou, masks;
+        ck_assert_int_eq(sam_encode_prompts(&test_ctx, g_model, &p, &sparse, &dense, &err), UG_OK);
+        ck_assert_int_eq(
+            sam_decode_masks(&test_ctx, g_model, &emb, &sparse, &dense, true, &low, &iou, NULL, &err), UG_OK);
+        ck_assert_int_eq(sam_postprocess_masks(&test_ctx, g_model, &low, input_hw, orig_hw, &masks, &err),
+                         UG_OK);
+        char rel[64];
+        snprintf(rel, sizeof rel, "sam_tiny/%s-masks_multi.npy", pcs[c].name);
+        ug_tensor gm = golden(rel);
+        int64_t n = ug_tensor_numel(&gm), same = 0;
+        ck_assert_int_eq(ug_tensor_numel(&masks), n);
+        const float *a = masks.data, *b = gm.data;
+        for (int64_t i = 0; i < n; i++)
+            same += (a[i] > 0) == (b[i] > 0);
+        printf("sam_tiny bf16: %s masks > 0 agree on %.4f %% of %lld pixels\n", pcs[c].name, 100.0 * same / n,
+               (long long)n);
+        ck_assert_msg(same >= 0.99 * n, "%s: bf16 masks agree on %lld of %lld pixels", rel, (long long)same,
+                      (long long)n);
+        ug_tensor *all[] = {&sparse, &dense, &low, &iou, &masks, &gm, &mask_in};
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
+            ug_tensor_free(all[i]);
+    }
+    ug_tensor_free(&emb);
+    ug_tensor_free(&want);
+    ug_tensor_free(&input);
+}
+END_TEST
+
 START_TEST(prompt_errors) {
     REQUIRE_MODEL();
     ug_err err;
@@ -305,7 +386,8 @@ int main(void) {
     tcase_set_timeout(g, 60);
     test_add(g, preprocess_predictor, image_encoder_golden, dense_pe_golden);
     tcase_add_loop_test(g, prompt_cases_golden, 0, golden_sam_case_count());
-    test_add(g, batch_of_prompts_golden, ugains_float_path_golden, half_precision_weights, prompt_errors);
+    test_add(g, batch_of_prompts_golden, ugains_float_path_golden, half_precision_weights,
+             bf16_precision_golden, prompt_errors);
     suite_add_tcase(s, g);
     return test_run_suite(s);
 }
