@@ -10,21 +10,6 @@
 #include "ops/cuda/cuda_ops.h"
 #include "ops/proposals.h"
 
-#ifdef UG_CUDA_EMU
-// The host compiler may contract too (-march with FMA): a volatile keeps each rounding.
-static __device__ __forceinline__ float mul_rn(float a, float b) {
-    volatile float r = a * b;
-    return r;
-}
-static __device__ __forceinline__ float add_rn(float a, float b) {
-    volatile float r = a + b;
-    return r;
-}
-#else
-#define mul_rn __fmul_rn
-#define add_rn __fadd_rn
-#endif
-
 // The first error of the context as this entry's status (UG_OK while there is none).
 static ug_status entry_status(ug_ctx *ctx, ug_err *err) {
     const cu_state *s = (const cu_state *)ctx->dev_state;
@@ -279,7 +264,7 @@ static __global__ void __launch_bounds__(FPS_THREADS)
         uint64_t bk = ~(uint64_t)0;
         for (int64_t i = t; i < n; i += FPS_THREADS) {
             float dx = (float)xy[2 * i] - x1, dy = (float)xy[2 * i + 1] - y1;
-            float d = add_rn(mul_rn(dx, dx), mul_rn(dy, dy)), old = dist[i];
+            float d = cu_fadd(cu_fmul(dx, dx), cu_fmul(dy, dy)), old = dist[i];
             if (old < d) d = old;
             dist[i] = d;
             uint64_t key = fps_key(i, bits);

@@ -13,32 +13,6 @@
 
 #include "ops/cuda/cuda_ops.h"
 
-// Multiplications and additions nvcc must not contract into an FMA (the CPU rounds each one).
-#ifdef UG_CUDA_EMU
-// The host compiler may contract too (-march with FMA): a volatile keeps each rounding.
-static __device__ __forceinline__ float mul_rn(float a, float b) {
-    volatile float r = a * b;
-    return r;
-}
-static __device__ __forceinline__ float add_rn(float a, float b) {
-    volatile float r = a + b;
-    return r;
-}
-static __device__ __forceinline__ double dmul_rn(double a, double b) {
-    volatile double r = a * b;
-    return r;
-}
-static __device__ __forceinline__ double dadd_rn(double a, double b) {
-    volatile double r = a + b;
-    return r;
-}
-#else
-#define mul_rn  __fmul_rn
-#define add_rn  __fadd_rn
-#define dmul_rn __dmul_rn
-#define dadd_rn __dadd_rn
-#endif
-
 // #pragma unroll for nvcc (g++ of the emulated build does not know it).
 #ifdef UG_CUDA_EMU
 #define UNROLL
@@ -78,15 +52,15 @@ static __global__ void rba_probs_v1(float *p, const float *logits, int Q, int K)
 // Source taps of output index i for n_in -> n_out (rba_score_cpu's axis_taps, per index).
 static __device__ __forceinline__ void axis_tap(int64_t i, int64_t n_in, float scale, int64_t *i0,
                                                 int64_t *i1, float *l0, float *l1) {
-    double src = dadd_rn(dmul_rn((double)scale, dadd_rn((double)i, 0.5)), -0.5);
+    double src = cu_dadd(cu_dmul((double)scale, cu_dadd((double)i, 0.5)), -0.5);
     if (src < 0) src = 0;
     int64_t a = (int64_t)src;
     if (a > n_in - 1) a = n_in - 1;
-    double frac = dadd_rn(src, -(double)a);
+    double frac = cu_dadd(src, -(double)a);
     *i0 = a;
     *i1 = a < n_in - 1 ? a + 1 : a;
     *l1 = (float)frac;
-    *l0 = (float)dadd_rn(1.0, -frac);
+    *l0 = (float)cu_dadd(1.0, -frac);
 }
 
 enum { SC_THREADS = 128, SC_KT = 32, SC_QT = 32 };
@@ -129,9 +103,9 @@ static __global__ void __launch_bounds__(SC_THREADS)
             for (int qq = 0; qq < nq; qq++) {
                 const float *m = masks + (int64_t)(qc + qq) * h * w;
                 const float *a = m + y0 * w, *b = m + y1 * w;
-                float ha = add_rn(mul_rn(a[x0], lx0), mul_rn(a[x1], lx1));
-                float hb = add_rn(mul_rn(b[x0], lx0), mul_rn(b[x1], lx1));
-                float v = add_rn(mul_rn(ha, ly0), mul_rn(hb, ly1));
+                float ha = cu_fadd(cu_fmul(a[x0], lx0), cu_fmul(a[x1], lx1));
+                float hb = cu_fadd(cu_fmul(b[x0], lx0), cu_fmul(b[x1], lx1));
+                float v = cu_fadd(cu_fmul(ha, ly0), cu_fmul(hb, ly1));
                 float s = 1.0f / (1.0f + expf(-v));
                 UNROLL
                 for (int kk = 0; kk < SC_KT; kk++)
