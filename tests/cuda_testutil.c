@@ -2,6 +2,7 @@
 #include "tests/cuda_testutil.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ops/ops.h"
@@ -121,4 +122,21 @@ void cut_check_exact(const ug_tensor *got, const void *want, ug_tensor *first, c
         ck_abort_msg("%s: byte %zu differs from the reference", what, i);
     }
     keep_or_compare(&h, first, what);
+}
+
+float *cut_rand_weights(int64_t n, ug_dtype dt, uint64_t seed, void **q) {
+    float *w = malloc((size_t)(n ? n : 1) * sizeof(float));
+    test_fill_uniform(w, (size_t)n, -1.0f, 1.0f, seed);
+    if (dt == UG_F32) {
+        *q = malloc((size_t)(n ? n : 1) * sizeof(float));
+        memcpy(*q, w, (size_t)n * sizeof(float));
+        return w;
+    }
+    uint16_t *h = malloc((size_t)(n ? n : 1) * sizeof(uint16_t));
+    for (int64_t i = 0; i < n; i++) {
+        h[i] = dt == UG_BF16 ? ug_f32_to_bf16(w[i]) : ug_f32_to_f16(w[i]);
+        w[i] = dt == UG_BF16 ? ug_bf16_to_f32(h[i]) : ug_f16_to_f32(h[i]);
+    }
+    *q = h;
+    return w;
 }

@@ -37,6 +37,10 @@ ug_tensor cut_upload(const ug_tensor *host);
 ug_tensor cut_download(const ug_tensor *dev);
 // A device tensor of this shape whose bytes are all 0xFF (NaN / -1): outputs start as poison.
 ug_tensor cut_empty(ug_dtype dt, int ndim, const int64_t *shape);
+// n uniform(-1, 1) weights from seed, rounded to dt (F32, BF16 or F16): *q gets them in dt (for
+// upload as packed weights), the return value the same values widened to F32 (the reference's
+// operand). Both malloc'ed, freed by the caller.
+float *cut_rand_weights(int64_t n, ug_dtype dt, uint64_t seed, void **q);
 // A host F32 tensor of uniform(lo, hi) values from seed.
 ug_tensor cut_rand(int ndim, const int64_t *shape, float lo, float hi, uint64_t seed);
 

@@ -29,24 +29,6 @@ static double atol_for(int64_t K) {
 }
 static const double RTOL = 4.8e-7; // 2^-21
 
-// As in test_cuda_gemm.c: n uniform(-1, 1) values in dt (*q) and widened (returned).
-static float *make_weights(int64_t n, ug_dtype dt, uint64_t seed, void **q) {
-    float *w = malloc((size_t)(n ? n : 1) * sizeof(float));
-    test_fill_uniform(w, (size_t)n, -1.0f, 1.0f, seed);
-    if (dt == UG_F32) {
-        *q = malloc((size_t)(n ? n : 1) * sizeof(float));
-        memcpy(*q, w, (size_t)n * sizeof(float));
-        return w;
-    }
-    uint16_t *h = malloc((size_t)(n ? n : 1) * sizeof(uint16_t));
-    for (int64_t i = 0; i < n; i++) {
-        h[i] = dt == UG_BF16 ? ug_f32_to_bf16(w[i]) : ug_f32_to_f16(w[i]);
-        w[i] = dt == UG_BF16 ? ug_bf16_to_f32(h[i]) : ug_f16_to_f32(h[i]);
-    }
-    *q = h;
-    return w;
-}
-
 // [B, C, H, W] contiguous -> [B, H, W, C] contiguous (or back with inverse).
 static float *nchw_to_nhwc(const float *x, int64_t B, int64_t C, int64_t H, int64_t W, bool inverse) {
     int64_t n = B * C * H * W;
@@ -104,9 +86,9 @@ static void run_conv(const cv_case *c, uint64_t seed) {
     float *x = malloc((size_t)(B * Cin * H * W) * sizeof(float));
     test_fill_uniform(x, (size_t)(B * Cin * H * W), -1.0f, 1.0f, seed);
     void *wq, *bq = NULL;
-    float *w = make_weights(Cout * K, c->wdt, seed + 1, &wq);
+    float *w = cut_rand_weights(Cout * K, c->wdt, seed + 1, &wq);
     ug_dtype bdt = c->bias == 2 ? UG_BF16 : UG_F32;
-    float *bw = c->bias ? make_weights(Cout, bdt, seed + 2, &bq) : NULL;
+    float *bw = c->bias ? cut_rand_weights(Cout, bdt, seed + 2, &bq) : NULL;
     float *ref = malloc((size_t)(ny ? ny : 1) * sizeof(float));
     conv2d_ref(ref, x, w, bw, B, Cin, H, W, Cout, (int)k, (int)k, c->stride, c->pad, c->pad, Ho, Wo);
     float *want = c->ycl ? nchw_to_nhwc(ref, B, Cout, Ho, Wo, false) : ref;
@@ -187,9 +169,9 @@ static void run_convt(const ct_case *c, uint64_t seed) {
     float *x = malloc((size_t)(B * Cin * H * W) * sizeof(float));
     test_fill_uniform(x, (size_t)(B * Cin * H * W), -1.0f, 1.0f, seed);
     void *wq, *bq = NULL;
-    float *w = make_weights(Cin * Cout * 4, c->wdt, seed + 1, &wq);
+    float *w = cut_rand_weights(Cin * Cout * 4, c->wdt, seed + 1, &wq);
     ug_dtype bdt = c->bias == 2 ? UG_BF16 : UG_F32;
-    float *bw = c->bias ? make_weights(Cout, bdt, seed + 2, &bq) : NULL;
+    float *bw = c->bias ? cut_rand_weights(Cout, bdt, seed + 2, &bq) : NULL;
     float *ref = malloc((size_t)ny * sizeof(float));
     conv_transpose2x2_ref(ref, x, w, bw, B, Cin, H, W, Cout);
     float *want = c->ycl ? nchw_to_nhwc(ref, B, Cout, 2 * H, 2 * W, false) : ref;

@@ -35,25 +35,6 @@ static double atol_for(int64_t K, float alpha) {
 }
 static const double RTOL = 4.8e-7; // 2^-21
 
-// n uniform(-1, 1) values rounded to dt: *q gets them in dt (F32 floats or BF16/F16 halves),
-// the return value the same values widened to F32 (malloc'ed, freed by the caller).
-static float *make_weights(int64_t n, ug_dtype dt, uint64_t seed, void **q) {
-    float *w = malloc((size_t)(n ? n : 1) * sizeof(float));
-    test_fill_uniform(w, (size_t)n, -1.0f, 1.0f, seed);
-    if (dt == UG_F32) {
-        *q = malloc((size_t)(n ? n : 1) * sizeof(float));
-        memcpy(*q, w, (size_t)n * sizeof(float));
-        return w;
-    }
-    uint16_t *h = malloc((size_t)(n ? n : 1) * sizeof(uint16_t));
-    for (int64_t i = 0; i < n; i++) {
-        h[i] = dt == UG_BF16 ? ug_f32_to_bf16(w[i]) : ug_f32_to_f16(w[i]);
-        w[i] = dt == UG_BF16 ? ug_bf16_to_f32(h[i]) : ug_f16_to_f32(h[i]);
-    }
-    *q = h;
-    return w;
-}
-
 static float *make_f32(int64_t n, uint64_t seed) {
     float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
     test_fill_uniform(x, (size_t)n, -1.0f, 1.0f, seed);
@@ -78,7 +59,7 @@ static void run_matmul(const mm_case *c, uint64_t seed) {
     int64_t nb = c->bm == B_PER_BATCH ? Bt : 1;
     float *A = make_f32(Bt * M * K, seed);
     void *Bq;
-    float *Bw = make_weights(nb * K * N, c->bdt, seed + 1, &Bq);
+    float *Bw = cut_rand_weights(nb * K * N, c->bdt, seed + 1, &Bq);
     float *C0 = make_f32(Bt * M * ldc, seed + 2), *bias = make_f32(N, seed + 3);
     float *want = malloc((size_t)(Bt * M * ldc) * sizeof(float));
     for (int64_t i = 0; i < Bt * M * ldc; i++)
@@ -216,9 +197,9 @@ static void run_linear(int nlead, const int64_t *lead, int64_t in, int64_t out, 
     int64_t ldx = in + xpad;
     float *x = make_f32(rows * ldx, seed);
     void *Wq, *bq = NULL;
-    float *Ww = make_weights(out * in, wdt, seed + 1, &Wq);
+    float *Ww = cut_rand_weights(out * in, wdt, seed + 1, &Wq);
     ug_dtype bdt = bias_mode == 2 ? UG_BF16 : UG_F32;
-    float *bw = bias_mode ? make_weights(out, bdt, seed + 2, &bq) : NULL;
+    float *bw = bias_mode ? cut_rand_weights(out, bdt, seed + 2, &bq) : NULL;
     float *want = malloc((size_t)(rows * out) * sizeof(float));
     gemm_ref(rows, out, in, 1.0f, x, ldx, 1, Ww, 1, in, 0.0f, want, out, bw);
 
