@@ -6,12 +6,23 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 #define POISON_BIT ((uintptr_t)1 << 62)
 
 void *poison_untag(const void *p) {
     return p ? (void *)((uintptr_t)p & ~POISON_BIT) : NULL;
 }
+void poison_long_lived(const void *p) {
+#if defined(__SANITIZE_ADDRESS__)
+    if (p) __lsan_ignore_object(poison_untag(p));
+#else
+    (void)p;
+#endif
+}
+
 static void *tag(void *p) {
     return p ? (void *)((uintptr_t)p | POISON_BIT) : NULL;
 }

@@ -16,5 +16,9 @@ extern const ug_memory ug_poison_memory;
 
 // The host address behind a poison address (for the planted-dereference test).
 void *poison_untag(const void *p);
+// Poison memory that outlives the forked tests using it (weights placed once in the parent):
+// LeakSanitizer cannot follow a tagged pointer, so without this every child would report the
+// blocks as leaked. No-op outside AddressSanitizer builds.
+void poison_long_lived(const void *p);
 
 #endif

@@ -42,6 +42,12 @@ static void report(ug_status st, const ug_err *err) {
     if (st != UG_OK) fprintf(stderr, "test_device_boundary: %s\n", err->msg);
 }
 
+// Weights placed in the parent stay there for every forked test (tests/poison_backend.h).
+static void long_lived(const ug_weights *w) {
+    for (int i = 0; i < w->nblocks; i++)
+        poison_long_lived(w->blocks[i]);
+}
+
 static void setup(void) {
     if (!test_golden_available()) return;
     ug_err err;
@@ -52,6 +58,7 @@ static void setup(void) {
         report(st = sam_load(&g_sam, sp, &err), &err);
         if (st == UG_OK) report(st = sam_load(&g_sam_p, sp, &err), &err);
         if (st == UG_OK) report(st = ug_weights_place(&g_sam_p->w, ug_backend_poison.mem, &err), &err);
+        if (st == UG_OK) long_lived(&g_sam_p->w);
         if (st != UG_OK) sam_free(g_sam), sam_free(g_sam_p), g_sam = g_sam_p = NULL;
     }
     free(sp);
@@ -64,6 +71,7 @@ static void setup(void) {
             report(st = rba_load(&g_rba[i], rp, &err), &err);
             if (st == UG_OK) report(st = rba_load(&g_rba_p[i], rp, &err), &err);
             if (st == UG_OK) report(st = ug_weights_place(&g_rba_p[i]->w, ug_backend_poison.mem, &err), &err);
+            if (st == UG_OK) long_lived(&g_rba_p[i]->w);
             if (st != UG_OK) rba_free(g_rba[i]), rba_free(g_rba_p[i]), g_rba[i] = g_rba_p[i] = NULL;
         }
         free(rp);
