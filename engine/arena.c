@@ -153,7 +153,11 @@ ug_status ug_arena_tensor(ug_arena *a, ug_tensor *t, ug_dtype dt, int ndim, cons
     if ((int64_t)bytes > UG_MAX_TENSOR_BYTES)
         return ug_errf(err, UG_ERR_NOMEM, "arena: %zu bytes is over the limit", bytes);
     void *p = ug_arena_alloc(a, bytes);
-    if (!p) return ug_errf(err, UG_ERR_NOMEM, "arena: cannot allocate %zu bytes", bytes);
+    if (!p) {
+        ug_device d = memory_of(a)->device;
+        return ug_errf(err, UG_ERR_NOMEM, "arena: out of %s memory for %zu bytes",
+                       d == UG_CPU ? "host" : ug_device_name(d), bytes);
+    }
     *t = ug_tensor_wrap_on(p, memory_of(a)->device, dt, ndim, shape);
     return UG_OK;
 }

@@ -77,8 +77,8 @@ ug_status ug_tensor_new_on(ug_tensor *t, const ug_memory *mem, ug_dtype dt, int 
     if (alloc_bytes == 0) alloc_bytes = 64;
     void *p = mem->alloc(alloc_bytes);
     if (!p)
-        return ug_errf(err, UG_ERR_NOMEM, "tensor: cannot allocate %lld bytes on the %s", (long long)bytes,
-                       ug_device_name(mem->device));
+        return ug_errf(err, UG_ERR_NOMEM, "tensor: out of %s memory for %lld bytes",
+                       mem->device == UG_CPU ? "host" : ug_device_name(mem->device), (long long)bytes);
     ug_status st = mem->zero(p, alloc_bytes, err);
     if (st != UG_OK) {
         mem->free(p);

@@ -8,6 +8,10 @@
 // on a GPU (tests/gpu_check.sh) on the device itself.
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "engine/image.h"
+#include "pipeline/ugains.h"
 
 #include "tests/cuda_testutil.h"
 #include "tests/golden_models.h"
@@ -130,6 +134,59 @@ START_TEST(host_weights_are_refused) {
 }
 END_TEST
 
+#ifdef UG_CUDA_EMU
+static int placed_blocks(void) {
+    return (g_rba[0]->w.device == UG_CUDA ? g_rba[0]->w.nblocks : 0) +
+           (g_sam->w.device == UG_CUDA ? g_sam->w.nblocks : 0);
+}
+
+// Device memory running out anywhere (placing the weights, any activation, scratch or output of
+// the whole UGainS image) is one UG_ERR_NOMEM naming the memory, never a crash, and leaves no
+// device allocation behind but the weights placed so far. Allocation n fails for n = 1, 2, ...
+// until a run gets through.
+START_TEST(out_of_device_memory_anywhere_is_an_error) {
+    ck_assert_msg(test_golden_available(), "golden set missing");
+    ck_assert_msg(g_sam != NULL && g_rba[0] != NULL,
+                  "tiny models could not be packed and loaded (see stderr)");
+    ug_err err;
+    char *p = test_golden_path("rba_tiny/img1.png");
+    ug_tensor img;
+    ck_assert_int_eq(ug_image_read(p, UG_IMAGE_RGB, &img, &err), UG_OK);
+    free(p);
+    ugains_opts o;
+    ugains_opts_default(&o);
+    o.prop.points = 3;
+    o.prop.threshold = -1e9f;
+    long base = emu_live_allocations();
+    int failed = 0;
+    for (long n = 1;; n++) {
+        ck_assert_msg(n < 5000, "no run got through");
+        ug_ctx ctx;
+        ck_assert_int_eq(ug_ctx_init(&ctx, 2, &err), UG_OK);
+        ck_assert_int_eq(ug_ctx_use_device(&ctx, &ug_backend_cuda, &err), UG_OK);
+        ugains_result r;
+        memset(&r, 0, sizeof r);
+        emu_fail_malloc_after(n);
+        ug_status st = rba_to_device(g_rba[0], &ctx, &err);
+        if (st == UG_OK) st = sam_to_device(g_sam, &ctx, &err);
+        if (st == UG_OK) st = ugains_run_image(&ctx, g_rba[0], g_sam, &img, NULL, &o, &r, NULL, &err);
+        emu_fail_malloc_after(0);
+        ugains_result_free(&r);
+        ug_ctx_free(&ctx);
+        ck_assert_msg(emu_live_allocations() == base + placed_blocks(),
+                      "allocation %ld failed: %ld left over", n,
+                      emu_live_allocations() - base - placed_blocks());
+        if (st == UG_OK) break;
+        ck_assert_msg(st == UG_ERR_NOMEM && strstr(err.msg, "memory"), "allocation %ld failed: %s (%s)", n,
+                      err.msg, ug_status_name(st));
+        failed++;
+    }
+    ck_assert_int_gt(failed, 2); // weights, then allocations inside the run
+    ug_tensor_free(&img);
+}
+END_TEST
+#endif
+
 int main(void) {
     Suite *s;
     TCase *tc = test_case(&(test_case_def){.name = "cuda_models",
@@ -145,5 +202,8 @@ int main(void) {
     tcase_add_loop_test(tc, rba_models, 0, 6);
     tcase_add_loop_test(tc, pipeline_instances, 0, 2);
     test_add(tc, pipeline_whole_image);
+#ifdef UG_CUDA_EMU
+    test_add(tc, out_of_device_memory_anywhere_is_an_error);
+#endif
     return test_run_suite(s);
 }
