@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "apps/cli.h"
 #include "bench/bench.h"
 #include "engine/timer.h"
 #include "ops/masks.h"
@@ -23,16 +24,19 @@
 #include "weights-tools/synthetic.h"
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: ugains bench run [--rba FILE] [--sam FILE] [--sam-variant vit_b|vit_l|vit_h]\n"
-               "                        [--dtype f32|bf16|f16] [--image HxW] [--points K] [--threshold T]\n"
-               "                        [--threads N] [--tmp DIR] [--precision f32|bf16]\n"
-               "\n"
-               "Times `ugains run` per stage on a synthetic image (default 1024x2048) with packed\n"
-               "weights, or with synthetic full-size weights (Swin-B RbA, SAM --sam-variant, default\n"
-               "vit_h, packed as --dtype, default f32, in --tmp or $TMPDIR); then FPS over every pixel\n"
-               "and mask NMS alone at that size. Every pixel is a candidate unless --threshold (random\n"
-               "weights score nothing as anomalous). Prints the peak RSS. --precision bf16: GEMMs,\n"
-               "convolutions and attention of both models in bf16 on AVX512-BF16 CPUs.\n");
+    fprintf(f,
+            "usage: ugains bench run [--rba FILE] [--sam FILE] [--sam-variant vit_b|vit_l|vit_h]\n"
+            "                        [--dtype f32|bf16|f16] [--image HxW] [--points K] [--threshold T]\n"
+            "                        [--threads N] [--tmp DIR] [--precision f32|bf16] [--device cpu|cuda]\n"
+            "\n"
+            "Times `ugains run` per stage on a synthetic image (default 1024x2048) with packed\n"
+            "weights, or with synthetic full-size weights (Swin-B RbA, SAM --sam-variant, default\n"
+            "vit_h, packed as --dtype, default f32, in --tmp or $TMPDIR); then FPS over every pixel\n"
+            "and mask NMS alone at that size. Every pixel is a candidate unless --threshold (random\n"
+            "weights score nothing as anomalous). Prints the peak RSS. --precision bf16: GEMMs,\n"
+            "convolutions and attention of both models in bf16 on AVX512-BF16 CPUs. --device cuda\n"
+            "(or UGAINS_DEVICE): the chain on the CUDA device, each stage timed after the device\n"
+            "finished it; the FPS and NMS rows are then left out (they time the CPU kernels).\n");
 }
 
 // Synthetic checkpoint -> packed file under dir; returns the packed path (malloc'ed).
@@ -84,13 +88,21 @@ int bench_run_main(int argc, char **argv) {
     float threshold = -1e30f;
     ug_dtype dt = UG_F32;
     ug_precision precision = UG_PRECISION_F32;
-    static const struct option opts[] = {
-        {"rba", required_argument, 0, 'r'},     {"precision", required_argument, 0, 'R'},
-        {"sam", required_argument, 0, 's'},     {"sam-variant", required_argument, 0, 'v'},
-        {"dtype", required_argument, 0, 'd'},   {"image", required_argument, 0, 'i'},
-        {"points", required_argument, 0, 'k'},  {"threshold", required_argument, 0, 'T'},
-        {"threads", required_argument, 0, 't'}, {"tmp", required_argument, 0, 'm'},
-        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    static const struct option opts[] = {{"rba", required_argument, 0, 'r'},
+                                         {"precision", required_argument, 0, 'R'},
+                                         {"sam", required_argument, 0, 's'},
+                                         {"sam-variant", required_argument, 0, 'v'},
+                                         {"dtype", required_argument, 0, 'd'},
+                                         {"image", required_argument, 0, 'i'},
+                                         {"points", required_argument, 0, 'k'},
+                                         {"threshold", required_argument, 0, 'T'},
+                                         {"threads", required_argument, 0, 't'},
+                                         {"tmp", required_argument, 0, 'm'},
+                                         {"device", required_argument, 0, 'D'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    const char *device_arg = NULL;
+    ug_device device;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -108,6 +120,7 @@ int bench_run_main(int argc, char **argv) {
         case 'T': threshold = strtof(optarg, NULL); break;
         case 't': threads = atoi(optarg); break;
         case 'm': tmp = optarg; break;
+        case 'D': device_arg = optarg; break;
         case 'R':
             if (!bench_parse_precision("run", optarg, &precision)) return 2;
             break;
@@ -115,6 +128,7 @@ int bench_run_main(int argc, char **argv) {
         default: usage(stderr); return 2;
         }
     }
+    if (!cli_device("bench run", device_arg, &device)) return 2;
     if (points < 1) {
         fprintf(stderr, "ugains: bench run: --points must be positive\n");
         return 2;
@@ -126,6 +140,11 @@ int bench_run_main(int argc, char **argv) {
         return 1;
     }
     bench_use_precision("run", &ctx, precision);
+    if (cli_use_device(&ctx, device, &err) != UG_OK) {
+        fprintf(stderr, "ugains: bench run: %s\n", err.msg);
+        ug_ctx_free(&ctx);
+        return 1;
+    }
     rba_model *rba = NULL;
     sam_model *sam = NULL;
     ug_tensor img = {0};
@@ -150,6 +169,7 @@ int bench_run_main(int argc, char **argv) {
                ug_dtype_name(dt), (ug_now_ms() - t0) / 1000.0);
     }
     if (rba_load(&rba, rba_path, &err) != UG_OK || sam_load(&sam, sam_path, &err) != UG_OK) goto fail;
+    if (rba_to_device(rba, &ctx, &err) != UG_OK || sam_to_device(sam, &ctx, &err) != UG_OK) goto fail;
     if (made_rba) unlink(made_rba); // mapped: the data stays until the models are freed
     if (made_sam) unlink(made_sam);
 
@@ -169,16 +189,23 @@ int bench_run_main(int argc, char **argv) {
     double t0 = ug_now_ms();
     if (ugains_run_image(&ctx, rba, sam, &img, NULL, &o, &r, NULL, &err) != UG_OK) goto fail;
     double total = ug_now_ms() - t0;
-    printf(
-        "ugains run, image %dx%d, %d threads, precision %s, %lld candidates, %d points, %d instances kept\n",
-        H, W, ctx.nthreads, ug_precision_name(ctx.precision), (long long)r.ncandidates, r.npoints, r.nkeep);
+    printf("ugains run, image %dx%d, %d threads, device %s, precision %s, %lld candidates, %d points, %d "
+           "instances kept\n",
+           H, W, ctx.nthreads, ug_device_name(ctx.device), ug_precision_name(ctx.precision),
+           (long long)r.ncandidates, r.npoints, r.nkeep);
     bench_header(&b);
     for (int s = 0; s < UGAINS_NSTAGES; s++)
         bench_row(&b, ugains_stage_names[s], shape, r.ms[s], 0, 0);
     bench_row(&b, "total", shape, total, 0, 0);
 
     // The post-processing kernels alone at this size: FPS with every pixel a candidate (the
-    // worst case), NMS over the K masks of this run.
+    // worst case), NMS over the K masks of this run. CPU kernels on host data: host runs only.
+    if (ctx.device != UG_CPU) {
+        printf("arena peak %.1f MB (device), process peak RSS %.1f MB\n", ug_ctx_arena(&ctx)->peak / 1e6,
+               ug_peak_rss_bytes() / 1e6);
+        rc = 0;
+        goto done;
+    }
     int64_t n = (int64_t)H * W;
     xy = malloc((size_t)n * 2 * sizeof *xy);
     idx = malloc((size_t)points * sizeof *idx);

@@ -48,6 +48,14 @@ void ugains_result_free(ugains_result *r) {
 
 // *out = the owned tensor x as a host tensor; x is consumed. On the CPU context x already is
 // host memory and moves (image-sized results are not copied on the host path).
+
+// The clock at a stage boundary: the device's queued work is waited for first, so that on a
+// device each stage's time is its own and not the next one's (on the host this is the clock).
+static double stage_clock(ug_ctx *ctx) {
+    ug_ctx_device_status(ctx, NULL);
+    return ug_now_ms();
+}
+
 static ug_status result_to_host(ug_ctx *ctx, ug_tensor *out, ug_tensor *x, ug_err *err) {
     if (x->device == UG_CPU && x->alloc) {
         *out = *x;
@@ -178,13 +186,13 @@ static ug_status sam_masks(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
     int K = r->npoints, orig_hw[2] = {r->H, r->W}, input_hw[2];
     ug_tensor sam_in = {0}, emb = {0}, sel = {0};
     float *coords = NULL;
-    double t1 = ug_now_ms();
+    double t1 = stage_clock(ctx);
     ug_status st = sam_preprocess_f32(ctx, sam, sam_input, &sam_in, input_hw, err); // [1, 3, S, S]
     if (st == UG_OK) st = sam_encode_image(ctx, sam, &sam_in, &emb, NULL, err);     // [1, C, h, w]
     ug_tensor_free(&sam_in);
     if (st != UG_OK) goto done;
     nn_emit(trace, "image_embeddings", &emb);
-    double t2 = ug_now_ms();
+    double t2 = stage_clock(ctx);
     r->ms[UGAINS_STAGE_SAM_ENCODER] = t2 - t1;
 
     // Prompts: every point its own prompt, coordinates into the resized frame.
@@ -205,12 +213,12 @@ static ug_status sam_masks(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
         st = dump_full_masks(ctx, sam, &emb, coords, K, input_hw, orig_hw, trace, err);
     ug_tensor_free(&emb);
     if (st != UG_OK) goto done;
-    double t3 = ug_now_ms();
+    double t3 = stage_clock(ctx);
     r->ms[UGAINS_STAGE_SAM_DECODER] = t3 - t2;
 
     if ((st = new_masks(ctx, bits, area, K, (int64_t)r->H * r->W, err)) == UG_OK)
         st = masks_at_full_size(ctx, sam, &sel, input_hw, orig_hw, bits, area, err);
-    r->ms[UGAINS_STAGE_MASKS] = ug_now_ms() - t3;
+    r->ms[UGAINS_STAGE_MASKS] = stage_clock(ctx) - t3;
 done:
     ug_tensor_free(&sam_in);
     ug_tensor_free(&emb);
@@ -322,7 +330,7 @@ ug_status ugains_instances(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
     r->W = W;
     inst_state s = {0};
     ug_tensor bits_h = {0}, area_h = {0};
-    double t0 = ug_now_ms();
+    double t0 = stage_clock(ctx);
 
     // Proposals.
     st = proposals_sample(ctx, u, ignore, &o->prop, &r->points, &r->npoints, &r->ncandidates, err);
@@ -332,20 +340,20 @@ ug_status ugains_instances(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
     if ((st = ug_tensor_new_dev(ctx, &s.refined, UG_F32, UG_DIMS(H, W), err)) != UG_OK) goto fail; // [H, W]
     ug_tensor pts_t = ug_tensor_wrap(r->points, UG_F32, UG_DIMS(K, 2));
     if (K > 0) nn_emit(trace, "points", &pts_t);
-    r->ms[UGAINS_STAGE_PROPOSALS] = ug_now_ms() - t0;
+    r->ms[UGAINS_STAGE_PROPOSALS] = stage_clock(ctx) - t0;
 
     // No candidate at all: no SAM work (the masks stay empty), every pixel ends at U - 1.
     if (K > 0 && (st = sam_masks(ctx, sam, sam_input, o, r, &s.bits, &s.area, trace, err)) != UG_OK)
         goto fail;
     if (K == 0 && (st = new_masks(ctx, &s.bits, &s.area, 0, HW, err)) != UG_OK) goto fail;
 
-    double t4 = ug_now_ms();
+    double t4 = stage_clock(ctx);
     if ((st = instances_stage(ctx, &s, u, ignore, o, r, err)) != UG_OK) goto fail;
     if ((st = result_to_host(ctx, &r->refined, &s.refined, err)) != UG_OK) goto fail;
     if ((st = result_to_host(ctx, &bits_h, &s.bits, err)) != UG_OK) goto fail;
     if ((st = result_to_host(ctx, &area_h, &s.area, err)) != UG_OK) goto fail;
     if ((st = instances_masks_adopt(&r->masks, H, W, &bits_h, &area_h, err)) != UG_OK) goto fail;
-    r->ms[UGAINS_STAGE_INSTANCES] = ug_now_ms() - t4;
+    r->ms[UGAINS_STAGE_INSTANCES] = stage_clock(ctx) - t4;
     if (K > 0) {
         ug_tensor sc = ug_tensor_wrap(r->scores, UG_F32, UG_DIMS(K));
         nn_emit(trace, "point_scores", &sc);
@@ -410,13 +418,13 @@ ug_status ugains_run_image(ug_ctx *ctx, const rba_model *rba, const sam_model *s
         return ug_errf(err, UG_ERR_ARG, "ugains: image must be U8 [H, W, 3]");
     ug_tensor x = {0}, ig = {0};
     rba_output ro = {0};
-    double t0 = ug_now_ms();
+    double t0 = stage_clock(ctx);
     ug_status st = upload_inputs(ctx, img, ignore, &x, &ig, err);
     if (st != UG_OK) goto done;
     nn_trace rt = {on_rba, (void *)trace};
     st = rba_forward(ctx, rba, &x, o->pad32, &ro, nn_tracing(trace) ? &rt : NULL, err);
     if (st != UG_OK) goto done;
-    r->ms[UGAINS_STAGE_RBA] = ug_now_ms() - t0;
+    r->ms[UGAINS_STAGE_RBA] = stage_clock(ctx) - t0;
     if (nn_tracing(trace) && (st = dump_rba_outputs(ctx, &ro, trace, err)) != UG_OK) goto done;
     st = ugains_instances(ctx, sam, &x, &ro.score, ignore ? &ig : NULL, o, r, trace, err);
     if (st != UG_OK) goto done;
