@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "bench/flops.h"
 #include "engine/timer.h"
 #include "models/rba.h"
 #include "weights-tools/arch.h"
@@ -134,17 +135,6 @@ static row *add_row(run *r, int indent, const char *stage, const char *detail, d
     return w;
 }
 
-// FLOPs of Swin stage s at its H x W token grid: blocks on window-padded grids (qkv, proj,
-// attention, MLP) plus the patch merging into the stage (as bench/bench_swin.c counts them).
-static double swin_stage_flops(const swin_config *c, int s, int64_t H, int64_t W) {
-    double ws = c->window, C = (double)((int64_t)c->embed_dim << s), hid = C * c->mlp_ratio;
-    double Np = ceil((double)H / ws) * ws * ceil((double)W / ws) * ws, HW = (double)H * (double)W;
-    double blk = 2.0 * Np * C * 4 * C + 4.0 * Np * ws * ws * C + 4.0 * HW * C * hid;
-    double f = c->depths[s] * blk;
-    if (s > 0) f += 2.0 * HW * (2 * C) * C; // reduction 4C' -> 2C' with C' = C / 2
-    return f;
-}
-
 // Marks the start of a block: the arena's and the process's high-water marks restart at what
 // is held now, so the block's own peaks can be read afterwards.
 static void block_begin(ug_ctx *ctx, run *r) {
@@ -199,17 +189,15 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
     ug_tensor_free(&x);
     snprintf(detail, sizeof detail, "embed %d, depths %d,%d,%d,%d", sc->embed_dim, sc->depths[0],
              sc->depths[1], sc->depths[2], sc->depths[3]);
-    double swin_total_flops =
-        2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim;
+    double swin_total_flops = flops_swin_patch(sc, hw[0][0], hw[0][1]);
     for (int k = 0; k < SWIN_STAGES; k++)
-        swin_total_flops += swin_stage_flops(sc, k, hw[k][0], hw[k][1]);
+        swin_total_flops += flops_swin_stage(sc, k, hw[k][0], hw[k][1]);
     add_row(r, 0, "backbone (Swin)", detail, b1 - b0, swin_total_flops);
     {
         double tp = stamp_at(sw, "backbone_patch_embed");
         snprintf(detail, sizeof detail, "-> %lldx%lldx%d (+ NCHW trace copy)", (long long)hw[0][0],
                  (long long)hw[0][1], sc->embed_dim);
-        add_row(r, 1, "patch embed", detail, tp - b0,
-                2.0 * (double)(hw[0][0] * hw[0][1]) * 3 * sc->patch_size * sc->patch_size * sc->embed_dim);
+        add_row(r, 1, "patch embed", detail, tp - b0, flops_swin_patch(sc, hw[0][0], hw[0][1]));
         double prev = tp;
         for (int k = 0; k < SWIN_STAGES; k++) {
             double end =
@@ -218,7 +206,7 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
             snprintf(name, sizeof name, "stage %d", k);
             snprintf(detail, sizeof detail, "%d blocks, %lldx%lldx%d%s", sc->depths[k], (long long)hw[k][0],
                      (long long)hw[k][1], sc->embed_dim << k, k ? " (+ merge in)" : "");
-            add_row(r, 1, name, detail, end - prev, swin_stage_flops(sc, k, hw[k][0], hw[k][1]));
+            add_row(r, 1, name, detail, end - prev, flops_swin_stage(sc, k, hw[k][0], hw[k][1]));
             prev = end;
         }
     }
@@ -232,19 +220,9 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
     double p1 = ug_now_ms();
     block_end(ctx, r, 2);
     {
-        int64_t C = pc->conv_dim, S = 0, MLP = (int64_t)pc->heads * pc->n_levels * pc->points;
-        double in_flops = 0, fpn_flops = 0;
-        for (int l = 0; l < pc->n_levels; l++) {
-            int k = pc->level_feature[l];
-            S += hw[k][0] * hw[k][1];
-            in_flops += 2.0 * (double)(hw[k][0] * hw[k][1]) * pc->in_channels[k] * (double)C;
-        }
-        for (int k = 0; k < pc->n_fpn; k++)
-            fpn_flops +=
-                2.0 * (double)(hw[k][0] * hw[k][1]) * (double)C * (pc->in_channels[k] + 9.0 * (double)C);
-        fpn_flops += 2.0 * (double)(hw[0][0] * hw[0][1]) * (double)C * pc->mask_dim;
-        double layer_flops =
-            2.0 * (double)S * (double)C * (2.0 * (double)C + 3.0 * (double)MLP + 2.0 * pc->ffn);
+        flops_pd pf = flops_pixel_decoder(pc, hw);
+        int64_t C = pc->conv_dim, S = pf.tokens;
+        double in_flops = pf.input_proj, fpn_flops = pf.fpn, layer_flops = pf.layer;
         double enc0 = stamp_at(sp, "pd_input_proj_res%d", pc->level_feature[pc->n_levels - 1] + 2);
         double enc_end = stamp_at(sp, "pd_encoder_layer%d", pc->enc_layers - 1);
         double fpn_end = stamp_at(sp, "pd_mask_features");
@@ -280,18 +258,10 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
     double d1 = ug_now_ms();
     block_end(ctx, r, 3);
     {
-        int64_t Q = dc->queries, C = dc->hidden, h = out.pred_masks.shape[1], w = out.pred_masks.shape[2];
-        double heads_flops =
-            2.0 * (double)Q * dc->mask_dim * (double)(h * w) + 2.0 * (double)Q * C * (2.0 * C + dc->mask_dim);
-        double total_flops = heads_flops * (dc->layers + 1);
-        double layer_flops[M2F_MAX_LAYERS];
-        for (int i = 0; i < dc->layers; i++) {
-            double N = level_tokens[i % dc->levels];
-            layer_flops[i] = 2.0 * (N * 2.0 * C * C + 2.0 * Q * C * C + 2.0 * Q * N * C) + // cross attention
-                             2.0 * (4.0 * Q * C * C + 2.0 * Q * Q * C) +                   // self attention
-                             4.0 * Q * C * dc->ffn;                                        // FFN
-            total_flops += layer_flops[i];
-        }
+        int64_t Q = dc->queries, h = out.pred_masks.shape[1], w = out.pred_masks.shape[2];
+        flops_m2f mf = flops_m2f_decoder(dc, level_tokens, h, w);
+        double heads_flops = mf.heads, total_flops = mf.total;
+        const double *layer_flops = mf.layer;
         snprintf(detail, sizeof detail, "%d layer(s), %lld queries, masks %lldx%lld", dc->layers,
                  (long long)Q, (long long)h, (long long)w);
         add_row(r, 0, "transformer decoder", detail, d1 - d0, total_flops);
@@ -321,7 +291,7 @@ static ug_status staged_run(ug_ctx *ctx, const rba_model *m, const ug_tensor *im
         snprintf(detail, sizeof detail, "%lld masks %lldx%lld -> %lldx%lld, %lld classes", (long long)Q,
                  (long long)out.pred_masks.shape[1], (long long)out.pred_masks.shape[2], (long long)H,
                  (long long)W, (long long)K);
-        add_row(r, 0, "upsample + scoring", detail, s1 - s0, 2.0 * (double)(K * Q) * (double)(H * W));
+        add_row(r, 0, "upsample + scoring", detail, s1 - s0, flops_rba_score(Q, K, H, W));
     }
     for (int i = 0; i < r->nrows; i++)
         if (!r->rows[i].indent) r->total += r->rows[i].ms;

@@ -15,6 +15,7 @@
 
 #include "apps/cli.h"
 #include "bench/bench.h"
+#include "bench/flops.h"
 #include "engine/timer.h"
 #include "ops/masks.h"
 #include "ops/proposals.h"
@@ -184,6 +185,7 @@ int bench_run_main(int argc, char **argv) {
 
     ug_bench b = {.ctx = &ctx, .quick = true, .out = stdout};
     b.peak_gflops = bench_measure_peak_gflops(&ctx);
+    if (ctx.precision == UG_PRECISION_BF16) b.peak_bf16_gflops = bench_measure_peak_bf16_gflops(&ctx);
     char shape[64];
     snprintf(shape, sizeof shape, "%dx%d K=%d", H, W, points);
     double t0 = ug_now_ms();
@@ -193,10 +195,33 @@ int bench_run_main(int argc, char **argv) {
            "instances kept\n",
            H, W, ctx.nthreads, ug_device_name(ctx.device), ug_precision_name(ctx.precision),
            (long long)r.ncandidates, r.npoints, r.nkeep);
+    // The workload's matrix work per stage (bench/flops.h): RbA at the image size, the SAM encoder,
+    // its decoder for the run's points (one sparse point token and its padding token each).
+    double flops[UGAINS_NSTAGES] = {0};
+    flops[UGAINS_STAGE_RBA] = flops_rba(&rba->cfg, H, W, H, W);
+    flops[UGAINS_STAGE_SAM_ENCODER] = flops_sam_encoder(&sam->cfg).total;
+    flops[UGAINS_STAGE_SAM_DECODER] = flops_sam_decoder(&sam->cfg, r.npoints, 2);
+    double work = 0, cpu = 0;
     bench_header(&b);
+    for (int s = 0; s < UGAINS_NSTAGES; s++) {
+        bench_row(&b, ugains_stage_names[s], shape, r.ms[s], flops[s], 0);
+        work += flops[s];
+        cpu += r.cpu_ms[s];
+    }
+    bench_row(&b, "total", shape, total, work, 0);
+    double peak =
+        ctx.precision == UG_PRECISION_BF16 && b.peak_bf16_gflops > 0 ? b.peak_bf16_gflops : b.peak_gflops;
+    printf("workload %.1f GFLOP in %.2f s: %.1f GFLOP/s, %.1f %% of the %s peak of %.1f GFLOP/s measured in "
+           "this "
+           "run%s\n",
+           work / 1e9, total / 1e3, work / total / 1e6, 100.0 * work / total / 1e6 / peak,
+           peak == b.peak_gflops ? "f32 FMA" : "bf16 dot-product", peak,
+           ctx.device == UG_CPU ? "" : " (the CPU's: the stages ran on the device)");
+    printf("CPU time per stage (all threads, ms; / wall = cores kept busy):");
     for (int s = 0; s < UGAINS_NSTAGES; s++)
-        bench_row(&b, ugains_stage_names[s], shape, r.ms[s], 0, 0);
-    bench_row(&b, "total", shape, total, 0, 0);
+        printf(" %s %.0f (%.2f)", ugains_stage_names[s], r.cpu_ms[s],
+               r.ms[s] > 0 ? r.cpu_ms[s] / r.ms[s] : 0.0);
+    printf("; total %.0f (%.2f)\n", cpu, total > 0 ? cpu / total : 0.0);
 
     // The post-processing kernels alone at this size: FPS with every pixel a candidate (the
     // worst case), NMS over the K masks of this run. CPU kernels on host data: host runs only.

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "bench/bench.h"
+#include "bench/flops.h"
 #include "engine/safetensors.h"
 #include "engine/timer.h"
 #include "models/sam.h"
@@ -151,23 +152,6 @@ static void param_list(bench_params *l, const preset *p) {
     }
 }
 
-// Flops of the encoder stages (multiply-adds count 2): patch embed, one windowed or global
-// block (qkv + proj on the padded window tokens, MLP on the real tokens, q k^T and p v), neck.
-typedef struct enc_flops {
-    double patch, window_block, global_block, neck;
-} enc_flops;
-
-static enc_flops encoder_flops(const sam_config *c) {
-    double g = c->embed_h, N = g * g, E = c->enc_embed_dim, ws = c->enc_window_size, C = c->prompt_embed_dim;
-    double padded = ceil(g / ws) * ceil(g / ws) * ws * ws;
-    enc_flops f;
-    f.patch = 2.0 * N * c->in_chans * c->patch_size * c->patch_size * E;
-    f.window_block = 2.0 * padded * E * 4 * E + 2.0 * N * E * 8 * E + 4.0 * padded * ws * ws * E;
-    f.global_block = 2.0 * N * E * 4 * E + 2.0 * N * E * 8 * E + 4.0 * N * N * E;
-    f.neck = 2.0 * N * E * C + 2.0 * N * 9 * C * C;
-    return f;
-}
-
 static bool block_is_global(const sam_config *c, int i) {
     for (int k = 0; k < c->n_global; k++)
         if (c->enc_global_attn_indexes[k] == i) return true;
@@ -176,13 +160,8 @@ static bool block_is_global(const sam_config *c, int i) {
 
 // Stage clock of the image encoder, driven by its trace hook: the hook fires after the patch
 // embedding and after every block, so the time between two calls is one stage.
-// Process CPU time in ms (all threads). The pool's idle threads sleep, so on a machine
+// Process CPU time (ug_cpu_ms, all threads): the pool's idle threads sleep, so on a machine
 // shared with other jobs this moves much less than the wall time: printed next to it.
-static double cpu_ms(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
 
 typedef struct stage_clock {
     const sam_config *cfg;
@@ -194,7 +173,7 @@ typedef struct stage_clock {
 static void stage_tick(void *user, const char *name, const ug_tensor *t) {
     (void)t;
     stage_clock *sc = user;
-    double now = ug_now_ms(), dt = now - sc->last, cnow = cpu_ms(), cdt = cnow - sc->clast;
+    double now = ug_now_ms(), dt = now - sc->last, cnow = ug_cpu_ms(), cdt = cnow - sc->clast;
     sc->last = now;
     sc->clast = cnow;
     if (!strcmp(name, "patch_embed_plus_pos")) {
@@ -315,12 +294,12 @@ int bench_sam_main(int argc, char **argv) {
     // Encoder, split into stages by its trace hook (no copies: the hook only reads the clock).
     stage_clock sc = {.cfg = &m->cfg};
     nn_trace tr = {stage_tick, &sc};
-    double c0 = sc.clast = cpu_ms();
+    double c0 = sc.clast = ug_cpu_ms();
     t0 = sc.last = ug_now_ms();
     if (sam_encode_image(&ctx, m, &input, &emb, &tr, &err) != UG_OK) goto fail;
     double enc_ms = ug_now_ms() - t0, neck_ms = ug_now_ms() - sc.last;
-    double cenc = cpu_ms() - c0, cneck = cpu_ms() - sc.clast;
-    enc_flops ef = encoder_flops(&m->cfg);
+    double cenc = ug_cpu_ms() - c0, cneck = ug_cpu_ms() - sc.clast;
+    flops_sam_enc ef = flops_sam_encoder(&m->cfg);
     int64_t g = m->cfg.embed_h, E = m->cfg.enc_embed_dim;
     snprintf(shape, sizeof shape, "[1,3,%d,%d] -> [%lld,%lld,%lld]", p->img, p->img, (long long)g,
              (long long)g, (long long)E);
@@ -365,7 +344,7 @@ int bench_sam_main(int argc, char **argv) {
         ug_tensor_free(&iou);
         ug_tensor_free(&masks);
         sam_prompts pr = {n, 1, xy, labels, NULL, NULL};
-        double cd = cpu_ms();
+        double cd = ug_cpu_ms();
         t0 = ug_now_ms();
         if (sam_encode_prompts(&ctx, m, &pr, &sparse, &dense, &err) != UG_OK) {
             free(xy);
@@ -385,8 +364,8 @@ int bench_sam_main(int argc, char **argv) {
         bench_row(&b, "sam.mask_decoder", shape, ug_now_ms() - t0, 0, 0);
         if (cl > 0 && cl < (int)sizeof cpu_line)
             cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", mask_decoder(%d) %.0f", n,
-                           cpu_ms() - cd);
-        cd = cpu_ms();
+                           ug_cpu_ms() - cd);
+        cd = ug_cpu_ms();
 
         t0 = ug_now_ms();
         if (sam_postprocess_masks(&ctx, m, &low, input_hw, orig_hw, &masks, &err) != UG_OK) {
@@ -398,7 +377,7 @@ int bench_sam_main(int argc, char **argv) {
         bench_row(&b, "sam.postprocess", shape, ug_now_ms() - t0, 0, (double)n * 3 * H * W * 4);
         if (cl > 0 && cl < (int)sizeof cpu_line)
             cl += snprintf(cpu_line + cl, sizeof cpu_line - (size_t)cl, ", postprocess(%d) %.0f", n,
-                           cpu_ms() - cd);
+                           ug_cpu_ms() - cd);
     }
     printf("%s\n", cpu_line);
     free(xy);

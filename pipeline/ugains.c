@@ -49,11 +49,23 @@ void ugains_result_free(ugains_result *r) {
 // *out = the owned tensor x as a host tensor; x is consumed. On the CPU context x already is
 // host memory and moves (image-sized results are not copied on the host path).
 
-// The clock at a stage boundary: the device's queued work is waited for first, so that on a
-// device each stage's time is its own and not the next one's (on the host this is the clock).
-static double stage_clock(ug_ctx *ctx) {
+// Stage clocks: wall and CPU time at a stage's start; stage_end books the stage into r. The
+// device's queued work is waited for at both ends, so that on a device each stage's time is its
+// own and not the next one's.
+typedef struct stage_clock {
+    double wall, cpu;
+} stage_clock;
+
+static stage_clock stage_start(ug_ctx *ctx) {
     ug_ctx_device_status(ctx, NULL);
-    return ug_now_ms();
+    return (stage_clock){ug_now_ms(), ug_cpu_ms()};
+}
+
+static stage_clock stage_end(ug_ctx *ctx, ugains_result *r, int stage, stage_clock start) {
+    stage_clock now = stage_start(ctx);
+    r->ms[stage] = now.wall - start.wall;
+    r->cpu_ms[stage] = now.cpu - start.cpu;
+    return now;
 }
 
 static ug_status result_to_host(ug_ctx *ctx, ug_tensor *out, ug_tensor *x, ug_err *err) {
@@ -186,14 +198,13 @@ static ug_status sam_masks(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
     int K = r->npoints, orig_hw[2] = {r->H, r->W}, input_hw[2];
     ug_tensor sam_in = {0}, emb = {0}, sel = {0};
     float *coords = NULL;
-    double t1 = stage_clock(ctx);
+    stage_clock t1 = stage_start(ctx);
     ug_status st = sam_preprocess_f32(ctx, sam, sam_input, &sam_in, input_hw, err); // [1, 3, S, S]
     if (st == UG_OK) st = sam_encode_image(ctx, sam, &sam_in, &emb, NULL, err);     // [1, C, h, w]
     ug_tensor_free(&sam_in);
     if (st != UG_OK) goto done;
     nn_emit(trace, "image_embeddings", &emb);
-    double t2 = stage_clock(ctx);
-    r->ms[UGAINS_STAGE_SAM_ENCODER] = t2 - t1;
+    stage_clock t2 = stage_end(ctx, r, UGAINS_STAGE_SAM_ENCODER, t1);
 
     // Prompts: every point its own prompt, coordinates into the resized frame.
     coords = malloc((size_t)K * 2 * sizeof *coords); // [K, 1, 2]
@@ -213,12 +224,11 @@ static ug_status sam_masks(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
         st = dump_full_masks(ctx, sam, &emb, coords, K, input_hw, orig_hw, trace, err);
     ug_tensor_free(&emb);
     if (st != UG_OK) goto done;
-    double t3 = stage_clock(ctx);
-    r->ms[UGAINS_STAGE_SAM_DECODER] = t3 - t2;
+    stage_clock t3 = stage_end(ctx, r, UGAINS_STAGE_SAM_DECODER, t2);
 
     if ((st = new_masks(ctx, bits, area, K, (int64_t)r->H * r->W, err)) == UG_OK)
         st = masks_at_full_size(ctx, sam, &sel, input_hw, orig_hw, bits, area, err);
-    r->ms[UGAINS_STAGE_MASKS] = stage_clock(ctx) - t3;
+    stage_end(ctx, r, UGAINS_STAGE_MASKS, t3);
 done:
     ug_tensor_free(&sam_in);
     ug_tensor_free(&emb);
@@ -319,9 +329,10 @@ static ug_status alloc_prompt_results(ugains_result *r, ug_err *err) {
 ug_status ugains_instances(ug_ctx *ctx, const sam_model *sam, const ug_tensor *sam_input, const ug_tensor *u,
                            const ug_tensor *ignore, const ugains_opts *o, ugains_result *r,
                            const nn_trace *trace, ug_err *err) {
-    double ms_rba = r->ms[UGAINS_STAGE_RBA];
+    double ms_rba = r->ms[UGAINS_STAGE_RBA], cpu_rba = r->cpu_ms[UGAINS_STAGE_RBA];
     memset(r, 0, sizeof *r);
     r->ms[UGAINS_STAGE_RBA] = ms_rba;
+    r->cpu_ms[UGAINS_STAGE_RBA] = cpu_rba;
     ug_status st = check_instance_inputs(ctx, sam_input, u, err);
     if (st != UG_OK) return st;
     int H = (int)sam_input->shape[2], W = (int)sam_input->shape[3];
@@ -330,7 +341,7 @@ ug_status ugains_instances(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
     r->W = W;
     inst_state s = {0};
     ug_tensor bits_h = {0}, area_h = {0};
-    double t0 = stage_clock(ctx);
+    stage_clock t0 = stage_start(ctx);
 
     // Proposals.
     st = proposals_sample(ctx, u, ignore, &o->prop, &r->points, &r->npoints, &r->ncandidates, err);
@@ -340,20 +351,20 @@ ug_status ugains_instances(ug_ctx *ctx, const sam_model *sam, const ug_tensor *s
     if ((st = ug_tensor_new_dev(ctx, &s.refined, UG_F32, UG_DIMS(H, W), err)) != UG_OK) goto fail; // [H, W]
     ug_tensor pts_t = ug_tensor_wrap(r->points, UG_F32, UG_DIMS(K, 2));
     if (K > 0) nn_emit(trace, "points", &pts_t);
-    r->ms[UGAINS_STAGE_PROPOSALS] = stage_clock(ctx) - t0;
+    stage_end(ctx, r, UGAINS_STAGE_PROPOSALS, t0);
 
     // No candidate at all: no SAM work (the masks stay empty), every pixel ends at U - 1.
     if (K > 0 && (st = sam_masks(ctx, sam, sam_input, o, r, &s.bits, &s.area, trace, err)) != UG_OK)
         goto fail;
     if (K == 0 && (st = new_masks(ctx, &s.bits, &s.area, 0, HW, err)) != UG_OK) goto fail;
 
-    double t4 = stage_clock(ctx);
+    stage_clock t4 = stage_start(ctx);
     if ((st = instances_stage(ctx, &s, u, ignore, o, r, err)) != UG_OK) goto fail;
     if ((st = result_to_host(ctx, &r->refined, &s.refined, err)) != UG_OK) goto fail;
     if ((st = result_to_host(ctx, &bits_h, &s.bits, err)) != UG_OK) goto fail;
     if ((st = result_to_host(ctx, &area_h, &s.area, err)) != UG_OK) goto fail;
     if ((st = instances_masks_adopt(&r->masks, H, W, &bits_h, &area_h, err)) != UG_OK) goto fail;
-    r->ms[UGAINS_STAGE_INSTANCES] = stage_clock(ctx) - t4;
+    stage_end(ctx, r, UGAINS_STAGE_INSTANCES, t4);
     if (K > 0) {
         ug_tensor sc = ug_tensor_wrap(r->scores, UG_F32, UG_DIMS(K));
         nn_emit(trace, "point_scores", &sc);
@@ -418,13 +429,13 @@ ug_status ugains_run_image(ug_ctx *ctx, const rba_model *rba, const sam_model *s
         return ug_errf(err, UG_ERR_ARG, "ugains: image must be U8 [H, W, 3]");
     ug_tensor x = {0}, ig = {0};
     rba_output ro = {0};
-    double t0 = stage_clock(ctx);
+    stage_clock t0 = stage_start(ctx);
     ug_status st = upload_inputs(ctx, img, ignore, &x, &ig, err);
     if (st != UG_OK) goto done;
     nn_trace rt = {on_rba, (void *)trace};
     st = rba_forward(ctx, rba, &x, o->pad32, &ro, nn_tracing(trace) ? &rt : NULL, err);
     if (st != UG_OK) goto done;
-    r->ms[UGAINS_STAGE_RBA] = stage_clock(ctx) - t0;
+    stage_end(ctx, r, UGAINS_STAGE_RBA, t0);
     if (nn_tracing(trace) && (st = dump_rba_outputs(ctx, &ro, trace, err)) != UG_OK) goto done;
     st = ugains_instances(ctx, sam, &x, &ro.score, ignore ? &ig : NULL, o, r, trace, err);
     if (st != UG_OK) goto done;

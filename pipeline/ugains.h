@@ -74,8 +74,9 @@ typedef struct ugains_result {
     int nnms;
     int *nms_keep; // [nnms] after NMS, highest score first
     int nkeep;
-    int *keep; // [nkeep] after NMS and the ignore filter, highest score first
-    double ms[UGAINS_NSTAGES];
+    int *keep;                     // [nkeep] after NMS and the ignore filter, highest score first
+    double ms[UGAINS_NSTAGES];     // wall time per stage (the device's work included)
+    double cpu_ms[UGAINS_NSTAGES]; // CPU time of the process per stage, all threads
 } ugains_result;
 
 void ugains_result_free(ugains_result *r);
