@@ -140,3 +140,16 @@ float *cut_rand_weights(int64_t n, ug_dtype dt, uint64_t seed, void **q) {
     *q = h;
     return w;
 }
+
+ug_tensor cut_host_new(ug_dtype dt, int ndim, const int64_t *shape) {
+    ug_tensor t;
+    ug_err err;
+    ck_assert_int_eq(ug_tensor_new(&t, dt, ndim, shape, &err), UG_OK);
+    return t;
+}
+
+ug_tensor cut_dev_view(const ug_tensor *dparent, const ug_tensor *hparent, const ug_tensor *hview) {
+    int64_t off =
+        ((const char *)hview->data - (const char *)hparent->data) / (int64_t)ug_dtype_size(hview->dtype);
+    return ug_view_strided(dparent, off, hview->ndim, hview->shape, hview->stride);
+}

@@ -41,6 +41,11 @@ ug_tensor cut_empty(ug_dtype dt, int ndim, const int64_t *shape);
 // upload as packed weights), the return value the same values widened to F32 (the reference's
 // operand). Both malloc'ed, freed by the caller.
 float *cut_rand_weights(int64_t n, ug_dtype dt, uint64_t seed, void **q);
+// A new host tensor (zeroed; aborts the test on failure).
+ug_tensor cut_host_new(ug_dtype dt, int ndim, const int64_t *shape);
+// The view of dparent (a device copy of hparent) that hview is of hparent: the same offset, shape
+// and strides, for running a kernel on the device counterpart of a strided host view.
+ug_tensor cut_dev_view(const ug_tensor *dparent, const ug_tensor *hparent, const ug_tensor *hview);
 // A host F32 tensor of uniform(lo, hi) values from seed.
 ug_tensor cut_rand(int ndim, const int64_t *shape, float lo, float hi, uint64_t seed);
 

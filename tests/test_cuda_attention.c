@@ -39,15 +39,8 @@ typedef struct pair {
     ug_tensor h, d;   // views of them (the whole buffer unless pair_view)
 } pair;
 
-static ug_tensor host_new(ug_dtype dt, int ndim, const int64_t *shape) {
-    ug_tensor t;
-    ug_err err;
-    ck_assert_int_eq(ug_tensor_new(&t, dt, ndim, shape, &err), UG_OK);
-    return t;
-}
-
 static ug_tensor host_normal(int ndim, const int64_t *shape, float std, uint64_t seed) {
-    ug_tensor t = host_new(UG_F32, ndim, shape);
+    ug_tensor t = cut_host_new(UG_F32, ndim, shape);
     test_fill_normal(t.data, (size_t)ug_tensor_numel(&t), std, seed);
     return t;
 }
@@ -287,7 +280,7 @@ END_TEST
 // (indices along the second-last dim, all leading indices) fully masked.
 static pair mask_new(ug_dtype dt, int ndim, const int64_t *shape, const int64_t *full_rows, int nfull,
                      uint64_t seed) {
-    ug_tensor m = host_new(dt, ndim, shape);
+    ug_tensor m = cut_host_new(dt, ndim, shape);
     uint8_t *p = m.data;
     int64_t n = ug_tensor_numel(&m), Nk = shape[ndim - 1], Nq = ndim > 1 ? shape[ndim - 2] : 1;
     test_rng rng = test_rng_seed(seed);
@@ -386,8 +379,8 @@ START_TEST(cuda_attention_swin_window) {
     const int64_t nW = 4, H = 3, N = 49, D = 32;
     qkv t = qkv_new(nW, H, N, N, D, D, 700);
     pair rel = pair_of(host_normal(UG_DIMS(H, N, N), 1.0f, 701));
-    ug_tensor hs = host_new(UG_F32, UG_DIMS(nW, 1, N, N));
-    ug_tensor hm = host_new(UG_U8, UG_DIMS(nW, 1, N, N));
+    ug_tensor hs = cut_host_new(UG_F32, UG_DIMS(nW, 1, N, N));
+    ug_tensor hm = cut_host_new(UG_U8, UG_DIMS(nW, 1, N, N));
     for (int64_t w = 0; w < nW; w++)
         for (int64_t i = 0; i < N; i++)
             for (int64_t j = 0; j < N; j++) {

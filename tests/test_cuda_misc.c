@@ -45,25 +45,11 @@
 #include "tests/cuda_testutil.h"
 #include "tests/helpers.h"
 
-static ug_tensor host_new(ug_dtype dt, int ndim, const int64_t *shape) {
-    ug_tensor t;
-    ug_err err;
-    ck_assert_int_eq(ug_tensor_new(&t, dt, ndim, shape, &err), UG_OK);
-    return t;
-}
-
-// The device view over dparent (an upload of hparent) that hview is over hparent.
-static ug_tensor dev_view(const ug_tensor *dparent, const ug_tensor *hparent, const ug_tensor *hview) {
-    int64_t off =
-        ((const char *)hview->data - (const char *)hparent->data) / (int64_t)ug_dtype_size(hview->dtype);
-    return ug_view_strided(dparent, off, hview->ndim, hview->shape, hview->stride);
-}
-
 // A host parent of `shape` holding the contiguous `dense` (the view's shape) at the elements of
 // the view make_view takes of it, 0xFF bytes elsewhere (NaN, or the poison of cut_empty).
 static ug_tensor parent_with(const void *dense, ug_dtype dt, int ndim, const int64_t *shape, ug_tensor *view,
                              ug_tensor (*make_view)(const ug_tensor *parent)) {
-    ug_tensor p = host_new(dt, ndim, shape);
+    ug_tensor p = cut_host_new(dt, ndim, shape);
     memset(p.data, 0xff, ug_tensor_nbytes(&p));
     *view = make_view(&p);
     ug_tensor src = ug_tensor_wrap((void *)dense, dt, view->ndim, view->shape);
@@ -103,7 +89,7 @@ static void argmax_input(float *x, int64_t B, int64_t C, int64_t HW, uint64_t se
 
 static void argmax_case(int64_t B, int64_t C, int64_t H, int64_t W, uint64_t seed) {
     int64_t HW = H * W;
-    ug_tensor hx = host_new(UG_F32, UG_DIMS(B, C, H, W));
+    ug_tensor hx = cut_host_new(UG_F32, UG_DIMS(B, C, H, W));
     argmax_input(hx.data, B, C, HW, seed);
     int32_t *want = malloc((size_t)(B * HW) * sizeof(int32_t));
     uint8_t *want8 = malloc((size_t)(B * HW));
@@ -175,8 +161,8 @@ START_TEST(argmax_strided) {
         const char *sched = cut_use_schedule(s);
         ug_tensor bx = cut_upload(&px), by = cut_empty(UG_I32, py.ndim, py.shape),
                   by8 = cut_empty(UG_U8, py8.ndim, py8.shape);
-        ug_tensor dx = dev_view(&bx, &px, &vx), dy = dev_view(&by, &py, &vy),
-                  dy8 = dev_view(&by8, &py8, &vy8);
+        ug_tensor dx = cut_dev_view(&bx, &px, &vx), dy = cut_dev_view(&by, &py, &vy),
+                  dy8 = cut_dev_view(&by8, &py8, &vy8);
         argmax_cuda(&cut_ctx, &dy, &dx);
         argmax_cuda(&cut_ctx, &dy8, &dx);
         cut_check_exact(&by, py.data, &first, sched);
@@ -209,7 +195,7 @@ static void posembed_case(int64_t F, int64_t H, int64_t W, int layout) {
     int64_t s4[4] = {B, 2 * F, H, W};
     int nd = B > 1 ? 4 : 3;
     const int64_t *shape = B > 1 ? s4 : s4 + 1;
-    ug_tensor hcpu = host_new(UG_F32, nd, shape);
+    ug_tensor hcpu = cut_host_new(UG_F32, nd, shape);
     ug_ctx cpu;
     ug_err err;
     ck_assert_int_eq(ug_ctx_init(&cpu, 2, &err), UG_OK);
@@ -233,7 +219,7 @@ static void posembed_case(int64_t F, int64_t H, int64_t W, int layout) {
         char w2[160];
         snprintf(w2, sizeof w2, "%s [%s]", what, cut_use_schedule(s));
         ug_tensor base = layout >= 2 ? cut_empty(UG_F32, pw.ndim, pw.shape) : cut_empty(UG_F32, nd, shape);
-        ug_tensor dy = layout >= 2 ? dev_view(&base, &pw, &vw) : base;
+        ug_tensor dy = layout >= 2 ? cut_dev_view(&base, &pw, &vw) : base;
         posembed_sine_cuda(&cut_ctx, &dy);
         cut_check(&base, want_out, 1e-6, 0, &first, w2);
         strncat(w2, " vs cpu", sizeof w2 - strlen(w2) - 1);
@@ -281,7 +267,7 @@ static void mask_case(const float *x, int64_t Q, int64_t N, bool strided, const 
                  strided ? " strided" : "", cut_use_schedule(s));
         if (strided) {
             ug_tensor bx = cut_upload(&px), bm = cut_empty(UG_U8, pm.ndim, pm.shape);
-            ug_tensor dx = dev_view(&bx, &px, &vx), dm = dev_view(&bm, &pm, &vm);
+            ug_tensor dx = cut_dev_view(&bx, &px, &vx), dm = cut_dev_view(&bm, &pm, &vm);
             attn_mask_threshold_cuda(&cut_ctx, &dm, &dx);
             cut_check_exact(&bm, pm.data, &first, w2);
             ug_tensor_free(&bx), ug_tensor_free(&bm);
@@ -403,9 +389,9 @@ static ug_tensor pe_transposed_view(const ug_tensor *p) { // [P, C] of [C, P]
 // layout 0: y contiguous; 1: a slice of [P, C + 3]; 2: the transpose of [C, P].
 static void prompt_pe_case(int64_t P, int64_t C, int64_t E, float size, int layout, uint64_t seed) {
     g_C = C;
-    ug_tensor xy = host_new(UG_F32, UG_DIMS(P, 2)), lb = host_new(UG_I32, UG_DIMS(P));
-    ug_tensor gauss = host_new(UG_F32, UG_DIMS(2, C / 2)), embed = host_new(UG_F32, UG_DIMS(E, C));
-    ug_tensor na = host_new(UG_F32, UG_DIMS(1, C)), hcpu = host_new(UG_F32, UG_DIMS(P, C));
+    ug_tensor xy = cut_host_new(UG_F32, UG_DIMS(P, 2)), lb = cut_host_new(UG_I32, UG_DIMS(P));
+    ug_tensor gauss = cut_host_new(UG_F32, UG_DIMS(2, C / 2)), embed = cut_host_new(UG_F32, UG_DIMS(E, C));
+    ug_tensor na = cut_host_new(UG_F32, UG_DIMS(1, C)), hcpu = cut_host_new(UG_F32, UG_DIMS(P, C));
     test_fill_uniform(xy.data, (size_t)(2 * P), -2.0f, size + 2.0f, seed);
     test_fill_uniform(gauss.data, (size_t)C, -3.0f, 3.0f, seed + 1);
     test_fill_uniform(embed.data, (size_t)(E * C), -1.0f, 1.0f, seed + 2);
@@ -441,7 +427,7 @@ static void prompt_pe_case(int64_t P, int64_t C, int64_t E, float size, int layo
         ug_tensor dxy = cut_upload(&xy), dlb = cut_upload(&lb), dg = cut_upload(&gauss),
                   de = cut_upload(&embed), dna = cut_upload(&na);
         ug_tensor base = layout ? cut_empty(UG_F32, pw.ndim, pw.shape) : cut_empty(UG_F32, UG_DIMS(P, C));
-        ug_tensor dy = layout ? dev_view(&base, &pw, &vw) : base;
+        ug_tensor dy = layout ? cut_dev_view(&base, &pw, &vw) : base;
         prompt_pe_cuda(&cut_ctx, &dy, &dxy, &dlb, &dg, &de, &dna, size);
         cut_check(&base, want_out, 2e-5, 0, &first, w2);
         strncat(w2, " vs cpu", sizeof w2 - strlen(w2) - 1);

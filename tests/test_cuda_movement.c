@@ -27,13 +27,6 @@
 #include "tests/cuda_testutil.h"
 #include "tests/helpers.h"
 
-static ug_tensor host_new(ug_dtype dt, int nd, const int64_t *shape) {
-    ug_tensor t;
-    ug_err err;
-    ck_assert_int_eq(ug_tensor_new(&t, dt, nd, shape, &err), UG_OK);
-    return t;
-}
-
 static void fill_bytes(ug_tensor *t, uint64_t seed) {
     test_rng r = test_rng_seed(seed);
     uint8_t *p = t->data;
@@ -42,13 +35,13 @@ static void fill_bytes(ug_tensor *t, uint64_t seed) {
 }
 
 static ug_tensor host_rand(ug_dtype dt, int nd, const int64_t *shape, uint64_t seed) {
-    ug_tensor t = host_new(dt, nd, shape);
+    ug_tensor t = cut_host_new(dt, nd, shape);
     fill_bytes(&t, seed);
     return t;
 }
 
 static ug_tensor host_clone(const ug_tensor *t) {
-    ug_tensor c = host_new(t->dtype, t->ndim, t->shape);
+    ug_tensor c = cut_host_new(t->dtype, t->ndim, t->shape);
     memcpy(c.data, t->data, ug_tensor_nbytes(t));
     return c;
 }
@@ -340,7 +333,7 @@ START_TEST(concat_vs_cpu) {
         }
         char what[64];
         snprintf(what, sizeof what, "concat dim %d", dim);
-        ug_tensor want = host_new(UG_F32, 3, yshape);
+        ug_tensor want = cut_host_new(UG_F32, 3, yshape);
         concat_cpu(cpu_ctx(), &want, hv, 4, dim);
         ug_tensor first = {0};
         for (int s = 0; s < cut_schedule_count(); s++) {
@@ -371,7 +364,7 @@ static void roll_case(const view_spec *v, ug_dtype ydt, ug_dtype xdt, int n, con
     snprintf(what, sizeof what, "roll %s %s -> %s, %d shifts (first %lld)", v->name, ug_dtype_name(xdt),
              ug_dtype_name(ydt), n, n ? (long long)shifts[0] : 0LL);
     ug_tensor hx = host_rand(xdt, v->nd, v->shape, seed), hv = make_view(&hx, v);
-    ug_tensor want = host_new(ydt, hv.ndim, hv.shape);
+    ug_tensor want = cut_host_new(ydt, hv.ndim, hv.shape);
     roll_ref(&want, &hv, n, dims, shifts);
     ug_tensor first = {0};
     for (int s = 0; s < cut_schedule_count(); s++) {

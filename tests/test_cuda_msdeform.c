@@ -34,25 +34,11 @@
 
 static const double ATOL = 2e-6, RTOL = 1e-5;
 
-static ug_tensor host_new(ug_dtype dt, int ndim, const int64_t *shape) {
-    ug_tensor t;
-    ug_err err;
-    ck_assert_int_eq(ug_tensor_new(&t, dt, ndim, shape, &err), UG_OK);
-    return t;
-}
-
-// The device view over dparent (an upload of hparent) that hview is over hparent.
-static ug_tensor dev_view(const ug_tensor *dparent, const ug_tensor *hparent, const ug_tensor *hview) {
-    int64_t off =
-        ((const char *)hview->data - (const char *)hparent->data) / (int64_t)ug_dtype_size(hview->dtype);
-    return ug_view_strided(dparent, off, hview->ndim, hview->shape, hview->stride);
-}
-
 // A host parent of `shape` holding `dense` (contiguous, the view's shape) at the elements of the
 // view perm/slice describes, 0xFF bytes (NaN) elsewhere; *view gets the host view.
 static ug_tensor parent_with(const float *dense, int ndim, const int64_t *shape, ug_tensor *view,
                              ug_tensor (*make_view)(const ug_tensor *parent)) {
-    ug_tensor p = host_new(UG_F32, ndim, shape);
+    ug_tensor p = cut_host_new(UG_F32, ndim, shape);
     memset(p.data, 0xff, ug_tensor_nbytes(&p));
     *view = make_view(&p);
     ug_tensor src = ug_tensor_wrap((void *)dense, UG_F32, view->ndim, view->shape);
@@ -101,8 +87,10 @@ static void msda_case(const int64_t (*shapes)[2], int64_t L, int64_t B, int64_t 
                       int64_t P, bool strided, uint64_t seed) {
     int64_t S = tokens(shapes, L), LP = L * P;
     g_M = M, g_D = D;
-    ug_tensor hv = host_new(UG_F32, UG_DIMS(B, S, M, D)), hl = host_new(UG_F32, UG_DIMS(B, Nq, M, LP, 2));
-    ug_tensor ha = host_new(UG_F32, UG_DIMS(B, Nq, M, LP)), hcpu = host_new(UG_F32, UG_DIMS(B, Nq, M * D));
+    ug_tensor hv = cut_host_new(UG_F32, UG_DIMS(B, S, M, D)),
+              hl = cut_host_new(UG_F32, UG_DIMS(B, Nq, M, LP, 2));
+    ug_tensor ha = cut_host_new(UG_F32, UG_DIMS(B, Nq, M, LP)),
+              hcpu = cut_host_new(UG_F32, UG_DIMS(B, Nq, M * D));
     test_fill_uniform(hv.data, (size_t)ug_tensor_numel(&hv), -1, 1, seed);
     fill_locations(hl.data, ug_tensor_numel(&hl), seed + 1);
     test_fill_uniform(ha.data, (size_t)ug_tensor_numel(&ha), 0, 1.0f / (float)LP, seed + 2);
@@ -139,8 +127,8 @@ static void msda_case(const int64_t (*shapes)[2], int64_t L, int64_t B, int64_t 
         if (strided) {
             base[0] = cut_upload(&pv), base[1] = cut_upload(&pl), base[2] = cut_upload(&pa);
             base[3] = cut_empty(UG_F32, pw.ndim, pw.shape);
-            dv = dev_view(&base[0], &pv, &vv), dl = dev_view(&base[1], &pl, &vl);
-            da = dev_view(&base[2], &pa, &va), dout = dev_view(&base[3], &pw, &vo);
+            dv = cut_dev_view(&base[0], &pv, &vv), dl = cut_dev_view(&base[1], &pl, &vl);
+            da = cut_dev_view(&base[2], &pa, &va), dout = cut_dev_view(&base[3], &pw, &vo);
         } else {
             base[0] = dv = cut_upload(&hv), base[1] = dl = cut_upload(&hl), base[2] = da = cut_upload(&ha);
             base[3] = dout = cut_empty(UG_F32, UG_DIMS(B, Nq, M * D));
@@ -207,7 +195,7 @@ static ug_tensor locs_view(const ug_tensor *p) { // [B, S, M, LP, 2] of [B, S, M
 static void sampling_case(const int64_t (*shapes)[2], int64_t L, int64_t B, int64_t M, int64_t P, int mode,
                           uint64_t seed) { // mode 0: plain, 1: in place, 2: strided
     int64_t S = tokens(shapes, L), LP = L * P, n = B * S * M * LP * 2;
-    ug_tensor ho = host_new(UG_F32, UG_DIMS(B, S, M, LP, 2));
+    ug_tensor ho = cut_host_new(UG_F32, UG_DIMS(B, S, M, LP, 2));
     float *o = ho.data;
     test_fill_uniform(o, (size_t)n, -8.0f, 8.0f, seed);
     for (int64_t i = 0; i < n; i++) {
@@ -233,7 +221,7 @@ static void sampling_case(const int64_t (*shapes)[2], int64_t L, int64_t B, int6
         snprintf(w2, sizeof w2, "%s [%s]", what, cut_use_schedule(s));
         if (mode == 2) {
             ug_tensor bo = cut_upload(&po), bl = cut_empty(UG_F32, pl.ndim, pl.shape);
-            ug_tensor dof = dev_view(&bo, &po, &vo), dlo = dev_view(&bl, &pl, &vl);
+            ug_tensor dof = cut_dev_view(&bo, &po, &vo), dlo = cut_dev_view(&bl, &pl, &vl);
             msdeform_sampling_locations_cuda(&cut_ctx, &dlo, &dof, shapes, L);
             cut_check_exact(&bl, want_bytes, &first, w2);
             ug_tensor_free(&bo), ug_tensor_free(&bl);

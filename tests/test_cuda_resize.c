@@ -26,20 +26,6 @@
 
 static const int64_t sizes[] = {1, 3, 17, 33, 127};
 
-// The device view over dparent (an upload of hparent) that hview is over hparent.
-static ug_tensor dev_view(const ug_tensor *dparent, const ug_tensor *hparent, const ug_tensor *hview) {
-    int64_t off =
-        ((const char *)hview->data - (const char *)hparent->data) / (int64_t)ug_dtype_size(hview->dtype);
-    return ug_view_strided(dparent, off, hview->ndim, hview->shape, hview->stride);
-}
-
-static ug_tensor host_new(ug_dtype dt, int ndim, const int64_t *shape) {
-    ug_tensor t;
-    ug_err err;
-    ck_assert_int_eq(ug_tensor_new(&t, dt, ndim, shape, &err), UG_OK);
-    return t;
-}
-
 static void fill_u8(ug_tensor *t, uint64_t seed) {
     test_rng r = test_rng_seed(seed);
     uint8_t *p = t->data;
@@ -56,8 +42,8 @@ START_TEST(cuda_bilinear_odd_sizes) {
                 int64_t B = four ? 2 : 1, C = four ? 3 : 1;
                 int64_t xs[4] = {B, C, H, W}, ys[4] = {B, C, Ho, Wo};
                 int nd = four ? 4 : 2;
-                ug_tensor hx = host_new(UG_F32, nd, four ? xs : xs + 2),
-                          hy = host_new(UG_F32, nd, four ? ys : ys + 2);
+                ug_tensor hx = cut_host_new(UG_F32, nd, four ? xs : xs + 2),
+                          hy = cut_host_new(UG_F32, nd, four ? ys : ys + 2);
                 test_fill_uniform(hx.data, (size_t)ug_tensor_numel(&hx), -1, 1, (uint64_t)(a * 5 + b));
                 float *want = malloc(ug_tensor_nbytes(&hy));
                 resize_bilinear_ref(want, hx.data, B * C, H, W, Ho, Wo, ac);
@@ -84,18 +70,18 @@ END_TEST
 // [2, 4, 70, 80] output, whose other elements stay 0.
 START_TEST(cuda_bilinear_strided) {
     for (int ac = 0; ac < 2; ac++) {
-        ug_tensor hbig = host_new(UG_F32, UG_DIMS(2, 4, 40, 50)),
-                  hout = host_new(UG_F32, UG_DIMS(2, 4, 70, 80));
+        ug_tensor hbig = cut_host_new(UG_F32, UG_DIMS(2, 4, 40, 50)),
+                  hout = cut_host_new(UG_F32, UG_DIMS(2, 4, 70, 80));
         test_fill_uniform(hbig.data, (size_t)ug_tensor_numel(&hbig), -1, 1, 7);
         ug_tensor hx = ug_view_slice(&hbig, 2, 3, 33), hy = ug_view_slice(&hout, 2, 4, 61);
         hx = ug_view_slice(&hx, 3, 5, 17);
         hy = ug_view_slice(&hy, 3, 6, 45);
-        ug_tensor hzero = host_new(UG_F32, UG_DIMS(2, 4, 70, 80)), first = {0};
+        ug_tensor hzero = cut_host_new(UG_F32, UG_DIMS(2, 4, 70, 80)), first = {0};
         resize_bilinear_cpu(&cut_ctx, &hy, &hx, ac);
         for (int s = 0; s < cut_schedule_count(); s++) {
             cut_use_schedule(s);
             ug_tensor dbig = cut_upload(&hbig), dout = cut_upload(&hzero);
-            ug_tensor dx = dev_view(&dbig, &hbig, &hx), dy = dev_view(&dout, &hout, &hy);
+            ug_tensor dx = cut_dev_view(&dbig, &hbig, &hx), dy = cut_dev_view(&dout, &hout, &hy);
             resize_bilinear_cuda(&cut_ctx, &dy, &dx, ac);
             cut_check_exact(&dout, hout.data, &first, "bilinear strided");
             ug_tensor_free(&dbig), ug_tensor_free(&dout);
@@ -111,9 +97,9 @@ START_TEST(cuda_pillow_odd_sizes) {
             for (int64_t C = 1; C <= 4; C += (C == 1 ? 2 : 1)) {
                 int64_t H = sizes[a], W = sizes[(a + 3) % 5], Ho = sizes[b], Wo = sizes[(b + 2) % 5];
                 // Rows strided: x is the left W pixels of a [H, W + 2, C] image.
-                ug_tensor hbig = host_new(UG_U8, UG_DIMS(H, W + 2, C));
+                ug_tensor hbig = cut_host_new(UG_U8, UG_DIMS(H, W + 2, C));
                 fill_u8(&hbig, (uint64_t)(100 + a * 7 + b));
-                ug_tensor hx = ug_view_slice(&hbig, 1, 0, W), hxc = host_new(UG_U8, UG_DIMS(H, W, C));
+                ug_tensor hx = ug_view_slice(&hbig, 1, 0, W), hxc = cut_host_new(UG_U8, UG_DIMS(H, W, C));
                 for (int64_t r = 0; r < H; r++)
                     memcpy((uint8_t *)hxc.data + r * W * C, (uint8_t *)hbig.data + r * (W + 2) * C,
                            (size_t)(W * C));
@@ -123,7 +109,7 @@ START_TEST(cuda_pillow_odd_sizes) {
                 for (int s = 0; s < cut_schedule_count(); s++) {
                     cut_use_schedule(s);
                     ug_tensor dbig = cut_upload(&hbig), dy = cut_empty(UG_U8, UG_DIMS(Ho, Wo, C));
-                    ug_tensor dx = dev_view(&dbig, &hbig, &hx);
+                    ug_tensor dx = cut_dev_view(&dbig, &hbig, &hx);
                     resize_pillow_cuda(&cut_ctx, &dy, &dx);
                     cut_check_exact(&dy, want, &first, "pillow");
                     ug_tensor_free(&dbig), ug_tensor_free(&dy);
@@ -140,19 +126,19 @@ START_TEST(cuda_normalize) {
         int64_t h = sizes[a], w = sizes[(a + 2) % 5], S = 40 + a * 33, Sw = w + a;
         if (h > S) h = S;
         // SAM: image rows strided (the left w pixels of a wider image), padded map [1, 3, S, Sw].
-        ug_tensor hbig = host_new(UG_U8, UG_DIMS(h, w + 3, 3));
+        ug_tensor hbig = cut_host_new(UG_U8, UG_DIMS(h, w + 3, 3));
         fill_u8(&hbig, (uint64_t)(300 + a));
-        ug_tensor himg = ug_view_slice(&hbig, 1, 0, w), hy = host_new(UG_F32, UG_DIMS(1, 3, S, Sw));
+        ug_tensor himg = ug_view_slice(&hbig, 1, 0, w), hy = cut_host_new(UG_F32, UG_DIMS(1, 3, S, Sw));
         sam_normalize_pad_cpu(&cut_ctx, &hy, &himg, mean, std);
         // RbA: [h, w, 3] -> [1, 3, h, w].
-        ug_tensor hr = host_new(UG_U8, UG_DIMS(h, w, 3)), hyr = host_new(UG_F32, UG_DIMS(1, 3, h, w));
+        ug_tensor hr = cut_host_new(UG_U8, UG_DIMS(h, w, 3)), hyr = cut_host_new(UG_F32, UG_DIMS(1, 3, h, w));
         fill_u8(&hr, (uint64_t)(400 + a));
         rba_normalize_cpu(&cut_ctx, &hyr, &hr);
         ug_tensor f[2] = {{0}};
         for (int s = 0; s < cut_schedule_count(); s++) {
             cut_use_schedule(s);
             ug_tensor dbig = cut_upload(&hbig), dy = cut_empty(UG_F32, UG_DIMS(1, 3, S, Sw));
-            ug_tensor dimg = dev_view(&dbig, &hbig, &himg);
+            ug_tensor dimg = cut_dev_view(&dbig, &hbig, &himg);
             sam_normalize_pad_cuda(&cut_ctx, &dy, &dimg, mean, std);
             cut_check_exact(&dy, hy.data, &f[0], "sam_normalize_pad");
             ug_tensor dr = cut_upload(&hr), dyr = cut_empty(UG_F32, UG_DIMS(1, 3, h, w));
@@ -171,8 +157,9 @@ static void check_grid_sample(const ug_tensor *hxp, const ug_tensor *hx, const u
                               const ug_tensor *hg, const char *what) {
     int64_t B = hx->shape[0], C = hx->shape[1], H = hx->shape[2], W = hx->shape[3];
     int64_t Ho = hg->shape[1], Wo = hg->shape[2];
-    ug_tensor hy = host_new(UG_F32, UG_DIMS(B, C, Ho, Wo)), xc = host_new(UG_F32, UG_DIMS(B, C, H, W));
-    ug_tensor gc = host_new(UG_F32, UG_DIMS(B, Ho, Wo, 2));
+    ug_tensor hy = cut_host_new(UG_F32, UG_DIMS(B, C, Ho, Wo)),
+              xc = cut_host_new(UG_F32, UG_DIMS(B, C, H, W));
+    ug_tensor gc = cut_host_new(UG_F32, UG_DIMS(B, Ho, Wo, 2));
     copy_ref(&xc, hx);
     copy_ref(&gc, hg);
     float *want = malloc(ug_tensor_nbytes(&hy));
@@ -182,7 +169,7 @@ static void check_grid_sample(const ug_tensor *hxp, const ug_tensor *hx, const u
     for (int s = 0; s < cut_schedule_count(); s++) {
         cut_use_schedule(s);
         ug_tensor dxp = cut_upload(hxp), dgp = cut_upload(hgp), dy = cut_empty(UG_F32, UG_DIMS(B, C, Ho, Wo));
-        ug_tensor dx = dev_view(&dxp, hxp, hx), dg = dev_view(&dgp, hgp, hg);
+        ug_tensor dx = cut_dev_view(&dxp, hxp, hx), dg = cut_dev_view(&dgp, hgp, hg);
         grid_sample_cuda(&cut_ctx, &dy, &dx, &dg);
         ug_tensor dummy = {0};
         cut_check(&dy, want, 1e-6, 1e-6, &dummy, what);
@@ -199,8 +186,8 @@ START_TEST(cuda_grid_sample) {
         for (int b = 0; b < 5; b++) {
             int64_t B = 2, C = sizes[(a + b) % 4] % 40 + 1, H = sizes[a], W = sizes[(a + 1) % 5];
             int64_t Ho = sizes[b], Wo = sizes[(b + 3) % 5] % 20 + 1;
-            ug_tensor hx = host_new(UG_F32, UG_DIMS(B, C, H, W)),
-                      hg = host_new(UG_F32, UG_DIMS(B, Ho, Wo, 2));
+            ug_tensor hx = cut_host_new(UG_F32, UG_DIMS(B, C, H, W)),
+                      hg = cut_host_new(UG_F32, UG_DIMS(B, Ho, Wo, 2));
             test_fill_uniform(hx.data, (size_t)ug_tensor_numel(&hx), -1, 1, (uint64_t)(a * 5 + b));
             test_fill_uniform(hg.data, (size_t)ug_tensor_numel(&hg), -1.4f, 1.4f, (uint64_t)(99 + a * 5 + b));
             float *g = hg.data;
@@ -210,7 +197,7 @@ START_TEST(cuda_grid_sample) {
             ug_tensor_free(&hx), ug_tensor_free(&hg);
         }
     // Strided: channels 2..4 of [3, 8, 5, 9] sampled at component slices 1..2 of [3, 17, 4, 3].
-    ug_tensor xv = host_new(UG_F32, UG_DIMS(3, 8, 5, 9)), gv = host_new(UG_F32, UG_DIMS(3, 17, 4, 3));
+    ug_tensor xv = cut_host_new(UG_F32, UG_DIMS(3, 8, 5, 9)), gv = cut_host_new(UG_F32, UG_DIMS(3, 17, 4, 3));
     test_fill_uniform(xv.data, (size_t)ug_tensor_numel(&xv), -1, 1, 1);
     test_fill_uniform(gv.data, (size_t)ug_tensor_numel(&gv), -1.1f, 1.1f, 2);
     ug_tensor x = ug_view_slice(&xv, 1, 2, 3), g = ug_view_slice(&gv, 3, 1, 2);
