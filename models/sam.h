@@ -193,5 +193,10 @@ ug_status sam_decode_masks(ug_ctx *ctx, const sam_model *m, const ug_tensor *ima
 // -> bilinear to orig_hw: owning [N, M, H, W] logits (mask = logits > mask_threshold).
 ug_status sam_postprocess_masks(ug_ctx *ctx, const sam_model *m, const ug_tensor *low_res,
                                 const int input_hw[2], const int orig_hw[2], ug_tensor *masks, ug_err *err);
+// The same into masks, a given F32 [N, M, H, W] tensor (any strides) on ctx->device: for a
+// caller that reuses one buffer (the pipeline's chunks of prompts, from its arena).
+ug_status sam_postprocess_masks_into(ug_ctx *ctx, const sam_model *m, const ug_tensor *low_res,
+                                     const int input_hw[2], const int orig_hw[2], ug_tensor *masks,
+                                     ug_err *err);
 
 #endif

@@ -403,8 +403,26 @@ static ug_status run_mlp(dec_state *s, const sam_mlp *mlp, ug_tensor *y, const u
 
 ug_status sam_postprocess_masks(ug_ctx *ctx, const sam_model *m, const ug_tensor *low_res,
                                 const int input_hw[2], const int orig_hw[2], ug_tensor *masks, ug_err *err) {
-    int64_t S = m->cfg.img_size;
     memset(masks, 0, sizeof *masks);
+    ug_status st = nn_check_device(ctx, low_res, "sam postprocess", err);
+    if (st != UG_OK) return st;
+    if (low_res->ndim != 4)
+        return ug_errf(err, UG_ERR_ARG, "sam postprocess: low-res masks must be F32 [N, M, h, w]");
+    if (orig_hw[0] < 1 || orig_hw[1] < 1)
+        return ug_errf(err, UG_ERR_ARG, "sam postprocess: original size %dx%d is invalid", orig_hw[0],
+                       orig_hw[1]);
+    if ((st = nn_output(ctx, masks, UG_F32,
+                        UG_DIMS(low_res->shape[0], low_res->shape[1], orig_hw[0], orig_hw[1]), err)) != UG_OK)
+        return st;
+    if ((st = sam_postprocess_masks_into(ctx, m, low_res, input_hw, orig_hw, masks, err)) != UG_OK)
+        ug_tensor_free(masks);
+    return st;
+}
+
+ug_status sam_postprocess_masks_into(ug_ctx *ctx, const sam_model *m, const ug_tensor *low_res,
+                                     const int input_hw[2], const int orig_hw[2], ug_tensor *masks,
+                                     ug_err *err) {
+    int64_t S = m->cfg.img_size;
     ug_status st = nn_check_device(ctx, low_res, "sam postprocess", err);
     if (st != UG_OK) return st;
     if (low_res->dtype != UG_F32 || low_res->ndim != 4)
@@ -415,14 +433,14 @@ ug_status sam_postprocess_masks(ug_ctx *ctx, const sam_model *m, const ug_tensor
                        "sam postprocess: input size %dx%d (max %lld) or original size %dx%d is invalid",
                        input_hw[0], input_hw[1], (long long)S, orig_hw[0], orig_hw[1]);
     int64_t N = low_res->shape[0], M = low_res->shape[1];
-    if ((st = nn_output(ctx, masks, UG_F32, UG_DIMS(N, M, orig_hw[0], orig_hw[1]), err)) != UG_OK) return st;
+    if ((st = nn_check_device(ctx, masks, "sam postprocess: output", err)) != UG_OK ||
+        (st = nn_check_input(masks, UG_F32, UG_DIMS(N, M, orig_hw[0], orig_hw[1]), false,
+                             "sam postprocess: output", "[N,M,H,W]", err)) != UG_OK)
+        return st;
     nn_mark mark = nn_get_mark(ctx);
     // One prompt at a time: the S x S intermediate is 4 MB per mask for S = 1024.
     ug_tensor full; // [1, M, S, S]
-    if ((st = nn_f32(ctx, &full, UG_DIMS(1, M, S, S), err)) != UG_OK) {
-        ug_tensor_free(masks);
-        return st;
-    }
+    if ((st = nn_f32(ctx, &full, UG_DIMS(1, M, S, S), err)) != UG_OK) return st;
     for (int64_t n = 0; n < N; n++) {
         ug_tensor lo = ug_view_slice(low_res, 0, n, 1);
         ug_resize_bilinear(ctx, &full, &lo, false);

@@ -171,23 +171,28 @@ static ug_status new_masks(ug_ctx *ctx, ug_tensor *bits, ug_tensor *area, int K,
 
 // Chosen low-res masks -> S x S -> crop -> H x W logits, a few prompts at a time so that
 // only [chunk, 1, H, W] floats exist at once, then binarised into the packed masks
-// bits [K, words] and their areas [K].
+// bits [K, words] and their areas [K]. The chunk buffer comes from the activation arena, which
+// keeps its memory from image to image: 32 MB a chunk at 1024 x 2048 would otherwise be fresh
+// pages (page faults) for every chunk of every image.
 static ug_status masks_at_full_size(ug_ctx *ctx, const sam_model *sam, const ug_tensor *sel,
                                     const int input_hw[2], const int orig_hw[2], ug_tensor *bits,
                                     ug_tensor *area, ug_err *err) {
     enum { CHUNK = 4 };
     int K = (int)sel->shape[0];
-    for (int b = 0; b < K; b += CHUNK) {
+    nn_mark mark = nn_get_mark(ctx);
+    ug_tensor buf; // [CHUNK, 1, H, W]
+    ug_status st = nn_f32(ctx, &buf, UG_DIMS(K < CHUNK ? K : CHUNK, 1, orig_hw[0], orig_hw[1]), err);
+    for (int b = 0; b < K && st == UG_OK; b += CHUNK) {
         int n = K - b < CHUNK ? K - b : CHUNK;
         // [n, 1, 4h, 4w] -> logits [n, 1, H, W]
-        ug_tensor part = ug_view_slice(sel, 0, b, n), logits = {0};
-        ug_status st = sam_postprocess_masks(ctx, sam, &part, input_hw, orig_hw, &logits, err);
-        if (st != UG_OK) return st;
+        ug_tensor part = ug_view_slice(sel, 0, b, n), logits = ug_view_slice(&buf, 0, 0, n);
+        if ((st = sam_postprocess_masks_into(ctx, sam, &part, input_hw, orig_hw, &logits, err)) != UG_OK)
+            break;
         ug_tensor bv = ug_view_slice(bits, 0, b, n), av = ug_view_slice(area, 0, b, n);
         ug_masks_binarize(ctx, &bv, &av, &logits, sam->cfg.mask_threshold);
-        ug_tensor_free(&logits);
     }
-    return UG_OK;
+    nn_release(ctx, mark);
+    return st;
 }
 
 // The SAM part for K > 0 points: image embedding, prompts in batches, chosen masks at full
