@@ -211,13 +211,14 @@ void proposals_grid(float *pts, int side, int H, int W) {
 
 // ---- the sampling step ----
 
-// The candidates of u (and ignore) on ctx->device: *xy [H * W, 2] holding them in rows
-// [0, *n); the count is the one number downloaded.
+// The candidates of u (and ignore) on ctx->device: *xy [H * W, 2] (from the activation arena:
+// its pages are kept between images) holding them in rows [0, *n); the count is the one number
+// downloaded.
 static ug_status device_candidates(ug_ctx *ctx, const ug_tensor *u, const ug_tensor *ignore, float threshold,
                                    ug_tensor *xy, int64_t *n, ug_err *err) {
     int64_t HW = u->shape[0] * u->shape[1];
     ug_tensor count = {0}, count_h = {0};
-    ug_status st = ug_tensor_new_dev(ctx, xy, UG_I32, UG_DIMS(HW, 2), err); // [H * W, 2]
+    ug_status st = nn_tensor(ctx, xy, UG_I32, UG_DIMS(HW, 2), err); // [H * W, 2]
     if (st == UG_OK) st = ug_tensor_new_dev(ctx, &count, UG_I64, UG_DIMS(1), err);
     if (st == UG_OK) {
         ug_proposals_candidates(ctx, xy, &count, u, ignore, threshold, PROPOSALS_FALLBACK_THRESHOLD);
@@ -278,6 +279,7 @@ ug_status proposals_sample(ug_ctx *ctx, const ug_tensor *u, const ug_tensor *ign
     int64_t n = 0;
     float *p = NULL;
     int k = o->points;
+    nn_mark mark = nn_get_mark(ctx);
     if ((st = device_candidates(ctx, u, ignore, o->threshold, &xy, &n, err)) != UG_OK || n == 0) goto done;
     if (ncand) *ncand = n;
     p = malloc((size_t)k * 2 * sizeof *p); // [K, 2]
@@ -298,8 +300,8 @@ ug_status proposals_sample(ug_ctx *ctx, const ug_tensor *u, const ug_tensor *ign
         st = ug_errf(err, UG_ERR_ARG, "proposals: unknown sampler %d", (int)o->sampler);
     }
 done:
-    ug_tensor_free(&xy);
     ug_tensor_free(&xy_h);
+    nn_release(ctx, mark); // xy
     if (st != UG_OK || n == 0) {
         free(p);
         return st;
