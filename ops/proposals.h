@@ -50,7 +50,8 @@ void proposals_fps_ref(int32_t *idx, const int32_t *xy, int64_t n, int k, propos
 // The candidates are permuted once into the tie rule's preference order so the rule becomes
 // "largest distance, lowest position"; the min-distance array and the argmax are one AVX2
 // pass per sample, threaded over fixed blocks (the result does not depend on the thread
-// count). Working memory (16 bytes per candidate) is malloc'ed: the only failure is OOM.
+// count). Working memory (16 bytes per candidate) comes from ctx->arena (released before it
+// returns): the only failure is OOM.
 ug_status proposals_fps_cpu(ug_ctx *ctx, ug_tensor *idx, ug_tensor *pts, const ug_tensor *xy, int ties,
                             ug_err *err);
 
