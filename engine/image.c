@@ -71,11 +71,15 @@ typedef struct png_job {
     unsigned char *buf; // decoded rows when they cannot go straight into `out`
     png_bytep *rows;
     ug_tensor out;
+    bool nomem; // the error was an allocation failure
 } png_job;
 
 static void png_on_error(png_structp png, png_const_charp msg) {
     png_job *j = png_get_error_ptr(png);
     snprintf(j->msg, sizeof j->msg, "%s", msg);
+    // libpng's and zlib's allocation failures ("Out of memory", "insufficient memory") are not a
+    // bad file: they get UG_ERR_NOMEM, which stops a directory run instead of failing every image.
+    j->nomem = strstr(msg, "memory") || strstr(msg, "Memory");
     longjmp(j->jmp, 1);
 }
 
@@ -105,7 +109,9 @@ static ug_status png_decode_job(png_job *j, const char *name, png_want want, int
             if (st != UG_OK) return st;
         }
     }
-    if (setjmp(j->jmp)) return ug_errf(err, UG_ERR_FORMAT, "%s: bad PNG: %s", name, j->msg);
+    if (setjmp(j->jmp))
+        return j->nomem ? ug_errf(err, UG_ERR_NOMEM, "%s: out of memory decoding the PNG (%s)", name, j->msg)
+                        : ug_errf(err, UG_ERR_FORMAT, "%s: bad PNG: %s", name, j->msg);
     j->png = png_create_read_struct(PNG_LIBPNG_VER_STRING, j, png_on_error, png_on_warning);
     if (!j->png) return ug_errf(err, UG_ERR_NOMEM, "%s: cannot create a PNG reader", name);
     j->info = png_create_info_struct(j->png);
@@ -218,11 +224,13 @@ typedef struct jpeg_job {
     struct jpeg_progress_mgr progress;
     uint8_t *buf; // RGB rows when mode GRAY must check a colour JPEG
     ug_tensor out;
+    bool nomem; // the error was an allocation failure
 } jpeg_job;
 
 static void jpeg_on_error(j_common_ptr c) {
     jpeg_job *j = (jpeg_job *)c->err;
     c->err->format_message(c, j->msg);
+    j->nomem = c->err->msg_code == JERR_OUT_OF_MEMORY; // not a bad file (see png_on_error)
     longjmp(j->jmp, 1);
 }
 
@@ -256,7 +264,9 @@ static ug_status jpeg_decode_job(jpeg_job *j, const void *data, size_t size, con
     j->pub.error_exit = jpeg_on_error;
     j->pub.output_message = jpeg_on_output;
     j->pub.emit_message = jpeg_on_emit;
-    if (setjmp(j->jmp)) return ug_errf(err, UG_ERR_FORMAT, "%s: bad JPEG: %s", name, j->msg);
+    if (setjmp(j->jmp))
+        return j->nomem ? ug_errf(err, UG_ERR_NOMEM, "%s: out of memory decoding the JPEG (%s)", name, j->msg)
+                        : ug_errf(err, UG_ERR_FORMAT, "%s: bad JPEG: %s", name, j->msg);
     jpeg_create_decompress(ci);
     j->progress.progress_monitor = jpeg_on_progress;
     ci->progress = &j->progress;
