@@ -15,6 +15,8 @@
 #                    against the CUDA emulator (tests/cuda_emu/): --device cuda runs on the CPU
 #   make cuda-check  every .cu through nvcc for sm_80 and sm_90, warnings as errors, with the
 #                    ptxas register / spill / shared-memory lines (CI runs it; no GPU needed)
+#   make cuda-report after cuda-check: one line per kernel (sm_90 registers, stack, spills, shared
+#                    memory, tensor-core instructions in the PTX); fails on a spill in a hot kernel
 #
 # BUILD=dir puts every object elsewhere (parallel builds in one tree). `make test` runs the
 # plain suites, then the CUDA suites of a CUDA=emu build in $(BUILD)/emu.
@@ -114,7 +116,7 @@ DESTDIR    ?=
 .SECONDARY:
 
 .PHONY: all deps test tests sanitize fuzz fuzz-targets format format-check clean install uninstall examples \
-        cuda-check
+        cuda-check cuda-report
 all: $(BUILD)/bin/ugains
 
 $(BUILD)/%.o: %.c
@@ -151,6 +153,9 @@ cuda-check:
 	  $(NVCC) $(NVCCFLAGS) -Xptxas -v -c $$f -o $$o.o > $$o.log 2>&1; rc=$$?; \
 	  grep -E 'ptxas info *: (Compiling|Used)|spill' $$o.log | sed 's/^/  /'; \
 	  if [ $$rc -ne 0 ]; then cat $$o.log; exit 1; fi; done
+
+cuda-report: cuda-check
+	@sh bench/cuda_report.sh
 
 $(BUILD)/pic/%_avx512.o: %_avx512.c
 	@mkdir -p $(dir $@)
