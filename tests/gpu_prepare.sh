@@ -9,6 +9,8 @@ grep -qx '/.gpu/' .git/info/exclude 2>/dev/null || echo '/.gpu/' >> .git/info/ex
 rm -rf .gpu && mkdir -p .gpu/debs .gpu/golden
 golden=${UGAINS_GOLDEN:-../shared/golden}
 cp -r "$golden"/. .gpu/golden/
+# A fresh machine has no package lists yet: apt-get download needs them.
+[ -n "$(ls /var/lib/apt/lists/*_Packages 2>/dev/null)" ] || apt-get update -qq
 (cd .gpu/debs && apt-get download check libsubunit0 libsubunit-dev libpng-dev libpng16-16 \
     libjpeg62-turbo-dev libjpeg62-turbo zlib1g-dev >/dev/null)
 du -sh .gpu
