@@ -263,3 +263,20 @@ void test_add_n(TCase *tc, const TTest *const *tests, size_t n) {
     for (size_t i = 0; i < n; i++)
         tcase_add_test(tc, tests[i]);
 }
+
+void test_materialise_f32(float *dst, const ug_tensor *t) {
+    int64_t n = ug_tensor_numel(t), idx[UG_MAX_DIMS] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        dst[i] = *(const float *)ug_tensor_ptr(t, idx);
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            if (++idx[d] < t->shape[d]) break;
+            idx[d] = 0;
+        }
+    }
+}
+
+float *test_normal_f32(int64_t n, uint64_t seed) {
+    float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
+    test_fill_normal(x, (size_t)n, 1.0f, seed);
+    return x;
+}

@@ -24,6 +24,11 @@ void test_fill_normal(float *x, size_t n, float std, uint64_t seed);
 
 // Max |got - want| > atol + rtol * |want| anywhere -> Check failure naming `what`, the worst
 // index and both values. NaN in got where want is finite fails too. Returns max abs error.
+// Copies any strided host F32 view t into dst[numel] in row-major order (a broadcast view
+// materialised, for references that take dense arrays).
+void test_materialise_f32(float *dst, const ug_tensor *t);
+// n N(0, 1) floats from seed (malloc'ed, at least one element; the caller frees).
+float *test_normal_f32(int64_t n, uint64_t seed);
 double test_assert_close(const float *got, const float *want, size_t n, double atol, double rtol,
                          const char *what);
 

@@ -95,28 +95,10 @@ START_TEST(cuda_relu_sigmoid) {
 }
 END_TEST
 
-// Host copy of any strided F32 view (the materialised broadcast).
-static void materialise(float *dst, const ug_tensor *t) {
-    int64_t n = ug_tensor_numel(t), idx[UG_MAX_DIMS] = {0};
-    for (int64_t i = 0; i < n; i++) {
-        dst[i] = *(const float *)ug_tensor_ptr(t, idx);
-        for (int d = t->ndim - 1; d >= 0; d--) {
-            if (++idx[d] < t->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
-
-static float *rnd(int64_t n, uint64_t seed) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
-    test_fill_normal(x, (size_t)n, 1.0f, seed);
-    return x;
-}
-
 START_TEST(cuda_add_mul_contiguous_in_place) {
     for (int s = 0; s < NODD; s++) {
         int64_t R = odd[s], C = odd[(s + 2) % NODD], n = R * C;
-        float *a = rnd(n, 10 + s), *b = rnd(n, 20 + s), *wa = malloc((size_t)n * 4),
+        float *a = test_normal_f32(n, 10 + s), *b = test_normal_f32(n, 20 + s), *wa = malloc((size_t)n * 4),
               *wm = malloc((size_t)n * 4);
         add_ref(wa, a, b, n);
         mul_ref(wm, a, b, n);
@@ -145,8 +127,9 @@ END_TEST
 START_TEST(cuda_add_mul_broadcast) {
     for (int s = 0; s < 4; s++) {
         int64_t B = 2, C = odd[s], H = odd[(s + 2) % 5], W = odd[(s + 3) % 5], n = B * C * H * W;
-        float *a = rnd(n, 100 + s), *full = malloc((size_t)n * 4), *want = malloc((size_t)n * 4);
-        float *bc = rnd(C, 200 + s), *bw = rnd(W, 300 + s), *bs = rnd(1, 400 + s), *bhw = rnd(H * W, 500 + s);
+        float *a = test_normal_f32(n, 100 + s), *full = malloc((size_t)n * 4), *want = malloc((size_t)n * 4);
+        float *bc = test_normal_f32(C, 200 + s), *bw = test_normal_f32(W, 300 + s),
+              *bs = test_normal_f32(1, 400 + s), *bhw = test_normal_f32(H * W, 500 + s);
         ug_tensor ha = ug_tensor_wrap(a, UG_F32, UG_DIMS(B, C, H, W));
         ug_tensor hsrc[4] = {ug_tensor_wrap(bc, UG_F32, UG_DIMS(C)), ug_tensor_wrap(bw, UG_F32, UG_DIMS(W)),
                              ug_tensor_wrap(bs, UG_F32, UG_DIMS(1)),
@@ -175,7 +158,7 @@ START_TEST(cuda_add_mul_broadcast) {
                     t = ug_view_expand_dim(&t, 0, B), t = ug_view_expand_dim(&t, 1, C);
                     hv = ug_view_expand_dim(&hv, 0, B), hv = ug_view_expand_dim(&hv, 1, C);
                 }
-                materialise(full, &hv);
+                test_materialise_f32(full, &hv);
                 add_ref(want, a, full, n);
                 add_cuda(&cut_ctx, &dy, &da, &t);
                 cut_check_exact(&dy, want, &f[0], "add broadcast");
@@ -194,11 +177,11 @@ END_TEST
 // a transposed, y the right half of each row of a [W, 2H] map whose left half stays as it was.
 START_TEST(cuda_add_strided) {
     int64_t H = 17, W = 33, n = H * W;
-    float *a = rnd(n, 600), *b = rnd(n, 601), *at = malloc((size_t)n * 4),
+    float *a = test_normal_f32(n, 600), *b = test_normal_f32(n, 601), *at = malloc((size_t)n * 4),
           *want = malloc((size_t)(2 * n) * 4);
     ug_tensor ha = ug_tensor_wrap(a, UG_F32, UG_DIMS(H, W)), hb = ug_tensor_wrap(b, UG_F32, UG_DIMS(W, H));
     ug_tensor hat = ug_view_transpose(&ha, 0, 1);
-    materialise(at, &hat);
+    test_materialise_f32(at, &hat);
     float *zero = calloc((size_t)(2 * n), 4);
     for (int64_t r = 0; r < W; r++)
         for (int64_t c = 0; c < 2 * H; c++)
@@ -221,7 +204,7 @@ START_TEST(cuda_scale_add) {
     for (int s = 0; s < NODD; s++) {
         int64_t n = odd[s] * 7;
         float alpha = 0.125f * (float)(s + 1), beta = -0.3f;
-        float *x = rnd(n, 700 + s), *want = malloc((size_t)n * 4), *fast = malloc((size_t)n * 4);
+        float *x = test_normal_f32(n, 700 + s), *want = malloc((size_t)n * 4), *fast = malloc((size_t)n * 4);
         ug_tensor hx = ug_tensor_wrap(x, UG_F32, UG_DIMS(n)), hf = ug_tensor_wrap(fast, UG_F32, UG_DIMS(n));
         scale_add_ref(want, x, alpha, beta, n);
         scale_add_cpu(&cut_ctx, &hf, &hx, alpha, beta);

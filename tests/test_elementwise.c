@@ -7,24 +7,6 @@
 #include "ops/elementwise.h"
 #include "tests/helpers.h"
 
-// Copies any strided F32 view into a contiguous array (the materialised broadcast).
-static void materialise(float *dst, const ug_tensor *t) {
-    int64_t n = ug_tensor_numel(t), idx[UG_MAX_DIMS] = {0};
-    for (int64_t i = 0; i < n; i++) {
-        dst[i] = *(const float *)ug_tensor_ptr(t, idx);
-        for (int d = t->ndim - 1; d >= 0; d--) {
-            if (++idx[d] < t->shape[d]) break;
-            idx[d] = 0;
-        }
-    }
-}
-
-static float *rnd(int64_t n, uint64_t seed) {
-    float *x = malloc((size_t)(n ? n : 1) * sizeof(float));
-    test_fill_normal(x, (size_t)n, 1.0f, seed);
-    return x;
-}
-
 static const int64_t odd[] = {1, 3, 17, 33, 127};
 
 // add and mul: the kernel rounds each element exactly like the reference, so the tolerance
@@ -33,8 +15,8 @@ START_TEST(add_mul_contiguous_and_in_place) {
     for (int s = 0; s < 5; s++) {
         for (int s2 = 0; s2 < 5; s2++) {
             int64_t R = odd[s], C = odd[s2] * 129, n = R * C; // up to 127 x 16383: several blocks
-            float *a = rnd(n, 10 + s), *b = rnd(n, 20 + s2), *want = malloc((size_t)n * 4),
-                  *got = malloc((size_t)n * 4);
+            float *a = test_normal_f32(n, 10 + s), *b = test_normal_f32(n, 20 + s2),
+                  *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
             ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(R, C)),
                       tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(R, C));
             ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(R, C));
@@ -58,9 +40,10 @@ END_TEST
 START_TEST(add_broadcast_views) {
     for (int s = 0; s < 5; s++) {
         int64_t B = 2, C = odd[s], H = odd[(s + 2) % 5], W = odd[(s + 3) % 5], n = B * C * H * W;
-        float *a = rnd(n, 100 + s), *full = malloc((size_t)n * 4), *want = malloc((size_t)n * 4),
+        float *a = test_normal_f32(n, 100 + s), *full = malloc((size_t)n * 4), *want = malloc((size_t)n * 4),
               *got = malloc((size_t)n * 4);
-        float *bc = rnd(C, 200 + s), *bw = rnd(W, 300 + s), *bs = rnd(1, 400 + s), *bhw = rnd(H * W, 500 + s);
+        float *bc = test_normal_f32(C, 200 + s), *bw = test_normal_f32(W, 300 + s),
+              *bs = test_normal_f32(1, 400 + s), *bhw = test_normal_f32(H * W, 500 + s);
         ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(B, C, H, W));
         ug_tensor ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(B, C, H, W));
 
@@ -83,7 +66,7 @@ START_TEST(add_broadcast_views) {
         t = ug_view_expand_dim(&t, 0, B);
         views[3] = ug_view_expand_dim(&t, 1, C);
         for (int v = 0; v < 4; v++) {
-            materialise(full, &views[v]);
+            test_materialise_f32(full, &views[v]);
             add_ref(want, a, full, n);
             add_cpu(&test_ctx, &ty, &ta, &views[v]);
             test_assert_close(got, want, (size_t)n, 0, 0, "add broadcast");
@@ -99,17 +82,17 @@ END_TEST
 // Non-contiguous a and y: a transposed (permuted) view, y written through a slice.
 START_TEST(add_strided_views) {
     int64_t H = 17, W = 33, n = H * W;
-    float *a = rnd(n, 600), *b = rnd(n, 601), *y = calloc((size_t)(2 * n), 4);
+    float *a = test_normal_f32(n, 600), *b = test_normal_f32(n, 601), *y = calloc((size_t)(2 * n), 4);
     float *at = malloc((size_t)n * 4), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
     ug_tensor ta = ug_tensor_wrap(a, UG_F32, UG_DIMS(H, W));
     ug_tensor tat = ug_view_transpose(&ta, 0, 1); // [W, H]
     ug_tensor tb = ug_tensor_wrap(b, UG_F32, UG_DIMS(W, H));
     ug_tensor tyy = ug_tensor_wrap(y, UG_F32, UG_DIMS(W, 2 * H));
     ug_tensor ty = ug_view_slice(&tyy, 1, H, H); // right half of each row
-    materialise(at, &tat);
+    test_materialise_f32(at, &tat);
     add_ref(want, at, b, n);
     add_cpu(&test_ctx, &ty, &tat, &tb);
-    materialise(got, &ty);
+    test_materialise_f32(got, &ty);
     test_assert_close(got, want, (size_t)n, 0, 0, "add strided");
     for (int64_t r = 0; r < W; r++)
         for (int64_t c = 0; c < H; c++)
@@ -123,7 +106,7 @@ END_TEST
 START_TEST(scale_add_matches_ref) {
     for (int s = 0; s < 5; s++) {
         int64_t n = odd[s] * 1001;
-        float *x = rnd(n, 700 + s), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+        float *x = test_normal_f32(n, 700 + s), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
         ug_tensor tx = ug_tensor_wrap(x, UG_F32, UG_DIMS(n)), ty = ug_tensor_wrap(got, UG_F32, UG_DIMS(n));
         scale_add_ref(want, x, 0.125f * (float)(s + 1), -0.3f, n);
         scale_add_cpu(&test_ctx, &ty, &tx, 0.125f * (float)(s + 1), -0.3f);
